@@ -1,0 +1,138 @@
+//! The crate's one error type.
+//!
+//! Every fallible public function returns [`Result<T>`](crate::Result). Each variant names what was
+//! wrong and, where it helps, what to do about it; the README has a table of them.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `feedforward`, as a value rather than a panic.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A matrix, vector or label slice had the wrong shape.
+    #[error("shape mismatch in {what}: expected {expected}, got {got}")]
+    ShapeMismatch {
+        /// Which argument or tensor was wrong (e.g. `"network input"`).
+        what: String,
+        /// The shape that was required, e.g. `"784 rows"`.
+        expected: String,
+        /// The shape that was given.
+        got: String,
+    },
+
+    /// A batch with no samples: there is no mean loss of nothing.
+    #[error("empty batch: {what} has no samples")]
+    EmptyBatch {
+        /// Which input was empty.
+        what: &'static str,
+    },
+
+    /// A class label that the network's output cannot represent.
+    #[error(
+        "label {label} at sample {index} is out of range: the network has {classes} classes (0..{classes})"
+    )]
+    LabelOutOfRange {
+        /// Position of the sample in its batch or data set.
+        index: usize,
+        /// The offending label.
+        label: usize,
+        /// Number of output classes.
+        classes: usize,
+    },
+
+    /// Training produced NaN or ±inf. The step was not applied: parameters are as before it.
+    #[error(
+        "training diverged at step {step}: {what} is not finite ({value}); parameters are left as they were before this step; try a smaller learning rate"
+    )]
+    NonFinite {
+        /// 1-based number of the step that failed.
+        step: usize,
+        /// What was non-finite: `"loss"` or the name of a gradient.
+        what: String,
+        /// The loss, or the first non-finite gradient entry.
+        value: f64,
+    },
+
+    /// A hyper-parameter outside its valid range, rejected when the object was built.
+    #[error("invalid hyper-parameter {name} = {value}: {requirement}")]
+    InvalidHyperparameter {
+        /// Parameter name, e.g. `"learning rate"`.
+        name: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// What it must satisfy.
+        requirement: &'static str,
+    },
+
+    /// A data or weights file that does not exist.
+    #[error("{path}: file not found. {hint}")]
+    MissingFile {
+        /// The path that was tried.
+        path: PathBuf,
+        /// How to get the file.
+        hint: &'static str,
+    },
+
+    /// Any other I/O failure, with the path involved.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file being read or written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An IDX file (the MNIST format) that is truncated, corrupt or not IDX at all.
+    #[error("{path}: not a valid IDX file: {reason}")]
+    Idx {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A CSV file (Kaggle's digit-recognizer format) with a bad row.
+    #[error("{path}:{line}: {reason}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number (the header is line 1).
+        line: usize,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A weights file that is unreadable or does not fit the network.
+    #[error("weights {path}: {reason}")]
+    Weights {
+        /// The file (or `"<memory>"`).
+        path: PathBuf,
+        /// What was wrong, naming the tensor where there is one.
+        reason: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Shorthand for [`Error::ShapeMismatch`].
+    pub(crate) fn shape(
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) -> Self {
+        Error::ShapeMismatch { what: what.into(), expected: expected.into(), got: got.into() }
+    }
+
+    /// An I/O error on `path`, turning "not found" into [`Error::MissingFile`] with `hint`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error, hint: &'static str) -> Self {
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::MissingFile { path, hint }
+        } else {
+            Error::Io { path, source }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Finite-difference gradient checks, for this crate's tests and for your own modules.
+//!
+//! Each analytic gradient entry `a` is compared with the central difference
+//! `n = (L(θ+h) − L(θ−h)) / 2h` in `f64`. The error of an entry is
+//! `|a − n| / max(|a|, |n|, floor)`: relative where the gradient is large, and measured against
+//! `floor` where both are tiny (where rounding in `L` dominates and a pure ratio means nothing).
+//!
+//! ```
+//! use feedforward::{gradcheck, Relu};
+//! use nalgebra::DMatrix;
+//! // Keep inputs away from ReLU's kink at 0, where the derivative jumps.
+//! let x = DMatrix::from_fn(5, 3, |i, j| if (i + j) % 2 == 0 { 0.5 + i as f64 } else { -0.5 - j as f64 });
+//! let report = gradcheck::check_module(&mut Relu, &x, &gradcheck::Config::default()).unwrap();
+//! assert!(report.max_error <= 1e-6, "{report}");
+//! ```
+
+use crate::{Module, Network, Result};
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+/// How a check is run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// Finite-difference step `h`.
+    pub step: f64,
+    /// Denominator floor of the error (see the [module docs](self)).
+    pub floor: f64,
+    /// Check at most this many entries of each tensor, drawn at random (`None`: all of them).
+    pub max_entries_per_tensor: Option<usize>,
+    /// Seed for the sampled entries and for the random output weights of [`check_module`].
+    pub seed: u64,
+}
+
+impl Default for Config {
+    /// `h = 1e-5`, `floor = 1e-4`, every entry, seed 0.
+    fn default() -> Self {
+        Config { step: 1e-5, floor: 1e-4, max_entries_per_tensor: None, seed: 0 }
+    }
+}
+
+/// Outcome of a check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// Largest error over all entries checked.
+    pub max_error: f64,
+    /// Where it occurred, e.g. `"module 0 (Layer) weight[12]"`.
+    pub worst: String,
+    /// Analytic and numeric value at the worst entry.
+    pub worst_values: (f64, f64),
+    /// Number of entries compared.
+    pub checked: usize,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (a, n) = self.worst_values;
+        write!(
+            f,
+            "max error {:.3e} at {} (analytic {a:.6e}, numeric {n:.6e}) over {} entries",
+            self.max_error, self.worst, self.checked
+        )
+    }
+}
+
+/// The error measure of the [module docs](self).
+#[must_use]
+pub fn error(analytic: f64, numeric: f64, floor: f64) -> f64 {
+    (analytic - numeric).abs() / analytic.abs().max(numeric.abs()).max(floor)
+}
+
+impl Report {
+    fn new() -> Self {
+        Report {
+            max_error: 0.0,
+            worst: String::from("(nothing checked)"),
+            worst_values: (0.0, 0.0),
+            checked: 0,
+        }
+    }
+
+    fn record(&mut self, at: impl FnOnce() -> String, analytic: f64, numeric: f64, floor: f64) {
+        let e = error(analytic, numeric, floor);
+        self.checked += 1;
+        // `!(e <= max)` also catches NaN.
+        if !(e <= self.max_error) {
+            self.max_error = if e.is_nan() { f64::INFINITY } else { e };
+            self.worst = at();
+            self.worst_values = (analytic, numeric);
+        }
+    }
+}
+
+fn sample(len: usize, config: &Config, rng: &mut StdRng) -> Vec<usize> {
+    let mut all: Vec<usize> = (0..len).collect();
+    if let Some(max) = config.max_entries_per_tensor
+        && max < len
+    {
+        all.shuffle(rng);
+        all.truncate(max);
+    }
+    all
+}
+
+/// `(L(v₀+h) − L(v₀−h)) / 2h`, where `eval(v)` sets the entry to `v` and returns `L`. The
+/// caller restores the entry afterwards.
+fn central_difference(original: f64, h: f64, mut eval: impl FnMut(f64) -> Result<f64>) -> Result<f64> {
+    let plus = eval(original + h)?;
+    let minus = eval(original - h)?;
+    Ok((plus - minus) / (2.0 * h))
+}
+
+/// Checks a module's parameter and input gradients on `input`.
+///
+/// The scalar objective is `L = Σ r ⊙ f(input)` with `r` a fixed random matrix (so
+/// `dL/d output = r`), which exercises every output entry.
+pub fn check_module(module: &mut dyn Module<f64>, input: &DMatrix<f64>, config: &Config) -> Result<Report> {
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let rows = module.output_rows(input.nrows())?;
+    let r = DMatrix::from_fn(rows, input.ncols(), |_, _| crate::Float::standard_normal(&mut rng));
+    let mut output = DMatrix::zeros(rows, input.ncols());
+    let mut grad_input = DMatrix::zeros(input.nrows(), input.ncols());
+    module.forward(input, &mut output);
+    module.backward(input, &output, &r, Some(&mut grad_input));
+
+    let objective = |m: &dyn Module<f64>, x: &DMatrix<f64>| {
+        let mut out = DMatrix::zeros(rows, x.ncols());
+        m.forward(x, &mut out);
+        out.dot(&r)
+    };
+    let mut report = Report::new();
+    let h = config.step;
+    let kind = module.kind();
+
+    for p in 0..module.parameters().len() {
+        let analytic = module.parameters()[p].grad().clone();
+        let name = module.parameters()[p].name();
+        for k in sample(analytic.len(), config, &mut rng) {
+            let original = module.parameters()[p].value()[k];
+            let numeric = central_difference(original, h, |v| {
+                module.parameters_mut()[p].value_mut()[k] = v;
+                Ok(objective(module, input))
+            })?;
+            module.parameters_mut()[p].value_mut()[k] = original;
+            report.record(|| format!("{kind} {name}[{k}]"), analytic[k], numeric, config.floor);
+        }
+    }
+    let mut x = input.clone();
+    for k in sample(x.len(), config, &mut rng) {
+        let original = x[k];
+        let numeric = central_difference(original, h, |v| {
+            x[k] = v;
+            Ok(objective(module, &x))
+        })?;
+        x[k] = original;
+        report.record(|| format!("{kind} input[{k}]"), grad_input[k], numeric, config.floor);
+    }
+    Ok(report)
+}
+
+/// Checks every parameter gradient of a whole network (cross-entropy + L2) on one batch.
+pub fn check_network(
+    network: &mut Network<f64>,
+    x: &DMatrix<f64>,
+    labels: &[usize],
+    config: &Config,
+) -> Result<Report> {
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    network.backward(x, labels)?;
+    let mut report = Report::new();
+    let h = config.step;
+    for m in 0..network.modules().len() {
+        for p in 0..network.modules()[m].parameters().len() {
+            let module = &network.modules()[m];
+            let analytic = module.parameters()[p].grad().clone();
+            let at = format!("module {m} ({}) {}", module.kind(), module.parameters()[p].name());
+            for k in sample(analytic.len(), config, &mut rng) {
+                let original = network.modules()[m].parameters()[p].value()[k];
+                let numeric = central_difference(original, h, |v| {
+                    network.modules_mut()[m].parameters_mut()[p].value_mut()[k] = v;
+                    network.loss(x, labels)
+                })?;
+                network.modules_mut()[m].parameters_mut()[p].value_mut()[k] = original;
+                report.record(|| format!("{at}[{k}]"), analytic[k], numeric, config.floor);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Checks the gradient of [`SoftmaxCrossEntropy`](crate::SoftmaxCrossEntropy) with respect to
+/// the logits.
+pub fn check_loss(logits: &DMatrix<f64>, labels: &[usize], config: &Config) -> Result<Report> {
+    let ce = crate::SoftmaxCrossEntropy;
+    let mut grad = DMatrix::zeros(0, 0);
+    ce.loss_and_grad(logits, labels, &mut grad)?;
+    let mut z = logits.clone();
+    let mut report = Report::new();
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    for k in sample(z.len(), config, &mut rng) {
+        let original = z[k];
+        let numeric = central_difference(original, config.step, |v| {
+            z[k] = v;
+            ce.loss(&z, labels)
+        })?;
+        z[k] = original;
+        report.record(|| format!("logits[{k}]"), grad[k], numeric, config.floor);
+    }
+    Ok(report)
+}

@@ -1,0 +1,58 @@
+//! # feedforward
+//!
+//! Small, fast, readable dense feedforward neural networks on [nalgebra], with every gradient
+//! derived by hand and proven by finite differences ([`gradcheck`]).
+//!
+//! The pieces, one concept per file:
+//!
+//! | item | file | what |
+//! |---|---|---|
+//! | [`Layer`] | `layer.rs` | fully connected `z = Wᵀx + b`, optional bias |
+//! | [`Relu`] | `activation.rs` | `max(z, 0)` |
+//! | [`SoftmaxCrossEntropy`] | `loss.rs` | stable softmax + mean cross-entropy |
+//! | [`Rmsprop`], [`Optimizer`] | `optim.rs` | elementwise and per-tensor RMSprop |
+//! | [`Network`], [`Module`] | `network.rs`, `module.rs` | the stack, forward/backward, L2 |
+//! | [`train`] | `train.rs` | epochs, minibatches, full batch |
+//! | [`data`] | `data/` | MNIST IDX and Kaggle CSV readers |
+//! | [`weights`] | `weights.rs` | safetensors save/load |
+//!
+//! **Batch layout.** A batch is a column-major `DMatrix` with one sample per column
+//! (`features × batch`), so each sample is contiguous in memory. Labels are class indices.
+//!
+//! ```
+//! use feedforward::{Init, Network, Rmsprop};
+//! use nalgebra::DMatrix;
+//! use rand::SeedableRng;
+//!
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+//! let mut net = Network::<f32>::mlp(&[4, 8, 3], Init::He, true, &mut rng)?;
+//! let mut opt = Rmsprop::elementwise(1e-2)?;
+//! let x = DMatrix::from_fn(4, 2, |i, j| (i + j) as f32 / 4.0);
+//! let report = net.train_step(&x, &[0, 2], &mut opt)?;
+//! assert!(report.loss.is_finite());
+//! # Ok::<(), feedforward::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod activation;
+pub mod data;
+mod error;
+pub mod gradcheck;
+mod layer;
+pub mod linalg;
+mod loss;
+mod module;
+mod network;
+pub mod optim;
+pub mod train;
+pub mod weights;
+
+pub use activation::Relu;
+pub use error::{Error, Result};
+pub use layer::{Init, Layer};
+pub use linalg::Float;
+pub use loss::SoftmaxCrossEntropy;
+pub use module::{Module, Parameter};
+pub use network::{Network, StepReport};
+pub use optim::{Optimizer, Rmsprop, RmspropRule};

@@ -1,0 +1,176 @@
+//! The scalar types and the one matrix product everything goes through.
+//!
+//! Batches are column-major `DMatrix` values with **one sample per column**, so each sample is a
+//! contiguous slice. Every product in the forward and backward pass is `C = α·op(A)·op(B) + β·C`,
+//! where `op` is either the identity or a transpose. A transpose here is never materialised: it
+//! is the same memory read with swapped strides, handed to the `matrixmultiply` kernels.
+//! (nalgebra's own `tr_mul`/`gemm_tr` loop element by element and are many times slower.)
+
+use nalgebra::{Dim, Matrix, RawStorage, RawStorageMut, RealField};
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+use std::fmt;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A floating-point scalar the networks can use: `f32` (training) or `f64` (gradient checks).
+///
+/// Sealed: products dispatch to hand-tuned `f32`/`f64` kernels, so no other type can provide them.
+pub trait Float:
+    RealField + Copy + Default + fmt::Debug + fmt::Display + Send + Sync + 'static + sealed::Sealed
+{
+    /// Name of the type, as in `"f32"`.
+    const NAME: &'static str;
+    /// Size in bytes.
+    const BYTES: usize;
+    /// Converts an `f64` (a literal or hyper-parameter), rounding for `f32`.
+    fn lit(value: f64) -> Self;
+    /// Converts to `f64` (exact).
+    fn as_f64(self) -> f64;
+    /// Draws from the standard normal distribution N(0, 1).
+    fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self;
+    /// Appends the little-endian bytes of `self`.
+    fn write_le(self, out: &mut Vec<u8>);
+    /// Reads a value from exactly [`Self::BYTES`] little-endian bytes.
+    fn read_le(bytes: &[u8]) -> Self;
+
+    /// Strided `C = alpha·A·B + beta·C` with `A` m×k, `B` k×n and `C` m×n.
+    ///
+    /// # Safety
+    /// The pointers and strides must describe valid, non-overlapping matrices of those shapes.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: (*const Self, isize, isize),
+        b: (*const Self, isize, isize),
+        beta: Self,
+        c: (*mut Self, isize, isize),
+    );
+}
+
+macro_rules! impl_float {
+    ($t:ty, $gemm:path) => {
+        impl Float for $t {
+            const NAME: &'static str = stringify!($t);
+            const BYTES: usize = std::mem::size_of::<$t>();
+            fn lit(value: f64) -> Self {
+                value as $t
+            }
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+            fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
+                StandardNormal.sample(rng)
+            }
+            fn write_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn read_le(bytes: &[u8]) -> Self {
+                let mut raw = [0u8; std::mem::size_of::<$t>()];
+                raw.copy_from_slice(bytes);
+                <$t>::from_le_bytes(raw)
+            }
+            unsafe fn gemm_raw(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: (*const Self, isize, isize),
+                b: (*const Self, isize, isize),
+                beta: Self,
+                c: (*mut Self, isize, isize),
+            ) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $gemm(m, k, n, alpha, a.0, a.1, a.2, b.0, b.1, b.2, beta, c.0, c.1, c.2) }
+            }
+        }
+    };
+}
+impl_float!(f32, matrixmultiply::sgemm);
+impl_float!(f64, matrixmultiply::dgemm);
+
+/// Whether a factor of a product is used as stored or transposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Use the matrix as stored.
+    Id,
+    /// Use its transpose (same memory, swapped strides).
+    T,
+}
+
+/// Shape and strides of `op(x)`: (rows, cols, row stride, col stride).
+fn layout<T, R: Dim, C: Dim, S: RawStorage<T, R, C>>(
+    x: &Matrix<T, R, C, S>,
+    op: Op,
+) -> (usize, usize, isize, isize) {
+    let (rows, cols) = x.shape();
+    let (rs, cs) = x.strides();
+    match op {
+        Op::Id => (rows, cols, rs as isize, cs as isize),
+        Op::T => (cols, rows, cs as isize, rs as isize),
+    }
+}
+
+/// `c = alpha·op(a)·op(b) + beta·c`, on any nalgebra storage (owned matrices or views).
+///
+/// With `beta == 0` the old contents of `c` are not read, so it may hold anything (even NaN).
+///
+/// # Panics
+/// If the shapes do not conform. Callers validate user input first, so a panic here is a bug in
+/// the crate (or in a custom [`Module`](crate::Module)'s buffer handling).
+pub fn gemm<T, R1, C1, S1, R2, C2, S2, R3, C3, S3>(
+    alpha: T,
+    a: &Matrix<T, R1, C1, S1>,
+    op_a: Op,
+    b: &Matrix<T, R2, C2, S2>,
+    op_b: Op,
+    beta: T,
+    c: &mut Matrix<T, R3, C3, S3>,
+) where
+    T: Float,
+    R1: Dim,
+    C1: Dim,
+    S1: RawStorage<T, R1, C1>,
+    R2: Dim,
+    C2: Dim,
+    S2: RawStorage<T, R2, C2>,
+    R3: Dim,
+    C3: Dim,
+    S3: RawStorageMut<T, R3, C3>,
+{
+    let (m, k, rsa, csa) = layout(a, op_a);
+    let (k2, n, rsb, csb) = layout(b, op_b);
+    let (m2, n2) = c.shape();
+    assert!(k == k2 && m == m2 && n == n2, "gemm: op(a) is {m}x{k}, op(b) is {k2}x{n}, c is {m2}x{n2}");
+    let (rsc, csc) = c.strides();
+    // SAFETY: shapes checked above; strides come from nalgebra's own storage, which keeps every
+    // element in bounds; `c` is borrowed mutably, so it cannot alias `a` or `b`.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            alpha,
+            (a.as_ptr(), rsa, csa),
+            (b.as_ptr(), rsb, csb),
+            beta,
+            (c.as_mut_ptr(), rsc as isize, csc as isize),
+        );
+    }
+}
+
+/// Resizes `buffer` to `rows × cols` only when its shape differs, so a steady batch size never
+/// allocates. New contents are unspecified (zeros after a resize).
+pub(crate) fn ensure_shape<T: Float>(buffer: &mut nalgebra::DMatrix<T>, rows: usize, cols: usize) {
+    if buffer.shape() != (rows, cols) {
+        *buffer = nalgebra::DMatrix::zeros(rows, cols);
+    }
+}

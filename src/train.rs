@@ -1,0 +1,142 @@
+//! Training loops: epochs over shuffled minibatches, or full-batch iterations.
+
+use crate::{Error, Float, Network, Optimizer, Result, StepReport};
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+/// How each epoch is cut into steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batching {
+    /// One step per epoch on the whole training set, in its stored order (no copy is made).
+    Full,
+    /// Steps on consecutive batches of `size` samples; the order is reshuffled every epoch
+    /// when `shuffle` is true. The last batch of an epoch may be smaller.
+    Minibatch {
+        /// Samples per step.
+        size: usize,
+        /// Reshuffle before every epoch (seeded by [`TrainConfig::seed`]).
+        shuffle: bool,
+    },
+}
+
+/// What [`fit`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainConfig {
+    /// Passes over the training set (with [`Batching::Full`], that is also the number of steps).
+    pub epochs: usize,
+    /// How an epoch is cut into steps.
+    pub batching: Batching,
+    /// Seed of the shuffling order.
+    pub seed: u64,
+}
+
+/// Where a step sits in the run, handed to the callback of [`fit`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// 1-based step within the run.
+    pub step: usize,
+    /// Steps the whole run will take.
+    pub total_steps: usize,
+    /// What the step measured.
+    pub report: StepReport,
+}
+
+impl TrainConfig {
+    /// Steps per epoch on `samples` samples.
+    #[must_use]
+    pub fn steps_per_epoch(&self, samples: usize) -> usize {
+        match self.batching {
+            Batching::Full => 1,
+            Batching::Minibatch { size, .. } => samples.div_ceil(size.max(1)),
+        }
+    }
+}
+
+/// Trains `network` on `images` (`features × samples`, one sample per column) and `labels`.
+///
+/// After every step `on_step` sees the progress, the network and the optimizer (for printing,
+/// plotting, or inspecting optimizer state). Returns the report of the last step. Stops at the
+/// first error (e.g. [`Error::NonFinite`], which names the step and leaves the parameters as
+/// they were before it).
+pub fn fit<T, O, F>(
+    network: &mut Network<T>,
+    optimizer: &mut O,
+    images: &DMatrix<T>,
+    labels: &[usize],
+    config: &TrainConfig,
+    mut on_step: F,
+) -> Result<Option<StepReport>>
+where
+    T: Float,
+    O: Optimizer<T> + ?Sized,
+    F: FnMut(&Progress, &Network<T>, &O),
+{
+    let samples = images.ncols();
+    if samples == 0 {
+        return Err(Error::EmptyBatch { what: "training set" });
+    }
+    if labels.len() != samples {
+        return Err(Error::shape(
+            "training labels",
+            format!("{samples} labels"),
+            format!("{}", labels.len()),
+        ));
+    }
+    if let Batching::Minibatch { size: 0, .. } = config.batching {
+        return Err(Error::InvalidHyperparameter {
+            name: "batch size",
+            value: 0.0,
+            requirement: "must be at least 1",
+        });
+    }
+    let total_steps = config.epochs * config.steps_per_epoch(samples);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut order: Vec<usize> = (0..samples).collect();
+    let mut batch = DMatrix::zeros(0, 0);
+    let mut batch_labels = Vec::new();
+    let mut last = None;
+    let mut step = 0;
+    for epoch in 1..=config.epochs {
+        let size = match config.batching {
+            Batching::Full => samples,
+            Batching::Minibatch { size, shuffle } => {
+                if shuffle {
+                    order.shuffle(&mut rng);
+                }
+                size
+            }
+        };
+        for chunk in order.chunks(size) {
+            let report = if chunk.len() == samples && matches!(config.batching, Batching::Full) {
+                network.train_step(images, labels, optimizer)?
+            } else {
+                gather(images, labels, chunk, &mut batch, &mut batch_labels);
+                network.train_step(&batch, &batch_labels, optimizer)?
+            };
+            step += 1;
+            on_step(&Progress { epoch, step, total_steps, report }, network, optimizer);
+            last = Some(report);
+        }
+    }
+    Ok(last)
+}
+
+/// Copies the columns `indices` of `images` (and their labels) into reusable buffers.
+pub fn gather<T: Float>(
+    images: &DMatrix<T>,
+    labels: &[usize],
+    indices: &[usize],
+    batch: &mut DMatrix<T>,
+    batch_labels: &mut Vec<usize>,
+) {
+    crate::linalg::ensure_shape(batch, images.nrows(), indices.len());
+    for (j, &i) in indices.iter().enumerate() {
+        batch.column_mut(j).copy_from(&images.column(i));
+    }
+    batch_labels.clear();
+    batch_labels.extend(indices.iter().map(|&i| labels[i]));
+}
