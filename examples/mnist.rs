@@ -1,1 +1,371 @@
-fn main() {}
+//! The MNIST digit recognizer, end to end: load, train, evaluate, draw, save.
+//!
+//! ```text
+//! cargo run --release --example mnist                  # default recipe, ~98% test accuracy
+//! cargo run --release --example mnist -- --recipe seed # the original recipe, faithfully
+//! cargo run --release --example mnist -- --help
+//! ```
+//!
+//! Everything reusable lives in the library; this file is the command line and the printing.
+
+use clap::Parser;
+use feedforward::data::{self, Dataset, Split, csv};
+use feedforward::metrics::ConfusionMatrix;
+use feedforward::recipe::{MNIST_CLASSES, Recipe};
+use feedforward::train::{self, Progress};
+use feedforward::viz::{self, Series};
+use feedforward::{Network, Rmsprop, RmspropRule, weights};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Train and evaluate the 784-256-10 MNIST network.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Folder with the MNIST IDX files (gzipped or raw).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))]
+    data_dir: PathBuf,
+    /// `default` (minibatch elementwise RMSprop, all 60000 images) or `seed` (the original
+    /// full-batch per-tensor RMSprop recipe on the first 42000 images).
+    #[arg(long, default_value = "default")]
+    recipe: Recipe,
+    /// Passes over the training set (default recipe: 10). Conflicts with --iterations.
+    #[arg(long, conflicts_with = "iterations")]
+    epochs: Option<usize>,
+    /// Training steps in all (seed recipe: 2000 full-batch iterations).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Samples per step, or `full` for full-batch (default recipe: 128; seed: full).
+    #[arg(long)]
+    batch_size: Option<BatchSize>,
+    /// Learning rate (default recipe: 1e-3; seed: 0.5).
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// Seed of the initial weights, the shuffling and the sample pictures.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Train on the first N training images only (seed recipe: 42000).
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Train on a Kaggle digit-recognizer train.csv instead of the IDX files.
+    #[arg(long)]
+    train_csv: Option<PathBuf>,
+    /// Evaluate/predict on a Kaggle test.csv (labels optional) instead of the IDX test set.
+    #[arg(long)]
+    test_csv: Option<PathBuf>,
+    /// Write a Kaggle submission (`ImageId,Label`, ImageId from 1) for the test set.
+    #[arg(long)]
+    submission: Option<PathBuf>,
+    /// Save the trained weights (safetensors).
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Load weights (safetensors, same --recipe) and skip training unless --epochs or
+    /// --iterations is given.
+    #[arg(long)]
+    load: Option<PathBuf>,
+    /// Write the run's figures as JSON.
+    #[arg(long)]
+    metrics: Option<PathBuf>,
+    /// Folder for the pictures.
+    #[arg(long, default_value = "target/mnist")]
+    out: PathBuf,
+    /// Skip writing pictures.
+    #[arg(long)]
+    no_pictures: bool,
+    /// Draw a few test digits with their predictions in the terminal.
+    #[arg(long)]
+    show: bool,
+    /// Print a report every N steps (seed recipe: 500; default recipe: every epoch).
+    #[arg(long)]
+    report_every: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum BatchSize {
+    Full,
+    Size(usize),
+}
+
+impl std::str::FromStr for BatchSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "full" => Ok(BatchSize::Full),
+            n => match n.parse::<usize>() {
+                Ok(0) | Err(_) => Err(format!("{n:?} is not a batch size: expected a number >= 1 or \"full\"")),
+                Ok(size) => Ok(BatchSize::Size(size)),
+            },
+        }
+    }
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> feedforward::Result<()> {
+    let start = Instant::now();
+    let recipe = args.recipe;
+    let mut rng = StdRng::seed_from_u64(args.seed);
+
+    let train_set = match &args.train_csv {
+        Some(path) => csv::read_kaggle_csv(path)?,
+        None => data::load_mnist(&args.data_dir, Split::Train)?,
+    };
+    let train_set = train_set.take(args.train_limit.or(recipe.default_train_limit()).unwrap_or(usize::MAX));
+    let test_set = match &args.test_csv {
+        Some(path) => csv::read_kaggle_csv(path)?,
+        None => data::load_mnist(&args.data_dir, Split::Test)?,
+    };
+    let test_set = test_set.take(args.test_limit.unwrap_or(usize::MAX));
+    println!(
+        "data: {} training images, {} test images{}",
+        train_set.len(),
+        test_set.len(),
+        if test_set.labels().is_none() { " (unlabelled)" } else { "" }
+    );
+
+    let mut net: Network<f32> = recipe.network(&mut rng)?;
+    let mut optimizer: Rmsprop<f32> = recipe.optimizer(args.learning_rate)?;
+    if let Some(path) = &args.load {
+        weights::load_into(&mut net, path)?;
+        println!("loaded weights from {}", path.display());
+    }
+    println!(
+        "recipe {recipe:?}: 784-256-10, {} parameters, L2 alpha {}, {:?}, learning rate {}",
+        net.parameter_count(),
+        net.l2(),
+        optimizer.rule(),
+        optimizer.learning_rate()
+    );
+
+    let train_labels = train_set.require_labels("the training set")?.to_vec();
+    let mut history = History::default();
+    let train_seconds;
+    let should_train = args.load.is_none() || args.epochs.is_some() || args.iterations.is_some();
+    if should_train {
+        let t = Instant::now();
+        train_net(&args, &mut net, &mut optimizer, &train_set, &train_labels, &mut history)?;
+        train_seconds = t.elapsed().as_secs_f64();
+    } else {
+        train_seconds = 0.0;
+    }
+
+    let train_pred = net.predict(train_set.images())?;
+    let train_accuracy = ConfusionMatrix::new(MNIST_CLASSES, &train_pred, &train_labels).accuracy();
+    let final_loss = f64::from(net.loss(train_set.images(), &train_labels)?);
+    let test_pred = net.predict(test_set.images())?;
+    let confusion = test_set.labels().map(|l| ConfusionMatrix::new(MNIST_CLASSES, &test_pred, l));
+
+    let samples = history.samples as f64;
+    let samples_per_second = if train_seconds > 0.0 { samples / train_seconds } else { 0.0 };
+    println!();
+    println!("final training loss: {final_loss:.4} (cross-entropy + L2, whole training set)");
+    println!("train accuracy: {:.2}%", 100.0 * train_accuracy);
+    match &confusion {
+        Some(c) => {
+            println!("test accuracy:  {:.2}%", 100.0 * c.accuracy());
+            println!("\nconfusion matrix (rows: true digit, columns: predicted):\n{c}");
+        }
+        None => println!("test accuracy:  n/a (the test set has no labels)"),
+    }
+    println!(
+        "training: {} steps, {:.2} s, {:.0} samples/s; whole run {:.2} s",
+        history.steps,
+        train_seconds,
+        samples_per_second,
+        start.elapsed().as_secs_f64()
+    );
+
+    if let Some(path) = &args.submission {
+        csv::write_submission(path, &test_pred)?;
+        println!("submission: {} ({} rows)", path.display(), test_pred.len());
+    }
+    if let Some(path) = &args.save {
+        weights::save(&net, path)?;
+        println!("weights: {}", path.display());
+    }
+    if args.show {
+        for i in 0..3.min(test_set.len()) {
+            let truth = test_set.labels().map_or("?".to_string(), |l| l[i].to_string());
+            println!("test image {}: predicted {}, true {truth}", i + 1, test_pred[i]);
+            print!("{}", viz::ascii_digit(test_set.image(i), 28));
+        }
+    }
+    if !args.no_pictures {
+        draw_pictures(&args.out, &train_set, &test_set, &test_pred, &history, &mut rng)?;
+        println!("pictures: {}/{{samples,misclassified,loss,accuracy}}.png", args.out.display());
+    }
+    if let Some(path) = &args.metrics {
+        let json = serde_json::json!({
+            "recipe": format!("{recipe:?}").to_lowercase(),
+            "test_accuracy": confusion.as_ref().map(ConfusionMatrix::accuracy),
+            "train_accuracy": train_accuracy,
+            "final_loss": final_loss,
+            "steps": history.steps,
+            "train_samples": train_set.len(),
+            "test_samples": test_set.len(),
+            "train_seconds": train_seconds,
+            "total_seconds": start.elapsed().as_secs_f64(),
+            "samples_per_second": samples_per_second,
+            "seed": args.seed,
+        });
+        let text = serde_json::to_string_pretty(&json).expect("a JSON value always serializes");
+        std::fs::write(path, text).map_err(|e| feedforward::Error::Io { path: path.clone(), source: e })?;
+        println!("metrics: {}", path.display());
+    }
+    Ok(())
+}
+
+/// Per-step loss and accuracy, for the curves.
+#[derive(Default)]
+struct History {
+    loss: Vec<(f64, f64)>,
+    accuracy: Vec<(f64, f64)>,
+    steps: usize,
+    samples: usize,
+}
+
+fn train_net(
+    args: &Args,
+    net: &mut Network<f32>,
+    optimizer: &mut Rmsprop<f32>,
+    train_set: &Dataset,
+    labels: &[usize],
+    history: &mut History,
+) -> feedforward::Result<()> {
+    let recipe = args.recipe;
+    let batch_size = match args.batch_size {
+        Some(BatchSize::Full) => None,
+        Some(BatchSize::Size(n)) => Some(n),
+        None => recipe.default_batch_size(),
+    };
+    let steps_per_epoch = batch_size.map_or(1, |b| train_set.len().div_ceil(b));
+    let epochs = match (args.epochs, args.iterations) {
+        (Some(e), _) => e,
+        (None, Some(i)) => i.div_ceil(steps_per_epoch),
+        (None, None) => recipe.default_epochs(),
+    };
+    let mut config = recipe.train_config(epochs, batch_size, args.seed);
+    config.max_steps = args.iterations;
+    let report_every = args.report_every.unwrap_or(match recipe {
+        Recipe::Seed => 500,
+        Recipe::Default => steps_per_epoch,
+    });
+
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps {elapsed_precise} {msg}")
+            .expect("the template is valid"),
+    );
+    let (mut window_loss, mut window_correct, mut window_samples) = (0.0, 0.0, 0usize);
+    train::fit(net, optimizer, train_set.images(), labels, &config, |p: &Progress, net, opt| {
+        let r = p.report;
+        bar.set_length(p.total_steps as u64);
+        bar.set_position(p.step as u64);
+        history.loss.push((p.step as f64, r.loss));
+        history.accuracy.push((p.step as f64, r.accuracy));
+        history.steps = p.step;
+        history.samples += r.batch_size;
+        window_loss += r.loss * r.batch_size as f64;
+        window_correct += r.accuracy * r.batch_size as f64;
+        window_samples += r.batch_size;
+        if p.step % 10 == 0 || p.step == p.total_steps {
+            bar.set_message(format!("loss {:.4} acc {:.2}%", r.loss, 100.0 * r.accuracy));
+        }
+        if p.step % report_every == 0 || p.step == p.total_steps {
+            let n = window_samples as f64;
+            let line = format!(
+                "epoch {:>4} step {:>5}/{}: loss {:.4}, training accuracy {:.2}% (mean over the last {} steps)",
+                p.epoch,
+                p.step,
+                p.total_steps,
+                window_loss / n,
+                100.0 * window_correct / n,
+                report_every.min(p.step)
+            );
+            bar.suspend(|| {
+                println!("{line}");
+                if matches!(opt.rule(), RmspropRule::PerTensor { .. }) {
+                    print_sanity_checks(net, opt);
+                }
+            });
+            (window_loss, window_correct, window_samples) = (0.0, 0.0, 0);
+        }
+    })?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// The original recipe's sanity checks: per tensor, its `g` and effective step, and the norm of
+/// its last gradient.
+fn print_sanity_checks(net: &Network<f32>, opt: &Rmsprop<f32>) {
+    let rates = opt.effective_learning_rates();
+    let names = ["W0", "b", "W1", "b1"];
+    for (k, p) in net.parameters().enumerate() {
+        println!(
+            "    {:<3} g = {:>10.4e}   eta/sqrt(g+eps) = {:>10.4e}   |grad| = {:.4e}",
+            names.get(k).copied().unwrap_or("?"),
+            opt.mean_square_norms().get(k).copied().unwrap_or(f32::NAN),
+            rates.get(k).copied().unwrap_or(f32::NAN),
+            p.grad().norm()
+        );
+    }
+}
+
+fn draw_pictures(
+    out: &Path,
+    train_set: &Dataset,
+    test_set: &Dataset,
+    test_pred: &[usize],
+    history: &History,
+    rng: &mut StdRng,
+) -> feedforward::Result<()> {
+    // Ten random training digits with their labels, as the original shows.
+    let mut picks: Vec<usize> = (0..train_set.len()).collect();
+    picks.shuffle(rng);
+    picks.truncate(10);
+    let labels = train_set.labels().unwrap_or(&[]);
+    let images: Vec<&[f32]> = picks.iter().map(|&i| train_set.image(i)).collect();
+    let captions: Vec<String> = picks.iter().map(|&i| labels.get(i).map_or("?".into(), usize::to_string)).collect();
+    viz::digit_grid(&images, &captions, 28, 5).save_png(out.join("samples.png"))?;
+
+    // Misclassified test digits, labelled predicted/true.
+    if let Some(truth) = test_set.labels() {
+        let wrong: Vec<usize> = (0..test_set.len()).filter(|&i| test_pred[i] != truth[i]).take(40).collect();
+        let images: Vec<&[f32]> = wrong.iter().map(|&i| test_set.image(i)).collect();
+        let captions: Vec<String> = wrong.iter().map(|&i| format!("{}/{}", test_pred[i], truth[i])).collect();
+        viz::digit_grid(&images, &captions, 28, 10).save_png(out.join("misclassified.png"))?;
+    }
+
+    let loss = smooth(&history.loss);
+    let acc: Vec<(f64, f64)> = smooth(&history.accuracy).into_iter().map(|(x, y)| (x, 100.0 * y)).collect();
+    let red = [200, 40, 40];
+    let blue = [40, 80, 200];
+    let series = [Series { name: "training loss", points: &loss, color: red }];
+    viz::line_chart("LOSS BY STEP", &series, 800, 400).save_png(out.join("loss.png"))?;
+    let series = [Series { name: "training accuracy %", points: &acc, color: blue }];
+    viz::line_chart("ACCURACY BY STEP", &series, 800, 400).save_png(out.join("accuracy.png"))
+}
+
+/// Averages consecutive points into at most 400 so minibatch noise does not hide the trend.
+fn smooth(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let chunk = points.len().div_ceil(400).max(1);
+    points
+        .chunks(chunk)
+        .map(|c| {
+            let n = c.len() as f64;
+            (c[c.len() - 1].0, c.iter().map(|p| p.1).sum::<f64>() / n)
+        })
+        .collect()
+}

@@ -64,6 +64,13 @@ pub enum Error {
         requirement: &'static str,
     },
 
+    /// A data set without labels where labels are needed (e.g. Kaggle's `test.csv` for training).
+    #[error("{what} has no labels")]
+    NoLabels {
+        /// Which data set.
+        what: &'static str,
+    },
+
     /// A data or weights file that does not exist.
     #[error("{path}: file not found. {hint}")]
     MissingFile {

@@ -42,10 +42,13 @@ pub mod gradcheck;
 mod layer;
 pub mod linalg;
 mod loss;
+pub mod metrics;
 mod module;
 mod network;
 pub mod optim;
+pub mod recipe;
 pub mod train;
+pub mod viz;
 pub mod weights;
 
 pub use activation::Relu;

@@ -30,6 +30,8 @@ pub struct TrainConfig {
     pub batching: Batching,
     /// Seed of the shuffling order.
     pub seed: u64,
+    /// Stop after this many steps even if epochs remain (`None`: run every epoch).
+    pub max_steps: Option<usize>,
 }
 
 /// Where a step sits in the run, handed to the callback of [`fit`].
@@ -93,7 +95,10 @@ where
             requirement: "must be at least 1",
         });
     }
-    let total_steps = config.epochs * config.steps_per_epoch(samples);
+    let mut total_steps = config.epochs * config.steps_per_epoch(samples);
+    if let Some(max) = config.max_steps {
+        total_steps = total_steps.min(max);
+    }
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..samples).collect();
     let mut batch = DMatrix::zeros(0, 0);
@@ -111,6 +116,9 @@ where
             }
         };
         for chunk in order.chunks(size) {
+            if step == total_steps {
+                return Ok(last);
+            }
             let report = if chunk.len() == samples && matches!(config.batching, Batching::Full) {
                 network.train_step(images, labels, optimizer)?
             } else {

@@ -64,7 +64,8 @@ fn l2_term() {
     // A large alpha makes the penalty dominate the weight gradients, so a wrong L2 gradient
     // (say alpha instead of alpha·W, or a regularized bias) cannot hide behind the data term.
     let mut r = rng(5);
-    let mut net = Network::<f64>::mlp(&[5, 4, 3], Init::SEED_RECIPE, true, &mut r).unwrap().with_l2(0.7).unwrap();
+    let mut net =
+        Network::<f64>::mlp(&[5, 4, 3], Init::SEED_RECIPE, true, &mut r).unwrap().with_l2(0.7).unwrap();
     let x = random_matrix(5, 3, &mut r);
     let report = gradcheck::check_network(&mut net, &x, &[2, 0, 1], &Config::default()).unwrap();
     assert_eq!(report.checked, 5 * 4 + 4 + 4 * 3 + 3);

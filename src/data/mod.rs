@@ -1,1 +1,134 @@
-//! Data
+//! Data sets: images as columns of an `f32` matrix, with optional labels.
+//!
+//! Readers for the MNIST IDX files ([`idx`]) and Kaggle's digit-recognizer CSVs ([`csv`]).
+//! Pixels are scaled from 0..=255 to [0, 1] by dividing by 255.
+
+pub mod csv;
+pub mod idx;
+
+use crate::{Error, Float, Result};
+use nalgebra::DMatrix;
+use std::path::Path;
+
+/// Images (`features × samples`, one image per column) and, when known, their labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    images: DMatrix<f32>,
+    labels: Option<Vec<usize>>,
+}
+
+impl Dataset {
+    /// A data set from images (one per column) and optional labels (one per image).
+    pub fn new(images: DMatrix<f32>, labels: Option<Vec<usize>>) -> Result<Self> {
+        if let Some(l) = &labels
+            && l.len() != images.ncols()
+        {
+            return Err(Error::shape(
+                "data set labels",
+                format!("{} labels (one per image)", images.ncols()),
+                format!("{}", l.len()),
+            ));
+        }
+        Ok(Dataset { images, labels })
+    }
+
+    /// Number of samples.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.images.ncols()
+    }
+
+    /// True when there are no samples.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Features per sample (784 for MNIST).
+    #[must_use]
+    pub fn features(&self) -> usize {
+        self.images.nrows()
+    }
+
+    /// The images, `features × samples`, values in [0, 1].
+    #[must_use]
+    pub fn images(&self) -> &DMatrix<f32> {
+        &self.images
+    }
+
+    /// The images converted to `T` (a copy; for `f32` prefer [`images`](Dataset::images)).
+    #[must_use]
+    pub fn images_as<T: Float>(&self) -> DMatrix<T> {
+        self.images.map(|v| T::lit(f64::from(v)))
+    }
+
+    /// The pixels of image `i`.
+    ///
+    /// # Panics
+    /// If `i >= len()`.
+    #[must_use]
+    pub fn image(&self, i: usize) -> &[f32] {
+        let f = self.features();
+        &self.images.as_slice()[i * f..(i + 1) * f]
+    }
+
+    /// The labels, if the data set has them.
+    #[must_use]
+    pub fn labels(&self) -> Option<&[usize]> {
+        self.labels.as_deref()
+    }
+
+    /// The labels, or [`Error::NoLabels`] naming `what` for a data set without them.
+    pub fn require_labels(&self, what: &'static str) -> Result<&[usize]> {
+        self.labels().ok_or(Error::NoLabels { what })
+    }
+
+    /// The first `n` samples (all of them if `n >= len()`).
+    #[must_use]
+    pub fn take(mut self, n: usize) -> Self {
+        if n < self.len() {
+            self.images = self.images.columns(0, n).into_owned();
+            if let Some(l) = &mut self.labels {
+                l.truncate(n);
+            }
+        }
+        self
+    }
+}
+
+/// Which half of MNIST.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// The 60000 training images (`train-*`).
+    Train,
+    /// The 10000 test images (`t10k-*`).
+    Test,
+}
+
+/// What to tell a user whose MNIST files are missing.
+pub const MNIST_HINT: &str = "The MNIST IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
+t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) ship in the repository's data/mnist/; pass their \
+folder with --data-dir, or download them from the MNIST site (gzipped or not).";
+
+/// Loads one split of MNIST from `dir`, accepting each file gzipped (`.gz`) or raw.
+pub fn load_mnist(dir: impl AsRef<Path>, split: Split) -> Result<Dataset> {
+    let prefix = match split {
+        Split::Train => "train",
+        Split::Test => "t10k",
+    };
+    let find = |stem: String| {
+        let gz = dir.as_ref().join(format!("{stem}.gz"));
+        let raw = dir.as_ref().join(&stem);
+        if !gz.exists() && raw.exists() { raw } else { gz }
+    };
+    let images = idx::read_images(find(format!("{prefix}-images-idx3-ubyte")))?;
+    let labels_path = find(format!("{prefix}-labels-idx1-ubyte"));
+    let labels = idx::read_labels(&labels_path)?;
+    if labels.len() != images.ncols() {
+        return Err(Error::Idx {
+            path: labels_path,
+            reason: format!("{} labels for {} images", labels.len(), images.ncols()),
+        });
+    }
+    Dataset::new(images, Some(labels))
+}
