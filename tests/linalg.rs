@@ -1,0 +1,59 @@
+//! Every strided fast path of `gemm` equals the naive product.
+
+use feedforward::linalg::{Op, gemm};
+use nalgebra::DMatrix;
+use proptest::prelude::*;
+
+fn naive(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    DMatrix::from_fn(a.nrows(), b.ncols(), |i, j| (0..a.ncols()).map(|k| a[(i, k)] * b[(k, j)]).sum())
+}
+
+fn matrix(rows: usize, cols: usize, seed: usize) -> DMatrix<f64> {
+    DMatrix::from_fn(rows, cols, |i, j| (((i * 31 + j * 17 + seed * 7) % 23) as f64 - 11.0) / 7.0)
+}
+
+proptest! {
+    #[test]
+    fn all_transpose_combinations(m in 1usize..40, k in 1usize..40, n in 1usize..40, alpha in -2.0f64..2.0, beta in -2.0f64..2.0) {
+        let a = matrix(m, k, 1);
+        let b = matrix(k, n, 2);
+        let c0 = matrix(m, n, 3);
+        let expect = naive(&a, &b) * alpha + &c0 * beta;
+        let at = a.transpose();
+        let bt = b.transpose();
+        for (x, op_a) in [(&a, Op::Id), (&at, Op::T)] {
+            for (y, op_b) in [(&b, Op::Id), (&bt, Op::T)] {
+                let mut c = c0.clone();
+                gemm(alpha, x, op_a, y, op_b, beta, &mut c);
+                prop_assert!((&c - &expect).amax() < 1e-9, "{:?} {:?}", op_a, op_b);
+            }
+        }
+    }
+}
+
+#[test]
+fn beta_zero_ignores_old_contents_and_f32_matches() {
+    let a = matrix(300, 200, 4).map(|v| v as f32);
+    let b = matrix(200, 150, 5).map(|v| v as f32);
+    let mut c = DMatrix::from_element(300, 150, f32::NAN);
+    gemm(1.0, &a, Op::Id, &b, Op::Id, 0.0, &mut c);
+    let expect = naive(&a.map(f64::from), &b.map(f64::from));
+    assert!((c.map(f64::from) - expect).amax() < 1e-3);
+}
+
+#[test]
+fn works_on_views() {
+    let a = matrix(10, 12, 6);
+    let b = matrix(12, 9, 7);
+    let mut c = DMatrix::zeros(10, 20);
+    gemm(1.0, &a.columns(0, 12), Op::Id, &b.rows(0, 12), Op::Id, 0.0, &mut c.columns_mut(5, 9));
+    assert!((c.columns(5, 9) - naive(&a, &b)).amax() < 1e-12);
+    assert_eq!(c.columns(0, 5).amax(), 0.0);
+}
+
+#[test]
+#[should_panic(expected = "gemm")]
+fn nonconforming_shapes_panic_as_a_documented_invariant() {
+    let mut c = DMatrix::zeros(2, 2);
+    gemm(1.0, &matrix(2, 3, 0), Op::Id, &matrix(2, 2, 0), Op::Id, 0.0, &mut c);
+}

@@ -1,0 +1,110 @@
+//! The optimizer rules against updates computed by hand on a tiny tensor.
+
+use approx::assert_relative_eq;
+use feedforward::{Error, Optimizer, Parameter, Rmsprop, RmspropRule};
+use nalgebra::DMatrix;
+
+fn param(values: &[f64], grads: &[f64]) -> Parameter<f64> {
+    let mut p = Parameter::new("weight", DMatrix::from_column_slice(values.len(), 1, values), true);
+    p.grad_mut().copy_from_slice(grads);
+    p
+}
+
+fn step(opt: &mut Rmsprop<f64>, p: &mut Parameter<f64>) {
+    opt.begin_step();
+    opt.update(0, p);
+}
+
+#[test]
+fn elementwise_matches_pytorch_by_hand() {
+    let rule = RmspropRule::Elementwise { alpha: 0.9, eps: 1e-8, weight_decay: 0.0 };
+    let mut opt = Rmsprop::new(0.1, rule).unwrap();
+    let mut p = param(&[1.0, -2.0], &[0.5, -4.0]);
+    step(&mut opt, &mut p);
+    // v = 0.1·g² = [0.025, 1.6]; p -= 0.1·g/(√v + 1e-8)
+    let expect = [1.0 - 0.1 * 0.5 / (0.025f64.sqrt() + 1e-8), -2.0 + 0.1 * 4.0 / (1.6f64.sqrt() + 1e-8)];
+    assert_relative_eq!(p.value()[0], expect[0], max_relative = 1e-12);
+    assert_relative_eq!(p.value()[1], expect[1], max_relative = 1e-12);
+    // Second step with a new gradient: v = 0.9·v + 0.1·g².
+    p.grad_mut().copy_from_slice(&[1.0, 0.0]);
+    step(&mut opt, &mut p);
+    let v0: f64 = 0.9 * 0.025 + 0.1 * 1.0;
+    assert_relative_eq!(p.value()[0], expect[0] - 0.1 * 1.0 / (v0.sqrt() + 1e-8), max_relative = 1e-12);
+    assert_relative_eq!(p.value()[1], expect[1], max_relative = 1e-12);
+}
+
+#[test]
+fn elementwise_weight_decay_adds_wd_times_p() {
+    let rule = RmspropRule::Elementwise { alpha: 0.5, eps: 1e-3, weight_decay: 0.1 };
+    let mut opt = Rmsprop::new(0.01, rule).unwrap();
+    let mut p = param(&[2.0], &[0.3]);
+    step(&mut opt, &mut p);
+    let g: f64 = 0.3 + 0.1 * 2.0;
+    let v = 0.5 * g * g;
+    assert_relative_eq!(p.value()[0], 2.0 - 0.01 * g / (v.sqrt() + 1e-3), max_relative = 1e-12);
+}
+
+#[test]
+fn per_tensor_matches_the_recipe_by_hand() {
+    let mut opt = Rmsprop::per_tensor(0.5, None).unwrap();
+    let mut p = param(&[1.0, 2.0], &[3.0, 4.0]);
+    step(&mut opt, &mut p);
+    // g = 0.99·1 + 0.01·‖∂P‖² = 0.99 + 0.25 = 1.24; P -= 0.5/√(1.24 + 1e-3)·∂P
+    let g: f64 = 0.99 + 0.01 * 25.0;
+    let s = 0.5 / (g + 1e-3).sqrt();
+    assert_relative_eq!(p.value()[0], 1.0 - s * 3.0, max_relative = 1e-12);
+    assert_relative_eq!(p.value()[1], 2.0 - s * 4.0, max_relative = 1e-12);
+    assert_relative_eq!(opt.mean_square_norms()[0], g, max_relative = 1e-12);
+    assert_relative_eq!(opt.effective_learning_rates()[0], s, max_relative = 1e-12);
+}
+
+#[test]
+fn per_tensor_keeps_one_g_per_tensor() {
+    let mut opt = Rmsprop::per_tensor(0.1, None).unwrap();
+    let mut a = param(&[0.0], &[1.0]);
+    let mut b = param(&[0.0, 0.0], &[2.0, 2.0]);
+    opt.begin_step();
+    opt.update(0, &mut a);
+    opt.update(1, &mut b);
+    assert_relative_eq!(opt.mean_square_norms()[0], 0.99 + 0.01 * 1.0, max_relative = 1e-12);
+    assert_relative_eq!(opt.mean_square_norms()[1], 0.99 + 0.01 * 8.0, max_relative = 1e-12);
+}
+
+#[test]
+fn per_tensor_resets_g_every_k_steps() {
+    let mut opt = Rmsprop::per_tensor(0.1, Some(3)).unwrap();
+    let mut p = param(&[0.0], &[10.0]);
+    let mut g = 1.0;
+    for step_number in 1..=7 {
+        if step_number == 4 || step_number == 7 {
+            g = 1.0; // reset before steps 4 and 7
+        }
+        g = 0.99 * g + 0.01 * 100.0;
+        step(&mut opt, &mut p);
+        assert_relative_eq!(opt.mean_square_norms()[0], g, max_relative = 1e-12);
+    }
+    let mut no_reset = Rmsprop::per_tensor(0.1, None).unwrap();
+    let mut q = param(&[0.0], &[10.0]);
+    (0..4).for_each(|_| step(&mut no_reset, &mut q));
+    assert!(no_reset.mean_square_norms()[0] > 4.0);
+}
+
+#[test]
+fn bad_hyperparameters_are_rejected_at_construction() {
+    let bad = |r: Result<Rmsprop<f64>, Error>, name: &str| match r {
+        Err(Error::InvalidHyperparameter { name: n, .. }) => assert_eq!(n, name),
+        other => panic!("expected {name} to be rejected, got {other:?}"),
+    };
+    bad(Rmsprop::elementwise(0.0), "learning rate");
+    bad(Rmsprop::elementwise(-1.0), "learning rate");
+    bad(Rmsprop::elementwise(f64::NAN), "learning rate");
+    bad(Rmsprop::per_tensor(f64::INFINITY, None), "learning rate");
+    bad(Rmsprop::per_tensor(0.5, Some(0)), "reset every");
+    bad(Rmsprop::new(0.1, RmspropRule::Elementwise { alpha: 1.0, eps: 1e-8, weight_decay: 0.0 }), "alpha");
+    bad(Rmsprop::new(0.1, RmspropRule::Elementwise { alpha: 0.9, eps: 0.0, weight_decay: 0.0 }), "eps");
+    bad(Rmsprop::new(0.1, RmspropRule::Elementwise { alpha: 0.9, eps: 1e-8, weight_decay: -1.0 }), "weight decay");
+    bad(Rmsprop::new(0.1, RmspropRule::PerTensor { gamma: f64::NAN, eps: 1e-3, reset_every: None }), "gamma");
+    let mut ok = Rmsprop::<f64>::elementwise(0.1).unwrap();
+    assert!(ok.set_learning_rate(-0.1).is_err());
+    assert_eq!(ok.learning_rate(), 0.1);
+}

@@ -1,0 +1,156 @@
+//! Training end to end on small problems, determinism, and errors instead of panics.
+
+use feedforward::train::{self, Batching, TrainConfig};
+use feedforward::{Error, Float, Init, Network, Rmsprop};
+use nalgebra::DMatrix;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// Three Gaussian blobs in 2-D, far apart: linearly separable.
+fn blobs(n: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let centers = [(-3.0, 0.0), (3.0, 0.0), (0.0, 4.0)];
+    let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
+    let x = DMatrix::from_fn(2, n, |r, c| {
+        let (cx, cy) = centers[labels[c]];
+        (if r == 0 { cx } else { cy }) + 0.5 * f32::standard_normal(&mut rng)
+    });
+    (x, labels)
+}
+
+fn toy_net(seed: u64) -> Network<f32> {
+    Network::mlp(&[2, 16, 3], Init::He, true, &mut StdRng::seed_from_u64(seed)).unwrap()
+}
+
+#[test]
+fn separable_toy_problem_is_learned_perfectly() {
+    let (x, y) = blobs(300, 1);
+    for (mut opt, batching) in [
+        (Rmsprop::elementwise(0.01).unwrap(), Batching::Minibatch { size: 32, shuffle: true }),
+        (Rmsprop::per_tensor(0.5, Some(50)).unwrap(), Batching::Full),
+    ] {
+        let mut net = toy_net(2);
+        let before = net.loss(&x, &y).unwrap();
+        let epochs = if batching == Batching::Full { 200 } else { 20 };
+        let config = TrainConfig { epochs, batching, seed: 3, max_steps: None };
+        train::fit(&mut net, &mut opt, &x, &y, &config, |_, _, _| {}).unwrap();
+        let after = net.loss(&x, &y).unwrap();
+        assert!(after < 0.1 * before, "{batching:?}: loss {before} -> {after}");
+        assert_eq!(net.accuracy(&x, &y).unwrap(), 1.0, "{batching:?}");
+    }
+}
+
+#[test]
+fn same_seed_same_weights_and_same_run() {
+    let run = |seed: u64| {
+        let (x, y) = blobs(200, 5);
+        let mut net = toy_net(seed);
+        let initial: Vec<f32> = net.parameters().flat_map(|p| p.value().iter().copied()).collect();
+        let mut opt = Rmsprop::elementwise(0.01).unwrap();
+        let config = TrainConfig { epochs: 3, batching: Batching::Minibatch { size: 16, shuffle: true }, seed, max_steps: None };
+        let mut losses = Vec::new();
+        train::fit(&mut net, &mut opt, &x, &y, &config, |p, _, _| losses.push(p.report.loss)).unwrap();
+        let trained: Vec<f32> = net.parameters().flat_map(|p| p.value().iter().copied()).collect();
+        (initial, losses, trained)
+    };
+    let a = run(11);
+    assert_eq!(a, run(11));
+    let b = run(12);
+    assert_ne!(a.0, b.0, "different seeds give different weights");
+    assert_ne!(a.1, b.1);
+}
+
+#[test]
+fn max_steps_stops_early() {
+    let (x, y) = blobs(100, 1);
+    let mut net = toy_net(1);
+    let mut opt = Rmsprop::elementwise(0.01).unwrap();
+    let config = TrainConfig { epochs: 10, batching: Batching::Minibatch { size: 10, shuffle: false }, seed: 0, max_steps: Some(25) };
+    let mut steps = Vec::new();
+    train::fit(&mut net, &mut opt, &x, &y, &config, |p, _, _| steps.push((p.epoch, p.step, p.total_steps))).unwrap();
+    assert_eq!(steps.len(), 25);
+    assert_eq!(steps[24], (3, 25, 25));
+    assert_eq!(net.steps(), 25);
+}
+
+#[test]
+fn divergence_stops_with_the_step_and_leaves_parameters_untouched() {
+    let (x, y) = blobs(60, 1);
+    let mut net = toy_net(4);
+    // Per-tensor RMSprop with an absurd rate blows the weights up within a few steps.
+    let mut opt = Rmsprop::per_tensor(1e30, None).unwrap();
+    let mut snapshots = Vec::new();
+    let config = TrainConfig { epochs: 100, batching: Batching::Full, seed: 0, max_steps: None };
+    let mut last_good = net.parameters().map(|p| p.value().clone()).collect::<Vec<_>>();
+    let err = train::fit(&mut net, &mut opt, &x, &y, &config, |p, n, _| {
+        snapshots.push(p.step);
+        last_good = n.parameters().map(|p| p.value().clone()).collect();
+    })
+    .unwrap_err();
+    assert!(!snapshots.is_empty(), "some steps succeed before the divergence");
+    match err {
+        Error::NonFinite { step, .. } => assert_eq!(step, snapshots.len() + 1, "{err}"),
+        other => panic!("expected NonFinite, got {other}"),
+    }
+    let now: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
+    assert_eq!(now, last_good, "the failing step must not change the parameters");
+    assert!(err.to_string().contains(&format!("step {}", snapshots.len() + 1)));
+}
+
+#[test]
+fn non_finite_input_is_an_error_not_garbage() {
+    let (mut x, y) = blobs(30, 1);
+    x[(0, 3)] = f32::NAN;
+    let mut net = toy_net(1);
+    let before: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
+    let mut opt = Rmsprop::elementwise(0.01).unwrap();
+    assert!(matches!(net.train_step(&x, &y, &mut opt), Err(Error::NonFinite { step: 1, .. })));
+    let after: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn bad_input_gives_typed_errors() {
+    let mut net = toy_net(1);
+    let mut opt = Rmsprop::elementwise(0.01).unwrap();
+    let x = DMatrix::<f32>::zeros(2, 4);
+    let wrong_rows = DMatrix::<f32>::zeros(3, 4);
+    let empty = DMatrix::<f32>::zeros(2, 0);
+    match net.forward(&wrong_rows) {
+        Err(e @ Error::ShapeMismatch { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("expected 2 rows") && msg.contains("got 3 rows"), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(net.predict(&empty), Err(Error::EmptyBatch { .. })));
+    assert!(matches!(net.train_step(&x, &[0, 1, 2], &mut opt), Err(Error::ShapeMismatch { .. })));
+    match net.train_step(&x, &[0, 1, 3, 2], &mut opt) {
+        Err(Error::LabelOutOfRange { index: 2, label: 3, classes: 3 }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(net.accuracy(&x, &[0, 9, 0, 0]), Err(Error::LabelOutOfRange { .. })));
+    assert_eq!(net.steps(), 0, "no failed step counts");
+    let config = TrainConfig { epochs: 1, batching: Batching::Minibatch { size: 0, shuffle: true }, seed: 0, max_steps: None };
+    assert!(matches!(
+        train::fit(&mut net, &mut opt, &x, &[0; 4], &config, |_, _, _| {}),
+        Err(Error::InvalidHyperparameter { .. })
+    ));
+    assert!(Network::<f32>::new(3).push(feedforward::Layer::new(4, 2, Init::He, &mut StdRng::seed_from_u64(0))).is_err());
+    assert!(Network::<f32>::mlp(&[3], Init::He, true, &mut StdRng::seed_from_u64(0)).is_err());
+    assert!(matches!(toy_net(1).with_l2(-1.0), Err(Error::InvalidHyperparameter { .. })));
+    assert!(matches!(Network::<f32>::new(2).forward(&x), Err(Error::ShapeMismatch { .. })));
+}
+
+#[test]
+fn predictions_and_probabilities_agree() {
+    let (x, _) = blobs(12, 9);
+    let mut net = toy_net(3);
+    let probs = net.probabilities(&x).unwrap();
+    let pred = net.predict(&x).unwrap();
+    for (j, col) in probs.column_iter().enumerate() {
+        assert!((col.sum() - 1.0).abs() < 1e-5);
+        assert!(col.iter().all(|&p| (0.0..=1.0).contains(&p)));
+        assert_eq!(col.imax(), pred[j]);
+    }
+}
