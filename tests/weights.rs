@@ -1,0 +1,151 @@
+//! safetensors weights: round trips, a file written by Python, and clear errors.
+
+use feedforward::data::{self, Split};
+use feedforward::recipe::Recipe;
+use feedforward::{Error, Network, weights};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use safetensors::Dtype;
+use safetensors::tensor::TensorView;
+use std::path::Path;
+
+fn manifest(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn net(recipe: Recipe, seed: u64) -> Network<f32> {
+    recipe.network(&mut StdRng::seed_from_u64(seed)).unwrap()
+}
+
+#[test]
+fn save_load_gives_identical_predictions() {
+    let test = data::load_mnist(manifest("data/mnist"), Split::Test).unwrap().take(500);
+    for recipe in [Recipe::Default, Recipe::Seed] {
+        let mut a = net(recipe, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        weights::save(&a, &path).unwrap();
+        let mut b = net(recipe, 2);
+        assert_ne!(a.predict(test.images()).unwrap(), b.predict(test.images()).unwrap());
+        weights::load_into(&mut b, &path).unwrap();
+        assert_eq!(a.forward(test.images()).unwrap(), b.forward(test.images()).unwrap());
+        let params_a: Vec<_> = a.parameters().map(|p| p.value().clone()).collect();
+        let params_b: Vec<_> = b.parameters().map(|p| p.value().clone()).collect();
+        assert_eq!(params_a, params_b);
+    }
+}
+
+#[test]
+fn names_shapes_and_orientation() {
+    let n = net(Recipe::Default, 3);
+    let bytes = weights::to_bytes(&n).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = file.names();
+    names.sort();
+    assert_eq!(names, ["layer0.bias", "layer0.weight", "layer1.bias", "layer1.weight"]);
+    let w = file.tensor("layer0.weight").unwrap();
+    assert_eq!((w.dtype(), w.shape()), (Dtype::F32, &[256, 784][..]));
+    assert_eq!(file.tensor("layer0.bias").unwrap().shape(), &[256]);
+    // Row-major [out, in]: element (j, i) is W[(i, j)], the weight from input i to unit j.
+    let first_layer = n.parameters().next().unwrap().value();
+    let at = |j: usize, i: usize| {
+        let k = 4 * (j * 784 + i);
+        f32::from_le_bytes(w.data()[k..k + 4].try_into().unwrap())
+    };
+    assert_eq!(at(5, 300), first_layer[(300, 5)]);
+    assert_eq!(at(255, 0), first_layer[(0, 255)]);
+}
+
+#[test]
+fn a_file_written_by_python_predicts_as_numpy_did() {
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest("tests/fixtures/python_expected.json")).unwrap())
+            .unwrap();
+    let mut n = net(Recipe::Seed, 0);
+    weights::load_into(&mut n, manifest("tests/fixtures/python_weights.safetensors")).unwrap();
+    let test = data::load_mnist(manifest("data/mnist"), Split::Test).unwrap().take(100);
+    let predictions: Vec<usize> =
+        expected["predictions"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    assert_eq!(n.predict(test.images()).unwrap(), predictions);
+    let logits = n.forward(test.images()).unwrap();
+    for (j, row) in expected["logits"].as_array().unwrap().iter().enumerate() {
+        for (k, v) in row.as_array().unwrap().iter().enumerate() {
+            let v = v.as_f64().unwrap() as f32;
+            // Same f32 inputs, different summation order: agreement to f32 rounding.
+            assert!((logits[(k, j)] - v).abs() <= 1e-4 * v.abs().max(1.0), "{j},{k}: {} vs {v}", logits[(k, j)]);
+        }
+    }
+}
+
+fn file_with(tensors: Vec<(&str, Dtype, Vec<usize>)>) -> Vec<u8> {
+    let buffers: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, d, s)| vec![0u8; s.iter().product::<usize>() * if *d == Dtype::F64 { 8 } else { 4 }])
+        .collect();
+    let views: Vec<_> = tensors
+        .iter()
+        .zip(&buffers)
+        .map(|((name, d, s), b)| (name.to_string(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+fn load_error(bytes: &[u8]) -> String {
+    let mut n = net(Recipe::Seed, 0);
+    let before: Vec<_> = n.parameters().map(|p| p.value().clone()).collect();
+    let err = weights::from_bytes_into(&mut n, bytes, "w.safetensors").unwrap_err();
+    assert!(matches!(err, Error::Weights { .. }), "{err:?}");
+    let after: Vec<_> = n.parameters().map(|p| p.value().clone()).collect();
+    assert_eq!(before, after, "a failed load leaves the network unchanged");
+    err.to_string()
+}
+
+#[test]
+fn bad_files_are_clear_errors_naming_the_tensor() {
+    let good = || {
+        vec![
+            ("layer0.weight", Dtype::F32, vec![256, 784]),
+            ("layer0.bias", Dtype::F32, vec![256]),
+            ("layer1.weight", Dtype::F32, vec![10, 256]),
+        ]
+    };
+    let mut n = net(Recipe::Seed, 0);
+    weights::from_bytes_into(&mut n, &file_with(good()), "ok").unwrap();
+    let mut f64_file = good();
+    f64_file[2].1 = Dtype::F64;
+    weights::from_bytes_into(&mut n, &file_with(f64_file), "f64 is converted").unwrap();
+
+    let mut missing = good();
+    missing.pop();
+    assert!(load_error(&file_with(missing)).contains("tensor layer1.weight is missing"));
+    let mut wrong_shape = good();
+    wrong_shape[2].2 = vec![256, 10];
+    let msg = load_error(&file_with(wrong_shape));
+    assert!(msg.contains("layer1.weight") && msg.contains("[256, 10]") && msg.contains("[10, 256]"), "{msg}");
+    let mut wrong_dtype = good();
+    wrong_dtype[1].1 = Dtype::I32;
+    let msg = load_error(&file_with(wrong_dtype));
+    assert!(msg.contains("layer0.bias") && msg.contains("I32"), "{msg}");
+    let mut extra = good();
+    extra.push(("layer1.bias", Dtype::F32, vec![10]));
+    assert!(load_error(&file_with(extra)).contains("layer1.bias does not belong"));
+    assert!(load_error(b"definitely not safetensors").contains("not a safetensors file"));
+    assert!(load_error(&[]).contains("not a safetensors file"));
+}
+
+#[test]
+fn non_finite_weights_are_rejected() {
+    let n = net(Recipe::Seed, 0);
+    let mut bytes = weights::to_bytes(&n).unwrap();
+    // Overwrite the last f32 of the data (a layer1.weight entry or similar) with NaN.
+    let len = bytes.len();
+    bytes[len - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert!(load_error(&bytes).contains("NaN"));
+}
+
+#[test]
+fn missing_weights_file_says_how_to_make_one() {
+    let mut n = net(Recipe::Seed, 0);
+    let err = weights::load_into(&mut n, "/nonexistent/w.safetensors").unwrap_err();
+    assert!(matches!(err, Error::MissingFile { .. }) && err.to_string().contains("--save"), "{err}");
+}
