@@ -99,7 +99,9 @@ impl std::str::FromStr for BatchSize {
         match s {
             "full" => Ok(BatchSize::Full),
             n => match n.parse::<usize>() {
-                Ok(0) | Err(_) => Err(format!("{n:?} is not a batch size: expected a number >= 1 or \"full\"")),
+                Ok(0) | Err(_) => {
+                    Err(format!("{n:?} is not a batch size: expected a number >= 1 or \"full\""))
+                }
                 Ok(size) => Ok(BatchSize::Size(size)),
             },
         }
@@ -151,15 +153,14 @@ fn run(args: Args) -> feedforward::Result<()> {
 
     let train_labels = train_set.require_labels("the training set")?.to_vec();
     let mut history = History::default();
-    let train_seconds;
     let should_train = args.load.is_none() || args.epochs.is_some() || args.iterations.is_some();
-    if should_train {
+    let train_seconds = if should_train {
         let t = Instant::now();
         train_net(&args, &mut net, &mut optimizer, &train_set, &train_labels, &mut history)?;
-        train_seconds = t.elapsed().as_secs_f64();
+        t.elapsed().as_secs_f64()
     } else {
-        train_seconds = 0.0;
-    }
+        0.0
+    };
 
     let train_pred = net.predict(train_set.images())?;
     let train_accuracy = ConfusionMatrix::new(MNIST_CLASSES, &train_pred, &train_labels).accuracy();
@@ -251,6 +252,7 @@ fn train_net(
         None => recipe.default_batch_size(),
     };
     let steps_per_epoch = batch_size.map_or(1, |b| train_set.len().div_ceil(b));
+    let full_batch = steps_per_epoch == 1;
     let epochs = match (args.epochs, args.iterations) {
         (Some(e), _) => e,
         (None, Some(i)) => i.div_ceil(steps_per_epoch),
@@ -284,15 +286,24 @@ fn train_net(
             bar.set_message(format!("loss {:.4} acc {:.2}%", r.loss, 100.0 * r.accuracy));
         }
         if p.step % report_every == 0 || p.step == p.total_steps {
-            let n = window_samples as f64;
+            // Full batch: the step's own loss is the training loss (as the original prints it).
+            // Minibatches: one batch is noise, so report the mean since the last report.
+            let (loss, accuracy, over) = if full_batch {
+                (r.loss, r.accuracy, "this iteration, whole training set".to_string())
+            } else {
+                let n = window_samples as f64;
+                (
+                    window_loss / n,
+                    window_correct / n,
+                    format!("mean over the last {} steps", report_every.min(p.step)),
+                )
+            };
             let line = format!(
-                "epoch {:>4} step {:>5}/{}: loss {:.4}, training accuracy {:.2}% (mean over the last {} steps)",
+                "epoch {:>4} step {:>5}/{}: loss {loss:.4}, training accuracy {:.2}% ({over})",
                 p.epoch,
                 p.step,
                 p.total_steps,
-                window_loss / n,
-                100.0 * window_correct / n,
-                report_every.min(p.step)
+                100.0 * accuracy,
             );
             bar.suspend(|| {
                 println!("{line}");
@@ -337,7 +348,8 @@ fn draw_pictures(
     picks.truncate(10);
     let labels = train_set.labels().unwrap_or(&[]);
     let images: Vec<&[f32]> = picks.iter().map(|&i| train_set.image(i)).collect();
-    let captions: Vec<String> = picks.iter().map(|&i| labels.get(i).map_or("?".into(), usize::to_string)).collect();
+    let captions: Vec<String> =
+        picks.iter().map(|&i| labels.get(i).map_or("?".into(), usize::to_string)).collect();
     viz::digit_grid(&images, &captions, 28, 5).save_png(out.join("samples.png"))?;
 
     // Misclassified test digits, labelled predicted/true.

@@ -83,8 +83,8 @@ impl Report {
     fn record(&mut self, at: impl FnOnce() -> String, analytic: f64, numeric: f64, floor: f64) {
         let e = error(analytic, numeric, floor);
         self.checked += 1;
-        // `!(e <= max)` also catches NaN.
-        if !(e <= self.max_error) {
+        // A NaN error (e.g. a NaN gradient) must count as the worst possible.
+        if e.is_nan() || e > self.max_error {
             self.max_error = if e.is_nan() { f64::INFINITY } else { e };
             self.worst = at();
             self.worst_values = (analytic, numeric);

@@ -14,9 +14,10 @@ use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 
 /// How to draw a layer's initial parameters.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum Init {
     /// He/Kaiming normal: `W ~ N(0, 2/inputs)`, `b = 0`. The default, suited to ReLU networks.
+    #[default]
     He,
     /// `W ~ weight_std·N(0,1)`, `b ~ bias_std·N(0,1)`. The original recipe uses
     /// [`Init::SEED_RECIPE`].
@@ -37,12 +38,6 @@ impl Init {
             Init::He => ((2.0 / inputs.max(1) as f64).sqrt(), 0.0),
             Init::Normal { weight_std, bias_std } => (weight_std, bias_std),
         }
-    }
-}
-
-impl Default for Init {
-    fn default() -> Self {
-        Init::He
     }
 }
 

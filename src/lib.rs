@@ -59,3 +59,8 @@ pub use loss::SoftmaxCrossEntropy;
 pub use module::{Module, Parameter};
 pub use network::{Network, StepReport};
 pub use optim::{Optimizer, Rmsprop, RmspropRule};
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

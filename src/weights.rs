@@ -108,7 +108,9 @@ pub fn from_bytes_into<T: Float>(
             Dtype::F32 => 4,
             Dtype::F64 => 8,
             other => {
-                return Err(bad(format!("tensor {name} has dtype {other:?}; only F32 and F64 are supported")));
+                return Err(bad(format!(
+                    "tensor {name} has dtype {other:?}; only F32 and F64 are supported"
+                )));
             }
         };
         let data: Vec<T> = tensor

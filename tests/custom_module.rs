@@ -22,7 +22,13 @@ impl<T: Float> Module<T> for Tanh {
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
         output.zip_apply(input, |y, x| *y = x.tanh());
     }
-    fn backward(&mut self, _: &DMatrix<T>, output: &DMatrix<T>, grad_output: &DMatrix<T>, grad_input: Option<&mut DMatrix<T>>) {
+    fn backward(
+        &mut self,
+        _: &DMatrix<T>,
+        output: &DMatrix<T>,
+        grad_output: &DMatrix<T>,
+        grad_input: Option<&mut DMatrix<T>>,
+    ) {
         if let Some(dx) = grad_input {
             dx.zip_zip_apply(output, grad_output, |d, y, g| *d = g * (T::one() - y * y));
         }
@@ -46,7 +52,12 @@ fn tanh_network_checks_and_trains() {
         .unwrap()
         .push(Layer::new(8, 2, Init::He, &mut rng))
         .unwrap();
-    let x = DMatrix::from_fn(2, 40, |i, j| if i == 0 { (j % 2) as f64 * 2.0 - 1.0 } else { (j as f64 / 40.0) - 0.5 });
+    let x =
+        DMatrix::from_fn(
+            2,
+            40,
+            |i, j| if i == 0 { (j % 2) as f64 * 2.0 - 1.0 } else { (j as f64 / 40.0) - 0.5 },
+        );
     let y: Vec<usize> = (0..40).map(|j| j % 2).collect();
     let report = gradcheck::check_network(&mut net, &x, &y, &Config::default()).unwrap();
     assert!(report.max_error <= 1e-6, "{report}");

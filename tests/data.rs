@@ -13,8 +13,10 @@ fn manifest(rel: &str) -> PathBuf {
 }
 
 fn corpus(kind: &str) -> Vec<PathBuf> {
-    let mut files: Vec<_> =
-        std::fs::read_dir(manifest(&format!("tests/corpus/{kind}"))).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(manifest(&format!("tests/corpus/{kind}")))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     files
 }
@@ -72,7 +74,8 @@ fn every_nasty_idx_file_is_a_typed_error() {
 
 #[test]
 fn idx_errors_say_what_is_wrong() {
-    let reason = |name: &str| idx::read_idx(manifest(&format!("tests/corpus/idx/{name}"))).unwrap_err().to_string();
+    let reason =
+        |name: &str| idx::read_idx(manifest(&format!("tests/corpus/idx/{name}"))).unwrap_err().to_string();
     assert!(reason("wrong_magic.idx").contains("magic number"));
     assert!(reason("truncated_data.idx").contains("truncated"));
     assert!(reason("billion_images.idx").contains("too large"));
@@ -87,7 +90,10 @@ fn missing_files_name_the_path_and_the_remedy() {
     let err = data::load_mnist("/nonexistent/mnist", Split::Train).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::MissingFile { .. }));
-    assert!(msg.contains("/nonexistent/mnist/train-images-idx3-ubyte.gz") && msg.contains("--data-dir"), "{msg}");
+    assert!(
+        msg.contains("/nonexistent/mnist/train-images-idx3-ubyte.gz") && msg.contains("--data-dir"),
+        "{msg}"
+    );
     let err = csv::read_kaggle_csv("/nonexistent/train.csv").unwrap_err();
     assert!(matches!(err, Error::MissingFile { .. }) && err.to_string().contains("Kaggle"));
 }
@@ -132,7 +138,9 @@ fn every_nasty_csv_file_is_a_typed_error_with_its_line() {
         other => panic!("{other:?}"),
     }
     match err("non_numeric.csv") {
-        Error::Csv { line: 3, reason, .. } => assert!(reason.contains("column 3") && reason.contains("\"x\""), "{reason}"),
+        Error::Csv { line: 3, reason, .. } => {
+            assert!(reason.contains("column 3") && reason.contains("\"x\""), "{reason}")
+        }
         other => panic!("{other:?}"),
     }
     assert!(matches!(err("invalid_utf8.csv"), Error::Csv { line: 3, .. }));

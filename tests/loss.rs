@@ -37,7 +37,10 @@ fn one_class_batch() {
     let loss = SoftmaxCrossEntropy.loss_and_grad(&logits, &[0, 0, 0], &mut g).unwrap();
     assert_eq!(loss, 0.0);
     assert!(g.iter().all(|&v| v == 0.0));
-    assert!(matches!(SoftmaxCrossEntropy.loss(&logits, &[0, 1, 0]), Err(Error::LabelOutOfRange { index: 1, .. })));
+    assert!(matches!(
+        SoftmaxCrossEntropy.loss(&logits, &[0, 1, 0]),
+        Err(Error::LabelOutOfRange { index: 1, .. })
+    ));
 }
 
 #[test]

@@ -102,7 +102,10 @@ fn bad_hyperparameters_are_rejected_at_construction() {
     bad(Rmsprop::per_tensor(0.5, Some(0)), "reset every");
     bad(Rmsprop::new(0.1, RmspropRule::Elementwise { alpha: 1.0, eps: 1e-8, weight_decay: 0.0 }), "alpha");
     bad(Rmsprop::new(0.1, RmspropRule::Elementwise { alpha: 0.9, eps: 0.0, weight_decay: 0.0 }), "eps");
-    bad(Rmsprop::new(0.1, RmspropRule::Elementwise { alpha: 0.9, eps: 1e-8, weight_decay: -1.0 }), "weight decay");
+    bad(
+        Rmsprop::new(0.1, RmspropRule::Elementwise { alpha: 0.9, eps: 1e-8, weight_decay: -1.0 }),
+        "weight decay",
+    );
     bad(Rmsprop::new(0.1, RmspropRule::PerTensor { gamma: f64::NAN, eps: 1e-3, reset_every: None }), "gamma");
     let mut ok = Rmsprop::<f64>::elementwise(0.1).unwrap();
     assert!(ok.set_learning_rate(-0.1).is_err());

@@ -3,8 +3,8 @@
 use feedforward::train::{self, Batching, TrainConfig};
 use feedforward::{Error, Float, Init, Network, Rmsprop};
 use nalgebra::DMatrix;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// Three Gaussian blobs in 2-D, far apart: linearly separable.
 fn blobs(n: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
@@ -47,7 +47,12 @@ fn same_seed_same_weights_and_same_run() {
         let mut net = toy_net(seed);
         let initial: Vec<f32> = net.parameters().flat_map(|p| p.value().iter().copied()).collect();
         let mut opt = Rmsprop::elementwise(0.01).unwrap();
-        let config = TrainConfig { epochs: 3, batching: Batching::Minibatch { size: 16, shuffle: true }, seed, max_steps: None };
+        let config = TrainConfig {
+            epochs: 3,
+            batching: Batching::Minibatch { size: 16, shuffle: true },
+            seed,
+            max_steps: None,
+        };
         let mut losses = Vec::new();
         train::fit(&mut net, &mut opt, &x, &y, &config, |p, _, _| losses.push(p.report.loss)).unwrap();
         let trained: Vec<f32> = net.parameters().flat_map(|p| p.value().iter().copied()).collect();
@@ -65,9 +70,15 @@ fn max_steps_stops_early() {
     let (x, y) = blobs(100, 1);
     let mut net = toy_net(1);
     let mut opt = Rmsprop::elementwise(0.01).unwrap();
-    let config = TrainConfig { epochs: 10, batching: Batching::Minibatch { size: 10, shuffle: false }, seed: 0, max_steps: Some(25) };
+    let config = TrainConfig {
+        epochs: 10,
+        batching: Batching::Minibatch { size: 10, shuffle: false },
+        seed: 0,
+        max_steps: Some(25),
+    };
     let mut steps = Vec::new();
-    train::fit(&mut net, &mut opt, &x, &y, &config, |p, _, _| steps.push((p.epoch, p.step, p.total_steps))).unwrap();
+    train::fit(&mut net, &mut opt, &x, &y, &config, |p, _, _| steps.push((p.epoch, p.step, p.total_steps)))
+        .unwrap();
     assert_eq!(steps.len(), 25);
     assert_eq!(steps[24], (3, 25, 25));
     assert_eq!(net.steps(), 25);
@@ -131,12 +142,21 @@ fn bad_input_gives_typed_errors() {
     }
     assert!(matches!(net.accuracy(&x, &[0, 9, 0, 0]), Err(Error::LabelOutOfRange { .. })));
     assert_eq!(net.steps(), 0, "no failed step counts");
-    let config = TrainConfig { epochs: 1, batching: Batching::Minibatch { size: 0, shuffle: true }, seed: 0, max_steps: None };
+    let config = TrainConfig {
+        epochs: 1,
+        batching: Batching::Minibatch { size: 0, shuffle: true },
+        seed: 0,
+        max_steps: None,
+    };
     assert!(matches!(
         train::fit(&mut net, &mut opt, &x, &[0; 4], &config, |_, _, _| {}),
         Err(Error::InvalidHyperparameter { .. })
     ));
-    assert!(Network::<f32>::new(3).push(feedforward::Layer::new(4, 2, Init::He, &mut StdRng::seed_from_u64(0))).is_err());
+    assert!(
+        Network::<f32>::new(3)
+            .push(feedforward::Layer::new(4, 2, Init::He, &mut StdRng::seed_from_u64(0)))
+            .is_err()
+    );
     assert!(Network::<f32>::mlp(&[3], Init::He, true, &mut StdRng::seed_from_u64(0)).is_err());
     assert!(matches!(toy_net(1).with_l2(-1.0), Err(Error::InvalidHyperparameter { .. })));
     assert!(matches!(Network::<f32>::new(2).forward(&x), Err(Error::ShapeMismatch { .. })));

@@ -58,9 +58,10 @@ fn names_shapes_and_orientation() {
 
 #[test]
 fn a_file_written_by_python_predicts_as_numpy_did() {
-    let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(manifest("tests/fixtures/python_expected.json")).unwrap())
-            .unwrap();
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(manifest("tests/fixtures/python_expected.json")).unwrap(),
+    )
+    .unwrap();
     let mut n = net(Recipe::Seed, 0);
     weights::load_into(&mut n, manifest("tests/fixtures/python_weights.safetensors")).unwrap();
     let test = data::load_mnist(manifest("data/mnist"), Split::Test).unwrap().take(100);
@@ -72,7 +73,11 @@ fn a_file_written_by_python_predicts_as_numpy_did() {
         for (k, v) in row.as_array().unwrap().iter().enumerate() {
             let v = v.as_f64().unwrap() as f32;
             // Same f32 inputs, different summation order: agreement to f32 rounding.
-            assert!((logits[(k, j)] - v).abs() <= 1e-4 * v.abs().max(1.0), "{j},{k}: {} vs {v}", logits[(k, j)]);
+            assert!(
+                (logits[(k, j)] - v).abs() <= 1e-4 * v.abs().max(1.0),
+                "{j},{k}: {} vs {v}",
+                logits[(k, j)]
+            );
         }
     }
 }

@@ -27,12 +27,12 @@ pub fn read_kaggle_csv(path: impl AsRef<Path>) -> Result<Dataset> {
 pub fn parse_kaggle_csv(reader: impl BufRead, path: impl Into<PathBuf>) -> Result<Dataset> {
     let path = path.into();
     let err = |line: usize, reason: String| Error::Csv { path: path.clone(), line, reason };
-    let mut lines = reader.lines().enumerate().map(|(i, l)| (i + 1, l));
+    let lines = reader.lines().enumerate().map(|(i, l)| (i + 1, l));
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     let (mut labelled, mut columns) = (false, None);
     let mut rows = 0;
-    while let Some((n, line)) = lines.next() {
+    for (n, line) in lines {
         let line = line.map_err(|e| err(n, format!("unreadable line: {e}")))?;
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {

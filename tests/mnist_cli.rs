@@ -1,0 +1,225 @@
+//! The `mnist` example, run as a user runs it, on small slices of the real data.
+
+use feedforward::data::{self, Split, csv};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn manifest() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the example once (same profile as this test) and returns its path.
+fn example() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let mut build = Command::new(env!("CARGO"));
+        build.current_dir(manifest()).args(["build", "--quiet", "--example", "mnist"]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "building the example failed");
+        let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        deps.parent().unwrap().join("examples").join("mnist")
+    })
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = Command::new(example()).args(args).output().unwrap();
+    if !out.status.success() {
+        eprintln!(
+            "stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+fn metrics(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn small_slice_learns_then_reloads_and_predicts_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (m1, m2, sub1, sub2, w, pics) = (
+        d.join("m1.json"),
+        d.join("m2.json"),
+        d.join("s1.csv"),
+        d.join("s2.csv"),
+        d.join("w.safetensors"),
+        d.join("pics"),
+    );
+    let out = run(&[
+        "--train-limit",
+        "2000",
+        "--test-limit",
+        "1000",
+        "--epochs",
+        "5",
+        "--seed",
+        "3",
+        "--metrics",
+        s(&m1),
+        "--submission",
+        s(&sub1),
+        "--save",
+        s(&w),
+        "--out",
+        s(&pics),
+        "--show",
+    ]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in
+        ["train accuracy:", "test accuracy:", "confusion matrix", "recall", "samples/s", "predicted"]
+    {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
+    let m = metrics(&m1);
+    let test_accuracy = m["test_accuracy"].as_f64().unwrap();
+    assert!(test_accuracy >= 0.85, "learning happened: {test_accuracy}");
+    assert!(m["train_accuracy"].as_f64().unwrap() >= 0.9);
+    assert!(m["final_loss"].as_f64().unwrap() < 0.5);
+    assert_eq!(m["steps"], 5 * 16);
+    for key in ["train_seconds", "total_seconds", "samples_per_second"] {
+        assert!(m[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    for name in ["samples.png", "misclassified.png", "loss.png", "accuracy.png"] {
+        let bytes = std::fs::read(pics.join(name)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{name}");
+    }
+    let submission = std::fs::read_to_string(&sub1).unwrap();
+    let lines: Vec<&str> = submission.lines().collect();
+    assert_eq!(lines.len(), 1001);
+    assert_eq!(lines[0], "ImageId,Label");
+    assert!(lines[1].starts_with("1,") && lines[1000].starts_with("1000,"));
+
+    // A loaded model predicts without training, and identically.
+    let out = run(&[
+        "--load",
+        s(&w),
+        "--test-limit",
+        "1000",
+        "--metrics",
+        s(&m2),
+        "--submission",
+        s(&sub2),
+        "--no-pictures",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(metrics(&m2)["steps"], 0);
+    assert_eq!(metrics(&m2)["test_accuracy"], m["test_accuracy"]);
+    assert_eq!(std::fs::read_to_string(&sub2).unwrap(), submission);
+}
+
+#[test]
+fn kaggle_csv_files_in_and_submission_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let train = data::load_mnist(manifest().join("data/mnist"), Split::Train).unwrap().take(600);
+    let test = data::load_mnist(manifest().join("data/mnist"), Split::Test).unwrap().take(50);
+    let unlabelled = data::Dataset::new(test.images().clone(), None).unwrap();
+    csv::write_kaggle_csv(d.join("train.csv"), &train).unwrap();
+    csv::write_kaggle_csv(d.join("test.csv"), &unlabelled).unwrap();
+    let (m, sub) = (d.join("m.json"), d.join("submission.csv"));
+    let out = run(&[
+        "--train-csv",
+        s(&d.join("train.csv")),
+        "--test-csv",
+        s(&d.join("test.csv")),
+        "--epochs",
+        "2",
+        "--metrics",
+        s(&m),
+        "--submission",
+        s(&sub),
+        "--no-pictures",
+    ]);
+    assert!(out.status.success());
+    assert!(metrics(&m)["test_accuracy"].is_null());
+    let rows: Vec<String> = std::fs::read_to_string(&sub).unwrap().lines().map(String::from).collect();
+    assert_eq!(rows.len(), 51);
+    assert_eq!(rows[50].split(',').next().unwrap(), "50");
+}
+
+#[test]
+fn seed_recipe_prints_the_original_sanity_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.json");
+    let out = run(&[
+        "--recipe",
+        "seed",
+        "--iterations",
+        "4",
+        "--report-every",
+        "2",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "100",
+        "--no-pictures",
+        "--metrics",
+        s(&m),
+    ]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("eta/sqrt(g+eps)").count(), 2 * 3, "{stdout}");
+    assert!(stdout.contains("W0") && stdout.contains("W1") && stdout.contains("|grad|"));
+    assert!(stdout.contains("PerTensor"));
+    assert_eq!(metrics(&m)["steps"], 4);
+    assert_eq!(metrics(&m)["train_samples"], 1000);
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_exit_code() {
+    let out = run(&["--data-dir", "/nonexistent/mnist"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/mnist/train-images-idx3-ubyte.gz") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+
+    let out = run(&["--batch-size", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("batch size"));
+    let out = run(&["--learning-rate=-1", "--train-limit", "10", "--test-limit", "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("learning rate"));
+    let out = run(&["--load", "/nonexistent/w.safetensors"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--save"));
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = run(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--data-dir",
+        "--recipe",
+        "--epochs",
+        "--iterations",
+        "--batch-size",
+        "--learning-rate",
+        "--seed",
+        "--train-limit",
+        "--train-csv",
+        "--test-csv",
+        "--submission",
+        "--save",
+        "--load",
+        "--metrics",
+        "--out",
+        "--show",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
