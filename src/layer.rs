@@ -164,9 +164,14 @@ impl<T: Float> Module<T> for Layer<T> {
         // dW = x·δᵀ: δ is read transposed through its strides, never copied.
         gemm(T::one(), input, Op::Id, grad_output, Op::T, T::zero(), &mut self.params[0].grad_mut());
         if let Some(bias) = self.params.get_mut(1) {
-            let mut db = bias.grad_mut();
-            for (j, row) in grad_output.row_iter().enumerate() {
-                db[j] = row.sum();
+            // db = Σ over the batch of δ's columns; column by column keeps memory access
+            // contiguous (rows of a column-major matrix are strided).
+            let db = bias.grad_slice_mut();
+            db.fill(T::zero());
+            for col in grad_output.as_slice().chunks_exact(grad_output.nrows()) {
+                for (s, &d) in db.iter_mut().zip(col) {
+                    *s += d;
+                }
             }
         }
     }

@@ -174,3 +174,32 @@ pub(crate) fn ensure_shape<T: Float>(buffer: &mut nalgebra::DMatrix<T>, rows: us
         *buffer = nalgebra::DMatrix::zeros(rows, cols);
     }
 }
+
+/// Lanes of the accumulators below: independent partial sums let the compiler vectorize a
+/// reduction it may not reorder itself.
+const LANES: usize = 16;
+
+/// `Σ vᵢ²`, vectorized.
+pub(crate) fn sum_of_squares<T: Float>(values: &[T]) -> T {
+    let mut acc = [T::zero(); LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += v * v;
+        }
+    }
+    tail.iter().fold(acc.iter().fold(T::zero(), |s, &a| s + a), |s, &v| s + v * v)
+}
+
+/// The first non-finite value in `values`, if any. Vectorized: `v·0` is 0 for every finite `v`
+/// and NaN for ±inf and NaN, so the lane sums stay 0 exactly when all values are finite.
+pub(crate) fn first_non_finite<T: Float>(values: &[T]) -> Option<T> {
+    let mut acc = [T::zero(); LANES];
+    for chunk in values.chunks(LANES) {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += v * T::zero();
+        }
+    }
+    if acc.iter().all(|a| *a == T::zero()) { None } else { values.iter().copied().find(|v| !v.is_finite()) }
+}

@@ -60,9 +60,22 @@ impl<T: Float> Parameter<T> {
         self.grad.as_view_mut()
     }
 
-    /// The value and gradient together, for optimizers: `(value, grad)`.
-    pub fn value_and_grad_mut(&mut self) -> (DMatrixViewMut<'_, T>, DMatrixViewMut<'_, T>) {
-        (self.value.as_view_mut(), self.grad.as_view_mut())
+    /// The gradient as a flat column-major slice, for a module's backward pass.
+    pub fn grad_slice_mut(&mut self) -> &mut [T] {
+        self.grad.as_mut_slice()
+    }
+
+    /// The value and gradient as flat column-major slices, for optimizers (elementwise loops on
+    /// slices vectorize): `(value, grad)`.
+    pub fn value_and_grad_mut(&mut self) -> (&mut [T], &[T]) {
+        (self.value.as_mut_slice(), self.grad.as_slice())
+    }
+
+    /// `grad += alpha·value`: the gradient of the penalty `alpha/2·‖value‖²`.
+    pub(crate) fn add_l2_gradient(&mut self, alpha: T) {
+        for (g, &w) in self.grad.as_mut_slice().iter_mut().zip(self.value.as_slice()) {
+            *g += alpha * w;
+        }
     }
 
     /// Number of scalar entries.

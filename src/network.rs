@@ -239,9 +239,7 @@ impl<T: Float> Network<T> {
         if self.l2 != T::zero() {
             for module in &mut self.modules {
                 for p in module.parameters_mut().iter_mut().filter(|p| p.is_regularized()) {
-                    let (value, mut grad) = p.value_and_grad_mut();
-                    let alpha = self.l2;
-                    grad.zip_apply(&value, |g, w| *g += alpha * w);
+                    p.add_l2_gradient(self.l2);
                 }
             }
         }
@@ -265,7 +263,7 @@ impl<T: Float> Network<T> {
         }
         for (m, module) in self.modules.iter().enumerate() {
             for p in module.parameters() {
-                if let Some(&bad) = p.grad().iter().find(|g| !g.is_finite()) {
+                if let Some(bad) = crate::linalg::first_non_finite(p.grad().as_slice()) {
                     let what = format!("gradient of module {m} ({}) {}", module.kind(), p.name());
                     return Err(Error::NonFinite { step, what, value: bad.as_f64() });
                 }

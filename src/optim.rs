@@ -163,16 +163,17 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
 
     fn update(&mut self, index: usize, parameter: &mut Parameter<T>) {
         let lr = self.learning_rate;
-        let (mut value, grad) = parameter.value_and_grad_mut();
+        let (rows, cols) = parameter.value().shape();
+        let (value, grad) = parameter.value_and_grad_mut();
         match self.rule {
             RmspropRule::Elementwise { alpha, eps, weight_decay } => {
                 if self.mean_square.len() <= index {
                     self.mean_square.resize(index + 1, DMatrix::zeros(0, 0));
                 }
                 let v = &mut self.mean_square[index];
-                crate::linalg::ensure_shape(v, value.nrows(), value.ncols());
+                crate::linalg::ensure_shape(v, rows, cols);
                 let keep = T::one() - alpha;
-                for ((p, &g), v) in value.iter_mut().zip(grad.iter()).zip(v.iter_mut()) {
+                for ((p, &g), v) in value.iter_mut().zip(grad).zip(v.as_mut_slice()) {
                     let g = g + weight_decay * *p;
                     *v = alpha * *v + keep * g * g;
                     *p -= lr * g / (v.sqrt() + eps);
@@ -183,9 +184,11 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                     self.mean_norm.resize(index + 1, T::one());
                 }
                 let g = &mut self.mean_norm[index];
-                *g = gamma * *g + (T::one() - gamma) * grad.norm_squared();
+                *g = gamma * *g + (T::one() - gamma) * crate::linalg::sum_of_squares(grad);
                 let step = lr / (*g + eps).sqrt();
-                value.zip_apply(&grad, |p, g| *p -= step * g);
+                for (p, &d) in value.iter_mut().zip(grad) {
+                    *p -= step * d;
+                }
             }
         }
     }
