@@ -67,9 +67,15 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
     let mut group = c.benchmark_group(format!("mnist_{}", T::NAME));
     for &batch in batches {
         if batch >= 1024 {
-            group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(4));
+            group
+                .sample_size(10)
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(4));
         } else {
-            group.sample_size(50).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+            group
+                .sample_size(50)
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(2));
         }
         group.throughput(Throughput::Elements(batch as u64));
         let (x, y) = inputs::<T>(batch);
@@ -90,7 +96,9 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
         group.bench_function(BenchmarkId::new("bare_forward_products", batch), |b| {
             b.iter(|| bare.forward(black_box(&x)))
         });
-        group.bench_function(BenchmarkId::new("bare_step_products", batch), |b| b.iter(|| bare.step(black_box(&x))));
+        group.bench_function(BenchmarkId::new("bare_step_products", batch), |b| {
+            b.iter(|| bare.step(black_box(&x)))
+        });
     }
     group.finish();
 }
