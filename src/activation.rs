@@ -3,6 +3,7 @@
 //! The derivative at exactly 0 is taken as 0 (a valid subgradient), as in the original recipe's
 //! `delta1 = (W1·delta2) ⊙ 1{z1 > 0}`.
 
+use crate::linalg::{Cols, ColsMut, for_column_blocks};
 use crate::{Float, Module, Result};
 use nalgebra::DMatrix;
 
@@ -20,7 +21,14 @@ impl<T: Float> Module<T> for Relu {
     }
 
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
-        output.zip_apply(input, |y, x| *y = if x > T::zero() { x } else { T::zero() });
+        let (rows, cols) = input.shape();
+        let data = (ColsMut(output.as_mut_slice(), rows), Cols(input.as_slice(), rows));
+        let relu = |(y, x): (ColsMut<'_, T>, Cols<'_, T>)| {
+            for (y, &x) in y.0.iter_mut().zip(x.0) {
+                *y = if x > T::zero() { x } else { T::zero() };
+            }
+        };
+        for_column_blocks(cols, rows, data, &relu, &|(), ()| ());
     }
 
     fn backward(
@@ -31,7 +39,18 @@ impl<T: Float> Module<T> for Relu {
         grad_input: Option<&mut DMatrix<T>>,
     ) {
         if let Some(dx) = grad_input {
-            dx.zip_zip_apply(input, grad_output, |d, x, g| *d = if x > T::zero() { g } else { T::zero() });
+            let (rows, cols) = input.shape();
+            let data = (
+                ColsMut(dx.as_mut_slice(), rows),
+                Cols(input.as_slice(), rows),
+                Cols(grad_output.as_slice(), rows),
+            );
+            let mask = |(d, x, g): (ColsMut<'_, T>, Cols<'_, T>, Cols<'_, T>)| {
+                for ((d, &x), &g) in d.0.iter_mut().zip(x.0).zip(g.0) {
+                    *d = if x > T::zero() { g } else { T::zero() };
+                }
+            };
+            for_column_blocks(cols, rows, data, &mask, &|(), ()| ());
         }
     }
 }

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `z = Wᵀx + b` | one product | `dW = x·δᵀ`, `db = Σ_batch δ`, `dx = W·δ` |
 
-use crate::linalg::{Op, gemm};
+use crate::linalg::{ColsMut, Op, for_column_blocks, gemm};
 use crate::{Error, Float, Module, Parameter, Result};
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;
@@ -141,9 +141,11 @@ impl<T: Float> Module<T> for Layer<T> {
         // bias add costs no extra pass over the output.
         let beta = match self.bias() {
             Some(b) => {
-                for mut col in output.column_iter_mut() {
-                    col.copy_from(&b.column(0));
-                }
+                let (rows, cols) = output.shape();
+                let fill = |out: ColsMut<'_, T>| {
+                    out.0.chunks_exact_mut(rows).for_each(|col| col.copy_from_slice(b.as_slice()));
+                };
+                for_column_blocks(cols, rows, ColsMut(output.as_mut_slice(), rows), &fill, &|(), ()| ());
                 T::one()
             }
             None => T::zero(),

@@ -114,7 +114,7 @@ macro_rules! impl_float {
                         false,
                         false,
                         false,
-                        PARALLELISM,
+                        parallelism(),
                     )
                 }
             }
@@ -124,10 +124,29 @@ macro_rules! impl_float {
 impl_float!(f32);
 impl_float!(f64);
 
-#[cfg(feature = "threading")]
-const PARALLELISM: gemm::Parallelism = gemm::Parallelism::Rayon(0);
-#[cfg(not(feature = "threading"))]
-const PARALLELISM: gemm::Parallelism = gemm::Parallelism::None;
+/// Thread limit set by [`set_threads`]; 0 means every core.
+static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Limits how many threads matrix products and large elementwise passes use, process-wide:
+/// `1` runs everything on the calling thread, `0` (the default) uses every core. Without the
+/// `threading` feature everything runs on the calling thread regardless.
+pub fn set_threads(threads: usize) {
+    THREADS.store(threads, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn threads() -> usize {
+    THREADS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn parallelism() -> gemm::Parallelism {
+    match threads() {
+        1 => gemm::Parallelism::None,
+        #[cfg(feature = "threading")]
+        n => gemm::Parallelism::Rayon(n),
+        #[cfg(not(feature = "threading"))]
+        _ => gemm::Parallelism::None,
+    }
+}
 
 /// Whether a factor of a product is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,4 +253,94 @@ pub(crate) fn first_non_finite<T: Float>(values: &[T]) -> Option<T> {
         }
     }
     if acc.iter().all(|a| *a == T::zero()) { None } else { values.iter().copied().find(|v| !v.is_finite()) }
+}
+
+/// Below this many elements a pass over a batch runs on one thread: splitting would cost more
+/// than it saves.
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+
+/// A batch-shaped piece of data (or a tuple of them) that can be cut between two columns.
+pub(crate) trait SplitColumns: Sized + Send {
+    /// `(columns ..col, columns col..)`.
+    fn split_at_column(self, col: usize) -> (Self, Self);
+}
+
+/// Columns of a column-major buffer: `(data, rows)`.
+pub(crate) struct Cols<'a, T>(pub &'a [T], pub usize);
+/// Mutable columns of a column-major buffer: `(data, rows)`.
+pub(crate) struct ColsMut<'a, T>(pub &'a mut [T], pub usize);
+
+impl<T: Sync> SplitColumns for Cols<'_, T> {
+    fn split_at_column(self, col: usize) -> (Self, Self) {
+        let (a, b) = self.0.split_at(col * self.1);
+        (Cols(a, self.1), Cols(b, self.1))
+    }
+}
+
+impl<T: Send> SplitColumns for ColsMut<'_, T> {
+    fn split_at_column(self, col: usize) -> (Self, Self) {
+        let (a, b) = self.0.split_at_mut(col * self.1);
+        (ColsMut(a, self.1), ColsMut(b, self.1))
+    }
+}
+
+impl<S: SplitColumns> SplitColumns for Option<S> {
+    fn split_at_column(self, col: usize) -> (Self, Self) {
+        match self {
+            Some(s) => {
+                let (a, b) = s.split_at_column(col);
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        }
+    }
+}
+
+impl<A: SplitColumns, B: SplitColumns> SplitColumns for (A, B) {
+    fn split_at_column(self, col: usize) -> (Self, Self) {
+        let (a0, a1) = self.0.split_at_column(col);
+        let (b0, b1) = self.1.split_at_column(col);
+        ((a0, b0), (a1, b1))
+    }
+}
+
+impl<A: SplitColumns, B: SplitColumns, C: SplitColumns> SplitColumns for (A, B, C) {
+    fn split_at_column(self, col: usize) -> (Self, Self) {
+        let (a0, a1) = self.0.split_at_column(col);
+        let ((b0, c0), (b1, c1)) = (self.1, self.2).split_at_column(col);
+        ((a0, b0, c0), (a1, b1, c1))
+    }
+}
+
+/// Runs `f` on blocks of the `cols` columns of `data` and folds the blocks' results with
+/// `combine`. Large batches are halved recursively and the halves run on both cores (feature
+/// `threading`); the split points, and so the order results are combined in, depend only on the
+/// shape, so a floating-point reduction gives the same bits on every run.
+pub(crate) fn for_column_blocks<S, R, F, C>(cols: usize, rows: usize, data: S, f: &F, combine: &C) -> R
+where
+    S: SplitColumns,
+    R: Send,
+    F: Fn(S) -> R + Sync,
+    C: Fn(R, R) -> R + Sync,
+{
+    if !cfg!(feature = "threading") || threads() == 1 || cols < 2 || cols * rows < 2 * PARALLEL_MIN_ELEMENTS {
+        return f(data);
+    }
+    let mid = cols / 2;
+    let (left, right) = data.split_at_column(mid);
+    let (a, b) = join(
+        || for_column_blocks(mid, rows, left, f, combine),
+        || for_column_blocks(cols - mid, rows, right, f, combine),
+    );
+    combine(a, b)
+}
+
+#[cfg(feature = "threading")]
+fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    rayon::join(a, b)
+}
+
+#[cfg(not(feature = "threading"))]
+fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    (a(), b())
 }

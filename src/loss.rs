@@ -8,8 +8,9 @@
 //! `logsumexp(z) = max(z) + ln Σ exp(z − max(z))`, so every exponent is ≤ 0: logits of ±1e4 give
 //! finite losses and gradients.
 
+use crate::linalg::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Result};
-use nalgebra::{DMatrix, DVectorView};
+use nalgebra::DMatrix;
 
 /// Fused softmax + mean cross-entropy over a batch (one sample per column).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,38 +56,47 @@ impl SoftmaxCrossEntropy {
 
     /// Softmax probabilities of each column, in place.
     pub fn softmax_in_place<T: Float>(&self, logits: &mut DMatrix<T>) {
-        for mut col in logits.column_iter_mut() {
-            let max = column_max(&col.as_view());
+        let classes = logits.nrows();
+        for col in logits.as_mut_slice().chunks_exact_mut(classes) {
+            let max = column_max(col);
             let mut sum = T::zero();
-            col.apply(|z| {
+            for z in col.iter_mut() {
                 *z = (*z - max).exp();
                 sum += *z;
-            });
-            col /= sum;
+            }
+            col.iter_mut().for_each(|z| *z /= sum);
         }
     }
 
-    fn run<T: Float>(&self, logits: &DMatrix<T>, labels: &[usize], mut grad: Option<&mut DMatrix<T>>) -> T {
-        let n = T::lit(logits.ncols() as f64);
-        // Sum in f64: a full-batch loss adds 42000 terms.
-        let mut total = 0.0f64;
-        for (i, (z, &y)) in logits.column_iter().zip(labels).enumerate() {
-            let max = column_max(&z);
-            let sum = z.iter().fold(T::zero(), |acc, &v| acc + (v - max).exp());
-            let log_sum = sum.ln();
-            total += (log_sum + max - z[y]).as_f64();
-            if let Some(g) = grad.as_deref_mut() {
-                let mut g = g.column_mut(i);
-                for (gk, &zk) in g.iter_mut().zip(z.iter()) {
-                    *gk = (zk - max - log_sum).exp() / n;
+    fn run<T: Float>(&self, logits: &DMatrix<T>, labels: &[usize], grad: Option<&mut DMatrix<T>>) -> T {
+        let (classes, batch) = logits.shape();
+        let n = T::lit(batch as f64);
+        let data = (
+            Cols(logits.as_slice(), classes),
+            Cols(labels, 1),
+            grad.map(|g| ColsMut(g.as_mut_slice(), classes)),
+        );
+        // Each block returns its samples' summed loss, in f64: a full batch adds 42000 terms.
+        let block = |(z, y, g): (Cols<'_, T>, Cols<'_, usize>, Option<ColsMut<'_, T>>)| {
+            let mut total = 0.0f64;
+            let mut grads = g.map(|g| g.0.chunks_exact_mut(classes));
+            for (z, &y) in z.0.chunks_exact(classes).zip(y.0) {
+                let max = column_max(z);
+                let log_sum = z.iter().fold(T::zero(), |acc, &v| acc + (v - max).exp()).ln();
+                total += (log_sum + max - z[y]).as_f64();
+                if let Some(g) = grads.as_mut().and_then(Iterator::next) {
+                    for (gk, &zk) in g.iter_mut().zip(z) {
+                        *gk = (zk - max - log_sum).exp() / n;
+                    }
+                    g[y] -= T::one() / n;
                 }
-                g[y] -= T::one() / n;
             }
-        }
-        T::lit(total) / n
+            total
+        };
+        T::lit(for_column_blocks(batch, classes, data, &block, &|a, b| a + b)) / n
     }
 }
 
-fn column_max<T: Float>(z: &DVectorView<'_, T>) -> T {
+fn column_max<T: Float>(z: &[T]) -> T {
     z.iter().copied().fold(T::min_value().unwrap_or(-T::one()), |m, v| if v > m { v } else { m })
 }

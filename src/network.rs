@@ -205,7 +205,7 @@ impl<T: Float> Network<T> {
         let sum = self
             .parameters()
             .filter(|p| p.is_regularized())
-            .fold(T::zero(), |acc, p| acc + p.value().norm_squared());
+            .fold(T::zero(), |acc, p| acc + crate::linalg::sum_of_squares(p.value().as_slice()));
         self.l2 * sum / T::lit(2.0)
     }
 

@@ -1,0 +1,91 @@
+//! A training step at a steady batch size allocates nothing of its own: activations, deltas,
+//! gradients and optimizer state live in buffers reused across steps.
+//!
+//! The matrix-product backend (the `gemm` crate) allocates its packing buffers inside each call,
+//! which this crate cannot hand it. So the test counts every allocation during steady-state
+//! steps and asserts it equals exactly what the same matrix products, alone, allocate. It runs
+//! single-threaded (`linalg::set_threads(1)`): with two threads the backend's own count varies
+//! with scheduling.
+
+use feedforward::linalg::{Op, gemm};
+use feedforward::recipe::Recipe;
+use feedforward::{Network, Rmsprop};
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: defers to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn count(mut f: impl FnMut()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+const BATCH: usize = 128;
+const STEPS: usize = 10;
+
+/// The five products of a step of the default network, with the step's shapes and strides.
+fn bare_products(x: &DMatrix<f32>) -> usize {
+    let w0 = DMatrix::<f32>::from_element(784, 256, 0.01);
+    let w1 = DMatrix::<f32>::from_element(256, 10, 0.01);
+    let mut z1 = DMatrix::<f32>::zeros(256, BATCH);
+    let mut z2 = DMatrix::<f32>::zeros(10, BATCH);
+    let mut d1 = DMatrix::<f32>::zeros(256, BATCH);
+    let mut dw0 = DMatrix::<f32>::zeros(784, 256);
+    let mut dw1 = DMatrix::<f32>::zeros(256, 10);
+    let mut products = || {
+        gemm(1.0, &w0, Op::T, x, Op::Id, 1.0, &mut z1);
+        gemm(1.0, &w1, Op::T, &z1, Op::Id, 1.0, &mut z2);
+        gemm(1.0, &w1, Op::Id, &z2, Op::Id, 0.0, &mut d1);
+        gemm(1.0, &z1, Op::Id, &z2, Op::T, 0.0, &mut dw1);
+        gemm(1.0, x, Op::Id, &d1, Op::T, 0.0, &mut dw0);
+    };
+    products();
+    count(|| (0..STEPS).for_each(|_| products()))
+}
+
+#[test]
+fn steady_state_steps_allocate_only_inside_the_matrix_products() {
+    feedforward::linalg::set_threads(1);
+    let x = DMatrix::<f32>::from_fn(784, BATCH, |i, j| ((i + j) % 256) as f32 / 255.0);
+    let y: Vec<usize> = (0..BATCH).map(|j| j % 10).collect();
+    let mut net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(0)).unwrap();
+    let mut opt = Rmsprop::elementwise(1e-3).unwrap();
+    // The first step sizes every buffer and the optimizer state.
+    assert!(
+        count(|| {
+            net.train_step(&x, &y, &mut opt).unwrap();
+        }) > 0
+    );
+    net.train_step(&x, &y, &mut opt).unwrap();
+    let steps = count(|| {
+        for _ in 0..STEPS {
+            net.train_step(&x, &y, &mut opt).unwrap();
+        }
+    });
+    let products = bare_products(&x);
+    eprintln!("{STEPS} steps: {steps} allocations; their matrix products alone: {products}");
+    assert_eq!(steps, products, "a step allocates beyond its matrix products");
+}

@@ -1,0 +1,125 @@
+//! Property-based fuzzing of everything that reads untrusted bytes: the IDX reader, the Kaggle
+//! CSV reader and the weights loader. cargo-fuzz needs a nightly toolchain, which this project's
+//! machines cannot install, so proptest feeds arbitrary bytes and mutations of valid files. Each
+//! input must give `Ok` or a typed error: never a panic, never an allocation the input cannot
+//! pay for.
+
+use feedforward::data::csv::parse_kaggle_csv;
+use feedforward::data::idx::{self, IdxArray};
+use feedforward::recipe::Recipe;
+use feedforward::{Error, Network, weights};
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::io::Write;
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+fn valid_idx() -> Vec<u8> {
+    idx::to_bytes(&IdxArray { dims: vec![3, 4, 4], data: (0..48).collect() })
+}
+
+/// Applies byte edits `(position, value)` and a truncation to `bytes`.
+fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8)], keep: usize) -> Vec<u8> {
+    for &(pos, value) in edits {
+        if !bytes.is_empty() {
+            let i = pos % bytes.len();
+            bytes[i] = value;
+        }
+    }
+    bytes.truncate(keep.min(bytes.len()));
+    bytes
+}
+
+fn check_idx(bytes: &[u8]) {
+    match idx::parse_idx(bytes, "fuzz") {
+        Ok(array) => {
+            let len: usize = array.dims.iter().product();
+            assert_eq!(array.data.len(), len);
+            if !bytes.starts_with(&[0x1f, 0x8b]) {
+                assert!(len <= bytes.len(), "decoded more data than a raw file holds");
+            }
+        }
+        Err(Error::Idx { .. }) => {}
+        Err(other) => panic!("untyped IDX failure: {other:?}"),
+    }
+}
+
+fn seed_net() -> Network<f32> {
+    Recipe::Seed.network(&mut StdRng::seed_from_u64(0)).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn idx_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        check_idx(&bytes);
+    }
+
+    #[test]
+    fn idx_mutated_headers(edits in prop::collection::vec((0usize..24, any::<u8>()), 0..6), keep in 0usize..80) {
+        check_idx(&mutate(valid_idx(), &edits, keep));
+    }
+
+    #[test]
+    fn idx_mutated_gzip(edits in prop::collection::vec((0usize..200, any::<u8>()), 0..4), keep in 0usize..200) {
+        let bytes = mutate(gzip(&valid_idx()), &edits, keep);
+        match idx::parse_idx(&bytes[..], "fuzz") {
+            Ok(_) | Err(Error::Idx { .. }) => {}
+            Err(other) => panic!("untyped failure: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn csv_arbitrary_text(text in "[0-9a-z,.\\- \\r\\n]{0,300}") {
+        match parse_kaggle_csv(text.as_bytes(), "fuzz.csv") {
+            Ok(data) => prop_assert!(data.images().iter().all(|p| (0.0..=1.0).contains(p))),
+            Err(Error::Csv { .. } | Error::ShapeMismatch { .. }) => {}
+            Err(other) => panic!("untyped CSV failure: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn csv_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        match parse_kaggle_csv(&bytes[..], "fuzz.csv") {
+            Ok(_) | Err(Error::Csv { .. } | Error::ShapeMismatch { .. }) => {}
+            Err(other) => panic!("untyped CSV failure: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn weights_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let mut net = seed_net();
+        match weights::from_bytes_into(&mut net, &bytes, "fuzz") {
+            Err(Error::Weights { .. }) => {}
+            other => panic!("random bytes must be rejected as weights: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn weights_mutated_header(edits in prop::collection::vec((0usize..400, any::<u8>()), 1..6), keep in 0usize..1_000_000) {
+        let bytes = weights::to_bytes(&seed_net()).unwrap();
+        // Edit the 8-byte length and the JSON header, where the structure lives.
+        let bytes = mutate(bytes, &edits, keep);
+        let mut net = seed_net();
+        match weights::from_bytes_into(&mut net, &bytes, "fuzz") {
+            Ok(()) | Err(Error::Weights { .. }) => {}
+            Err(other) => panic!("untyped weights failure: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_header_claiming_a_huge_tensor_in_a_tiny_file_is_rejected() {
+    let header = br#"{"layer0.weight":{"dtype":"F32","shape":[256,784],"data_offsets":[0,802816]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(&[0; 16]);
+    let mut net = seed_net();
+    assert!(matches!(weights::from_bytes_into(&mut net, &bytes, "tiny"), Err(Error::Weights { .. })));
+}
