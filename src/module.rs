@@ -73,9 +73,8 @@ impl<T: Float> Parameter<T> {
 
     /// `grad += alpha·value`: the gradient of the penalty `alpha/2·‖value‖²`.
     pub(crate) fn add_l2_gradient(&mut self, alpha: T) {
-        for (g, &w) in self.grad.as_mut_slice().iter_mut().zip(self.value.as_slice()) {
-            *g += alpha * w;
-        }
+        let (grad, value) = (self.grad.as_mut_slice(), self.value.as_slice());
+        crate::linalg::simd(|| grad.iter_mut().zip(value).for_each(|(g, &w)| *g += alpha * w));
     }
 
     /// Number of scalar entries.

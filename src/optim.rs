@@ -173,11 +173,13 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                 let v = &mut self.mean_square[index];
                 crate::linalg::ensure_shape(v, rows, cols);
                 let keep = T::one() - alpha;
-                for ((p, &g), v) in value.iter_mut().zip(grad).zip(v.as_mut_slice()) {
-                    let g = g + weight_decay * *p;
-                    *v = alpha * *v + keep * g * g;
-                    *p -= lr * g / (v.sqrt() + eps);
-                }
+                crate::linalg::simd(|| {
+                    for ((p, &g), v) in value.iter_mut().zip(grad).zip(v.as_mut_slice()) {
+                        let g = g + weight_decay * *p;
+                        *v = alpha * *v + keep * g * g;
+                        *p -= lr * g / (v.sqrt() + eps);
+                    }
+                });
             }
             RmspropRule::PerTensor { gamma, eps, .. } => {
                 if self.mean_norm.len() <= index {
@@ -186,9 +188,7 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                 let g = &mut self.mean_norm[index];
                 *g = gamma * *g + (T::one() - gamma) * crate::linalg::sum_of_squares(grad);
                 let step = lr / (*g + eps).sqrt();
-                for (p, &d) in value.iter_mut().zip(grad) {
-                    *p -= step * d;
-                }
+                crate::linalg::simd(|| value.iter_mut().zip(grad).for_each(|(p, &d)| *p -= step * d));
             }
         }
     }

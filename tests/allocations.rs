@@ -14,15 +14,20 @@ use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Counting;
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+/// The tests in this file count process-wide allocations, so they must not overlap.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 // SAFETY: defers to the system allocator; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        LARGEST.fetch_max(layout.size(), Ordering::SeqCst);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -30,6 +35,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        LARGEST.fetch_max(new_size, Ordering::SeqCst);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -68,6 +74,7 @@ fn bare_products(x: &DMatrix<f32>) -> usize {
 
 #[test]
 fn steady_state_steps_allocate_only_inside_the_matrix_products() {
+    let _serial = SERIAL.lock().unwrap();
     feedforward::linalg::set_threads(1);
     let x = DMatrix::<f32>::from_fn(784, BATCH, |i, j| ((i + j) % 256) as f32 / 255.0);
     let y: Vec<usize> = (0..BATCH).map(|j| j % 10).collect();
@@ -88,4 +95,17 @@ fn steady_state_steps_allocate_only_inside_the_matrix_products() {
     let products = bare_products(&x);
     eprintln!("{STEPS} steps: {steps} allocations; their matrix products alone: {products}");
     assert_eq!(steps, products, "a step allocates beyond its matrix products");
+}
+
+#[test]
+fn a_header_claiming_millions_of_images_costs_no_more_than_a_small_buffer() {
+    let _serial = SERIAL.lock().unwrap();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/idx/five_million_images.idx");
+    // The header claims 5,000,000 × 28 × 28 bytes (3.9 GB); the file is 100 bytes.
+    LARGEST.store(0, Ordering::SeqCst);
+    let err = feedforward::data::idx::read_idx(&path).unwrap_err();
+    assert!(err.to_string().contains("truncated"), "{err}");
+    let largest = LARGEST.load(Ordering::SeqCst);
+    assert!(largest <= 2 << 20, "largest allocation {largest} bytes");
 }

@@ -92,7 +92,7 @@ fn parse_plain(mut reader: impl Read, bad: &dyn Fn(String) -> Error) -> Result<I
         .filter(|&n| n <= MAX_ELEMENTS)
         .ok_or_else(|| bad(format!("dimensions {dims:?} are too large")))?;
     // Grow with what is actually there; never pre-allocate what the header merely claims.
-    let mut data = Vec::with_capacity(len.min(1 << 26));
+    let mut data = Vec::with_capacity(len.min(1 << 20));
     reader.by_ref().take(len as u64).read_to_end(&mut data).map_err(io)?;
     if data.len() < len {
         return Err(bad(format!(
