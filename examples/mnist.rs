@@ -12,9 +12,9 @@ use clap::Parser;
 use feedforward::data::{self, Dataset, Split, csv};
 use feedforward::metrics::ConfusionMatrix;
 use feedforward::recipe::{MNIST_CLASSES, Recipe};
-use feedforward::train::{self, Progress};
+use feedforward::train::{self, Progress, Schedule};
 use feedforward::viz::{self, Series};
-use feedforward::{Network, Rmsprop, RmspropRule, weights};
+use feedforward::{Network, Optimizer, Rmsprop, RmspropRule, weights};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -42,9 +42,13 @@ struct Args {
     /// Samples per step, or `full` for full-batch (default recipe: 128; seed: full).
     #[arg(long)]
     batch_size: Option<BatchSize>,
-    /// Learning rate (default recipe: 1e-3; seed: 0.5).
+    /// Learning rate (default recipe: 2e-3; seed: 0.5).
     #[arg(long)]
     learning_rate: Option<f64>,
+    /// Learning-rate schedule: `constant`, or `cosine` decay to 0 (default recipe: cosine;
+    /// seed: constant).
+    #[arg(long)]
+    schedule: Option<ScheduleArg>,
     /// Seed of the initial weights, the shuffling and the sample pictures.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -85,6 +89,12 @@ struct Args {
     /// Print a report every N steps (seed recipe: 500; default recipe: every epoch).
     #[arg(long)]
     report_every: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ScheduleArg {
+    Constant,
+    Cosine,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -260,6 +270,11 @@ fn train_net(
     };
     let mut config = recipe.train_config(epochs, batch_size, args.seed);
     config.max_steps = args.iterations;
+    match args.schedule {
+        Some(ScheduleArg::Constant) => config.schedule = Schedule::Constant,
+        Some(ScheduleArg::Cosine) => config.schedule = Schedule::Cosine { final_fraction: 0.0 },
+        None => {}
+    }
     let report_every = args.report_every.unwrap_or(match recipe {
         Recipe::Seed => 500,
         Recipe::Default => steps_per_epoch,

@@ -21,6 +21,10 @@ pub trait Optimizer<T: Float> {
     fn begin_step(&mut self) {}
     /// Updates parameter number `index` from its gradient.
     fn update(&mut self, index: usize, parameter: &mut Parameter<T>);
+    /// The current learning rate.
+    fn learning_rate(&self) -> T;
+    /// Changes the learning rate (schedules use this); rejects values that are not finite and > 0.
+    fn set_learning_rate(&mut self, learning_rate: T) -> Result<()>;
 }
 
 /// Which RMSprop rule to apply, with its hyper-parameters.
@@ -106,19 +110,6 @@ impl<T: Float> Rmsprop<T> {
         Self::new(learning_rate, rule)
     }
 
-    /// The learning rate.
-    #[must_use]
-    pub fn learning_rate(&self) -> T {
-        self.learning_rate
-    }
-
-    /// Changes the learning rate (for schedules); rejects values that are not finite and > 0.
-    pub fn set_learning_rate(&mut self, learning_rate: T) -> Result<()> {
-        check("learning rate", learning_rate, learning_rate > T::zero(), "must be finite and > 0")?;
-        self.learning_rate = learning_rate;
-        Ok(())
-    }
-
     /// The rule and its hyper-parameters.
     #[must_use]
     pub fn rule(&self) -> RmspropRule<T> {
@@ -151,6 +142,16 @@ impl<T: Float> Rmsprop<T> {
 }
 
 impl<T: Float> Optimizer<T> for Rmsprop<T> {
+    fn learning_rate(&self) -> T {
+        self.learning_rate
+    }
+
+    fn set_learning_rate(&mut self, learning_rate: T) -> Result<()> {
+        check("learning rate", learning_rate, learning_rate > T::zero(), "must be finite and > 0")?;
+        self.learning_rate = learning_rate;
+        Ok(())
+    }
+
     fn begin_step(&mut self) {
         if let RmspropRule::PerTensor { reset_every: Some(k), .. } = self.rule
             && self.steps > 0

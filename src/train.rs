@@ -21,8 +21,37 @@ pub enum Batching {
     },
 }
 
+/// How the learning rate changes over a run, relative to the optimizer's rate when [`fit`]
+/// starts (which it restores at the end).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Schedule {
+    /// The same rate throughout.
+    #[default]
+    Constant,
+    /// Cosine annealing from the full rate down towards `final_fraction` of it, step by step.
+    Cosine {
+        /// Fraction of the rate reached at the end, in [0, 1].
+        final_fraction: f64,
+    },
+}
+
+impl Schedule {
+    /// Factor applied to the base rate at 0-based `step` of `total`.
+    #[must_use]
+    pub fn factor(&self, step: usize, total: usize) -> f64 {
+        match *self {
+            Schedule::Constant => 1.0,
+            Schedule::Cosine { final_fraction } => {
+                let progress = step as f64 / total.max(1) as f64;
+                final_fraction
+                    + (1.0 - final_fraction) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+}
+
 /// What [`fit`] runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainConfig {
     /// Passes over the training set (with [`Batching::Full`], that is also the number of steps).
     pub epochs: usize,
@@ -32,6 +61,21 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Stop after this many steps even if epochs remain (`None`: run every epoch).
     pub max_steps: Option<usize>,
+    /// Learning-rate schedule over the run's steps.
+    pub schedule: Schedule,
+}
+
+impl Default for TrainConfig {
+    /// One full-batch epoch, seed 0, constant learning rate.
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 1,
+            batching: Batching::Full,
+            seed: 0,
+            max_steps: None,
+            schedule: Schedule::Constant,
+        }
+    }
 }
 
 /// Where a step sits in the run, handed to the callback of [`fit`].
@@ -95,6 +139,16 @@ where
             requirement: "must be at least 1",
         });
     }
+    if let Schedule::Cosine { final_fraction } = config.schedule
+        && !(0.0..=1.0).contains(&final_fraction)
+    {
+        return Err(Error::InvalidHyperparameter {
+            name: "final fraction",
+            value: final_fraction,
+            requirement: "must be in [0, 1]",
+        });
+    }
+    let base_rate = optimizer.learning_rate();
     let mut total_steps = config.epochs * config.steps_per_epoch(samples);
     if let Some(max) = config.max_steps {
         total_steps = total_steps.min(max);
@@ -105,32 +159,41 @@ where
     let mut batch_labels = Vec::new();
     let mut last = None;
     let mut step = 0;
-    for epoch in 1..=config.epochs {
-        let size = match config.batching {
-            Batching::Full => samples,
-            Batching::Minibatch { size, shuffle } => {
-                if shuffle {
-                    order.shuffle(&mut rng);
+    let mut run = || -> Result<()> {
+        'run: for epoch in 1..=config.epochs {
+            let size = match config.batching {
+                Batching::Full => samples,
+                Batching::Minibatch { size, shuffle } => {
+                    if shuffle {
+                        order.shuffle(&mut rng);
+                    }
+                    size
                 }
-                size
-            }
-        };
-        for chunk in order.chunks(size) {
-            if step == total_steps {
-                return Ok(last);
-            }
-            let report = if chunk.len() == samples && matches!(config.batching, Batching::Full) {
-                network.train_step(images, labels, optimizer)?
-            } else {
-                gather(images, labels, chunk, &mut batch, &mut batch_labels);
-                network.train_step(&batch, &batch_labels, optimizer)?
             };
-            step += 1;
-            on_step(&Progress { epoch, step, total_steps, report }, network, optimizer);
-            last = Some(report);
+            for chunk in order.chunks(size) {
+                if step == total_steps {
+                    break 'run;
+                }
+                if config.schedule != Schedule::Constant {
+                    let factor = config.schedule.factor(step, total_steps);
+                    optimizer.set_learning_rate(base_rate * T::lit(factor))?;
+                }
+                let report = if chunk.len() == samples && matches!(config.batching, Batching::Full) {
+                    network.train_step(images, labels, optimizer)?
+                } else {
+                    gather(images, labels, chunk, &mut batch, &mut batch_labels);
+                    network.train_step(&batch, &batch_labels, optimizer)?
+                };
+                step += 1;
+                on_step(&Progress { epoch, step, total_steps, report }, network, optimizer);
+                last = Some(report);
+            }
         }
-    }
-    Ok(last)
+        Ok(())
+    };
+    let outcome = run();
+    optimizer.set_learning_rate(base_rate)?;
+    outcome.map(|()| last)
 }
 
 /// Copies the columns `indices` of `images` (and their labels) into reusable buffers.

@@ -1,6 +1,6 @@
 //! Training end to end on small problems, determinism, and errors instead of panics.
 
-use feedforward::train::{self, Batching, TrainConfig};
+use feedforward::train::{self, Batching, Schedule, TrainConfig};
 use feedforward::{Error, Float, Init, Network, Rmsprop};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -32,7 +32,7 @@ fn separable_toy_problem_is_learned_perfectly() {
         let mut net = toy_net(2);
         let before = net.loss(&x, &y).unwrap();
         let epochs = if batching == Batching::Full { 200 } else { 20 };
-        let config = TrainConfig { epochs, batching, seed: 3, max_steps: None };
+        let config = TrainConfig { epochs, batching, seed: 3, max_steps: None, schedule: Schedule::Constant };
         train::fit(&mut net, &mut opt, &x, &y, &config, |_, _, _| {}).unwrap();
         let after = net.loss(&x, &y).unwrap();
         assert!(after < 0.1 * before, "{batching:?}: loss {before} -> {after}");
@@ -52,6 +52,7 @@ fn same_seed_same_weights_and_same_run() {
             batching: Batching::Minibatch { size: 16, shuffle: true },
             seed,
             max_steps: None,
+            schedule: Schedule::Constant,
         };
         let mut losses = Vec::new();
         train::fit(&mut net, &mut opt, &x, &y, &config, |p, _, _| losses.push(p.report.loss)).unwrap();
@@ -75,6 +76,7 @@ fn max_steps_stops_early() {
         batching: Batching::Minibatch { size: 10, shuffle: false },
         seed: 0,
         max_steps: Some(25),
+        schedule: Schedule::Constant,
     };
     let mut steps = Vec::new();
     train::fit(&mut net, &mut opt, &x, &y, &config, |p, _, _| steps.push((p.epoch, p.step, p.total_steps)))
@@ -91,7 +93,13 @@ fn divergence_stops_with_the_step_and_leaves_parameters_untouched() {
     // Per-tensor RMSprop with an absurd rate blows the weights up within a few steps.
     let mut opt = Rmsprop::per_tensor(1e30, None).unwrap();
     let mut snapshots = Vec::new();
-    let config = TrainConfig { epochs: 100, batching: Batching::Full, seed: 0, max_steps: None };
+    let config = TrainConfig {
+        epochs: 100,
+        batching: Batching::Full,
+        seed: 0,
+        max_steps: None,
+        schedule: Schedule::Constant,
+    };
     let mut last_good = net.parameters().map(|p| p.value().clone()).collect::<Vec<_>>();
     let err = train::fit(&mut net, &mut opt, &x, &y, &config, |p, n, _| {
         snapshots.push(p.step);
@@ -147,6 +155,7 @@ fn bad_input_gives_typed_errors() {
         batching: Batching::Minibatch { size: 0, shuffle: true },
         seed: 0,
         max_steps: None,
+        schedule: Schedule::Constant,
     };
     assert!(matches!(
         train::fit(&mut net, &mut opt, &x, &[0; 4], &config, |_, _, _| {}),
@@ -173,4 +182,37 @@ fn predictions_and_probabilities_agree() {
         assert!(col.iter().all(|&p| (0.0..=1.0).contains(&p)));
         assert_eq!(col.imax(), pred[j]);
     }
+}
+
+#[test]
+fn cosine_schedule_anneals_the_rate_and_restores_it() {
+    use feedforward::Optimizer;
+    let s = Schedule::Cosine { final_fraction: 0.1 };
+    assert_eq!(s.factor(0, 10), 1.0);
+    assert!((s.factor(5, 10) - 0.55).abs() < 1e-12);
+    assert!((Schedule::Cosine { final_fraction: 0.0 }.factor(10, 10)).abs() < 1e-12);
+    assert_eq!(Schedule::Constant.factor(7, 10), 1.0);
+
+    let (x, y) = blobs(40, 1);
+    let mut net = toy_net(1);
+    let mut opt = Rmsprop::elementwise(0.01).unwrap();
+    let config = TrainConfig {
+        epochs: 2,
+        batching: Batching::Minibatch { size: 10, shuffle: true },
+        schedule: Schedule::Cosine { final_fraction: 0.0 },
+        ..TrainConfig::default()
+    };
+    let mut rates = Vec::new();
+    train::fit(&mut net, &mut opt, &x, &y, &config, |_, _, o| rates.push(o.learning_rate())).unwrap();
+    assert_eq!(rates.len(), 8);
+    assert_eq!(rates[0], 0.01);
+    assert!(rates.windows(2).all(|w| w[1] < w[0]), "{rates:?}");
+    assert!((rates[4] - 0.005).abs() < 1e-6, "{rates:?}");
+    assert_eq!(opt.learning_rate(), 0.01, "restored after the run");
+
+    let bad = TrainConfig { schedule: Schedule::Cosine { final_fraction: 1.5 }, ..config };
+    assert!(matches!(
+        train::fit(&mut net, &mut opt, &x, &y, &bad, |_, _, _| {}),
+        Err(Error::InvalidHyperparameter { .. })
+    ));
 }
