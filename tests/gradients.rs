@@ -86,8 +86,24 @@ fn mnist_network_784_256_10() {
     assert!(report.max_error <= BOUND, "{report}");
 }
 
+/// The smallest `|z|` fed to any ReLU of `net` on `x`. Central differences are meaningless
+/// where a perturbation of size `h` can carry a pre-activation across the kink at 0.
+fn closest_to_kink(net: &Network<f64>, x: &DMatrix<f64>) -> f64 {
+    let mut current = x.clone();
+    let mut closest = f64::INFINITY;
+    for module in net.modules() {
+        if module.kind() == "Relu" {
+            closest = current.iter().fold(closest, |m, v| m.min(v.abs()));
+        }
+        let mut next = DMatrix::zeros(module.output_rows(current.nrows()).unwrap(), current.ncols());
+        module.forward(&current, &mut next);
+        current = next;
+    }
+    closest
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig { cases: 24, rng_seed: proptest::test_runner::RngSeed::Fixed(7), ..ProptestConfig::default() })]
     #[test]
     fn random_shapes_and_batches(
         sizes in prop::collection::vec(1usize..9, 2..5),
@@ -98,6 +114,7 @@ proptest! {
         let mut r = rng(seed);
         let mut net = Network::<f64>::mlp(&sizes, Init::SEED_RECIPE, output_bias, &mut r).unwrap().with_l2(0.01).unwrap();
         let x = random_matrix(sizes[0], batch, &mut r);
+        prop_assume!(closest_to_kink(&net, &x) > 1e-3, "a ReLU input within 1e-3 of its kink");
         let classes = *sizes.last().unwrap();
         let labels: Vec<usize> = (0..batch).map(|i| (i * 7 + seed as usize) % classes).collect();
         let report = gradcheck::check_network(&mut net, &x, &labels, &Config::default()).unwrap();
