@@ -130,16 +130,16 @@ fn run(args: Args) -> feedforward::Result<()> {
     let recipe = args.recipe;
     let mut rng = StdRng::seed_from_u64(args.seed);
 
+    let train_limit = args.train_limit.or(recipe.default_train_limit()).unwrap_or(usize::MAX);
     let train_set = match &args.train_csv {
-        Some(path) => csv::read_kaggle_csv(path)?,
-        None => data::load_mnist(&args.data_dir, Split::Train)?,
+        Some(path) => csv::read_kaggle_csv(path)?.take(train_limit),
+        None => data::load_mnist_first(&args.data_dir, Split::Train, train_limit)?,
     };
-    let train_set = train_set.take(args.train_limit.or(recipe.default_train_limit()).unwrap_or(usize::MAX));
+    let test_limit = args.test_limit.unwrap_or(usize::MAX);
     let test_set = match &args.test_csv {
-        Some(path) => csv::read_kaggle_csv(path)?,
-        None => data::load_mnist(&args.data_dir, Split::Test)?,
+        Some(path) => csv::read_kaggle_csv(path)?.take(test_limit),
+        None => data::load_mnist_first(&args.data_dir, Split::Test, test_limit)?,
     };
-    let test_set = test_set.take(args.test_limit.unwrap_or(usize::MAX));
     println!(
         "data: {} training images, {} test images{}",
         train_set.len(),

@@ -164,3 +164,11 @@ fn dataset_take_and_labels_check() {
     assert_eq!(d.image(2), &[2.0, 3.0]);
     assert!(matches!(Dataset::new(DMatrix::zeros(2, 4), Some(vec![0])), Err(Error::ShapeMismatch { .. })));
 }
+
+#[test]
+fn loading_the_first_n_images_matches_taking_them() {
+    let all = data::load_mnist(manifest("data/mnist"), Split::Test).unwrap();
+    let first = data::load_mnist_first(manifest("data/mnist"), Split::Test, 123).unwrap();
+    assert_eq!(first, all.clone().take(123));
+    assert_eq!(data::load_mnist_first(manifest("data/mnist"), Split::Test, 1 << 30).unwrap(), all);
+}

@@ -20,6 +20,22 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+impl IdxArray {
+    /// Keeps only the first `n` entries along the outermost dimension (e.g. the first `n`
+    /// images); no-op if there are fewer.
+    #[must_use]
+    pub fn truncate_outer(mut self, n: usize) -> Self {
+        if let Some(&outer) = self.dims.first()
+            && n < outer
+        {
+            let inner: usize = self.dims[1..].iter().product();
+            self.dims[0] = n;
+            self.data.truncate(n * inner);
+        }
+        self
+    }
+}
+
 /// The largest array accepted (4 GiB), far above MNIST's 47 MB.
 const MAX_ELEMENTS: usize = 1 << 32;
 

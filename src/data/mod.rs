@@ -112,6 +112,12 @@ folder with --data-dir, or download them from the MNIST site (gzipped or not).";
 
 /// Loads one split of MNIST from `dir`, accepting each file gzipped (`.gz`) or raw.
 pub fn load_mnist(dir: impl AsRef<Path>, split: Split) -> Result<Dataset> {
+    load_mnist_first(dir, split, usize::MAX)
+}
+
+/// Loads the first `limit` images of one split of MNIST (all of them if there are fewer).
+/// Only those are converted to `f32`, so memory holds the kept images once.
+pub fn load_mnist_first(dir: impl AsRef<Path>, split: Split, limit: usize) -> Result<Dataset> {
     let prefix = match split {
         Split::Train => "train",
         Split::Test => "t10k",
@@ -121,14 +127,17 @@ pub fn load_mnist(dir: impl AsRef<Path>, split: Split) -> Result<Dataset> {
         let raw = dir.as_ref().join(&stem);
         if !gz.exists() && raw.exists() { raw } else { gz }
     };
-    let images = idx::read_images(find(format!("{prefix}-images-idx3-ubyte")))?;
+    let images_path = find(format!("{prefix}-images-idx3-ubyte"));
+    let images = idx::read_idx(&images_path)?;
     let labels_path = find(format!("{prefix}-labels-idx1-ubyte"));
-    let labels = idx::read_labels(&labels_path)?;
-    if labels.len() != images.ncols() {
+    let mut labels = idx::read_labels(&labels_path)?;
+    if images.dims.first() != Some(&labels.len()) {
         return Err(Error::Idx {
             path: labels_path,
-            reason: format!("{} labels for {} images", labels.len(), images.ncols()),
+            reason: format!("{} labels for images of dimensions {:?}", labels.len(), images.dims),
         });
     }
+    let images = idx::images_from(images.truncate_outer(limit), &images_path)?;
+    labels.truncate(limit);
     Dataset::new(images, Some(labels))
 }
