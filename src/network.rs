@@ -42,6 +42,8 @@ pub struct Network<T: Float> {
     activations: Vec<DMatrix<T>>,
     /// `grads[i]` is `dL/d activations[i]`.
     grads: Vec<DMatrix<T>>,
+    /// Each parameter's value before the current update, to undo an update that overflowed.
+    backup: Vec<DMatrix<T>>,
     steps: usize,
 }
 
@@ -57,6 +59,7 @@ impl<T: Float> Network<T> {
             l2: T::zero(),
             activations: Vec::new(),
             grads: Vec::new(),
+            backup: Vec::new(),
             steps: 0,
         }
     }
@@ -248,8 +251,9 @@ impl<T: Float> Network<T> {
 
     /// One training step: forward, backward, then `optimizer` updates every parameter.
     ///
-    /// If the loss or any gradient is NaN or infinite, returns [`Error::NonFinite`] naming the
-    /// step and leaves the parameters as they were.
+    /// If the loss, any gradient or any updated parameter is NaN or infinite, returns
+    /// [`Error::NonFinite`] naming the step and leaves the parameters as they were before it
+    /// (the optimizer's own running state is not rolled back).
     pub fn train_step<O: Optimizer<T> + ?Sized>(
         &mut self,
         x: &DMatrix<T>,
@@ -272,9 +276,22 @@ impl<T: Float> Network<T> {
         let correct = count_correct(self.logits(), labels);
         optimizer.begin_step();
         let mut index = 0;
-        for module in &mut self.modules {
-            for p in module.parameters_mut() {
-                optimizer.update(index, p);
+        for m in 0..self.modules.len() {
+            let kind = self.modules[m].kind();
+            for p in 0..self.modules[m].parameters().len() {
+                let param = &mut self.modules[m].parameters_mut()[p];
+                if self.backup.len() <= index {
+                    self.backup.push(DMatrix::zeros(0, 0));
+                }
+                let (rows, cols) = param.value().shape();
+                ensure_shape(&mut self.backup[index], rows, cols);
+                self.backup[index].copy_from(param.value());
+                optimizer.update(index, param);
+                if let Some(bad) = crate::linalg::first_non_finite(param.value().as_slice()) {
+                    let what = format!("updated parameter of module {m} ({}) {}", kind, param.name());
+                    self.restore_parameters(index + 1);
+                    return Err(Error::NonFinite { step, what, value: bad.as_f64() });
+                }
                 index += 1;
             }
         }
@@ -285,6 +302,14 @@ impl<T: Float> Network<T> {
             accuracy: correct as f64 / labels.len() as f64,
             batch_size: labels.len(),
         })
+    }
+
+    /// Puts back the first `count` parameters from `backup`.
+    fn restore_parameters(&mut self, count: usize) {
+        let params = self.modules.iter_mut().flat_map(|m| m.parameters_mut().iter_mut());
+        for (param, saved) in params.zip(&self.backup).take(count) {
+            param.value_mut().copy_from(saved);
+        }
     }
 
     /// Predicted class (argmax of the logits) of each sample.

@@ -216,3 +216,19 @@ fn cosine_schedule_anneals_the_rate_and_restores_it() {
         Err(Error::InvalidHyperparameter { .. })
     ));
 }
+
+#[test]
+fn an_update_that_overflows_is_undone() {
+    let (x, y) = blobs(30, 2);
+    let mut net = toy_net(5);
+    let before: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
+    // Finite loss and gradients, but a step of 1e38 per unit gradient overflows f32.
+    let mut opt = Rmsprop::per_tensor(f32::MAX, None).unwrap();
+    match net.train_step(&x, &y, &mut opt) {
+        Err(Error::NonFinite { step: 1, what, .. }) => assert!(what.contains("updated parameter"), "{what}"),
+        other => panic!("expected an overflow error at step 1, got {other:?}"),
+    }
+    let after: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
+    assert_eq!(before, after);
+    assert_eq!(net.steps(), 0);
+}
