@@ -285,7 +285,7 @@ impl<T: Float> Network<T> {
                 }
                 let (rows, cols) = param.value().shape();
                 ensure_shape(&mut self.backup[index], rows, cols);
-                self.backup[index].copy_from(param.value());
+                self.backup[index].as_mut_slice().copy_from_slice(param.value().as_slice());
                 optimizer.update(index, param);
                 if let Some(bad) = crate::linalg::first_non_finite(param.value().as_slice()) {
                     let what = format!("updated parameter of module {m} ({}) {}", kind, param.name());
