@@ -118,6 +118,27 @@ impl std::str::FromStr for BatchSize {
     }
 }
 
+/// `println!` that ends the program quietly when stdout is gone (e.g. piped into `head`),
+/// where `println!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// `print!` counterpart of [`say!`].
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if write!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 fn main() {
     if let Err(e) = run(Args::parse()) {
         eprintln!("error: {e}");
@@ -140,7 +161,7 @@ fn run(args: Args) -> feedforward::Result<()> {
         Some(path) => csv::read_kaggle_csv(path)?.take(test_limit),
         None => data::load_mnist_first(&args.data_dir, Split::Test, test_limit)?,
     };
-    println!(
+    say!(
         "data: {} training images, {} test images{}",
         train_set.len(),
         test_set.len(),
@@ -151,9 +172,9 @@ fn run(args: Args) -> feedforward::Result<()> {
     let mut optimizer: Rmsprop<f32> = recipe.optimizer(args.learning_rate)?;
     if let Some(path) = &args.load {
         weights::load_into(&mut net, path)?;
-        println!("loaded weights from {}", path.display());
+        say!("loaded weights from {}", path.display());
     }
-    println!(
+    say!(
         "recipe {recipe:?}: 784-256-10, {} parameters, L2 alpha {}, {:?}, learning rate {}",
         net.parameter_count(),
         net.l2(),
@@ -180,17 +201,17 @@ fn run(args: Args) -> feedforward::Result<()> {
 
     let samples = history.samples as f64;
     let samples_per_second = if train_seconds > 0.0 { samples / train_seconds } else { 0.0 };
-    println!();
-    println!("final training loss: {final_loss:.4} (cross-entropy + L2, whole training set)");
-    println!("train accuracy: {:.2}%", 100.0 * train_accuracy);
+    say!();
+    say!("final training loss: {final_loss:.4} (cross-entropy + L2, whole training set)");
+    say!("train accuracy: {:.2}%", 100.0 * train_accuracy);
     match &confusion {
         Some(c) => {
-            println!("test accuracy:  {:.2}%", 100.0 * c.accuracy());
-            println!("\nconfusion matrix (rows: true digit, columns: predicted):\n{c}");
+            say!("test accuracy:  {:.2}%", 100.0 * c.accuracy());
+            say!("\nconfusion matrix (rows: true digit, columns: predicted):\n{c}");
         }
-        None => println!("test accuracy:  n/a (the test set has no labels)"),
+        None => say!("test accuracy:  n/a (the test set has no labels)"),
     }
-    println!(
+    say!(
         "training: {} steps, {:.2} s, {:.0} samples/s; whole run {:.2} s",
         history.steps,
         train_seconds,
@@ -200,22 +221,22 @@ fn run(args: Args) -> feedforward::Result<()> {
 
     if let Some(path) = &args.submission {
         csv::write_submission(path, &test_pred)?;
-        println!("submission: {} ({} rows)", path.display(), test_pred.len());
+        say!("submission: {} ({} rows)", path.display(), test_pred.len());
     }
     if let Some(path) = &args.save {
         weights::save(&net, path)?;
-        println!("weights: {}", path.display());
+        say!("weights: {}", path.display());
     }
     if args.show {
         for i in 0..3.min(test_set.len()) {
             let truth = test_set.labels().map_or("?".to_string(), |l| l[i].to_string());
-            println!("test image {}: predicted {}, true {truth}", i + 1, test_pred[i]);
-            print!("{}", viz::ascii_digit(test_set.image(i), 28));
+            say!("test image {}: predicted {}, true {truth}", i + 1, test_pred[i]);
+            say_raw!("{}", viz::ascii_digit(test_set.image(i), 28));
         }
     }
     if !args.no_pictures {
         draw_pictures(&args.out, &train_set, &test_set, &test_pred, &history, &mut rng)?;
-        println!("pictures: {}/{{samples,misclassified,loss,accuracy}}.png", args.out.display());
+        say!("pictures: {}/{{samples,misclassified,loss,accuracy}}.png", args.out.display());
     }
     if let Some(path) = &args.metrics {
         let json = serde_json::json!({
@@ -233,7 +254,7 @@ fn run(args: Args) -> feedforward::Result<()> {
         });
         let text = serde_json::to_string_pretty(&json).expect("a JSON value always serializes");
         std::fs::write(path, text).map_err(|e| feedforward::Error::Io { path: path.clone(), source: e })?;
-        println!("metrics: {}", path.display());
+        say!("metrics: {}", path.display());
     }
     Ok(())
 }
@@ -321,7 +342,7 @@ fn train_net(
                 100.0 * accuracy,
             );
             bar.suspend(|| {
-                println!("{line}");
+                say!("{line}");
                 if matches!(opt.rule(), RmspropRule::PerTensor { .. }) {
                     print_sanity_checks(net, opt);
                 }
@@ -339,7 +360,7 @@ fn print_sanity_checks(net: &Network<f32>, opt: &Rmsprop<f32>) {
     let rates = opt.effective_learning_rates();
     let names = ["W0", "b", "W1", "b1"];
     for (k, p) in net.parameters().enumerate() {
-        println!(
+        say!(
             "    {:<3} g = {:>10.4e}   eta/sqrt(g+eps) = {:>10.4e}   |grad| = {:.4e}",
             names.get(k).copied().unwrap_or("?"),
             opt.mean_square_norms().get(k).copied().unwrap_or(f32::NAN),
