@@ -2,7 +2,7 @@
 //! by `gradcheck` and trained inside a `Network`.
 
 use feedforward::gradcheck::{self, Config};
-use feedforward::train::{self, Batching, Schedule, TrainConfig};
+use feedforward::train::{self, TrainConfig};
 use feedforward::{Float, Init, Layer, Module, Network, Result, Rmsprop};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -62,13 +62,7 @@ fn tanh_network_checks_and_trains() {
     let report = gradcheck::check_network(&mut net, &x, &y, &Config::default()).unwrap();
     assert!(report.max_error <= 1e-6, "{report}");
     let mut opt = Rmsprop::elementwise(0.01).unwrap();
-    let config = TrainConfig {
-        epochs: 100,
-        batching: Batching::Full,
-        seed: 0,
-        max_steps: None,
-        schedule: Schedule::Constant,
-    };
+    let config = TrainConfig { epochs: 100, ..TrainConfig::default() };
     train::fit(&mut net, &mut opt, &x, &y, &config, |_, _, _| {}).unwrap();
     assert_eq!(net.accuracy(&x, &y).unwrap(), 1.0);
 }

@@ -76,7 +76,7 @@ fn max_steps_stops_early() {
         batching: Batching::Minibatch { size: 10, shuffle: false },
         seed: 0,
         max_steps: Some(25),
-        schedule: Schedule::Constant,
+        ..TrainConfig::default()
     };
     let mut steps = Vec::new();
     train::fit(&mut net, &mut opt, &x, &y, &config, |p, _, _| steps.push((p.epoch, p.step, p.total_steps)))
@@ -93,13 +93,7 @@ fn divergence_stops_with_the_step_and_leaves_parameters_untouched() {
     // Per-tensor RMSprop with an absurd rate blows the weights up within a few steps.
     let mut opt = Rmsprop::per_tensor(1e30, None).unwrap();
     let mut snapshots = Vec::new();
-    let config = TrainConfig {
-        epochs: 100,
-        batching: Batching::Full,
-        seed: 0,
-        max_steps: None,
-        schedule: Schedule::Constant,
-    };
+    let config = TrainConfig { epochs: 100, ..TrainConfig::default() };
     let mut last_good = net.parameters().map(|p| p.value().clone()).collect::<Vec<_>>();
     let err = train::fit(&mut net, &mut opt, &x, &y, &config, |p, n, _| {
         snapshots.push(p.step);
@@ -154,8 +148,7 @@ fn bad_input_gives_typed_errors() {
         epochs: 1,
         batching: Batching::Minibatch { size: 0, shuffle: true },
         seed: 0,
-        max_steps: None,
-        schedule: Schedule::Constant,
+        ..TrainConfig::default()
     };
     assert!(matches!(
         train::fit(&mut net, &mut opt, &x, &[0; 4], &config, |_, _, _| {}),
