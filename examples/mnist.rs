@@ -64,7 +64,8 @@ struct Args {
     /// Evaluate/predict on a Kaggle test.csv (labels optional) instead of the IDX test set.
     #[arg(long)]
     test_csv: Option<PathBuf>,
-    /// Write a Kaggle submission (`ImageId,Label`, ImageId from 1) for the test set.
+    /// Where to write the Kaggle submission (`ImageId,Label`, ImageId from 1) for the test set
+    /// [default: OUT/submission.csv].
     #[arg(long)]
     submission: Option<PathBuf>,
     /// Save the trained weights (safetensors).
@@ -219,10 +220,9 @@ fn run(args: Args) -> feedforward::Result<()> {
         start.elapsed().as_secs_f64()
     );
 
-    if let Some(path) = &args.submission {
-        csv::write_submission(path, &test_pred)?;
-        say!("submission: {} ({} rows)", path.display(), test_pred.len());
-    }
+    let submission = args.submission.clone().unwrap_or_else(|| args.out.join("submission.csv"));
+    csv::write_submission(&submission, &test_pred)?;
+    say!("submission: {} ({} rows)", submission.display(), test_pred.len());
     if let Some(path) = &args.save {
         weights::save(&net, path)?;
         say!("weights: {}", path.display());

@@ -199,6 +199,27 @@ fn bad_input_is_a_clear_error_and_exit_code() {
 }
 
 #[test]
+fn batch_size_schedule_and_default_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, out) = (dir.path().join("m.json"), dir.path().join("out"));
+    let common =
+        ["--train-limit", "500", "--test-limit", "20", "--no-pictures", "--out", s(&out), "--metrics", s(&m)];
+    let with = |extra: &[&str]| {
+        let mut args = common.to_vec();
+        args.extend_from_slice(extra);
+        assert!(run(&args).status.success(), "{extra:?}");
+        metrics(&m)
+    };
+    assert_eq!(with(&["--batch-size", "50", "--epochs", "1"])["steps"], 10);
+    assert_eq!(with(&["--batch-size", "full", "--epochs", "3", "--schedule", "constant"])["steps"], 3);
+    assert_eq!(with(&["--batch-size", "64", "--iterations", "5", "--schedule", "cosine"])["steps"], 5);
+    // Without --submission the submission lands in --out.
+    let rows = std::fs::read_to_string(out.join("submission.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 21);
+    assert!(!run(&["--schedule", "sometimes"]).status.success());
+}
+
+#[test]
 fn help_documents_every_flag() {
     let out = run(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);

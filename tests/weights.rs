@@ -154,3 +154,18 @@ fn missing_weights_file_says_how_to_make_one() {
     let err = weights::load_into(&mut n, "/nonexistent/w.safetensors").unwrap_err();
     assert!(matches!(err, Error::MissingFile { .. }) && err.to_string().contains("--save"), "{err}");
 }
+
+#[test]
+fn every_nasty_weights_file_is_a_typed_error() {
+    let mut files: Vec<_> =
+        std::fs::read_dir(manifest("tests/corpus/weights")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    for path in files {
+        let mut n = net(Recipe::Seed, 0);
+        match weights::load_into(&mut n, &path) {
+            Err(e @ Error::Weights { .. }) => assert!(e.to_string().contains(path.to_str().unwrap()), "{e}"),
+            other => panic!("{}: expected a weights error, got {other:?}", path.display()),
+        }
+    }
+}
