@@ -65,10 +65,10 @@ impl<T: Float> Parameter<T> {
         self.grad.as_mut_slice()
     }
 
-    /// The value and gradient as flat column-major slices, for optimizers (elementwise loops on
-    /// slices vectorize): `(value, grad)`.
-    pub fn value_and_grad_mut(&mut self) -> (&mut [T], &[T]) {
-        (self.value.as_mut_slice(), self.grad.as_slice())
+    /// Replaces the value with `next` (same shape), handing back the old value in `next`.
+    pub(crate) fn swap_value(&mut self, next: &mut DMatrix<T>) {
+        debug_assert_eq!(self.value.shape(), next.shape());
+        std::mem::swap(&mut self.value, next);
     }
 
     /// `grad += alpha·value`: the gradient of the penalty `alpha/2·‖value‖²`.

@@ -42,8 +42,8 @@ pub struct Network<T: Float> {
     activations: Vec<DMatrix<T>>,
     /// `grads[i]` is `dL/d activations[i]`.
     grads: Vec<DMatrix<T>>,
-    /// Each parameter's value before the current update, to undo an update that overflowed.
-    backup: Vec<DMatrix<T>>,
+    /// Each parameter's next value, written by the optimizer and swapped in once all are finite.
+    next: Vec<DMatrix<T>>,
     steps: usize,
 }
 
@@ -59,7 +59,7 @@ impl<T: Float> Network<T> {
             l2: T::zero(),
             activations: Vec::new(),
             grads: Vec::new(),
-            backup: Vec::new(),
+            next: Vec::new(),
             steps: 0,
         }
     }
@@ -275,25 +275,33 @@ impl<T: Float> Network<T> {
         }
         let correct = count_correct(self.logits(), labels);
         optimizer.begin_step();
+        // Phase 1: every new value into `next`, checked. Phase 2: swap them in. A failure in
+        // phase 1 leaves every parameter as it was.
         let mut index = 0;
-        for m in 0..self.modules.len() {
-            let kind = self.modules[m].kind();
-            for p in 0..self.modules[m].parameters().len() {
-                let param = &mut self.modules[m].parameters_mut()[p];
-                if self.backup.len() <= index {
-                    self.backup.push(DMatrix::zeros(0, 0));
+        for (m, module) in self.modules.iter().enumerate() {
+            for param in module.parameters() {
+                if self.next.len() <= index {
+                    self.next.push(DMatrix::zeros(0, 0));
                 }
-                let (rows, cols) = param.value().shape();
-                ensure_shape(&mut self.backup[index], rows, cols);
-                self.backup[index].as_mut_slice().copy_from_slice(param.value().as_slice());
-                optimizer.update(index, param);
-                if let Some(bad) = crate::linalg::first_non_finite(param.value().as_slice()) {
-                    let what = format!("updated parameter of module {m} ({}) {}", kind, param.name());
-                    self.restore_parameters(index + 1);
+                let next = &mut self.next[index];
+                ensure_shape(next, param.value().nrows(), param.value().ncols());
+                optimizer.update(
+                    index,
+                    param.value().as_slice(),
+                    param.grad().as_slice(),
+                    next.as_mut_slice(),
+                );
+                if let Some(bad) = crate::linalg::first_non_finite(next.as_slice()) {
+                    let what =
+                        format!("updated parameter of module {m} ({}) {}", module.kind(), param.name());
                     return Err(Error::NonFinite { step, what, value: bad.as_f64() });
                 }
                 index += 1;
             }
+        }
+        let params = self.modules.iter_mut().flat_map(|m| m.parameters_mut().iter_mut());
+        for (param, next) in params.zip(&mut self.next) {
+            param.swap_value(next);
         }
         self.steps = step;
         Ok(StepReport {
@@ -302,14 +310,6 @@ impl<T: Float> Network<T> {
             accuracy: correct as f64 / labels.len() as f64,
             batch_size: labels.len(),
         })
-    }
-
-    /// Puts back the first `count` parameters from `backup`.
-    fn restore_parameters(&mut self, count: usize) {
-        let params = self.modules.iter_mut().flat_map(|m| m.parameters_mut().iter_mut());
-        for (param, saved) in params.zip(&self.backup).take(count) {
-            param.value_mut().copy_from(saved);
-        }
     }
 
     /// Predicted class (argmax of the logits) of each sample.

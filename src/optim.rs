@@ -8,19 +8,22 @@
 //! With elementwise weight decay `wd > 0`, `∂P` is replaced by `∂P + wd·P` first (PyTorch's
 //! semantics). The per-tensor rule can reset `g` to 1 every `K` steps, as the recipe does.
 
-use crate::{Error, Float, Parameter, Result};
-use nalgebra::DMatrix;
+use crate::{Error, Float, Result};
 
 /// Updates parameters from their gradients. Implement it to plug in another rule.
 ///
 /// A training step calls [`begin_step`](Optimizer::begin_step) once, then
 /// [`update`](Optimizer::update) for every parameter of the network in a fixed order, so `index`
-/// identifies the tensor across steps.
+/// identifies the tensor across steps. Updates are out of place: the network commits the new
+/// values only once every tensor's are finite, so an update that overflows leaves the
+/// parameters as they were, at no cost of a backup copy.
 pub trait Optimizer<T: Float> {
     /// Called once at the start of each step.
     fn begin_step(&mut self) {}
-    /// Updates parameter number `index` from its gradient.
-    fn update(&mut self, index: usize, parameter: &mut Parameter<T>);
+    /// Writes the updated value of parameter number `index` into `next`, from its current
+    /// `value` and gradient `grad` (all three flat, column-major, of the same length; `next`
+    /// holds garbage on entry).
+    fn update(&mut self, index: usize, value: &[T], grad: &[T], next: &mut [T]);
     /// The current learning rate.
     fn learning_rate(&self) -> T;
     /// Changes the learning rate (schedules use this); rejects values that are not finite and > 0.
@@ -57,7 +60,7 @@ pub struct Rmsprop<T: Float> {
     rule: RmspropRule<T>,
     steps: usize,
     /// Elementwise rule: one `v` per tensor, created on first sight.
-    mean_square: Vec<DMatrix<T>>,
+    mean_square: Vec<Vec<T>>,
     /// Per-tensor rule: one `g` per tensor.
     mean_norm: Vec<T>,
 }
@@ -162,23 +165,21 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
         self.steps += 1;
     }
 
-    fn update(&mut self, index: usize, parameter: &mut Parameter<T>) {
+    fn update(&mut self, index: usize, value: &[T], grad: &[T], next: &mut [T]) {
         let lr = self.learning_rate;
-        let (rows, cols) = parameter.value().shape();
-        let (value, grad) = parameter.value_and_grad_mut();
         match self.rule {
             RmspropRule::Elementwise { alpha, eps, weight_decay } => {
                 if self.mean_square.len() <= index {
-                    self.mean_square.resize(index + 1, DMatrix::zeros(0, 0));
+                    self.mean_square.resize(index + 1, Vec::new());
                 }
                 let v = &mut self.mean_square[index];
-                crate::linalg::ensure_shape(v, rows, cols);
+                v.resize(value.len(), T::zero());
                 let keep = T::one() - alpha;
                 crate::linalg::simd(|| {
-                    for ((p, &g), v) in value.iter_mut().zip(grad).zip(v.as_mut_slice()) {
-                        let g = g + weight_decay * *p;
+                    for (((new, &p), &g), v) in next.iter_mut().zip(value).zip(grad).zip(v.iter_mut()) {
+                        let g = g + weight_decay * p;
                         *v = alpha * *v + keep * g * g;
-                        *p -= lr * g / (v.sqrt() + eps);
+                        *new = p - lr * g / (v.sqrt() + eps);
                     }
                 });
             }
@@ -189,7 +190,11 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                 let g = &mut self.mean_norm[index];
                 *g = gamma * *g + (T::one() - gamma) * crate::linalg::sum_of_squares(grad);
                 let step = lr / (*g + eps).sqrt();
-                crate::linalg::simd(|| value.iter_mut().zip(grad).for_each(|(p, &d)| *p -= step * d));
+                crate::linalg::simd(|| {
+                    for ((new, &p), &d) in next.iter_mut().zip(value).zip(grad) {
+                        *new = p - step * d;
+                    }
+                });
             }
         }
     }
