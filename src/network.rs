@@ -265,14 +265,6 @@ impl<T: Float> Network<T> {
         if !loss.is_finite() {
             return Err(Error::NonFinite { step, what: "loss".into(), value: loss.as_f64() });
         }
-        for (m, module) in self.modules.iter().enumerate() {
-            for p in module.parameters() {
-                if let Some(bad) = crate::linalg::first_non_finite(p.grad().as_slice()) {
-                    let what = format!("gradient of module {m} ({}) {}", module.kind(), p.name());
-                    return Err(Error::NonFinite { step, what, value: bad.as_f64() });
-                }
-            }
-        }
         let correct = count_correct(self.logits(), labels);
         optimizer.begin_step();
         // Phase 1: every new value into `next`, checked. Phase 2: swap them in. A failure in
@@ -291,10 +283,15 @@ impl<T: Float> Network<T> {
                     param.grad().as_slice(),
                     next.as_mut_slice(),
                 );
+                // A NaN or infinite gradient makes the new value non-finite too (p − lr·NaN, or
+                // inf/inf in RMSprop), so this one check covers both; the message says which.
                 if let Some(bad) = crate::linalg::first_non_finite(next.as_slice()) {
-                    let what =
-                        format!("updated parameter of module {m} ({}) {}", module.kind(), param.name());
-                    return Err(Error::NonFinite { step, what, value: bad.as_f64() });
+                    let (what, value) = match crate::linalg::first_non_finite(param.grad().as_slice()) {
+                        Some(g) => ("gradient", g),
+                        None => ("updated value", bad),
+                    };
+                    let what = format!("{what} of module {m} ({}) {}", module.kind(), param.name());
+                    return Err(Error::NonFinite { step, what, value: value.as_f64() });
                 }
                 index += 1;
             }

@@ -218,7 +218,7 @@ fn an_update_that_overflows_is_undone() {
     // Finite loss and gradients, but a step of 1e38 per unit gradient overflows f32.
     let mut opt = Rmsprop::per_tensor(f32::MAX, None).unwrap();
     match net.train_step(&x, &y, &mut opt) {
-        Err(Error::NonFinite { step: 1, what, .. }) => assert!(what.contains("updated parameter"), "{what}"),
+        Err(Error::NonFinite { step: 1, what, .. }) => assert!(what.contains("updated value"), "{what}"),
         other => panic!("expected an overflow error at step 1, got {other:?}"),
     }
     let after: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
