@@ -210,7 +210,23 @@ fn batch_size_schedule_and_default_submission() {
         assert!(run(&args).status.success(), "{extra:?}");
         metrics(&m)
     };
-    assert_eq!(with(&["--batch-size", "50", "--epochs", "1"])["steps"], 10);
+    assert_eq!(with(&["--batch-size", "50", "--epochs", "1", "--learning-rate", "0.01"])["steps"], 10);
+    let stdout = String::from_utf8_lossy(
+        &run(&[
+            "--learning-rate",
+            "0.0123",
+            "--train-limit",
+            "100",
+            "--test-limit",
+            "10",
+            "--epochs",
+            "1",
+            "--no-pictures",
+        ])
+        .stdout,
+    )
+    .to_string();
+    assert!(stdout.contains("learning rate 0.0123"), "{stdout}");
     assert_eq!(with(&["--batch-size", "full", "--epochs", "3", "--schedule", "constant"])["steps"], 3);
     assert_eq!(with(&["--batch-size", "64", "--iterations", "5", "--schedule", "cosine"])["steps"], 5);
     // Without --submission the submission lands in --out.
