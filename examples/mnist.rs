@@ -183,20 +183,19 @@ fn run(args: Args) -> feedforward::Result<()> {
         optimizer.learning_rate()
     );
 
-    let train_labels = train_set.require_labels("the training set")?.to_vec();
+    let train_labels = train_set.require_labels("the training set")?;
     let mut history = History::default();
     let should_train = args.load.is_none() || args.epochs.is_some() || args.iterations.is_some();
     let train_seconds = if should_train {
         let t = Instant::now();
-        train_net(&args, &mut net, &mut optimizer, &train_set, &train_labels, &mut history)?;
+        train_net(&args, &mut net, &mut optimizer, &train_set, train_labels, &mut history)?;
         t.elapsed().as_secs_f64()
     } else {
         0.0
     };
 
-    let train_pred = net.predict(train_set.images())?;
-    let train_accuracy = ConfusionMatrix::new(MNIST_CLASSES, &train_pred, &train_labels).accuracy();
-    let final_loss = f64::from(net.loss(train_set.images(), &train_labels)?);
+    let (final_loss, train_accuracy) = net.evaluate(train_set.images(), train_labels)?;
+    let final_loss = f64::from(final_loss);
     let test_pred = net.predict(test_set.images())?;
     let confusion = test_set.labels().map(|l| ConfusionMatrix::new(MNIST_CLASSES, &test_pred, l));
 

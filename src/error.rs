@@ -133,6 +133,11 @@ impl Error {
         Error::ShapeMismatch { what: what.into(), expected: expected.into(), got: got.into() }
     }
 
+    /// Wraps an I/O error on `path`.
+    pub(crate) fn at(path: &std::path::Path) -> impl Fn(std::io::Error) -> Self + '_ {
+        |source| Error::Io { path: path.to_path_buf(), source }
+    }
+
     /// An I/O error on `path`, turning "not found" into [`Error::MissingFile`] with `hint`.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error, hint: &'static str) -> Self {
         let path = path.into();
@@ -142,4 +147,12 @@ impl Error {
             Error::Io { path, source }
         }
     }
+}
+
+/// Creates (or truncates) the file at `path` for buffered writing, making its folder first.
+pub(crate) fn create_file(path: &std::path::Path) -> Result<std::io::BufWriter<std::fs::File>> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(Error::at(path))?;
+    }
+    Ok(std::io::BufWriter::new(std::fs::File::create(path).map_err(Error::at(path))?))
 }

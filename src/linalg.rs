@@ -6,8 +6,8 @@
 //! is the same memory read with swapped strides, handed to the [`gemm`](https://docs.rs/gemm)
 //! crate's kernels (AVX-512 or AVX2/FMA, picked at run time; both cores with the `threading`
 //! feature). nalgebra's own `tr_mul`/`gemm_tr` loop element by element and are many times
-//! slower, and its `gemm` (via `matrixmultiply`) measured 1.3–1.8× slower than this on the
-//! MNIST shapes (README, Performance).
+//! slower, and its `gemm` (via `matrixmultiply`) measured from as fast to 1.8× slower than this
+//! on the MNIST shapes (README, Performance).
 
 use nalgebra::{Dim, Matrix, RawStorage, RawStorageMut, RealField};
 use rand::Rng;
@@ -209,34 +209,27 @@ const LANES: usize = 16;
 
 /// `Σ vᵢ²`, vectorized.
 pub(crate) fn sum_of_squares<T: Float>(values: &[T]) -> T {
-    simd(|| sum_of_squares_body(values))
+    lane_sums(values, |v| v * v).iter().fold(T::zero(), |s, &a| s + a)
 }
 
+/// `LANES` partial sums of `f(v)` over `values` (element `i` goes to lane `i % LANES`).
 #[inline(always)]
-fn sum_of_squares_body<T: Float>(values: &[T]) -> T {
-    let mut acc = [T::zero(); LANES];
-    let chunks = values.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (a, &v) in acc.iter_mut().zip(chunk) {
-            *a += v * v;
+fn lane_sums<T: Float>(values: &[T], f: impl Fn(T) -> T) -> [T; LANES] {
+    simd(|| {
+        let mut acc = [T::zero(); LANES];
+        for chunk in values.chunks(LANES) {
+            for (a, &v) in acc.iter_mut().zip(chunk) {
+                *a += f(v);
+            }
         }
-    }
-    tail.iter().fold(acc.iter().fold(T::zero(), |s, &a| s + a), |s, &v| s + v * v)
+        acc
+    })
 }
 
 /// The first non-finite value in `values`, if any. Vectorized: `v·0` is 0 for every finite `v`
 /// and NaN for ±inf and NaN, so the lane sums stay 0 exactly when all values are finite.
 pub(crate) fn first_non_finite<T: Float>(values: &[T]) -> Option<T> {
-    let acc = simd(|| {
-        let mut acc = [T::zero(); LANES];
-        for chunk in values.chunks(LANES) {
-            for (a, &v) in acc.iter_mut().zip(chunk) {
-                *a += v * T::zero();
-            }
-        }
-        acc
-    });
+    let acc = lane_sums(values, |v| v * T::zero());
     if acc.iter().all(|a| *a == T::zero()) { None } else { values.iter().copied().find(|v| !v.is_finite()) }
 }
 

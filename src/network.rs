@@ -321,6 +321,12 @@ impl<T: Float> Network<T> {
         Ok(p)
     }
 
+    /// Loss (cross-entropy + L2) and accuracy on a batch, from one forward pass.
+    pub fn evaluate(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<(T, f64)> {
+        let loss = self.loss(x, labels)?;
+        Ok((loss, count_correct(self.logits(), labels) as f64 / labels.len() as f64))
+    }
+
     /// Fraction of samples whose predicted class equals the label, in [0, 1].
     pub fn accuracy(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<f64> {
         self.forward(x)?;

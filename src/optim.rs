@@ -23,6 +23,10 @@ pub trait Optimizer<T: Float> {
     /// Writes the updated value of parameter number `index` into `next`, from its current
     /// `value` and gradient `grad` (all three flat, column-major, of the same length; `next`
     /// holds garbage on entry).
+    ///
+    /// A NaN or infinite gradient entry must give a non-finite `next` entry (plain arithmetic
+    /// does): [`Network::train_step`](crate::Network::train_step) finds a bad gradient from the
+    /// new values alone.
     fn update(&mut self, index: usize, value: &[T], grad: &[T], next: &mut [T]);
     /// The current learning rate.
     fn learning_rate(&self) -> T;

@@ -174,11 +174,9 @@ where
                 if step == total_steps {
                     break 'run;
                 }
-                if config.schedule != Schedule::Constant {
-                    let factor = config.schedule.factor(step, total_steps);
-                    optimizer.set_learning_rate(base_rate * T::lit(factor))?;
-                }
-                let report = if chunk.len() == samples && matches!(config.batching, Batching::Full) {
+                let factor = config.schedule.factor(step, total_steps);
+                optimizer.set_learning_rate(base_rate * T::lit(factor))?;
+                let report = if config.batching == Batching::Full {
                     network.train_step(images, labels, optimizer)?
                 } else {
                     gather(images, labels, chunk, &mut batch, &mut batch_labels);

@@ -167,12 +167,9 @@ impl Canvas {
     /// Saves as an 8-bit RGB PNG, creating the parent folder if needed.
     pub fn save_png(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let wrap = |e: std::io::Error| Error::Io { path: path.to_path_buf(), source: e };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(wrap)?;
-        }
-        let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(wrap)?);
-        let mut encoder = png::Encoder::new(file, self.width as u32, self.height as u32);
+        let wrap = Error::at(path);
+        let mut encoder =
+            png::Encoder::new(crate::error::create_file(path)?, self.width as u32, self.height as u32);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let to_io = |e: png::EncodingError| wrap(std::io::Error::other(e));

@@ -16,6 +16,7 @@
 use crate::{Error, Float, Network, Result};
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const WEIGHTS_HINT: &str = "Write one with --save (or feedforward::weights::save).";
@@ -68,11 +69,8 @@ fn memory_error(reason: String) -> Error {
 pub fn save<T: Float>(network: &Network<T>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let bytes = to_bytes(network)?;
-    let wrap = |e| Error::Io { path: path.to_path_buf(), source: e };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(wrap)?;
-    }
-    std::fs::write(path, bytes).map_err(wrap)
+    let mut file = crate::error::create_file(path)?;
+    file.write_all(&bytes).and_then(|()| file.flush()).map_err(Error::at(path))
 }
 
 /// Loads parameters from the safetensors file at `path` into `network`, whose architecture

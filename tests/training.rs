@@ -225,3 +225,13 @@ fn an_update_that_overflows_is_undone() {
     assert_eq!(before, after);
     assert_eq!(net.steps(), 0);
 }
+
+#[test]
+fn evaluate_is_loss_and_accuracy_in_one_pass() {
+    let (x, y) = blobs(50, 3);
+    let mut net = toy_net(6);
+    let (loss, accuracy) = net.evaluate(&x, &y).unwrap();
+    assert_eq!(loss, net.loss(&x, &y).unwrap());
+    assert_eq!(accuracy, net.accuracy(&x, &y).unwrap());
+    assert!(matches!(net.evaluate(&x, &y[1..]), Err(Error::ShapeMismatch { .. })));
+}

@@ -7,7 +7,7 @@
 use super::Dataset;
 use crate::{Error, Result};
 use nalgebra::DMatrix;
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 const CSV_HINT: &str = "Kaggle's digit-recognizer CSVs (train.csv, test.csv) come from its competition page; \
@@ -111,10 +111,6 @@ pub fn write_submission(path: impl AsRef<Path>, predictions: &[usize]) -> Result
 }
 
 fn write_with(path: &Path, body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
-    let wrap = |e| Error::Io { path: path.to_path_buf(), source: e };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(wrap)?;
-    }
-    let mut w = BufWriter::new(std::fs::File::create(path).map_err(wrap)?);
-    body(&mut w).and_then(|()| w.flush()).map_err(wrap)
+    let mut w = crate::error::create_file(path)?;
+    body(&mut w).and_then(|()| w.flush()).map_err(Error::at(path))
 }
