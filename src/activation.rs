@@ -3,7 +3,8 @@
 //! The derivative at exactly 0 is taken as 0 (a valid subgradient), as in the original recipe's
 //! `delta1 = (W1·delta2) ⊙ 1{z1 > 0}`.
 
-use crate::linalg::{Cols, ColsMut, for_column_blocks, simd};
+use crate::linalg::simd;
+use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Float, Module, Result};
 use nalgebra::DMatrix;
 

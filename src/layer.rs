@@ -8,7 +8,8 @@
 //! |---|---|---|
 //! | `z = Wᵀx + b` | one product | `dW = x·δᵀ`, `db = Σ_batch δ`, `dx = W·δ` |
 
-use crate::linalg::{ColsMut, Op, for_column_blocks, gemm};
+use crate::linalg::{Op, gemm};
+use crate::parallel::{ColsMut, for_column_blocks};
 use crate::{Error, Float, Module, Parameter, Result};
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;

@@ -46,6 +46,7 @@ pub mod metrics;
 mod module;
 mod network;
 pub mod optim;
+mod parallel;
 pub mod recipe;
 pub mod train;
 pub mod viz;

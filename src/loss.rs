@@ -8,7 +8,7 @@
 //! `logsumexp(z) = max(z) + ln Σ exp(z − max(z))`, so every exponent is ≤ 0: logits of ±1e4 give
 //! finite losses and gradients.
 
-use crate::linalg::{Cols, ColsMut, for_column_blocks};
+use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
 

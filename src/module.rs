@@ -71,10 +71,10 @@ impl<T: Float> Parameter<T> {
         std::mem::swap(&mut self.value, next);
     }
 
-    /// `grad += alpha·value`: the gradient of the penalty `alpha/2·‖value‖²`.
-    pub(crate) fn add_l2_gradient(&mut self, alpha: T) {
-        let (grad, value) = (self.grad.as_mut_slice(), self.value.as_slice());
-        crate::linalg::simd(|| grad.iter_mut().zip(value).for_each(|(g, &w)| *g += alpha * w));
+    /// `grad += alpha·value` (the gradient of the penalty `alpha/2·‖value‖²`), returning
+    /// `‖value‖²` from the same pass.
+    pub(crate) fn add_l2_gradient(&mut self, alpha: T) -> T {
+        crate::linalg::add_scaled_sum_squares(self.grad.as_mut_slice(), alpha, self.value.as_slice())
     }
 
     /// Number of scalar entries.

@@ -239,14 +239,15 @@ impl<T: Float> Network<T> {
             let input = if i == 0 { x } else { &self.activations[i - 1] };
             self.modules[i].backward(input, &self.activations[i], &upper[0], grad_input);
         }
+        let mut squares = T::zero();
         if self.l2 != T::zero() {
             for module in &mut self.modules {
                 for p in module.parameters_mut().iter_mut().filter(|p| p.is_regularized()) {
-                    p.add_l2_gradient(self.l2);
+                    squares += p.add_l2_gradient(self.l2);
                 }
             }
         }
-        Ok(ce + self.l2_penalty())
+        Ok(ce + self.l2 * squares / T::lit(2.0))
     }
 
     /// One training step: forward, backward, then `optimizer` updates every parameter.

@@ -57,3 +57,34 @@ fn nonconforming_shapes_panic_as_a_documented_invariant() {
     let mut c = DMatrix::zeros(2, 2);
     gemm(1.0, &matrix(2, 3, 0), Op::Id, &matrix(2, 2, 0), Op::Id, 0.0, &mut c);
 }
+
+/// Products big enough to be cut between threads (by rows when `op(a)` is the larger factor, by
+/// columns otherwise), on strided views, with every transposition: still the naive product, and
+/// the same bits on one thread as on several.
+#[test]
+fn products_cut_between_threads_equal_the_naive_product_and_each_other() {
+    for (m, k, n) in [(300, 90, 70), (70, 90, 300), (129, 200, 33)] {
+        let a = matrix(m, k, 8);
+        let b = matrix(k, n, 9);
+        let c0 = matrix(m + 3, n + 2, 10);
+        let expect = naive(&a, &b) * 0.5 - c0.view((2, 1), (m, n)) * 2.0;
+        let (at, bt) = (a.transpose(), b.transpose());
+        for (x, op_a) in [(&a, Op::Id), (&at, Op::T)] {
+            for (y, op_b) in [(&b, Op::Id), (&bt, Op::T)] {
+                let run = |threads| {
+                    feedforward::linalg::set_threads(threads);
+                    let mut c = c0.clone();
+                    gemm(0.5, x, op_a, y, op_b, -2.0, &mut c.view_mut((2, 1), (m, n)));
+                    feedforward::linalg::set_threads(0);
+                    c
+                };
+                let (one, many) = (run(1), run(3));
+                assert!((one.view((2, 1), (m, n)) - &expect).amax() < 1e-9, "{m}x{k}x{n} {op_a:?} {op_b:?}");
+                assert_eq!(one, many, "{m}x{k}x{n} {op_a:?} {op_b:?}: bits differ with the thread count");
+                // Nothing outside the view was touched.
+                assert_eq!(one.rows(0, 2), c0.rows(0, 2));
+                assert_eq!(one.column(0), c0.column(0));
+            }
+        }
+    }
+}

@@ -66,6 +66,28 @@ fn same_seed_same_weights_and_same_run() {
     assert_ne!(a.1, b.1);
 }
 
+/// Work is cut into pieces by shape alone, so one thread and every core give the same bits. The
+/// network is big enough that its products and parameter passes are cut up.
+#[test]
+fn thread_count_does_not_change_the_run() {
+    let run = |threads: usize| {
+        feedforward::linalg::set_threads(threads);
+        let mut rng = StdRng::seed_from_u64(4);
+        let x = DMatrix::from_fn(300, 256, |_, _| f32::standard_normal(&mut rng));
+        let y: Vec<usize> = (0..256).map(|j| j % 10).collect();
+        let mut net = Network::mlp(&[300, 200, 10], Init::He, true, &mut rng).unwrap().with_l2(1e-4).unwrap();
+        let mut opt = Rmsprop::per_tensor(0.05, Some(3)).unwrap();
+        let losses: Vec<f64> = (0..5).map(|_| net.train_step(&x, &y, &mut opt).unwrap().loss).collect();
+        let trained: Vec<f32> = net.parameters().flat_map(|p| p.value().iter().copied()).collect();
+        feedforward::linalg::set_threads(0);
+        (losses, trained)
+    };
+    let one = run(1);
+    assert!(one.0[4] < one.0[0], "it trains: {:?}", one.0);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+}
+
 #[test]
 fn max_steps_stops_early() {
     let (x, y) = blobs(100, 1);
