@@ -3,7 +3,7 @@
 //! The derivative at exactly 0 is taken as 0 (a valid subgradient), as in the original recipe's
 //! `delta1 = (W1·delta2) ⊙ 1{z1 > 0}`.
 
-use crate::linalg::simd;
+use crate::linalg::{map1, map2, simd};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Float, Module, Result};
 use nalgebra::DMatrix;
@@ -25,9 +25,10 @@ impl<T: Float> Module<T> for Relu {
         let (rows, cols) = input.shape();
         let data = (ColsMut(output.as_mut_slice(), rows), Cols(input.as_slice(), rows));
         let relu = |(y, x): (ColsMut<'_, T>, Cols<'_, T>)| {
-            simd(|| {
-                y.0.iter_mut().zip(x.0).for_each(|(y, &x)| *y = if x > T::zero() { x } else { T::zero() })
-            });
+            simd(
+                #[inline(always)]
+                || map1(y.0, x.0, |x| if x > T::zero() { x } else { T::zero() }),
+            );
         };
         for_column_blocks(cols, rows, data, &relu, &|(), ()| ());
     }
@@ -47,11 +48,10 @@ impl<T: Float> Module<T> for Relu {
                 Cols(grad_output.as_slice(), rows),
             );
             let mask = |(d, x, g): (ColsMut<'_, T>, Cols<'_, T>, Cols<'_, T>)| {
-                simd(|| {
-                    for ((d, &x), &g) in d.0.iter_mut().zip(x.0).zip(g.0) {
-                        *d = if x > T::zero() { g } else { T::zero() };
-                    }
-                });
+                simd(
+                    #[inline(always)]
+                    || map2(d.0, x.0, g.0, |x, g| if x > T::zero() { g } else { T::zero() }),
+                );
             };
             for_column_blocks(cols, rows, data, &mask, &|(), ()| ());
         }

@@ -262,6 +262,10 @@ pub(crate) fn ensure_shape<T: Float>(buffer: &mut nalgebra::DMatrix<T>, rows: us
 /// Runs `f` compiled for AVX2 + FMA when the CPU has them, so that elementwise loops inlined
 /// into it vectorize 8 lanes wide instead of the x86-64 baseline's 4; elsewhere runs it as is.
 /// Results are bit-identical either way (Rust never fuses `a*b + c` on its own).
+///
+/// Pass the closure as `simd(#[inline(always)] || …)`: it is called from two places (the AVX2
+/// wrapper and the fallback), and without the attribute LLVM may keep a large loop out of line,
+/// compiled for the baseline (measured four times slower on the L2 pass).
 #[inline(always)]
 pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
@@ -278,7 +282,7 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
 
 /// Lanes of the accumulators below: independent partial sums let the compiler vectorize a
 /// reduction it may not reorder itself.
-const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// `Σ vᵢ²`, vectorized, on both cores for long slices.
 pub(crate) fn sum_of_squares<T: Float>(values: &[T]) -> T {
@@ -291,46 +295,85 @@ pub(crate) fn sum_of_squares<T: Float>(values: &[T]) -> T {
 pub(crate) fn add_scaled_sum_squares<T: Float>(grad: &mut [T], alpha: T, value: &[T]) -> T {
     assert_eq!(grad.len(), value.len(), "add_scaled_sum_squares: lengths differ");
     let block = |(g, w): (ColsMut<'_, T>, Cols<'_, T>)| {
-        simd(|| {
-            let mut acc = [T::zero(); LANES];
-            let mut pass = |g: &mut [T], w: &[T]| {
-                for ((a, g), &w) in acc.iter_mut().zip(g).zip(w) {
-                    *g += alpha * w;
-                    *a += w * w;
-                }
-            };
-            let whole = w.0.len() - w.0.len() % LANES;
-            let ((g, g_rest), (w, w_rest)) = (g.0.split_at_mut(whole), w.0.split_at(whole));
-            for (g, w) in g.chunks_exact_mut(LANES).zip(w.chunks_exact(LANES)) {
-                pass(g, w);
-            }
-            pass(g_rest, w_rest);
-            acc.iter().fold(T::zero(), |s, &a| s + a)
-        })
+        simd(
+            #[inline(always)]
+            || add_scaled_sum_squares_block(g.0, alpha, w.0),
+        )
     };
     let data = (ColsMut(grad, 1), Cols(value, 1));
     for_column_blocks(value.len(), 1, data, &block, &|a, b| a + b)
 }
 
+#[inline(always)]
+fn add_scaled_sum_squares_block<T: Float>(grad: &mut [T], alpha: T, value: &[T]) -> T {
+    let mut acc = [T::zero(); LANES];
+    let whole = value.len() - value.len() % LANES;
+    let ((g, g_rest), (w, w_rest)) = (grad.split_at_mut(whole), value.split_at(whole));
+    for (g, w) in g.chunks_exact_mut(LANES).zip(w.chunks_exact(LANES)) {
+        // Sums into a local array, stored once: with every load of the chunk before its one
+        // store, LLVM need not prove `g` and `w` apart to vectorize (it could not: scalar code).
+        let mut sum = [T::zero(); LANES];
+        for lane in 0..LANES {
+            sum[lane] = g[lane] + alpha * w[lane];
+            acc[lane] += w[lane] * w[lane];
+        }
+        g.copy_from_slice(&sum);
+    }
+    for (lane, (g, &w)) in g_rest.iter_mut().zip(w_rest).enumerate() {
+        *g += alpha * w;
+        acc[lane] += w * w;
+    }
+    acc.iter().fold(T::zero(), |s, &a| s + a)
+}
+
+/// `out[i] = f(a[i])`, in chunks the compiler vectorizes (see [`map2`]).
+#[inline(always)]
+pub(crate) fn map1<T: Float>(out: &mut [T], a: &[T], f: impl Fn(T) -> T) {
+    map2(out, a, a, |a, _| f(a));
+}
+
+/// `out[i] = f(a[i], b[i])`, in chunks the compiler vectorizes: each chunk's results go to a
+/// local array stored once, after every load, so LLVM need not prove `out` apart from the
+/// inputs (it cannot, once the slices have been inlined away from their `noalias` arguments).
+#[inline(always)]
+pub(crate) fn map2<T: Float>(out: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T) -> T) {
+    assert!(a.len() == out.len() && b.len() == out.len(), "map2: lengths differ");
+    let whole = out.len() - out.len() % LANES;
+    let (o, o_rest) = out.split_at_mut(whole);
+    for ((o, a), b) in o.chunks_exact_mut(LANES).zip(a.chunks_exact(LANES)).zip(b.chunks_exact(LANES)) {
+        let mut r = [T::zero(); LANES];
+        for lane in 0..LANES {
+            r[lane] = f(a[lane], b[lane]);
+        }
+        o.copy_from_slice(&r);
+    }
+    for ((o, &a), &b) in o_rest.iter_mut().zip(&a[whole..]).zip(&b[whole..]) {
+        *o = f(a, b);
+    }
+}
+
 /// `Σ f(vᵢ)`, accumulated in `LANES` partial sums (element `i` goes to lane `i % LANES`).
 #[inline(always)]
 fn lane_total<T: Float>(values: &[T], f: impl Fn(T) -> T) -> T {
-    simd(|| {
-        let mut acc = [T::zero(); LANES];
-        // `chunks_exact` and its remainder, not `chunks`: the fixed-length inner loop is what
-        // vectorizes (three times faster here).
-        let chunks = values.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for chunk in chunks {
-            for (a, &v) in acc.iter_mut().zip(chunk) {
+    simd(
+        #[inline(always)]
+        || {
+            let mut acc = [T::zero(); LANES];
+            // `chunks_exact` and its remainder, not `chunks`: the fixed-length inner loop is what
+            // vectorizes (three times faster here).
+            let chunks = values.chunks_exact(LANES);
+            let rest = chunks.remainder();
+            for chunk in chunks {
+                for (a, &v) in acc.iter_mut().zip(chunk) {
+                    *a += f(v);
+                }
+            }
+            for (a, &v) in acc.iter_mut().zip(rest) {
                 *a += f(v);
             }
-        }
-        for (a, &v) in acc.iter_mut().zip(rest) {
-            *a += f(v);
-        }
-        acc.iter().fold(T::zero(), |s, &a| s + a)
-    })
+            acc.iter().fold(T::zero(), |s, &a| s + a)
+        },
+    )
 }
 
 /// The first non-finite value in `values`, if any. Vectorized: `v·0` is 0 for every finite `v`

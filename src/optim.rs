@@ -8,7 +8,12 @@
 //! With elementwise weight decay `wd > 0`, `∂P` is replaced by `∂P + wd·P` first (PyTorch's
 //! semantics). The per-tensor rule can reset `g` to 1 every `K` steps, as the recipe does.
 
+use crate::linalg::{LANES, map2, simd};
+use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Result};
+
+/// One block of the elementwise rule's data: `((next, v), (value, grad))`.
+type Elementwise<'a, T> = ((ColsMut<'a, T>, ColsMut<'a, T>), (Cols<'a, T>, Cols<'a, T>));
 
 /// Updates parameters from their gradients. Implement it to plug in another rule.
 ///
@@ -179,13 +184,40 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                 let v = &mut self.mean_square[index];
                 v.resize(value.len(), T::zero());
                 let keep = T::one() - alpha;
-                crate::linalg::simd(|| {
-                    for (((new, &p), &g), v) in next.iter_mut().zip(value).zip(grad).zip(v.iter_mut()) {
-                        let g = g + weight_decay * p;
-                        *v = alpha * *v + keep * g * g;
-                        *new = p - lr * g / (v.sqrt() + eps);
-                    }
-                });
+                let rule = |p: T, g: T, v: T| {
+                    let g = g + weight_decay * p;
+                    let v = alpha * v + keep * g * g;
+                    (p - lr * g / (v.sqrt() + eps), v)
+                };
+                let block = |((next, v), (value, grad)): Elementwise<'_, T>| {
+                    simd(
+                        #[inline(always)]
+                        || {
+                            let whole = value.0.len() - value.0.len() % LANES;
+                            let chunks = next.0.chunks_exact_mut(LANES).zip(v.0.chunks_exact_mut(LANES));
+                            let inputs = value.0.chunks_exact(LANES).zip(grad.0.chunks_exact(LANES));
+                            for ((next, v), (p, g)) in chunks.zip(inputs) {
+                                // Results into local arrays, stored after every load: vectorizes
+                                // without LLVM having to prove the four slices apart.
+                                let (mut new_p, mut new_v) = ([T::zero(); LANES], [T::zero(); LANES]);
+                                for lane in 0..LANES {
+                                    (new_p[lane], new_v[lane]) = rule(p[lane], g[lane], v[lane]);
+                                }
+                                next.copy_from_slice(&new_p);
+                                v.copy_from_slice(&new_v);
+                            }
+                            let rest = next.0[whole..].iter_mut().zip(&mut v.0[whole..]);
+                            for ((next, v), (&p, &g)) in
+                                rest.zip(value.0[whole..].iter().zip(&grad.0[whole..]))
+                            {
+                                (*next, *v) = rule(p, g, *v);
+                            }
+                        },
+                    )
+                };
+                let data =
+                    ((ColsMut(next, 1), ColsMut(v.as_mut_slice(), 1)), (Cols(value, 1), Cols(grad, 1)));
+                for_column_blocks(value.len(), 1, data, &block, &|(), ()| ());
             }
             RmspropRule::PerTensor { gamma, eps, .. } => {
                 if self.mean_norm.len() <= index {
@@ -194,11 +226,14 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                 let g = &mut self.mean_norm[index];
                 *g = gamma * *g + (T::one() - gamma) * crate::linalg::sum_of_squares(grad);
                 let step = lr / (*g + eps).sqrt();
-                crate::linalg::simd(|| {
-                    for ((new, &p), &d) in next.iter_mut().zip(value).zip(grad) {
-                        *new = p - step * d;
-                    }
-                });
+                let block = |(next, value, grad): (ColsMut<'_, T>, Cols<'_, T>, Cols<'_, T>)| {
+                    simd(
+                        #[inline(always)]
+                        || map2(next.0, value.0, grad.0, |p, d| p - step * d),
+                    );
+                };
+                let data = (ColsMut(next, 1), Cols(value, 1), Cols(grad, 1));
+                for_column_blocks(value.len(), 1, data, &block, &|(), ()| ());
             }
         }
     }

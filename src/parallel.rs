@@ -149,8 +149,10 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     for helper in engaged {
         let epoch = helper.epoch.load(Relaxed);
         let start = Instant::now();
+        let mut spins = 0u32;
         while helper.done.load(Acquire) != epoch {
-            if start.elapsed() < SPIN {
+            spins = spins.wrapping_add(1);
+            if spins % 64 != 0 || start.elapsed() < SPIN {
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();

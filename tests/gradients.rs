@@ -121,3 +121,19 @@ proptest! {
         prop_assert!(report.max_error <= BOUND, "{}", report);
     }
 }
+
+/// ReLU on a batch long enough for the vectorized chunks, the parallel blocks and a ragged
+/// tail: exactly `max(x, 0)` forward and `1{x > 0}·g` backward, entry by entry.
+#[test]
+fn relu_on_a_large_batch_is_exact() {
+    use feedforward::Module;
+    let (rows, cols) = (257, 301);
+    let x = DMatrix::<f32>::from_fn(rows, cols, |i, j| ((i * 7 + j * 13) % 29) as f32 - 14.0);
+    let g = DMatrix::<f32>::from_fn(rows, cols, |i, j| ((i * 3 + j * 5) % 11) as f32 - 5.0);
+    let mut y = DMatrix::from_element(rows, cols, f32::NAN);
+    Relu.forward(&x, &mut y);
+    assert_eq!(y, x.map(|v| v.max(0.0)));
+    let mut dx = DMatrix::from_element(rows, cols, f32::NAN);
+    Relu.backward(&x, &y, &g, Some(&mut dx));
+    assert_eq!(dx, x.zip_map(&g, |v, g| if v > 0.0 { g } else { 0.0 }));
+}

@@ -119,3 +119,34 @@ fn bad_hyperparameters_are_rejected_at_construction() {
     assert!(ok.set_learning_rate(-0.1).is_err());
     assert_eq!(ok.learning_rate(), 0.1);
 }
+
+/// Long tensors go through the vectorized chunks and the parallel blocks (and a ragged tail):
+/// still the rule, entry by entry, over several steps.
+#[test]
+fn long_tensors_follow_the_rules_entry_by_entry() {
+    let n = 70_003;
+    let values: Vec<f64> = (0..n).map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0).collect();
+    let grads: Vec<f64> = (0..n).map(|i| ((i * 53 % 97) as f64 - 48.0) / 40.0).collect();
+    let (lr, alpha, eps, wd) = (0.01, 0.9, 1e-6, 0.05);
+    let rule = RmspropRule::Elementwise { alpha, eps, weight_decay: wd };
+    let mut elementwise = Rmsprop::new(lr, rule).unwrap();
+    let mut per_tensor = Rmsprop::per_tensor(lr, None).unwrap();
+    let (mut p1, mut p2) = (param(&values, &grads), param(&values, &grads));
+    let (mut expect1, mut expect2, mut v, mut g) = (values.clone(), values.clone(), vec![0.0; n], 1.0);
+    for _ in 0..3 {
+        step(&mut elementwise, &mut p1);
+        step(&mut per_tensor, &mut p2);
+        for i in 0..n {
+            let d = grads[i] + wd * expect1[i];
+            v[i] = alpha * v[i] + (1.0 - alpha) * d * d;
+            expect1[i] -= lr * d / (v[i].sqrt() + eps);
+        }
+        g = 0.99 * g + 0.01 * grads.iter().map(|d| d * d).sum::<f64>();
+        let s = lr / (g + 1e-3).sqrt();
+        expect2.iter_mut().zip(&grads).for_each(|(p, d)| *p -= s * d);
+    }
+    for i in 0..n {
+        assert_relative_eq!(p1.value()[i], expect1[i], max_relative = 1e-12);
+        assert_relative_eq!(p2.value()[i], expect2[i], max_relative = 1e-12);
+    }
+}
