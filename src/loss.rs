@@ -82,14 +82,23 @@ impl SoftmaxCrossEntropy {
             let mut grads = g.map(|g| g.0.chunks_exact_mut(classes));
             for (z, &y) in z.0.chunks_exact(classes).zip(y.0) {
                 let max = column_max(z);
-                let log_sum = z.iter().fold(T::zero(), |acc, &v| acc + (v - max).exp()).ln();
-                total += (log_sum + max - z[y]).as_f64();
-                if let Some(g) = grads.as_mut().and_then(Iterator::next) {
-                    for (gk, &zk) in g.iter_mut().zip(z) {
-                        *gk = (zk - max - log_sum).exp() / n;
+                // Σ exp(z − max), each exponential computed once: kept in the gradient column
+                // when there is one (exp dominates this loop's cost).
+                let sum = match grads.as_mut().and_then(Iterator::next) {
+                    Some(g) => {
+                        let mut sum = T::zero();
+                        for (gk, &zk) in g.iter_mut().zip(z) {
+                            *gk = (zk - max).exp();
+                            sum += *gk;
+                        }
+                        let scale = T::one() / (sum * n);
+                        g.iter_mut().for_each(|gk| *gk *= scale);
+                        g[y] -= T::one() / n;
+                        sum
                     }
-                    g[y] -= T::one() / n;
-                }
+                    None => z.iter().fold(T::zero(), |acc, &v| acc + (v - max).exp()),
+                };
+                total += (sum.ln() + max - z[y]).as_f64();
             }
             total
         };

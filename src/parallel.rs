@@ -259,6 +259,17 @@ impl<T: Send> SplitColumns for ColsMut<'_, T> {
     }
 }
 
+/// A range of column indices, split along with the data it describes (so a block knows where
+/// it starts).
+pub(crate) struct Span(pub std::ops::Range<usize>);
+
+impl SplitColumns for Span {
+    fn split_at_column(self, col: usize) -> (Self, Self) {
+        let mid = self.0.start + col;
+        (Span(self.0.start..mid), Span(mid..self.0.end))
+    }
+}
+
 impl<S: SplitColumns> SplitColumns for Option<S> {
     fn split_at_column(self, col: usize) -> (Self, Self) {
         match self {
@@ -288,7 +299,8 @@ impl<A: SplitColumns, B: SplitColumns, C: SplitColumns> SplitColumns for (A, B, 
 }
 
 /// Runs `f` on blocks of the `cols` columns of `data` (on every thread of the team) and folds
-/// the blocks' results with `combine`, first block to last. The blocks depend only on the shape,
+/// the blocks' results with `combine`, first block to last. `rows` is the work per column: it
+/// only sets how many blocks are worth making. The blocks depend only on the shape,
 /// not on the thread count, so a floating-point reduction gives the same bits on every run and
 /// every machine.
 pub(crate) fn for_column_blocks<S, R, F, C>(cols: usize, rows: usize, data: S, f: &F, combine: &C) -> R
@@ -298,7 +310,20 @@ where
     F: Fn(S) -> R + Sync,
     C: Fn(R, R) -> R,
 {
-    let blocks = (cols * rows / BLOCK_MIN_ELEMENTS).clamp(1, MAX_BLOCKS).min(cols.max(1));
+    let blocks = (cols * rows / BLOCK_MIN_ELEMENTS).clamp(1, MAX_BLOCKS);
+    for_blocks(blocks, cols, data, f, combine)
+}
+
+/// [`for_column_blocks`] with the number of blocks given (at most [`MAX_BLOCKS`], and fewer
+/// when there are fewer columns).
+pub(crate) fn for_blocks<S, R, F, C>(blocks: usize, cols: usize, data: S, f: &F, combine: &C) -> R
+where
+    S: SplitColumns,
+    R: Send,
+    F: Fn(S) -> R + Sync,
+    C: Fn(R, R) -> R,
+{
+    let blocks = blocks.clamp(1, MAX_BLOCKS).min(cols.max(1));
     if blocks == 1 {
         return f(data);
     }
