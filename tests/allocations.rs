@@ -3,9 +3,8 @@
 //!
 //! The matrix-product backend (the `gemm` crate) allocates its packing buffers inside each call,
 //! which this crate cannot hand it. So the test counts every allocation during steady-state
-//! steps and asserts it equals exactly what the same matrix products, alone, allocate. It runs
-//! single-threaded (`linalg::set_threads(1)`): with two threads the backend's own count varies
-//! with scheduling.
+//! steps and asserts it equals exactly what the same matrix products, alone, allocate, on one
+//! thread and on two.
 
 use feedforward::linalg::{Op, gemm};
 use feedforward::recipe::Recipe;
@@ -75,26 +74,34 @@ fn bare_products(x: &DMatrix<f32>) -> usize {
 #[test]
 fn steady_state_steps_allocate_only_inside_the_matrix_products() {
     let _serial = SERIAL.lock().unwrap();
-    feedforward::linalg::set_threads(1);
-    let x = DMatrix::<f32>::from_fn(784, BATCH, |i, j| ((i + j) % 256) as f32 / 255.0);
-    let y: Vec<usize> = (0..BATCH).map(|j| j % 10).collect();
-    let mut net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(0)).unwrap();
-    let mut opt = Rmsprop::elementwise(1e-3).unwrap();
-    // The first step sizes every buffer and the optimizer state.
-    assert!(
-        count(|| {
-            net.train_step(&x, &y, &mut opt).unwrap();
-        }) > 0
-    );
-    net.train_step(&x, &y, &mut opt).unwrap();
-    let steps = count(|| {
-        for _ in 0..STEPS {
-            net.train_step(&x, &y, &mut opt).unwrap();
-        }
-    });
-    let products = bare_products(&x);
-    eprintln!("{STEPS} steps: {steps} allocations; their matrix products alone: {products}");
-    assert_eq!(steps, products, "a step allocates beyond its matrix products");
+    // One thread, then two: with two, each large product is cut in two and each piece is one
+    // backend call (with its own packing buffers), in the step as in the bare products.
+    for threads in [1, 2] {
+        feedforward::linalg::set_threads(threads);
+        let x = DMatrix::<f32>::from_fn(784, BATCH, |i, j| ((i + j) % 256) as f32 / 255.0);
+        let y: Vec<usize> = (0..BATCH).map(|j| j % 10).collect();
+        let mut net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(0)).unwrap();
+        let mut opt = Rmsprop::elementwise(1e-3).unwrap();
+        // The first step sizes every buffer and the optimizer state (and may start the helper
+        // threads).
+        assert!(
+            count(|| {
+                net.train_step(&x, &y, &mut opt).unwrap();
+            }) > 0
+        );
+        net.train_step(&x, &y, &mut opt).unwrap();
+        let steps = count(|| {
+            for _ in 0..STEPS {
+                net.train_step(&x, &y, &mut opt).unwrap();
+            }
+        });
+        let products = bare_products(&x);
+        eprintln!(
+            "{threads} thread(s), {STEPS} steps: {steps} allocations; their matrix products alone: {products}"
+        );
+        assert_eq!(steps, products, "{threads} thread(s): a step allocates beyond its matrix products");
+    }
+    feedforward::linalg::set_threads(0);
 }
 
 #[test]
