@@ -369,6 +369,24 @@ mod tests {
     }
 
     #[test]
+    fn callers_on_several_threads_each_get_every_part_once() {
+        std::thread::scope(|scope| {
+            for caller in 0..4 {
+                scope.spawn(move || {
+                    for round in 0..200 {
+                        let parts = 1 + (caller + round) % 9;
+                        let hits: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+                        run(parts, &|i| {
+                            hits[i].fetch_add(1, Relaxed);
+                        });
+                        assert!(hits.iter().all(|h| h.load(Relaxed) == 1), "caller {caller} round {round}");
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
     fn a_panicking_part_panics_the_caller_after_the_rest_finish() {
         let finished = AtomicUsize::new(0);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
