@@ -26,25 +26,12 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 /// long once training stops.
 const SPIN: Duration = Duration::from_micros(300);
 
-/// When other programs keep the cores busy, a helper can be descheduled in the middle of its
-/// part and the caller waits out the operating system's time slice (a step at batch 128 took
-/// 6 ms instead of 1.2 single-threaded, measured with two busy loops beside it). A wait longer
-/// than this, and than a quarter of the caller's own share, is taken as such a preemption...
-const PREEMPTED_WAIT: Duration = Duration::from_micros(500);
-/// ... after which every run stays on the calling thread for this long, then tries again.
-const BACKOFF: Duration = Duration::from_millis(100);
 /// How long the caller spins waiting for the helpers before it sleeps. Waits in a quiet
-/// machine are a few µs (uneven shares); longer ones mean a helper is not running.
+/// machine are a few µs (uneven shares); longer ones mean a helper is not running, typically
+/// descheduled because other programs keep the cores busy, and spinning on would keep it off
+/// this core (a step at batch 128 beside two busy loops: 6 ms spinning, 1.2–2.9 ms sleeping,
+/// 1.2 ms single-threaded).
 const WAIT_SPIN: Duration = Duration::from_micros(50);
-
-/// The end of the current backoff, in nanoseconds since [`clock`]'s start (0: none).
-static SERIAL_UNTIL: AtomicU64 = AtomicU64::new(0);
-
-/// Nanoseconds since the first call.
-fn clock() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
 
 /// Sets how many threads (the caller included) matrix products and large elementwise passes
 /// use, process-wide: `1` keeps everything on the calling thread, `0` (the default) uses every
@@ -131,10 +118,7 @@ fn team() -> &'static Team {
 pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     let team = team();
     let wanted = threads().min(parts);
-    if wanted <= 1
-        || clock() < SERIAL_UNTIL.load(Relaxed)
-        || team.busy.compare_exchange(false, true, Acquire, Relaxed).is_err()
-    {
+    if wanted <= 1 || team.busy.compare_exchange(false, true, Acquire, Relaxed).is_err() {
         return run_here(parts, f);
     }
     let mut helpers = team.helpers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -178,9 +162,7 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
             helper.thread.get().expect("set when spawned").unpark();
         }
     }
-    let started = Instant::now();
     let mine = catch_unwind(AssertUnwindSafe(|| take_parts(team, f, parts)));
-    let (own, waiting) = (started.elapsed(), Instant::now());
     for helper in engaged {
         let epoch = helper.epoch.load(Relaxed);
         let start = Instant::now();
@@ -199,10 +181,6 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
             }
             team.owner_sleeping.store(false, SeqCst);
         }
-    }
-    let waited = waiting.elapsed();
-    if waited > PREEMPTED_WAIT && waited > own / 4 {
-        SERIAL_UNTIL.store(clock() + BACKOFF.as_nanos() as u64, Relaxed);
     }
     // SAFETY: as above; no helper reads `job` any more.
     unsafe { *team.job.get() = None };
@@ -452,20 +430,6 @@ mod tests {
             });
             assert!(hits.iter().all(|h| h.load(Relaxed) == 1), "round {round}");
         }
-    }
-
-    #[test]
-    fn after_a_preemption_runs_stay_on_the_calling_thread_for_a_while() {
-        SERIAL_UNTIL.store(clock() + Duration::from_secs(60).as_nanos() as u64, Relaxed);
-        let caller = std::thread::current().id();
-        let elsewhere = AtomicUsize::new(0);
-        run(8, &|_| {
-            if std::thread::current().id() != caller {
-                elsewhere.fetch_add(1, Relaxed);
-            }
-        });
-        SERIAL_UNTIL.store(0, Relaxed);
-        assert_eq!(elsewhere.load(Relaxed), 0);
     }
 
     #[test]
