@@ -162,7 +162,7 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
             helper.thread.get().expect("set when spawned").unpark();
         }
     }
-    let mine = catch_unwind(AssertUnwindSafe(|| take_parts(team, f, parts)));
+    let mine = take_parts(team, f, parts);
     for helper in engaged {
         let epoch = helper.epoch.load(Relaxed);
         let start = Instant::now();
@@ -187,7 +187,7 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     let helper_panicked = team.panicked.load(Relaxed);
     drop(helpers);
     team.busy.store(false, Release);
-    if let Err(payload) = mine {
+    if let Some(payload) = mine {
         resume_unwind(payload);
     }
     assert!(!helper_panicked, "a part run on a feedforward helper thread panicked");
@@ -195,25 +195,31 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
 
 /// Every part on the calling thread, with the same panic behaviour as the team.
 fn run_here(parts: usize, f: &(dyn Fn(usize) + Sync)) {
-    let mut first_panic = None;
-    for part in 0..parts {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(part))) {
-            first_panic.get_or_insert(payload);
-        }
-    }
-    if let Some(payload) = first_panic {
+    let next = AtomicUsize::new(0);
+    if let Some(payload) = run_parts(&next, f, parts) {
         resume_unwind(payload);
     }
 }
 
-/// Takes parts off the shared counter until none are left.
-fn take_parts(team: &Team, f: &(dyn Fn(usize) + Sync), parts: usize) {
+fn take_parts(team: &Team, f: &(dyn Fn(usize) + Sync), parts: usize) -> Option<Panic> {
+    run_parts(&team.next, f, parts)
+}
+
+/// A caught panic's payload.
+type Panic = Box<dyn std::any::Any + Send>;
+
+/// Takes parts off the counter `next` and runs them until none are left, going on past a part
+/// that panics; returns the first panic's payload.
+fn run_parts(next: &AtomicUsize, f: &(dyn Fn(usize) + Sync), parts: usize) -> Option<Panic> {
+    let mut first_panic = None;
     loop {
-        let part = team.next.fetch_add(1, Relaxed);
+        let part = next.fetch_add(1, Relaxed);
         if part >= parts {
-            return;
+            return first_panic;
         }
-        f(part);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(part))) {
+            first_panic.get_or_insert(payload);
+        }
     }
 }
 
@@ -245,7 +251,7 @@ fn helper_loop(helper: &'static Helper) {
             let f = unsafe { &*job };
             // Our own handle on the owner: once `done` is stored it may move on and replace it.
             let owner = unsafe { (*team.owner.get()).clone() };
-            if catch_unwind(AssertUnwindSafe(|| take_parts(team, f, parts))).is_err() {
+            if take_parts(team, f, parts).is_some() {
                 team.panicked.store(true, Relaxed);
             }
             helper.done.store(seen, SeqCst);
@@ -437,14 +443,16 @@ mod tests {
         let finished = AtomicUsize::new(0);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             run(8, &|i| {
-                if i == 5 {
-                    panic!("part 5");
+                if i == 1 || i == 5 {
+                    // Long enough that both threads are likely to meet a panicking part.
+                    std::thread::sleep(Duration::from_millis(1));
+                    panic!("part {i}");
                 }
                 finished.fetch_add(1, Relaxed);
             })
         }));
         assert!(outcome.is_err());
-        assert_eq!(finished.load(Relaxed), 7);
+        assert_eq!(finished.load(Relaxed), 6);
         // The team is usable afterwards.
         let count = AtomicUsize::new(0);
         run(4, &|_| {
