@@ -13,7 +13,7 @@
 
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -78,6 +78,8 @@ struct Team {
     /// The owner is parked, or about to park, waiting for the helpers.
     owner_sleeping: AtomicBool,
     helpers: Mutex<Vec<&'static Helper>>,
+    /// The process the helpers were started in.
+    pid: AtomicU32,
 }
 
 // SAFETY: `job` and `owner` are only written by the thread holding `busy`, while no helper is
@@ -105,6 +107,7 @@ fn team() -> &'static Team {
         owner: UnsafeCell::new(None),
         owner_sleeping: AtomicBool::new(false),
         helpers: Mutex::new(Vec::new()),
+        pid: AtomicU32::new(0),
     };
     &TEAM
 }
@@ -122,6 +125,12 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
         return run_here(parts, f);
     }
     let mut helpers = team.helpers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A child made by fork() has none of its parent's helper threads; waiting for them would
+    // hang it. It starts its own.
+    let pid = std::process::id();
+    if team.pid.swap(pid, Relaxed) != pid {
+        helpers.clear();
+    }
     while helpers.len() < wanted - 1 {
         // Leaked on purpose: helpers live as long as the process, parked when idle.
         let helper: &'static Helper = Box::leak(Box::new(Helper {
