@@ -130,16 +130,6 @@ macro_rules! say {
     }};
 }
 
-/// `print!` counterpart of [`say!`].
-macro_rules! say_raw {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if write!(std::io::stdout(), $($arg)*).is_err() {
-            std::process::exit(0);
-        }
-    }};
-}
-
 fn main() {
     if let Err(e) = run(Args::parse()) {
         eprintln!("error: {e}");
@@ -230,7 +220,9 @@ fn run(args: Args) -> feedforward::Result<()> {
         for i in 0..3.min(test_set.len()) {
             let truth = test_set.labels().map_or("?".to_string(), |l| l[i].to_string());
             say!("test image {}: predicted {}, true {truth}", i + 1, test_pred[i]);
-            say_raw!("{}", viz::ascii_digit(test_set.image(i), 28));
+            // The drawing ends in a newline of its own.
+            let drawing = viz::ascii_digit(test_set.image(i), 28);
+            say!("{}", drawing.strip_suffix('\n').unwrap_or(&drawing));
         }
     }
     if !args.no_pictures {

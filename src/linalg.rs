@@ -149,7 +149,8 @@ pub fn gemm<T, R1, C1, S1, R2, C2, S2, R3, C3, S3>(
     // One share of the output per thread: rows when `op(a)` is the larger factor, columns
     // otherwise, so the larger factor is cut and each thread packs only its part of it.
     let parts = if m * n * k < SPLIT_MIN_MACS { 1 } else { crate::parallel::threads() };
-    let (len, align) = if n >= m { (n, 1) } else { (m, ROW_ALIGN) };
+    let by_columns = n >= m;
+    let (len, align) = if by_columns { (n, 1) } else { (m, ROW_ALIGN) };
     let parts = parts.min(len.div_ceil(align)).max(1);
     if parts == 1 {
         // SAFETY: shapes checked above, `c` is borrowed mutably so it cannot alias `a` or `b`,
@@ -159,7 +160,7 @@ pub fn gemm<T, R1, C1, S1, R2, C2, S2, R3, C3, S3>(
     let bound = |i: usize| (len * i / parts / align * align).min(len);
     crate::parallel::run(parts, &|i| {
         let (from, to) = (bound(i), if i + 1 == parts { len } else { bound(i + 1) });
-        let piece = if n >= m { product.columns(from, to) } else { product.rows(from, to) };
+        let piece = if by_columns { product.columns(from, to) } else { product.rows(from, to) };
         // SAFETY: as above; the pieces write disjoint rows (or columns) of `c`.
         unsafe { piece.compute() }
     });

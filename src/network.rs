@@ -209,7 +209,12 @@ impl<T: Float> Network<T> {
             .parameters()
             .filter(|p| p.is_regularized())
             .fold(T::zero(), |acc, p| acc + crate::linalg::sum_of_squares(p.value().as_slice()));
-        self.l2 * sum / T::lit(2.0)
+        self.penalty(sum)
+    }
+
+    /// `alpha/2` times a sum of squared weights.
+    fn penalty(&self, squares: T) -> T {
+        self.l2 * squares / T::lit(2.0)
     }
 
     /// Loss on a batch: mean cross-entropy + L2 penalty. No gradients are computed.
@@ -247,7 +252,7 @@ impl<T: Float> Network<T> {
                 }
             }
         }
-        Ok(ce + self.l2 * squares / T::lit(2.0))
+        Ok(ce + self.penalty(squares))
     }
 
     /// One training step: forward, backward, then `optimizer` updates every parameter.

@@ -171,7 +171,7 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
             helper.thread.get().expect("set when spawned").unpark();
         }
     }
-    let mine = take_parts(team, f, parts);
+    let mine = run_parts(&team.next, f, parts);
     for helper in engaged {
         let epoch = helper.epoch.load(Relaxed);
         let start = Instant::now();
@@ -208,10 +208,6 @@ fn run_here(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     if let Some(payload) = run_parts(&next, f, parts) {
         resume_unwind(payload);
     }
-}
-
-fn take_parts(team: &Team, f: &(dyn Fn(usize) + Sync), parts: usize) -> Option<Panic> {
-    run_parts(&team.next, f, parts)
 }
 
 /// A caught panic's payload.
@@ -260,7 +256,7 @@ fn helper_loop(helper: &'static Helper) {
             let f = unsafe { &*job };
             // Our own handle on the owner: once `done` is stored it may move on and replace it.
             let owner = unsafe { (*team.owner.get()).clone() };
-            if take_parts(team, f, parts).is_some() {
+            if run_parts(&team.next, f, parts).is_some() {
                 team.panicked.store(true, Relaxed);
             }
             helper.done.store(seen, SeqCst);
