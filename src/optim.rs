@@ -167,7 +167,7 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
     fn begin_step(&mut self) {
         if let RmspropRule::PerTensor { reset_every: Some(k), .. } = self.rule
             && self.steps > 0
-            && self.steps % k == 0
+            && self.steps.is_multiple_of(k)
         {
             self.mean_norm.iter_mut().for_each(|g| *g = T::one());
         }

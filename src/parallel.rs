@@ -178,7 +178,7 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
         let mut spins = 0u32;
         while helper.done.load(Acquire) != epoch {
             spins = spins.wrapping_add(1);
-            if spins % 64 != 0 || start.elapsed() < WAIT_SPIN {
+            if !spins.is_multiple_of(64) || start.elapsed() < WAIT_SPIN {
                 std::hint::spin_loop();
                 continue;
             }
@@ -239,7 +239,7 @@ fn helper_loop(helper: &'static Helper) {
                 break;
             }
             spins = spins.wrapping_add(1);
-            if spins % 64 != 0 || start.elapsed() < SPIN {
+            if !spins.is_multiple_of(64) || start.elapsed() < SPIN {
                 std::hint::spin_loop();
                 continue;
             }
