@@ -309,10 +309,10 @@ fn train_net(
         window_loss += r.loss * r.batch_size as f64;
         window_correct += r.accuracy * r.batch_size as f64;
         window_samples += r.batch_size;
-        if p.step % 10 == 0 || p.step == p.total_steps {
+        if p.step.is_multiple_of(10) || p.step == p.total_steps {
             bar.set_message(format!("loss {:.4} acc {:.2}%", r.loss, 100.0 * r.accuracy));
         }
-        if p.step % report_every == 0 || p.step == p.total_steps {
+        if p.step.is_multiple_of(report_every) || p.step == p.total_steps {
             // Full batch: the step's own loss is the training loss (as the original prints it).
             // Minibatches: one batch is noise, so report the mean since the last report.
             let (loss, accuracy, over) = if full_batch {
