@@ -147,9 +147,13 @@ pub fn gemm<T, R1, C1, S1, R2, C2, S2, R3, C3, S3>(
         beta,
     };
     // One share of the output per thread: rows when `op(a)` is the larger factor, columns
-    // otherwise, so the larger factor is cut and each thread packs only its part of it.
+    // otherwise, so the larger factor is cut and each thread packs only its part of it. When
+    // `c` is the largest of the three (k the smallest dimension: a weight gradient `x·δᵀ` on a
+    // minibatch) it is cut into column blocks instead, contiguous in memory: the same blocks,
+    // on the same threads, as the flat passes that follow over the gradient (L2, optimizer),
+    // which then find their block in their own core's cache.
     let parts = if m * n * k < SPLIT_MIN_MACS { 1 } else { crate::parallel::threads() };
-    let by_columns = n >= m;
+    let by_columns = n >= m || k <= n;
     let (len, align) = if by_columns { (n, 1) } else { (m, ROW_ALIGN) };
     let parts = parts.min(len.div_ceil(align)).max(1);
     if parts == 1 {

@@ -8,6 +8,9 @@
 //!
 //! [`run`] is the one primitive: `f(0), …, f(parts − 1)` on the caller and the helpers. It is
 //! scoped (returns only when every part is done), so `f` may borrow from the caller's stack.
+//! Each thread first runs its own contiguous share of the parts (the caller the first share,
+//! helper `i` share `i`), so successive passes over the same data find it in the cache of the
+//! core that touched it last; a thread done early takes parts left in the others' shares.
 //! A call made while the team is busy (from inside a part, or from a second user thread) runs
 //! its parts on the calling thread instead: correct, just not parallel.
 
@@ -59,18 +62,49 @@ fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// A job as the helpers see it: a borrowed closure with its lifetime erased. [`run`] does not
-/// return before every helper has finished with it, which is what makes the erasure sound.
-type Job = *const (dyn Fn(usize) + Sync + 'static);
+/// A job as the helpers see it: a borrowed closure and the engaged helpers, lifetimes erased.
+/// [`run`] does not return before every helper has finished with it, which is what makes the
+/// erasure sound.
+type JobFn = *const (dyn Fn(usize) + Sync + 'static);
+
+#[derive(Clone, Copy)]
+struct Job {
+    f: JobFn,
+    /// Worker 0 is the owner, worker `i` is `helpers[i - 1]`.
+    helpers: *const [&'static Helper],
+}
+
+/// A thread's contiguous share of a job's parts, `next..end`. Its owner takes parts from the
+/// front; so does any other thread once its own share is empty.
+struct Share {
+    next: AtomicUsize,
+    end: AtomicUsize,
+}
+
+impl Share {
+    const fn new() -> Self {
+        Share { next: AtomicUsize::new(0), end: AtomicUsize::new(0) }
+    }
+
+    fn set(&self, from: usize, to: usize) {
+        self.next.store(from, Relaxed);
+        self.end.store(to, Relaxed);
+    }
+
+    fn take(&self) -> Option<usize> {
+        let part = self.next.fetch_add(1, Relaxed);
+        (part < self.end.load(Relaxed)).then_some(part)
+    }
+}
 
 struct Team {
     /// Held (true) while a [`run`] owns the team.
     busy: AtomicBool,
-    /// The current job and its part count; written only by the owner of `busy`, before it
-    /// bumps the helpers' `epoch` (Release), read by helpers after they see it (Acquire).
-    job: UnsafeCell<Option<(Job, usize)>>,
-    /// Next part to hand out.
-    next: AtomicUsize,
+    /// The current job; written only by the owner of `busy`, before it bumps the helpers'
+    /// `epoch` (Release), read by helpers after they see it (Acquire). Likewise the shares.
+    job: UnsafeCell<Option<Job>>,
+    /// The owner's share of the parts.
+    share: Share,
     /// A part panicked.
     panicked: AtomicBool,
     /// The thread that owns the current run, to wake when it sleeps waiting for the helpers.
@@ -95,6 +129,8 @@ struct Helper {
     done: AtomicU64,
     /// The helper is parked, or about to park: the owner must unpark it.
     sleeping: AtomicBool,
+    /// This helper's share of the current job's parts.
+    share: Share,
     thread: OnceLock<Thread>,
 }
 
@@ -102,7 +138,7 @@ fn team() -> &'static Team {
     static TEAM: Team = Team {
         busy: AtomicBool::new(false),
         job: UnsafeCell::new(None),
-        next: AtomicUsize::new(0),
+        share: Share::new(),
         panicked: AtomicBool::new(false),
         owner: UnsafeCell::new(None),
         owner_sleeping: AtomicBool::new(false),
@@ -113,7 +149,9 @@ fn team() -> &'static Team {
 }
 
 /// Runs `f(0)`, …, `f(parts − 1)`, spread over up to [`threads`] threads (the caller is one of
-/// them), and returns when all are done. Which thread runs which part is unspecified.
+/// them), and returns when all are done. Thread `i` of `n` starts on parts
+/// `parts·i/n .. parts·(i+1)/n` (the caller is thread 0); who runs which part is otherwise
+/// unspecified, so `f` must not depend on it for anything but speed.
 ///
 /// # Panics
 /// If a part panics, after every other part has finished: with the same payload when it was
@@ -137,11 +175,13 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
             epoch: AtomicU64::new(0),
             done: AtomicU64::new(0),
             sleeping: AtomicBool::new(false),
+            share: Share::new(),
             thread: OnceLock::new(),
         }));
+        let worker = helpers.len() + 1;
         let spawned = std::thread::Builder::new()
-            .name(format!("feedforward-{}", helpers.len() + 1))
-            .spawn(move || helper_loop(helper));
+            .name(format!("feedforward-{worker}"))
+            .spawn(move || helper_loop(helper, worker));
         match spawned {
             Ok(handle) => {
                 let _ = helper.thread.set(handle.thread().clone());
@@ -154,13 +194,17 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     let engaged = &helpers[..helpers.len().min(wanted - 1)];
     // SAFETY: erasing the lifetime of `f` is sound because this function waits, below, until
     // every engaged helper has reported done before returning (even if a part panics).
-    let job: Job = unsafe { std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), Job>(f) };
+    let f_static = unsafe { std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), JobFn>(f) };
+    let job = Job { f: f_static, helpers: engaged };
+    let workers = engaged.len() + 1;
+    for w in 0..workers {
+        job.share(&team.share, w).set(parts * w / workers, parts * (w + 1) / workers);
+    }
     // SAFETY: we hold `busy` and every helper finished the previous job (see `Team`).
     unsafe {
-        *team.job.get() = Some((job, parts));
+        *team.job.get() = Some(job);
         *team.owner.get() = Some(std::thread::current());
     }
-    team.next.store(0, Relaxed);
     team.panicked.store(false, Relaxed);
     for helper in engaged {
         helper.epoch.fetch_add(1, SeqCst);
@@ -171,7 +215,7 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
             helper.thread.get().expect("set when spawned").unpark();
         }
     }
-    let mine = run_parts(&team.next, f, parts);
+    let mine = run_shares(&job, &team.share, 0, f);
     for helper in engaged {
         let epoch = helper.epoch.load(Relaxed);
         let start = Instant::now();
@@ -204,8 +248,11 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
 
 /// Every part on the calling thread, with the same panic behaviour as the team.
 fn run_here(parts: usize, f: &(dyn Fn(usize) + Sync)) {
-    let next = AtomicUsize::new(0);
-    if let Some(payload) = run_parts(&next, f, parts) {
+    let mut first_panic = None;
+    for part in 0..parts {
+        run_part(f, part, &mut first_panic);
+    }
+    if let Some(payload) = first_panic {
         resume_unwind(payload);
     }
 }
@@ -213,22 +260,40 @@ fn run_here(parts: usize, f: &(dyn Fn(usize) + Sync)) {
 /// A caught panic's payload.
 type Panic = Box<dyn std::any::Any + Send>;
 
-/// Takes parts off the counter `next` and runs them until none are left, going on past a part
-/// that panics; returns the first panic's payload.
-fn run_parts(next: &AtomicUsize, f: &(dyn Fn(usize) + Sync), parts: usize) -> Option<Panic> {
-    let mut first_panic = None;
-    loop {
-        let part = next.fetch_add(1, Relaxed);
-        if part >= parts {
-            return first_panic;
-        }
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(part))) {
-            first_panic.get_or_insert(payload);
+/// Runs part `part`, catching a panic into `first_panic` (if it is the first).
+fn run_part(f: &(dyn Fn(usize) + Sync), part: usize, first_panic: &mut Option<Panic>) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(part))) {
+        first_panic.get_or_insert(payload);
+    }
+}
+
+impl Job {
+    /// Worker `w`'s share; `owner` is the owner's (worker 0).
+    fn share<'a>(&self, owner: &'a Share, w: usize) -> &'a Share {
+        match w {
+            0 => owner,
+            // SAFETY: `helpers` points into the helper list, which the owner keeps locked and
+            // unchanged until every helper is done with the job; helpers are never freed.
+            _ => unsafe { &(&(*self.helpers))[w - 1].share },
         }
     }
 }
 
-fn helper_loop(helper: &'static Helper) {
+/// Worker `me`'s loop: its own share first, then what is left of the others', in turn; goes
+/// on past a part that panics and returns the first panic's payload.
+fn run_shares(job: &Job, owner: &Share, me: usize, f: &(dyn Fn(usize) + Sync)) -> Option<Panic> {
+    let workers = job.helpers.len() + 1;
+    let mut first_panic = None;
+    for w in (me..workers).chain(0..me) {
+        let share = job.share(owner, w);
+        while let Some(part) = share.take() {
+            run_part(f, part, &mut first_panic);
+        }
+    }
+    first_panic
+}
+
+fn helper_loop(helper: &'static Helper, worker: usize) {
     let team = team();
     let mut seen = 0;
     loop {
@@ -252,11 +317,11 @@ fn helper_loop(helper: &'static Helper) {
         seen = helper.epoch.load(Acquire);
         // SAFETY: the owner wrote the job before bumping `epoch`, and keeps it alive until
         // this helper reports `done` below.
-        if let Some((job, parts)) = unsafe { *team.job.get() } {
-            let f = unsafe { &*job };
+        if let Some(job) = unsafe { *team.job.get() } {
+            let f = unsafe { &*job.f };
             // Our own handle on the owner: once `done` is stored it may move on and replace it.
             let owner = unsafe { (*team.owner.get()).clone() };
-            if run_parts(&team.next, f, parts).is_some() {
+            if run_shares(&job, &team.share, worker, f).is_some() {
                 team.panicked.store(true, Relaxed);
             }
             helper.done.store(seen, SeqCst);
@@ -396,8 +461,40 @@ where
 mod tests {
     use super::*;
 
+    /// The team and the thread limit are process-wide: these tests take turns.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    #[test]
+    fn a_thread_done_early_takes_parts_left_in_another_share() {
+        let _turn = serial();
+        set_threads(2);
+        // Shares: parts 0–1 to the caller, 2–3 to the helper. Part 2 waits for part 3, so the
+        // run finishes only if the thread not running part 2 takes part 3, whoever's share it
+        // is in (the helper may not even have started when the caller finishes its own).
+        for round in 0..50 {
+            let third_done = AtomicBool::new(false);
+            run(4, &|i| match i {
+                2 => {
+                    let start = Instant::now();
+                    while !third_done.load(Acquire) {
+                        assert!(start.elapsed() < Duration::from_secs(20), "round {round}: part 3 never ran");
+                        std::thread::yield_now();
+                    }
+                }
+                3 => third_done.store(true, Release),
+                _ => {}
+            });
+        }
+        set_threads(0);
+    }
+
     #[test]
     fn run_covers_every_part_once_even_nested() {
+        let _turn = serial();
         let hits: Vec<AtomicUsize> = (0..37).map(|_| AtomicUsize::new(0)).collect();
         run(37, &|i| {
             hits[i].fetch_add(1, Relaxed);
@@ -413,6 +510,7 @@ mod tests {
 
     #[test]
     fn callers_on_several_threads_each_get_every_part_once() {
+        let _turn = serial();
         std::thread::scope(|scope| {
             for caller in 0..4 {
                 scope.spawn(move || {
@@ -431,6 +529,7 @@ mod tests {
 
     #[test]
     fn a_caller_that_sleeps_waiting_is_woken_by_its_helpers() {
+        let _turn = serial();
         // Parts of uneven length: the caller is usually done long before the helper and goes
         // to sleep; a lost wake-up would hang here.
         for round in 0..20 {
@@ -445,6 +544,7 @@ mod tests {
 
     #[test]
     fn a_panicking_part_panics_the_caller_after_the_rest_finish() {
+        let _turn = serial();
         let finished = AtomicUsize::new(0);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             run(8, &|i| {
@@ -468,6 +568,7 @@ mod tests {
 
     #[test]
     fn blocks_and_their_order_do_not_depend_on_the_thread_count() {
+        let _turn = serial();
         let values: Vec<f32> = (0..100_000).map(|i| ((i * 7919) % 1000) as f32 * 1e-3).collect();
         let sum = |threads| {
             set_threads(threads);
