@@ -1,4 +1,9 @@
-//! [`Relu`]: `y = max(x, 0)`, with local gradient `1{x > 0}`.
+//! Activations: [`Relu`] as a module of its own, and [`Activation`], the same function fused
+//! into a [`Layer`](crate::Layer).
+//!
+//! | | forward | local gradient |
+//! |---|---|---|
+//! | ReLU | `y = max(z, 0)` | `dL/dz = dL/dy · 1{z > 0}` (equivalently `1{y > 0}`) |
 //!
 //! The derivative at exactly 0 is taken as 0 (a valid subgradient), as in the original recipe's
 //! `delta1 = (W1·delta2) ⊙ 1{z1 > 0}`.
@@ -7,6 +12,31 @@ use crate::linalg::{map1, map2, simd};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Float, Module, Result};
 use nalgebra::DMatrix;
+
+/// `max(z, 0)`.
+#[inline(always)]
+pub(crate) fn relu<T: Float>(z: T) -> T {
+    if z > T::zero() { z } else { T::zero() }
+}
+
+/// `dL/dz` from `dL/dy` where `y = relu(z)`; `x` is `z` or `y` (positive for the same entries).
+#[inline(always)]
+pub(crate) fn relu_gradient<T: Float>(x: T, dy: T) -> T {
+    if x > T::zero() { dy } else { T::zero() }
+}
+
+/// What a [`Layer`](crate::Layer) applies to its affine output `z = Wᵀx + b`, in the same pass
+/// as the bias: `Layer → Relu` as one module costs one pass over the batch where the two
+/// modules cost four (bias, ReLU forward; ReLU backward, bias gradient), and holds one buffer
+/// of activations fewer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Activation {
+    /// `y = z`.
+    #[default]
+    Identity,
+    /// `y = max(z, 0)`, the same function as the [`Relu`] module.
+    Relu,
+}
 
 /// The rectified linear unit, applied elementwise. No parameters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,13 +54,13 @@ impl<T: Float> Module<T> for Relu {
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
         let (rows, cols) = input.shape();
         let data = (ColsMut(output.as_mut_slice(), rows), Cols(input.as_slice(), rows));
-        let relu = |(y, x): (ColsMut<'_, T>, Cols<'_, T>)| {
+        let block = |(y, z): (ColsMut<'_, T>, Cols<'_, T>)| {
             simd(
                 #[inline(always)]
-                || map1(y.0, x.0, |x| if x > T::zero() { x } else { T::zero() }),
+                || map1(y.0, z.0, relu),
             );
         };
-        for_column_blocks(cols, rows, data, &relu, &|(), ()| ());
+        for_column_blocks(cols, rows, data, &block, &|(), ()| ());
     }
 
     fn backward(
@@ -40,20 +70,20 @@ impl<T: Float> Module<T> for Relu {
         grad_output: &DMatrix<T>,
         grad_input: Option<&mut DMatrix<T>>,
     ) {
-        if let Some(dx) = grad_input {
+        if let Some(dz) = grad_input {
             let (rows, cols) = input.shape();
             let data = (
-                ColsMut(dx.as_mut_slice(), rows),
+                ColsMut(dz.as_mut_slice(), rows),
                 Cols(input.as_slice(), rows),
                 Cols(grad_output.as_slice(), rows),
             );
-            let mask = |(d, x, g): (ColsMut<'_, T>, Cols<'_, T>, Cols<'_, T>)| {
+            let block = |(dz, z, dy): (ColsMut<'_, T>, Cols<'_, T>, Cols<'_, T>)| {
                 simd(
                     #[inline(always)]
-                    || map2(d.0, x.0, g.0, |x, g| if x > T::zero() { g } else { T::zero() }),
+                    || map2(dz.0, z.0, dy.0, relu_gradient),
                 );
             };
-            for_column_blocks(cols, rows, data, &mask, &|(), ()| ());
+            for_column_blocks(cols, rows, data, &block, &|(), ()| ());
         }
     }
 }

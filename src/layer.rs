@@ -1,18 +1,22 @@
-//! [`Layer`]: the fully connected (affine) layer `z = Wᵀx + b`.
+//! [`Layer`]: the fully connected layer `y = f(Wᵀx + b)`, `f` an optional fused [`Activation`].
 //!
 //! `W` is `inputs × outputs`, as in the original recipe's `W0` (784×256). Column-major, so column
 //! `j` of `W` (the weights into output unit `j`) is contiguous: the memory is the same as a
 //! row-major `[outputs, inputs]` array, PyTorch's `nn.Linear.weight` layout.
 //!
-//! | | forward | backward (given δ = dL/dz) |
+//! | | forward | backward (given dL/dy) |
 //! |---|---|---|
-//! | `z = Wᵀx + b` | one product | `dW = x·δᵀ`, `db = Σ_batch δ`, `dx = W·δ` |
+//! | `z = Wᵀx + b`, `y = f(z)` | one product, then `f(z + b)` in place | `δ = dL/dz = f'(z) ⊙ dL/dy`; `dW = x·δᵀ`, `db = Σ_batch δ`, `dx = W·δ` |
+//!
+//! `f'` is read off the output (`1{y > 0}` for ReLU), so `z` is never stored.
 
-use crate::linalg::{Op, gemm, simd};
-use crate::parallel::{ColsMut, Span, for_blocks, for_column_blocks};
-use crate::{Error, Float, Module, Parameter, Result};
+use crate::activation::{relu, relu_gradient};
+use crate::linalg::{Op, ensure_shape, gemm, map2, simd, update};
+use crate::parallel::{Cols, ColsMut, MAX_BLOCKS, for_column_blocks};
+use crate::{Activation, Error, Float, Module, Parameter, Result};
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;
+use std::sync::Mutex;
 
 /// How to draw a layer's initial parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -42,14 +46,27 @@ impl Init {
     }
 }
 
-/// A fully connected layer `z = Wᵀx + b` with an optional bias.
+/// A fully connected layer `y = f(Wᵀx + b)` with an optional bias and an optional fused
+/// activation `f` (the identity unless set with [`with_activation`](Layer::with_activation)).
 ///
 /// Parameters, in order: `weight` (`inputs × outputs`, regularized), then `bias` (`outputs × 1`,
 /// not regularized) if present.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Layer<T: Float> {
     /// `[weight]` or `[weight, bias]`.
     params: Vec<Parameter<T>>,
+    activation: Activation,
+    /// Backward scratch: `δ = dL/dz` when `f` is not the identity (`dL/dy` is read-only).
+    delta: DMatrix<T>,
+    /// Backward scratch: the bias gradient of each column block, summed in block order.
+    bias_partials: DMatrix<T>,
+}
+
+/// Two layers are equal when their parameters and activations are (scratch buffers aside).
+impl<T: Float> PartialEq for Layer<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.params == other.params && self.activation == other.activation
+    }
 }
 
 impl<T: Float> Layer<T> {
@@ -96,7 +113,25 @@ impl<T: Float> Layer<T> {
                 false,
             ));
         }
-        Layer { params }
+        Layer {
+            params,
+            activation: Activation::Identity,
+            delta: DMatrix::zeros(0, 0),
+            bias_partials: DMatrix::zeros(0, 0),
+        }
+    }
+
+    /// The same layer with `activation` applied to its output, fused into its own passes.
+    #[must_use]
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// The activation applied to `Wᵀx + b`.
+    #[must_use]
+    pub fn activation(&self) -> Activation {
+        self.activation
     }
 
     /// Number of inputs (rows of `W`).
@@ -138,58 +173,48 @@ impl<T: Float> Module<T> for Layer<T> {
     }
 
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
-        // Seed the output with the bias and let the product accumulate onto it (beta = 1): the
-        // bias add costs no extra pass over the output.
-        let beta = match self.bias() {
-            Some(b) => {
-                let (rows, cols) = output.shape();
-                let fill = |out: ColsMut<'_, T>| {
-                    out.0.chunks_exact_mut(rows).for_each(|col| col.copy_from_slice(b.as_slice()));
-                };
-                for_column_blocks(cols, rows, ColsMut(output.as_mut_slice(), rows), &fill, &|(), ()| ());
-                T::one()
-            }
-            None => T::zero(),
-        };
-        gemm(T::one(), self.weight(), Op::T, input, Op::Id, beta, output);
+        gemm(T::one(), self.weight(), Op::T, input, Op::Id, T::zero(), output);
+        let bias = self.bias().map(|b| b.as_slice());
+        match (self.activation, bias) {
+            (Activation::Identity, None) => {}
+            (Activation::Identity, Some(_)) => bias_and_activation(output, bias, |z| z),
+            (Activation::Relu, _) => bias_and_activation(output, bias, relu),
+        }
     }
 
     fn backward(
         &mut self,
         input: &DMatrix<T>,
-        _output: &DMatrix<T>,
+        output: &DMatrix<T>,
         grad_output: &DMatrix<T>,
         grad_input: Option<&mut DMatrix<T>>,
     ) {
+        let Layer { params, activation, delta, bias_partials } = self;
+        let (weight, bias) = match params.split_first_mut() {
+            Some((w, rest)) => (w, rest.first_mut().map(Parameter::grad_slice_mut)),
+            None => unreachable!("a layer always has a weight"),
+        };
+        // δ = dL/dz: dL/dy itself for the identity, else written to the scratch buffer.
+        let delta = match activation {
+            Activation::Identity => {
+                if bias.is_some() {
+                    delta_and_bias_gradient(None, output, grad_output, bias, bias_partials, |_, dy| dy);
+                }
+                grad_output
+            }
+            Activation::Relu => {
+                let (rows, cols) = grad_output.shape();
+                ensure_shape(delta, rows, cols);
+                let d = Some(&mut *delta);
+                delta_and_bias_gradient(d, output, grad_output, bias, bias_partials, relu_gradient);
+                delta
+            }
+        };
         if let Some(dx) = grad_input {
-            gemm(T::one(), self.weight(), Op::Id, grad_output, Op::Id, T::zero(), dx);
+            gemm(T::one(), weight.value(), Op::Id, delta, Op::Id, T::zero(), dx);
         }
         // dW = x·δᵀ: δ is read transposed through its strides, never copied.
-        gemm(T::one(), input, Op::Id, grad_output, Op::T, T::zero(), &mut self.params[0].grad_mut());
-        if let Some(bias) = self.params.get_mut(1) {
-            // db = Σ over the batch of δ's columns. Each block owns a range of bias entries and
-            // walks every column, reading that range of it (contiguous); every entry is summed
-            // in column order whatever the blocks, so one block per thread (long contiguous
-            // ranges: 16 short ones ran at half the speed on a full batch).
-            let (rows, cols) = grad_output.shape();
-            let delta = grad_output.as_slice();
-            let block = |(db, span): (ColsMut<'_, T>, Span)| {
-                simd(
-                    #[inline(always)]
-                    || {
-                        db.0.fill(T::zero());
-                        for col in delta.chunks_exact(rows) {
-                            for (s, &d) in db.0.iter_mut().zip(&col[span.0.clone()]) {
-                                *s += d;
-                            }
-                        }
-                    },
-                )
-            };
-            let data = (ColsMut(bias.grad_slice_mut(), 1), Span(0..rows));
-            let blocks = if rows * cols < 1 << 14 { 1 } else { crate::parallel::threads() };
-            for_blocks(blocks, rows, data, &block, &|(), ()| ());
-        }
+        gemm(T::one(), input, Op::Id, delta, Op::T, T::zero(), &mut weight.grad_mut());
     }
 
     fn parameters(&self) -> &[Parameter<T>] {
@@ -198,5 +223,86 @@ impl<T: Float> Module<T> for Layer<T> {
 
     fn parameters_mut(&mut self) -> &mut [Parameter<T>] {
         &mut self.params
+    }
+}
+
+/// `y = f(y + b)` in place, `b` (when given) added to every column: a layer's bias and
+/// activation in one pass over its output.
+fn bias_and_activation<T: Float>(y: &mut DMatrix<T>, bias: Option<&[T]>, f: impl Fn(T) -> T + Copy + Sync) {
+    let (rows, cols) = y.shape();
+    let block = |y: ColsMut<'_, T>| {
+        simd(
+            #[inline(always)]
+            || {
+                for y in y.0.chunks_exact_mut(rows) {
+                    match bias {
+                        Some(b) => update(y, b, |z, b| f(z + b)),
+                        // One slice: vectorizes without the chunking of `update`.
+                        None => y.iter_mut().for_each(|z| *z = f(*z)),
+                    }
+                }
+            },
+        )
+    };
+    for_column_blocks(cols, rows, ColsMut(y.as_mut_slice(), rows), &block, &|(), ()| ());
+}
+
+/// One pass over the batch: `δ = gradient(y, dy)` column by column into `delta` (when given;
+/// otherwise δ is `dy` itself), and `db = Σ_batch δ` into `bias_grad` (when given).
+///
+/// Each column block sums its columns into a partial bias gradient of its own (a column of
+/// `partials`); the partials are added in block order, so the sum does not depend on the
+/// thread count.
+fn delta_and_bias_gradient<T: Float>(
+    delta: Option<&mut DMatrix<T>>,
+    y: &DMatrix<T>,
+    dy: &DMatrix<T>,
+    bias_grad: Option<&mut [T]>,
+    partials: &mut DMatrix<T>,
+    gradient: impl Fn(T, T) -> T + Copy + Sync,
+) {
+    let (rows, cols) = dy.shape();
+    ensure_shape(partials, rows, MAX_BLOCKS);
+    let slots = Mutex::new(partials.as_mut_slice().chunks_exact_mut(rows));
+    let want_sum = bias_grad.is_some();
+    let block = |(d, y, dy): (Option<ColsMut<'_, T>>, Cols<'_, T>, Cols<'_, T>)| {
+        let mut sum = want_sum.then(|| {
+            let slot = slots.lock().ok().and_then(|mut s| s.next());
+            slot.expect("one partial per block, at most MAX_BLOCKS blocks")
+        });
+        simd(
+            #[inline(always)]
+            || {
+                if let Some(sum) = sum.as_deref_mut() {
+                    sum.fill(T::zero());
+                }
+                let mut d = d.map(|d| d.0.chunks_exact_mut(rows));
+                for (y, dy) in y.0.chunks_exact(rows).zip(dy.0.chunks_exact(rows)) {
+                    // The column is still in L1 when the sum reads it back.
+                    let delta = match d.as_mut().and_then(Iterator::next) {
+                        Some(d) => {
+                            map2(d, y, dy, gradient);
+                            &*d
+                        }
+                        None => dy,
+                    };
+                    if let Some(sum) = sum.as_deref_mut() {
+                        update(sum, delta, |s, d| s + d);
+                    }
+                }
+            },
+        );
+        sum
+    };
+    let data =
+        (delta.map(|d| ColsMut(d.as_mut_slice(), rows)), Cols(y.as_slice(), rows), Cols(dy.as_slice(), rows));
+    let total = for_column_blocks(cols, rows, data, &block, &|mut a, b| {
+        if let (Some(a), Some(b)) = (a.as_deref_mut(), b.as_deref()) {
+            update(a, b, |x, y| x + y);
+        }
+        a
+    });
+    if let (Some(db), Some(total)) = (bias_grad, total) {
+        db.copy_from_slice(total);
     }
 }

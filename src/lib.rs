@@ -7,8 +7,8 @@
 //!
 //! | item | file | what |
 //! |---|---|---|
-//! | [`Layer`] | `layer.rs` | fully connected `z = Wᵀx + b`, optional bias |
-//! | [`Relu`] | `activation.rs` | `max(z, 0)` |
+//! | [`Layer`] | `layer.rs` | fully connected `y = f(Wᵀx + b)`, optional bias, optional fused [`Activation`] |
+//! | [`Relu`], [`Activation`] | `activation.rs` | `max(z, 0)`, as a module or fused into a layer |
 //! | [`SoftmaxCrossEntropy`] | `loss.rs` | stable softmax + mean cross-entropy |
 //! | [`Rmsprop`], [`Optimizer`] | `optim.rs` | elementwise and per-tensor RMSprop |
 //! | [`Network`], [`Module`] | `network.rs`, `module.rs` | the stack, forward/backward, L2 |
@@ -52,7 +52,7 @@ pub mod train;
 pub mod viz;
 pub mod weights;
 
-pub use activation::Relu;
+pub use activation::{Activation, Relu};
 pub use error::{Error, Result};
 pub use layer::{Init, Layer};
 pub use linalg::Float;

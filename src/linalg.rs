@@ -360,6 +360,24 @@ pub(crate) fn map2<T: Float>(out: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T) -
     }
 }
 
+/// `x[i] = f(x[i], other[i])`, in place, in chunks the compiler vectorizes (see [`map2`]).
+#[inline(always)]
+pub(crate) fn update<T: Float>(x: &mut [T], other: &[T], f: impl Fn(T, T) -> T) {
+    assert_eq!(x.len(), other.len(), "update: lengths differ");
+    let whole = x.len() - x.len() % LANES;
+    let (x_whole, x_rest) = x.split_at_mut(whole);
+    for (x, o) in x_whole.chunks_exact_mut(LANES).zip(other.chunks_exact(LANES)) {
+        let mut r = [T::zero(); LANES];
+        for lane in 0..LANES {
+            r[lane] = f(x[lane], o[lane]);
+        }
+        x.copy_from_slice(&r);
+    }
+    for (x, &o) in x_rest.iter_mut().zip(&other[whole..]) {
+        *x = f(*x, o);
+    }
+}
+
 /// `Σ f(vᵢ)`, accumulated in `LANES` partial sums (element `i` goes to lane `i % LANES`).
 #[inline(always)]
 fn lane_total<T: Float>(values: &[T], f: impl Fn(T) -> T) -> T {

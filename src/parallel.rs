@@ -340,7 +340,7 @@ fn helper_loop(helper: &'static Helper, worker: usize) {
 /// than the microsecond it takes to hand it over.
 const BLOCK_MIN_ELEMENTS: usize = 1 << 14;
 /// At most this many blocks per pass (enough to balance any core count this crate targets).
-const MAX_BLOCKS: usize = 16;
+pub(crate) const MAX_BLOCKS: usize = 16;
 
 /// A batch-shaped piece of data (or a tuple of them) that can be cut between two columns.
 pub(crate) trait SplitColumns: Sized + Send {
@@ -364,17 +364,6 @@ impl<T: Send> SplitColumns for ColsMut<'_, T> {
     fn split_at_column(self, col: usize) -> (Self, Self) {
         let (a, b) = self.0.split_at_mut(col * self.1);
         (ColsMut(a, self.1), ColsMut(b, self.1))
-    }
-}
-
-/// A range of column indices, split along with the data it describes (so a block knows where
-/// it starts).
-pub(crate) struct Span(pub std::ops::Range<usize>);
-
-impl SplitColumns for Span {
-    fn split_at_column(self, col: usize) -> (Self, Self) {
-        let mid = self.0.start + col;
-        (Span(self.0.start..mid), Span(mid..self.0.end))
     }
 }
 
@@ -418,20 +407,7 @@ where
     F: Fn(S) -> R + Sync,
     C: Fn(R, R) -> R,
 {
-    let blocks = (cols * rows / BLOCK_MIN_ELEMENTS).clamp(1, MAX_BLOCKS);
-    for_blocks(blocks, cols, data, f, combine)
-}
-
-/// [`for_column_blocks`] with the number of blocks given (at most [`MAX_BLOCKS`], and fewer
-/// when there are fewer columns).
-pub(crate) fn for_blocks<S, R, F, C>(blocks: usize, cols: usize, data: S, f: &F, combine: &C) -> R
-where
-    S: SplitColumns,
-    R: Send,
-    F: Fn(S) -> R + Sync,
-    C: Fn(R, R) -> R,
-{
-    let blocks = blocks.clamp(1, MAX_BLOCKS).min(cols.max(1));
+    let blocks = (cols * rows / BLOCK_MIN_ELEMENTS).clamp(1, MAX_BLOCKS).min(cols.max(1));
     if blocks == 1 {
         return f(data);
     }

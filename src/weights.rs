@@ -2,7 +2,7 @@
 //! most of the ecosystem read.
 //!
 //! Tensor names: `layer{k}.{parameter}`, where `k` counts the modules that have parameters
-//! (so the MNIST network `Layer, Relu, Layer` has `layer0.weight`, `layer0.bias`,
+//! (so the MNIST network, two layers, has `layer0.weight`, `layer0.bias`,
 //! `layer1.weight`).
 //!
 //! Orientation: a parameter stored here as an `r × c` column-major matrix is written as the

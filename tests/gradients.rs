@@ -4,7 +4,7 @@
 //! at most 1e-6, with central differences of step 1e-5.
 
 use feedforward::gradcheck::{self, Config};
-use feedforward::{Init, Layer, Network, Relu};
+use feedforward::{Activation, Init, Layer, Network, Relu};
 use nalgebra::DMatrix;
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -38,6 +38,30 @@ fn layer_without_bias() {
     let report = gradcheck::check_module(&mut layer, &x, &Config::default()).unwrap();
     assert_eq!(report.checked, 6 * 3 + 6 * 5);
     assert!(report.max_error <= BOUND, "{report}");
+}
+
+#[test]
+fn layer_with_fused_relu_with_and_without_bias() {
+    for (seed, bias) in [(11, true), (14, false)] {
+        let mut r = rng(seed);
+        let layer = if bias {
+            Layer::<f64>::new(6, 5, Init::SEED_RECIPE, &mut r)
+        } else {
+            Layer::<f64>::without_bias(6, 5, Init::SEED_RECIPE, &mut r)
+        };
+        let mut layer = layer.with_activation(Activation::Relu);
+        let x = random_matrix(6, 7, &mut r);
+        // Every pre-activation well away from the kink (this seed's draw; checked, not assumed).
+        let mut z = layer.weight().transpose() * &x;
+        if let Some(b) = layer.bias() {
+            z.column_iter_mut().for_each(|mut col| col += b.column(0));
+        }
+        assert!(z.iter().all(|v| v.abs() > 1e-3), "seed {seed}: a pre-activation near 0");
+        assert!(z.iter().any(|&v| v < 0.0) && z.iter().any(|&v| v > 0.0), "both sides of the kink");
+        let report = gradcheck::check_module(&mut layer, &x, &Config::default()).unwrap();
+        assert_eq!(report.checked, 6 * 5 + if bias { 5 } else { 0 } + 6 * 7);
+        assert!(report.max_error <= BOUND, "seed {seed}: {report}");
+    }
 }
 
 #[test]
@@ -86,18 +110,23 @@ fn mnist_network_784_256_10() {
     assert!(report.max_error <= BOUND, "{report}");
 }
 
-/// The smallest `|z|` fed to any ReLU of `net` on `x`. Central differences are meaningless
-/// where a perturbation of size `h` can carry a pre-activation across the kink at 0.
+/// The smallest `|z|` fed to any ReLU of `net` on `x`: the pre-activations `Wᵀx + b` of every
+/// layer but the last (`Network::mlp` fuses a ReLU into each of those). Central differences are
+/// meaningless where a perturbation of size `h` can carry a pre-activation across the kink at 0.
 fn closest_to_kink(net: &Network<f64>, x: &DMatrix<f64>) -> f64 {
     let mut current = x.clone();
     let mut closest = f64::INFINITY;
-    for module in net.modules() {
-        if module.kind() == "Relu" {
-            closest = current.iter().fold(closest, |m, v| m.min(v.abs()));
+    let modules = net.modules();
+    for (i, module) in modules.iter().enumerate() {
+        let params = module.parameters();
+        let mut z = params[0].value().transpose() * &current;
+        if let Some(b) = params.get(1) {
+            z.column_iter_mut().for_each(|mut col| col += b.value().column(0));
         }
-        let mut next = DMatrix::zeros(module.output_rows(current.nrows()).unwrap(), current.ncols());
-        module.forward(&current, &mut next);
-        current = next;
+        if i + 1 < modules.len() {
+            closest = z.iter().fold(closest, |m, v| m.min(v.abs()));
+        }
+        current = z.map(|v| v.max(0.0));
     }
     closest
 }
@@ -136,4 +165,62 @@ fn relu_on_a_large_batch_is_exact() {
     let mut dx = DMatrix::from_element(rows, cols, f32::NAN);
     Relu.backward(&x, &y, &g, Some(&mut dx));
     assert_eq!(dx, x.zip_map(&g, |v, g| if v > 0.0 { g } else { 0.0 }));
+}
+
+/// `Layer` with a fused ReLU computes exactly what `Layer → Relu` computes, forward and
+/// backward, bit for bit, on a batch long enough for several column blocks and ragged chunks;
+/// and the bias gradient (summed per block, then across blocks) is the plain sum.
+#[test]
+fn fused_relu_equals_layer_then_relu_module() {
+    let mut r = rng(13);
+    let (sizes, batch) = ([37, 257, 10], 301);
+    let fused = Network::<f32>::mlp(&sizes, Init::SEED_RECIPE, true, &mut r).unwrap();
+    let hidden = Layer::from_parts(
+        fused.modules()[0].parameters()[0].value().clone(),
+        Some(fused.modules()[0].parameters()[1].value().column(0).into_owned()),
+    )
+    .unwrap();
+    let output = Layer::from_parts(
+        fused.modules()[1].parameters()[0].value().clone(),
+        Some(fused.modules()[1].parameters()[1].value().column(0).into_owned()),
+    )
+    .unwrap();
+    let mut separate = Network::new(37).push(hidden).unwrap().push(Relu).unwrap().push(output).unwrap();
+    let mut fused = fused.with_l2(1e-3).unwrap();
+    separate = separate.with_l2(1e-3).unwrap();
+    let x = DMatrix::<f32>::from_fn(37, batch, |i, j| ((i * 7 + j * 13) % 29) as f32 / 29.0 - 0.4);
+    let labels: Vec<usize> = (0..batch).map(|j| (j * 3) % 10).collect();
+    let fused_loss = fused.backward(&x, &labels).unwrap();
+    let separate_loss = separate.backward(&x, &labels).unwrap();
+    assert_eq!(fused_loss.to_bits(), separate_loss.to_bits());
+    let fused_params: Vec<_> = fused.parameters().collect();
+    let separate_params: Vec<_> = separate.parameters().collect();
+    assert_eq!(fused_params.len(), separate_params.len());
+    for (f, s) in fused_params.iter().zip(&separate_params) {
+        assert_eq!(f.value(), s.value());
+        assert_eq!(f.grad(), s.grad(), "{}", f.name());
+    }
+    // The bias gradient against a plain f64 sum of δ = (W1·δ2) ⊙ 1{z > 0} over the batch,
+    // with δ2 taken from the output layer (whose own bias gradient is Σ δ2).
+    let hidden_bias = fused_params[1].grad();
+    let w0 = fused_params[0].value().map(f64::from);
+    let b0 = fused_params[1].value().map(f64::from);
+    let z = w0.transpose() * x.map(f64::from) + &b0 * DMatrix::from_element(1, batch, 1.0);
+    let a = z.map(|v| v.max(0.0));
+    let w1 = fused_params[2].value().map(f64::from);
+    let b1 = fused_params[3].value().map(f64::from);
+    let mut logits = w1.transpose() * &a + &b1 * DMatrix::from_element(1, batch, 1.0);
+    for (j, mut col) in logits.column_iter_mut().enumerate() {
+        let max = col.max();
+        col.apply(|v| *v = (*v - max).exp());
+        let total = col.sum();
+        col /= total;
+        col[labels[j]] -= 1.0;
+    }
+    let delta2 = logits / batch as f64;
+    let delta1 = (&w1 * &delta2).zip_map(&z, |d, z| if z > 0.0 { d } else { 0.0 });
+    let expect = delta1.column_sum();
+    for (got, want) in hidden_bias.iter().zip(expect.iter()) {
+        assert!((f64::from(*got) - want).abs() <= 1e-6 * (1.0 + want.abs()), "{got} vs {want}");
+    }
 }
