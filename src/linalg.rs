@@ -402,10 +402,16 @@ fn lane_total<T: Float>(values: &[T], f: impl Fn(T) -> T) -> T {
     )
 }
 
-/// The first non-finite value in `values`, if any. Vectorized: `v·0` is 0 for every finite `v`
-/// and NaN for ±inf and NaN, so the sum stays 0 exactly when all values are finite.
+/// Whether every value is finite. Vectorized: `v·0` is 0 for every finite `v` and NaN for ±inf
+/// and NaN, so the sum stays 0 exactly when all values are finite.
+#[inline(always)]
+pub(crate) fn all_finite<T: Float>(values: &[T]) -> bool {
+    lane_total(values, |v| v * T::zero()) == T::zero()
+}
+
+/// The first non-finite value in `values`, if any.
 pub(crate) fn first_non_finite<T: Float>(values: &[T]) -> Option<T> {
-    let block = |v: Cols<'_, T>| match lane_total(v.0, |v| v * T::zero()) == T::zero() {
+    let block = |v: Cols<'_, T>| match all_finite(v.0) {
         true => None,
         false => v.0.iter().copied().find(|v| !v.is_finite()),
     };

@@ -283,21 +283,19 @@ impl<T: Float> Network<T> {
                 }
                 let next = &mut self.next[index];
                 ensure_shape(next, param.value().nrows(), param.value().ncols());
-                optimizer.update(
-                    index,
-                    param.value().as_slice(),
-                    param.grad().as_slice(),
-                    next.as_mut_slice(),
-                );
+                let (value, grad) = (param.value().as_slice(), param.grad().as_slice());
                 // A NaN or infinite gradient makes the new value non-finite too (p − lr·NaN, or
                 // inf/inf in RMSprop), so this one check covers both; the message says which.
-                if let Some(bad) = crate::linalg::first_non_finite(next.as_slice()) {
-                    let (what, value) = match crate::linalg::first_non_finite(param.grad().as_slice()) {
+                if !optimizer.update_checked(index, value, grad, next.as_mut_slice()) {
+                    // The slow path: find the culprit (NaN if the optimizer flagged a value that
+                    // is not there, which a correct one never does).
+                    let culprit = |v: &[T]| crate::linalg::first_non_finite(v).map(T::as_f64);
+                    let (what, value) = match culprit(grad) {
                         Some(g) => ("gradient", g),
-                        None => ("updated value", bad),
+                        None => ("updated value", culprit(next.as_slice()).unwrap_or(f64::NAN)),
                     };
                     let what = format!("{what} of module {m} ({}) {}", module.kind(), param.name());
-                    return Err(Error::NonFinite { step, what, value: value.as_f64() });
+                    return Err(Error::NonFinite { step, what, value });
                 }
                 index += 1;
             }

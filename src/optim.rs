@@ -8,7 +8,7 @@
 //! With elementwise weight decay `wd > 0`, `∂P` is replaced by `∂P + wd·P` first (PyTorch's
 //! semantics). The per-tensor rule can reset `g` to 1 every `K` steps, as the recipe does.
 
-use crate::linalg::{LANES, map2, simd};
+use crate::linalg::{LANES, all_finite, map2, simd};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Result};
 
@@ -33,6 +33,16 @@ pub trait Optimizer<T: Float> {
     /// does): [`Network::train_step`](crate::Network::train_step) finds a bad gradient from the
     /// new values alone.
     fn update(&mut self, index: usize, value: &[T], grad: &[T], next: &mut [T]);
+    /// [`update`](Optimizer::update), then whether every value written to `next` is finite.
+    /// [`Network::train_step`](crate::Network::train_step) calls this one.
+    ///
+    /// The default scans `next` once `update` is done. An implementation may instead check each
+    /// block of new values while it is still in cache, as [`Rmsprop`] does: one pass over the
+    /// tensor instead of two.
+    fn update_checked(&mut self, index: usize, value: &[T], grad: &[T], next: &mut [T]) -> bool {
+        self.update(index, value, grad, next);
+        crate::linalg::first_non_finite(next).is_none()
+    }
     /// The current learning rate.
     fn learning_rate(&self) -> T;
     /// Changes the learning rate (schedules use this); rejects values that are not finite and > 0.
@@ -175,6 +185,11 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
     }
 
     fn update(&mut self, index: usize, value: &[T], grad: &[T], next: &mut [T]) {
+        // The check costs a pass over data still in cache; not worth a second copy of the rules.
+        let _ = self.update_checked(index, value, grad, next);
+    }
+
+    fn update_checked(&mut self, index: usize, value: &[T], grad: &[T], next: &mut [T]) -> bool {
         let lr = self.learning_rate;
         match self.rule {
             RmspropRule::Elementwise { alpha, eps, weight_decay } => {
@@ -212,12 +227,13 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                             {
                                 (*next, *v) = rule(p, g, *v);
                             }
+                            all_finite(next.0)
                         },
                     )
                 };
                 let data =
                     ((ColsMut(next, 1), ColsMut(v.as_mut_slice(), 1)), (Cols(value, 1), Cols(grad, 1)));
-                for_column_blocks(value.len(), 1, data, &block, &|(), ()| ());
+                for_column_blocks(value.len(), 1, data, &block, &|a, b| a && b)
             }
             RmspropRule::PerTensor { gamma, eps, .. } => {
                 if self.mean_norm.len() <= index {
@@ -229,11 +245,14 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                 let block = |(next, value, grad): (ColsMut<'_, T>, Cols<'_, T>, Cols<'_, T>)| {
                     simd(
                         #[inline(always)]
-                        || map2(next.0, value.0, grad.0, |p, d| p - step * d),
-                    );
+                        || {
+                            map2(next.0, value.0, grad.0, |p, d| p - step * d);
+                            all_finite(next.0)
+                        },
+                    )
                 };
                 let data = (ColsMut(next, 1), Cols(value, 1), Cols(grad, 1));
-                for_column_blocks(value.len(), 1, data, &block, &|(), ()| ());
+                for_column_blocks(value.len(), 1, data, &block, &|a, b| a && b)
             }
         }
     }

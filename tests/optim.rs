@@ -150,3 +150,63 @@ fn long_tensors_follow_the_rules_entry_by_entry() {
         assert_relative_eq!(p2.value()[i], expect2[i], max_relative = 1e-12);
     }
 }
+
+/// `update_checked` flags a non-finite new value wherever it falls (here in the last of several
+/// parallel blocks, and in the ragged tail), for both rules, and passes a finite update.
+#[test]
+fn update_checked_finds_a_bad_value_in_any_block() {
+    let n = 200_003;
+    let value: Vec<f32> = (0..n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
+    let good: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * 0.001).collect();
+    let rules = [
+        RmspropRule::Elementwise { alpha: 0.99, eps: 1e-8, weight_decay: 0.0 },
+        RmspropRule::PerTensor { gamma: 0.99, eps: 1e-3, reset_every: None },
+    ];
+    for rule in rules {
+        for bad_at in [n - 1, n - 20, n / 2, 3] {
+            for bad in [f32::NAN, f32::INFINITY] {
+                let mut opt = Rmsprop::new(0.01f32, rule).unwrap();
+                let mut next = vec![0f32; n];
+                opt.begin_step();
+                assert!(opt.update_checked(0, &value, &good, &mut next), "{rule:?}: a finite update");
+                let mut grad = good.clone();
+                grad[bad_at] = bad;
+                assert!(!opt.update_checked(1, &value, &grad, &mut next), "{rule:?}: {bad} at {bad_at}");
+            }
+        }
+    }
+}
+
+/// An optimizer that implements only `update` gets the default check: a step to infinity is
+/// caught and undone by `train_step` all the same.
+#[test]
+fn a_custom_optimizer_gets_the_default_check() {
+    use feedforward::{Init, Network, Result as FfResult};
+    struct Sgd(f32);
+    impl Optimizer<f32> for Sgd {
+        fn update(&mut self, _: usize, value: &[f32], grad: &[f32], next: &mut [f32]) {
+            for ((n, &p), &g) in next.iter_mut().zip(value).zip(grad) {
+                *n = p - self.0 * g;
+            }
+        }
+        fn learning_rate(&self) -> f32 {
+            self.0
+        }
+        fn set_learning_rate(&mut self, learning_rate: f32) -> FfResult<()> {
+            self.0 = learning_rate;
+            Ok(())
+        }
+    }
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+    let mut net = Network::<f32>::mlp(&[3, 5, 2], Init::He, true, &mut rng).unwrap();
+    let x = DMatrix::from_fn(3, 4, |i, j| (i + 2 * j) as f32 * 0.3 - 1.0);
+    let labels = [0, 1, 1, 0];
+    assert!(net.train_step(&x, &labels, &mut Sgd(0.1)).is_ok());
+    let before: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
+    match net.train_step(&x, &labels, &mut Sgd(f32::INFINITY)) {
+        Err(Error::NonFinite { step: 2, what, .. }) => assert!(what.contains("updated value"), "{what}"),
+        other => panic!("expected an overflow at step 2, got {other:?}"),
+    }
+    let after: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
+    assert_eq!(before, after);
+}
