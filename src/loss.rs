@@ -38,7 +38,7 @@ impl SoftmaxCrossEntropy {
     /// Mean cross-entropy of `logits` (`classes × batch`) against `labels`.
     pub fn loss<T: Float>(&self, logits: &DMatrix<T>, labels: &[usize]) -> Result<T> {
         Self::check_labels(logits.nrows(), logits.ncols(), labels)?;
-        Ok(self.run(logits, labels, None))
+        Ok(self.run(logits, labels, None).0)
     }
 
     /// Mean cross-entropy, and its gradient `(softmax − onehot)/N` written into `grad` (which must
@@ -49,6 +49,17 @@ impl SoftmaxCrossEntropy {
         labels: &[usize],
         grad: &mut DMatrix<T>,
     ) -> Result<T> {
+        Ok(self.loss_grad_and_correct(logits, labels, grad)?.0)
+    }
+
+    /// [`loss_and_grad`](Self::loss_and_grad), and how many columns have their largest logit
+    /// (the first, on ties) at the label: the accuracy comes free with the loss's maxima.
+    pub(crate) fn loss_grad_and_correct<T: Float>(
+        &self,
+        logits: &DMatrix<T>,
+        labels: &[usize],
+        grad: &mut DMatrix<T>,
+    ) -> Result<(T, usize)> {
         Self::check_labels(logits.nrows(), logits.ncols(), labels)?;
         crate::linalg::ensure_shape(grad, logits.nrows(), logits.ncols());
         Ok(self.run(logits, labels, Some(grad)))
@@ -57,8 +68,11 @@ impl SoftmaxCrossEntropy {
     /// Softmax probabilities of each column, in place.
     pub fn softmax_in_place<T: Float>(&self, logits: &mut DMatrix<T>) {
         let classes = logits.nrows();
+        if classes == 0 {
+            return;
+        }
         for col in logits.as_mut_slice().chunks_exact_mut(classes) {
-            let max = column_max(col);
+            let (_, max) = column_max(col);
             let mut sum = T::zero();
             for z in col.iter_mut() {
                 *z = (*z - max).exp();
@@ -68,7 +82,13 @@ impl SoftmaxCrossEntropy {
         }
     }
 
-    fn run<T: Float>(&self, logits: &DMatrix<T>, labels: &[usize], grad: Option<&mut DMatrix<T>>) -> T {
+    /// The mean loss, and the number of columns whose argmax is the label.
+    fn run<T: Float>(
+        &self,
+        logits: &DMatrix<T>,
+        labels: &[usize],
+        grad: Option<&mut DMatrix<T>>,
+    ) -> (T, usize) {
         let (classes, batch) = logits.shape();
         let n = T::lit(batch as f64);
         let data = (
@@ -76,12 +96,14 @@ impl SoftmaxCrossEntropy {
             Cols(labels, 1),
             grad.map(|g| ColsMut(g.as_mut_slice(), classes)),
         );
-        // Each block returns its samples' summed loss, in f64: a full batch adds 42000 terms.
+        // Each block returns its samples' summed loss, in f64 (a full batch adds 42000 terms),
+        // and its count of correct argmaxes.
         let block = |(z, y, g): (Cols<'_, T>, Cols<'_, usize>, Option<ColsMut<'_, T>>)| {
-            let mut total = 0.0f64;
+            let (mut total, mut correct) = (0.0f64, 0);
             let mut grads = g.map(|g| g.0.chunks_exact_mut(classes));
             for (z, &y) in z.0.chunks_exact(classes).zip(y.0) {
-                let max = column_max(z);
+                let (argmax, max) = column_max(z);
+                correct += usize::from(argmax == y);
                 // Σ exp(z − max), each exponential computed once: kept in the gradient column
                 // when there is one (exp dominates this loop's cost).
                 let sum = match grads.as_mut().and_then(Iterator::next) {
@@ -100,12 +122,22 @@ impl SoftmaxCrossEntropy {
                 };
                 total += (sum.ln() + max - z[y]).as_f64();
             }
-            total
+            (total, correct)
         };
-        T::lit(for_column_blocks(batch, classes, data, &block, &|a, b| a + b)) / n
+        let (total, correct) =
+            for_column_blocks(batch, classes, data, &block, &|a, b| (a.0 + b.0, a.1 + b.1));
+        (T::lit(total) / n, correct)
     }
 }
 
-fn column_max<T: Float>(z: &[T]) -> T {
-    z.iter().copied().fold(T::min_value().unwrap_or(-T::one()), |m, v| if v > m { v } else { m })
+/// Index and value of the largest entry of a non-empty column (the first, on ties), as
+/// [`Network::predict`](crate::Network::predict) picks it.
+fn column_max<T: Float>(z: &[T]) -> (usize, T) {
+    let mut best = (0, z[0]);
+    for (k, &v) in z.iter().enumerate().skip(1) {
+        if v > best.1 {
+            best = (k, v);
+        }
+    }
+    best
 }

@@ -227,9 +227,18 @@ impl<T: Float> Network<T> {
     /// Forward and backward on a batch: returns the loss and leaves `dL/dP` in every parameter's
     /// gradient (including the L2 term).
     pub fn backward(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<T> {
+        Ok(self.backward_counting(x, labels)?.0)
+    }
+
+    /// [`backward`](Self::backward), and how many samples the forward pass classified correctly.
+    fn backward_counting(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<(T, usize)> {
         self.forward(x)?;
         let last = self.modules.len() - 1;
-        let ce = SoftmaxCrossEntropy.loss_and_grad(&self.activations[last], labels, &mut self.grads[last])?;
+        let (ce, correct) = SoftmaxCrossEntropy.loss_grad_and_correct(
+            &self.activations[last],
+            labels,
+            &mut self.grads[last],
+        )?;
         let batch = x.ncols();
         for i in (0..=last).rev() {
             let (lower, upper) = self.grads.split_at_mut(i);
@@ -252,7 +261,7 @@ impl<T: Float> Network<T> {
                 }
             }
         }
-        Ok(ce + self.penalty(squares))
+        Ok((ce + self.penalty(squares), correct))
     }
 
     /// One training step: forward, backward, then `optimizer` updates every parameter.
@@ -266,12 +275,11 @@ impl<T: Float> Network<T> {
         labels: &[usize],
         optimizer: &mut O,
     ) -> Result<StepReport> {
-        let loss = self.backward(x, labels)?;
+        let (loss, correct) = self.backward_counting(x, labels)?;
         let step = self.steps + 1;
         if !loss.is_finite() {
             return Err(Error::NonFinite { step, what: "loss".into(), value: loss.as_f64() });
         }
-        let correct = count_correct(self.logits(), labels);
         optimizer.begin_step();
         // Phase 1: every new value into `next`, checked. Phase 2: swap them in. A failure in
         // phase 1 leaves every parameter as it was.

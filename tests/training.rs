@@ -257,3 +257,22 @@ fn evaluate_is_loss_and_accuracy_in_one_pass() {
     assert_eq!(accuracy, net.accuracy(&x, &y).unwrap());
     assert!(matches!(net.evaluate(&x, &y[1..]), Err(Error::ShapeMismatch { .. })));
 }
+
+/// A step reports the loss and accuracy of the weights it started from: the same as `evaluate`
+/// just before it (the step counts correct argmaxes inside the loss; `evaluate` separately).
+#[test]
+fn step_report_is_the_loss_and_accuracy_before_the_step() {
+    let (x, y) = blobs(60, 4);
+    let mut net = toy_net(7);
+    let mut opt = Rmsprop::elementwise(0.01).unwrap();
+    let mut accuracies = Vec::new();
+    for _ in 0..8 {
+        let (loss, accuracy) = net.evaluate(&x, &y).unwrap();
+        let report = net.train_step(&x, &y, &mut opt).unwrap();
+        assert_eq!(report.loss, loss as f64);
+        assert_eq!(report.accuracy, accuracy);
+        accuracies.push(accuracy);
+    }
+    // Not a constant: the check above has compared different accuracies.
+    assert!(accuracies.windows(2).any(|w| w[0] != w[1]), "{accuracies:?}");
+}
