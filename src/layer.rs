@@ -122,6 +122,15 @@ impl<T: Float> Layer<T> {
     }
 
     /// The same layer with `activation` applied to its output, fused into its own passes.
+    ///
+    /// ```
+    /// use feedforward::{Activation, Init, Layer};
+    /// use rand::SeedableRng;
+    ///
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let hidden = Layer::<f32>::new(784, 256, Init::He, &mut rng).with_activation(Activation::Relu);
+    /// assert_eq!(hidden.activation(), Activation::Relu);
+    /// ```
     #[must_use]
     pub fn with_activation(mut self, activation: Activation) -> Self {
         self.activation = activation;
@@ -230,6 +239,9 @@ impl<T: Float> Module<T> for Layer<T> {
 /// activation in one pass over its output.
 fn bias_and_activation<T: Float>(y: &mut DMatrix<T>, bias: Option<&[T]>, f: impl Fn(T) -> T + Copy + Sync) {
     let (rows, cols) = y.shape();
+    if rows == 0 {
+        return;
+    }
     let block = |y: ColsMut<'_, T>| {
         simd(
             #[inline(always)]
@@ -262,6 +274,9 @@ fn delta_and_bias_gradient<T: Float>(
     gradient: impl Fn(T, T) -> T + Copy + Sync,
 ) {
     let (rows, cols) = dy.shape();
+    if rows == 0 {
+        return;
+    }
     ensure_shape(partials, rows, MAX_BLOCKS);
     let slots = Mutex::new(partials.as_mut_slice().chunks_exact_mut(rows));
     let want_sum = bias_grad.is_some();

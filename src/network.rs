@@ -64,15 +64,20 @@ impl<T: Float> Network<T> {
         }
     }
 
-    /// Appends a module, checking that it accepts the current output size.
+    /// Appends a module, checking that it accepts the current output size and gives at least
+    /// one row.
     pub fn push(mut self, module: impl Module<T> + 'static) -> Result<Self> {
         self.push_boxed(Box::new(module))?;
         Ok(self)
     }
 
-    /// Appends a boxed module, checking that it accepts the current output size.
+    /// Appends a boxed module, checking that it accepts the current output size and gives at
+    /// least one row.
     pub fn push_boxed(&mut self, module: Box<dyn Module<T>>) -> Result<()> {
         let rows = module.output_rows(self.output_rows())?;
+        if rows == 0 {
+            return Err(Error::shape(module.kind(), "at least one output row", "0 rows"));
+        }
         self.modules.push(module);
         self.rows.push(rows);
         self.activations.push(DMatrix::zeros(0, 0));
