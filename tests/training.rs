@@ -183,7 +183,8 @@ fn bad_input_gives_typed_errors() {
     );
     assert!(Network::<f32>::mlp(&[3], Init::He, true, &mut StdRng::seed_from_u64(0)).is_err());
     // A module that gives no rows cannot end in classes, nor feed another module.
-    let no_outputs = Network::<f32>::new(4).push(feedforward::Layer::new(4, 0, Init::He, &mut StdRng::seed_from_u64(0)));
+    let no_outputs =
+        Network::<f32>::new(4).push(feedforward::Layer::new(4, 0, Init::He, &mut StdRng::seed_from_u64(0)));
     assert!(matches!(no_outputs, Err(Error::ShapeMismatch { .. })));
     assert!(matches!(toy_net(1).with_l2(-1.0), Err(Error::InvalidHyperparameter { .. })));
     assert!(matches!(Network::<f32>::new(2).forward(&x), Err(Error::ShapeMismatch { .. })));
