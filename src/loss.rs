@@ -130,9 +130,9 @@ impl SoftmaxCrossEntropy {
     }
 }
 
-/// Index and value of the largest entry of a non-empty column (the first, on ties), as
-/// [`Network::predict`](crate::Network::predict) picks it.
-fn column_max<T: Float>(z: &[T]) -> (usize, T) {
+/// Index and value of the largest entry of a non-empty column (the first, on ties): the
+/// predicted class of [`Network::predict`](crate::Network::predict) and the accuracy.
+pub(crate) fn column_max<T: Float>(z: &[T]) -> (usize, T) {
     let mut best = (0, z[0]);
     for (k, &v) in z.iter().enumerate().skip(1) {
         if v > best.1 {

@@ -10,6 +10,7 @@
 //! [`forward`](Network::forward) takes `&mut self`.
 
 use crate::linalg::ensure_shape;
+use crate::loss::column_max;
 use crate::optim::Optimizer;
 use crate::{Activation, Error, Float, Init, Layer, Module, Result, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
@@ -328,7 +329,8 @@ impl<T: Float> Network<T> {
 
     /// Predicted class (argmax of the logits) of each sample.
     pub fn predict(&mut self, x: &DMatrix<T>) -> Result<Vec<usize>> {
-        Ok(self.forward(x)?.column_iter().map(|c| argmax(c.iter())).collect())
+        let logits = self.forward(x)?;
+        Ok(logits.as_slice().chunks_exact(logits.nrows()).map(|c| column_max(c).0).collect())
     }
 
     /// Class probabilities (softmax of the logits), `classes × batch`.
@@ -352,17 +354,7 @@ impl<T: Float> Network<T> {
     }
 }
 
-/// Index of the largest value (the first one on ties).
-pub(crate) fn argmax<'a, T: Float>(values: impl Iterator<Item = &'a T>) -> usize {
-    let mut best = (0, None::<T>);
-    for (i, &v) in values.enumerate() {
-        if best.1.is_none_or(|b| v > b) {
-            best = (i, Some(v));
-        }
-    }
-    best.0
-}
-
 fn count_correct<T: Float>(logits: &DMatrix<T>, labels: &[usize]) -> usize {
-    logits.column_iter().zip(labels).filter(|(c, y)| argmax(c.iter()) == **y).count()
+    let columns = logits.as_slice().chunks_exact(logits.nrows());
+    columns.zip(labels).filter(|(c, y)| column_max(c).0 == **y).count()
 }

@@ -444,6 +444,8 @@ mod tests {
         SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    // Needs a second thread: without the team every part runs on the caller, in order.
+    #[cfg(feature = "threading")]
     #[test]
     fn a_thread_done_early_takes_parts_left_in_another_share() {
         let _turn = serial();
