@@ -51,7 +51,7 @@ impl Init {
 ///
 /// Parameters, in order: `weight` (`inputs × outputs`, regularized), then `bias` (`outputs × 1`,
 /// not regularized) if present.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Layer<T: Float> {
     /// `[weight]` or `[weight, bias]`.
     params: Vec<Parameter<T>>,
@@ -66,6 +66,14 @@ pub struct Layer<T: Float> {
 impl<T: Float> PartialEq for Layer<T> {
     fn eq(&self, other: &Self) -> bool {
         self.params == other.params && self.activation == other.activation
+    }
+}
+
+/// A clone has the same parameters and activation, and empty scratch buffers (they hold
+/// nothing between calls, and are a batch's worth of memory).
+impl<T: Float> Clone for Layer<T> {
+    fn clone(&self) -> Self {
+        Self::assemble_with(self.params.clone(), self.activation)
     }
 }
 
@@ -113,12 +121,11 @@ impl<T: Float> Layer<T> {
                 false,
             ));
         }
-        Layer {
-            params,
-            activation: Activation::Identity,
-            delta: DMatrix::zeros(0, 0),
-            bias_partials: DMatrix::zeros(0, 0),
-        }
+        Self::assemble_with(params, Activation::Identity)
+    }
+
+    fn assemble_with(params: Vec<Parameter<T>>, activation: Activation) -> Self {
+        Layer { params, activation, delta: DMatrix::zeros(0, 0), bias_partials: DMatrix::zeros(0, 0) }
     }
 
     /// The same layer with `activation` applied to its output, fused into its own passes.
