@@ -4,7 +4,7 @@
 //! at most 1e-6, with central differences of step 1e-5.
 
 use feedforward::gradcheck::{self, Config};
-use feedforward::{Activation, Init, Layer, Network, Relu};
+use feedforward::{Activation, Init, Layer, Module, Network, Relu};
 use nalgebra::DMatrix;
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -61,6 +61,14 @@ fn layer_with_fused_relu_with_and_without_bias() {
         let report = gradcheck::check_module(&mut layer, &x, &Config::default()).unwrap();
         assert_eq!(report.checked, 6 * 5 + if bias { 5 } else { 0 } + 6 * 7);
         assert!(report.max_error <= BOUND, "seed {seed}: {report}");
+        // A clone keeps the parameters and the activation (not the scratch of the last pass).
+        let copy = layer.clone();
+        assert_eq!(copy, layer);
+        assert_eq!(copy.activation(), Activation::Relu);
+        let (mut y, mut y_copy) = (DMatrix::zeros(5, 7), DMatrix::zeros(5, 7));
+        layer.forward(&x, &mut y);
+        copy.forward(&x, &mut y_copy);
+        assert_eq!(y, y_copy);
     }
 }
 
