@@ -62,11 +62,12 @@ fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// A job's closure, its lifetime erased.
+type JobFn = *const (dyn Fn(usize) + Sync + 'static);
+
 /// A job as the helpers see it: a borrowed closure and the engaged helpers, lifetimes erased.
 /// [`run`] does not return before every helper has finished with it, which is what makes the
 /// erasure sound.
-type JobFn = *const (dyn Fn(usize) + Sync + 'static);
-
 #[derive(Clone, Copy)]
 struct Job {
     f: JobFn,
