@@ -93,6 +93,14 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
         group.bench_function(BenchmarkId::new("train_step", batch), |b| {
             b.iter(|| black_box(net.train_step(black_box(&x), &y, &mut opt).unwrap()))
         });
+        if batch == 128 {
+            // The default recipe's optimizer: one running mean per weight, not per tensor.
+            let mut net = network::<T>();
+            let mut opt = Rmsprop::elementwise(T::lit(1e-6)).unwrap();
+            group.bench_function(BenchmarkId::new("train_step_elementwise_rmsprop", batch), |b| {
+                b.iter(|| black_box(net.train_step(black_box(&x), &y, &mut opt).unwrap()))
+            });
+        }
         group.bench_function(BenchmarkId::new("bare_forward_products", batch), |b| {
             b.iter(|| bare.forward(black_box(&x)))
         });
