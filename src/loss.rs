@@ -37,8 +37,7 @@ impl SoftmaxCrossEntropy {
 
     /// Mean cross-entropy of `logits` (`classes × batch`) against `labels`.
     pub fn loss<T: Float>(&self, logits: &DMatrix<T>, labels: &[usize]) -> Result<T> {
-        Self::check_labels(logits.nrows(), logits.ncols(), labels)?;
-        Ok(self.run(logits, labels, None).0)
+        Ok(self.loss_and_correct(logits, labels, None)?.0)
     }
 
     /// Mean cross-entropy, and its gradient `(softmax − onehot)/N` written into `grad` (which must
@@ -49,20 +48,7 @@ impl SoftmaxCrossEntropy {
         labels: &[usize],
         grad: &mut DMatrix<T>,
     ) -> Result<T> {
-        Ok(self.loss_grad_and_correct(logits, labels, grad)?.0)
-    }
-
-    /// [`loss_and_grad`](Self::loss_and_grad), and how many columns have their largest logit
-    /// (the first, on ties) at the label: the accuracy comes free with the loss's maxima.
-    pub(crate) fn loss_grad_and_correct<T: Float>(
-        &self,
-        logits: &DMatrix<T>,
-        labels: &[usize],
-        grad: &mut DMatrix<T>,
-    ) -> Result<(T, usize)> {
-        Self::check_labels(logits.nrows(), logits.ncols(), labels)?;
-        crate::linalg::ensure_shape(grad, logits.nrows(), logits.ncols());
-        Ok(self.run(logits, labels, Some(grad)))
+        Ok(self.loss_and_correct(logits, labels, Some(grad))?.0)
     }
 
     /// Softmax probabilities of each column, in place.
@@ -82,19 +68,25 @@ impl SoftmaxCrossEntropy {
         }
     }
 
-    /// The mean loss, and the number of columns whose argmax is the label.
-    fn run<T: Float>(
+    /// The mean loss, its gradient into `grad` when given (resized if needed), and how many
+    /// columns have their largest logit (the first, on ties) at the label: the accuracy comes
+    /// free with the loss's maxima.
+    pub(crate) fn loss_and_correct<T: Float>(
         &self,
         logits: &DMatrix<T>,
         labels: &[usize],
         grad: Option<&mut DMatrix<T>>,
-    ) -> (T, usize) {
+    ) -> Result<(T, usize)> {
         let (classes, batch) = logits.shape();
+        Self::check_labels(classes, batch, labels)?;
         let n = T::lit(batch as f64);
         let data = (
             Cols(logits.as_slice(), classes),
             Cols(labels, 1),
-            grad.map(|g| ColsMut(g.as_mut_slice(), classes)),
+            grad.map(|g| {
+                crate::linalg::ensure_shape(g, classes, batch);
+                ColsMut(g.as_mut_slice(), classes)
+            }),
         );
         // Each block returns its samples' summed loss, in f64 (a full batch adds 42000 terms),
         // and its count of correct argmaxes.
@@ -126,7 +118,7 @@ impl SoftmaxCrossEntropy {
         };
         let (total, correct) =
             for_column_blocks(batch, classes, data, &block, &|a, b| (a.0 + b.0, a.1 + b.1));
-        (T::lit(total) / n, correct)
+        Ok((T::lit(total) / n, correct))
     }
 }
 

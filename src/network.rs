@@ -225,9 +225,14 @@ impl<T: Float> Network<T> {
 
     /// Loss on a batch: mean cross-entropy + L2 penalty. No gradients are computed.
     pub fn loss(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<T> {
+        Ok(self.loss_counting(x, labels)?.0)
+    }
+
+    /// [`loss`](Self::loss), and how many samples the forward pass classified correctly.
+    fn loss_counting(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<(T, usize)> {
         self.forward(x)?;
-        let ce = SoftmaxCrossEntropy.loss(self.logits(), labels)?;
-        Ok(ce + self.l2_penalty())
+        let (ce, correct) = SoftmaxCrossEntropy.loss_and_correct(self.logits(), labels, None)?;
+        Ok((ce + self.l2_penalty(), correct))
     }
 
     /// Forward and backward on a batch: returns the loss and leaves `dL/dP` in every parameter's
@@ -240,10 +245,10 @@ impl<T: Float> Network<T> {
     fn backward_counting(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<(T, usize)> {
         self.forward(x)?;
         let last = self.modules.len() - 1;
-        let (ce, correct) = SoftmaxCrossEntropy.loss_grad_and_correct(
+        let (ce, correct) = SoftmaxCrossEntropy.loss_and_correct(
             &self.activations[last],
             labels,
-            &mut self.grads[last],
+            Some(&mut self.grads[last]),
         )?;
         let batch = x.ncols();
         for i in (0..=last).rev() {
@@ -342,8 +347,8 @@ impl<T: Float> Network<T> {
 
     /// Loss (cross-entropy + L2) and accuracy on a batch, from one forward pass.
     pub fn evaluate(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<(T, f64)> {
-        let loss = self.loss(x, labels)?;
-        Ok((loss, count_correct(self.logits(), labels) as f64 / labels.len() as f64))
+        let (loss, correct) = self.loss_counting(x, labels)?;
+        Ok((loss, correct as f64 / labels.len() as f64))
     }
 
     /// Fraction of samples whose predicted class equals the label, in [0, 1].
