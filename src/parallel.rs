@@ -16,7 +16,7 @@
 
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, Ordering::*};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -219,22 +219,9 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     let mine = run_shares(&job, &team.share, 0, f);
     for helper in engaged {
         let epoch = helper.epoch.load(Relaxed);
-        let start = Instant::now();
-        let mut spins = 0u32;
-        while helper.done.load(Acquire) != epoch {
-            spins = spins.wrapping_add(1);
-            if !spins.is_multiple_of(64) || start.elapsed() < WAIT_SPIN {
-                std::hint::spin_loop();
-                continue;
-            }
-            // Sleep rather than spin: if the helper was descheduled, spinning here would keep
-            // it off this core. Same handshake as the helpers' (see `helper_loop`).
-            team.owner_sleeping.store(true, SeqCst);
-            if helper.done.load(SeqCst) != epoch {
-                std::thread::park();
-            }
-            team.owner_sleeping.store(false, SeqCst);
-        }
+        // Then sleep rather than spin: if the helper was descheduled, spinning here would keep
+        // it off this core.
+        wait_until(|order| helper.done.load(order) == epoch, &team.owner_sleeping, WAIT_SPIN);
     }
     // SAFETY: as above; no helper reads `job` any more.
     unsafe { *team.job.get() = None };
@@ -294,27 +281,32 @@ fn run_shares(job: &Job, owner: &Share, me: usize, f: &(dyn Fn(usize) + Sync)) -
     first_panic
 }
 
+/// Returns once `ready` holds: spins for `spin`, then parks with `sleeping` set. Whoever makes
+/// `ready` true stores it, then reads `sleeping` and unparks this thread if set; both sides use
+/// SeqCst for that store and load (`ready` is read with the ordering it is given), so at least
+/// one sees the other's write and a wake-up is never lost.
+fn wait_until(ready: impl Fn(Ordering) -> bool, sleeping: &AtomicBool, spin: Duration) {
+    let start = Instant::now();
+    let mut spins = 0u32;
+    while !ready(Acquire) {
+        spins = spins.wrapping_add(1);
+        if !spins.is_multiple_of(64) || start.elapsed() < spin {
+            std::hint::spin_loop();
+            continue;
+        }
+        sleeping.store(true, SeqCst);
+        if !ready(SeqCst) {
+            std::thread::park();
+        }
+        sleeping.store(false, SeqCst);
+    }
+}
+
 fn helper_loop(helper: &'static Helper, worker: usize) {
     let team = team();
     let mut seen = 0;
     loop {
-        let start = Instant::now();
-        let mut spins = 0u32;
-        loop {
-            if helper.epoch.load(Acquire) != seen {
-                break;
-            }
-            spins = spins.wrapping_add(1);
-            if !spins.is_multiple_of(64) || start.elapsed() < SPIN {
-                std::hint::spin_loop();
-                continue;
-            }
-            helper.sleeping.store(true, SeqCst);
-            if helper.epoch.load(SeqCst) == seen {
-                std::thread::park();
-            }
-            helper.sleeping.store(false, SeqCst);
-        }
+        wait_until(|order| helper.epoch.load(order) != seen, &helper.sleeping, SPIN);
         seen = helper.epoch.load(Acquire);
         // SAFETY: the owner wrote the job before bumping `epoch`, and keeps it alive until
         // this helper reports `done` below.
