@@ -59,8 +59,8 @@ fn nonconforming_shapes_panic_as_a_documented_invariant() {
 }
 
 /// Products big enough to be cut between threads (by rows when `op(a)` is the larger factor, by
-/// columns otherwise or when `k` is the smallest dimension), on strided views, with every transposition: still the naive product, and
-/// the same bits on one thread as on several.
+/// columns otherwise or when `k` is the smallest dimension), on strided views, with every
+/// transposition: still the naive product, and the same bits on one thread as on several.
 #[test]
 fn products_cut_between_threads_equal_the_naive_product_and_each_other() {
     for (m, k, n) in [(300, 90, 70), (70, 90, 300), (129, 200, 33), (300, 40, 120)] {
