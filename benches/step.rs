@@ -8,7 +8,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use feedforward::linalg::{Op, gemm};
 use feedforward::recipe::Recipe;
-use feedforward::{Float, Network, Rmsprop};
+use feedforward::{Float, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -88,17 +88,23 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
             })
         });
         group.bench_function(BenchmarkId::new("backward", batch), |b| {
-            b.iter(|| black_box(net.backward(black_box(&x), &y).unwrap()))
+            b.iter(|| black_box(net.backward(black_box(&x), &SoftmaxCrossEntropy::new(), &y).unwrap()))
         });
         group.bench_function(BenchmarkId::new("train_step", batch), |b| {
-            b.iter(|| black_box(net.train_step(black_box(&x), &y, &mut opt).unwrap()))
+            b.iter(|| {
+                black_box(net.train_step(black_box(&x), &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap())
+            })
         });
         if batch == 128 {
             // The default recipe's optimizer: one running mean per weight, not per tensor.
             let mut net = network::<T>();
             let mut opt = Rmsprop::elementwise(T::lit(1e-6)).unwrap();
             group.bench_function(BenchmarkId::new("train_step_elementwise_rmsprop", batch), |b| {
-                b.iter(|| black_box(net.train_step(black_box(&x), &y, &mut opt).unwrap()))
+                b.iter(|| {
+                    black_box(
+                        net.train_step(black_box(&x), &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap(),
+                    )
+                })
             });
         }
         group.bench_function(BenchmarkId::new("bare_forward_products", batch), |b| {
@@ -117,7 +123,7 @@ fn steps(c: &mut Criterion) {
 }
 
 fn predict_one(c: &mut Criterion) {
-    let mut net = network::<f32>();
+    let net = network::<f32>();
     let (x, _) = inputs::<f32>(1);
     c.bench_function("predict_one_image", |b| b.iter(|| black_box(net.predict(black_box(&x)).unwrap())));
 }

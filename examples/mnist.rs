@@ -14,7 +14,7 @@ use feedforward::metrics::ConfusionMatrix;
 use feedforward::recipe::{MNIST_CLASSES, Recipe};
 use feedforward::train::{self, Progress, Schedule};
 use feedforward::viz::{self, Series};
-use feedforward::{Network, Optimizer, Rmsprop, RmspropRule, weights};
+use feedforward::{Network, Optimizer, Rmsprop, RmspropRule, SoftmaxCrossEntropy, weights};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -162,7 +162,12 @@ fn run(args: Args) -> feedforward::Result<()> {
     let mut net: Network<f32> = recipe.network(&mut rng)?;
     let mut optimizer: Rmsprop<f32> = recipe.optimizer(args.learning_rate)?;
     if let Some(path) = &args.load {
-        weights::load_into(&mut net, path)?;
+        if let Err(e) = weights::load_into(&mut net, path) {
+            if matches!(e, feedforward::Error::MissingFile { .. }) {
+                eprintln!("hint: write a weights file first with --save PATH");
+            }
+            return Err(e);
+        }
         say!("loaded weights from {}", path.display());
     }
     say!(
@@ -184,8 +189,9 @@ fn run(args: Args) -> feedforward::Result<()> {
         0.0
     };
 
-    let (final_loss, train_accuracy) = net.evaluate(train_set.images(), train_labels)?;
-    let final_loss = f64::from(final_loss);
+    let evaluation = net.evaluate(train_set.images(), &SoftmaxCrossEntropy::new(), train_labels)?;
+    let final_loss = evaluation.loss;
+    let train_accuracy = evaluation.accuracy.unwrap_or(f64::NAN);
     let test_pred = net.predict(test_set.images())?;
     let confusion = test_set.labels().map(|l| ConfusionMatrix::new(MNIST_CLASSES, &test_pred, l));
 
@@ -298,49 +304,59 @@ fn train_net(
             .expect("the template is valid"),
     );
     let (mut window_loss, mut window_correct, mut window_samples) = (0.0, 0.0, 0usize);
-    train::fit(net, optimizer, train_set.images(), labels, &config, |p: &Progress, net, opt| {
-        let r = p.report;
-        bar.set_length(p.total_steps as u64);
-        bar.set_position(p.step as u64);
-        history.loss.push((p.step as f64, r.loss));
-        history.accuracy.push((p.step as f64, r.accuracy));
-        history.steps = p.step;
-        history.samples += r.batch_size;
-        window_loss += r.loss * r.batch_size as f64;
-        window_correct += r.accuracy * r.batch_size as f64;
-        window_samples += r.batch_size;
-        if p.step.is_multiple_of(10) || p.step == p.total_steps {
-            bar.set_message(format!("loss {:.4} acc {:.2}%", r.loss, 100.0 * r.accuracy));
-        }
-        if p.step.is_multiple_of(report_every) || p.step == p.total_steps {
-            // Full batch: the step's own loss is the training loss (as the original prints it).
-            // Minibatches: one batch is noise, so report the mean since the last report.
-            let (loss, accuracy, over) = if full_batch {
-                (r.loss, r.accuracy, "this iteration, whole training set".to_string())
-            } else {
-                let n = window_samples as f64;
-                (
-                    window_loss / n,
-                    window_correct / n,
-                    format!("mean over the last {} steps", report_every.min(p.step)),
-                )
-            };
-            let line = format!(
-                "epoch {:>4} step {:>5}/{}: loss {loss:.4}, training accuracy {:.2}% ({over})",
-                p.epoch,
-                p.step,
-                p.total_steps,
-                100.0 * accuracy,
-            );
-            bar.suspend(|| {
-                say!("{line}");
-                if matches!(opt.rule(), RmspropRule::PerTensor { .. }) {
-                    print_sanity_checks(net, opt);
-                }
-            });
-            (window_loss, window_correct, window_samples) = (0.0, 0.0, 0);
-        }
-    })?;
+    train::fit(
+        net,
+        optimizer,
+        &SoftmaxCrossEntropy::new(),
+        train_set.images(),
+        labels,
+        &config,
+        |p: &Progress, net, opt| {
+            let r = p.report;
+            // Softmax cross-entropy always reports an accuracy.
+            let accuracy = r.accuracy.unwrap_or(f64::NAN);
+            bar.set_length(p.total_steps as u64);
+            bar.set_position(p.step as u64);
+            history.loss.push((p.step as f64, r.loss));
+            history.accuracy.push((p.step as f64, accuracy));
+            history.steps = p.step;
+            history.samples += r.batch_size;
+            window_loss += r.loss * r.batch_size as f64;
+            window_correct += accuracy * r.batch_size as f64;
+            window_samples += r.batch_size;
+            if p.step.is_multiple_of(10) || p.step == p.total_steps {
+                bar.set_message(format!("loss {:.4} acc {:.2}%", r.loss, 100.0 * accuracy));
+            }
+            if p.step.is_multiple_of(report_every) || p.step == p.total_steps {
+                // Full batch: the step's own loss is the training loss (as the original prints it).
+                // Minibatches: one batch is noise, so report the mean since the last report.
+                let (loss, accuracy, over) = if full_batch {
+                    (r.loss, accuracy, "this iteration, whole training set".to_string())
+                } else {
+                    let n = window_samples as f64;
+                    (
+                        window_loss / n,
+                        window_correct / n,
+                        format!("mean over the last {} steps", report_every.min(p.step)),
+                    )
+                };
+                let line = format!(
+                    "epoch {:>4} step {:>5}/{}: loss {loss:.4}, training accuracy {:.2}% ({over})",
+                    p.epoch,
+                    p.step,
+                    p.total_steps,
+                    100.0 * accuracy,
+                );
+                bar.suspend(|| {
+                    say!("{line}");
+                    if matches!(opt.rule(), RmspropRule::PerTensor { .. }) {
+                        print_sanity_checks(net, opt);
+                    }
+                });
+                (window_loss, window_correct, window_samples) = (0.0, 0.0, 0);
+            }
+        },
+    )?;
     bar.finish_and_clear();
     Ok(())
 }

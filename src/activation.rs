@@ -38,6 +38,32 @@ pub enum Activation {
     Relu,
 }
 
+impl Activation {
+    /// Every activation, in declaration order.
+    pub const ALL: [Activation; 2] = [Activation::Identity, Activation::Relu];
+
+    /// Lower-case name, as in model files: `"identity"`, `"relu"`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+        }
+    }
+}
+
+impl std::str::FromStr for Activation {
+    type Err = String;
+
+    /// Parses a [`name`](Activation::name).
+    fn from_str(s: &str) -> Result<Self, String> {
+        Activation::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Activation::ALL.iter().map(|a| a.name()).collect();
+            format!("unknown activation {s:?}: expected one of {}", names.join(", "))
+        })
+    }
+}
+
 /// The rectified linear unit, applied elementwise. No parameters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Relu;
@@ -61,6 +87,10 @@ impl<T: Float> Module<T> for Relu {
             );
         };
         for_column_blocks(cols, rows, data, &block, &|(), ()| ());
+    }
+
+    fn describe(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        Some(serde_json::Map::new())
     }
 
     fn backward(

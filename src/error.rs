@@ -40,17 +40,33 @@ pub enum Error {
         classes: usize,
     },
 
-    /// Training produced NaN or ±inf. The step was not applied: parameters are as before it.
-    #[error(
-        "training diverged at step {step}: {what} is not finite ({value}); parameters are left as they were before this step; try a smaller learning rate"
-    )]
+    /// A NaN or ±inf: in an input sample (`sample` names its column), or produced by training
+    /// (`sample` is `None`). Nothing was changed: a training step that fails leaves the
+    /// parameters and the step count as they were before it.
+    #[error("{}", non_finite_message(*step, what, *value, *sample))]
     NonFinite {
-        /// 1-based number of the step that failed.
-        step: usize,
-        /// What was non-finite: `"loss"` or the name of a gradient.
+        /// 1-based number of the training step that failed; `None` outside training.
+        step: Option<usize>,
+        /// What was non-finite: `"network input"`, `"loss"` or the name of a gradient.
         what: String,
-        /// The loss, or the first non-finite gradient entry.
+        /// The first non-finite value found.
         value: f64,
+        /// The input sample (column) that holds it, when the input was at fault.
+        sample: Option<usize>,
+    },
+
+    /// A target value a loss cannot take: a NaN regression target, a probability outside
+    /// [0, 1].
+    #[error("target at sample {sample}, row {row} is {value}: it {requirement}")]
+    InvalidTarget {
+        /// Position of the sample (column) in its batch or data set.
+        sample: usize,
+        /// Row of the entry within the sample's target.
+        row: usize,
+        /// The offending value.
+        value: f64,
+        /// What the loss requires of it.
+        requirement: &'static str,
     },
 
     /// A hyper-parameter outside its valid range, rejected when the object was built.
@@ -120,16 +136,31 @@ pub enum Error {
     },
 }
 
+fn non_finite_message(step: Option<usize>, what: &str, value: f64, sample: Option<usize>) -> String {
+    let at_step = step.map_or(String::new(), |s| format!(" at step {s}"));
+    match sample {
+        Some(j) => format!(
+            "non-finite input{at_step}: sample {j} (column {j}) of the {what} holds {value}; fix or drop that sample (nothing was changed)"
+        ),
+        None => format!(
+            "training diverged{at_step}: {what} is not finite ({value}); parameters are left as they were before this step; try a smaller learning rate"
+        ),
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Shorthand for [`Error::ShapeMismatch`].
-    pub(crate) fn shape(
-        what: impl Into<String>,
-        expected: impl Into<String>,
-        got: impl Into<String>,
-    ) -> Self {
+    /// An [`Error::ShapeMismatch`]: `what` was wrong (e.g. `"layer input"`), `expected` what was
+    /// required, `got` what was given. For custom modules and losses.
+    ///
+    /// ```
+    /// let e = feedforward::Error::shape("my input", "3 rows", "4 rows");
+    /// assert_eq!(e.to_string(), "shape mismatch in my input: expected 3 rows, got 4 rows");
+    /// ```
+    #[must_use]
+    pub fn shape(what: impl Into<String>, expected: impl Into<String>, got: impl Into<String>) -> Self {
         Error::ShapeMismatch { what: what.into(), expected: expected.into(), got: got.into() }
     }
 

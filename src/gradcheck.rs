@@ -14,7 +14,8 @@
 //! assert!(report.max_error <= 1e-6, "{report}");
 //! ```
 
-use crate::{Module, Network, Result};
+use crate::module::{parameters_of, parameters_of_mut};
+use crate::{Loss, Module, Network, Result};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -133,16 +134,18 @@ pub fn check_module(module: &mut dyn Module<f64>, input: &DMatrix<f64>, config: 
     let h = config.step;
     let kind = module.kind();
 
-    for p in 0..module.parameters().len() {
-        let analytic = module.parameters()[p].grad().clone();
-        let name = module.parameters()[p].name();
+    for p in 0..parameters_of(module).len() {
+        let (analytic, name) = {
+            let param = parameters_of(module)[p];
+            (param.grad().clone(), param.name().to_string())
+        };
         for k in sample(analytic.len(), config, &mut rng) {
-            let original = module.parameters()[p].value()[k];
+            let original = parameters_of(module)[p].value()[k];
             let numeric = central_difference(original, h, |v| {
-                module.parameters_mut()[p].value_mut()[k] = v;
+                parameters_of_mut(module)[p].value_mut()[k] = v;
                 Ok(objective(module, input))
             })?;
-            module.parameters_mut()[p].value_mut()[k] = original;
+            parameters_of_mut(module)[p].value_mut()[k] = original;
             report.record(|| format!("{kind} {name}[{k}]"), analytic[k], numeric, config.floor);
         }
     }
@@ -159,53 +162,85 @@ pub fn check_module(module: &mut dyn Module<f64>, input: &DMatrix<f64>, config: 
     Ok(report)
 }
 
-/// Checks every parameter gradient of a whole network (cross-entropy + L2) on one batch.
-pub fn check_network(
+/// Checks every parameter gradient of a whole network (its objective: `loss` against
+/// `targets`, plus the L2 penalty) on one batch.
+pub fn check_network<L: Loss<f64> + ?Sized>(
     network: &mut Network<f64>,
     x: &DMatrix<f64>,
-    labels: &[usize],
+    loss: &L,
+    targets: &L::Target,
     config: &Config,
 ) -> Result<Report> {
     let mut rng = StdRng::seed_from_u64(config.seed);
-    network.backward(x, labels)?;
+    network.backward(x, loss, targets)?;
     let mut report = Report::new();
     let h = config.step;
-    for m in 0..network.modules().len() {
-        for p in 0..network.modules()[m].parameters().len() {
-            let module = &network.modules()[m];
-            let analytic = module.parameters()[p].grad().clone();
-            let at = format!("module {m} ({}) {}", module.kind(), module.parameters()[p].name());
-            for k in sample(analytic.len(), config, &mut rng) {
-                let original = network.modules()[m].parameters()[p].value()[k];
-                let numeric = central_difference(original, h, |v| {
-                    network.modules_mut()[m].parameters_mut()[p].value_mut()[k] = v;
-                    network.loss(x, labels)
-                })?;
-                network.modules_mut()[m].parameters_mut()[p].value_mut()[k] = original;
-                report.record(|| format!("{at}[{k}]"), analytic[k], numeric, config.floor);
-            }
+    let count = network.parameters().count();
+    for p in 0..count {
+        let (analytic, at) = {
+            let param = network.parameters().nth(p).expect("p < count");
+            (param.grad().clone(), param.name().to_string())
+        };
+        let module = module_of(network, p);
+        let at = format!("module {module} ({}) {at}", network.modules()[module].kind());
+        for k in sample(analytic.len(), config, &mut rng) {
+            let entry = |net: &mut Network<f64>, v: f64| {
+                net.parameters_mut().nth(p).expect("p < count").value_mut()[k] = v;
+            };
+            let original = network.parameters().nth(p).expect("p < count").value()[k];
+            let numeric = central_difference(original, h, |v| {
+                entry(network, v);
+                network.loss(x, loss, targets)
+            })?;
+            entry(network, original);
+            report.record(|| format!("{at}[{k}]"), analytic[k], numeric, config.floor);
         }
     }
     Ok(report)
 }
 
-/// Checks the gradient of [`SoftmaxCrossEntropy`](crate::SoftmaxCrossEntropy) with respect to
-/// the logits.
-pub fn check_loss(logits: &DMatrix<f64>, labels: &[usize], config: &Config) -> Result<Report> {
-    let ce = crate::SoftmaxCrossEntropy;
+/// Index of the module holding parameter number `p` of `network`.
+fn module_of(network: &Network<f64>, p: usize) -> usize {
+    let mut seen = 0;
+    for (m, module) in network.modules().iter().enumerate() {
+        seen += parameters_of(module.as_ref()).len();
+        if p < seen {
+            return m;
+        }
+    }
+    unreachable!("p is below the parameter count")
+}
+
+/// Checks the gradient of `loss` with respect to the outputs it is given, against `targets`.
+///
+/// ```
+/// use feedforward::{gradcheck, BinaryCrossEntropy};
+/// use nalgebra::DMatrix;
+/// let z = DMatrix::from_fn(3, 4, |i, j| i as f64 - j as f64);
+/// let t = DMatrix::from_fn(3, 4, |i, j| ((i + j) % 2) as f64);
+/// let report = gradcheck::check_loss(&BinaryCrossEntropy, &z, &t, &gradcheck::Config::default())?;
+/// assert!(report.max_error <= 1e-6, "{report}");
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+pub fn check_loss<L: Loss<f64> + ?Sized>(
+    loss: &L,
+    outputs: &DMatrix<f64>,
+    targets: &L::Target,
+    config: &Config,
+) -> Result<Report> {
     let mut grad = DMatrix::zeros(0, 0);
-    ce.loss_and_grad(logits, labels, &mut grad)?;
-    let mut z = logits.clone();
+    loss.loss_and_grad(outputs, targets, &mut grad)?;
+    let mut z = outputs.clone();
     let mut report = Report::new();
     let mut rng = StdRng::seed_from_u64(config.seed);
     for k in sample(z.len(), config, &mut rng) {
         let original = z[k];
         let numeric = central_difference(original, config.step, |v| {
             z[k] = v;
-            ce.loss(&z, labels)
+            loss.loss(&z, targets)
         })?;
         z[k] = original;
-        report.record(|| format!("logits[{k}]"), grad[k], numeric, config.floor);
+        report.record(|| format!("outputs[{k}]"), grad[k], numeric, config.floor);
     }
     Ok(report)
 }

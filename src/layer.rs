@@ -233,12 +233,21 @@ impl<T: Float> Module<T> for Layer<T> {
         gemm(T::one(), input, Op::Id, delta, Op::T, T::zero(), &mut weight.grad_mut());
     }
 
-    fn parameters(&self) -> &[Parameter<T>] {
-        &self.params
+    fn visit_parameters<'a>(&'a self, visit: &mut dyn FnMut(&'a Parameter<T>)) {
+        self.params.iter().for_each(visit);
     }
 
-    fn parameters_mut(&mut self) -> &mut [Parameter<T>] {
-        &mut self.params
+    fn visit_parameters_mut<'a>(&'a mut self, visit: &mut dyn FnMut(&'a mut Parameter<T>)) {
+        self.params.iter_mut().for_each(visit);
+    }
+
+    fn describe(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let mut spec = serde_json::Map::new();
+        spec.insert("inputs".into(), self.inputs().into());
+        spec.insert("outputs".into(), self.outputs().into());
+        spec.insert("bias".into(), self.bias().is_some().into());
+        spec.insert("activation".into(), self.activation.name().into());
+        Some(spec)
     }
 }
 

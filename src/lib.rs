@@ -9,18 +9,20 @@
 //! |---|---|---|
 //! | [`Layer`] | `layer.rs` | fully connected `y = f(Wᵀx + b)`, optional bias, optional fused [`Activation`] |
 //! | [`Relu`], [`Activation`] | `activation.rs` | `max(z, 0)`, as a module or fused into a layer |
-//! | [`SoftmaxCrossEntropy`] | `loss.rs` | stable softmax + mean cross-entropy |
+//! | [`Loss`], [`SoftmaxCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
 //! | [`Rmsprop`], [`Optimizer`] | `optim.rs` | elementwise and per-tensor RMSprop |
-//! | [`Network`], [`Module`] | `network.rs`, `module.rs` | the stack, forward/backward, L2 |
+//! | [`Network`], [`Module`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2 |
 //! | [`train`] | `train.rs` | epochs, minibatches, full batch |
 //! | [`data`] | `data/` | MNIST IDX and Kaggle CSV readers |
-//! | [`weights`] | `weights.rs` | safetensors save/load |
+//! | [`weights`] | `weights.rs` | safetensors save/load, self-describing model files |
 //!
 //! **Batch layout.** A batch is a column-major `DMatrix` with one sample per column
-//! (`features × batch`), so each sample is contiguous in memory. Labels are class indices.
+//! (`features × batch`), so each sample is contiguous in memory. Targets are whatever the loss
+//! takes: class indices for [`SoftmaxCrossEntropy`], a matrix with one column per sample for
+//! [`MeanSquaredError`].
 //!
 //! ```
-//! use feedforward::{Init, Network, Rmsprop};
+//! use feedforward::{Init, Network, Rmsprop, SoftmaxCrossEntropy};
 //! use nalgebra::DMatrix;
 //! use rand::SeedableRng;
 //!
@@ -28,7 +30,7 @@
 //! let mut net = Network::<f32>::mlp(&[4, 8, 3], Init::He, true, &mut rng)?;
 //! let mut opt = Rmsprop::elementwise(1e-2)?;
 //! let x = DMatrix::from_fn(4, 2, |i, j| (i + j) as f32 / 4.0);
-//! let report = net.train_step(&x, &[0, 2], &mut opt)?;
+//! let report = net.train_step(&x, &SoftmaxCrossEntropy::new(), &[0, 2], &mut opt)?;
 //! assert!(report.loss.is_finite());
 //! # Ok::<(), feedforward::Error>(())
 //! ```
@@ -41,9 +43,9 @@ mod error;
 pub mod gradcheck;
 mod layer;
 pub mod linalg;
-mod loss;
+pub mod loss;
 pub mod metrics;
-mod module;
+pub mod module;
 mod network;
 pub mod optim;
 mod parallel;
@@ -56,9 +58,9 @@ pub use activation::{Activation, Relu};
 pub use error::{Error, Result};
 pub use layer::{Init, Layer};
 pub use linalg::Float;
-pub use loss::SoftmaxCrossEntropy;
-pub use module::{Module, Parameter};
-pub use network::{Network, StepReport};
+pub use loss::{BinaryCrossEntropy, Huber, Loss, LossValue, MeanSquaredError, SoftmaxCrossEntropy, Targets};
+pub use module::{Module, ModuleClone, Parameter};
+pub use network::{Evaluation, Network, StepReport};
 pub use optim::{Optimizer, Rmsprop, RmspropRule};
 
 /// The README's examples, compiled and run as doctests.

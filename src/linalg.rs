@@ -409,11 +409,12 @@ pub(crate) fn all_finite<T: Float>(values: &[T]) -> bool {
     lane_total(values, |v| v * T::zero()) == T::zero()
 }
 
-/// The first non-finite value in `values`, if any.
-pub(crate) fn first_non_finite<T: Float>(values: &[T]) -> Option<T> {
-    let block = |v: Cols<'_, T>| match all_finite(v.0) {
-        true => None,
-        false => v.0.iter().copied().find(|v| !v.is_finite()),
-    };
-    for_column_blocks(values.len(), 1, Cols(values, 1), &block, &|a, b| a.or(b))
+/// Position and value of the first non-finite entry of `values`, if any. The common case, all
+/// finite, is one vectorized pass on every thread; only a failing tensor is scanned again.
+pub(crate) fn first_non_finite<T: Float>(values: &[T]) -> Option<(usize, T)> {
+    let block = |v: Cols<'_, T>| all_finite(v.0);
+    if for_column_blocks(values.len(), 1, Cols(values, 1), &block, &|a, b| a && b) {
+        return None;
+    }
+    values.iter().position(|v| !v.is_finite()).map(|k| (k, values[k]))
 }

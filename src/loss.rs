@@ -1,22 +1,187 @@
-//! [`SoftmaxCrossEntropy`]: softmax over each column of logits fused with the mean
-//! cross-entropy against integer labels.
+//! The [`Loss`] trait, its [`Targets`], and the built-in losses.
 //!
-//! | | forward | backward |
-//! |---|---|---|
-//! | per sample `i` | `ℓᵢ = logsumexp(zᵢ) − zᵢ[yᵢ]`, `L = (1/N)·Σℓᵢ` | `dL/dzᵢ = (softmax(zᵢ) − onehot(yᵢ))/N` |
+//! A loss maps a network's outputs (`outputs × batch`, one sample per column) and the batch's
+//! targets to a scalar, the mean over the batch, and writes `dL/d outputs` for the backward
+//! pass. Each built-in states its forward and its gradient side by side:
 //!
-//! `logsumexp(z) = max(z) + ln Σ exp(z − max(z))`, so every exponent is ≤ 0: logits of ±1e4 give
-//! finite losses and gradients.
+//! | loss | targets | per sample / entry | `dL/dz` |
+//! |---|---|---|---|
+//! | [`SoftmaxCrossEntropy`] | class indices `[usize]` | `ℓᵢ = logsumexp(zᵢ) − Σₖ qᵢₖ zᵢₖ`, `q` the (smoothed) one-hot of `yᵢ`; `L = (1/N)Σℓᵢ` | `(softmax(zᵢ) − qᵢ)/N` |
+//! | [`MeanSquaredError`] | a matrix shaped like the outputs | `(z − t)²`, mean over all `R·N` entries | `2(z − t)/(R·N)` |
+//! | [`BinaryCrossEntropy`] | a matrix of probabilities in [0, 1] | `softplus(z) − t·z`, mean over all entries | `(σ(z) − t)/(R·N)` |
+//! | [`Huber`] | a matrix shaped like the outputs | `r²/2` if `|r| ≤ δ`, else `δ(|r| − δ/2)`, `r = z − t`; mean over all entries | `clamp(r, −δ, δ)/(R·N)` |
+//!
+//! Every exponential is of a non-positive number (`logsumexp(z) = max(z) + ln Σ exp(z − max z)`,
+//! `softplus(z) = max(z, 0) + ln(1 + exp(−|z|))`), so logits of ±1e4 give finite losses and
+//! gradients.
+//!
+//! A loss of your own implements [`Loss`] (see `tests/custom_loss.rs`, mean absolute error
+//! trained through [`train::fit`](crate::train::fit)).
 
+use crate::linalg::ensure_shape;
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
 
-/// Fused softmax + mean cross-entropy over a batch (one sample per column).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SoftmaxCrossEntropy;
+/// What a batch's targets are: a type that knows its number of samples and can copy a subset of
+/// them (a minibatch) into a reusable buffer, for [`train::fit`](crate::train::fit).
+///
+/// Implemented for class labels (`[usize]`) and for matrices with one target column per sample
+/// (`DMatrix<T>`).
+pub trait Targets {
+    /// A reusable buffer holding a minibatch of targets.
+    type Batch: Default + Send;
+
+    /// Number of samples.
+    fn samples(&self) -> usize;
+
+    /// Copies the samples at `indices` (each `< samples()`) into `batch`, in that order,
+    /// reusing its memory.
+    ///
+    /// # Panics
+    /// If an index is out of range (a caller's bug: [`train::fit`](crate::train::fit) only
+    /// passes indices it made).
+    fn gather(&self, indices: &[usize], batch: &mut Self::Batch);
+
+    /// The targets held in `batch`.
+    fn view(batch: &Self::Batch) -> &Self;
+}
+
+impl Targets for [usize] {
+    type Batch = Vec<usize>;
+
+    fn samples(&self) -> usize {
+        self.len()
+    }
+
+    fn gather(&self, indices: &[usize], batch: &mut Vec<usize>) {
+        batch.clear();
+        batch.extend(indices.iter().map(|&i| self[i]));
+    }
+
+    fn view(batch: &Vec<usize>) -> &Self {
+        batch
+    }
+}
+
+impl<T: Float> Targets for DMatrix<T> {
+    type Batch = DMatrix<T>;
+
+    fn samples(&self) -> usize {
+        self.ncols()
+    }
+
+    fn gather(&self, indices: &[usize], batch: &mut DMatrix<T>) {
+        crate::train::gather_columns(self, indices, batch);
+    }
+
+    fn view(batch: &DMatrix<T>) -> &Self {
+        batch
+    }
+}
+
+/// What a loss measured on a batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossValue<T> {
+    /// The mean loss over the batch.
+    pub loss: T,
+    /// Fraction of correct predictions in [0, 1], for losses where that means something
+    /// (classification); `None` otherwise.
+    pub accuracy: Option<f64>,
+}
+
+/// A training objective: a scalar from a batch of outputs and their targets, and its gradient.
+///
+/// [`Network`](crate::Network) calls [`compute`](Loss::compute) once per step with the batch's
+/// outputs and a gradient buffer of the same shape. Implement it for a loss of your own; the
+/// gradient can be proven with [`gradcheck::check_loss`](crate::gradcheck::check_loss).
+pub trait Loss<T: Float>: std::fmt::Debug + Sync {
+    /// The targets of a batch: `[usize]` for class indices, `DMatrix<T>` for one column per
+    /// sample, or a type of your own.
+    type Target: Targets + ?Sized;
+
+    /// Checks that `targets` suit a network with `outputs` output rows, naming the first bad
+    /// sample by its position in `targets`. [`train::fit`](crate::train::fit) calls it once on
+    /// the whole training set, so an error points into the data set rather than into a shuffled
+    /// minibatch. Default: accepts everything ([`compute`](Loss::compute) must then check).
+    fn check_targets(&self, outputs: usize, targets: &Self::Target) -> Result<()> {
+        let _ = (outputs, targets);
+        Ok(())
+    }
+
+    /// The mean loss of `outputs` (`rows × batch`) against `targets`, and, when `grad` is given
+    /// (same shape as `outputs`), **overwrites** it with `dL/d outputs`. Returns an error, and
+    /// leaves `grad` unspecified, when the targets do not fit: wrong count, wrong shape, a label
+    /// out of range, a value the loss cannot take.
+    fn compute(
+        &self,
+        outputs: &DMatrix<T>,
+        targets: &Self::Target,
+        grad: Option<&mut DMatrix<T>>,
+    ) -> Result<LossValue<T>>;
+
+    /// The mean loss alone.
+    fn loss(&self, outputs: &DMatrix<T>, targets: &Self::Target) -> Result<T> {
+        Ok(self.compute(outputs, targets, None)?.loss)
+    }
+
+    /// The mean loss, with its gradient written into `grad` (resized to the shape of
+    /// `outputs` if needed).
+    fn loss_and_grad(
+        &self,
+        outputs: &DMatrix<T>,
+        targets: &Self::Target,
+        grad: &mut DMatrix<T>,
+    ) -> Result<T> {
+        ensure_shape(grad, outputs.nrows(), outputs.ncols());
+        Ok(self.compute(outputs, targets, Some(grad))?.loss)
+    }
+}
+
+/// Fused softmax + mean cross-entropy over class-index targets, with optional label smoothing.
+///
+/// With smoothing `ε` and `K` classes the target distribution of a sample with label `y` is
+/// `q = (1 − ε)·onehot(y) + ε/K` (PyTorch's `label_smoothing`); `ε = 0` is plain cross-entropy.
+/// Accuracy: the share of samples whose largest logit (the first, on ties) is at the label.
+///
+/// ```
+/// use feedforward::{Loss, SoftmaxCrossEntropy};
+/// use nalgebra::DMatrix;
+/// // Two classes with equal logits: the loss is ln 2, whatever the label.
+/// let loss = SoftmaxCrossEntropy::new().loss(&DMatrix::<f64>::zeros(2, 1), &[1])?;
+/// assert!((loss - 2f64.ln()).abs() < 1e-12);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SoftmaxCrossEntropy {
+    label_smoothing: f64,
+}
 
 impl SoftmaxCrossEntropy {
+    /// Plain softmax cross-entropy (no label smoothing).
+    #[must_use]
+    pub const fn new() -> Self {
+        SoftmaxCrossEntropy { label_smoothing: 0.0 }
+    }
+
+    /// Cross-entropy against labels smoothed by `epsilon`, in [0, 1).
+    pub fn with_label_smoothing(epsilon: f64) -> Result<Self> {
+        if !(0.0..1.0).contains(&epsilon) {
+            return Err(Error::InvalidHyperparameter {
+                name: "label smoothing",
+                value: epsilon,
+                requirement: "must be in [0, 1)",
+            });
+        }
+        Ok(SoftmaxCrossEntropy { label_smoothing: epsilon })
+    }
+
+    /// The label smoothing `ε`.
+    #[must_use]
+    pub fn label_smoothing(&self) -> f64 {
+        self.label_smoothing
+    }
+
     /// Checks that `labels` fit a `classes × batch` matrix of logits.
     pub fn check_labels(classes: usize, batch: usize, labels: &[usize]) -> Result<()> {
         if batch == 0 {
@@ -29,30 +194,11 @@ impl SoftmaxCrossEntropy {
                 format!("{} labels", labels.len()),
             ));
         }
-        match labels.iter().position(|&y| y >= classes) {
-            Some(index) => Err(Error::LabelOutOfRange { index, label: labels[index], classes }),
-            None => Ok(()),
-        }
-    }
-
-    /// Mean cross-entropy of `logits` (`classes × batch`) against `labels`.
-    pub fn loss<T: Float>(&self, logits: &DMatrix<T>, labels: &[usize]) -> Result<T> {
-        Ok(self.loss_and_correct(logits, labels, None)?.0)
-    }
-
-    /// Mean cross-entropy, and its gradient `(softmax − onehot)/N` written into `grad` (which must
-    /// have the shape of `logits`; it is resized if not).
-    pub fn loss_and_grad<T: Float>(
-        &self,
-        logits: &DMatrix<T>,
-        labels: &[usize],
-        grad: &mut DMatrix<T>,
-    ) -> Result<T> {
-        Ok(self.loss_and_correct(logits, labels, Some(grad))?.0)
+        check_label_range(classes, labels)
     }
 
     /// Softmax probabilities of each column, in place.
-    pub fn softmax_in_place<T: Float>(&self, logits: &mut DMatrix<T>) {
+    pub fn softmax_in_place<T: Float>(logits: &mut DMatrix<T>) {
         let classes = logits.nrows();
         if classes == 0 {
             return;
@@ -67,24 +213,40 @@ impl SoftmaxCrossEntropy {
             col.iter_mut().for_each(|z| *z /= sum);
         }
     }
+}
 
-    /// The mean loss, its gradient into `grad` when given (resized if needed), and how many
-    /// columns have their largest logit (the first, on ties) at the label: the accuracy comes
-    /// free with the loss's maxima.
-    pub(crate) fn loss_and_correct<T: Float>(
+fn check_label_range(classes: usize, labels: &[usize]) -> Result<()> {
+    match labels.iter().position(|&y| y >= classes) {
+        Some(index) => Err(Error::LabelOutOfRange { index, label: labels[index], classes }),
+        None => Ok(()),
+    }
+}
+
+impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
+    type Target = [usize];
+
+    fn check_targets(&self, outputs: usize, labels: &[usize]) -> Result<()> {
+        check_label_range(outputs, labels)
+    }
+
+    fn compute(
         &self,
         logits: &DMatrix<T>,
         labels: &[usize],
         grad: Option<&mut DMatrix<T>>,
-    ) -> Result<(T, usize)> {
+    ) -> Result<LossValue<T>> {
         let (classes, batch) = logits.shape();
         Self::check_labels(classes, batch, labels)?;
         let n = T::lit(batch as f64);
+        // q = (1 − ε)·onehot + ε/K: `off` on every class, `on` more at the label.
+        let eps = self.label_smoothing;
+        let (off, on) = (eps / classes as f64, 1.0 - eps);
+        let (off_t, on_t) = (T::lit(off), T::lit(on));
         let data = (
             Cols(logits.as_slice(), classes),
             Cols(labels, 1),
             grad.map(|g| {
-                crate::linalg::ensure_shape(g, classes, batch);
+                ensure_shape(g, classes, batch);
                 ColsMut(g.as_mut_slice(), classes)
             }),
         );
@@ -106,19 +268,28 @@ impl SoftmaxCrossEntropy {
                             sum += *gk;
                         }
                         let scale = T::one() / (sum * n);
-                        g.iter_mut().for_each(|gk| *gk *= scale);
-                        g[y] -= T::one() / n;
+                        if eps == 0.0 {
+                            g.iter_mut().for_each(|gk| *gk *= scale);
+                        } else {
+                            g.iter_mut().for_each(|gk| *gk = *gk * scale - off_t / n);
+                        }
+                        g[y] -= on_t / n;
                         sum
                     }
                     None => z.iter().fold(T::zero(), |acc, &v| acc + (v - max).exp()),
                 };
-                total += (sum.ln() + max - z[y]).as_f64();
+                // logsumexp − Σ q·z = logsumexp − (1 − ε)·z[y] − (ε/K)·Σ z.
+                let mut sample = (sum.ln() + max).as_f64() - on * z[y].as_f64();
+                if eps != 0.0 {
+                    sample -= off * z.iter().map(|v| v.as_f64()).sum::<f64>();
+                }
+                total += sample;
             }
             (total, correct)
         };
         let (total, correct) =
             for_column_blocks(batch, classes, data, &block, &|a, b| (a.0 + b.0, a.1 + b.1));
-        Ok((T::lit(total) / n, correct))
+        Ok(LossValue { loss: T::lit(total / batch as f64), accuracy: Some(correct as f64 / batch as f64) })
     }
 }
 
@@ -132,4 +303,225 @@ pub(crate) fn column_max<T: Float>(z: &[T]) -> (usize, T) {
         }
     }
     best
+}
+
+/// Checks that a target matrix has the shape of `outputs` (`rows × batch`) and that every entry
+/// satisfies `valid`, naming the first sample (column) that does not.
+fn check_matrix_targets<T: Float>(
+    rows: usize,
+    batch: Option<usize>,
+    targets: &DMatrix<T>,
+    valid: impl Fn(T) -> bool,
+    requirement: &'static str,
+) -> Result<()> {
+    if let Some(batch) = batch {
+        if batch == 0 {
+            return Err(Error::EmptyBatch { what: "batch" });
+        }
+        if targets.ncols() != batch {
+            return Err(Error::shape(
+                "targets",
+                format!("{batch} columns (one per sample)"),
+                format!("{} columns", targets.ncols()),
+            ));
+        }
+    }
+    if targets.nrows() != rows {
+        return Err(Error::shape(
+            "targets",
+            format!("{rows} rows (one per network output)"),
+            format!("{} rows", targets.nrows()),
+        ));
+    }
+    if let Some(k) = targets.iter().position(|&t| !valid(t)) {
+        let (row, sample) = (k % rows, k / rows);
+        return Err(Error::InvalidTarget { sample, row, value: targets[k].as_f64(), requirement });
+    }
+    Ok(())
+}
+
+/// The shared driver of the entrywise losses: `L = (1/(R·N))·Σ loss(z, t)` over every entry,
+/// and `dL/dz = gradient(z, t)/(R·N)` into `grad` when given. Blocks of columns sum in f64 and
+/// are added in block order, so the result does not depend on the thread count.
+fn entrywise<T: Float>(
+    outputs: &DMatrix<T>,
+    targets: &DMatrix<T>,
+    grad: Option<&mut DMatrix<T>>,
+    loss: impl Fn(T, T) -> T + Sync,
+    gradient: impl Fn(T, T) -> T + Sync,
+) -> T {
+    let (rows, batch) = outputs.shape();
+    let count = (rows * batch) as f64;
+    let scale = T::lit(1.0 / count);
+    let data = (
+        Cols(outputs.as_slice(), rows),
+        Cols(targets.as_slice(), rows),
+        grad.map(|g| {
+            ensure_shape(g, rows, batch);
+            ColsMut(g.as_mut_slice(), rows)
+        }),
+    );
+    let block = |(z, t, g): (Cols<'_, T>, Cols<'_, T>, Option<ColsMut<'_, T>>)| {
+        if let Some(g) = g {
+            for ((g, &z), &t) in g.0.iter_mut().zip(z.0).zip(t.0) {
+                *g = gradient(z, t) * scale;
+            }
+        }
+        z.0.iter().zip(t.0).map(|(&z, &t)| loss(z, t).as_f64()).sum::<f64>()
+    };
+    T::lit(for_column_blocks(batch, rows, data, &block, &|a, b| a + b) / count)
+}
+
+/// Mean squared error over every entry (PyTorch's `MSELoss`, mean reduction):
+/// `L = (1/(R·N))·Σ (z − t)²`, `dL/dz = 2(z − t)/(R·N)`. Targets: a finite matrix shaped like
+/// the outputs.
+///
+/// ```
+/// use feedforward::{Loss, MeanSquaredError};
+/// use nalgebra::DMatrix;
+/// let z = DMatrix::from_column_slice(1, 2, &[1.0, 3.0]);
+/// let t = DMatrix::from_column_slice(1, 2, &[0.0, 0.0]);
+/// assert_eq!(MeanSquaredError.loss(&z, &t)?, 5.0); // (1 + 9) / 2
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeanSquaredError;
+
+impl<T: Float> Loss<T> for MeanSquaredError {
+    type Target = DMatrix<T>;
+
+    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
+        check_matrix_targets(outputs, None, targets, |t| t.is_finite(), "must be finite")
+    }
+
+    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
+        check_matrix_targets(z.nrows(), Some(z.ncols()), t, |t| t.is_finite(), "must be finite")?;
+        let two = T::lit(2.0);
+        let loss = entrywise(z, t, grad, |z, t| (z - t) * (z - t), |z, t| two * (z - t));
+        Ok(LossValue { loss, accuracy: None })
+    }
+}
+
+/// `ln(1 + eᶻ)`, computed as `max(z, 0) + ln(1 + e^(−|z|))`: no overflow for any finite `z`.
+#[inline]
+fn softplus<T: Float>(z: T) -> T {
+    z.max(T::zero()) + (-z.abs()).exp().ln_1p()
+}
+
+/// `1 / (1 + e^(−z))`, with the exponential of `−|z|` only.
+#[inline]
+fn sigmoid<T: Float>(z: T) -> T {
+    let e = (-z.abs()).exp();
+    if z >= T::zero() { T::one() / (T::one() + e) } else { e / (T::one() + e) }
+}
+
+/// Binary cross-entropy on logits, for multi-label outputs (PyTorch's `BCEWithLogitsLoss`, mean
+/// reduction): each output is an independent yes/no logit `z` with target probability `t` in
+/// [0, 1] (0/1 labels, or soft targets).
+///
+/// `ℓ = −t·ln σ(z) − (1 − t)·ln(1 − σ(z)) = softplus(z) − t·z`, mean over all `R·N` entries;
+/// `dL/dz = (σ(z) − t)/(R·N)`. Computed in the softplus form, finite for logits of ±1e4.
+/// Accuracy: the share of entries where `z > 0` agrees with `t > 0.5`.
+///
+/// ```
+/// use feedforward::{BinaryCrossEntropy, Loss};
+/// use nalgebra::DMatrix;
+/// // A logit of 0 is σ = 1/2: the loss is ln 2 whatever the target.
+/// let loss = BinaryCrossEntropy.loss(&DMatrix::<f64>::zeros(1, 1), &DMatrix::from_element(1, 1, 1.0))?;
+/// assert!((loss - 2f64.ln()).abs() < 1e-12);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BinaryCrossEntropy;
+
+const PROBABILITY: &str = "must be a probability in [0, 1]";
+
+impl<T: Float> Loss<T> for BinaryCrossEntropy {
+    type Target = DMatrix<T>;
+
+    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
+        check_matrix_targets(outputs, None, targets, is_probability, PROBABILITY)
+    }
+
+    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
+        check_matrix_targets(z.nrows(), Some(z.ncols()), t, is_probability, PROBABILITY)?;
+        let loss = entrywise(z, t, grad, |z, t| softplus(z) - t * z, |z, t| sigmoid(z) - t);
+        let half = T::lit(0.5);
+        let agree = z.iter().zip(t.iter()).filter(|&(&z, &t)| (z > T::zero()) == (t > half)).count();
+        Ok(LossValue { loss, accuracy: Some(agree as f64 / z.len() as f64) })
+    }
+}
+
+fn is_probability<T: Float>(t: T) -> bool {
+    t >= T::zero() && t <= T::one()
+}
+
+/// The Huber loss (PyTorch's `HuberLoss`, mean reduction): quadratic near the target, linear
+/// beyond `delta`, so outliers pull with a bounded force. With `r = z − t`:
+/// `ℓ = r²/2` if `|r| ≤ δ`, else `δ·(|r| − δ/2)`, mean over all `R·N` entries;
+/// `dL/dz = clamp(r, −δ, δ)/(R·N)`.
+///
+/// ```
+/// use feedforward::{Huber, Loss};
+/// use nalgebra::DMatrix;
+/// let huber = Huber::new(1.0)?;
+/// let z = DMatrix::from_column_slice(1, 2, &[0.5, 3.0]);
+/// // 0.5²/2 = 0.125 and 1·(3 − 0.5) = 2.5, mean 1.3125.
+/// assert_eq!(huber.loss(&z, &DMatrix::zeros(1, 2))?, 1.3125);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Huber {
+    delta: f64,
+}
+
+impl Huber {
+    /// Huber loss with threshold `delta` (finite, > 0; PyTorch's default is 1).
+    pub fn new(delta: f64) -> Result<Self> {
+        if !(delta.is_finite() && delta > 0.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "huber delta",
+                value: delta,
+                requirement: "must be finite and > 0",
+            });
+        }
+        Ok(Huber { delta })
+    }
+
+    /// The threshold `δ`.
+    #[must_use]
+    pub fn delta(&self) -> f64 {
+        self.delta
+    }
+}
+
+impl Default for Huber {
+    /// `δ = 1`, PyTorch's default.
+    fn default() -> Self {
+        Huber { delta: 1.0 }
+    }
+}
+
+impl<T: Float> Loss<T> for Huber {
+    type Target = DMatrix<T>;
+
+    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
+        check_matrix_targets(outputs, None, targets, |t| t.is_finite(), "must be finite")
+    }
+
+    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
+        check_matrix_targets(z.nrows(), Some(z.ncols()), t, |t| t.is_finite(), "must be finite")?;
+        let (delta, half) = (T::lit(self.delta), T::lit(0.5));
+        let loss = entrywise(
+            z,
+            t,
+            grad,
+            |z, t| {
+                let r = (z - t).abs();
+                if r <= delta { half * r * r } else { delta * (r - half * delta) }
+            },
+            |z, t| (z - t).max(-delta).min(delta),
+        );
+        Ok(LossValue { loss, accuracy: None })
+    }
 }

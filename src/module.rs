@@ -3,16 +3,22 @@
 //! A module is a function `y = f(x)` on a batch (one sample per column) that also knows its local
 //! gradient. The network owns the activation buffers; a module only reads `x` and writes `y`, and
 //! in backward reads `x`, `y`, `dL/dy` and writes `dL/dx` plus its own parameter gradients. That
-//! keeps modules stateless between calls except for their parameters, and lets a downstream
-//! crate add its own kind (see the `Tanh` in `tests/custom_module.rs`).
+//! keeps modules free of per-call state except for their parameters (and scratch space of their
+//! own that backward may reuse), and lets a downstream crate add its own kind (see the `Tanh`
+//! and the composite `Residual` block in `tests/custom_module.rs`).
+//!
+//! **Gradients are overwritten, never accumulated.** Each backward pass writes `dL/dP` into
+//! every parameter's gradient and `dL/dx` into `grad_input`, replacing what was there; nothing
+//! needs zeroing between steps. A module that uses a parameter twice sums both contributions
+//! itself before writing.
 
-use crate::{Float, Result};
+use crate::{Error, Float, Result};
 use nalgebra::{DMatrix, DMatrixViewMut};
 
 /// A trainable tensor with its gradient, as optimizers, the L2 penalty and save/load see it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parameter<T: Float> {
-    name: &'static str,
+    name: String,
     value: DMatrix<T>,
     grad: DMatrix<T>,
     regularized: bool,
@@ -21,15 +27,30 @@ pub struct Parameter<T: Float> {
 impl<T: Float> Parameter<T> {
     /// A parameter with a zero gradient. `regularized` says whether the L2 penalty applies
     /// (weights: yes, biases: no).
-    pub fn new(name: &'static str, value: DMatrix<T>, regularized: bool) -> Self {
+    ///
+    /// ```
+    /// use feedforward::Parameter;
+    /// use nalgebra::DMatrix;
+    /// let scale = Parameter::new("scale", DMatrix::<f32>::from_element(3, 1, 1.0), false);
+    /// assert_eq!((scale.name(), scale.len(), scale.grad()[0]), ("scale", 3, 0.0));
+    /// ```
+    pub fn new(name: impl Into<String>, value: DMatrix<T>, regularized: bool) -> Self {
         let grad = DMatrix::zeros(value.nrows(), value.ncols());
-        Parameter { name, value, grad, regularized }
+        Parameter { name: name.into(), value, grad, regularized }
     }
 
     /// Short name within its module: `"weight"` or `"bias"` for a [`Layer`](crate::Layer).
+    /// Weight files name the tensor `layer{k}.{name}`, so the names within one module must
+    /// differ.
     #[must_use]
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Renames the parameter: a composite module prefixes its children's parameter names
+    /// (see [`prefix_parameter_names`]).
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        self.name = name.into();
     }
 
     /// Whether the network's L2 penalty `alpha/2·‖P‖²` includes this tensor.
@@ -65,6 +86,21 @@ impl<T: Float> Parameter<T> {
         self.grad.as_mut_slice()
     }
 
+    /// The value to read and the gradient to write, borrowed at once: a backward pass whose
+    /// gradient depends on the value (`dL/ds = Σ x·dL/dy` for `y = s·x`, say) needs both.
+    ///
+    /// ```
+    /// use feedforward::Parameter;
+    /// use nalgebra::DMatrix;
+    /// let mut p = Parameter::new("w", DMatrix::<f64>::from_element(2, 2, 3.0), true);
+    /// let (value, mut grad) = p.value_and_grad_mut();
+    /// grad.copy_from(&(value * 2.0));
+    /// assert_eq!(p.grad()[(1, 1)], 6.0);
+    /// ```
+    pub fn value_and_grad_mut(&mut self) -> (&DMatrix<T>, DMatrixViewMut<'_, T>) {
+        (&self.value, self.grad.as_view_mut())
+    }
+
     /// Replaces the value with `next` (same shape), handing back the old value in `next`.
     pub(crate) fn swap_value(&mut self, next: &mut DMatrix<T>) {
         debug_assert_eq!(self.value.shape(), next.shape());
@@ -93,9 +129,13 @@ impl<T: Float> Parameter<T> {
 /// One stage of a [`Network`](crate::Network): forward, local gradient, parameters.
 ///
 /// Shapes: `input` is `input_rows × batch`, `output` is `output_rows(input_rows) × batch`; the
-/// network sizes every buffer before calling, so implementations never allocate.
-pub trait Module<T: Float>: std::fmt::Debug + Send {
-    /// Short kind name for messages and summaries, e.g. `"Layer"` or `"Relu"`.
+/// network sizes every buffer before calling, so implementations need not allocate.
+///
+/// `forward` takes `&self`, so one network serves predictions from many threads at once; a
+/// module must therefore be `Send + Sync`, and `Clone` (any `Clone` module gets
+/// [`ModuleClone`] for free, which lets a [`Network`](crate::Network) clone itself).
+pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync {
+    /// Short kind name for messages, summaries and model files, e.g. `"Layer"` or `"Relu"`.
     fn kind(&self) -> &'static str;
 
     /// Rows of the output for `input_rows` rows of input, or an error if this module cannot
@@ -105,7 +145,7 @@ pub trait Module<T: Float>: std::fmt::Debug + Send {
     /// `output = f(input)`. The old contents of `output` are unspecified and must be overwritten.
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>);
 
-    /// Given `input`, `output = f(input)` and `grad_output = dL/d(output)`: overwrite each
+    /// Given `input`, `output = f(input)` and `grad_output = dL/d(output)`: **overwrite** each
     /// parameter's gradient with `dL/dP`, and, when `grad_input` is given, overwrite it with
     /// `dL/d(input)` (the first module of a network is not asked for it).
     fn backward(
@@ -116,13 +156,91 @@ pub trait Module<T: Float>: std::fmt::Debug + Send {
         grad_input: Option<&mut DMatrix<T>>,
     );
 
-    /// The trainable tensors, in a fixed order. Default: none.
-    fn parameters(&self) -> &[Parameter<T>] {
-        &[]
+    /// Calls `visit` on every trainable tensor, in a fixed order (the order optimizers, the L2
+    /// penalty and weight files see them). A composite module visits its children's. Default:
+    /// none.
+    fn visit_parameters<'a>(&'a self, visit: &mut dyn FnMut(&'a Parameter<T>)) {
+        let _ = visit;
     }
 
-    /// The trainable tensors, mutably, in the same order as [`parameters`](Module::parameters).
-    fn parameters_mut(&mut self) -> &mut [Parameter<T>] {
-        &mut []
+    /// Calls `visit` on every trainable tensor, mutably, in the order of
+    /// [`visit_parameters`](Module::visit_parameters).
+    fn visit_parameters_mut<'a>(&'a mut self, visit: &mut dyn FnMut(&'a mut Parameter<T>)) {
+        let _ = visit;
     }
+
+    /// The module's settings for a model file's architecture, as a JSON object (its `"kind"` is
+    /// added by the writer), or `None` when it cannot be rebuilt from a file: such a network
+    /// still saves, and loads into a network the caller built
+    /// ([`weights::load_into`](crate::weights::load_into)). Default: `None`.
+    fn describe(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        None
+    }
+}
+
+impl<T: Float> dyn Module<T> {
+    /// The module's parameters, collected in visiting order (allocates; see [`parameters_of`]).
+    #[must_use]
+    pub fn parameters(&self) -> Vec<&Parameter<T>> {
+        parameters_of(self)
+    }
+
+    /// The module's parameters, mutably, in visiting order (allocates; see
+    /// [`parameters_of_mut`]).
+    pub fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
+        parameters_of_mut(self)
+    }
+}
+
+/// Cloning a boxed [`Module`]: implemented for every `Module + Clone`, so a module only needs
+/// `#[derive(Clone)]` (or a `Clone` impl).
+pub trait ModuleClone<T: Float> {
+    /// A boxed copy of this module.
+    fn clone_box(&self) -> Box<dyn Module<T>>;
+}
+
+impl<T: Float, M: Module<T> + Clone + 'static> ModuleClone<T> for M {
+    fn clone_box(&self) -> Box<dyn Module<T>> {
+        Box::new(self.clone())
+    }
+}
+
+impl<T: Float> Clone for Box<dyn Module<T>> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// Prefixes the name of every parameter of `module` with `prefix` and a dot, so that a
+/// composite module holding several children of one kind gives each tensor a distinct name
+/// (`"0.weight"`, `"1.weight"`, …). Call it once, when the composite is built.
+pub fn prefix_parameter_names<T: Float>(module: &mut dyn Module<T>, prefix: &str) {
+    module.visit_parameters_mut(&mut |p| {
+        let name = format!("{prefix}.{}", p.name());
+        p.set_name(name);
+    });
+}
+
+/// The parameters of `module`, collected in visiting order (allocates; for inspection, not for
+/// a hot loop).
+#[must_use]
+pub fn parameters_of<T: Float>(module: &dyn Module<T>) -> Vec<&Parameter<T>> {
+    let mut out = Vec::new();
+    module.visit_parameters(&mut |p| out.push(p));
+    out
+}
+
+/// The parameters of `module`, mutably, collected in visiting order (allocates).
+pub fn parameters_of_mut<T: Float>(module: &mut dyn Module<T>) -> Vec<&mut Parameter<T>> {
+    let mut out = Vec::new();
+    module.visit_parameters_mut(&mut |p| out.push(p));
+    out
+}
+
+/// Checks that a module gives at least one output row; used when a module joins a network.
+pub(crate) fn check_output_rows(kind: &str, rows: usize) -> Result<()> {
+    if rows == 0 {
+        return Err(Error::shape(kind, "at least one output row", "0 rows"));
+    }
+    Ok(())
 }

@@ -1,19 +1,29 @@
-//! [`Network`]: an ordered stack of [`Module`]s with a softmax cross-entropy head and an L2
-//! penalty on the weight matrices.
+//! [`Network`]: an ordered stack of [`Module`]s, trained against any [`Loss`], with an
+//! optional L2 penalty on the weight matrices.
 //!
-//! Loss: `L = mean cross-entropy(softmax(f(x)), y) + alpha/2·Σ‖W‖²`, the sum running over the
-//! parameters marked regularized (weights, never biases). Backward applies the chain rule module
-//! by module, last to first, then adds `alpha·W` to each regularized gradient.
+//! Objective: `L = loss(f(x), targets) + alpha/2·Σ‖W‖²`, the sum running over the parameters
+//! marked regularized (weights, never biases). Backward applies the chain rule module by
+//! module, last to first, then adds `alpha·W` to each regularized gradient.
 //!
-//! The network owns one activation buffer and one gradient buffer per module, reused from call
-//! to call, so a training step at a steady batch size allocates nothing. That is why even
-//! [`forward`](Network::forward) takes `&mut self`.
+//! Two ways through the network:
+//! - **inference** ([`output`](Network::output), [`predict`](Network::predict),
+//!   [`probabilities`](Network::probabilities), [`evaluate`](Network::evaluate), …) takes
+//!   `&self`: one network, shared by reference (`Network` is `Send + Sync`), serves any number of
+//!   threads at once; each call allocates its own activations;
+//! - **training** ([`train_step`](Network::train_step), [`backward`](Network::backward),
+//!   [`forward`](Network::forward)) takes `&mut self` and reuses one activation buffer and one
+//!   gradient buffer per module from call to call, so a step at a steady batch size allocates
+//!   nothing.
+//!
+//! Every entry point rejects an input batch holding NaN or ±inf with [`Error::NonFinite`]
+//! naming the sample: ReLU would otherwise turn a NaN into a confident answer.
 
-use crate::linalg::ensure_shape;
-use crate::loss::column_max;
+use crate::linalg::{ensure_shape, first_non_finite};
+use crate::loss::{Loss, column_max};
+use crate::module::{check_output_rows, parameters_of, parameters_of_mut};
 use crate::optim::Optimizer;
-use crate::{Activation, Error, Float, Init, Layer, Module, Result, SoftmaxCrossEntropy};
-use nalgebra::DMatrix;
+use crate::{Activation, Error, Float, Init, Layer, Module, Parameter, Result, SoftmaxCrossEntropy};
+use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 
 /// What one training step measured, before its update was applied.
@@ -21,31 +31,107 @@ use rand::Rng;
 pub struct StepReport {
     /// 1-based number of this step over the network's life.
     pub step: usize,
-    /// Loss on the batch (cross-entropy + L2 penalty).
+    /// Objective on the batch: the loss plus the L2 penalty.
     pub loss: f64,
-    /// Fraction of the batch classified correctly, in [0, 1].
-    pub accuracy: f64,
+    /// Fraction of the batch predicted correctly, in [0, 1], for losses that classify
+    /// ([`SoftmaxCrossEntropy`], [`BinaryCrossEntropy`](crate::BinaryCrossEntropy)); `None`
+    /// for regression losses.
+    pub accuracy: Option<f64>,
     /// Samples in the batch.
     pub batch_size: usize,
 }
 
-/// A feedforward network: modules applied in order, ending in class logits.
+/// What [`Network::evaluate`] measured on a batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The loss plus the L2 penalty.
+    pub loss: f64,
+    /// Fraction predicted correctly, for losses that classify; `None` otherwise.
+    pub accuracy: Option<f64>,
+}
+
+/// A feedforward network: modules applied in order.
 ///
-/// Inputs are `input_rows × batch` matrices, one sample per column; labels are class indices.
-#[derive(Debug)]
+/// Inputs are `input_rows × batch` matrices, one sample per column.
+///
+/// ```
+/// use feedforward::{Init, MeanSquaredError, Network, Rmsprop};
+/// use nalgebra::DMatrix;
+/// use rand::SeedableRng;
+///
+/// // Regression: 1 → 16 (ReLU) → 1, fit y = 2x on a few points.
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let mut net = Network::<f64>::mlp(&[1, 16, 1], Init::He, true, &mut rng)?;
+/// let x = DMatrix::from_fn(1, 8, |_, j| j as f64 / 8.0);
+/// let y = x.map(|v| 2.0 * v);
+/// let mut opt = Rmsprop::elementwise(1e-2)?;
+/// let first = net.train_step(&x, &MeanSquaredError, &y, &mut opt)?;
+/// for _ in 0..300 {
+///     net.train_step(&x, &MeanSquaredError, &y, &mut opt)?;
+/// }
+/// assert!(net.loss(&x, &MeanSquaredError, &y)? < first.loss / 10.0);
+/// assert_eq!(first.accuracy, None); // regression: no accuracy
+/// # Ok::<(), feedforward::Error>(())
+/// ```
 pub struct Network<T: Float> {
     input_rows: usize,
     modules: Vec<Box<dyn Module<T>>>,
     /// Output rows of each module.
     rows: Vec<usize>,
     l2: T,
+    steps: usize,
+    buffers: Buffers<T>,
+}
+
+/// The training buffers, reused from step to step. Not part of the model: a clone starts
+/// without them.
+struct Buffers<T: Float> {
     /// `activations[i]` is the output of module `i`.
     activations: Vec<DMatrix<T>>,
     /// `grads[i]` is `dL/d activations[i]`.
     grads: Vec<DMatrix<T>>,
     /// Each parameter's next value, written by the optimizer and swapped in once all are finite.
     next: Vec<DMatrix<T>>,
-    steps: usize,
+}
+
+impl<T: Float> Default for Buffers<T> {
+    fn default() -> Self {
+        Buffers { activations: Vec::new(), grads: Vec::new(), next: Vec::new() }
+    }
+}
+
+/// A clone has the same modules, parameters, L2 coefficient and step count, and no training
+/// buffers (they hold nothing between calls).
+impl<T: Float> Clone for Network<T> {
+    fn clone(&self) -> Self {
+        Network {
+            input_rows: self.input_rows,
+            modules: self.modules.clone(),
+            rows: self.rows.clone(),
+            l2: self.l2,
+            steps: self.steps,
+            buffers: Buffers::default(),
+        }
+    }
+}
+
+impl<T: Float> std::fmt::Debug for Network<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("input_rows", &self.input_rows)
+            .field("modules", &self.modules)
+            .field("l2", &self.l2)
+            .field("steps", &self.steps)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether an input batch still needs its NaN/inf scan ([`train::fit`](crate::train::fit)
+/// scans the whole training set once instead of every batch).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputScan {
+    Needed,
+    Done,
 }
 
 impl<T: Float> Network<T> {
@@ -58,10 +144,8 @@ impl<T: Float> Network<T> {
             modules: Vec::new(),
             rows: Vec::new(),
             l2: T::zero(),
-            activations: Vec::new(),
-            grads: Vec::new(),
-            next: Vec::new(),
             steps: 0,
+            buffers: Buffers::default(),
         }
     }
 
@@ -76,13 +160,9 @@ impl<T: Float> Network<T> {
     /// least one row.
     pub fn push_boxed(&mut self, module: Box<dyn Module<T>>) -> Result<()> {
         let rows = module.output_rows(self.output_rows())?;
-        if rows == 0 {
-            return Err(Error::shape(module.kind(), "at least one output row", "0 rows"));
-        }
+        check_output_rows(module.kind(), rows)?;
         self.modules.push(module);
         self.rows.push(rows);
-        self.activations.push(DMatrix::zeros(0, 0));
-        self.grads.push(DMatrix::zeros(0, 0));
         Ok(())
     }
 
@@ -135,7 +215,7 @@ impl<T: Float> Network<T> {
         self.input_rows
     }
 
-    /// Rows of the final output: the number of classes.
+    /// Rows of the final output (the number of classes of a classifier).
     #[must_use]
     pub fn output_rows(&self) -> usize {
         self.rows.last().copied().unwrap_or(self.input_rows)
@@ -153,14 +233,20 @@ impl<T: Float> Network<T> {
     }
 
     /// Every parameter, in the order optimizers and weight files see them.
-    pub fn parameters(&self) -> impl Iterator<Item = &crate::Parameter<T>> {
-        self.modules.iter().flat_map(|m| m.parameters().iter())
+    pub fn parameters(&self) -> impl Iterator<Item = &Parameter<T>> {
+        self.modules.iter().flat_map(|m| parameters_of(m.as_ref()))
+    }
+
+    /// Every parameter, mutably, in the same order as [`parameters`](Network::parameters)
+    /// (shapes must not change).
+    pub fn parameters_mut(&mut self) -> impl Iterator<Item = &mut Parameter<T>> {
+        self.modules.iter_mut().flat_map(|m| parameters_of_mut(m.as_mut()))
     }
 
     /// Total number of trainable scalars.
     #[must_use]
     pub fn parameter_count(&self) -> usize {
-        self.parameters().map(crate::Parameter::len).sum()
+        self.parameters().map(Parameter::len).sum()
     }
 
     /// Training steps applied so far.
@@ -169,7 +255,9 @@ impl<T: Float> Network<T> {
         self.steps
     }
 
-    fn check_input(&self, x: &DMatrix<T>) -> Result<()> {
+    /// Checks an input batch: at least one module, the right number of rows, at least one
+    /// sample, and (when asked) every value finite. `step` names the training step, if any.
+    fn check_input(&self, x: &DMatrix<T>, scan: InputScan, step: Option<usize>) -> Result<()> {
         if self.modules.is_empty() {
             return Err(Error::shape("network", "at least one module", "none"));
         }
@@ -183,26 +271,81 @@ impl<T: Float> Network<T> {
         if x.ncols() == 0 {
             return Err(Error::EmptyBatch { what: "network input" });
         }
+        if scan == InputScan::Needed {
+            check_finite(x, "network input", step)?;
+        }
         Ok(())
     }
 
-    /// Runs the modules on `x` (`input_rows × batch`) and returns the logits
-    /// (`classes × batch`).
+    /// Runs the modules on `x` (`input_rows × batch`) into the network's reusable buffers and
+    /// returns the output (`output_rows × batch`): no allocation at a steady batch size. The
+    /// `&self` way is [`output`](Network::output).
     pub fn forward(&mut self, x: &DMatrix<T>) -> Result<&DMatrix<T>> {
-        self.check_input(x)?;
+        self.check_input(x, InputScan::Needed, None)?;
+        self.forward_into_buffers(x);
+        Ok(self.buffers.activations.last().expect("check_input ensures at least one module"))
+    }
+
+    fn forward_into_buffers(&mut self, x: &DMatrix<T>) {
         let batch = x.ncols();
+        let activations = &mut self.buffers.activations;
+        activations.resize_with(self.modules.len(), || DMatrix::zeros(0, 0));
         for (i, module) in self.modules.iter().enumerate() {
-            let (done, rest) = self.activations.split_at_mut(i);
+            let (done, rest) = activations.split_at_mut(i);
             let output = &mut rest[0];
             ensure_shape(output, self.rows[i], batch);
             let input = if i == 0 { x } else { &done[i - 1] };
             module.forward(input, output);
         }
-        Ok(self.logits())
     }
 
-    fn logits(&self) -> &DMatrix<T> {
-        self.activations.last().expect("check_input ensures at least one module")
+    /// The network's output on `x` (`input_rows × batch`): `output_rows × batch`, the logits of
+    /// a classifier. Takes `&self`, so many threads can call it on one network at once.
+    pub fn output(&self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
+        self.check_input(x, InputScan::Needed, None)?;
+        let batch = x.ncols();
+        // Two buffers, taking turns as input and output.
+        let (mut current, mut next) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+        for (i, module) in self.modules.iter().enumerate() {
+            ensure_shape(&mut next, self.rows[i], batch);
+            module.forward(if i == 0 { x } else { &current }, &mut next);
+            std::mem::swap(&mut current, &mut next);
+        }
+        Ok(current)
+    }
+
+    /// The output for one sample given as a slice of `input_rows` features.
+    ///
+    /// ```
+    /// use feedforward::{Init, Network};
+    /// use rand::SeedableRng;
+    /// let net = Network::<f32>::mlp(&[3, 4, 2], Init::He, true, &mut rand::rngs::StdRng::seed_from_u64(0))?;
+    /// let logits = net.output_sample(&[0.1, 0.2, 0.3])?;
+    /// assert_eq!(logits.len(), 2);
+    /// assert_eq!(net.predict_sample(&[0.1, 0.2, 0.3])?, if logits[1] > logits[0] { 1 } else { 0 });
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn output_sample(&self, sample: &[T]) -> Result<DVector<T>> {
+        let out = self.output(&sample_matrix(sample))?;
+        Ok(DVector::from_column_slice(out.as_slice()))
+    }
+
+    /// Predicted class (argmax of the output, the first on ties) of each sample.
+    pub fn predict(&self, x: &DMatrix<T>) -> Result<Vec<usize>> {
+        let out = self.output(x)?;
+        Ok(out.as_slice().chunks_exact(out.nrows()).map(|c| column_max(c).0).collect())
+    }
+
+    /// Predicted class of one sample given as a slice of `input_rows` features.
+    pub fn predict_sample(&self, sample: &[T]) -> Result<usize> {
+        Ok(self.predict(&sample_matrix(sample))?[0])
+    }
+
+    /// Class probabilities (softmax of the output), `classes × batch`.
+    pub fn probabilities(&self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
+        let mut p = self.output(x)?;
+        SoftmaxCrossEntropy::softmax_in_place(&mut p);
+        Ok(p)
     }
 
     /// `alpha/2·Σ‖W‖²` over the regularized parameters.
@@ -223,36 +366,64 @@ impl<T: Float> Network<T> {
         self.l2 * squares / T::lit(2.0)
     }
 
-    /// Loss on a batch: mean cross-entropy + L2 penalty. No gradients are computed.
-    pub fn loss(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<T> {
-        Ok(self.loss_counting(x, labels)?.0)
+    /// The objective on a batch: `loss` of the output against `targets`, plus the L2 penalty.
+    /// No gradients are computed.
+    pub fn loss<L: Loss<T> + ?Sized>(&self, x: &DMatrix<T>, loss: &L, targets: &L::Target) -> Result<T> {
+        let out = self.output(x)?;
+        Ok(loss.compute(&out, targets, None)?.loss + self.l2_penalty())
     }
 
-    /// [`loss`](Self::loss), and how many samples the forward pass classified correctly.
-    fn loss_counting(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<(T, usize)> {
-        self.forward(x)?;
-        let (ce, correct) = SoftmaxCrossEntropy.loss_and_correct(self.logits(), labels, None)?;
-        Ok((ce + self.l2_penalty(), correct))
+    /// The objective (loss + L2) and, for losses that classify, the accuracy on a batch, from
+    /// one forward pass.
+    pub fn evaluate<L: Loss<T> + ?Sized>(
+        &self,
+        x: &DMatrix<T>,
+        loss: &L,
+        targets: &L::Target,
+    ) -> Result<Evaluation> {
+        let out = self.output(x)?;
+        let value = loss.compute(&out, targets, None)?;
+        Ok(Evaluation { loss: (value.loss + self.l2_penalty()).as_f64(), accuracy: value.accuracy })
     }
 
-    /// Forward and backward on a batch: returns the loss and leaves `dL/dP` in every parameter's
-    /// gradient (including the L2 term).
-    pub fn backward(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<T> {
-        Ok(self.backward_counting(x, labels)?.0)
+    /// Fraction of samples whose predicted class (argmax of the output) equals the label, in
+    /// [0, 1].
+    pub fn accuracy(&self, x: &DMatrix<T>, labels: &[usize]) -> Result<f64> {
+        let out = self.output(x)?;
+        SoftmaxCrossEntropy::check_labels(out.nrows(), out.ncols(), labels)?;
+        let columns = out.as_slice().chunks_exact(out.nrows());
+        let correct = columns.zip(labels).filter(|(c, y)| column_max(c).0 == **y).count();
+        Ok(correct as f64 / labels.len() as f64)
     }
 
-    /// [`backward`](Self::backward), and how many samples the forward pass classified correctly.
-    fn backward_counting(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<(T, usize)> {
-        self.forward(x)?;
+    /// Forward and backward on a batch: returns the objective (loss + L2) and leaves `dL/dP` in
+    /// every parameter's gradient (including the L2 term).
+    pub fn backward<L: Loss<T> + ?Sized>(
+        &mut self,
+        x: &DMatrix<T>,
+        loss: &L,
+        targets: &L::Target,
+    ) -> Result<T> {
+        self.check_input(x, InputScan::Needed, None)?;
+        Ok(self.forward_backward(x, loss, targets)?.loss)
+    }
+
+    /// Forward, loss and backward on a checked input.
+    fn forward_backward<L: Loss<T> + ?Sized>(
+        &mut self,
+        x: &DMatrix<T>,
+        loss: &L,
+        targets: &L::Target,
+    ) -> Result<crate::LossValue<T>> {
+        self.forward_into_buffers(x);
         let last = self.modules.len() - 1;
-        let (ce, correct) = SoftmaxCrossEntropy.loss_and_correct(
-            &self.activations[last],
-            labels,
-            Some(&mut self.grads[last]),
-        )?;
+        let Buffers { activations, grads, .. } = &mut self.buffers;
+        grads.resize_with(self.modules.len(), || DMatrix::zeros(0, 0));
         let batch = x.ncols();
+        ensure_shape(&mut grads[last], self.rows[last], batch);
+        let value = loss.compute(&activations[last], targets, Some(&mut grads[last]))?;
         for i in (0..=last).rev() {
-            let (lower, upper) = self.grads.split_at_mut(i);
+            let (lower, upper) = grads.split_at_mut(i);
             let grad_input = match i {
                 0 => None,
                 _ => {
@@ -261,46 +432,80 @@ impl<T: Float> Network<T> {
                     Some(g)
                 }
             };
-            let input = if i == 0 { x } else { &self.activations[i - 1] };
-            self.modules[i].backward(input, &self.activations[i], &upper[0], grad_input);
+            let input = if i == 0 { x } else { &activations[i - 1] };
+            self.modules[i].backward(input, &activations[i], &upper[0], grad_input);
         }
         let mut squares = T::zero();
         if self.l2 != T::zero() {
+            let alpha = self.l2;
             for module in &mut self.modules {
-                for p in module.parameters_mut().iter_mut().filter(|p| p.is_regularized()) {
-                    squares += p.add_l2_gradient(self.l2);
-                }
+                module.visit_parameters_mut(&mut |p| {
+                    if p.is_regularized() {
+                        squares += p.add_l2_gradient(alpha);
+                    }
+                });
             }
         }
-        Ok((ce + self.penalty(squares), correct))
+        Ok(crate::LossValue { loss: value.loss + self.penalty(squares), accuracy: value.accuracy })
     }
 
-    /// One training step: forward, backward, then `optimizer` updates every parameter.
+    /// One training step on a batch: forward, `loss` against `targets`, backward, then
+    /// `optimizer` updates every parameter.
     ///
-    /// If the loss, any gradient or any updated parameter is NaN or infinite, returns
-    /// [`Error::NonFinite`] naming the step and leaves the parameters as they were before it
-    /// (the optimizer's own running state is not rolled back).
-    pub fn train_step<O: Optimizer<T> + ?Sized>(
+    /// Errors change nothing: a bad input (wrong shape, NaN/inf in a sample), bad targets, or a
+    /// loss, gradient or updated parameter that is NaN or infinite ([`Error::NonFinite`] naming
+    /// the step) leave every parameter as it was before the step (the optimizer's own running
+    /// state is not rolled back).
+    pub fn train_step<L, O>(
         &mut self,
         x: &DMatrix<T>,
-        labels: &[usize],
+        loss: &L,
+        targets: &L::Target,
         optimizer: &mut O,
-    ) -> Result<StepReport> {
-        let (loss, correct) = self.backward_counting(x, labels)?;
+    ) -> Result<StepReport>
+    where
+        L: Loss<T> + ?Sized,
+        O: Optimizer<T> + ?Sized,
+    {
+        self.train_step_scanned(x, loss, targets, optimizer, InputScan::Needed)
+    }
+
+    /// [`train_step`](Network::train_step), skipping the NaN/inf scan of an input already
+    /// scanned.
+    pub(crate) fn train_step_scanned<L, O>(
+        &mut self,
+        x: &DMatrix<T>,
+        loss: &L,
+        targets: &L::Target,
+        optimizer: &mut O,
+        scan: InputScan,
+    ) -> Result<StepReport>
+    where
+        L: Loss<T> + ?Sized,
+        O: Optimizer<T> + ?Sized,
+    {
         let step = self.steps + 1;
-        if !loss.is_finite() {
-            return Err(Error::NonFinite { step, what: "loss".into(), value: loss.as_f64() });
+        self.check_input(x, scan, Some(step))?;
+        let value = self.forward_backward(x, loss, targets)?;
+        if !value.loss.is_finite() {
+            let (what, value) = ("loss".into(), value.loss.as_f64());
+            return Err(Error::NonFinite { step: Some(step), what, value, sample: None });
         }
         optimizer.begin_step();
         // Phase 1: every new value into `next`, checked. Phase 2: swap them in. A failure in
         // phase 1 leaves every parameter as it was.
+        let next = &mut self.buffers.next;
         let mut index = 0;
+        let mut failure = None;
         for (m, module) in self.modules.iter().enumerate() {
-            for param in module.parameters() {
-                if self.next.len() <= index {
-                    self.next.push(DMatrix::zeros(0, 0));
+            module.visit_parameters(&mut |param| {
+                if failure.is_some() {
+                    return;
                 }
-                let next = &mut self.next[index];
+                if next.len() <= index {
+                    next.push(DMatrix::zeros(0, 0));
+                }
+                let next = &mut next[index];
                 ensure_shape(next, param.value().nrows(), param.value().ncols());
                 let (value, grad) = (param.value().as_slice(), param.grad().as_slice());
                 // A NaN or infinite gradient makes the new value non-finite too (p − lr·NaN, or
@@ -308,58 +513,45 @@ impl<T: Float> Network<T> {
                 if !optimizer.update_checked(index, value, grad, next.as_mut_slice()) {
                     // The slow path: find the culprit (NaN if the optimizer flagged a value that
                     // is not there, which a correct one never does).
-                    let culprit = |v: &[T]| crate::linalg::first_non_finite(v).map(T::as_f64);
+                    let culprit = |v: &[T]| first_non_finite(v).map(|(_, v)| v.as_f64());
                     let (what, value) = match culprit(grad) {
                         Some(g) => ("gradient", g),
                         None => ("updated value", culprit(next.as_slice()).unwrap_or(f64::NAN)),
                     };
                     let what = format!("{what} of module {m} ({}) {}", module.kind(), param.name());
-                    return Err(Error::NonFinite { step, what, value });
+                    failure = Some(Error::NonFinite { step: Some(step), what, value, sample: None });
                 }
                 index += 1;
-            }
+            });
         }
-        let params = self.modules.iter_mut().flat_map(|m| m.parameters_mut().iter_mut());
-        for (param, next) in params.zip(&mut self.next) {
-            param.swap_value(next);
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        let mut next = self.buffers.next.iter_mut();
+        for module in &mut self.modules {
+            module.visit_parameters_mut(&mut |param| {
+                param.swap_value(next.next().expect("one next value per parameter"));
+            });
         }
         self.steps = step;
-        Ok(StepReport {
-            step,
-            loss: loss.as_f64(),
-            accuracy: correct as f64 / labels.len() as f64,
-            batch_size: labels.len(),
-        })
-    }
-
-    /// Predicted class (argmax of the logits) of each sample.
-    pub fn predict(&mut self, x: &DMatrix<T>) -> Result<Vec<usize>> {
-        let logits = self.forward(x)?;
-        Ok(logits.as_slice().chunks_exact(logits.nrows()).map(|c| column_max(c).0).collect())
-    }
-
-    /// Class probabilities (softmax of the logits), `classes × batch`.
-    pub fn probabilities(&mut self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
-        let mut p = self.forward(x)?.clone();
-        SoftmaxCrossEntropy.softmax_in_place(&mut p);
-        Ok(p)
-    }
-
-    /// Loss (cross-entropy + L2) and accuracy on a batch, from one forward pass.
-    pub fn evaluate(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<(T, f64)> {
-        let (loss, correct) = self.loss_counting(x, labels)?;
-        Ok((loss, correct as f64 / labels.len() as f64))
-    }
-
-    /// Fraction of samples whose predicted class equals the label, in [0, 1].
-    pub fn accuracy(&mut self, x: &DMatrix<T>, labels: &[usize]) -> Result<f64> {
-        self.forward(x)?;
-        SoftmaxCrossEntropy::check_labels(self.output_rows(), x.ncols(), labels)?;
-        Ok(count_correct(self.logits(), labels) as f64 / labels.len() as f64)
+        Ok(StepReport { step, loss: value.loss.as_f64(), accuracy: value.accuracy, batch_size: x.ncols() })
     }
 }
 
-fn count_correct<T: Float>(logits: &DMatrix<T>, labels: &[usize]) -> usize {
-    let columns = logits.as_slice().chunks_exact(logits.nrows());
-    columns.zip(labels).filter(|(c, y)| column_max(c).0 == **y).count()
+/// A one-column matrix holding `sample`.
+fn sample_matrix<T: Float>(sample: &[T]) -> DMatrix<T> {
+    DMatrix::from_column_slice(sample.len(), 1, sample)
+}
+
+/// [`Error::NonFinite`] naming the first sample (column) of `x` with a NaN or ±inf, if any.
+pub(crate) fn check_finite<T: Float>(x: &DMatrix<T>, what: &str, step: Option<usize>) -> Result<()> {
+    match first_non_finite(x.as_slice()) {
+        None => Ok(()),
+        Some((k, value)) => Err(Error::NonFinite {
+            step,
+            what: what.to_string(),
+            value: value.as_f64(),
+            sample: Some(k / x.nrows().max(1)),
+        }),
+    }
 }

@@ -1,5 +1,8 @@
-//! Training loops: epochs over shuffled minibatches, or full-batch iterations.
+//! Training loops: epochs over shuffled minibatches, or full-batch iterations, against any
+//! [`Loss`].
 
+use crate::loss::{Loss, Targets};
+use crate::network::{InputScan, check_finite};
 use crate::{Error, Float, Network, Optimizer, Result, StepReport};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -102,36 +105,68 @@ impl TrainConfig {
     }
 }
 
-/// Trains `network` on `images` (`features × samples`, one sample per column) and `labels`.
+/// Trains `network` on `inputs` (`features × samples`, one sample per column) and their
+/// `targets` under `loss`.
 ///
-/// After every step `on_step` sees the progress, the network and the optimizer (for printing,
-/// plotting, or inspecting optimizer state). Returns the report of the last step. Stops at the
-/// first error (e.g. [`Error::NonFinite`], which names the step and leaves the parameters as
-/// they were before it).
-pub fn fit<T, O, F>(
+/// Before the first step, the whole training set is checked once: every input finite, every
+/// target valid for the loss ([`Loss::check_targets`]), so an error names the sample's position
+/// in the data set, not in a shuffled minibatch. After every step `on_step` sees the progress,
+/// the network and the optimizer (for printing, plotting, or inspecting optimizer state).
+/// Returns the report of the last step. Stops at the first error (e.g. [`Error::NonFinite`],
+/// which names the step and leaves the parameters as they were before it).
+///
+/// ```
+/// use feedforward::train::{self, Batching, TrainConfig};
+/// use feedforward::{Init, MeanSquaredError, Network, Rmsprop};
+/// use nalgebra::DMatrix;
+/// use rand::SeedableRng;
+///
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+/// let mut net = Network::<f32>::mlp(&[1, 32, 1], Init::He, true, &mut rng)?;
+/// let x = DMatrix::from_fn(1, 64, |_, j| j as f32 / 32.0 - 1.0);
+/// let y = x.map(|v| v * v);
+/// let mut opt = Rmsprop::elementwise(3e-3)?;
+/// let config = TrainConfig { epochs: 200, batching: Batching::Minibatch { size: 16, shuffle: true }, ..Default::default() };
+/// let before = net.loss(&x, &MeanSquaredError, &y)?;
+/// train::fit(&mut net, &mut opt, &MeanSquaredError, &x, &y, &config, |_, _, _| {})?;
+/// assert!(net.loss(&x, &MeanSquaredError, &y)? < before / 10.0);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+pub fn fit<T, L, O, F>(
     network: &mut Network<T>,
     optimizer: &mut O,
-    images: &DMatrix<T>,
-    labels: &[usize],
+    loss: &L,
+    inputs: &DMatrix<T>,
+    targets: &L::Target,
     config: &TrainConfig,
     mut on_step: F,
 ) -> Result<Option<StepReport>>
 where
     T: Float,
+    L: Loss<T> + ?Sized,
     O: Optimizer<T> + ?Sized,
     F: FnMut(&Progress, &Network<T>, &O),
 {
-    let samples = images.ncols();
+    let samples = inputs.ncols();
     if samples == 0 {
         return Err(Error::EmptyBatch { what: "training set" });
     }
-    if labels.len() != samples {
+    if targets.samples() != samples {
         return Err(Error::shape(
-            "training labels",
-            format!("{samples} labels"),
-            format!("{}", labels.len()),
+            "training targets",
+            format!("{samples} (one per sample)"),
+            format!("{}", targets.samples()),
         ));
     }
+    if inputs.nrows() != network.input_rows() {
+        return Err(Error::shape(
+            "training inputs",
+            format!("{} rows (features per sample)", network.input_rows()),
+            format!("{} rows", inputs.nrows()),
+        ));
+    }
+    check_finite(inputs, "training set", None)?;
+    loss.check_targets(network.output_rows(), targets)?;
     if let Batching::Minibatch { size: 0, .. } = config.batching {
         return Err(Error::InvalidHyperparameter {
             name: "batch size",
@@ -156,7 +191,7 @@ where
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut order: Vec<usize> = (0..samples).collect();
     let mut batch = DMatrix::zeros(0, 0);
-    let mut batch_labels = Vec::new();
+    let mut batch_targets = <L::Target as Targets>::Batch::default();
     let mut last = None;
     let mut step = 0;
     let mut run = || -> Result<()> {
@@ -177,10 +212,12 @@ where
                 let factor = config.schedule.factor(step, total_steps);
                 optimizer.set_learning_rate(base_rate * T::lit(factor))?;
                 let report = if config.batching == Batching::Full {
-                    network.train_step(images, labels, optimizer)?
+                    network.train_step_scanned(inputs, loss, targets, optimizer, InputScan::Done)?
                 } else {
-                    gather(images, labels, chunk, &mut batch, &mut batch_labels);
-                    network.train_step(&batch, &batch_labels, optimizer)?
+                    gather_columns(inputs, chunk, &mut batch);
+                    targets.gather(chunk, &mut batch_targets);
+                    let batch_targets = <L::Target as Targets>::view(&batch_targets);
+                    network.train_step_scanned(&batch, loss, batch_targets, optimizer, InputScan::Done)?
                 };
                 step += 1;
                 on_step(&Progress { epoch, step, total_steps, report }, network, optimizer);
@@ -194,18 +231,14 @@ where
     outcome.map(|()| last)
 }
 
-/// Copies the columns `indices` of `images` (and their labels) into reusable buffers.
-pub fn gather<T: Float>(
-    images: &DMatrix<T>,
-    labels: &[usize],
-    indices: &[usize],
-    batch: &mut DMatrix<T>,
-    batch_labels: &mut Vec<usize>,
-) {
-    crate::linalg::ensure_shape(batch, images.nrows(), indices.len());
+/// Copies the columns `indices` of `matrix` into `batch` (resized only when its shape differs),
+/// in that order.
+///
+/// # Panics
+/// If an index is `>= matrix.ncols()`.
+pub fn gather_columns<T: Float>(matrix: &DMatrix<T>, indices: &[usize], batch: &mut DMatrix<T>) {
+    crate::linalg::ensure_shape(batch, matrix.nrows(), indices.len());
     for (j, &i) in indices.iter().enumerate() {
-        batch.column_mut(j).copy_from(&images.column(i));
+        batch.column_mut(j).copy_from(&matrix.column(i));
     }
-    batch_labels.clear();
-    batch_labels.extend(indices.iter().map(|&i| labels[i]));
 }

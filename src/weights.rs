@@ -11,41 +11,102 @@
 //! PyTorch's `nn.Linear.weight` layout: in NumPy, `logits = x @ W1.T @ …`, or equivalently the
 //! original recipe's `W0 = file["layer0.weight"].T`.
 //!
+//! **Self-describing files.** [`Network::save`] also writes the architecture into the file's
+//! header metadata, under the key `feedforward`, as JSON:
+//!
+//! ```json
+//! {"format_version": 1, "scalar": "f32", "input_rows": 784, "l2": 0.0,
+//!  "modules": [{"kind": "Layer", "inputs": 784, "outputs": 256, "bias": true, "activation": "relu"},
+//!              {"kind": "Layer", "inputs": 256, "outputs": 10, "bias": true, "activation": "identity"}]}
+//! ```
+//!
+//! so that [`Network::load`] rebuilds the network with no shape from the caller. A module that
+//! cannot describe itself ([`Module::describe`](crate::Module::describe) returns `None`) is
+//! written as `{"kind": "…"}` alone; such a file loads with [`load_into`] into a network the
+//! caller built, or with [`Network::load_with`] and a builder for that kind. Files without the
+//! metadata (older files, or files from other tools) load with [`load_into`] too.
+//!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
-use crate::{Error, Float, Network, Result};
+use crate::module::{parameters_of, parameters_of_mut};
+use crate::{Activation, Error, Float, Layer, Module, Network, Relu, Result};
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const WEIGHTS_HINT: &str = "Write one with --save (or feedforward::weights::save).";
+/// The metadata key holding the architecture.
+pub const ARCHITECTURE_KEY: &str = "feedforward";
+/// The version of the architecture JSON this crate writes; it reads this one and older.
+pub const FORMAT_VERSION: u64 = 1;
 
-/// The name and file shape of every parameter of `network`, in parameter order, with its
-/// module and parameter index.
-fn layout<T: Float>(network: &Network<T>) -> Vec<(String, Vec<usize>, usize, usize)> {
-    let mut out = Vec::new();
+/// One tensor of a network in a weights file: its name and file shape, with the module and
+/// parameter it belongs to.
+struct Slot {
+    name: String,
+    shape: Vec<usize>,
+    module: usize,
+    parameter: usize,
+}
+
+/// The name and file shape of every parameter of `network`, in parameter order.
+fn layout<T: Float>(network: &Network<T>) -> Result<Vec<Slot>> {
+    let mut out: Vec<Slot> = Vec::new();
     let mut k = 0;
     for (m, module) in network.modules().iter().enumerate() {
-        let params = module.parameters();
+        let params = parameters_of(module.as_ref());
+        let first = out.len();
         for (p, param) in params.iter().enumerate() {
             let (r, c) = param.value().shape();
             let shape = if c == 1 { vec![r] } else { vec![c, r] };
-            out.push((format!("layer{k}.{}", param.name()), shape, m, p));
+            let name = format!("layer{k}.{}", param.name());
+            if out[first..].iter().any(|s| s.name == name) {
+                return Err(memory_error(format!(
+                    "module {m} ({}) has two parameters named {:?}; give them distinct names \
+                     (feedforward::module::prefix_parameter_names)",
+                    module.kind(),
+                    param.name()
+                )));
+            }
+            out.push(Slot { name, shape, module: m, parameter: p });
         }
         if !params.is_empty() {
             k += 1;
         }
     }
-    out
+    Ok(out)
 }
 
-/// The network's parameters as safetensors bytes (in the network's scalar type).
+/// The network's architecture, as written under [`ARCHITECTURE_KEY`].
+#[must_use]
+pub fn architecture<T: Float>(network: &Network<T>) -> Value {
+    let modules: Vec<Value> = network
+        .modules()
+        .iter()
+        .map(|m| {
+            let mut spec = Map::new();
+            spec.insert("kind".into(), m.kind().into());
+            spec.extend(m.describe().unwrap_or_default());
+            Value::Object(spec)
+        })
+        .collect();
+    json!({
+        "format_version": FORMAT_VERSION,
+        "scalar": T::NAME,
+        "input_rows": network.input_rows(),
+        "l2": network.l2().as_f64(),
+        "modules": modules,
+    })
+}
+
+/// The network's parameters as safetensors bytes (in the network's scalar type), with its
+/// architecture in the metadata.
 pub fn to_bytes<T: Float>(network: &Network<T>) -> Result<Vec<u8>> {
     let dtype = if T::BYTES == 4 { Dtype::F32 } else { Dtype::F64 };
-    let params: Vec<_> = network.parameters().collect();
-    let buffers: Vec<Vec<u8>> = params
-        .iter()
+    let buffers: Vec<Vec<u8>> = network
+        .parameters()
         .map(|p| {
             let mut bytes = Vec::with_capacity(p.len() * T::BYTES);
             p.value().iter().for_each(|&v| v.write_le(&mut bytes));
@@ -53,11 +114,16 @@ pub fn to_bytes<T: Float>(network: &Network<T>) -> Result<Vec<u8>> {
         })
         .collect();
     let mut views = Vec::new();
-    for ((name, shape, _, _), bytes) in layout(network).into_iter().zip(&buffers) {
-        let view = TensorView::new(dtype, shape, bytes).map_err(|e| memory_error(e.to_string()))?;
-        views.push((name, view));
+    for (slot, bytes) in layout(network)?.into_iter().zip(&buffers) {
+        let view = TensorView::new(dtype, slot.shape, bytes).map_err(|e| memory_error(e.to_string()))?;
+        views.push((slot.name, view));
     }
-    let meta = [("format".to_string(), "feedforward".to_string())].into_iter().collect();
+    let meta: HashMap<String, String> = [
+        ("format".to_string(), "feedforward".to_string()),
+        (ARCHITECTURE_KEY.to_string(), architecture(network).to_string()),
+    ]
+    .into_iter()
+    .collect();
     safetensors::serialize(views, Some(meta)).map_err(|e| memory_error(e.to_string()))
 }
 
@@ -65,7 +131,7 @@ fn memory_error(reason: String) -> Error {
     Error::Weights { path: PathBuf::from("<memory>"), reason }
 }
 
-/// Saves the network's parameters to a safetensors file at `path`.
+/// Saves the network's parameters and architecture to a safetensors file at `path`.
 pub fn save<T: Float>(network: &Network<T>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let bytes = to_bytes(network)?;
@@ -73,14 +139,18 @@ pub fn save<T: Float>(network: &Network<T>, path: impl AsRef<Path>) -> Result<()
     file.write_all(&bytes).and_then(|()| file.flush()).map_err(Error::at(path))
 }
 
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e, "No weights file at that path."))
+}
+
 /// Loads parameters from the safetensors file at `path` into `network`, whose architecture
-/// must match the file (same names and shapes; `F32` or `F64` data).
+/// must match the file (same names and shapes; `F32` or `F64` data). Any architecture metadata
+/// in the file is ignored.
 ///
 /// All tensors are checked before any is written: on error the network is unchanged.
 pub fn load_into<T: Float>(network: &mut Network<T>, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e, WEIGHTS_HINT))?;
-    from_bytes_into(network, &bytes, path)
+    from_bytes_into(network, &read(path)?, path)
 }
 
 /// Like [`load_into`], from bytes already in memory; `path` only names the source in errors.
@@ -92,9 +162,12 @@ pub fn from_bytes_into<T: Float>(
     let path = path.into();
     let bad = |reason: String| Error::Weights { path: path.clone(), reason };
     let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-    let layout = layout(network);
+    let layout = layout(network).map_err(|e| match e {
+        Error::Weights { reason, .. } => bad(reason),
+        other => other,
+    })?;
     let mut values: Vec<DMatrix<T>> = Vec::with_capacity(layout.len());
-    for (name, shape, m, p) in &layout {
+    for Slot { name, shape, module, parameter } in &layout {
         let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
         if tensor.shape() != shape.as_slice() {
             return Err(bad(format!(
@@ -122,14 +195,151 @@ pub fn from_bytes_into<T: Float>(
         if data.iter().any(|v| !v.is_finite()) {
             return Err(bad(format!("tensor {name} contains NaN or infinite values")));
         }
-        let (r, c) = network.modules()[*m].parameters()[*p].value().shape();
+        let (r, c) = parameters_of(network.modules()[*module].as_ref())[*parameter].value().shape();
         values.push(DMatrix::from_vec(r, c, data));
     }
-    if let Some(extra) = file.names().into_iter().find(|n| !layout.iter().any(|(name, ..)| name == n)) {
+    if let Some(extra) = file.names().into_iter().find(|n| !layout.iter().any(|s| s.name == **n)) {
         return Err(bad(format!("tensor {extra} does not belong to this network")));
     }
-    for ((_, _, m, p), value) in layout.iter().zip(values) {
-        network.modules_mut()[*m].parameters_mut()[*p].value_mut().copy_from(&value);
+    for (slot, value) in layout.iter().zip(values) {
+        let module = network.modules_mut()[slot.module].as_mut();
+        parameters_of_mut(module)[slot.parameter].value_mut().copy_from(&value);
     }
     Ok(())
+}
+
+/// Builds a module of a kind this crate does not know from its settings in a model file (see
+/// [`Network::load_with`]): `Ok(None)` for a kind it does not handle either.
+pub type ModuleBuilder<'a, T> =
+    dyn Fn(&str, &Map<String, Value>, usize) -> Result<Option<Box<dyn Module<T>>>> + 'a;
+
+impl<T: Float> Network<T> {
+    /// Saves the parameters and the architecture to a safetensors file at `path` (see the
+    /// [`weights`](crate::weights) module for the layout); [`Network::load`] reads it back.
+    ///
+    /// ```
+    /// use feedforward::{Init, Network};
+    /// use rand::SeedableRng;
+    /// let net = Network::<f32>::mlp(&[4, 8, 3], Init::He, true, &mut rand::rngs::StdRng::seed_from_u64(0))?;
+    /// let path = std::env::temp_dir().join("feedforward-doc-save.safetensors");
+    /// net.save(&path)?;
+    /// let back = Network::<f32>::load(&path)?;
+    /// let x = nalgebra::DMatrix::from_element(4, 1, 0.5);
+    /// assert_eq!(net.output(&x)?, back.output(&x)?);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        save(self, path)
+    }
+
+    /// Rebuilds a network from a file written by [`Network::save`]: architecture and
+    /// parameters, no shape needed from the caller. Knows the modules of this crate; for a
+    /// module kind of your own, use [`Network::load_with`].
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with(path, &|_, _, _| Ok(None))
+    }
+
+    /// [`Network::load`], asking `builder` first for each module: given the module's kind, its
+    /// settings (the JSON object its [`Module::describe`] wrote) and its number of input rows,
+    /// it returns a module (whose parameters are then read from the file), or `None` to leave
+    /// the kind to this crate.
+    pub fn load_with(path: impl AsRef<Path>, builder: &ModuleBuilder<'_, T>) -> Result<Self> {
+        let path = path.as_ref();
+        Self::from_bytes_with(&read(path)?, path, builder)
+    }
+
+    /// [`Network::load_with`] from bytes already in memory; `path` only names the source in
+    /// errors.
+    pub fn from_bytes_with(
+        bytes: &[u8],
+        path: impl Into<PathBuf>,
+        builder: &ModuleBuilder<'_, T>,
+    ) -> Result<Self> {
+        let path = path.into();
+        let bad = |reason: String| Error::Weights { path: path.clone(), reason };
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let text = header.metadata().as_ref().and_then(|m| m.get(ARCHITECTURE_KEY)).ok_or_else(|| {
+            bad(format!(
+                "no architecture in its metadata (no {ARCHITECTURE_KEY:?} key): build the network \
+                 yourself and use weights::load_into"
+            ))
+        })?;
+        let arch: Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("architecture is not valid JSON: {e}")))?;
+        // Every entry takes at least 4 bytes (f32) in the file.
+        let mut network = build(&arch, builder, bytes.len() / 4)
+            .map_err(|reason| bad(format!("architecture: {reason}")))?;
+        from_bytes_into(&mut network, bytes, path)?;
+        Ok(network)
+    }
+}
+
+/// A network with the architecture `arch` and zero parameters.
+fn build<T: Float>(
+    arch: &Value,
+    builder: &ModuleBuilder<'_, T>,
+    max_entries: usize,
+) -> std::result::Result<Network<T>, String> {
+    let version = arch.get("format_version").and_then(Value::as_u64).ok_or("no format_version")?;
+    if version > FORMAT_VERSION {
+        return Err(format!(
+            "format_version {version} is newer than this crate reads ({FORMAT_VERSION}): update feedforward"
+        ));
+    }
+    let input_rows = count(arch, "input_rows")?;
+    let l2 = arch.get("l2").map_or(Some(0.0), Value::as_f64).ok_or("l2 is not a number")?;
+    let modules = arch.get("modules").and_then(Value::as_array).ok_or("no modules list")?;
+    let mut network = Network::new(input_rows).with_l2(T::lit(l2)).map_err(|e| e.to_string())?;
+    for (i, spec) in modules.iter().enumerate() {
+        let spec = spec.as_object().ok_or_else(|| format!("module {i} is not a JSON object"))?;
+        let kind =
+            spec.get("kind").and_then(Value::as_str).ok_or_else(|| format!("module {i} has no kind"))?;
+        let rows = network.output_rows();
+        let module = match builder(kind, spec, rows).map_err(|e| format!("module {i} ({kind}): {e}"))? {
+            Some(module) => module,
+            None => built_in(kind, spec, max_entries).map_err(|e| format!("module {i} ({kind}): {e}"))?,
+        };
+        network.push_boxed(module).map_err(|e| format!("module {i} ({kind}): {e}"))?;
+    }
+    Ok(network)
+}
+
+/// The modules of this crate, from their settings, with zero parameters.
+/// `max_entries` bounds a layer's size by what the file can hold, so that a corrupt header
+/// claiming a huge layer is an error instead of an allocation failure.
+fn built_in<T: Float>(
+    kind: &str,
+    spec: &Map<String, Value>,
+    max_entries: usize,
+) -> std::result::Result<Box<dyn Module<T>>, String> {
+    let spec = Value::Object(spec.clone());
+    match kind {
+        "Layer" => {
+            let (inputs, outputs) = (count(&spec, "inputs")?, count(&spec, "outputs")?);
+            if inputs.checked_mul(outputs).is_none_or(|n| n > max_entries) {
+                return Err(format!("a {inputs} × {outputs} layer does not fit in the file's tensors"));
+            }
+            let bias = spec.get("bias").and_then(Value::as_bool).ok_or("bias is not true or false")?;
+            let activation: Activation =
+                spec.get("activation").and_then(Value::as_str).ok_or("no activation")?.parse()?;
+            let layer = Layer::from_parts(
+                DMatrix::zeros(inputs, outputs),
+                bias.then(|| nalgebra::DVector::zeros(outputs)),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(Box::new(layer.with_activation(activation)))
+        }
+        "Relu" => Ok(Box::new(Relu)),
+        other => Err(format!(
+            "this crate cannot build a module of kind {other:?}: load it with Network::load_with and a builder for it"
+        )),
+    }
+}
+
+/// A non-negative integer field of a JSON object.
+fn count(spec: &Value, field: &str) -> std::result::Result<usize, String> {
+    let n = spec.get(field).and_then(Value::as_u64).ok_or_else(|| format!("{field} is not a count"))?;
+    usize::try_from(n).map_err(|_| format!("{field} = {n} is too large"))
 }

@@ -8,7 +8,7 @@
 
 use feedforward::linalg::{Op, gemm};
 use feedforward::recipe::Recipe;
-use feedforward::{Network, Rmsprop};
+use feedforward::{Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -86,13 +86,13 @@ fn steady_state_steps_allocate_only_inside_the_matrix_products() {
         // threads).
         assert!(
             count(|| {
-                net.train_step(&x, &y, &mut opt).unwrap();
+                net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap();
             }) > 0
         );
-        net.train_step(&x, &y, &mut opt).unwrap();
+        net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap();
         let steps = count(|| {
             for _ in 0..STEPS {
-                net.train_step(&x, &y, &mut opt).unwrap();
+                net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap();
             }
         });
         let products = bare_products(&x);

@@ -4,7 +4,7 @@
 //! at most 1e-6, with central differences of step 1e-5.
 
 use feedforward::gradcheck::{self, Config};
-use feedforward::{Activation, Init, Layer, Module, Network, Relu};
+use feedforward::{Activation, Init, Layer, Module, Network, Relu, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -86,7 +86,9 @@ fn relu_away_from_the_kink() {
 fn softmax_cross_entropy() {
     let mut r = rng(4);
     let logits = random_matrix(10, 6, &mut r).map(|v| 3.0 * v);
-    let report = gradcheck::check_loss(&logits, &[0, 3, 9, 9, 5, 1], &Config::default()).unwrap();
+    let report =
+        gradcheck::check_loss(&SoftmaxCrossEntropy::new(), &logits, &[0, 3, 9, 9, 5, 1], &Config::default())
+            .unwrap();
     assert_eq!(report.checked, 60);
     assert!(report.max_error <= BOUND, "{report}");
 }
@@ -99,7 +101,9 @@ fn l2_term() {
     let mut net =
         Network::<f64>::mlp(&[5, 4, 3], Init::SEED_RECIPE, true, &mut r).unwrap().with_l2(0.7).unwrap();
     let x = random_matrix(5, 3, &mut r);
-    let report = gradcheck::check_network(&mut net, &x, &[2, 0, 1], &Config::default()).unwrap();
+    let report =
+        gradcheck::check_network(&mut net, &x, &SoftmaxCrossEntropy::new(), &[2, 0, 1], &Config::default())
+            .unwrap();
     assert_eq!(report.checked, 5 * 4 + 4 + 4 * 3 + 3);
     assert!(report.max_error <= BOUND, "{report}");
 }
@@ -113,7 +117,8 @@ fn mnist_network_784_256_10() {
         .unwrap();
     let x = DMatrix::from_fn(784, 4, |_, _| rand::RngExt::random::<f64>(&mut r));
     let config = Config { max_entries_per_tensor: Some(1500), ..Config::default() };
-    let report = gradcheck::check_network(&mut net, &x, &[3, 1, 4, 1], &config).unwrap();
+    let report =
+        gradcheck::check_network(&mut net, &x, &SoftmaxCrossEntropy::new(), &[3, 1, 4, 1], &config).unwrap();
     assert_eq!(report.checked, 1500 + 256 + 1500);
     assert!(report.max_error <= BOUND, "{report}");
 }
@@ -154,7 +159,7 @@ proptest! {
         prop_assume!(closest_to_kink(&net, &x) > 1e-3, "a ReLU input within 1e-3 of its kink");
         let classes = *sizes.last().unwrap();
         let labels: Vec<usize> = (0..batch).map(|i| (i * 7 + seed as usize) % classes).collect();
-        let report = gradcheck::check_network(&mut net, &x, &labels, &Config::default()).unwrap();
+        let report = gradcheck::check_network(&mut net, &x, &SoftmaxCrossEntropy::new(), &labels, &Config::default()).unwrap();
         prop_assert!(report.max_error <= BOUND, "{}", report);
     }
 }
@@ -198,8 +203,8 @@ fn fused_relu_equals_layer_then_relu_module() {
     separate = separate.with_l2(1e-3).unwrap();
     let x = DMatrix::<f32>::from_fn(37, batch, |i, j| ((i * 7 + j * 13) % 29) as f32 / 29.0 - 0.4);
     let labels: Vec<usize> = (0..batch).map(|j| (j * 3) % 10).collect();
-    let fused_loss = fused.backward(&x, &labels).unwrap();
-    let separate_loss = separate.backward(&x, &labels).unwrap();
+    let fused_loss = fused.backward(&x, &SoftmaxCrossEntropy::new(), &labels).unwrap();
+    let separate_loss = separate.backward(&x, &SoftmaxCrossEntropy::new(), &labels).unwrap();
     assert_eq!(fused_loss.to_bits(), separate_loss.to_bits());
     let fused_params: Vec<_> = fused.parameters().collect();
     let separate_params: Vec<_> = separate.parameters().collect();

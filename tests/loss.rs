@@ -1,18 +1,63 @@
-//! Softmax cross-entropy: known values and extreme logits.
+//! The built-in losses: known values computed here by plain formulas (not by the crate),
+//! gradient checks, extreme logits, and bad targets.
 
 use approx::assert_relative_eq;
-use feedforward::{Error, SoftmaxCrossEntropy};
+use feedforward::gradcheck::{self, Config};
+use feedforward::{BinaryCrossEntropy, Error, Huber, Loss, MeanSquaredError, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 
+/// Gradient checks of every loss: f64, central differences with h = 1e-5, error
+/// `|a − n| / max(|a|, |n|, 1e-4)` at most this.
+const BOUND: f64 = 1e-6;
+
+fn logits() -> DMatrix<f64> {
+    DMatrix::from_fn(4, 5, |i, j| ((i * 7 + j * 3) % 11) as f64 / 3.0 - 1.5)
+}
+
 #[test]
-fn known_value() {
+fn softmax_cross_entropy_known_value() {
     // Uniform logits over 4 classes: loss ln 4, gradient (1/4 − onehot)/N.
     let z = DMatrix::<f64>::zeros(4, 2);
     let mut g = DMatrix::zeros(0, 0);
-    let loss = SoftmaxCrossEntropy.loss_and_grad(&z, &[1, 3], &mut g).unwrap();
+    let loss = SoftmaxCrossEntropy::new().loss_and_grad(&z, &[1, 3], &mut g).unwrap();
     assert_relative_eq!(loss, 4f64.ln(), max_relative = 1e-12);
     assert_relative_eq!(g[(1, 0)], (0.25 - 1.0) / 2.0, max_relative = 1e-12);
     assert_relative_eq!(g[(0, 0)], 0.25 / 2.0, max_relative = 1e-12);
+}
+
+/// −Σ q·ln softmax(z), written out naively (fine for these moderate logits).
+fn naive_smoothed_ce(z: &DMatrix<f64>, labels: &[usize], eps: f64) -> f64 {
+    let k = z.nrows() as f64;
+    let mut total = 0.0;
+    for (j, &y) in labels.iter().enumerate() {
+        let col = z.column(j);
+        let norm: f64 = col.iter().map(|v| v.exp()).sum();
+        for (c, &v) in col.iter().enumerate() {
+            let q = eps / k + if c == y { 1.0 - eps } else { 0.0 };
+            total -= q * (v.exp() / norm).ln();
+        }
+    }
+    total / labels.len() as f64
+}
+
+#[test]
+fn softmax_cross_entropy_with_and_without_smoothing_matches_the_plain_formula() {
+    let z = logits();
+    let labels = [0, 3, 2, 1, 3];
+    for eps in [0.0, 0.1, 0.5] {
+        let loss = SoftmaxCrossEntropy::with_label_smoothing(eps).unwrap();
+        assert_relative_eq!(
+            loss.loss(&z, &labels).unwrap(),
+            naive_smoothed_ce(&z, &labels, eps),
+            max_relative = 1e-12
+        );
+        let report = gradcheck::check_loss(&loss, &z, &labels[..], &Config::default()).unwrap();
+        assert!(report.max_error <= BOUND, "eps {eps}: {report}");
+    }
+    assert!(matches!(
+        SoftmaxCrossEntropy::with_label_smoothing(1.0),
+        Err(Error::InvalidHyperparameter { name: "label smoothing", .. })
+    ));
 }
 
 #[test]
@@ -20,7 +65,7 @@ fn logits_of_plus_minus_1e4_stay_finite_and_correct() {
     for z in [1e4f32, -1e4] {
         let logits = DMatrix::from_column_slice(3, 2, &[z, 0.0, -z, 0.0, 0.0, 0.0]);
         let mut g = DMatrix::zeros(0, 0);
-        let loss = SoftmaxCrossEntropy.loss_and_grad(&logits, &[0, 1], &mut g).unwrap();
+        let loss = SoftmaxCrossEntropy::new().loss_and_grad(&logits, &[0, 1], &mut g).unwrap();
         assert!(loss.is_finite() && g.iter().all(|v| v.is_finite()), "z = {z}: {loss} {g}");
         // Sample 0 is [z, 0, −z] with label 0: confident and right (z > 0) costs 0; for z < 0
         // the right class is 2e4 below the top logit, which costs 2e4.
@@ -34,11 +79,11 @@ fn logits_of_plus_minus_1e4_stay_finite_and_correct() {
 fn one_class_batch() {
     let logits = DMatrix::from_column_slice(1, 3, &[5.0f64, -7.0, 0.0]);
     let mut g = DMatrix::zeros(0, 0);
-    let loss = SoftmaxCrossEntropy.loss_and_grad(&logits, &[0, 0, 0], &mut g).unwrap();
+    let loss = SoftmaxCrossEntropy::new().loss_and_grad(&logits, &[0, 0, 0], &mut g).unwrap();
     assert_eq!(loss, 0.0);
     assert!(g.iter().all(|&v| v == 0.0));
     assert!(matches!(
-        SoftmaxCrossEntropy.loss(&logits, &[0, 1, 0]),
+        SoftmaxCrossEntropy::new().loss(&logits, &[0, 1, 0]),
         Err(Error::LabelOutOfRange { index: 1, .. })
     ));
 }
@@ -46,7 +91,7 @@ fn one_class_batch() {
 #[test]
 fn softmax_is_stable_and_normalised() {
     let mut z = DMatrix::from_column_slice(3, 1, &[1e4f32, 1e4 - 1.0, -1e4]);
-    SoftmaxCrossEntropy.softmax_in_place(&mut z);
+    SoftmaxCrossEntropy::softmax_in_place(&mut z);
     assert_relative_eq!(z.sum(), 1.0, max_relative = 1e-6);
     assert_relative_eq!(z[0] / z[1], std::f32::consts::E, max_relative = 1e-5);
     assert_eq!(z[2], 0.0);
@@ -55,5 +100,94 @@ fn softmax_is_stable_and_normalised() {
 #[test]
 fn empty_batch_is_an_error() {
     let z = DMatrix::<f32>::zeros(3, 0);
-    assert!(matches!(SoftmaxCrossEntropy.loss(&z, &[]), Err(Error::EmptyBatch { .. })));
+    assert!(matches!(SoftmaxCrossEntropy::new().loss(&z, &[]), Err(Error::EmptyBatch { .. })));
+    assert!(matches!(MeanSquaredError.loss(&z, &DMatrix::zeros(3, 0)), Err(Error::EmptyBatch { .. })));
+}
+
+#[test]
+fn mean_squared_error_known_values_and_gradient() {
+    // Entries: (1 − 0)², (−2 − 1)², (0.5 − 0.5)², (3 − 1)² → (1 + 9 + 0 + 4) / 4.
+    let z = DMatrix::from_column_slice(2, 2, &[1.0, -2.0, 0.5, 3.0]);
+    let t = DMatrix::from_column_slice(2, 2, &[0.0, 1.0, 0.5, 1.0]);
+    let mut g = DMatrix::zeros(0, 0);
+    let value = MeanSquaredError.compute(&z, &t, None).unwrap();
+    assert_eq!((value.loss, value.accuracy), (3.5, None));
+    MeanSquaredError.loss_and_grad(&z, &t, &mut g).unwrap();
+    // 2(z − t)/4
+    assert_eq!(g.as_slice(), &[0.5, -1.5, 0.0, 1.0]);
+    let t = logits().map(|v| v * 0.3 + 0.1);
+    let report = gradcheck::check_loss(&MeanSquaredError, &logits(), &t, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+}
+
+fn naive_bce(z: f64, t: f64) -> f64 {
+    let s = 1.0 / (1.0 + (-z).exp());
+    -t * s.ln() - (1.0 - t) * (1.0 - s).ln()
+}
+
+#[test]
+fn binary_cross_entropy_matches_the_plain_formula_and_gradient_checks() {
+    let z = logits();
+    let t = DMatrix::from_fn(4, 5, |i, j| [0.0, 1.0, 0.25, 1.0, 0.0][(i + 2 * j) % 5]);
+    let expected = z.iter().zip(t.iter()).map(|(&z, &t)| naive_bce(z, t)).sum::<f64>() / 20.0;
+    let value = BinaryCrossEntropy.compute(&z, &t, None).unwrap();
+    assert_relative_eq!(value.loss, expected, max_relative = 1e-12);
+    // Accuracy: z > 0 agrees with t > 0.5, counted here entry by entry.
+    let agree = z.iter().zip(t.iter()).filter(|&(&z, &t)| (z > 0.0) == (t > 0.5)).count();
+    assert_eq!(value.accuracy, Some(agree as f64 / 20.0));
+    let report = gradcheck::check_loss(&BinaryCrossEntropy, &z, &t, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+}
+
+#[test]
+fn binary_cross_entropy_is_finite_for_logits_of_plus_minus_1e4() {
+    for ty in [0.0f32, 1.0] {
+        let z = DMatrix::from_column_slice(2, 1, &[1e4f32, -1e4]);
+        let t = DMatrix::from_element(2, 1, ty);
+        let mut g = DMatrix::zeros(0, 0);
+        let loss = BinaryCrossEntropy.loss_and_grad(&z, &t, &mut g).unwrap();
+        // Right and confident costs 0; wrong and confident costs |z| = 1e4. One of each.
+        assert_relative_eq!(f64::from(loss), 1e4 / 2.0, max_relative = 1e-6);
+        // dL/dz = (σ(z) − t)/2: σ(1e4) = 1, σ(−1e4) = 0.
+        assert_eq!(g.as_slice(), &[(1.0 - ty) / 2.0, -ty / 2.0]);
+    }
+}
+
+#[test]
+fn huber_known_values_and_gradient() {
+    let huber = Huber::new(1.0).unwrap();
+    // r = 0.5 → 0.125; r = −3 → 1·(3 − 0.5) = 2.5; r = 1 (the seam) → 0.5; r = 2 → 1.5.
+    let z = DMatrix::from_column_slice(4, 1, &[0.5, -3.0, 1.0, 2.0]);
+    let t = DMatrix::zeros(4, 1);
+    let mut g = DMatrix::zeros(0, 0);
+    assert_eq!(huber.loss_and_grad(&z, &t, &mut g).unwrap(), (0.125 + 2.5 + 0.5 + 1.5) / 4.0);
+    assert_eq!(g.as_slice(), &[0.5 / 4.0, -1.0 / 4.0, 1.0 / 4.0, 1.0 / 4.0]);
+    // Away from the seams |r| = δ, where the second derivative jumps.
+    let huber = Huber::new(0.7).unwrap();
+    let z = logits();
+    let t = DMatrix::from_fn(4, 5, |i, j| (i as f64 - j as f64) * 0.37);
+    assert!(z.iter().zip(t.iter()).all(|(&z, &t)| ((z - t).abs() - 0.7).abs() > 1e-3));
+    let report = gradcheck::check_loss(&huber, &z, &t, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+    assert!(Huber::new(0.0).is_err() && Huber::new(f64::NAN).is_err());
+}
+
+#[test]
+fn bad_targets_are_named() {
+    let z = DMatrix::<f64>::zeros(2, 3);
+    let mut t = DMatrix::from_element(2, 3, 0.5);
+    t[(1, 2)] = f64::NAN;
+    match MeanSquaredError.loss(&z, &t) {
+        Err(Error::InvalidTarget { sample: 2, row: 1, value, .. }) => assert!(value.is_nan()),
+        other => panic!("expected an invalid target, got {other:?}"),
+    }
+    t[(1, 2)] = 1.5;
+    match BinaryCrossEntropy.loss(&z, &t) {
+        Err(e @ Error::InvalidTarget { sample: 2, row: 1, .. }) => {
+            assert!(e.to_string().contains("probability"), "{e}")
+        }
+        other => panic!("expected an invalid target, got {other:?}"),
+    }
+    assert!(matches!(MeanSquaredError.loss(&z, &DMatrix::zeros(3, 3)), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(Huber::default().loss(&z, &DMatrix::zeros(2, 2)), Err(Error::ShapeMismatch { .. })));
 }

@@ -3,6 +3,7 @@
 //! About 15 s in a release build, far too slow unoptimised: run it with
 //! `cargo test --release --test mnist_release` (CI does).
 
+use feedforward::SoftmaxCrossEntropy;
 use feedforward::data::{self, Split};
 use feedforward::recipe::Recipe;
 use feedforward::train;
@@ -21,7 +22,16 @@ fn default_recipe_reaches_97_5_percent() {
     let mut opt = recipe.optimizer(None).unwrap();
     let config = recipe.train_config(recipe.default_epochs(), recipe.default_batch_size(), 0);
     let labels = train_set.labels().unwrap();
-    train::fit(&mut net, &mut opt, train_set.images(), labels, &config, |_, _, _| {}).unwrap();
+    train::fit(
+        &mut net,
+        &mut opt,
+        &SoftmaxCrossEntropy::new(),
+        train_set.images(),
+        labels,
+        &config,
+        |_, _, _| {},
+    )
+    .unwrap();
     let accuracy = net.accuracy(test_set.images(), test_set.labels().unwrap()).unwrap();
     eprintln!("default recipe test accuracy: {:.2}%", 100.0 * accuracy);
     assert!(accuracy >= 0.975, "test accuracy {accuracy}");

@@ -1,7 +1,7 @@
 //! Training end to end on small problems, determinism, and errors instead of panics.
 
 use feedforward::train::{self, Batching, Schedule, TrainConfig};
-use feedforward::{Error, Float, Init, Network, Rmsprop};
+use feedforward::{Error, Float, Init, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -30,11 +30,11 @@ fn separable_toy_problem_is_learned_perfectly() {
         (Rmsprop::per_tensor(0.5, Some(50)).unwrap(), Batching::Full),
     ] {
         let mut net = toy_net(2);
-        let before = net.loss(&x, &y).unwrap();
+        let before = net.loss(&x, &SoftmaxCrossEntropy::new(), &y).unwrap();
         let epochs = if batching == Batching::Full { 200 } else { 20 };
         let config = TrainConfig { epochs, batching, seed: 3, max_steps: None, schedule: Schedule::Constant };
-        train::fit(&mut net, &mut opt, &x, &y, &config, |_, _, _| {}).unwrap();
-        let after = net.loss(&x, &y).unwrap();
+        train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |_, _, _| {}).unwrap();
+        let after = net.loss(&x, &SoftmaxCrossEntropy::new(), &y).unwrap();
         assert!(after < 0.1 * before, "{batching:?}: loss {before} -> {after}");
         assert_eq!(net.accuracy(&x, &y).unwrap(), 1.0, "{batching:?}");
     }
@@ -55,7 +55,10 @@ fn same_seed_same_weights_and_same_run() {
             schedule: Schedule::Constant,
         };
         let mut losses = Vec::new();
-        train::fit(&mut net, &mut opt, &x, &y, &config, |p, _, _| losses.push(p.report.loss)).unwrap();
+        train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |p, _, _| {
+            losses.push(p.report.loss)
+        })
+        .unwrap();
         let trained: Vec<f32> = net.parameters().flat_map(|p| p.value().iter().copied()).collect();
         (initial, losses, trained)
     };
@@ -77,7 +80,9 @@ fn thread_count_does_not_change_the_run() {
         let y: Vec<usize> = (0..256).map(|j| j % 10).collect();
         let mut net = Network::mlp(&[300, 200, 10], Init::He, true, &mut rng).unwrap().with_l2(1e-4).unwrap();
         let mut opt = Rmsprop::per_tensor(0.05, Some(3)).unwrap();
-        let losses: Vec<f64> = (0..5).map(|_| net.train_step(&x, &y, &mut opt).unwrap().loss).collect();
+        let losses: Vec<f64> = (0..5)
+            .map(|_| net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap().loss)
+            .collect();
         let trained: Vec<f32> = net.parameters().flat_map(|p| p.value().iter().copied()).collect();
         feedforward::linalg::set_threads(0);
         (losses, trained)
@@ -101,8 +106,10 @@ fn max_steps_stops_early() {
         ..TrainConfig::default()
     };
     let mut steps = Vec::new();
-    train::fit(&mut net, &mut opt, &x, &y, &config, |p, _, _| steps.push((p.epoch, p.step, p.total_steps)))
-        .unwrap();
+    train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |p, _, _| {
+        steps.push((p.epoch, p.step, p.total_steps))
+    })
+    .unwrap();
     assert_eq!(steps.len(), 25);
     assert_eq!(steps[24], (3, 25, 25));
     assert_eq!(net.steps(), 25);
@@ -117,14 +124,14 @@ fn divergence_stops_with_the_step_and_leaves_parameters_untouched() {
     let mut snapshots = Vec::new();
     let config = TrainConfig { epochs: 100, ..TrainConfig::default() };
     let mut last_good = net.parameters().map(|p| p.value().clone()).collect::<Vec<_>>();
-    let err = train::fit(&mut net, &mut opt, &x, &y, &config, |p, n, _| {
+    let err = train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |p, n, _| {
         snapshots.push(p.step);
         last_good = n.parameters().map(|p| p.value().clone()).collect();
     })
     .unwrap_err();
     assert!(!snapshots.is_empty(), "some steps succeed before the divergence");
     match err {
-        Error::NonFinite { step, .. } => assert_eq!(step, snapshots.len() + 1, "{err}"),
+        Error::NonFinite { step, .. } => assert_eq!(step, Some(snapshots.len() + 1), "{err}"),
         other => panic!("expected NonFinite, got {other}"),
     }
     let now: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
@@ -139,7 +146,10 @@ fn non_finite_input_is_an_error_not_garbage() {
     let mut net = toy_net(1);
     let before: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
     let mut opt = Rmsprop::elementwise(0.01).unwrap();
-    assert!(matches!(net.train_step(&x, &y, &mut opt), Err(Error::NonFinite { step: 1, .. })));
+    assert!(matches!(
+        net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt),
+        Err(Error::NonFinite { step: Some(1), .. })
+    ));
     let after: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
     assert_eq!(before, after);
 }
@@ -159,8 +169,11 @@ fn bad_input_gives_typed_errors() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(net.predict(&empty), Err(Error::EmptyBatch { .. })));
-    assert!(matches!(net.train_step(&x, &[0, 1, 2], &mut opt), Err(Error::ShapeMismatch { .. })));
-    match net.train_step(&x, &[0, 1, 3, 2], &mut opt) {
+    assert!(matches!(
+        net.train_step(&x, &SoftmaxCrossEntropy::new(), &[0, 1, 2], &mut opt),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    match net.train_step(&x, &SoftmaxCrossEntropy::new(), &[0, 1, 3, 2], &mut opt) {
         Err(Error::LabelOutOfRange { index: 2, label: 3, classes: 3 }) => {}
         other => panic!("{other:?}"),
     }
@@ -173,7 +186,7 @@ fn bad_input_gives_typed_errors() {
         ..TrainConfig::default()
     };
     assert!(matches!(
-        train::fit(&mut net, &mut opt, &x, &[0; 4], &config, |_, _, _| {}),
+        train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &[0; 4], &config, |_, _, _| {}),
         Err(Error::InvalidHyperparameter { .. })
     ));
     assert!(
@@ -193,7 +206,7 @@ fn bad_input_gives_typed_errors() {
 #[test]
 fn predictions_and_probabilities_agree() {
     let (x, _) = blobs(12, 9);
-    let mut net = toy_net(3);
+    let net = toy_net(3);
     let probs = net.probabilities(&x).unwrap();
     let pred = net.predict(&x).unwrap();
     for (j, col) in probs.column_iter().enumerate() {
@@ -222,7 +235,10 @@ fn cosine_schedule_anneals_the_rate_and_restores_it() {
         ..TrainConfig::default()
     };
     let mut rates = Vec::new();
-    train::fit(&mut net, &mut opt, &x, &y, &config, |_, _, o| rates.push(o.learning_rate())).unwrap();
+    train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |_, _, o| {
+        rates.push(o.learning_rate())
+    })
+    .unwrap();
     assert_eq!(rates.len(), 8);
     assert_eq!(rates[0], 0.01);
     assert!(rates.windows(2).all(|w| w[1] < w[0]), "{rates:?}");
@@ -231,7 +247,7 @@ fn cosine_schedule_anneals_the_rate_and_restores_it() {
 
     let bad = TrainConfig { schedule: Schedule::Cosine { final_fraction: 1.5 }, ..config };
     assert!(matches!(
-        train::fit(&mut net, &mut opt, &x, &y, &bad, |_, _, _| {}),
+        train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &bad, |_, _, _| {}),
         Err(Error::InvalidHyperparameter { .. })
     ));
 }
@@ -243,8 +259,10 @@ fn an_update_that_overflows_is_undone() {
     let before: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
     // Finite loss and gradients, but a step of 1e38 per unit gradient overflows f32.
     let mut opt = Rmsprop::per_tensor(f32::MAX, None).unwrap();
-    match net.train_step(&x, &y, &mut opt) {
-        Err(Error::NonFinite { step: 1, what, .. }) => assert!(what.contains("updated value"), "{what}"),
+    match net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt) {
+        Err(Error::NonFinite { step: Some(1), what, .. }) => {
+            assert!(what.contains("updated value"), "{what}")
+        }
         other => panic!("expected an overflow error at step 1, got {other:?}"),
     }
     let after: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
@@ -255,11 +273,14 @@ fn an_update_that_overflows_is_undone() {
 #[test]
 fn evaluate_is_loss_and_accuracy_in_one_pass() {
     let (x, y) = blobs(50, 3);
-    let mut net = toy_net(6);
-    let (loss, accuracy) = net.evaluate(&x, &y).unwrap();
-    assert_eq!(loss, net.loss(&x, &y).unwrap());
-    assert_eq!(accuracy, net.accuracy(&x, &y).unwrap());
-    assert!(matches!(net.evaluate(&x, &y[1..]), Err(Error::ShapeMismatch { .. })));
+    let net = toy_net(6);
+    let evaluation = net.evaluate(&x, &SoftmaxCrossEntropy::new(), &y).unwrap();
+    assert_eq!(evaluation.loss, f64::from(net.loss(&x, &SoftmaxCrossEntropy::new(), &y).unwrap()));
+    assert_eq!(evaluation.accuracy, Some(net.accuracy(&x, &y).unwrap()));
+    assert!(matches!(
+        net.evaluate(&x, &SoftmaxCrossEntropy::new(), &y[1..]),
+        Err(Error::ShapeMismatch { .. })
+    ));
 }
 
 /// A step reports the loss and accuracy of the weights it started from: the same as `evaluate`
@@ -271,11 +292,11 @@ fn step_report_is_the_loss_and_accuracy_before_the_step() {
     let mut opt = Rmsprop::elementwise(0.01).unwrap();
     let mut accuracies = Vec::new();
     for _ in 0..8 {
-        let (loss, accuracy) = net.evaluate(&x, &y).unwrap();
-        let report = net.train_step(&x, &y, &mut opt).unwrap();
-        assert_eq!(report.loss, loss as f64);
-        assert_eq!(report.accuracy, accuracy);
-        accuracies.push(accuracy);
+        let evaluation = net.evaluate(&x, &SoftmaxCrossEntropy::new(), &y).unwrap();
+        let report = net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap();
+        assert_eq!(report.loss, evaluation.loss);
+        assert_eq!(report.accuracy, evaluation.accuracy);
+        accuracies.push(evaluation.accuracy);
     }
     // Not a constant: the check above has compared different accuracies.
     assert!(accuracies.windows(2).any(|w| w[0] != w[1]), "{accuracies:?}");

@@ -149,10 +149,14 @@ fn non_finite_weights_are_rejected() {
 }
 
 #[test]
-fn missing_weights_file_says_how_to_make_one() {
+fn missing_weights_file_is_named_without_the_examples_flags() {
     let mut n = net(Recipe::Seed, 0);
     let err = weights::load_into(&mut n, "/nonexistent/w.safetensors").unwrap_err();
-    assert!(matches!(err, Error::MissingFile { .. }) && err.to_string().contains("--save"), "{err}");
+    let text = err.to_string();
+    assert!(matches!(err, Error::MissingFile { .. }) && text.contains("/nonexistent/w.safetensors"), "{err}");
+    assert!(!text.contains("--"), "the library does not know the example's flags: {text}");
+    let err = Network::<f32>::load("/nonexistent/w.safetensors").unwrap_err();
+    assert!(matches!(err, Error::MissingFile { .. }), "{err}");
 }
 
 #[test]
@@ -167,5 +171,92 @@ fn every_nasty_weights_file_is_a_typed_error() {
             Err(e @ Error::Weights { .. }) => assert!(e.to_string().contains(path.to_str().unwrap()), "{e}"),
             other => panic!("{}: expected a weights error, got {other:?}", path.display()),
         }
+        match Network::<f32>::load(&path) {
+            Err(e @ Error::Weights { .. }) => assert!(e.to_string().contains(path.to_str().unwrap()), "{e}"),
+            other => panic!("{}: expected a weights error from load, got {other:?}", path.display()),
+        }
     }
+}
+
+/// The architecture JSON of a saved file, as Python would read it (`safe_open(...).metadata()`).
+fn architecture_of(bytes: &[u8]) -> serde_json::Value {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let text = header.metadata().as_ref().unwrap().get(weights::ARCHITECTURE_KEY).unwrap().clone();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_saved_network_rebuilds_itself_with_no_shape_from_the_caller() {
+    let test = data::load_mnist(manifest("data/mnist"), Split::Test).unwrap().take(200);
+    let dir = tempfile::tempdir().unwrap();
+    for recipe in [Recipe::Default, Recipe::Seed] {
+        let a = net(recipe, 7);
+        let path = dir.path().join(format!("{recipe:?}.safetensors"));
+        a.save(&path).unwrap();
+        let b = Network::<f32>::load(&path).unwrap();
+        assert_eq!(b.output(test.images()).unwrap(), a.output(test.images()).unwrap(), "{recipe:?}");
+        assert_eq!(b.l2(), a.l2());
+        let kinds: Vec<_> = b.modules().iter().map(|m| m.kind()).collect();
+        assert_eq!(kinds, ["Layer", "Layer"]);
+        // The same file read as f64: the same function, in the wider type.
+        let c = Network::<f64>::load(&path).unwrap();
+        let probe = test.images_as::<f64>().columns(0, 3).into_owned();
+        let (wide, narrow) =
+            (c.output(&probe).unwrap(), a.output(&test.images().columns(0, 3).into_owned()).unwrap());
+        assert!(wide.iter().zip(narrow.iter()).all(|(w, n)| (w - f64::from(*n)).abs() < 1e-4));
+    }
+    let arch = architecture_of(&std::fs::read(dir.path().join("Seed.safetensors")).unwrap());
+    assert_eq!(arch["format_version"], 1);
+    assert_eq!(arch["scalar"], "f32");
+    assert_eq!(arch["input_rows"], 784);
+    assert_eq!(
+        arch["modules"][0],
+        serde_json::json!({"kind": "Layer", "inputs": 784, "outputs": 256, "bias": true, "activation": "relu"})
+    );
+    assert_eq!(arch["modules"][1]["bias"], false);
+}
+
+/// Rewrites the architecture of a saved file and returns the error `Network::load` gives.
+fn load_with_architecture(edit: impl Fn(&mut serde_json::Value)) -> String {
+    let n = net(Recipe::Seed, 0);
+    let bytes = weights::to_bytes(&n).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut arch = architecture_of(&bytes);
+    edit(&mut arch);
+    let meta = [(weights::ARCHITECTURE_KEY.to_string(), arch.to_string())].into_iter().collect();
+    let tensors: Vec<_> = file.tensors();
+    let rewritten = safetensors::serialize(tensors, Some(meta)).unwrap();
+    match Network::<f32>::from_bytes_with(&rewritten, "edited.safetensors", &|_, _, _| Ok(None)) {
+        Err(e @ Error::Weights { .. }) => e.to_string(),
+        other => panic!("expected a weights error, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_or_unknown_architectures_are_clear_errors() {
+    let err = load_with_architecture(|a| a["modules"][1]["kind"] = "Conv2d".into());
+    assert!(
+        err.contains("edited.safetensors") && err.contains("\"Conv2d\"") && err.contains("module 1"),
+        "{err}"
+    );
+    let err = load_with_architecture(|a| a["format_version"] = 2.into());
+    assert!(err.contains("format_version 2"), "{err}");
+    let err = load_with_architecture(|a| a["modules"][0]["activation"] = "swish".into());
+    assert!(err.contains("swish"), "{err}");
+    let err = load_with_architecture(|a| a["modules"][0]["outputs"] = 4_000_000_000u64.into());
+    assert!(err.contains("does not fit"), "{err}");
+    let err = load_with_architecture(|a| a["modules"][1]["inputs"] = 100.into());
+    assert!(err.contains("module 1"), "{err}");
+    let err = load_with_architecture(|a| *a = serde_json::json!([1, 2]));
+    assert!(err.contains("format_version"), "{err}");
+}
+
+#[test]
+fn a_file_without_architecture_still_loads_into_a_built_network() {
+    // The Python fixture has no feedforward metadata: load names the way out, load_into works.
+    let path = manifest("tests/fixtures/python_weights.safetensors");
+    let err = Network::<f32>::load(&path).unwrap_err();
+    assert!(err.to_string().contains("load_into"), "{err}");
+    let mut n = net(Recipe::Seed, 0);
+    weights::load_into(&mut n, &path).unwrap();
 }
