@@ -2,42 +2,20 @@
 
 use feedforward::data::{self, Split, csv};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
-fn manifest() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::{manifest, metrics};
 
 /// Builds the example once (same profile as this test) and returns its path.
 fn example() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let mut build = Command::new(env!("CARGO"));
-        build.current_dir(manifest()).args(["build", "--quiet", "--example", "mnist"]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        assert!(build.status().unwrap().success(), "building the example failed");
-        let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-        deps.parent().unwrap().join("examples").join("mnist")
-    })
+    BIN.get_or_init(|| common::build_example("mnist"))
 }
 
 fn run(args: &[&str]) -> Output {
-    let out = Command::new(example()).args(args).output().unwrap();
-    if !out.status.success() {
-        eprintln!(
-            "stdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
-fn metrics(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    common::run_binary(example(), args)
 }
 
 fn s(p: &Path) -> &str {

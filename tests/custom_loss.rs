@@ -1,0 +1,115 @@
+//! A downstream crate's own loss, written only against the public API: mean absolute error,
+//! gradient-checked and trained through `train::fit`. Also: whole networks gradient-checked and
+//! trained under each built-in loss, multi-label classification among them.
+
+use feedforward::gradcheck::{self, Config};
+use feedforward::train::{self, Batching, TrainConfig};
+use feedforward::{
+    BinaryCrossEntropy, Error, Float, Huber, Init, Loss, LossValue, MeanSquaredError, Network, Result,
+    Rmsprop, SoftmaxCrossEntropy,
+};
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// `L = (1/(R·N))·Σ|z − t|`, `dL/dz = sign(z − t)/(R·N)` (0 at the kink).
+#[derive(Debug)]
+struct MeanAbsoluteError;
+
+impl<T: Float> Loss<T> for MeanAbsoluteError {
+    type Target = DMatrix<T>;
+
+    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
+        if z.shape() != t.shape() {
+            return Err(Error::shape("targets", format!("{:?}", z.shape()), format!("{:?}", t.shape())));
+        }
+        let n = T::lit(z.len() as f64);
+        if let Some(g) = grad {
+            g.zip_zip_apply(z, t, |g, z, t| {
+                *g = if z > t {
+                    T::one() / n
+                } else if z < t {
+                    -T::one() / n
+                } else {
+                    T::zero()
+                }
+            });
+        }
+        let loss = z.iter().zip(t.iter()).fold(T::zero(), |acc, (&z, &t)| acc + (z - t).abs()) / n;
+        Ok(LossValue { loss, accuracy: None })
+    }
+}
+
+#[test]
+fn a_user_defined_loss_gradient_checks_and_trains_through_fit() {
+    let z = DMatrix::from_fn(2, 5, |i, j| i as f64 * 0.3 - j as f64 * 0.7 + 0.11);
+    let t = DMatrix::from_fn(2, 5, |i, j| (i + j) as f64 * 0.25);
+    let report = gradcheck::check_loss(&MeanAbsoluteError, &z, &t, &Config::default()).unwrap();
+    assert!(report.max_error <= 1e-6, "{report}");
+
+    // y = |x| − 0.5 on [-1, 1].
+    let x = DMatrix::from_fn(1, 128, |_, j| -1.0 + 2.0 * j as f32 / 127.0);
+    let y = x.map(|v| v.abs() - 0.5);
+    let mut net = Network::<f32>::mlp(&[1, 32, 1], Init::He, true, &mut StdRng::seed_from_u64(2)).unwrap();
+    let before = net.loss(&x, &MeanAbsoluteError, &y).unwrap();
+    let mut opt = Rmsprop::elementwise(3e-3).unwrap();
+    let config = TrainConfig {
+        epochs: 100,
+        batching: Batching::Minibatch { size: 16, shuffle: true },
+        ..TrainConfig::default()
+    };
+    let last =
+        train::fit(&mut net, &mut opt, &MeanAbsoluteError, &x, &y, &config, |_, _, _| {}).unwrap().unwrap();
+    assert_eq!(last.accuracy, None, "a regression loss reports no accuracy");
+    let after = net.loss(&x, &MeanAbsoluteError, &y).unwrap();
+    assert!(after < before / 5.0 && after < 0.05, "MAE {before} -> {after}");
+}
+
+fn small_net(outputs: usize, seed: u64) -> Network<f64> {
+    Network::mlp(&[3, 6, 5, outputs], Init::He, true, &mut StdRng::seed_from_u64(seed))
+        .unwrap()
+        .with_l2(1e-3)
+        .unwrap()
+}
+
+fn inputs(n: usize) -> DMatrix<f64> {
+    DMatrix::from_fn(3, n, |i, j| (((i + 1) * (j + 2) * 7) % 13) as f64 / 6.5 - 1.0)
+}
+
+/// Whole networks, loss + L2, every parameter: bound 1e-6 (f64, central differences).
+#[test]
+fn whole_networks_gradient_check_under_every_loss() {
+    let x = inputs(6);
+    let config = Config::default();
+    let regression = DMatrix::from_fn(2, 6, |i, j| (i as f64 - j as f64) * 0.2);
+    let multi_label = DMatrix::from_fn(2, 6, |i, j| [0.0, 1.0, 0.3][(i + j) % 3]);
+    let mut net = small_net(2, 1);
+    let r = gradcheck::check_network(&mut net, &x, &MeanSquaredError, &regression, &config).unwrap();
+    assert!(r.max_error <= 1e-6, "MSE: {r}");
+    let r = gradcheck::check_network(&mut net, &x, &BinaryCrossEntropy, &multi_label, &config).unwrap();
+    assert!(r.max_error <= 1e-6, "BCE: {r}");
+    let r = gradcheck::check_network(&mut net, &x, &Huber::new(0.05).unwrap(), &regression, &config).unwrap();
+    assert!(r.max_error <= 1e-6, "Huber: {r}");
+    let smooth = SoftmaxCrossEntropy::with_label_smoothing(0.1).unwrap();
+    let r = gradcheck::check_network(&mut net, &x, &smooth, &[0, 1, 1, 0, 1, 0][..], &config).unwrap();
+    assert!(r.max_error <= 1e-6, "smoothed CE: {r}");
+}
+
+#[test]
+fn multi_label_classification_with_binary_cross_entropy() {
+    // Two independent yes/no questions about a point: is x > 0? is y > 0? Both may be yes.
+    let mut rng = StdRng::seed_from_u64(9);
+    let x = DMatrix::from_fn(2, 400, |_, _| rand::RngExt::random_range(&mut rng, -1.0f32..1.0));
+    let t = DMatrix::from_fn(2, 400, |i, j| if x[(i, j)] > 0.0 { 1.0 } else { 0.0 });
+    let mut net = Network::<f32>::mlp(&[2, 16, 2], Init::He, true, &mut StdRng::seed_from_u64(1)).unwrap();
+    let mut opt = Rmsprop::elementwise(1e-2).unwrap();
+    let config = TrainConfig {
+        epochs: 40,
+        batching: Batching::Minibatch { size: 32, shuffle: true },
+        ..TrainConfig::default()
+    };
+    train::fit(&mut net, &mut opt, &BinaryCrossEntropy, &x, &t, &config, |_, _, _| {}).unwrap();
+    let evaluation = net.evaluate(&x, &BinaryCrossEntropy, &t).unwrap();
+    let accuracy = evaluation.accuracy.expect("binary cross-entropy reports the share of right labels");
+    assert!(accuracy >= 0.98, "{evaluation:?}");
+}

@@ -1,0 +1,155 @@
+//! Inference through `&self`: one network shared by many threads, clones, single samples, and
+//! non-finite input turned into errors naming the sample.
+
+use feedforward::recipe::Recipe;
+use feedforward::train::{self, TrainConfig};
+use feedforward::{Error, MeanSquaredError, Network, Rmsprop, SoftmaxCrossEntropy};
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+
+fn mnist_like(batch: usize, seed: u64) -> DMatrix<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    DMatrix::from_fn(784, batch, |_, _| rand::RngExt::random::<f32>(&mut rng))
+}
+
+#[test]
+fn network_is_send_sync_and_clone() {
+    assert_send_sync_clone::<Network<f32>>();
+    assert_send_sync_clone::<Network<f64>>();
+}
+
+#[test]
+fn many_threads_share_one_network_and_get_the_bits_of_one_thread() {
+    let net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(3)).unwrap();
+    let batches: Vec<DMatrix<f32>> = (0..8).map(|k| mnist_like(1 + 37 * k, k as u64)).collect();
+    let alone: Vec<_> = batches.iter().map(|x| (net.output(x).unwrap(), net.predict(x).unwrap())).collect();
+    let shared = &net;
+    let results: Vec<Vec<_>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|t| {
+                let batches = &batches;
+                scope.spawn(move || {
+                    // Each thread walks the batches from a different start, many times over.
+                    (0..4 * batches.len())
+                        .map(|i| {
+                            let k = (i + t) % batches.len();
+                            (k, shared.output(&batches[k]).unwrap(), shared.predict(&batches[k]).unwrap())
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for thread in results {
+        for (k, output, predicted) in thread {
+            assert_eq!(output, alone[k].0, "batch {k}");
+            assert_eq!(predicted, alone[k].1, "batch {k}");
+        }
+    }
+}
+
+#[test]
+fn a_clone_computes_the_same_and_trains_on_its_own() {
+    let mut net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(4)).unwrap();
+    let x = mnist_like(20, 1);
+    let y: Vec<usize> = (0..20).map(|j| j % 10).collect();
+    let mut opt = Rmsprop::elementwise(1e-3).unwrap();
+    net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap();
+    let copy = net.clone();
+    assert_eq!(copy.steps(), net.steps());
+    assert_eq!(copy.output(&x).unwrap(), net.output(&x).unwrap());
+    net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap();
+    assert_ne!(copy.output(&x).unwrap(), net.output(&x).unwrap(), "the clone owns its parameters");
+}
+
+#[test]
+fn single_samples_and_training_buffers_agree_with_the_batch() {
+    let mut net: Network<f32> = Recipe::Seed.network(&mut StdRng::seed_from_u64(5)).unwrap();
+    let x = mnist_like(9, 2);
+    let batch = net.output(&x).unwrap();
+    assert_eq!(net.forward(&x).unwrap(), &batch);
+    let predicted = net.predict(&x).unwrap();
+    for j in 0..9 {
+        let column = x.column(j).into_owned();
+        let one = net.output_sample(column.as_slice()).unwrap();
+        // A one-column product may sum in another order than the batch's: compare closely.
+        for (a, b) in one.iter().zip(batch.column(j).iter()) {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "sample {j}: {a} vs {b}");
+        }
+        assert_eq!(net.predict_sample(column.as_slice()).unwrap(), predicted[j]);
+    }
+    assert!(matches!(net.predict_sample(&[0.0; 783]), Err(Error::ShapeMismatch { .. })));
+    let p = net.probabilities(&x).unwrap();
+    for j in 0..9 {
+        assert!((p.column(j).sum() - 1.0).abs() < 1e-5);
+    }
+}
+
+/// Puts `value` at (`row`, `col`) of a copy of `x`.
+fn poisoned(x: &DMatrix<f32>, row: usize, col: usize, value: f32) -> DMatrix<f32> {
+    let mut bad = x.clone();
+    bad[(row, col)] = value;
+    bad
+}
+
+fn expect_input_error<T: std::fmt::Debug>(result: feedforward::Result<T>, sample: usize) -> Error {
+    match result {
+        Err(e @ Error::NonFinite { sample: Some(s), .. }) if s == sample => e,
+        other => panic!("expected a non-finite input error naming sample {sample}, got {other:?}"),
+    }
+}
+
+#[test]
+fn non_finite_input_is_an_error_naming_the_sample_never_an_answer() {
+    let mut net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(6)).unwrap();
+    let x = mnist_like(5, 3);
+    let y = [1, 2, 3, 4, 5];
+    let ce = SoftmaxCrossEntropy::new();
+    for (value, row, col) in [(f32::NAN, 0, 3), (f32::INFINITY, 783, 0), (f32::NEG_INFINITY, 400, 4)] {
+        let bad = poisoned(&x, row, col, value);
+        expect_input_error(net.predict(&bad), col);
+        expect_input_error(net.output(&bad), col);
+        expect_input_error(net.probabilities(&bad), col);
+        expect_input_error(net.evaluate(&bad, &ce, &y), col);
+        expect_input_error(net.accuracy(&bad, &y), col);
+        expect_input_error(net.forward(&bad), col);
+        expect_input_error(net.predict_sample(bad.column(col).into_owned().as_slice()), 0);
+        let before: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
+        let mut opt = Rmsprop::elementwise(1e-3).unwrap();
+        let e = expect_input_error(net.train_step(&bad, &ce, &y, &mut opt), col);
+        // The training error blames the input, names the step, and suggests no learning rate.
+        let text = e.to_string();
+        assert!(text.contains(&format!("sample {col}")) && text.contains("step 1"), "{text}");
+        assert!(!text.contains("learning rate"), "{text}");
+        let after: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
+        assert_eq!(before, after);
+        assert_eq!(net.steps(), 0);
+    }
+}
+
+#[test]
+fn fit_checks_the_whole_training_set_once_and_names_the_sample_in_it() {
+    let mut net =
+        Network::<f32>::mlp(&[2, 4, 1], feedforward::Init::He, true, &mut StdRng::seed_from_u64(0)).unwrap();
+    let mut x = DMatrix::from_fn(2, 50, |i, j| (i + j) as f32 / 50.0);
+    let mut y = DMatrix::from_fn(1, 50, |_, j| j as f32 / 50.0);
+    x[(1, 37)] = f32::NAN;
+    let mut opt = Rmsprop::elementwise(1e-3).unwrap();
+    let config = TrainConfig {
+        epochs: 2,
+        batching: train::Batching::Minibatch { size: 8, shuffle: true },
+        ..TrainConfig::default()
+    };
+    let err = train::fit(&mut net, &mut opt, &MeanSquaredError, &x, &y, &config, |_, _, _| {}).unwrap_err();
+    assert!(matches!(err, Error::NonFinite { sample: Some(37), step: None, .. }), "{err}");
+    assert!(err.to_string().contains("training set"), "{err}");
+    x[(1, 37)] = 0.5;
+    y[(0, 41)] = f32::INFINITY;
+    let err = train::fit(&mut net, &mut opt, &MeanSquaredError, &x, &y, &config, |_, _, _| {}).unwrap_err();
+    assert!(matches!(err, Error::InvalidTarget { sample: 41, row: 0, .. }), "{err}");
+    assert_eq!(net.steps(), 0, "nothing ran");
+}
