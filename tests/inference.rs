@@ -73,14 +73,14 @@ fn single_samples_and_training_buffers_agree_with_the_batch() {
     let batch = net.output(&x).unwrap();
     assert_eq!(net.forward(&x).unwrap(), &batch);
     let predicted = net.predict(&x).unwrap();
-    for j in 0..9 {
+    for (j, &predicted) in predicted.iter().enumerate() {
         let column = x.column(j).into_owned();
         let one = net.output_sample(column.as_slice()).unwrap();
         // A one-column product may sum in another order than the batch's: compare closely.
         for (a, b) in one.iter().zip(batch.column(j).iter()) {
             assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "sample {j}: {a} vs {b}");
         }
-        assert_eq!(net.predict_sample(column.as_slice()).unwrap(), predicted[j]);
+        assert_eq!(net.predict_sample(column.as_slice()).unwrap(), predicted);
     }
     assert!(matches!(net.predict_sample(&[0.0; 783]), Err(Error::ShapeMismatch { .. })));
     let p = net.probabilities(&x).unwrap();
