@@ -13,10 +13,13 @@ use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Float, Module, Result};
 use nalgebra::DMatrix;
 
-/// `max(z, 0)`.
+/// `max(z, 0)`, keeping NaN and −∞ non-finite: `0·z` rather than `0` below the kink (so a
+/// negative `z` gives −0, equal to 0 in every later sum and comparison). A network can then
+/// find a NaN or ±inf of its input in its output (see [`Module::propagates_non_finite`]),
+/// where `max(z, 0)` would turn it into a confident 0.
 #[inline(always)]
 pub(crate) fn relu<T: Float>(z: T) -> T {
-    if z > T::zero() { z } else { T::zero() }
+    if z > T::zero() { z } else { z * T::zero() }
 }
 
 /// `dL/dz` from `dL/dy` where `y = relu(z)`; `x` is `z` or `y` (positive for the same entries).
@@ -91,6 +94,10 @@ impl<T: Float> Module<T> for Relu {
 
     fn describe(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
         Some(serde_json::Map::new())
+    }
+
+    fn propagates_non_finite(&self) -> bool {
+        true
     }
 
     fn backward(

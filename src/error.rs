@@ -138,13 +138,14 @@ pub enum Error {
 
 fn non_finite_message(step: Option<usize>, what: &str, value: f64, sample: Option<usize>) -> String {
     let at_step = step.map_or(String::new(), |s| format!(" at step {s}"));
-    match sample {
-        Some(j) => format!(
+    match (sample, step) {
+        (Some(j), _) => format!(
             "non-finite input{at_step}: sample {j} (column {j}) of the {what} holds {value}; fix or drop that sample (nothing was changed)"
         ),
-        None => format!(
+        (None, Some(_)) => format!(
             "training diverged{at_step}: {what} is not finite ({value}); parameters are left as they were before this step; try a smaller learning rate"
         ),
+        (None, None) => format!("{what} is not finite ({value})"),
     }
 }
 

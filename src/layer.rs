@@ -241,6 +241,13 @@ impl<T: Float> Module<T> for Layer<T> {
         self.params.iter_mut().for_each(visit);
     }
 
+    /// A product `Wᵀx` with a NaN or ±inf in column `j` of `x` has a non-finite entry in column
+    /// `j` (NaN·w and ∞·0 are NaN, ∞·w is ±∞, and a sum with such a term stays non-finite),
+    /// and the bias and activations keep it so.
+    fn propagates_non_finite(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
         let mut spec = serde_json::Map::new();
         spec.insert("inputs".into(), self.inputs().into());

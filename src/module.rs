@@ -169,6 +169,15 @@ pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync {
         let _ = visit;
     }
 
+    /// Whether the output holds a NaN or ±inf whenever the input does. When every module of a
+    /// network says so, the network checks its output (a few rows) for NaN and ±inf instead
+    /// of scanning every input (hundreds of rows), and scans the input only to name the sample
+    /// once the output is found non-finite. Default: `false` (the input is scanned), the safe
+    /// answer for a module that may clamp, saturate or select.
+    fn propagates_non_finite(&self) -> bool {
+        false
+    }
+
     /// The module's settings for a model file's architecture, as a JSON object (its `"kind"` is
     /// added by the writer), or `None` when it cannot be rebuilt from a file: such a network
     /// still saves, and loads into a network the caller built

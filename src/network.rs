@@ -16,7 +16,9 @@
 //!   nothing.
 //!
 //! Every entry point rejects an input batch holding NaN or ±inf with [`Error::NonFinite`]
-//! naming the sample: ReLU would otherwise turn a NaN into a confident answer.
+//! naming the sample: ReLU would otherwise turn a NaN into a confident answer. When every module
+//! carries such values through ([`Module::propagates_non_finite`]: this crate's layers and
+//! activations do) the check costs a look at the output alone; otherwise the input is scanned.
 
 use crate::linalg::{ensure_shape, first_non_finite};
 use crate::loss::{Loss, column_max};
@@ -271,10 +273,45 @@ impl<T: Float> Network<T> {
         if x.ncols() == 0 {
             return Err(Error::EmptyBatch { what: "network input" });
         }
-        if scan == InputScan::Needed {
+        if scan == InputScan::Needed && !self.propagates_non_finite() {
             check_finite(x, "network input", step)?;
         }
         Ok(())
+    }
+
+    /// Whether every module carries a NaN or ±inf of its input into its output, so that a
+    /// check of the output covers the input ([`Module::propagates_non_finite`]).
+    fn propagates_non_finite(&self) -> bool {
+        self.modules.iter().all(|m| m.propagates_non_finite())
+    }
+
+    /// The other half of [`check_input`](Self::check_input): on a network that propagates
+    /// non-finite values, the output (a few rows) is checked instead of the input, and the input
+    /// is scanned only to name the sample once the output is found non-finite. A finite input
+    /// whose output overflowed is an error outside training; in training the loss reports it.
+    fn check_output(
+        &self,
+        x: &DMatrix<T>,
+        output: &DMatrix<T>,
+        scan: InputScan,
+        step: Option<usize>,
+    ) -> Result<()> {
+        if scan == InputScan::Done || !self.propagates_non_finite() {
+            return Ok(());
+        }
+        let Some((_, value)) = first_non_finite(output.as_slice()) else {
+            return Ok(());
+        };
+        check_finite(x, "network input", step)?;
+        match step {
+            Some(_) => Ok(()),
+            None => Err(Error::NonFinite {
+                step,
+                what: "the network output (of a finite input: an overflow)".into(),
+                value: value.as_f64(),
+                sample: None,
+            }),
+        }
     }
 
     /// Runs the modules on `x` (`input_rows × batch`) into the network's reusable buffers and
@@ -283,7 +320,9 @@ impl<T: Float> Network<T> {
     pub fn forward(&mut self, x: &DMatrix<T>) -> Result<&DMatrix<T>> {
         self.check_input(x, InputScan::Needed, None)?;
         self.forward_into_buffers(x);
-        Ok(self.buffers.activations.last().expect("check_input ensures at least one module"))
+        let output = self.buffers.activations.last().expect("check_input ensures at least one module");
+        self.check_output(x, output, InputScan::Needed, None)?;
+        Ok(output)
     }
 
     fn forward_into_buffers(&mut self, x: &DMatrix<T>) {
@@ -311,6 +350,7 @@ impl<T: Float> Network<T> {
             module.forward(if i == 0 { x } else { &current }, &mut next);
             std::mem::swap(&mut current, &mut next);
         }
+        self.check_output(x, &current, InputScan::Needed, None)?;
         Ok(current)
     }
 
@@ -405,18 +445,21 @@ impl<T: Float> Network<T> {
         targets: &L::Target,
     ) -> Result<T> {
         self.check_input(x, InputScan::Needed, None)?;
-        Ok(self.forward_backward(x, loss, targets)?.loss)
+        Ok(self.forward_backward(x, loss, targets, InputScan::Needed, None)?.loss)
     }
 
-    /// Forward, loss and backward on a checked input.
+    /// Forward, loss and backward on an input that passed [`check_input`](Self::check_input).
     fn forward_backward<L: Loss<T> + ?Sized>(
         &mut self,
         x: &DMatrix<T>,
         loss: &L,
         targets: &L::Target,
+        scan: InputScan,
+        step: Option<usize>,
     ) -> Result<crate::LossValue<T>> {
         self.forward_into_buffers(x);
         let last = self.modules.len() - 1;
+        self.check_output(x, &self.buffers.activations[last], scan, step)?;
         let Buffers { activations, grads, .. } = &mut self.buffers;
         grads.resize_with(self.modules.len(), || DMatrix::zeros(0, 0));
         let batch = x.ncols();
@@ -486,7 +529,7 @@ impl<T: Float> Network<T> {
     {
         let step = self.steps + 1;
         self.check_input(x, scan, Some(step))?;
-        let value = self.forward_backward(x, loss, targets)?;
+        let value = self.forward_backward(x, loss, targets, scan, Some(step))?;
         if !value.loss.is_finite() {
             let (what, value) = ("loss".into(), value.loss.as_f64());
             return Err(Error::NonFinite { step: Some(step), what, value, sample: None });

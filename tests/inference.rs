@@ -153,3 +153,80 @@ fn fit_checks_the_whole_training_set_once_and_names_the_sample_in_it() {
     assert!(matches!(err, Error::InvalidTarget { sample: 41, row: 0, .. }), "{err}");
     assert_eq!(net.steps(), 0, "nothing ran");
 }
+
+/// The cheap check looks at the output only: it must still see a −∞ pixel whose weights into
+/// the hidden layer are all positive (every pre-activation −∞, which a plain `max(z, 0)` would
+/// turn into 0), and a +∞ pixel whose weights are all negative.
+#[test]
+fn infinities_that_relu_would_hide_are_still_found() {
+    let mut net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(8)).unwrap();
+    {
+        let mut params = net.parameters_mut();
+        let w0 = params.next().unwrap();
+        let mut w = w0.value_mut();
+        for k in 0..256 {
+            w[(10, k)] = w[(10, k)].abs() + 1e-3;
+            w[(20, k)] = -w[(20, k)].abs() - 1e-3;
+        }
+    }
+    let x = mnist_like(4, 9);
+    for (row, value) in [(10, f32::NEG_INFINITY), (20, f32::INFINITY), (10, f32::NAN)] {
+        let bad = poisoned(&x, row, 2, value);
+        expect_input_error(net.predict(&bad), 2);
+        let mut opt = Rmsprop::elementwise(1e-3).unwrap();
+        expect_input_error(net.train_step(&bad, &SoftmaxCrossEntropy::new(), &[0, 1, 2, 3], &mut opt), 2);
+    }
+}
+
+/// A module that clamps its input (and so may hide a NaN): the network scans the input itself.
+#[derive(Clone, Debug)]
+struct Clamp;
+
+impl feedforward::Module<f32> for Clamp {
+    fn kind(&self) -> &'static str {
+        "Clamp"
+    }
+    fn output_rows(&self, rows: usize) -> feedforward::Result<usize> {
+        Ok(rows)
+    }
+    fn forward(&self, x: &DMatrix<f32>, y: &mut DMatrix<f32>) {
+        y.zip_apply(x, |y, x| *y = x.clamp(-1.0, 1.0));
+    }
+    fn backward(
+        &mut self,
+        x: &DMatrix<f32>,
+        _: &DMatrix<f32>,
+        dy: &DMatrix<f32>,
+        dx: Option<&mut DMatrix<f32>>,
+    ) {
+        if let Some(dx) = dx {
+            dx.zip_zip_apply(x, dy, |d, x, g| *d = if x.abs() < 1.0 { g } else { 0.0 });
+        }
+    }
+}
+
+#[test]
+fn a_module_that_may_hide_non_finite_values_gets_the_input_scanned() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let net = Network::<f32>::new(3)
+        .push(Clamp)
+        .unwrap()
+        .push(feedforward::Layer::new(3, 2, feedforward::Init::He, &mut rng))
+        .unwrap();
+    let x = DMatrix::from_fn(3, 4, |i, j| (i + j) as f32 / 10.0);
+    // f32::clamp(NaN) is NaN, but +∞ clamps to 1: only the input scan sees it.
+    expect_input_error(net.output(&poisoned(&x, 1, 3, f32::INFINITY)), 3);
+    assert!(net.output(&x).is_ok());
+}
+
+#[test]
+fn an_output_that_overflows_from_a_finite_input_is_an_error_too() {
+    let net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(2)).unwrap();
+    let huge = DMatrix::from_element(784, 2, f32::MAX / 4.0);
+    match net.predict(&huge) {
+        Err(e @ Error::NonFinite { sample: None, step: None, .. }) => {
+            assert!(e.to_string().contains("overflow"), "{e}")
+        }
+        other => panic!("expected an overflow error, got {other:?}"),
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Interleaved A/B comparison of the criterion benchmarks of two builds of this crate.
+
+    python3 scripts/ab.py BASE_DIR NEW_DIR [--rounds 5] [--filter REGEX]
+
+BASE_DIR and NEW_DIR are checkouts (e.g. `git worktree add /tmp/base <commit>`). Each is built
+with `cargo bench --no-run`; then, round after round, the `step` benchmark binary of A runs,
+then B's (order alternating between rounds), on the benchmarks matching REGEX. Single runs on a
+noisy host vary by ±30%; what is printed is, per benchmark, the median over rounds of the
+ratio B/A of the two runs of the same round, with the lowest and highest ratio. Not run by CI.
+"""
+import argparse, glob, os, re, statistics, subprocess, sys
+
+UNITS = {"ps": 1e-12, "ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def bench_binary(checkout):
+    subprocess.run(["cargo", "bench", "--no-run", "--quiet", "--bench", "step"], cwd=checkout, check=True)
+    found = [p for p in glob.glob(os.path.join(checkout, "target/release/deps/step-*"))
+             if os.access(p, os.X_OK) and not p.endswith(".d")]
+    return max(found, key=os.path.getmtime)
+
+
+def run(binary, pattern):
+    """{benchmark id: median time in seconds} from one criterion run."""
+    out = subprocess.run([binary, "--bench", "--noplot", pattern], capture_output=True, text=True,
+                         check=True).stdout
+    times, name = {}, None
+    for line in out.splitlines():
+        m = re.match(r"^([\w/.\-]+)(\s+time:.*)?$", line)
+        if m and not line.startswith(("Benchmarking", "Found")):
+            name = m.group(1)
+        t = re.search(r"time:\s+\[\S+ \S+ (\S+) (\S+) \S+ \S+\]", line)
+        if t and name:
+            times[name] = float(t.group(1)) * UNITS[t.group(2)]
+    return times
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("base")
+    ap.add_argument("new")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--filter", default=r"mnist_f32/train_step/(128|42000)$|predict_one_image")
+    args = ap.parse_args()
+    binaries = {"A": bench_binary(args.base), "B": bench_binary(args.new)}
+    ratios, seen = {}, {"A": {}, "B": {}}
+    for r in range(args.rounds):
+        order = ["A", "B"] if r % 2 == 0 else ["B", "A"]
+        got = {k: run(binaries[k], args.filter) for k in order}
+        for name in got["A"].keys() & got["B"].keys():
+            ratios.setdefault(name, []).append(got["B"][name] / got["A"][name])
+            for k in "AB":
+                seen[k].setdefault(name, []).append(got[k][name])
+        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print(f"CPU: {cpu}; {args.rounds} interleaved rounds; A = {args.base}, B = {args.new}")
+    print(f"{'benchmark':<48} {'A median':>12} {'B median':>12} {'B/A median':>11} {'min':>6} {'max':>6}")
+    for name in sorted(ratios):
+        rs = ratios[name]
+        a, b = statistics.median(seen["A"][name]), statistics.median(seen["B"][name])
+        print(f"{name:<48} {a * 1e6:>10.1f}µs {b * 1e6:>10.1f}µs {statistics.median(rs):>11.3f} "
+              f"{min(rs):>6.3f} {max(rs):>6.3f}")
+
+
+if __name__ == "__main__":
+    main()
