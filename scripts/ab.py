@@ -52,7 +52,7 @@ def main():
             ratios.setdefault(name, []).append(got["B"][name] / got["A"][name])
             for k in "AB":
                 seen[k].setdefault(name, []).append(got[k][name])
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {got['A'][n] * 1e6:.1f}/{got['B'][n] * 1e6:.1f} µs" for n in sorted(got["A"])), file=sys.stderr)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"CPU: {cpu}; {args.rounds} interleaved rounds; A = {args.base}, B = {args.new}")
     print(f"{'benchmark':<48} {'A median':>12} {'B median':>12} {'B/A median':>11} {'min':>6} {'max':>6}")
