@@ -340,6 +340,11 @@ fn check_matrix_targets<T: Float>(
     Ok(())
 }
 
+/// [`check_matrix_targets`] for the regression losses: any finite value.
+fn finite_targets<T: Float>(rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
+    check_matrix_targets(rows, batch, targets, |t| t.is_finite(), "must be finite")
+}
+
 /// The shared driver of the entrywise losses: `L = (1/(R·N))·Σ loss(z, t)` over every entry,
 /// and `dL/dz = gradient(z, t)/(R·N)` into `grad` when given. Blocks of columns sum in f64 and
 /// are added in block order, so the result does not depend on the thread count.
@@ -391,11 +396,11 @@ impl<T: Float> Loss<T> for MeanSquaredError {
     type Target = DMatrix<T>;
 
     fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
-        check_matrix_targets(outputs, None, targets, |t| t.is_finite(), "must be finite")
+        finite_targets(outputs, None, targets)
     }
 
     fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
-        check_matrix_targets(z.nrows(), Some(z.ncols()), t, |t| t.is_finite(), "must be finite")?;
+        finite_targets(z.nrows(), Some(z.ncols()), t)?;
         let two = T::lit(2.0);
         let loss = entrywise(z, t, grad, |z, t| (z - t) * (z - t), |z, t| two * (z - t));
         Ok(LossValue { loss, accuracy: None })
@@ -506,11 +511,11 @@ impl<T: Float> Loss<T> for Huber {
     type Target = DMatrix<T>;
 
     fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
-        check_matrix_targets(outputs, None, targets, |t| t.is_finite(), "must be finite")
+        finite_targets(outputs, None, targets)
     }
 
     fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
-        check_matrix_targets(z.nrows(), Some(z.ncols()), t, |t| t.is_finite(), "must be finite")?;
+        finite_targets(z.nrows(), Some(z.ncols()), t)?;
         let (delta, half) = (T::lit(self.delta), T::lit(0.5));
         let loss = entrywise(
             z,
