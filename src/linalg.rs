@@ -259,6 +259,19 @@ impl<T: Float> Product<T> {
     }
 }
 
+/// Makes the calling thread's own state of the matrix kernels: the `gemm` crate keeps one
+/// buffer the size of the L2 cache per thread, made on the thread's first product. A helper
+/// thread calls this when it starts, so that its first piece of a step allocates no more than
+/// any later one (the allocation count of a step must not depend on which thread happened to
+/// run which piece: `tests/helper_warm_up.rs`).
+pub(crate) fn warm_up_thread() {
+    // 64 × 64 factors, the left one contiguous by columns: the kernels' path through that
+    // buffer (64 is a multiple of every SIMD width they use). Small enough for one thread.
+    let a = nalgebra::DMatrix::<f32>::zeros(64, 64);
+    let mut c = nalgebra::DMatrix::<f32>::zeros(64, 64);
+    gemm(1.0, &a, Op::Id, &a, Op::Id, 0.0, &mut c);
+}
+
 /// Resizes `buffer` to `rows × cols` only when its shape differs, so a steady batch size never
 /// allocates. New contents are unspecified (zeros after a resize).
 pub(crate) fn ensure_shape<T: Float>(buffer: &mut nalgebra::DMatrix<T>, rows: usize, cols: usize) {

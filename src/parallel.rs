@@ -303,6 +303,7 @@ fn wait_until(ready: impl Fn(Ordering) -> bool, sleeping: &AtomicBool, spin: Dur
 }
 
 fn helper_loop(helper: &'static Helper, worker: usize) {
+    crate::linalg::warm_up_thread();
     let team = team();
     let mut seen = 0;
     loop {

@@ -73,7 +73,7 @@ fn bare_products(x: &DMatrix<f32>) -> usize {
 
 #[test]
 fn steady_state_steps_allocate_only_inside_the_matrix_products() {
-    let _serial = SERIAL.lock().unwrap();
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     // One thread, then two: with two, each large product is cut in two and each piece is one
     // backend call (with its own packing buffers), in the step as in the bare products.
     for threads in [1, 2] {
@@ -106,7 +106,7 @@ fn steady_state_steps_allocate_only_inside_the_matrix_products() {
 
 #[test]
 fn a_header_claiming_millions_of_images_costs_no_more_than_a_small_buffer() {
-    let _serial = SERIAL.lock().unwrap();
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/idx/five_million_images.idx");
     // The header claims 5,000,000 × 28 × 28 bytes (3.9 GB); the file is 100 bytes.
