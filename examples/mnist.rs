@@ -14,7 +14,7 @@ use feedforward::metrics::ConfusionMatrix;
 use feedforward::recipe::{MNIST_CLASSES, Recipe};
 use feedforward::train::{self, Progress, Schedule};
 use feedforward::viz::{self, Series};
-use feedforward::{Network, Optimizer, Rmsprop, RmspropRule, SoftmaxCrossEntropy, weights};
+use feedforward::{Network, Rmsprop, RmspropRule, SoftmaxCrossEntropy, weights};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -131,13 +131,35 @@ macro_rules! say {
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
-        eprintln!("error: {e}");
+    let args = Args::parse();
+    let weights_to_load = args.load.clone();
+    if let Err(Failures(errors)) = run(args) {
+        for e in &errors {
+            eprintln!("error: {e}");
+            // The library says what is wrong; the flags that fix it are this program's.
+            if let feedforward::Error::MissingFile { path, .. } = e {
+                if Some(path) == weights_to_load.as_ref() {
+                    eprintln!("hint: write a weights file first with --save PATH");
+                } else if path.to_string_lossy().contains("-ubyte") {
+                    eprintln!("hint: pass the folder of the MNIST files with --data-dir");
+                }
+            }
+        }
         std::process::exit(1);
     }
 }
 
-fn run(args: Args) -> feedforward::Result<()> {
+/// What stopped a run: one error from a step it cannot go on without, or every output that
+/// could not be written (each output is attempted whatever became of the others).
+struct Failures(Vec<feedforward::Error>);
+
+impl From<feedforward::Error> for Failures {
+    fn from(e: feedforward::Error) -> Self {
+        Failures(vec![e])
+    }
+}
+
+fn run(args: Args) -> Result<(), Failures> {
     let start = Instant::now();
     let recipe = args.recipe;
     let mut rng = StdRng::seed_from_u64(args.seed);
@@ -162,12 +184,7 @@ fn run(args: Args) -> feedforward::Result<()> {
     let mut net: Network<f32> = recipe.network(&mut rng)?;
     let mut optimizer: Rmsprop<f32> = recipe.optimizer(args.learning_rate)?;
     if let Some(path) = &args.load {
-        if let Err(e) = weights::load_into(&mut net, path) {
-            if matches!(e, feedforward::Error::MissingFile { .. }) {
-                eprintln!("hint: write a weights file first with --save PATH");
-            }
-            return Err(e);
-        }
+        weights::load_into(&mut net, path)?;
         say!("loaded weights from {}", path.display());
     }
     say!(
@@ -175,7 +192,8 @@ fn run(args: Args) -> feedforward::Result<()> {
         net.parameter_count(),
         net.l2(),
         optimizer.rule(),
-        optimizer.learning_rate()
+        // As given (the f32 the optimizer holds may print rounded).
+        args.learning_rate.unwrap_or(recipe.default_learning_rate())
     );
 
     let train_labels = train_set.require_labels("the training set")?;
@@ -193,7 +211,8 @@ fn run(args: Args) -> feedforward::Result<()> {
     let final_loss = evaluation.loss;
     let train_accuracy = evaluation.accuracy.unwrap_or(f64::NAN);
     let test_pred = net.predict(test_set.images())?;
-    let confusion = test_set.labels().map(|l| ConfusionMatrix::new(MNIST_CLASSES, &test_pred, l));
+    let confusion =
+        test_set.labels().map(|l| ConfusionMatrix::new(MNIST_CLASSES, &test_pred, l)).transpose()?;
 
     let samples = history.samples as f64;
     let samples_per_second = if train_seconds > 0.0 { samples / train_seconds } else { 0.0 };
@@ -215,13 +234,6 @@ fn run(args: Args) -> feedforward::Result<()> {
         start.elapsed().as_secs_f64()
     );
 
-    let submission = args.submission.clone().unwrap_or_else(|| args.out.join("submission.csv"));
-    csv::write_submission(&submission, &test_pred)?;
-    say!("submission: {} ({} rows)", submission.display(), test_pred.len());
-    if let Some(path) = &args.save {
-        weights::save(&net, path)?;
-        say!("weights: {}", path.display());
-    }
     if args.show {
         for i in 0..3.min(test_set.len()) {
             let truth = test_set.labels().map_or("?".to_string(), |l| l[i].to_string());
@@ -231,10 +243,26 @@ fn run(args: Args) -> feedforward::Result<()> {
             say!("{}", drawing.strip_suffix('\n').unwrap_or(&drawing));
         }
     }
-    if !args.no_pictures {
-        draw_pictures(&args.out, &train_set, &test_set, &test_pred, &history, &mut rng)?;
-        say!("pictures: {}/{{samples,misclassified,loss,accuracy}}.png", args.out.display());
+
+    // The outputs, the trained weights first (the most costly to lose); each one is attempted
+    // whatever became of the others, and every failure is reported.
+    let mut failures = Vec::new();
+    let mut attempt = |written: feedforward::Result<String>| match written {
+        Ok(what) => say!("{what}"),
+        Err(e) => failures.push(e),
+    };
+    if let Some(path) = &args.save {
+        attempt(weights::save(&net, path).map(|()| format!("weights: {}", path.display())));
     }
+    let submission = args.submission.clone().unwrap_or_else(|| args.out.join("submission.csv"));
+    attempt(csv::write_submission(&submission, &test_pred).map(|()| {
+        format!(
+            "submission: {} ({} row{})",
+            submission.display(),
+            test_pred.len(),
+            if test_pred.len() == 1 { "" } else { "s" }
+        )
+    }));
     if let Some(path) = &args.metrics {
         let json = serde_json::json!({
             "recipe": format!("{recipe:?}").to_lowercase(),
@@ -250,10 +278,17 @@ fn run(args: Args) -> feedforward::Result<()> {
             "seed": args.seed,
         });
         let text = serde_json::to_string_pretty(&json).expect("a JSON value always serializes");
-        std::fs::write(path, text).map_err(|e| feedforward::Error::Io { path: path.clone(), source: e })?;
-        say!("metrics: {}", path.display());
+        let written =
+            std::fs::write(path, text).map_err(|e| feedforward::Error::Io { path: path.clone(), source: e });
+        attempt(written.map(|()| format!("metrics: {}", path.display())));
     }
-    Ok(())
+    if !args.no_pictures {
+        let drawn = draw_pictures(&args.out, &train_set, &test_set, &test_pred, &history, &mut rng);
+        attempt(drawn.map(|()| {
+            format!("pictures: {}/{{samples,misclassified,loss,accuracy}}.png", args.out.display())
+        }));
+    }
+    if failures.is_empty() { Ok(()) } else { Err(Failures(failures)) }
 }
 
 /// Per-step loss and accuracy, for the curves.

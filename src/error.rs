@@ -70,7 +70,7 @@ pub enum Error {
     },
 
     /// A hyper-parameter outside its valid range, rejected when the object was built.
-    #[error("invalid hyper-parameter {name} = {value}: {requirement}")]
+    #[error("invalid hyper-parameter {name} = {}: {requirement}", readable(*value))]
     InvalidHyperparameter {
         /// Parameter name, e.g. `"learning rate"`.
         name: &'static str,
@@ -149,6 +149,21 @@ fn non_finite_message(step: Option<usize>, what: &str, value: f64, sample: Optio
     }
 }
 
+/// A number as a person writes it: `1e-50` rather than fifty decimal places.
+fn readable(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude != 0.0 && magnitude.is_finite() && !(1e-4..1e16).contains(&magnitude) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
+    }
+}
+
+/// `n` and `noun`, in the plural unless `n` is 1: `"1 row"`, `"3 rows"`.
+pub(crate) fn plural(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -184,6 +199,11 @@ impl Error {
 /// Creates (or truncates) the file at `path` for buffered writing, making its folder first.
 pub(crate) fn create_file(path: &std::path::Path) -> Result<std::io::BufWriter<std::fs::File>> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // create_dir_all on a path through a file says only "File exists": name the culprit.
+        if let Some(file) = dir.ancestors().find(|a| a.exists() && !a.is_dir()) {
+            let message = format!("{} is a file, not a folder", file.display());
+            return Err(Error::Io { path: path.to_path_buf(), source: std::io::Error::other(message) });
+        }
         std::fs::create_dir_all(dir).map_err(Error::at(path))?;
     }
     Ok(std::io::BufWriter::new(std::fs::File::create(path).map_err(Error::at(path))?))

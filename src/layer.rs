@@ -11,6 +11,7 @@
 //! `f'` is read off the output (`1{y > 0}` for ReLU), so `z` is never stored.
 
 use crate::activation::{relu, relu_gradient};
+use crate::error::plural;
 use crate::linalg::{Op, ensure_shape, gemm, map2, simd, update};
 use crate::parallel::{Cols, ColsMut, MAX_BLOCKS, for_column_blocks};
 use crate::{Activation, Error, Float, Module, Parameter, Result};
@@ -24,24 +25,61 @@ pub enum Init {
     /// He/Kaiming normal: `W ~ N(0, 2/inputs)`, `b = 0`. The default, suited to ReLU networks.
     #[default]
     He,
-    /// `W ~ weight_std·N(0,1)`, `b ~ bias_std·N(0,1)`. The original recipe uses
-    /// [`Init::SEED_RECIPE`].
-    Normal {
-        /// Standard deviation of the weights.
-        weight_std: f64,
-        /// Standard deviation of the bias.
-        bias_std: f64,
-    },
+    /// `W ~ weight_std·N(0,1)`, `b ~ bias_std·N(0,1)`; build it with [`Init::normal`], which
+    /// checks the deviations. The original recipe uses [`Init::SEED_RECIPE`].
+    Normal(NormalInit),
+}
+
+/// The standard deviations of [`Init::Normal`]: finite and ≥ 0, checked by [`Init::normal`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NormalInit {
+    weight_std: f64,
+    bias_std: f64,
+}
+
+impl NormalInit {
+    /// Standard deviation of the weights.
+    #[must_use]
+    pub fn weight_std(&self) -> f64 {
+        self.weight_std
+    }
+
+    /// Standard deviation of the bias.
+    #[must_use]
+    pub fn bias_std(&self) -> f64 {
+        self.bias_std
+    }
 }
 
 impl Init {
     /// The original recipe: weights `0.1·N(0,1)`, hidden bias `N(0,1)`.
-    pub const SEED_RECIPE: Init = Init::Normal { weight_std: 0.1, bias_std: 1.0 };
+    pub const SEED_RECIPE: Init = Init::Normal(NormalInit { weight_std: 0.1, bias_std: 1.0 });
+
+    /// `W ~ weight_std·N(0,1)`, `b ~ bias_std·N(0,1)`; each deviation must be finite and ≥ 0
+    /// (a NaN would give a network of NaNs that predicts class 0 for everything).
+    ///
+    /// ```
+    /// use feedforward::Init;
+    /// assert!(Init::normal(0.1, 1.0).is_ok());
+    /// assert!(Init::normal(f64::NAN, 1.0).is_err() && Init::normal(0.1, -1.0).is_err());
+    /// ```
+    pub fn normal(weight_std: f64, bias_std: f64) -> Result<Init> {
+        for (name, value) in [("weight std", weight_std), ("bias std", bias_std)] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(Error::InvalidHyperparameter {
+                    name,
+                    value,
+                    requirement: "must be finite and >= 0",
+                });
+            }
+        }
+        Ok(Init::Normal(NormalInit { weight_std, bias_std }))
+    }
 
     fn stds(self, inputs: usize) -> (f64, f64) {
         match self {
             Init::He => ((2.0 / inputs.max(1) as f64).sqrt(), 0.0),
-            Init::Normal { weight_std, bias_std } => (weight_std, bias_std),
+            Init::Normal(n) => (n.weight_std, n.bias_std),
         }
     }
 }
@@ -104,8 +142,8 @@ impl<T: Float> Layer<T> {
         {
             return Err(Error::shape(
                 "layer bias",
-                format!("{} rows (one per output)", weight.ncols()),
-                format!("{} rows", b.nrows()),
+                format!("{} (one per output)", plural(weight.ncols(), "row")),
+                plural(b.nrows(), "row"),
             ));
         }
         Ok(Self::assemble(weight, bias))
@@ -184,7 +222,7 @@ impl<T: Float> Module<T> for Layer<T> {
         if input_rows == self.inputs() {
             Ok(self.outputs())
         } else {
-            Err(Error::shape("layer input", format!("{} rows", self.inputs()), format!("{input_rows} rows")))
+            Err(Error::shape("layer input", plural(self.inputs(), "row"), plural(input_rows, "row")))
         }
     }
 

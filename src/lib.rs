@@ -56,7 +56,7 @@ pub mod weights;
 
 pub use activation::{Activation, Relu};
 pub use error::{Error, Result};
-pub use layer::{Init, Layer};
+pub use layer::{Init, Layer, NormalInit};
 pub use linalg::Float;
 pub use loss::{BinaryCrossEntropy, Huber, Loss, LossValue, MeanSquaredError, SoftmaxCrossEntropy, Targets};
 pub use module::{Module, ModuleClone, Parameter};

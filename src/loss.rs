@@ -18,6 +18,7 @@
 //! A loss of your own implements [`Loss`] (see `tests/custom_loss.rs`, mean absolute error
 //! trained through [`train::fit`](crate::train::fit)).
 
+use crate::error::plural;
 use crate::linalg::ensure_shape;
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Result};
@@ -190,8 +191,8 @@ impl SoftmaxCrossEntropy {
         if labels.len() != batch {
             return Err(Error::shape(
                 "labels",
-                format!("{batch} labels (one per sample)"),
-                format!("{} labels", labels.len()),
+                format!("{} (one per sample)", plural(batch, "label")),
+                plural(labels.len(), "label"),
             ));
         }
         check_label_range(classes, labels)
@@ -321,16 +322,16 @@ fn check_matrix_targets<T: Float>(
         if targets.ncols() != batch {
             return Err(Error::shape(
                 "targets",
-                format!("{batch} columns (one per sample)"),
-                format!("{} columns", targets.ncols()),
+                format!("{} (one per sample)", plural(batch, "column")),
+                plural(targets.ncols(), "column"),
             ));
         }
     }
     if targets.nrows() != rows {
         return Err(Error::shape(
             "targets",
-            format!("{rows} rows (one per network output)"),
-            format!("{} rows", targets.nrows()),
+            format!("{} (one per network output)", plural(rows, "row")),
+            plural(targets.nrows(), "row"),
         ));
     }
     if let Some(k) = targets.iter().position(|&t| !valid(t)) {

@@ -1,5 +1,6 @@
 //! Classification metrics: confusion matrix, accuracy, per-class recall.
 
+use crate::{Error, Result};
 use std::fmt;
 
 /// Counts of (true class, predicted class) pairs.
@@ -11,21 +12,48 @@ pub struct ConfusionMatrix {
 }
 
 impl ConfusionMatrix {
-    /// Tallies `predicted` against `truth`; pairs with a class `>= classes` are ignored.
-    #[must_use]
-    pub fn new(classes: usize, predicted: &[usize], truth: &[usize]) -> Self {
-        let mut counts = vec![0; classes * classes];
-        for (&p, &t) in predicted.iter().zip(truth) {
-            if p < classes && t < classes {
-                counts[t * classes + p] += 1;
+    /// Tallies `predicted` against `truth` (one entry per sample each). A class `>= classes`
+    /// in either, or slices of different lengths, are errors naming the sample: nothing is
+    /// silently left out of the counts.
+    ///
+    /// ```
+    /// use feedforward::metrics::ConfusionMatrix;
+    /// let m = ConfusionMatrix::new(3, &[0, 2, 2], &[0, 1, 2])?;
+    /// assert_eq!((m.count(1, 2), m.accuracy()), (1, 2.0 / 3.0));
+    /// assert!(ConfusionMatrix::new(3, &[0], &[7]).is_err());
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn new(classes: usize, predicted: &[usize], truth: &[usize]) -> Result<Self> {
+        if predicted.len() != truth.len() {
+            return Err(Error::shape(
+                "confusion matrix",
+                format!("as many predictions as true labels ({})", truth.len()),
+                format!("{}", predicted.len()),
+            ));
+        }
+        for labels in [truth, predicted] {
+            if let Some(index) = labels.iter().position(|&c| c >= classes) {
+                return Err(Error::LabelOutOfRange { index, label: labels[index], classes });
             }
         }
-        ConfusionMatrix { classes, counts }
+        let mut counts = vec![0; classes * classes];
+        for (&p, &t) in predicted.iter().zip(truth) {
+            counts[t * classes + p] += 1;
+        }
+        Ok(ConfusionMatrix { classes, counts })
     }
 
     /// Number of samples of class `truth` predicted as `predicted`.
+    ///
+    /// # Panics
+    /// If either class is `>= classes` (there is no such cell).
     #[must_use]
     pub fn count(&self, truth: usize, predicted: usize) -> usize {
+        assert!(
+            truth < self.classes && predicted < self.classes,
+            "confusion matrix of {} classes has no cell ({truth}, {predicted})",
+            self.classes
+        );
         self.counts[truth * self.classes + predicted]
     }
 

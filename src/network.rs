@@ -20,6 +20,7 @@
 //! carries such values through ([`Module::propagates_non_finite`]: this crate's layers and
 //! activations do) the check costs a look at the output alone; otherwise the input is scanned.
 
+use crate::error::plural;
 use crate::linalg::{ensure_shape, first_non_finite};
 use crate::loss::{Loss, column_max};
 use crate::module::{check_output_rows, parameters_of, parameters_of_mut};
@@ -266,8 +267,8 @@ impl<T: Float> Network<T> {
         if x.nrows() != self.input_rows {
             return Err(Error::shape(
                 "network input",
-                format!("{} rows (features per sample; one sample per column)", self.input_rows),
-                format!("{} rows", x.nrows()),
+                format!("{} (features per sample; one sample per column)", plural(self.input_rows, "row")),
+                plural(x.nrows(), "row"),
             ));
         }
         if x.ncols() == 0 {

@@ -10,7 +10,7 @@
 //! | data | all 60000 training images | the first 42000 |
 
 use crate::train::{Batching, Schedule, TrainConfig};
-use crate::{Float, Init, Network, Result, Rmsprop};
+use crate::{Error, Float, Init, Network, Result, Rmsprop};
 use rand::Rng;
 
 /// Pixels per MNIST image.
@@ -50,8 +50,19 @@ impl Recipe {
     }
 
     /// The optimizer, with `learning_rate` or the recipe's own.
+    ///
+    /// A rate that is not finite and > 0, or that `T` cannot hold (1e-50 is 0 in `f32`), is an
+    /// error naming the value as given.
     pub fn optimizer<T: Float>(self, learning_rate: Option<f64>) -> Result<Rmsprop<T>> {
-        let lr = T::lit(learning_rate.unwrap_or(self.default_learning_rate()));
+        let given = learning_rate.unwrap_or(self.default_learning_rate());
+        let lr = T::lit(given);
+        if !(given.is_finite() && given > 0.0 && lr > T::zero() && lr.is_finite()) {
+            return Err(Error::InvalidHyperparameter {
+                name: "learning rate",
+                value: given,
+                requirement: "must be finite, > 0, and within the range of the scalar type",
+            });
+        }
         match self {
             Recipe::Default => Rmsprop::elementwise(lr),
             Recipe::Seed => Rmsprop::per_tensor(lr, Some(500)),

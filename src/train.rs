@@ -1,6 +1,7 @@
 //! Training loops: epochs over shuffled minibatches, or full-batch iterations, against any
 //! [`Loss`].
 
+use crate::error::plural;
 use crate::loss::{Loss, Targets};
 use crate::network::{InputScan, check_finite};
 use crate::{Error, Float, Network, Optimizer, Result, StepReport};
@@ -161,8 +162,8 @@ where
     if inputs.nrows() != network.input_rows() {
         return Err(Error::shape(
             "training inputs",
-            format!("{} rows (features per sample)", network.input_rows()),
-            format!("{} rows", inputs.nrows()),
+            format!("{} (features per sample)", plural(network.input_rows(), "row")),
+            plural(inputs.nrows(), "row"),
         ));
     }
     check_finite(inputs, "training set", None)?;
@@ -184,7 +185,12 @@ where
         });
     }
     let base_rate = optimizer.learning_rate();
-    let mut total_steps = config.epochs * config.steps_per_epoch(samples);
+    let mut total_steps =
+        config.epochs.checked_mul(config.steps_per_epoch(samples)).ok_or(Error::InvalidHyperparameter {
+            name: "epochs",
+            value: config.epochs as f64,
+            requirement: "times the steps per epoch must fit in a usize",
+        })?;
     if let Some(max) = config.max_steps {
         total_steps = total_steps.min(max);
     }

@@ -7,7 +7,7 @@
 //!
 //! Orientation: a parameter stored here as an `r × c` column-major matrix is written as the
 //! row-major array of shape `[c, r]` (the same bytes); a column vector (`c = 1`) as shape `[r]`.
-//! A [`Layer`](crate::Layer)'s `W` (`inputs × outputs`) is therefore `[outputs, inputs]`,
+//! A [`Layer`]'s `W` (`inputs × outputs`) is therefore `[outputs, inputs]`,
 //! PyTorch's `nn.Linear.weight` layout: in NumPy, `logits = x @ W1.T @ …`, or equivalently the
 //! original recipe's `W0 = file["layer0.weight"].T`.
 //!
@@ -21,7 +21,7 @@
 //! ```
 //!
 //! so that [`Network::load`] rebuilds the network with no shape from the caller. A module that
-//! cannot describe itself ([`Module::describe`](crate::Module::describe) returns `None`) is
+//! cannot describe itself ([`Module::describe`] returns `None`) is
 //! written as `{"kind": "…"}` alone; such a file loads with [`load_into`] into a network the
 //! caller built, or with [`Network::load_with`] and a builder for that kind. Files without the
 //! metadata (older files, or files from other tools) load with [`load_into`] too.
@@ -139,8 +139,26 @@ pub fn save<T: Float>(network: &Network<T>, path: impl AsRef<Path>) -> Result<()
     file.write_all(&bytes).and_then(|()| file.flush()).map_err(Error::at(path))
 }
 
+/// The longest weights file read from a pipe or a device, whose length is not known before
+/// reading (a regular file is read whatever its length: the file system says how long it is).
+pub const MAX_STREAM_BYTES: u64 = 1 << 28;
+
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e, "No weights file at that path."))
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e, "No weights file at that path."))?;
+    let regular = file.metadata().map_err(Error::at(path))?.is_file();
+    let limit = if regular { u64::MAX } else { MAX_STREAM_BYTES + 1 };
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes).map_err(Error::at(path))?;
+    if !regular && bytes.len() as u64 > MAX_STREAM_BYTES {
+        return Err(Error::Weights {
+            path: path.to_path_buf(),
+            reason: format!(
+                "not a regular file, and longer than the limit of {MAX_STREAM_BYTES} bytes for a pipe or device"
+            ),
+        });
+    }
+    Ok(bytes)
 }
 
 /// Loads parameters from the safetensors file at `path` into `network`, whose architecture

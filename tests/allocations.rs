@@ -109,9 +109,19 @@ fn a_header_claiming_millions_of_images_costs_no_more_than_a_small_buffer() {
     let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/idx/five_million_images.idx");
-    // The header claims 5,000,000 × 28 × 28 bytes (3.9 GB); the file is 100 bytes.
+    // The header claims 5,000,000 × 28 × 28 bytes (3.9 GB), over the reader's limit; the file
+    // is 100 bytes.
     LARGEST.store(0, Ordering::SeqCst);
     let err = feedforward::data::idx::read_idx(&path).unwrap_err();
+    assert!(err.to_string().contains("too large") && err.to_string().contains("limit"), "{err}");
+    // A claim under the limit, 1,000,000 × 28 × 28 bytes (784 MB), in 100 bytes: read as far
+    // as the data goes, never allocated up front.
+    let mut bytes = vec![0, 0, 0x08, 3];
+    for d in [1_000_000u32, 28, 28] {
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    bytes.resize(100, 7);
+    let err = feedforward::data::idx::parse_idx(&bytes[..], "claims_a_million.idx").unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
     let largest = LARGEST.load(Ordering::SeqCst);
     assert!(largest <= 2 << 20, "largest allocation {largest} bytes");

@@ -160,8 +160,10 @@ fn bad_input_is_a_clear_error_and_exit_code() {
     let out = run(&["--data-dir", "/nonexistent/mnist"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // The library names the file; the example adds the flag that fixes it.
     assert!(
-        stderr.contains("/nonexistent/mnist/train-images-idx3-ubyte.gz") && stderr.contains("--data-dir"),
+        stderr.contains("/nonexistent/mnist/train-images-idx3-ubyte.gz")
+            && stderr.contains("hint: pass the folder of the MNIST files with --data-dir"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"));
@@ -241,4 +243,120 @@ fn help_documents_every_flag() {
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Issue 13: a bad output never costs the others, labels out of range are errors naming the
+/// place, and a run's numbers are the user's.
+#[test]
+fn outputs_survive_each_others_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // An --out under a regular file: the submission and the pictures cannot be written.
+    std::fs::write(d.join("a_file"), "").unwrap();
+    let (w, m) = (d.join("w.safetensors"), d.join("m.json"));
+    let out = run(&[
+        "--train-limit",
+        "300",
+        "--test-limit",
+        "1",
+        "--epochs",
+        "1",
+        "--out",
+        s(&d.join("a_file/pictures")),
+        "--save",
+        s(&w),
+        "--metrics",
+        s(&m),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = stderr_of(&out);
+    // Every failure is reported, each naming the file in the way…
+    assert_eq!(stderr.matches("a_file is a file, not a folder").count(), 2, "{stderr}");
+    assert!(stderr.contains("submission.csv") && stderr.contains("samples.png"), "{stderr}");
+    // …and the weights and the metrics were written all the same.
+    assert!(feedforward::Network::<f32>::load(&w).is_ok());
+    assert!(metrics(&m)["test_accuracy"].is_number());
+
+    let out = run(&[
+        "--train-limit",
+        "300",
+        "--test-limit",
+        "1",
+        "--epochs",
+        "1",
+        "--no-pictures",
+        "--save",
+        "/dev/null/w.safetensors",
+        "--out",
+        s(d),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("/dev/null/w.safetensors") && stderr.contains("/dev/null is a file, not a folder"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("File exists"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("(1 row)"), "{stdout}");
+}
+
+#[test]
+fn test_labels_out_of_range_are_an_error_not_a_smaller_denominator() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let test = data::load_mnist(manifest().join("data/mnist"), Split::Test).unwrap().take(100);
+    csv::write_kaggle_csv(d.join("test.csv"), &test).unwrap();
+    // Labels of 50 rows set to 200, as a user's broken file might have them.
+    let text = std::fs::read_to_string(d.join("test.csv")).unwrap();
+    let broken: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i >= 51 { format!("200{}", &l[l.find(',').unwrap()..]) } else { l.to_string() })
+        .collect();
+    std::fs::write(d.join("test.csv"), broken.join("\n")).unwrap();
+    let out = run(&[
+        "--train-limit",
+        "300",
+        "--epochs",
+        "1",
+        "--no-pictures",
+        "--test-csv",
+        s(&d.join("test.csv")),
+        "--out",
+        s(d),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("test.csv:52") && stderr.contains("\"200\""), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("test accuracy"));
+}
+
+#[test]
+fn numbers_out_of_range_are_errors_with_the_users_value() {
+    let out = run(&["--learning-rate", "1e-50", "--train-limit", "10", "--test-limit", "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("learning rate = 1e-50"), "{stderr}");
+    // 2^63 epochs of 10 steps (10 images, batch 1): more steps than a usize holds.
+    let out = run(&[
+        "--epochs",
+        "9223372036854775808",
+        "--batch-size",
+        "1",
+        "--train-limit",
+        "10",
+        "--test-limit",
+        "10",
+        "--no-pictures",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("epochs"), "{}", stderr_of(&out));
+    let out = run(&["--train-csv", "/dev/zero", "--test-limit", "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("/dev/zero:1: line longer than the limit"), "{}", stderr_of(&out));
 }

@@ -36,8 +36,9 @@ impl IdxArray {
     }
 }
 
-/// The largest array accepted (4 GiB), far above MNIST's 47 MB.
-const MAX_ELEMENTS: usize = 1 << 32;
+/// The largest array accepted, in bytes (1 GiB), far above MNIST's 47 MB: a header claiming
+/// more is an error before anything is read or decompressed.
+pub const MAX_BYTES: usize = 1 << 30;
 
 /// Reads an IDX file, gzipped or raw (detected from its first bytes).
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
@@ -102,11 +103,10 @@ fn parse_plain(mut reader: impl Read, bad: &dyn Fn(String) -> Error) -> Result<I
     }
     let dims: Vec<usize> =
         raw.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
-    let len = dims
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|&n| n <= MAX_ELEMENTS)
-        .ok_or_else(|| bad(format!("dimensions {dims:?} are too large")))?;
+    let len =
+        dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= MAX_BYTES).ok_or_else(
+            || bad(format!("dimensions {dims:?} are too large: more than the limit of {MAX_BYTES} bytes")),
+        )?;
     // Grow with what is actually there; never pre-allocate what the header merely claims.
     let mut data = Vec::with_capacity(len.min(1 << 20));
     reader.by_ref().take(len as u64).read_to_end(&mut data).map_err(io)?;

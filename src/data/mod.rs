@@ -6,6 +6,7 @@
 pub mod csv;
 pub mod idx;
 
+use crate::error::plural;
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
 use std::path::Path;
@@ -25,7 +26,7 @@ impl Dataset {
         {
             return Err(Error::shape(
                 "data set labels",
-                format!("{} labels (one per image)", images.ncols()),
+                format!("{} (one per image)", plural(images.ncols(), "label")),
                 format!("{}", l.len()),
             ));
         }
@@ -107,8 +108,11 @@ pub enum Split {
 
 /// What to tell a user whose MNIST files are missing.
 pub const MNIST_HINT: &str = "The MNIST IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
-t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) ship in the repository's data/mnist/; pass their \
-folder with --data-dir, or download them from the MNIST site (gzipped or not).";
+t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, gzipped or not) ship in this repository's data/mnist/ \
+and on the MNIST site.";
+
+/// Classes of a digit data set: labels are 0 to 9.
+pub const DIGITS: usize = 10;
 
 /// Loads one split of MNIST from `dir`, accepting each file gzipped (`.gz`) or raw.
 pub fn load_mnist(dir: impl AsRef<Path>, split: Split) -> Result<Dataset> {
@@ -134,10 +138,16 @@ pub fn load_mnist_first(dir: impl AsRef<Path>, split: Split, limit: usize) -> Re
     if images.dims.first() != Some(&labels.len()) {
         return Err(Error::Idx {
             path: labels_path,
-            reason: format!("{} labels for images of dimensions {:?}", labels.len(), images.dims),
+            reason: format!("{} for images of dimensions {:?}", plural(labels.len(), "label"), images.dims),
+        });
+    }
+    labels.truncate(limit);
+    if let Some(record) = labels.iter().position(|&l| l >= DIGITS) {
+        return Err(Error::Idx {
+            path: labels_path,
+            reason: format!("record {record}: label {} is not a digit 0..=9", labels[record]),
         });
     }
     let images = idx::images_from(images.truncate_outer(limit), &images_path)?;
-    labels.truncate(limit);
     Dataset::new(images, Some(labels))
 }
