@@ -1,79 +1,381 @@
-//! Activations: [`Relu`] as a module of its own, and [`Activation`], the same function fused
-//! into a [`Layer`](crate::Layer).
+//! Activations: each one a function `f` and its derivative `f'` side by side, usable as a
+//! module of its own ([`Relu`], [`LeakyRelu`], [`Tanh`], [`Sigmoid`], [`Gelu`]) and fused into a
+//! [`Layer`](crate::Layer) ([`Activation`]).
 //!
-//! | | forward | local gradient |
-//! |---|---|---|
-//! | ReLU | `y = max(z, 0)` | `dL/dz = dL/dy · 1{z > 0}` (equivalently `1{y > 0}`) |
+//! | activation | `y = f(z)` | `f'`, read from | NaN/±inf in `z` stays non-finite |
+//! |---|---|---|---|
+//! | ReLU | `z` if `z > 0`, else `0·z` | `1{y > 0}`, the output | yes |
+//! | LeakyReLU (slope `a ≥ 0`) | `z` if `z > 0`, else `a·z` | `1` if `y > 0`, else `a`; the output | yes |
+//! | tanh | `tanh z` | `1 − y²`, the output | no: `tanh(±∞) = ±1` |
+//! | sigmoid | `1/(1 + e^(−z))` | `y·(1 − y)`, the output | no: `σ(±∞) = 1, 0` |
+//! | GELU, tanh form | `z/2·(1 + tanh u)`, `u = √(2/π)·(z + 0.044715·z³)` | `(1 + t)/2 + z/2·(1 − t²)·√(2/π)·(1 + 3·0.044715·z²)`, `t = tanh u`; the input | yes |
 //!
-//! The derivative at exactly 0 is taken as 0 (a valid subgradient), as in the original recipe's
-//! `delta1 = (W1·delta2) ⊙ 1{z1 > 0}`.
+//! The derivative of ReLU and LeakyReLU at exactly 0 is taken as that of the left side (a
+//! valid subgradient), as in the original recipe's `delta1 = (W1·delta2) ⊙ 1{z1 > 0}`. GELU is
+//! PyTorch's `GELU(approximate='tanh')` (the exact form needs `erf`, which Rust's `std` lacks).
+//!
+//! Below the kink ReLU computes `0·z` rather than `0` (so a negative `z` gives −0, equal to 0 in
+//! every later sum and comparison): NaN and −∞ stay non-finite, and a network can find a NaN or
+//! ±inf of its input in its output ([`Module::propagates_non_finite`]).
+//!
+//! A new activation is one item: a type implementing [`ActivationFunction`] (it is then a
+//! [`Module`] too); to fuse it into a [`Layer`](crate::Layer), a variant of [`Activation`] and
+//! its line in `with_function!` below.
 
 use crate::linalg::{map1, map2, simd};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
-use crate::{Float, Module, Result};
+use crate::{Error, Float, Module, Result};
 use nalgebra::DMatrix;
+use serde_json::{Map, Value};
 
-/// `max(z, 0)`, keeping NaN and −∞ non-finite: `0·z` rather than `0` below the kink (so a
-/// negative `z` gives −0, equal to 0 in every later sum and comparison). A network can then
-/// find a NaN or ±inf of its input in its output (see [`Module::propagates_non_finite`]),
-/// where `max(z, 0)` would turn it into a confident 0.
-#[inline(always)]
-pub(crate) fn relu<T: Float>(z: T) -> T {
-    if z > T::zero() { z } else { z * T::zero() }
+/// Which value an activation's derivative is computed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DerivativeFrom {
+    /// The output `y = f(z)`: a fused layer need not keep `z`.
+    Output,
+    /// The input `z`: a fused layer recomputes `z` in its backward pass (one more product).
+    Input,
 }
 
-/// `dL/dz` from `dL/dy` where `y = relu(z)`; `x` is `z` or `y` (positive for the same entries).
-#[inline(always)]
-pub(crate) fn relu_gradient<T: Float>(x: T, dy: T) -> T {
-    if x > T::zero() { dy } else { T::zero() }
+/// An elementwise activation `y = f(z)` and its derivative, side by side. Every implementation
+/// is also a [`Module`] (no parameters; the loops live once, in this file).
+pub trait ActivationFunction: Copy + std::fmt::Debug + Send + Sync + 'static {
+    /// Kind name in messages and model files, e.g. `"Relu"`.
+    const KIND: &'static str;
+    /// Whether [`derivative`](Self::derivative) reads the output or the input.
+    const DERIVATIVE_FROM: DerivativeFrom;
+    /// Whether a NaN or ±inf input always gives a non-finite output (see
+    /// [`Module::propagates_non_finite`]).
+    const PROPAGATES_NON_FINITE: bool;
+
+    /// `f(z)`.
+    fn f<T: Float>(&self, z: T) -> T;
+
+    /// `f'` at `at`: the output `y` or the input `z`, as [`DERIVATIVE_FROM`](Self::DERIVATIVE_FROM)
+    /// says.
+    fn derivative<T: Float>(&self, at: T) -> T;
+
+    /// `dL/dz = f'·dL/dy`. Override only to compute it in fewer operations (ReLU selects).
+    #[inline(always)]
+    fn gradient<T: Float>(&self, at: T, dy: T) -> T {
+        self.derivative(at) * dy
+    }
+
+    /// Settings a model file needs to rebuild it (LeakyReLU's slope). Default: none.
+    fn settings(&self) -> Map<String, Value> {
+        Map::new()
+    }
+}
+
+/// `y = z`: a layer with no activation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Identity;
+
+impl ActivationFunction for Identity {
+    const KIND: &'static str = "Identity";
+    const DERIVATIVE_FROM: DerivativeFrom = DerivativeFrom::Output;
+    const PROPAGATES_NON_FINITE: bool = true;
+    #[inline(always)]
+    fn f<T: Float>(&self, z: T) -> T {
+        z
+    }
+    #[inline(always)]
+    fn derivative<T: Float>(&self, _: T) -> T {
+        T::one()
+    }
+    #[inline(always)]
+    fn gradient<T: Float>(&self, _: T, dy: T) -> T {
+        dy
+    }
+}
+
+/// The rectified linear unit `max(z, 0)`, applied elementwise. No parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relu;
+
+impl ActivationFunction for Relu {
+    const KIND: &'static str = "Relu";
+    const DERIVATIVE_FROM: DerivativeFrom = DerivativeFrom::Output;
+    const PROPAGATES_NON_FINITE: bool = true;
+    #[inline(always)]
+    fn f<T: Float>(&self, z: T) -> T {
+        if z > T::zero() { z } else { z * T::zero() }
+    }
+    #[inline(always)]
+    fn derivative<T: Float>(&self, y: T) -> T {
+        if y > T::zero() { T::one() } else { T::zero() }
+    }
+    #[inline(always)]
+    fn gradient<T: Float>(&self, y: T, dy: T) -> T {
+        if y > T::zero() { dy } else { T::zero() }
+    }
+}
+
+/// The leaky ReLU: `z` above 0, `slope·z` below. PyTorch's default slope is 0.01.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LeakyRelu {
+    slope: f64,
+}
+
+impl LeakyRelu {
+    /// PyTorch's default, slope 0.01.
+    pub const DEFAULT: LeakyRelu = LeakyRelu { slope: 0.01 };
+
+    /// A leaky ReLU with `slope` finite and ≥ 0 (a negative slope would make `f` fold over,
+    /// and its derivative could not be read from the output).
+    pub fn new(slope: f64) -> Result<Self> {
+        if !(slope.is_finite() && slope >= 0.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "leaky relu slope",
+                value: slope,
+                requirement: "must be finite and >= 0",
+            });
+        }
+        Ok(LeakyRelu { slope })
+    }
+
+    /// The slope below 0.
+    #[must_use]
+    pub fn slope(&self) -> f64 {
+        self.slope
+    }
+}
+
+impl Default for LeakyRelu {
+    fn default() -> Self {
+        LeakyRelu::DEFAULT
+    }
+}
+
+impl ActivationFunction for LeakyRelu {
+    const KIND: &'static str = "LeakyRelu";
+    const DERIVATIVE_FROM: DerivativeFrom = DerivativeFrom::Output;
+    const PROPAGATES_NON_FINITE: bool = true;
+    #[inline(always)]
+    fn f<T: Float>(&self, z: T) -> T {
+        if z > T::zero() { z } else { T::lit(self.slope) * z }
+    }
+    #[inline(always)]
+    fn derivative<T: Float>(&self, y: T) -> T {
+        if y > T::zero() { T::one() } else { T::lit(self.slope) }
+    }
+    fn settings(&self) -> Map<String, Value> {
+        Map::from_iter([("slope".to_string(), self.slope.into())])
+    }
+}
+
+/// The hyperbolic tangent, applied elementwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tanh;
+
+impl ActivationFunction for Tanh {
+    const KIND: &'static str = "Tanh";
+    const DERIVATIVE_FROM: DerivativeFrom = DerivativeFrom::Output;
+    const PROPAGATES_NON_FINITE: bool = false;
+    #[inline(always)]
+    fn f<T: Float>(&self, z: T) -> T {
+        z.tanh()
+    }
+    #[inline(always)]
+    fn derivative<T: Float>(&self, y: T) -> T {
+        T::one() - y * y
+    }
+}
+
+/// The logistic sigmoid `1/(1 + e^(−z))`, applied elementwise; computed with the exponential of
+/// `−|z|` only, so it never overflows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sigmoid;
+
+impl ActivationFunction for Sigmoid {
+    const KIND: &'static str = "Sigmoid";
+    const DERIVATIVE_FROM: DerivativeFrom = DerivativeFrom::Output;
+    const PROPAGATES_NON_FINITE: bool = false;
+    #[inline(always)]
+    fn f<T: Float>(&self, z: T) -> T {
+        crate::loss::sigmoid(z)
+    }
+    #[inline(always)]
+    fn derivative<T: Float>(&self, y: T) -> T {
+        y * (T::one() - y)
+    }
+}
+
+/// GELU in its tanh form (PyTorch's `GELU(approximate='tanh')`), applied elementwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gelu;
+
+/// `√(2/π)` and the cubic coefficient of the tanh form of GELU.
+const GELU_K: f64 = 0.797_884_560_802_865_4;
+const GELU_C: f64 = 0.044_715;
+
+impl ActivationFunction for Gelu {
+    const KIND: &'static str = "Gelu";
+    const DERIVATIVE_FROM: DerivativeFrom = DerivativeFrom::Input;
+    const PROPAGATES_NON_FINITE: bool = true;
+    #[inline(always)]
+    fn f<T: Float>(&self, z: T) -> T {
+        let u = T::lit(GELU_K) * (z + T::lit(GELU_C) * z * z * z);
+        T::lit(0.5) * z * (T::one() + u.tanh())
+    }
+    #[inline(always)]
+    fn derivative<T: Float>(&self, z: T) -> T {
+        // Beyond |z| = 10, tanh u is ±1 to the last bit of an f64: f' is 1 or 0, and the
+        // formula below would compute 0·∞ for huge z.
+        if z.abs() > T::lit(10.0) {
+            return if z > T::zero() { T::one() } else { T::zero() };
+        }
+        let (k, c, half) = (T::lit(GELU_K), T::lit(GELU_C), T::lit(0.5));
+        let t = (k * (z + c * z * z * z)).tanh();
+        half * (T::one() + t) + half * z * (T::one() - t * t) * k * (T::one() + T::lit(3.0) * c * z * z)
+    }
 }
 
 /// What a [`Layer`](crate::Layer) applies to its affine output `z = Wᵀx + b`, in the same pass
 /// as the bias: `Layer → Relu` as one module costs one pass over the batch where the two
 /// modules cost four (bias, ReLU forward; ReLU backward, bias gradient), and holds one buffer
-/// of activations fewer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// of activations fewer. Each variant computes the same bits as its module.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub enum Activation {
     /// `y = z`.
     #[default]
     Identity,
-    /// `y = max(z, 0)`, the same function as the [`Relu`] module.
+    /// The [`Relu`] function.
     Relu,
+    /// The [`LeakyRelu`] function with its slope.
+    LeakyRelu(LeakyRelu),
+    /// The [`Tanh`] function.
+    Tanh,
+    /// The [`Sigmoid`] function.
+    Sigmoid,
+    /// The [`Gelu`] function. Its derivative needs `z`, which the layer recomputes in its
+    /// backward pass: one product more than the other activations.
+    Gelu,
 }
 
-impl Activation {
-    /// Every activation, in declaration order.
-    pub const ALL: [Activation; 2] = [Activation::Identity, Activation::Relu];
+/// Runs `$body` with `$a` bound to the [`ActivationFunction`] of `$activation`: one arm per
+/// variant, each a concrete type, so each compiles to its own vectorized loop.
+macro_rules! with_function {
+    ($activation:expr, $a:ident => $body:expr) => {
+        match $activation {
+            $crate::Activation::Identity => {
+                let $a = $crate::activation::Identity;
+                $body
+            }
+            $crate::Activation::Relu => {
+                let $a = $crate::Relu;
+                $body
+            }
+            $crate::Activation::LeakyRelu(leaky) => {
+                let $a = leaky;
+                $body
+            }
+            $crate::Activation::Tanh => {
+                let $a = $crate::Tanh;
+                $body
+            }
+            $crate::Activation::Sigmoid => {
+                let $a = $crate::Sigmoid;
+                $body
+            }
+            $crate::Activation::Gelu => {
+                let $a = $crate::Gelu;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_function;
 
-    /// Lower-case name, as in model files: `"identity"`, `"relu"`.
+/// Names as in model files and on a command line.
+const NAMES: [&str; 6] = ["identity", "relu", "leaky_relu", "tanh", "sigmoid", "gelu"];
+
+impl Activation {
+    /// Lower-case name, as in model files: `"identity"`, `"relu"`, `"leaky_relu"`, `"tanh"`,
+    /// `"sigmoid"`, `"gelu"`.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
-            Activation::Identity => "identity",
-            Activation::Relu => "relu",
+            Activation::Identity => NAMES[0],
+            Activation::Relu => NAMES[1],
+            Activation::LeakyRelu(_) => NAMES[2],
+            Activation::Tanh => NAMES[3],
+            Activation::Sigmoid => NAMES[4],
+            Activation::Gelu => NAMES[5],
         }
     }
+
+    /// Where the derivative is read from.
+    #[must_use]
+    pub fn derivative_from(self) -> DerivativeFrom {
+        with_function!(self, a => derivative_from(a))
+    }
+
+    /// Whether a NaN or ±inf in `z` always gives a non-finite output.
+    #[must_use]
+    pub fn propagates_non_finite(self) -> bool {
+        with_function!(self, a => propagates(a))
+    }
+
+    /// Settings a model file needs besides the name (LeakyReLU's `slope`).
+    #[must_use]
+    pub fn settings(self) -> Map<String, Value> {
+        with_function!(self, a => a.settings())
+    }
+
+    /// The activation named `name` (as [`name`](Self::name) gives it), with `settings` (a
+    /// LeakyReLU's `slope`, default 0.01).
+    pub fn from_name(name: &str, settings: &Map<String, Value>) -> Result<Self, String> {
+        Ok(match name {
+            "identity" => Activation::Identity,
+            "relu" => Activation::Relu,
+            "leaky_relu" => {
+                let slope = match settings.get("slope") {
+                    None => LeakyRelu::DEFAULT.slope,
+                    Some(v) => v.as_f64().ok_or("slope is not a number")?,
+                };
+                Activation::LeakyRelu(LeakyRelu::new(slope).map_err(|e| e.to_string())?)
+            }
+            "tanh" => Activation::Tanh,
+            "sigmoid" => Activation::Sigmoid,
+            "gelu" => Activation::Gelu,
+            other => {
+                return Err(format!("unknown activation {other:?}: expected one of {}", NAMES.join(", ")));
+            }
+        })
+    }
+}
+
+fn derivative_from<A: ActivationFunction>(_: A) -> DerivativeFrom {
+    A::DERIVATIVE_FROM
+}
+
+fn propagates<A: ActivationFunction>(_: A) -> bool {
+    A::PROPAGATES_NON_FINITE
 }
 
 impl std::str::FromStr for Activation {
     type Err = String;
 
-    /// Parses a [`name`](Activation::name).
+    /// Parses a [`name`](Activation::name); `leaky_relu` takes the default slope 0.01, and
+    /// `leaky_relu:0.2` another one.
     fn from_str(s: &str) -> Result<Self, String> {
-        Activation::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| {
-            let names: Vec<_> = Activation::ALL.iter().map(|a| a.name()).collect();
-            format!("unknown activation {s:?}: expected one of {}", names.join(", "))
-        })
+        match s.split_once(':') {
+            Some(("leaky_relu", slope)) => {
+                let slope: f64 =
+                    slope.parse().map_err(|_| format!("leaky_relu slope {slope:?} is not a number"))?;
+                Activation::from_name("leaky_relu", &Map::from_iter([("slope".to_string(), slope.into())]))
+            }
+            _ => Activation::from_name(s, &Map::new()),
+        }
     }
 }
 
-/// The rectified linear unit, applied elementwise. No parameters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Relu;
-
-impl<T: Float> Module<T> for Relu {
+/// Every activation function is a module: `y = f(x)` elementwise, no parameters.
+impl<T: Float, A: ActivationFunction> Module<T> for A {
     fn kind(&self) -> &'static str {
-        "Relu"
+        A::KIND
     }
 
     fn output_rows(&self, input_rows: usize) -> Result<usize> {
@@ -86,41 +388,42 @@ impl<T: Float> Module<T> for Relu {
         let block = |(y, z): (ColsMut<'_, T>, Cols<'_, T>)| {
             simd(
                 #[inline(always)]
-                || map1(y.0, z.0, relu),
+                || map1(y.0, z.0, |z| self.f(z)),
             );
         };
         for_column_blocks(cols, rows, data, &block, &|(), ()| ());
     }
 
-    fn describe(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        Some(serde_json::Map::new())
-    }
-
-    fn propagates_non_finite(&self) -> bool {
-        true
-    }
-
     fn backward(
         &mut self,
         input: &DMatrix<T>,
-        _output: &DMatrix<T>,
+        output: &DMatrix<T>,
         grad_output: &DMatrix<T>,
         grad_input: Option<&mut DMatrix<T>>,
     ) {
-        if let Some(dz) = grad_input {
-            let (rows, cols) = input.shape();
-            let data = (
-                ColsMut(dz.as_mut_slice(), rows),
-                Cols(input.as_slice(), rows),
-                Cols(grad_output.as_slice(), rows),
+        let Some(dz) = grad_input else { return };
+        let at = match A::DERIVATIVE_FROM {
+            DerivativeFrom::Output => output,
+            DerivativeFrom::Input => input,
+        };
+        let (rows, cols) = input.shape();
+        let data =
+            (ColsMut(dz.as_mut_slice(), rows), Cols(at.as_slice(), rows), Cols(grad_output.as_slice(), rows));
+        let this = *self;
+        let block = |(dz, at, dy): (ColsMut<'_, T>, Cols<'_, T>, Cols<'_, T>)| {
+            simd(
+                #[inline(always)]
+                || map2(dz.0, at.0, dy.0, |at, dy| this.gradient(at, dy)),
             );
-            let block = |(dz, z, dy): (ColsMut<'_, T>, Cols<'_, T>, Cols<'_, T>)| {
-                simd(
-                    #[inline(always)]
-                    || map2(dz.0, z.0, dy.0, relu_gradient),
-                );
-            };
-            for_column_blocks(cols, rows, data, &block, &|(), ()| ());
-        }
+        };
+        for_column_blocks(cols, rows, data, &block, &|(), ()| ());
+    }
+
+    fn propagates_non_finite(&self) -> bool {
+        A::PROPAGATES_NON_FINITE
+    }
+
+    fn describe(&self) -> Option<Map<String, Value>> {
+        Some(self.settings())
     }
 }

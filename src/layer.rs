@@ -8,26 +8,71 @@
 //! |---|---|---|
 //! | `z = Wᵀx + b`, `y = f(z)` | one product, then `f(z + b)` in place | `δ = dL/dz = f'(z) ⊙ dL/dy`; `dW = x·δᵀ`, `db = Σ_batch δ`, `dx = W·δ` |
 //!
-//! `f'` is read off the output (`1{y > 0}` for ReLU), so `z` is never stored.
+//! `f'` is read off the output (`1{y > 0}` for ReLU), so `z` is never stored; for an activation
+//! whose derivative needs `z` (GELU) backward recomputes it, one product more.
 
-use crate::activation::{relu, relu_gradient};
+use crate::activation::{ActivationFunction, DerivativeFrom, with_function};
 use crate::error::plural;
 use crate::linalg::{Op, ensure_shape, gemm, map2, simd, update};
 use crate::parallel::{Cols, ColsMut, MAX_BLOCKS, for_column_blocks};
 use crate::{Activation, Error, Float, Module, Parameter, Result};
 use nalgebra::{DMatrix, DVector};
-use rand::Rng;
+use rand::{Rng, RngExt};
 use std::sync::Mutex;
 
-/// How to draw a layer's initial parameters.
+/// How to draw a layer's initial parameters. `n_in` and `n_out` are the layer's inputs and
+/// outputs (fan-in and fan-out); `N(0, s²)` is a normal draw with standard deviation `s`,
+/// `U(−a, a)` a uniform one.
+///
+/// | variant | weights | bias |
+/// |---|---|---|
+/// | [`He`](Init::He) (Kaiming normal, the default) | `N(0, 2/n_in)` | 0 |
+/// | [`HeUniform`](Init::HeUniform) | `U(−a, a)`, `a = √(6/n_in)` | 0 |
+/// | [`XavierNormal`](Init::XavierNormal) (Glorot) | `N(0, 2/(n_in + n_out))` | 0 |
+/// | [`XavierUniform`](Init::XavierUniform) (Glorot) | `U(−a, a)`, `a = √(6/(n_in + n_out))` | 0 |
+/// | [`LecunNormal`](Init::LecunNormal) | `N(0, 1/n_in)` | 0 |
+/// | [`PytorchLinear`](Init::PytorchLinear) (`nn.Linear`'s default) | `U(−a, a)`, `a = 1/√n_in` | `U(−a, a)` |
+/// | [`Normal`](Init::Normal) ([`Init::normal`]) | `N(0, weight_std²)` | `N(0, bias_std²)` |
+///
+/// He suits ReLU-like activations, Xavier tanh and sigmoid, LeCun SELU-like ones.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum Init {
-    /// He/Kaiming normal: `W ~ N(0, 2/inputs)`, `b = 0`. The default, suited to ReLU networks.
+    /// He/Kaiming normal: `W ~ N(0, 2/n_in)`, `b = 0`. The default, suited to ReLU networks.
     #[default]
     He,
+    /// He/Kaiming uniform: `W ~ U(−a, a)`, `a = √(6/n_in)`, `b = 0`.
+    HeUniform,
+    /// Xavier/Glorot normal: `W ~ N(0, 2/(n_in + n_out))`, `b = 0`.
+    XavierNormal,
+    /// Xavier/Glorot uniform: `W ~ U(−a, a)`, `a = √(6/(n_in + n_out))`, `b = 0`.
+    XavierUniform,
+    /// LeCun normal: `W ~ N(0, 1/n_in)`, `b = 0`.
+    LecunNormal,
+    /// PyTorch's `nn.Linear` default: `W` and `b ~ U(−a, a)`, `a = 1/√n_in`.
+    PytorchLinear,
     /// `W ~ weight_std·N(0,1)`, `b ~ bias_std·N(0,1)`; build it with [`Init::normal`], which
     /// checks the deviations. The original recipe uses [`Init::SEED_RECIPE`].
     Normal(NormalInit),
+}
+
+/// One draw of an initial value.
+#[derive(Clone, Copy)]
+enum Draw {
+    /// `N(0, s²)`.
+    Normal(f64),
+    /// `U(−a, a)`.
+    Uniform(f64),
+}
+
+impl Draw {
+    fn sample<T: Float, R: Rng + ?Sized>(self, rng: &mut R) -> T {
+        match self {
+            Draw::Normal(std) => T::lit(std) * T::standard_normal(rng),
+            // A bound of 0 (a layer of no inputs) draws 0 instead of an empty range.
+            Draw::Uniform(a) if a > 0.0 => T::lit(rng.random_range(-a..a)),
+            Draw::Uniform(_) => T::zero(),
+        }
+    }
 }
 
 /// The standard deviations of [`Init::Normal`]: finite and ≥ 0, checked by [`Init::normal`].
@@ -76,10 +121,18 @@ impl Init {
         Ok(Init::Normal(NormalInit { weight_std, bias_std }))
     }
 
-    fn stds(self, inputs: usize) -> (f64, f64) {
+    /// How the weights and the bias of an `inputs × outputs` layer are drawn.
+    fn draws(self, inputs: usize, outputs: usize) -> (Draw, Draw) {
+        let (n_in, n_both) = (inputs.max(1) as f64, (inputs + outputs).max(1) as f64);
+        let zero = Draw::Normal(0.0);
         match self {
-            Init::He => ((2.0 / inputs.max(1) as f64).sqrt(), 0.0),
-            Init::Normal(n) => (n.weight_std, n.bias_std),
+            Init::He => (Draw::Normal((2.0 / n_in).sqrt()), zero),
+            Init::HeUniform => (Draw::Uniform((6.0 / n_in).sqrt()), zero),
+            Init::XavierNormal => (Draw::Normal((2.0 / n_both).sqrt()), zero),
+            Init::XavierUniform => (Draw::Uniform((6.0 / n_both).sqrt()), zero),
+            Init::LecunNormal => (Draw::Normal((1.0 / n_in).sqrt()), zero),
+            Init::PytorchLinear => (Draw::Uniform(1.0 / n_in.sqrt()), Draw::Uniform(1.0 / n_in.sqrt())),
+            Init::Normal(n) => (Draw::Normal(n.weight_std), Draw::Normal(n.bias_std)),
         }
     }
 }
@@ -98,6 +151,8 @@ pub struct Layer<T: Float> {
     delta: DMatrix<T>,
     /// Backward scratch: the bias gradient of each column block, summed in block order.
     bias_partials: DMatrix<T>,
+    /// Backward scratch: `z = Wᵀx + b` recomputed, for an activation whose derivative reads it.
+    pre_activation: DMatrix<T>,
 }
 
 /// Two layers are equal when their parameters and activations are (scratch buffers aside).
@@ -128,10 +183,9 @@ impl<T: Float> Layer<T> {
     }
 
     fn init<R: Rng + ?Sized>(inputs: usize, outputs: usize, bias: bool, init: Init, rng: &mut R) -> Self {
-        let (w_std, b_std) = init.stds(inputs);
-        let mut draw = |std: f64| T::lit(std) * T::standard_normal(rng);
-        let weight = DMatrix::from_fn(inputs, outputs, |_, _| draw(w_std));
-        let bias = bias.then(|| DVector::from_fn(outputs, |_, _| draw(b_std)));
+        let (w, b) = init.draws(inputs, outputs);
+        let weight = DMatrix::from_fn(inputs, outputs, |_, _| w.sample(rng));
+        let bias = bias.then(|| DVector::from_fn(outputs, |_, _| b.sample(rng)));
         Self::assemble(weight, bias)
     }
 
@@ -163,7 +217,8 @@ impl<T: Float> Layer<T> {
     }
 
     fn assemble_with(params: Vec<Parameter<T>>, activation: Activation) -> Self {
-        Layer { params, activation, delta: DMatrix::zeros(0, 0), bias_partials: DMatrix::zeros(0, 0) }
+        let empty = || DMatrix::zeros(0, 0);
+        Layer { params, activation, delta: empty(), bias_partials: empty(), pre_activation: empty() }
     }
 
     /// The same layer with `activation` applied to its output, fused into its own passes.
@@ -229,10 +284,8 @@ impl<T: Float> Module<T> for Layer<T> {
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
         gemm(T::one(), self.weight(), Op::T, input, Op::Id, T::zero(), output);
         let bias = self.bias().map(|b| b.as_slice());
-        match (self.activation, bias) {
-            (Activation::Identity, None) => {}
-            (Activation::Identity, Some(_)) => bias_and_activation(output, bias, |z| z),
-            (Activation::Relu, _) => bias_and_activation(output, bias, relu),
+        if self.activation != Activation::Identity || bias.is_some() {
+            with_function!(self.activation, f => bias_and_activation(output, bias, move |z| f.f(z)));
         }
     }
 
@@ -243,26 +296,37 @@ impl<T: Float> Module<T> for Layer<T> {
         grad_output: &DMatrix<T>,
         grad_input: Option<&mut DMatrix<T>>,
     ) {
-        let Layer { params, activation, delta, bias_partials } = self;
+        let Layer { params, activation, delta, bias_partials, pre_activation } = self;
         let (weight, bias) = match params.split_first_mut() {
-            Some((w, rest)) => (w, rest.first_mut().map(Parameter::grad_slice_mut)),
+            Some((w, rest)) => (w, rest.first_mut()),
             None => unreachable!("a layer always has a weight"),
         };
+        // An activation whose derivative reads z: recompute z = Wᵀx + b (y is all we kept).
+        if activation.derivative_from() == DerivativeFrom::Input {
+            ensure_shape(pre_activation, weight.value().ncols(), input.ncols());
+            gemm(T::one(), weight.value(), Op::T, input, Op::Id, T::zero(), pre_activation);
+            let b = bias.as_ref().map(|b| b.value().as_slice());
+            bias_and_activation(pre_activation, b, |z| z);
+        }
+        let at: &DMatrix<T> = match activation.derivative_from() {
+            DerivativeFrom::Output => output,
+            DerivativeFrom::Input => pre_activation,
+        };
+        let bias = bias.map(Parameter::grad_slice_mut);
         // δ = dL/dz: dL/dy itself for the identity, else written to the scratch buffer.
-        let delta = match activation {
-            Activation::Identity => {
-                if bias.is_some() {
-                    delta_and_bias_gradient(None, output, grad_output, bias, bias_partials, |_, dy| dy);
-                }
-                grad_output
+        let delta = if *activation == Activation::Identity {
+            if bias.is_some() {
+                delta_and_bias_gradient(None, at, grad_output, bias, bias_partials, |_, dy| dy);
             }
-            Activation::Relu => {
-                let (rows, cols) = grad_output.shape();
-                ensure_shape(delta, rows, cols);
-                let d = Some(&mut *delta);
-                delta_and_bias_gradient(d, output, grad_output, bias, bias_partials, relu_gradient);
-                delta
-            }
+            grad_output
+        } else {
+            let (rows, cols) = grad_output.shape();
+            ensure_shape(delta, rows, cols);
+            let d = Some(&mut *delta);
+            with_function!(*activation, f => {
+                delta_and_bias_gradient(d, at, grad_output, bias, bias_partials, move |at, dy| f.gradient(at, dy))
+            });
+            delta
         };
         if let Some(dx) = grad_input {
             gemm(T::one(), weight.value(), Op::Id, delta, Op::Id, T::zero(), dx);
@@ -280,10 +344,10 @@ impl<T: Float> Module<T> for Layer<T> {
     }
 
     /// A product `Wᵀx` with a NaN or ±inf in column `j` of `x` has a non-finite entry in column
-    /// `j` (NaN·w and ∞·0 are NaN, ∞·w is ±∞, and a sum with such a term stays non-finite),
-    /// and the bias and activations keep it so.
+    /// `j` (NaN·w and ∞·0 are NaN, ∞·w is ±∞, and a sum with such a term stays non-finite);
+    /// the bias keeps it so, and so does the activation unless it saturates (tanh, sigmoid).
     fn propagates_non_finite(&self) -> bool {
-        true
+        self.activation.propagates_non_finite()
     }
 
     fn describe(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
@@ -292,6 +356,7 @@ impl<T: Float> Module<T> for Layer<T> {
         spec.insert("outputs".into(), self.outputs().into());
         spec.insert("bias".into(), self.bias().is_some().into());
         spec.insert("activation".into(), self.activation.name().into());
+        spec.extend(self.activation.settings());
         Some(spec)
     }
 }

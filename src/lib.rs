@@ -8,7 +8,7 @@
 //! | item | file | what |
 //! |---|---|---|
 //! | [`Layer`] | `layer.rs` | fully connected `y = f(Wᵀx + b)`, optional bias, optional fused [`Activation`] |
-//! | [`Relu`], [`Activation`] | `activation.rs` | `max(z, 0)`, as a module or fused into a layer |
+//! | [`Relu`], [`LeakyRelu`], [`Tanh`], [`Sigmoid`], [`Gelu`], [`Activation`] | `activation.rs` | `f` and `f'` side by side, as modules or fused into a layer |
 //! | [`Loss`], [`SoftmaxCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
 //! | [`Rmsprop`], [`Optimizer`] | `optim.rs` | elementwise and per-tensor RMSprop |
 //! | [`Network`], [`Module`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2 |
@@ -37,7 +37,7 @@
 
 #![warn(missing_docs)]
 
-mod activation;
+pub mod activation;
 pub mod data;
 mod error;
 pub mod gradcheck;
@@ -54,7 +54,7 @@ pub mod train;
 pub mod viz;
 pub mod weights;
 
-pub use activation::{Activation, Relu};
+pub use activation::{Activation, ActivationFunction, DerivativeFrom, Gelu, LeakyRelu, Relu, Sigmoid, Tanh};
 pub use error::{Error, Result};
 pub use layer::{Init, Layer, NormalInit};
 pub use linalg::Float;

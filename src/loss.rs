@@ -416,7 +416,7 @@ fn softplus<T: Float>(z: T) -> T {
 
 /// `1 / (1 + e^(−z))`, with the exponential of `−|z|` only.
 #[inline]
-fn sigmoid<T: Float>(z: T) -> T {
+pub(crate) fn sigmoid<T: Float>(z: T) -> T {
     let e = (-z.abs()).exp();
     if z >= T::zero() { T::one() / (T::one() + e) } else { e / (T::one() + e) }
 }

@@ -29,7 +29,7 @@
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
 use crate::module::{parameters_of, parameters_of_mut};
-use crate::{Activation, Error, Float, Layer, Module, Network, Relu, Result};
+use crate::{Activation, Error, Float, Gelu, Layer, LeakyRelu, Module, Network, Relu, Result, Sigmoid, Tanh};
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde_json::{Map, Value, json};
@@ -340,8 +340,8 @@ fn built_in<T: Float>(
                 return Err(format!("a {inputs} × {outputs} layer does not fit in the file's tensors"));
             }
             let bias = spec.get("bias").and_then(Value::as_bool).ok_or("bias is not true or false")?;
-            let activation: Activation =
-                spec.get("activation").and_then(Value::as_str).ok_or("no activation")?.parse()?;
+            let name = spec.get("activation").and_then(Value::as_str).ok_or("no activation")?;
+            let activation = Activation::from_name(name, spec.as_object().expect("built from an object"))?;
             let layer = Layer::from_parts(
                 DMatrix::zeros(inputs, outputs),
                 bias.then(|| nalgebra::DVector::zeros(outputs)),
@@ -350,6 +350,13 @@ fn built_in<T: Float>(
             Ok(Box::new(layer.with_activation(activation)))
         }
         "Relu" => Ok(Box::new(Relu)),
+        "Tanh" => Ok(Box::new(Tanh)),
+        "Sigmoid" => Ok(Box::new(Sigmoid)),
+        "Gelu" => Ok(Box::new(Gelu)),
+        "LeakyRelu" => {
+            let slope = spec.get("slope").and_then(Value::as_f64).ok_or("slope is not a number")?;
+            Ok(Box::new(LeakyRelu::new(slope).map_err(|e| e.to_string())?))
+        }
         other => Err(format!(
             "this crate cannot build a module of kind {other:?}: load it with Network::load_with and a builder for it"
         )),
