@@ -14,7 +14,7 @@
 //! assert!(report.max_error <= 1e-6, "{report}");
 //! ```
 
-use crate::module::{parameters_of, parameters_of_mut};
+use crate::module::{TrainContext, parameters_of, parameters_of_mut};
 use crate::{Loss, Module, Network, Result};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -122,12 +122,14 @@ pub fn check_module(module: &mut dyn Module<f64>, input: &DMatrix<f64>, config: 
     let r = DMatrix::from_fn(rows, input.ncols(), |_, _| crate::Float::standard_normal(&mut rng));
     let mut output = DMatrix::zeros(rows, input.ncols());
     let mut grad_input = DMatrix::zeros(input.nrows(), input.ncols());
-    module.forward(input, &mut output);
+    let context = TrainContext::new(config.seed, 1, 0);
+    module.forward_train(input, &mut output, &mut context.clone());
     module.backward(input, &output, &r, Some(&mut grad_input));
 
-    let objective = |m: &dyn Module<f64>, x: &DMatrix<f64>| {
+    // The training forward pass, with the draw of the analytic pass (dropout masks) replayed.
+    let objective = |m: &mut dyn Module<f64>, x: &DMatrix<f64>| {
         let mut out = DMatrix::zeros(rows, x.ncols());
-        m.forward(x, &mut out);
+        m.forward_train(x, &mut out, &mut context.clone().replaying());
         out.dot(&r)
     };
     let mut report = Report::new();
@@ -163,7 +165,9 @@ pub fn check_module(module: &mut dyn Module<f64>, input: &DMatrix<f64>, config: 
 }
 
 /// Checks every parameter gradient of a whole network (its objective: `loss` against
-/// `targets`, plus the L2 penalty) on one batch.
+/// `targets`, plus the L2 penalty) on one batch, as a training step sees it: modules that act
+/// differently in training ([`Dropout`](crate::Dropout)) keep the random draw of the analytic
+/// pass through every numeric one.
 pub fn check_network<L: Loss<f64> + ?Sized>(
     network: &mut Network<f64>,
     x: &DMatrix<f64>,
@@ -190,7 +194,7 @@ pub fn check_network<L: Loss<f64> + ?Sized>(
             let original = network.parameters().nth(p).expect("p < count").value()[k];
             let numeric = central_difference(original, h, |v| {
                 entry(network, v);
-                network.loss(x, loss, targets)
+                network.replayed_loss(x, loss, targets)
             })?;
             entry(network, original);
             report.record(|| format!("{at}[{k}]"), analytic[k], numeric, config.floor);

@@ -11,6 +11,7 @@
 //! | [`Relu`], [`LeakyRelu`], [`Tanh`], [`Sigmoid`], [`Gelu`], [`Activation`] | `activation.rs` | `f` and `f'` side by side, as modules or fused into a layer |
 //! | [`Loss`], [`SoftmaxCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
 //! | [`Rmsprop`], [`Optimizer`] | `optim.rs` | elementwise and per-tensor RMSprop |
+//! | [`Dropout`] | `dropout.rs` | inverted dropout in training, the identity in inference |
 //! | [`Network`], [`Module`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2 |
 //! | [`train`] | `train.rs` | epochs, minibatches, full batch |
 //! | [`data`] | `data/` | MNIST IDX and Kaggle CSV readers |
@@ -39,6 +40,7 @@
 
 pub mod activation;
 pub mod data;
+mod dropout;
 mod error;
 pub mod gradcheck;
 mod layer;
@@ -55,11 +57,12 @@ pub mod viz;
 pub mod weights;
 
 pub use activation::{Activation, ActivationFunction, DerivativeFrom, Gelu, LeakyRelu, Relu, Sigmoid, Tanh};
+pub use dropout::Dropout;
 pub use error::{Error, Result};
 pub use layer::{Init, Layer, NormalInit};
 pub use linalg::Float;
 pub use loss::{BinaryCrossEntropy, Huber, Loss, LossValue, MeanSquaredError, SoftmaxCrossEntropy, Targets};
-pub use module::{Module, ModuleClone, Parameter};
+pub use module::{Module, ModuleClone, Parameter, TrainContext};
 pub use network::{Evaluation, Network, StepReport};
 pub use optim::{Optimizer, Rmsprop, RmspropRule};
 

@@ -14,6 +14,8 @@
 
 use crate::{Error, Float, Result};
 use nalgebra::{DMatrix, DMatrixViewMut};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
 
 /// A trainable tensor with its gradient, as optimizers, the L2 penalty and save/load see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,6 +147,17 @@ pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync {
     /// `output = f(input)`. The old contents of `output` are unspecified and must be overwritten.
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>);
 
+    /// `output = f(input)` in a training step, where a module may act differently from
+    /// inference ([`Dropout`](crate::Dropout) drops) and keep what its backward pass needs.
+    /// `context` carries the step's random numbers, drawn from a stream seeded by the network
+    /// ([`Network::with_seed`](crate::Network::with_seed)) so that the same seed gives the same
+    /// run; when [`TrainContext::replay`] is true (a gradient check), reuse what the last draw
+    /// chose instead of drawing. Default: [`forward`](Module::forward).
+    fn forward_train(&mut self, input: &DMatrix<T>, output: &mut DMatrix<T>, context: &mut TrainContext) {
+        let _ = context;
+        self.forward(input, output);
+    }
+
     /// Given `input`, `output = f(input)` and `grad_output = dL/d(output)`: **overwrite** each
     /// parameter's gradient with `dL/dP`, and, when `grad_input` is given, overwrite it with
     /// `dL/d(input)` (the first module of a network is not asked for it).
@@ -198,6 +211,48 @@ impl<T: Float> dyn Module<T> {
     /// [`parameters_of_mut`]).
     pub fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
         parameters_of_mut(self)
+    }
+}
+
+/// What a module's [`forward_train`](Module::forward_train) gets besides its data: the random
+/// numbers of this step and module, and whether to replay the last draw.
+#[derive(Clone, Debug)]
+pub struct TrainContext {
+    rng: Xoshiro256PlusPlus,
+    replay: bool,
+}
+
+impl TrainContext {
+    /// The stream of module number `module` at training step `step` (1-based) of a network
+    /// seeded with `seed`: independent of every other (module, step) pair, and of the thread
+    /// count.
+    #[must_use]
+    pub fn new(seed: u64, step: usize, module: usize) -> Self {
+        // Each of the three spread over all 64 bits before they are combined, then expanded
+        // by the generator's own seeding.
+        let mix = seed
+            ^ (step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (module as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f).rotate_left(31);
+        TrainContext { rng: Xoshiro256PlusPlus::seed_from_u64(mix), replay: false }
+    }
+
+    /// The same stream, asking modules to reuse their last draw (gradient checks evaluate the
+    /// training objective many times with the same dropout masks).
+    #[must_use]
+    pub fn replaying(mut self) -> Self {
+        self.replay = true;
+        self
+    }
+
+    /// The random numbers to draw from.
+    pub fn rng(&mut self) -> &mut Xoshiro256PlusPlus {
+        &mut self.rng
+    }
+
+    /// Whether to reuse the last draw instead of drawing.
+    #[must_use]
+    pub fn replay(&self) -> bool {
+        self.replay
     }
 }
 

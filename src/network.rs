@@ -23,7 +23,7 @@
 use crate::error::plural;
 use crate::linalg::{ensure_shape, first_non_finite};
 use crate::loss::{Loss, column_max};
-use crate::module::{check_output_rows, parameters_of, parameters_of_mut};
+use crate::module::{TrainContext, check_output_rows, parameters_of, parameters_of_mut};
 use crate::optim::Optimizer;
 use crate::{Activation, Error, Float, Init, Layer, Module, Parameter, Result, SoftmaxCrossEntropy};
 use nalgebra::{DMatrix, DVector};
@@ -83,6 +83,8 @@ pub struct Network<T: Float> {
     rows: Vec<usize>,
     l2: T,
     steps: usize,
+    /// Seed of the training steps' random numbers (dropout masks).
+    seed: u64,
     buffers: Buffers<T>,
 }
 
@@ -113,6 +115,7 @@ impl<T: Float> Clone for Network<T> {
             rows: self.rows.clone(),
             l2: self.l2,
             steps: self.steps,
+            seed: self.seed,
             buffers: Buffers::default(),
         }
     }
@@ -127,6 +130,17 @@ impl<T: Float> std::fmt::Debug for Network<T> {
             .field("steps", &self.steps)
             .finish_non_exhaustive()
     }
+}
+
+/// How the modules run in [`Network::forward_into_buffers`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// [`Module::forward`]: no dropout.
+    Inference,
+    /// [`Module::forward_train`], drawing the step's random numbers.
+    Training,
+    /// [`Module::forward_train`], reusing the last draw.
+    Replay,
 }
 
 /// Whether an input batch still needs its NaN/inf scan ([`train::fit`](crate::train::fit)
@@ -148,6 +162,7 @@ impl<T: Float> Network<T> {
             rows: Vec::new(),
             l2: T::zero(),
             steps: 0,
+            seed: 0,
             buffers: Buffers::default(),
         }
     }
@@ -204,6 +219,21 @@ impl<T: Float> Network<T> {
         }
         self.l2 = alpha;
         Ok(self)
+    }
+
+    /// Seeds the random numbers of training steps (the masks of [`Dropout`](crate::Dropout)):
+    /// step `k` draws from a stream of its own, made from the seed, `k` and the module's
+    /// position, so the same seed gives the same run on any thread count. Default: 0.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The seed of the training steps' random numbers.
+    #[must_use]
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The L2 coefficient `alpha`.
@@ -320,23 +350,49 @@ impl<T: Float> Network<T> {
     /// `&self` way is [`output`](Network::output).
     pub fn forward(&mut self, x: &DMatrix<T>) -> Result<&DMatrix<T>> {
         self.check_input(x, InputScan::Needed, None)?;
-        self.forward_into_buffers(x);
+        self.forward_into_buffers(x, Pass::Inference);
         let output = self.buffers.activations.last().expect("check_input ensures at least one module");
         self.check_output(x, output, InputScan::Needed, None)?;
         Ok(output)
     }
 
-    fn forward_into_buffers(&mut self, x: &DMatrix<T>) {
+    /// Runs the modules into the buffers: as in inference, or as in training step
+    /// `steps + 1` (drawing, or replaying, each module's random numbers).
+    fn forward_into_buffers(&mut self, x: &DMatrix<T>, pass: Pass) {
         let batch = x.ncols();
+        let step = self.steps + 1;
         let activations = &mut self.buffers.activations;
         activations.resize_with(self.modules.len(), || DMatrix::zeros(0, 0));
-        for (i, module) in self.modules.iter().enumerate() {
+        for (i, module) in self.modules.iter_mut().enumerate() {
             let (done, rest) = activations.split_at_mut(i);
             let output = &mut rest[0];
             ensure_shape(output, self.rows[i], batch);
             let input = if i == 0 { x } else { &done[i - 1] };
-            module.forward(input, output);
+            match pass {
+                Pass::Inference => module.forward(input, output),
+                Pass::Training => {
+                    module.forward_train(input, output, &mut TrainContext::new(self.seed, step, i))
+                }
+                Pass::Replay => {
+                    let mut context = TrainContext::new(self.seed, step, i).replaying();
+                    module.forward_train(input, output, &mut context);
+                }
+            }
         }
+    }
+
+    /// The training objective (loss + L2) of the next step with the random numbers its last
+    /// training pass drew (the same dropout masks): what a gradient check differentiates.
+    pub(crate) fn replayed_loss<L: Loss<T> + ?Sized>(
+        &mut self,
+        x: &DMatrix<T>,
+        loss: &L,
+        targets: &L::Target,
+    ) -> Result<T> {
+        self.check_input(x, InputScan::Needed, None)?;
+        self.forward_into_buffers(x, Pass::Replay);
+        let output = self.buffers.activations.last().expect("check_input ensures at least one module");
+        Ok(loss.compute(output, targets, None)?.loss + self.l2_penalty())
     }
 
     /// The network's output on `x` (`input_rows × batch`): `output_rows × batch`, the logits of
@@ -458,7 +514,7 @@ impl<T: Float> Network<T> {
         scan: InputScan,
         step: Option<usize>,
     ) -> Result<crate::LossValue<T>> {
-        self.forward_into_buffers(x);
+        self.forward_into_buffers(x, Pass::Training);
         let last = self.modules.len() - 1;
         self.check_output(x, &self.buffers.activations[last], scan, step)?;
         let Buffers { activations, grads, .. } = &mut self.buffers;

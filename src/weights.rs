@@ -29,7 +29,9 @@
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
 use crate::module::{parameters_of, parameters_of_mut};
-use crate::{Activation, Error, Float, Gelu, Layer, LeakyRelu, Module, Network, Relu, Result, Sigmoid, Tanh};
+use crate::{
+    Activation, Dropout, Error, Float, Gelu, Layer, LeakyRelu, Module, Network, Relu, Result, Sigmoid, Tanh,
+};
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde_json::{Map, Value, json};
@@ -350,6 +352,10 @@ fn built_in<T: Float>(
             Ok(Box::new(layer.with_activation(activation)))
         }
         "Relu" => Ok(Box::new(Relu)),
+        "Dropout" => {
+            let p = spec.get("probability").and_then(Value::as_f64).ok_or("probability is not a number")?;
+            Ok(Box::new(Dropout::new(p).map_err(|e| e.to_string())?))
+        }
         "Tanh" => Ok(Box::new(Tanh)),
         "Sigmoid" => Ok(Box::new(Sigmoid)),
         "Gelu" => Ok(Box::new(Gelu)),
