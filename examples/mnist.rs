@@ -14,7 +14,7 @@ use feedforward::metrics::ConfusionMatrix;
 use feedforward::recipe::{MNIST_CLASSES, Recipe};
 use feedforward::train::{self, Progress, Schedule};
 use feedforward::viz::{self, Series};
-use feedforward::{Network, Rmsprop, RmspropRule, SoftmaxCrossEntropy, weights};
+use feedforward::{Activation, Init, Network, Rmsprop, RmspropRule, SoftmaxCrossEntropy, weights};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -29,10 +29,35 @@ struct Args {
     /// Folder with the MNIST IDX files (gzipped or raw).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))]
     data_dir: PathBuf,
-    /// `default` (minibatch elementwise RMSprop, all 60000 images) or `seed` (the original
-    /// full-batch per-tensor RMSprop recipe on the first 42000 images).
+    /// `default` (minibatch elementwise RMSprop, all 60000 images, 10 epochs), `regularized`
+    /// (the same with input and hidden dropout and label smoothing, 60 epochs), or `seed` (the
+    /// original full-batch per-tensor RMSprop recipe on the first 42000 images).
     #[arg(long, default_value = "default")]
     recipe: Recipe,
+    /// Hidden layer sizes, e.g. `512,256` (every recipe: 256).
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Activation of the hidden layers: relu, leaky_relu (or leaky_relu:SLOPE), tanh, sigmoid,
+    /// gelu (every recipe: relu).
+    #[arg(long)]
+    activation: Option<Activation>,
+    /// Drop probability after each hidden layer (regularized recipe: 0.3; others: 0).
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// Drop probability of the input pixels (regularized recipe: 0.1; others: 0).
+    #[arg(long)]
+    input_dropout: Option<f64>,
+    /// Initialisation: he, he-uniform, xavier-normal, xavier-uniform, lecun-normal,
+    /// pytorch-linear, or seed (the original's; the seed recipe's default; others: he).
+    #[arg(long)]
+    init: Option<InitArg>,
+    /// Label smoothing of the cross-entropy, in [0, 1) (regularized recipe: 0.1; others: 0).
+    #[arg(long)]
+    label_smoothing: Option<f64>,
+    /// Hold out the last N training images as a validation set (used to choose
+    /// hyper-parameters; never the test set) and report the loss and accuracy on it.
+    #[arg(long)]
+    validation: Option<usize>,
     /// Passes over the training set (default recipe: 10). Conflicts with --iterations.
     #[arg(long, conflicts_with = "iterations")]
     epochs: Option<usize>,
@@ -90,6 +115,31 @@ struct Args {
     /// Print a report every N steps (seed recipe: 500; default recipe: every epoch).
     #[arg(long)]
     report_every: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum InitArg {
+    He,
+    HeUniform,
+    XavierNormal,
+    XavierUniform,
+    LecunNormal,
+    PytorchLinear,
+    Seed,
+}
+
+impl From<InitArg> for Init {
+    fn from(init: InitArg) -> Init {
+        match init {
+            InitArg::He => Init::He,
+            InitArg::HeUniform => Init::HeUniform,
+            InitArg::XavierNormal => Init::XavierNormal,
+            InitArg::XavierUniform => Init::XavierUniform,
+            InitArg::LecunNormal => Init::LecunNormal,
+            InitArg::PytorchLinear => Init::PytorchLinear,
+            InitArg::Seed => Init::SEED_RECIPE,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -169,26 +219,63 @@ fn run(args: Args) -> Result<(), Failures> {
         Some(path) => csv::read_kaggle_csv(path)?.take(train_limit),
         None => data::load_mnist_first(&args.data_dir, Split::Train, train_limit)?,
     };
+    let (train_set, validation_set) = match args.validation {
+        Some(n) if n >= train_set.len() => {
+            return Err(feedforward::Error::InvalidHyperparameter {
+                name: "validation",
+                value: n as f64,
+                requirement: "must leave at least one training image",
+            }
+            .into());
+        }
+        Some(n) => {
+            let keep = train_set.len() - n;
+            let (train, validation) = train_set.split_at(keep);
+            (train, Some(validation))
+        }
+        None => (train_set, None),
+    };
     let test_limit = args.test_limit.unwrap_or(usize::MAX);
     let test_set = match &args.test_csv {
         Some(path) => csv::read_kaggle_csv(path)?.take(test_limit),
         None => data::load_mnist_first(&args.data_dir, Split::Test, test_limit)?,
     };
     say!(
-        "data: {} training images, {} test images{}",
+        "data: {} training images{}, {} test images{}",
         train_set.len(),
+        validation_set
+            .as_ref()
+            .map_or(String::new(), |v| format!(" (and {} held out for validation)", v.len())),
         test_set.len(),
         if test_set.labels().is_none() { " (unlabelled)" } else { "" }
     );
 
-    let mut net: Network<f32> = recipe.network(&mut rng)?;
+    let mut spec = recipe.network_spec();
+    if let Some(hidden) = &args.hidden {
+        spec.hidden.clone_from(hidden);
+    }
+    spec.activation = args.activation.unwrap_or(spec.activation);
+    spec.init = args.init.map_or(spec.init, Init::from);
+    spec.hidden_dropout = args.dropout.unwrap_or(spec.hidden_dropout);
+    spec.input_dropout = args.input_dropout.unwrap_or(spec.input_dropout);
+    let loss = match args.label_smoothing {
+        Some(epsilon) => SoftmaxCrossEntropy::with_label_smoothing(epsilon)?,
+        None => recipe.loss(),
+    };
+    let mut net: Network<f32> = spec.build(&mut rng)?;
     let mut optimizer: Rmsprop<f32> = recipe.optimizer(args.learning_rate)?;
     if let Some(path) = &args.load {
         weights::load_into(&mut net, path)?;
         say!("loaded weights from {}", path.display());
     }
     say!(
-        "recipe {recipe:?}: 784-256-10, {} parameters, L2 alpha {}, {:?}, learning rate {}",
+        "recipe {recipe:?}: {}, {} activation, {:?} init, dropout {} (input {}), label smoothing {}, {} parameters, L2 alpha {}, {:?}, learning rate {}",
+        spec.sizes(),
+        spec.activation.name(),
+        spec.init,
+        spec.hidden_dropout,
+        spec.input_dropout,
+        loss.label_smoothing(),
         net.parameter_count(),
         net.l2(),
         optimizer.rule(),
@@ -201,13 +288,17 @@ fn run(args: Args) -> Result<(), Failures> {
     let should_train = args.load.is_none() || args.epochs.is_some() || args.iterations.is_some();
     let train_seconds = if should_train {
         let t = Instant::now();
-        train_net(&args, &mut net, &mut optimizer, &train_set, train_labels, &mut history)?;
+        train_net(&args, &mut net, &mut optimizer, &loss, &train_set, train_labels, &mut history)?;
         t.elapsed().as_secs_f64()
     } else {
         0.0
     };
 
-    let evaluation = net.evaluate(train_set.images(), &SoftmaxCrossEntropy::new(), train_labels)?;
+    let evaluation = net.evaluate(train_set.images(), &loss, train_labels)?;
+    let validation = match &validation_set {
+        Some(v) => Some(net.evaluate(v.images(), &loss, v.require_labels("the validation set")?)?),
+        None => None,
+    };
     let final_loss = evaluation.loss;
     let train_accuracy = evaluation.accuracy.unwrap_or(f64::NAN);
     let test_pred = net.predict(test_set.images())?;
@@ -219,6 +310,14 @@ fn run(args: Args) -> Result<(), Failures> {
     say!();
     say!("final training loss: {final_loss:.4} (cross-entropy + L2, whole training set)");
     say!("train accuracy: {:.2}%", 100.0 * train_accuracy);
+    if let (Some(v), Some(set)) = (&validation, &validation_set) {
+        let accuracy = 100.0 * v.accuracy.unwrap_or(f64::NAN);
+        say!(
+            "validation accuracy: {accuracy:.2}%, loss {:.4} (the last {} training images)",
+            v.loss,
+            set.len()
+        );
+    }
     match &confusion {
         Some(c) => {
             say!("test accuracy:  {:.2}%", 100.0 * c.accuracy());
@@ -268,6 +367,8 @@ fn run(args: Args) -> Result<(), Failures> {
             "recipe": format!("{recipe:?}").to_lowercase(),
             "test_accuracy": confusion.as_ref().map(ConfusionMatrix::accuracy),
             "train_accuracy": train_accuracy,
+            "validation_accuracy": validation.and_then(|v| v.accuracy),
+            "validation_loss": validation.map(|v| v.loss),
             "final_loss": final_loss,
             "steps": history.steps,
             "train_samples": train_set.len(),
@@ -304,6 +405,7 @@ fn train_net(
     args: &Args,
     net: &mut Network<f32>,
     optimizer: &mut Rmsprop<f32>,
+    loss: &SoftmaxCrossEntropy,
     train_set: &Dataset,
     labels: &[usize],
     history: &mut History,
@@ -330,7 +432,7 @@ fn train_net(
     }
     let report_every = args.report_every.unwrap_or(match recipe {
         Recipe::Seed => 500,
-        Recipe::Default => steps_per_epoch,
+        Recipe::Default | Recipe::Regularized => steps_per_epoch,
     });
 
     let bar = ProgressBar::new(0);
@@ -339,59 +441,51 @@ fn train_net(
             .expect("the template is valid"),
     );
     let (mut window_loss, mut window_correct, mut window_samples) = (0.0, 0.0, 0usize);
-    train::fit(
-        net,
-        optimizer,
-        &SoftmaxCrossEntropy::new(),
-        train_set.images(),
-        labels,
-        &config,
-        |p: &Progress, net, opt| {
-            let r = p.report;
-            // Softmax cross-entropy always reports an accuracy.
-            let accuracy = r.accuracy.unwrap_or(f64::NAN);
-            bar.set_length(p.total_steps as u64);
-            bar.set_position(p.step as u64);
-            history.loss.push((p.step as f64, r.loss));
-            history.accuracy.push((p.step as f64, accuracy));
-            history.steps = p.step;
-            history.samples += r.batch_size;
-            window_loss += r.loss * r.batch_size as f64;
-            window_correct += accuracy * r.batch_size as f64;
-            window_samples += r.batch_size;
-            if p.step.is_multiple_of(10) || p.step == p.total_steps {
-                bar.set_message(format!("loss {:.4} acc {:.2}%", r.loss, 100.0 * accuracy));
-            }
-            if p.step.is_multiple_of(report_every) || p.step == p.total_steps {
-                // Full batch: the step's own loss is the training loss (as the original prints it).
-                // Minibatches: one batch is noise, so report the mean since the last report.
-                let (loss, accuracy, over) = if full_batch {
-                    (r.loss, accuracy, "this iteration, whole training set".to_string())
-                } else {
-                    let n = window_samples as f64;
-                    (
-                        window_loss / n,
-                        window_correct / n,
-                        format!("mean over the last {} steps", report_every.min(p.step)),
-                    )
-                };
-                let line = format!(
-                    "epoch {:>4} step {:>5}/{}: loss {loss:.4}, training accuracy {:.2}% ({over})",
-                    p.epoch,
-                    p.step,
-                    p.total_steps,
-                    100.0 * accuracy,
-                );
-                bar.suspend(|| {
-                    say!("{line}");
-                    if matches!(opt.rule(), RmspropRule::PerTensor { .. }) {
-                        print_sanity_checks(net, opt);
-                    }
-                });
-                (window_loss, window_correct, window_samples) = (0.0, 0.0, 0);
-            }
-        },
-    )?;
+    train::fit(net, optimizer, loss, train_set.images(), labels, &config, |p: &Progress, net, opt| {
+        let r = p.report;
+        // Softmax cross-entropy always reports an accuracy.
+        let accuracy = r.accuracy.unwrap_or(f64::NAN);
+        bar.set_length(p.total_steps as u64);
+        bar.set_position(p.step as u64);
+        history.loss.push((p.step as f64, r.loss));
+        history.accuracy.push((p.step as f64, accuracy));
+        history.steps = p.step;
+        history.samples += r.batch_size;
+        window_loss += r.loss * r.batch_size as f64;
+        window_correct += accuracy * r.batch_size as f64;
+        window_samples += r.batch_size;
+        if p.step.is_multiple_of(10) || p.step == p.total_steps {
+            bar.set_message(format!("loss {:.4} acc {:.2}%", r.loss, 100.0 * accuracy));
+        }
+        if p.step.is_multiple_of(report_every) || p.step == p.total_steps {
+            // Full batch: the step's own loss is the training loss (as the original prints it).
+            // Minibatches: one batch is noise, so report the mean since the last report.
+            let (loss, accuracy, over) = if full_batch {
+                (r.loss, accuracy, "this iteration, whole training set".to_string())
+            } else {
+                let n = window_samples as f64;
+                (
+                    window_loss / n,
+                    window_correct / n,
+                    format!("mean over the last {} steps", report_every.min(p.step)),
+                )
+            };
+            let line = format!(
+                "epoch {:>4} step {:>5}/{}: loss {loss:.4}, training accuracy {:.2}% ({over})",
+                p.epoch,
+                p.step,
+                p.total_steps,
+                100.0 * accuracy,
+            );
+            bar.suspend(|| {
+                say!("{line}");
+                if matches!(opt.rule(), RmspropRule::PerTensor { .. }) {
+                    print_sanity_checks(net, opt);
+                }
+            });
+            (window_loss, window_correct, window_samples) = (0.0, 0.0, 0);
+        }
+    })?;
     bar.finish_and_clear();
     Ok(())
 }

@@ -1,16 +1,16 @@
-//! The two MNIST recipes of the `mnist` example, as reusable values.
+//! The MNIST recipes of the `mnist` example, as reusable values.
 //!
-//! | | [`Recipe::Default`] | [`Recipe::Seed`] (the original) |
-//! |---|---|---|
-//! | network | 784-256-10, He init, output bias | 784-256-10, `0.1·N(0,1)` weights, `N(0,1)` hidden bias, no output bias |
-//! | loss | cross-entropy | cross-entropy + `1e-6/2·Σ‖W‖²` |
-//! | optimizer | elementwise RMSprop, lr 2e-3, cosine decay to 0 | per-tensor RMSprop, η 0.5, γ 0.99, ε 1e-3, `g` reset every 500 |
-//! | batches | 128, reshuffled every epoch | full batch |
-//! | length | 10 epochs | 2000 iterations |
-//! | data | all 60000 training images | the first 42000 |
+//! | | [`Recipe::Default`] | [`Recipe::Regularized`] | [`Recipe::Seed`] (the original) |
+//! |---|---|---|---|
+//! | network | 784-256-10, He init, output bias | 784-256-10 as default, input dropout 0.1, hidden dropout 0.3 | 784-256-10, `0.1·N(0,1)` weights, `N(0,1)` hidden bias, no output bias |
+//! | loss | cross-entropy | cross-entropy, label smoothing 0.1 | cross-entropy + `1e-6/2·Σ‖W‖²` |
+//! | optimizer | elementwise RMSprop, lr 2e-3, cosine decay to 0 | the same | per-tensor RMSprop, η 0.5, γ 0.99, ε 1e-3, `g` reset every 500 |
+//! | batches | 128, reshuffled every epoch | 128, reshuffled | full batch |
+//! | length | 10 epochs | 60 epochs | 2000 iterations |
+//! | data | all 60000 training images | all 60000 | the first 42000 |
 
 use crate::train::{Batching, Schedule, TrainConfig};
-use crate::{Error, Float, Init, Network, Result, Rmsprop};
+use crate::{Activation, Dropout, Error, Float, Init, Layer, Network, Result, Rmsprop, SoftmaxCrossEntropy};
 use rand::Rng;
 
 /// Pixels per MNIST image.
@@ -23,20 +23,106 @@ pub const HIDDEN: usize = 256;
 /// A complete training recipe for the MNIST network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Recipe {
-    /// Minibatch elementwise RMSprop: what a user wants.
+    /// Minibatch elementwise RMSprop: what a user wants, in a few seconds.
     #[default]
     Default,
+    /// The default network and optimizer with dropout, label smoothing and a longer run: the
+    /// best test accuracy this crate reaches with one hidden layer of 256 units.
+    Regularized,
     /// The original recipe, reproduced faithfully.
     Seed,
 }
 
+/// The shape of an MLP for MNIST, as a recipe sets it and a command line may change it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkSpec {
+    /// Hidden layer sizes, input to output (`[256]` for every recipe).
+    pub hidden: Vec<usize>,
+    /// The hidden layers' activation (fused into them).
+    pub activation: Activation,
+    /// How the layers are initialised.
+    pub init: Init,
+    /// Whether the output layer has a bias.
+    pub output_bias: bool,
+    /// Drop probability of the input pixels (0: no input dropout module).
+    pub input_dropout: f64,
+    /// Drop probability after each hidden layer (0: no dropout modules).
+    pub hidden_dropout: f64,
+    /// L2 coefficient of the network's penalty.
+    pub l2: f64,
+}
+
+impl NetworkSpec {
+    /// The network, drawn from `rng` (its dropout stream too).
+    pub fn build<T: Float, R: Rng + ?Sized>(&self, rng: &mut R) -> Result<Network<T>> {
+        if self.hidden.contains(&0) {
+            return Err(Error::shape("hidden sizes", "sizes of at least 1", format!("{:?}", self.hidden)));
+        }
+        let mut net = Network::new(MNIST_FEATURES).with_l2(T::lit(self.l2))?;
+        if self.input_dropout > 0.0 {
+            net = net.push(Dropout::new(self.input_dropout)?)?;
+        }
+        let mut inputs = MNIST_FEATURES;
+        for &width in &self.hidden {
+            net = net.push(Layer::new(inputs, width, self.init, rng).with_activation(self.activation))?;
+            if self.hidden_dropout > 0.0 {
+                net = net.push(Dropout::new(self.hidden_dropout)?)?;
+            }
+            inputs = width;
+        }
+        let output = if self.output_bias {
+            Layer::new(inputs, MNIST_CLASSES, self.init, rng)
+        } else {
+            Layer::without_bias(inputs, MNIST_CLASSES, self.init, rng)
+        };
+        let net = net.push(output)?;
+        // Only a network with dropout draws its stream's seed, so the others' draws (and
+        // runs) stay as they were.
+        let dropout = self.input_dropout > 0.0 || self.hidden_dropout > 0.0;
+        Ok(if dropout { net.with_seed(rng.next_u64()) } else { net })
+    }
+
+    /// `784-256-10`, for printing.
+    #[must_use]
+    pub fn sizes(&self) -> String {
+        let mut sizes = vec![MNIST_FEATURES];
+        sizes.extend(&self.hidden);
+        sizes.push(MNIST_CLASSES);
+        sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-")
+    }
+}
+
 impl Recipe {
+    /// The network's shape.
+    #[must_use]
+    pub fn network_spec(self) -> NetworkSpec {
+        let default = NetworkSpec {
+            hidden: vec![HIDDEN],
+            activation: Activation::Relu,
+            init: Init::He,
+            output_bias: true,
+            input_dropout: 0.0,
+            hidden_dropout: 0.0,
+            l2: 0.0,
+        };
+        match self {
+            Recipe::Default => default,
+            Recipe::Regularized => NetworkSpec { input_dropout: 0.1, hidden_dropout: 0.3, ..default },
+            Recipe::Seed => NetworkSpec { init: Init::SEED_RECIPE, output_bias: false, l2: 1e-6, ..default },
+        }
+    }
+
     /// The untrained network, drawn from `rng`.
     pub fn network<T: Float, R: Rng + ?Sized>(self, rng: &mut R) -> Result<Network<T>> {
-        let sizes = [MNIST_FEATURES, HIDDEN, MNIST_CLASSES];
+        self.network_spec().build(rng)
+    }
+
+    /// The loss: softmax cross-entropy, with label smoothing in the regularized recipe.
+    #[must_use]
+    pub fn loss(self) -> SoftmaxCrossEntropy {
         match self {
-            Recipe::Default => Network::mlp(&sizes, Init::He, true, rng),
-            Recipe::Seed => Network::mlp(&sizes, Init::SEED_RECIPE, false, rng)?.with_l2(T::lit(1e-6)),
+            Recipe::Regularized => SoftmaxCrossEntropy::with_label_smoothing(0.1).expect("0.1 is in [0, 1)"),
+            Recipe::Default | Recipe::Seed => SoftmaxCrossEntropy::new(),
         }
     }
 
@@ -44,7 +130,7 @@ impl Recipe {
     #[must_use]
     pub fn default_learning_rate(self) -> f64 {
         match self {
-            Recipe::Default => 2e-3,
+            Recipe::Default | Recipe::Regularized => 2e-3,
             Recipe::Seed => 0.5,
         }
     }
@@ -64,7 +150,7 @@ impl Recipe {
             });
         }
         match self {
-            Recipe::Default => Rmsprop::elementwise(lr),
+            Recipe::Default | Recipe::Regularized => Rmsprop::elementwise(lr),
             Recipe::Seed => Rmsprop::per_tensor(lr, Some(500)),
         }
     }
@@ -74,6 +160,7 @@ impl Recipe {
     pub fn default_epochs(self) -> usize {
         match self {
             Recipe::Default => 10,
+            Recipe::Regularized => 60,
             Recipe::Seed => 2000,
         }
     }
@@ -82,7 +169,7 @@ impl Recipe {
     #[must_use]
     pub fn default_train_limit(self) -> Option<usize> {
         match self {
-            Recipe::Default => None,
+            Recipe::Default | Recipe::Regularized => None,
             Recipe::Seed => Some(42000),
         }
     }
@@ -91,7 +178,7 @@ impl Recipe {
     #[must_use]
     pub fn default_batch_size(self) -> Option<usize> {
         match self {
-            Recipe::Default => Some(128),
+            Recipe::Default | Recipe::Regularized => Some(128),
             Recipe::Seed => None,
         }
     }
@@ -105,7 +192,7 @@ impl Recipe {
             None => Batching::Full,
         };
         let schedule = match self {
-            Recipe::Default => Schedule::Cosine { final_fraction: 0.0 },
+            Recipe::Default | Recipe::Regularized => Schedule::Cosine { final_fraction: 0.0 },
             Recipe::Seed => Schedule::Constant,
         };
         TrainConfig { epochs, batching, seed, max_steps: None, schedule }
@@ -117,8 +204,11 @@ impl std::str::FromStr for Recipe {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "default" => Ok(Recipe::Default),
+            "regularized" => Ok(Recipe::Regularized),
             "seed" => Ok(Recipe::Seed),
-            other => Err(format!("unknown recipe {other:?}: expected \"default\" or \"seed\"")),
+            other => {
+                Err(format!("unknown recipe {other:?}: expected \"default\", \"regularized\" or \"seed\""))
+            }
         }
     }
 }

@@ -240,6 +240,13 @@ fn help_documents_every_flag() {
         "--metrics",
         "--out",
         "--show",
+        "--hidden",
+        "--activation",
+        "--dropout",
+        "--input-dropout",
+        "--init",
+        "--label-smoothing",
+        "--validation",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -359,4 +366,63 @@ fn numbers_out_of_range_are_errors_with_the_users_value() {
     let out = run(&["--train-csv", "/dev/zero", "--test-limit", "10"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("/dev/zero:1: line longer than the limit"), "{}", stderr_of(&out));
+}
+
+/// Issue 12: the network's shape and regularization from the command line, and a validation
+/// split held out of the training images.
+#[test]
+fn network_flags_and_a_validation_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, w) = (dir.path().join("m.json"), dir.path().join("w.safetensors"));
+    let out = run(&[
+        "--train-limit",
+        "500",
+        "--test-limit",
+        "50",
+        "--epochs",
+        "2",
+        "--no-pictures",
+        "--hidden",
+        "32,16",
+        "--activation",
+        "leaky_relu:0.05",
+        "--dropout",
+        "0.2",
+        "--input-dropout",
+        "0.1",
+        "--init",
+        "xavier-uniform",
+        "--label-smoothing",
+        "0.1",
+        "--validation",
+        "100",
+        "--metrics",
+        s(&m),
+        "--save",
+        s(&w),
+        "--out",
+        s(dir.path()),
+    ]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("784-32-16-10") && stdout.contains("leaky_relu") && stdout.contains("XavierUniform"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("400 training images (and 100 held out for validation)"), "{stdout}");
+    assert!(stdout.contains("validation accuracy"), "{stdout}");
+    let m = metrics(&m);
+    assert!(m["validation_accuracy"].is_number() && m["validation_loss"].is_number(), "{m}");
+    assert_eq!(m["train_samples"], 400);
+    // The saved file rebuilds the same architecture, dropout modules included.
+    let net = feedforward::Network::<f32>::load(&w).unwrap();
+    let kinds: Vec<_> = net.modules().iter().map(|m| m.kind()).collect();
+    assert_eq!(kinds, ["Dropout", "Layer", "Dropout", "Layer", "Dropout", "Layer"]);
+    for bad in [["--dropout", "1.5"], ["--validation", "500"], ["--activation", "swish"], ["--hidden", "0"]] {
+        let mut args = vec!["--train-limit", "500", "--test-limit", "10", "--epochs", "1", "--no-pictures"];
+        args.extend(bad);
+        let out = run(&args);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(!stderr_of(&out).contains("panicked"), "{bad:?}: {}", stderr_of(&out));
+    }
 }

@@ -95,6 +95,22 @@ impl Dataset {
         }
         self
     }
+
+    /// The first `n` samples and the rest, as two data sets (a validation split held out of a
+    /// training set: `let (train, validation) = all.split_at(all.len() - 5000)`).
+    ///
+    /// # Panics
+    /// If `n > len()`.
+    #[must_use]
+    pub fn split_at(self, n: usize) -> (Dataset, Dataset) {
+        assert!(n <= self.len(), "split_at({n}) of a data set of {} samples", self.len());
+        let rest = self.len() - n;
+        let tail = Dataset {
+            images: self.images.columns(n, rest).into_owned(),
+            labels: self.labels.as_ref().map(|l| l[n..].to_vec()),
+        };
+        (self.take(n), tail)
+    }
 }
 
 /// Which half of MNIST.
