@@ -4,7 +4,7 @@
 //!
 //! | activation | `y = f(z)` | `f'`, read from | NaN/±inf in `z` stays non-finite |
 //! |---|---|---|---|
-//! | ReLU | `z` if `z > 0`, else `0·z` | `1{y > 0}`, the output | yes |
+//! | ReLU | `max(z, 0) + (z − z)` | `1{y > 0}`, the output | yes |
 //! | LeakyReLU (slope `a ≥ 0`) | `z` if `z > 0`, else `a·z` | `1` if `y > 0`, else `a`; the output | yes |
 //! | tanh | `tanh z` | `1 − y²`, the output | no: `tanh(±∞) = ±1` |
 //! | sigmoid | `1/(1 + e^(−z))` | `y·(1 − y)`, the output | no: `σ(±∞) = 1, 0` |
@@ -14,9 +14,9 @@
 //! valid subgradient), as in the original recipe's `delta1 = (W1·delta2) ⊙ 1{z1 > 0}`. GELU is
 //! PyTorch's `GELU(approximate='tanh')` (the exact form needs `erf`, which Rust's `std` lacks).
 //!
-//! Below the kink ReLU computes `0·z` rather than `0` (so a negative `z` gives −0, equal to 0 in
-//! every later sum and comparison): NaN and −∞ stay non-finite, and a network can find a NaN or
-//! ±inf of its input in its output ([`Module::propagates_non_finite`]).
+//! ReLU adds `z − z` (0 for finite `z`, NaN for NaN and ±∞) to `max(z, 0)`: the same value for
+//! every finite `z`, while NaN and −∞ stay non-finite, so a network can find a NaN or ±inf of
+//! its input in its output ([`Module::propagates_non_finite`]).
 //!
 //! A new activation is one item: a type implementing [`ActivationFunction`] (it is then a
 //! [`Module`] too); to fuse it into a [`Layer`](crate::Layer), a variant of [`Activation`] and
@@ -99,7 +99,10 @@ impl ActivationFunction for Relu {
     const PROPAGATES_NON_FINITE: bool = true;
     #[inline(always)]
     fn f<T: Float>(&self, z: T) -> T {
-        if z > T::zero() { z } else { z * T::zero() }
+        // `z − z` is 0 for every finite z and NaN for NaN and ±inf: the same bits as
+        // `max(z, 0)` for finite z, and non-finite stays non-finite. (A select of `0·z` below
+        // the kink does the same, but LLVM vectorized it poorly: README, Performance.)
+        (if z > T::zero() { z } else { T::zero() }) + (z - z)
     }
     #[inline(always)]
     fn derivative<T: Float>(&self, y: T) -> T {
