@@ -98,6 +98,7 @@ impl ActivationFunction for Relu {
     const DERIVATIVE_FROM: DerivativeFrom = DerivativeFrom::Output;
     const PROPAGATES_NON_FINITE: bool = true;
     #[inline(always)]
+    #[expect(clippy::eq_op, reason = "z − z is 0 for finite z and NaN otherwise: on purpose")]
     fn f<T: Float>(&self, z: T) -> T {
         // `z − z` is 0 for every finite z and NaN for NaN and ±inf: the same bits as
         // `max(z, 0)` for finite z, and non-finite stays non-finite. (A select of `0·z` below
