@@ -305,8 +305,9 @@ impl<T: Float> Module<T> for Layer<T> {
         if activation.derivative_from() == DerivativeFrom::Input {
             ensure_shape(pre_activation, weight.value().ncols(), input.ncols());
             gemm(T::one(), weight.value(), Op::T, input, Op::Id, T::zero(), pre_activation);
-            let b = bias.as_ref().map(|b| b.value().as_slice());
-            bias_and_activation(pre_activation, b, |z| z);
+            if let Some(b) = &bias {
+                bias_and_activation(pre_activation, Some(b.value().as_slice()), |z| z);
+            }
         }
         let at: &DMatrix<T> = match activation.derivative_from() {
             DerivativeFrom::Output => output,

@@ -368,15 +368,11 @@ impl<T: Float> Network<T> {
             let output = &mut rest[0];
             ensure_shape(output, self.rows[i], batch);
             let input = if i == 0 { x } else { &done[i - 1] };
+            let context = || TrainContext::new(self.seed, step, i);
             match pass {
                 Pass::Inference => module.forward(input, output),
-                Pass::Training => {
-                    module.forward_train(input, output, &mut TrainContext::new(self.seed, step, i))
-                }
-                Pass::Replay => {
-                    let mut context = TrainContext::new(self.seed, step, i).replaying();
-                    module.forward_train(input, output, &mut context);
-                }
+                Pass::Training => module.forward_train(input, output, &mut context()),
+                Pass::Replay => module.forward_train(input, output, &mut context().replaying()),
             }
         }
     }

@@ -308,7 +308,7 @@ fn build<T: Float>(
             "format_version {version} is newer than this crate reads ({FORMAT_VERSION}): update feedforward"
         ));
     }
-    let input_rows = count(arch, "input_rows")?;
+    let input_rows = count(arch.get("input_rows"), "input_rows")?;
     let l2 = arch.get("l2").map_or(Some(0.0), Value::as_f64).ok_or("l2 is not a number")?;
     let modules = arch.get("modules").and_then(Value::as_array).ok_or("no modules list")?;
     let mut network = Network::new(input_rows).with_l2(T::lit(l2)).map_err(|e| e.to_string())?;
@@ -334,16 +334,16 @@ fn built_in<T: Float>(
     spec: &Map<String, Value>,
     max_entries: usize,
 ) -> std::result::Result<Box<dyn Module<T>>, String> {
-    let spec = Value::Object(spec.clone());
     match kind {
         "Layer" => {
-            let (inputs, outputs) = (count(&spec, "inputs")?, count(&spec, "outputs")?);
+            let (inputs, outputs) =
+                (count(spec.get("inputs"), "inputs")?, count(spec.get("outputs"), "outputs")?);
             if inputs.checked_mul(outputs).is_none_or(|n| n > max_entries) {
                 return Err(format!("a {inputs} × {outputs} layer does not fit in the file's tensors"));
             }
             let bias = spec.get("bias").and_then(Value::as_bool).ok_or("bias is not true or false")?;
             let name = spec.get("activation").and_then(Value::as_str).ok_or("no activation")?;
-            let activation = Activation::from_name(name, spec.as_object().expect("built from an object"))?;
+            let activation = Activation::from_name(name, spec)?;
             let layer = Layer::from_parts(
                 DMatrix::zeros(inputs, outputs),
                 bias.then(|| nalgebra::DVector::zeros(outputs)),
@@ -369,8 +369,8 @@ fn built_in<T: Float>(
     }
 }
 
-/// A non-negative integer field of a JSON object.
-fn count(spec: &Value, field: &str) -> std::result::Result<usize, String> {
-    let n = spec.get(field).and_then(Value::as_u64).ok_or_else(|| format!("{field} is not a count"))?;
+/// A non-negative integer `field` of a JSON object, given as `value`.
+fn count(value: Option<&Value>, field: &str) -> std::result::Result<usize, String> {
+    let n = value.and_then(Value::as_u64).ok_or_else(|| format!("{field} is not a count"))?;
     usize::try_from(n).map_err(|_| format!("{field} = {n} is too large"))
 }
