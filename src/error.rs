@@ -126,6 +126,13 @@ pub enum Error {
         reason: String,
     },
 
+    /// An optimizer state (from a checkpoint) that does not fit the optimizer.
+    #[error("optimizer state: {reason}")]
+    OptimizerState {
+        /// What was wrong.
+        reason: String,
+    },
+
     /// A weights file that is unreadable or does not fit the network.
     #[error("weights {path}: {reason}")]
     Weights {

@@ -10,7 +10,7 @@
 //! | [`Layer`] | `layer.rs` | fully connected `y = f(Wᵀx + b)`, optional bias, optional fused [`Activation`] |
 //! | [`Relu`], [`LeakyRelu`], [`Tanh`], [`Sigmoid`], [`Gelu`], [`Activation`] | `activation.rs` | `f` and `f'` side by side, as modules or fused into a layer |
 //! | [`Loss`], [`SoftmaxCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
-//! | [`Rmsprop`], [`Optimizer`] | `optim.rs` | elementwise and per-tensor RMSprop |
+//! | [`Optimizer`], [`Sgd`], [`Adam`], [`AdamW`], [`Rmsprop`] | `optim/` | PyTorch's rules, double-buffered state, checkpointable |
 //! | [`Dropout`] | `dropout.rs` | inverted dropout in training, the identity in inference |
 //! | [`Network`], [`Module`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2 |
 //! | [`train`] | `train.rs` | epochs, minibatches, full batch |
@@ -64,7 +64,9 @@ pub use linalg::Float;
 pub use loss::{BinaryCrossEntropy, Huber, Loss, LossValue, MeanSquaredError, SoftmaxCrossEntropy, Targets};
 pub use module::{Module, ModuleClone, Parameter, TrainContext};
 pub use network::{Evaluation, Network, StepReport};
-pub use optim::{Optimizer, Rmsprop, RmspropRule};
+pub use optim::{
+    Adam, AdamConfig, AdamW, DecayScope, Momentum, Optimizer, Rmsprop, RmspropRule, Sgd, SgdConfig,
+};
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -550,8 +550,8 @@ impl<T: Float> Network<T> {
     ///
     /// Errors change nothing: a bad input (wrong shape, NaN/inf in a sample), bad targets, or a
     /// loss, gradient or updated parameter that is NaN or infinite ([`Error::NonFinite`] naming
-    /// the step) leave every parameter as it was before the step (the optimizer's own running
-    /// state is not rolled back).
+    /// the step) leave every parameter, and the optimizer's state, as they were before the step:
+    /// the run can go on as if that batch had never been seen.
     pub fn train_step<L, O>(
         &mut self,
         x: &DMatrix<T>,
@@ -588,8 +588,9 @@ impl<T: Float> Network<T> {
             return Err(Error::NonFinite { step: Some(step), what, value, sample: None });
         }
         optimizer.begin_step();
-        // Phase 1: every new value into `next`, checked. Phase 2: swap them in. A failure in
-        // phase 1 leaves every parameter as it was.
+        // Phase 1: every new value into `next`, checked (the optimizer stages its new state).
+        // Phase 2: commit the optimizer's state and swap the values in. A failure in phase 1
+        // leaves the parameters and the optimizer as they were.
         let next = &mut self.buffers.next;
         let mut index = 0;
         let mut failure = None;
@@ -603,16 +604,16 @@ impl<T: Float> Network<T> {
                 }
                 let next = &mut next[index];
                 ensure_shape(next, param.value().nrows(), param.value().ncols());
-                let (value, grad) = (param.value().as_slice(), param.grad().as_slice());
                 // A NaN or infinite gradient makes the new value non-finite too (p − lr·NaN, or
                 // inf/inf in RMSprop), so this one check covers both; the message says which.
-                if !optimizer.update_checked(index, value, grad, next.as_mut_slice()) {
-                    // The slow path: find the culprit (NaN if the optimizer flagged a value that
-                    // is not there, which a correct one never does).
+                if !optimizer.update(index, param, next.as_mut_slice()) {
+                    // The slow path: find the culprit.
                     let culprit = |v: &[T]| first_non_finite(v).map(|(_, v)| v.as_f64());
-                    let (what, value) = match culprit(grad) {
-                        Some(g) => ("gradient", g),
-                        None => ("updated value", culprit(next.as_slice()).unwrap_or(f64::NAN)),
+                    let (what, value) = match (culprit(param.grad().as_slice()), culprit(next.as_slice())) {
+                        (Some(g), _) => ("gradient", g),
+                        (None, Some(v)) => ("updated value", v),
+                        // The values are finite: the optimizer's own state overflowed.
+                        (None, None) => ("optimizer state", f64::INFINITY),
                     };
                     let what = format!("{what} of module {m} ({}) {}", module.kind(), param.name());
                     failure = Some(Error::NonFinite { step: Some(step), what, value, sample: None });
@@ -623,6 +624,7 @@ impl<T: Float> Network<T> {
         if let Some(error) = failure {
             return Err(error);
         }
+        optimizer.commit_step();
         let mut next = self.buffers.next.iter_mut();
         for module in &mut self.modules {
             module.visit_parameters_mut(&mut |param| {

@@ -389,6 +389,22 @@ impl<A: SplitColumns, B: SplitColumns, C: SplitColumns> SplitColumns for (A, B, 
     }
 }
 
+impl<S: SplitColumns, const K: usize> SplitColumns for [S; K] {
+    fn split_at_column(self, col: usize) -> (Self, Self) {
+        let mut heads: [Option<S>; K] = std::array::from_fn(|_| None);
+        let tails = {
+            let mut k = 0;
+            self.map(|s| {
+                let (head, tail) = s.split_at_column(col);
+                heads[k] = Some(head);
+                k += 1;
+                tail
+            })
+        };
+        (heads.map(|h| h.expect("every piece was split")), tails)
+    }
+}
+
 /// Runs `f` on blocks of the `cols` columns of `data` (on every thread of the team) and folds
 /// the blocks' results with `combine`, first block to last. `rows` is the work per column: it
 /// only sets how many blocks are worth making. The blocks depend only on the shape,

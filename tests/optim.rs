@@ -1,63 +1,164 @@
-//! The optimizer rules against updates computed by hand on a tiny tensor.
+//! The optimizers against updates computed by hand on tiny tensors, against 20-step
+//! trajectories of an independent f64 reference written from PyTorch's documented algorithms,
+//! and the rule that a rejected step leaves no trace.
+//!
+//! Bounds: a single update matches the hand computation to 1e-12 relative; a 20-step
+//! trajectory matches the reference to 1e-10 relative (the two compute the same formulas in a
+//! different order, so they round differently, and the rounding compounds over steps).
 
 use approx::assert_relative_eq;
-use feedforward::{Error, Optimizer, Parameter, Rmsprop, RmspropRule, SoftmaxCrossEntropy};
+use feedforward::optim::{DecayScope, Momentum, OptimizerState, RmspropElementwise, SgdConfig};
+use feedforward::{Adam, AdamConfig, AdamW, Error, Optimizer, Parameter, Rmsprop, RmspropRule, Sgd};
 use nalgebra::DMatrix;
 
-fn param(values: &[f64], grads: &[f64]) -> Parameter<f64> {
-    let mut p = Parameter::new("weight", DMatrix::from_column_slice(values.len(), 1, values), true);
+fn param(values: &[f64], grads: &[f64], regularized: bool) -> Parameter<f64> {
+    let mut p = Parameter::new("p", DMatrix::from_column_slice(values.len(), 1, values), regularized);
     p.grad_mut().copy_from_slice(grads);
     p
 }
 
-/// What a network does with parameter `index`: the optimizer writes the new value, it is
-/// committed.
-fn apply(opt: &mut Rmsprop<f64>, index: usize, p: &mut Parameter<f64>) {
-    let mut next = vec![f64::NAN; p.len()];
-    opt.update(index, p.value().as_slice(), p.grad().as_slice(), &mut next);
-    p.value_mut().copy_from_slice(&next);
+/// What a network does in a step: begin, update every tensor out of place, and, if all are
+/// finite, commit the optimizer and the new values. Returns whether the step was committed.
+fn step<O: Optimizer<f64> + ?Sized>(opt: &mut O, params: &mut [&mut Parameter<f64>]) -> bool {
+    opt.begin_step();
+    let mut next: Vec<Vec<f64>> = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        let mut n = vec![f64::NAN; p.len()];
+        if !opt.update(i, p, &mut n) {
+            return false;
+        }
+        next.push(n);
+    }
+    opt.commit_step();
+    for (p, n) in params.iter_mut().zip(next) {
+        p.value_mut().copy_from_slice(&n);
+    }
+    true
 }
 
-fn step(opt: &mut Rmsprop<f64>, p: &mut Parameter<f64>) {
-    opt.begin_step();
-    apply(opt, 0, p);
+fn step1<O: Optimizer<f64>>(opt: &mut O, p: &mut Parameter<f64>) {
+    assert!(step(opt, &mut [p]));
+}
+
+fn sgd(learning_rate: f64, momentum: Momentum<f64>, weight_decay: f64, decay_scope: DecayScope) -> Sgd<f64> {
+    Sgd::new(SgdConfig { learning_rate, momentum, weight_decay, decay_scope }).unwrap()
+}
+
+fn rmsprop(lr: f64, alpha: f64, eps: f64, weight_decay: f64, momentum: f64, centered: bool) -> Rmsprop<f64> {
+    let settings = RmspropElementwise {
+        alpha,
+        eps,
+        weight_decay,
+        decay_scope: DecayScope::Regularized,
+        momentum,
+        centered,
+    };
+    Rmsprop::new(lr, RmspropRule::Elementwise(settings)).unwrap()
+}
+
+// ---- single updates by hand ----
+
+#[test]
+fn sgd_by_hand() {
+    // Plain: P −= lr·∂P.
+    let mut p = param(&[1.0, -2.0], &[0.5, -4.0], true);
+    step1(&mut sgd(0.1, Momentum::None, 0.0, DecayScope::Regularized), &mut p);
+    assert_eq!(p.value().as_slice(), &[1.0 - 0.05, -2.0 + 0.4]);
+
+    // Heavy ball, dampening 0.5: b = g on the first step (no dampening), then μb + 0.5g.
+    let mut opt = sgd(0.1, Momentum::Heavy { momentum: 0.9, dampening: 0.5 }, 0.0, DecayScope::Regularized);
+    let mut p = param(&[1.0], &[2.0], true);
+    step1(&mut opt, &mut p);
+    assert_relative_eq!(p.value()[0], 1.0 - 0.1 * 2.0, max_relative = 1e-12);
+    p.grad_mut()[0] = 1.0;
+    step1(&mut opt, &mut p);
+    let b = 0.9 * 2.0 + 0.5 * 1.0;
+    assert_relative_eq!(p.value()[0], 0.8 - 0.1 * b, max_relative = 1e-12);
+
+    // Nesterov: b as heavy ball without dampening; P −= lr·(g + μb).
+    let mut opt = sgd(0.1, Momentum::Nesterov { momentum: 0.9 }, 0.0, DecayScope::Regularized);
+    let mut p = param(&[1.0], &[2.0], true);
+    step1(&mut opt, &mut p);
+    assert_relative_eq!(p.value()[0], 1.0 - 0.1 * (2.0 + 0.9 * 2.0), max_relative = 1e-12);
+    p.grad_mut()[0] = 1.0;
+    step1(&mut opt, &mut p);
+    let b = 0.9 * 2.0 + 1.0;
+    assert_relative_eq!(p.value()[0], 0.62 - 0.1 * (1.0 + 0.9 * b), max_relative = 1e-12);
 }
 
 #[test]
-fn elementwise_matches_pytorch_by_hand() {
-    let rule = RmspropRule::Elementwise { alpha: 0.9, eps: 1e-8, weight_decay: 0.0 };
-    let mut opt = Rmsprop::new(0.1, rule).unwrap();
-    let mut p = param(&[1.0, -2.0], &[0.5, -4.0]);
-    step(&mut opt, &mut p);
-    // v = 0.1·g² = [0.025, 1.6]; p -= 0.1·g/(√v + 1e-8)
+fn weight_decay_skips_biases_unless_told_otherwise() {
+    for (scope, bias_decayed) in [(DecayScope::Regularized, false), (DecayScope::All, true)] {
+        let mut opt = sgd(0.1, Momentum::None, 0.5, scope);
+        let mut weight = param(&[2.0], &[0.0], true);
+        let mut bias = param(&[2.0], &[0.0], false);
+        assert!(step(&mut opt, &mut [&mut weight, &mut bias]));
+        // g = 0 + 0.5·2 = 1 → P = 2 − 0.1.
+        assert_relative_eq!(weight.value()[0], 1.9, max_relative = 1e-12);
+        assert_eq!(bias.value()[0], if bias_decayed { 1.9 } else { 2.0 }, "{scope:?}");
+    }
+}
+
+#[test]
+fn adam_and_adamw_by_hand() {
+    // Step 1: m̂ = g, v̂ = g², so P −= lr·g/(|g| + ε) whatever the betas.
+    let mut adam =
+        Adam::new(AdamConfig { learning_rate: 0.1, weight_decay: 0.0, ..AdamConfig::default() }).unwrap();
+    let mut p = param(&[1.0, -2.0], &[0.5, -4.0], true);
+    step1(&mut adam, &mut p);
+    assert_relative_eq!(p.value()[0], 1.0 - 0.1 * 0.5 / (0.5 + 1e-8), max_relative = 1e-12);
+    assert_relative_eq!(p.value()[1], -2.0 + 0.1 * 4.0 / (4.0 + 1e-8), max_relative = 1e-12);
+    // Step 2 with g = 1 on the first entry: m = 0.9·0.05 + 0.1, v = 0.999·0.00025 + 0.001.
+    p.grad_mut().copy_from_slice(&[1.0, 0.0]);
+    let before = p.value()[0];
+    step1(&mut adam, &mut p);
+    let (m, v) = (0.9 * 0.05 + 0.1, 0.999 * 0.001 * 0.25 + 0.001);
+    let (m_hat, v_hat) = (m / (1.0 - 0.81), v / (1.0 - 0.999f64.powi(2)));
+    assert_relative_eq!(p.value()[0], before - 0.1 * m_hat / (v_hat.sqrt() + 1e-8), max_relative = 1e-12);
+
+    // Adam with weight decay: g = ∂P + λP; at step 1 the update is still lr·sign(g).
+    let config = AdamConfig { learning_rate: 0.1, weight_decay: 0.5, ..AdamConfig::default() };
+    let mut p = param(&[2.0], &[-0.5], true);
+    step1(&mut Adam::new(config).unwrap(), &mut p);
+    assert_relative_eq!(p.value()[0], 2.0 - 0.1 * 0.5 / (0.5 + 1e-8), max_relative = 1e-12);
+    // AdamW: P·(1 − lr·λ) first, then the Adam step on ∂P alone.
+    let mut p = param(&[2.0], &[-0.5], true);
+    step1(&mut AdamW::new(config).unwrap(), &mut p);
+    assert_relative_eq!(p.value()[0], 2.0 * (1.0 - 0.05) + 0.1 * 0.5 / (0.5 + 1e-8), max_relative = 1e-12);
+    assert_eq!(AdamW::<f64>::with_learning_rate(1e-3).unwrap().config().weight_decay, 0.01);
+}
+
+#[test]
+fn rmsprop_elementwise_by_hand() {
+    let mut opt = rmsprop(0.1, 0.9, 1e-8, 0.0, 0.0, false);
+    let mut p = param(&[1.0, -2.0], &[0.5, -4.0], true);
+    step1(&mut opt, &mut p);
+    // v = 0.1·g² = [0.025, 1.6]; P −= 0.1·g/(√v + 1e-8)
     let expect = [1.0 - 0.1 * 0.5 / (0.025f64.sqrt() + 1e-8), -2.0 + 0.1 * 4.0 / (1.6f64.sqrt() + 1e-8)];
     assert_relative_eq!(p.value()[0], expect[0], max_relative = 1e-12);
     assert_relative_eq!(p.value()[1], expect[1], max_relative = 1e-12);
-    // Second step with a new gradient: v = 0.9·v + 0.1·g².
-    p.grad_mut().copy_from_slice(&[1.0, 0.0]);
-    step(&mut opt, &mut p);
-    let v0: f64 = 0.9 * 0.025 + 0.1 * 1.0;
-    assert_relative_eq!(p.value()[0], expect[0] - 0.1 * 1.0 / (v0.sqrt() + 1e-8), max_relative = 1e-12);
-    assert_relative_eq!(p.value()[1], expect[1], max_relative = 1e-12);
+
+    // Centered with momentum, one step: v = 0.1g², ḡ = 0.1g, ṽ = v − ḡ², b = g/(√ṽ + ε).
+    let mut opt = rmsprop(0.1, 0.9, 1e-8, 0.0, 0.5, true);
+    let mut p = param(&[1.0], &[2.0], true);
+    step1(&mut opt, &mut p);
+    let b1 = 2.0 / ((0.4f64 - 0.04).sqrt() + 1e-8);
+    assert_relative_eq!(p.value()[0], 1.0 - 0.1 * b1, max_relative = 1e-12);
+    // Step 2, g = 1: v = 0.36 + 0.1, ḡ = 0.18 + 0.1, b = 0.5·b1 + g/(√(v − ḡ²) + ε).
+    p.grad_mut()[0] = 1.0;
+    let before = p.value()[0];
+    step1(&mut opt, &mut p);
+    let (v, mean): (f64, f64) = (0.9 * 0.4 + 0.1, 0.9 * 0.2 + 0.1);
+    let b2 = 0.5 * b1 + 1.0 / ((v - mean * mean).sqrt() + 1e-8);
+    assert_relative_eq!(p.value()[0], before - 0.1 * b2, max_relative = 1e-12);
 }
 
 #[test]
-fn elementwise_weight_decay_adds_wd_times_p() {
-    let rule = RmspropRule::Elementwise { alpha: 0.5, eps: 1e-3, weight_decay: 0.1 };
-    let mut opt = Rmsprop::new(0.01, rule).unwrap();
-    let mut p = param(&[2.0], &[0.3]);
-    step(&mut opt, &mut p);
-    let g: f64 = 0.3 + 0.1 * 2.0;
-    let v = 0.5 * g * g;
-    assert_relative_eq!(p.value()[0], 2.0 - 0.01 * g / (v.sqrt() + 1e-3), max_relative = 1e-12);
-}
-
-#[test]
-fn per_tensor_matches_the_recipe_by_hand() {
+fn rmsprop_per_tensor_matches_the_recipe_by_hand() {
     let mut opt = Rmsprop::per_tensor(0.5, None).unwrap();
-    let mut p = param(&[1.0, 2.0], &[3.0, 4.0]);
-    step(&mut opt, &mut p);
-    // g = 0.99·1 + 0.01·‖∂P‖² = 0.99 + 0.25 = 1.24; P -= 0.5/√(1.24 + 1e-3)·∂P
+    let mut p = param(&[1.0, 2.0], &[3.0, 4.0], true);
+    step1(&mut opt, &mut p);
+    // g = 0.99·1 + 0.01·‖∂P‖² = 1.24; P −= 0.5/√(1.24 + 1e-3)·∂P
     let g: f64 = 0.99 + 0.01 * 25.0;
     let s = 0.5 / (g + 1e-3).sqrt();
     assert_relative_eq!(p.value()[0], 1.0 - s * 3.0, max_relative = 1e-12);
@@ -67,148 +168,361 @@ fn per_tensor_matches_the_recipe_by_hand() {
 }
 
 #[test]
-fn per_tensor_keeps_one_g_per_tensor() {
+fn rmsprop_per_tensor_keeps_one_g_per_tensor_and_resets_every_k_steps() {
     let mut opt = Rmsprop::per_tensor(0.1, None).unwrap();
-    let mut a = param(&[0.0], &[1.0]);
-    let mut b = param(&[0.0, 0.0], &[2.0, 2.0]);
-    opt.begin_step();
-    apply(&mut opt, 0, &mut a);
-    apply(&mut opt, 1, &mut b);
+    let (mut a, mut b) = (param(&[0.0], &[1.0], true), param(&[0.0, 0.0], &[2.0, 2.0], false));
+    assert!(step(&mut opt, &mut [&mut a, &mut b]));
     assert_relative_eq!(opt.mean_square_norms()[0], 0.99 + 0.01 * 1.0, max_relative = 1e-12);
     assert_relative_eq!(opt.mean_square_norms()[1], 0.99 + 0.01 * 8.0, max_relative = 1e-12);
-}
 
-#[test]
-fn per_tensor_resets_g_every_k_steps() {
     let mut opt = Rmsprop::per_tensor(0.1, Some(3)).unwrap();
-    let mut p = param(&[0.0], &[10.0]);
+    let mut p = param(&[0.0], &[10.0], true);
     let mut g = 1.0;
     for step_number in 1..=7 {
         if step_number == 4 || step_number == 7 {
             g = 1.0; // reset before steps 4 and 7
         }
         g = 0.99 * g + 0.01 * 100.0;
-        step(&mut opt, &mut p);
+        step1(&mut opt, &mut p);
         assert_relative_eq!(opt.mean_square_norms()[0], g, max_relative = 1e-12);
     }
-    let mut no_reset = Rmsprop::per_tensor(0.1, None).unwrap();
-    let mut q = param(&[0.0], &[10.0]);
-    (0..4).for_each(|_| step(&mut no_reset, &mut q));
-    assert!(no_reset.mean_square_norms()[0] > 4.0);
 }
 
 #[test]
 fn bad_hyperparameters_are_rejected_at_construction() {
-    let bad = |r: Result<Rmsprop<f64>, Error>, name: &str| match r {
-        Err(Error::InvalidHyperparameter { name: n, .. }) => assert_eq!(n, name),
-        other => panic!("expected {name} to be rejected, got {other:?}"),
-    };
-    bad(Rmsprop::elementwise(0.0), "learning rate");
-    bad(Rmsprop::elementwise(-1.0), "learning rate");
-    bad(Rmsprop::elementwise(f64::NAN), "learning rate");
-    bad(Rmsprop::per_tensor(f64::INFINITY, None), "learning rate");
-    bad(Rmsprop::per_tensor(0.5, Some(0)), "reset every");
-    bad(Rmsprop::new(0.1, RmspropRule::Elementwise { alpha: 1.0, eps: 1e-8, weight_decay: 0.0 }), "alpha");
-    bad(Rmsprop::new(0.1, RmspropRule::Elementwise { alpha: 0.9, eps: 0.0, weight_decay: 0.0 }), "eps");
+    fn bad<O: std::fmt::Debug>(r: Result<O, Error>, name: &str) {
+        match r {
+            Err(Error::InvalidHyperparameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("expected {name} to be rejected, got {other:?}"),
+        }
+    }
+    bad(Rmsprop::<f64>::elementwise(0.0), "learning rate");
+    bad(Rmsprop::<f64>::elementwise(f64::NAN), "learning rate");
+    bad(Rmsprop::<f64>::per_tensor(f64::INFINITY, None), "learning rate");
+    bad(Rmsprop::<f64>::per_tensor(0.5, Some(0)), "reset every");
+    let elementwise = |s: RmspropElementwise<f64>| Rmsprop::new(0.1, RmspropRule::Elementwise(s));
+    bad(elementwise(RmspropElementwise { alpha: 1.0, ..Default::default() }), "alpha");
+    bad(elementwise(RmspropElementwise { eps: 0.0, ..Default::default() }), "eps");
+    bad(elementwise(RmspropElementwise { weight_decay: -1.0, ..Default::default() }), "weight decay");
+    bad(elementwise(RmspropElementwise { momentum: 1.0, ..Default::default() }), "momentum");
+    bad(Rmsprop::new(0.1, RmspropRule::PerTensor { gamma: f64::NAN, eps: 1e-3, reset_every: None }), "gamma");
+    bad(Sgd::<f64>::with_learning_rate(-1.0), "learning rate");
+    let momentum = |m| Sgd::<f64>::new(SgdConfig { momentum: m, ..SgdConfig::default() });
+    bad(momentum(Momentum::Heavy { momentum: 1.0, dampening: 0.0 }), "momentum");
+    bad(momentum(Momentum::Heavy { momentum: 0.9, dampening: 1.5 }), "dampening");
+    bad(momentum(Momentum::Nesterov { momentum: 0.0 }), "momentum");
+    bad(Adam::new(AdamConfig { beta1: 1.0, ..AdamConfig::<f64>::default() }), "beta1");
+    bad(AdamW::new(AdamConfig { beta2: -0.1, ..AdamConfig::<f64>::default() }), "beta2");
+    bad(Adam::new(AdamConfig { eps: f64::NAN, ..AdamConfig::<f64>::default() }), "eps");
     bad(
-        Rmsprop::new(0.1, RmspropRule::Elementwise { alpha: 0.9, eps: 1e-8, weight_decay: -1.0 }),
+        AdamW::new(AdamConfig { weight_decay: f64::INFINITY, ..AdamConfig::<f64>::default() }),
         "weight decay",
     );
-    bad(Rmsprop::new(0.1, RmspropRule::PerTensor { gamma: f64::NAN, eps: 1e-3, reset_every: None }), "gamma");
-    let mut ok = Rmsprop::<f64>::elementwise(0.1).unwrap();
+    let mut ok = Adam::<f64>::with_learning_rate(0.1).unwrap();
     assert!(ok.set_learning_rate(-0.1).is_err());
     assert_eq!(ok.learning_rate(), 0.1);
 }
 
+// ---- 20-step trajectories against an independent reference ----
+
+/// A plain f64 reference, written from PyTorch's documented algorithms, one entry at a time.
+#[derive(Clone, Copy, Debug)]
+enum Reference {
+    Sgd { lr: f64, momentum: f64, dampening: f64, nesterov: bool, wd: f64 },
+    Adam { lr: f64, beta1: f64, beta2: f64, eps: f64, wd: f64, decoupled: bool },
+    Rmsprop { lr: f64, alpha: f64, eps: f64, wd: f64, momentum: f64, centered: bool },
+}
+
+/// One entry's state in the reference: (m or b, v, ḡ, b).
+#[derive(Clone, Copy, Default)]
+struct EntryState {
+    first: f64,
+    second: f64,
+    mean: f64,
+    buffer: f64,
+}
+
+impl Reference {
+    /// Updates `p` in place from gradient `g` at 1-based step `t`; `decay` says whether weight
+    /// decay applies to this tensor.
+    fn update(self, p: &mut f64, g: f64, s: &mut EntryState, t: i32, decay: bool) {
+        match self {
+            Reference::Sgd { lr, momentum, dampening, nesterov, wd } => {
+                let mut d = g;
+                if decay {
+                    d += wd * *p;
+                }
+                if momentum != 0.0 {
+                    s.buffer = if t > 1 { momentum * s.buffer + (1.0 - dampening) * d } else { d };
+                    d = if nesterov { d + momentum * s.buffer } else { s.buffer };
+                }
+                *p -= lr * d;
+            }
+            Reference::Adam { lr, beta1, beta2, eps, wd, decoupled } => {
+                let mut d = g;
+                if decay && decoupled {
+                    *p *= 1.0 - lr * wd;
+                } else if decay {
+                    d += wd * *p;
+                }
+                s.first = beta1 * s.first + (1.0 - beta1) * d;
+                s.second = beta2 * s.second + (1.0 - beta2) * d * d;
+                // PyTorch's implementation form: step size lr/bc1, denominator √v/√bc2 + ε.
+                let (bc1, bc2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
+                *p -= lr / bc1 * s.first / (s.second.sqrt() / bc2.sqrt() + eps);
+            }
+            Reference::Rmsprop { lr, alpha, eps, wd, momentum, centered } => {
+                let mut d = g;
+                if decay {
+                    d += wd * *p;
+                }
+                s.second = alpha * s.second + (1.0 - alpha) * d * d;
+                let mut avg = s.second;
+                if centered {
+                    s.mean = alpha * s.mean + (1.0 - alpha) * d;
+                    avg -= s.mean * s.mean;
+                }
+                let denom = avg.sqrt() + eps;
+                if momentum > 0.0 {
+                    s.buffer = momentum * s.buffer + d / denom;
+                    *p -= lr * s.buffer;
+                } else {
+                    *p -= lr * d / denom;
+                }
+            }
+        }
+    }
+}
+
+/// The gradient of `Σ (p − c)²` plus a wobble that depends on the step, so the trajectory
+/// feeds back on itself.
+fn gradient(p: f64, i: usize, t: i32) -> f64 {
+    let c = (i as f64 * 0.7).sin();
+    2.0 * (p - c) + 0.3 * ((t as f64) * 1.3 + i as f64).cos()
+}
+
+fn trajectory(mut opt: impl Optimizer<f64>, reference: Reference, scope: DecayScope) {
+    let start_w = [0.5, -1.2, 2.0, 0.1, -0.3];
+    let start_b = [0.2, -0.4, 1.5];
+    let mut w = param(&start_w, &[0.0; 5], true);
+    let mut b = param(&start_b, &[0.0; 3], false);
+    let (mut rw, mut rb) = (start_w.to_vec(), start_b.to_vec());
+    let (mut sw, mut sb) = ([EntryState::default(); 5], [EntryState::default(); 3]);
+    for t in 1..=20 {
+        for (offset, p) in [(0, &mut w), (5, &mut b)] {
+            let grads: Vec<f64> =
+                p.value().iter().enumerate().map(|(i, &v)| gradient(v, i + offset, t)).collect();
+            p.grad_mut().copy_from_slice(&grads);
+        }
+        assert!(step(&mut opt, &mut [&mut w, &mut b]));
+        for (i, (p, s)) in rw.iter_mut().zip(&mut sw).enumerate() {
+            let g = gradient(*p, i, t);
+            reference.update(p, g, s, t, true);
+        }
+        for (i, (p, s)) in rb.iter_mut().zip(&mut sb).enumerate() {
+            let g = gradient(*p, i + 5, t);
+            reference.update(p, g, s, t, scope == DecayScope::All);
+        }
+    }
+    for (got, want) in w.value().iter().chain(b.value().iter()).zip(rw.iter().chain(&rb)) {
+        assert_relative_eq!(*got, *want, max_relative = 1e-10);
+    }
+    // The trajectories moved: the test is not comparing two copies of the start.
+    assert!(rw.iter().zip(&start_w).all(|(a, b)| (a - b).abs() > 1e-3), "{reference:?}");
+}
+
+#[test]
+fn sgd_follows_the_reference_for_20_steps() {
+    let (lr, wd) = (0.05, 0.1);
+    let nones = Reference::Sgd { lr, momentum: 0.0, dampening: 0.0, nesterov: false, wd };
+    trajectory(sgd(lr, Momentum::None, wd, DecayScope::Regularized), nones, DecayScope::Regularized);
+    let heavy = Reference::Sgd { lr, momentum: 0.9, dampening: 0.3, nesterov: false, wd };
+    let m = Momentum::Heavy { momentum: 0.9, dampening: 0.3 };
+    trajectory(sgd(lr, m, wd, DecayScope::All), heavy, DecayScope::All);
+    let nesterov = Reference::Sgd { lr, momentum: 0.8, dampening: 0.0, nesterov: true, wd };
+    let m = Momentum::Nesterov { momentum: 0.8 };
+    trajectory(sgd(lr, m, wd, DecayScope::Regularized), nesterov, DecayScope::Regularized);
+}
+
+#[test]
+fn adam_and_adamw_follow_the_reference_for_20_steps() {
+    for (wd, scope) in
+        [(0.0, DecayScope::Regularized), (0.2, DecayScope::Regularized), (0.2, DecayScope::All)]
+    {
+        let config = AdamConfig {
+            learning_rate: 0.05,
+            beta1: 0.8,
+            beta2: 0.95,
+            eps: 1e-6,
+            weight_decay: wd,
+            decay_scope: scope,
+        };
+        let (lr, beta1, beta2, eps) = (0.05, 0.8, 0.95, 1e-6);
+        let adam = Reference::Adam { lr, beta1, beta2, eps, wd, decoupled: false };
+        trajectory(Adam::new(config).unwrap(), adam, scope);
+        let adamw = Reference::Adam { lr, beta1, beta2, eps, wd, decoupled: true };
+        trajectory(AdamW::new(config).unwrap(), adamw, scope);
+    }
+}
+
+#[test]
+fn rmsprop_follows_the_reference_for_20_steps() {
+    let (lr, alpha, eps, wd) = (0.01, 0.9, 1e-6, 0.05);
+    for (momentum, centered) in [(0.0, false), (0.0, true), (0.7, false), (0.7, true)] {
+        let reference = Reference::Rmsprop { lr, alpha, eps, wd, momentum, centered };
+        trajectory(rmsprop(lr, alpha, eps, wd, momentum, centered), reference, DecayScope::Regularized);
+    }
+}
+
 /// Long tensors go through the vectorized chunks and the parallel blocks (and a ragged tail):
-/// still the rule, entry by entry, over several steps.
+/// still the rule, entry by entry.
 #[test]
 fn long_tensors_follow_the_rules_entry_by_entry() {
     let n = 70_003;
     let values: Vec<f64> = (0..n).map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0).collect();
     let grads: Vec<f64> = (0..n).map(|i| ((i * 53 % 97) as f64 - 48.0) / 40.0).collect();
-    let (lr, alpha, eps, wd) = (0.01, 0.9, 1e-6, 0.05);
-    let rule = RmspropRule::Elementwise { alpha, eps, weight_decay: wd };
-    let mut elementwise = Rmsprop::new(lr, rule).unwrap();
-    let mut per_tensor = Rmsprop::per_tensor(lr, None).unwrap();
-    let (mut p1, mut p2) = (param(&values, &grads), param(&values, &grads));
-    let (mut expect1, mut expect2, mut v, mut g) = (values.clone(), values.clone(), vec![0.0; n], 1.0);
-    for _ in 0..3 {
-        step(&mut elementwise, &mut p1);
-        step(&mut per_tensor, &mut p2);
-        for i in 0..n {
-            let d = grads[i] + wd * expect1[i];
-            v[i] = alpha * v[i] + (1.0 - alpha) * d * d;
-            expect1[i] -= lr * d / (v[i].sqrt() + eps);
+    let config = AdamConfig { learning_rate: 0.01, weight_decay: 0.1, ..AdamConfig::default() };
+    let cases: Vec<(Box<dyn Optimizer<f64>>, Reference)> = vec![
+        (
+            Box::new(rmsprop(0.01, 0.9, 1e-6, 0.05, 0.5, true)),
+            Reference::Rmsprop { lr: 0.01, alpha: 0.9, eps: 1e-6, wd: 0.05, momentum: 0.5, centered: true },
+        ),
+        (
+            Box::new(AdamW::new(config).unwrap()),
+            Reference::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, wd: 0.1, decoupled: true },
+        ),
+        (
+            Box::new(sgd(0.01, Momentum::Nesterov { momentum: 0.9 }, 0.1, DecayScope::Regularized)),
+            Reference::Sgd { lr: 0.01, momentum: 0.9, dampening: 0.0, nesterov: true, wd: 0.1 },
+        ),
+    ];
+    for (mut opt, reference) in cases {
+        let mut p = param(&values, &grads, true);
+        let (mut expect, mut state) = (values.clone(), vec![EntryState::default(); n]);
+        for t in 1..=3 {
+            assert!(step(opt.as_mut(), &mut [&mut p]));
+            for ((p, s), &g) in expect.iter_mut().zip(&mut state).zip(&grads) {
+                reference.update(p, g, s, t, true);
+            }
         }
-        g = 0.99 * g + 0.01 * grads.iter().map(|d| d * d).sum::<f64>();
-        let s = lr / (g + 1e-3).sqrt();
-        expect2.iter_mut().zip(&grads).for_each(|(p, d)| *p -= s * d);
-    }
-    for i in 0..n {
-        assert_relative_eq!(p1.value()[i], expect1[i], max_relative = 1e-12);
-        assert_relative_eq!(p2.value()[i], expect2[i], max_relative = 1e-12);
+        for (got, want) in p.value().iter().zip(&expect) {
+            assert_relative_eq!(*got, *want, max_relative = 1e-12);
+        }
     }
 }
 
-/// `update_checked` flags a non-finite new value wherever it falls (here in the last of several
-/// parallel blocks, and in the ragged tail), for both rules, and passes a finite update.
+// ---- rejected steps ----
+
+/// Every optimizer of the crate, in a configuration that keeps every kind of state.
+fn every_optimizer() -> Vec<(&'static str, Box<dyn Optimizer<f64>>)> {
+    let adam = AdamConfig { learning_rate: 0.01, weight_decay: 0.1, ..AdamConfig::default() };
+    vec![
+        (
+            "sgd",
+            Box::new(sgd(0.05, Momentum::Heavy { momentum: 0.9, dampening: 0.1 }, 0.01, DecayScope::All)),
+        ),
+        ("nesterov", Box::new(sgd(0.05, Momentum::Nesterov { momentum: 0.9 }, 0.0, DecayScope::Regularized))),
+        ("adam", Box::new(Adam::new(adam).unwrap())),
+        ("adamw", Box::new(AdamW::new(adam).unwrap())),
+        ("rmsprop", Box::new(rmsprop(0.01, 0.9, 1e-8, 0.01, 0.5, true))),
+        ("rmsprop per tensor", Box::new(Rmsprop::per_tensor(0.1, Some(2)).unwrap())),
+    ]
+}
+
+/// A non-finite value flagged in any block of a long tensor (the last of several parallel
+/// blocks, the ragged tail, the first) fails the update, whatever the optimizer.
 #[test]
-fn update_checked_finds_a_bad_value_in_any_block() {
+fn update_flags_a_bad_value_in_any_block() {
     let n = 200_003;
-    let value: Vec<f32> = (0..n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
-    let good: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * 0.001).collect();
-    let rules = [
-        RmspropRule::Elementwise { alpha: 0.99, eps: 1e-8, weight_decay: 0.0 },
-        RmspropRule::PerTensor { gamma: 0.99, eps: 1e-3, reset_every: None },
-    ];
-    for rule in rules {
+    let value: Vec<f64> = (0..n).map(|i| ((i % 17) as f64 - 8.0) * 0.01).collect();
+    let good: Vec<f64> = (0..n).map(|i| ((i % 13) as f64 - 6.0) * 0.001).collect();
+    for (name, mut opt) in every_optimizer() {
         for bad_at in [n - 1, n - 20, n / 2, 3] {
-            for bad in [f32::NAN, f32::INFINITY] {
-                let mut opt = Rmsprop::new(0.01f32, rule).unwrap();
-                let mut next = vec![0f32; n];
+            for bad in [f64::NAN, f64::INFINITY] {
+                let mut next = vec![0.0; n];
                 opt.begin_step();
-                assert!(opt.update_checked(0, &value, &good, &mut next), "{rule:?}: a finite update");
+                assert!(opt.update(0, &param(&value, &good, true), &mut next), "{name}: a finite update");
                 let mut grad = good.clone();
                 grad[bad_at] = bad;
-                assert!(!opt.update_checked(1, &value, &grad, &mut next), "{rule:?}: {bad} at {bad_at}");
+                assert!(!opt.update(1, &param(&value, &grad, true), &mut next), "{name}: {bad} at {bad_at}");
             }
         }
     }
 }
 
-/// An optimizer that implements only `update` gets the default check: a step to infinity is
-/// caught and undone by `train_step` all the same.
+/// A state that overflows while the new value stays finite (Adam's `v` from a gradient of
+/// 1e200) fails the step too: committing it would freeze that tensor for good.
 #[test]
-fn a_custom_optimizer_gets_the_default_check() {
-    use feedforward::{Init, Network, Result as FfResult};
-    struct Sgd(f32);
-    impl Optimizer<f32> for Sgd {
-        fn update(&mut self, _: usize, value: &[f32], grad: &[f32], next: &mut [f32]) {
-            for ((n, &p), &g) in next.iter_mut().zip(value).zip(grad) {
-                *n = p - self.0 * g;
+fn an_overflowing_state_fails_the_update() {
+    let mut adam = Adam::<f64>::with_learning_rate(0.1).unwrap();
+    let mut next = [0.0];
+    adam.begin_step();
+    assert!(!adam.update(0, &param(&[1.0], &[1e200], true), &mut next));
+    assert!(next[0].is_finite(), "the value alone looks fine: {}", next[0]);
+}
+
+/// A step rejected after some tensors were updated (the last tensor's gradient is NaN) leaves
+/// the optimizer exactly as it was: the run goes on bit for bit as if the step never happened.
+#[test]
+fn a_rejected_step_leaves_the_optimizer_untouched() {
+    for ((name, mut seen), (_, mut clean)) in every_optimizer().into_iter().zip(every_optimizer()) {
+        let mut a = [param(&[0.5, -1.0, 2.0], &[0.0; 3], true), param(&[0.3], &[0.0], false)];
+        let mut b = a.clone();
+        for t in 1..=6 {
+            for (params, opt) in [(&mut a, &mut seen), (&mut b, &mut clean)] {
+                for (k, p) in params.iter_mut().enumerate() {
+                    let grads: Vec<f64> =
+                        (0..p.len()).map(|i| gradient(p.value()[i], i + 3 * k, t)).collect();
+                    p.grad_mut().copy_from_slice(&grads);
+                }
+                let [first, second] = params;
+                assert!(step(opt.as_mut(), &mut [first, second]), "{name}, step {t}");
+            }
+            if t == 3 {
+                // The poisoned step, seen by one run only: the first tensor updates and stages
+                // its state, the second fails.
+                let [first, second] = &mut a;
+                let saved = second.grad()[0];
+                second.grad_mut()[0] = f64::NAN;
+                assert!(!step(seen.as_mut(), &mut [first, second]), "{name}");
+                second.grad_mut()[0] = saved;
             }
         }
-        fn learning_rate(&self) -> f32 {
-            self.0
+        assert_eq!(a, b, "{name}");
+        assert_eq!(seen.state(), clean.state(), "{name}");
+    }
+}
+
+// ---- state for checkpoints ----
+
+#[test]
+fn state_round_trips_and_refuses_another_kind() {
+    for ((name, mut original), (_, mut restored)) in every_optimizer().into_iter().zip(every_optimizer()) {
+        let mut p = [param(&[0.5, -1.0], &[0.0; 2], true), param(&[0.3], &[0.0], false)];
+        let drive = |opt: &mut dyn Optimizer<f64>, p: &mut [Parameter<f64>; 2], t: i32| {
+            for (k, q) in p.iter_mut().enumerate() {
+                let grads: Vec<f64> = (0..q.len()).map(|i| gradient(q.value()[i], i + 2 * k, t)).collect();
+                q.grad_mut().copy_from_slice(&grads);
+            }
+            let [first, second] = p;
+            assert!(step(opt, &mut [first, second]));
+        };
+        (1..=3).for_each(|t| drive(original.as_mut(), &mut p, t));
+        let state = original.state().expect("the crate's optimizers have a state");
+        assert_eq!(state.steps, 3, "{name}");
+        restored.load_state(&state).unwrap();
+        let mut q = p.clone();
+        for t in 4..=6 {
+            drive(original.as_mut(), &mut p, t);
+            drive(restored.as_mut(), &mut q, t);
         }
-        fn set_learning_rate(&mut self, learning_rate: f32) -> FfResult<()> {
-            self.0 = learning_rate;
-            Ok(())
+        assert_eq!(p, q, "{name}: a restored optimizer continues the same run");
+        let other = OptimizerState::<f64> { kind: "nonesuch".into(), steps: 0, buffers: Vec::new() };
+        assert!(matches!(restored.load_state(&other), Err(Error::OptimizerState { .. })), "{name}");
+        let mut nan = state.clone();
+        if let Some((_, values)) = nan.buffers.first_mut() {
+            values[0] = f64::NAN;
+            assert!(matches!(restored.load_state(&nan), Err(Error::OptimizerState { .. })), "{name}");
         }
     }
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
-    let mut net = Network::<f32>::mlp(&[3, 5, 2], Init::He, true, &mut rng).unwrap();
-    let x = DMatrix::from_fn(3, 4, |i, j| (i + 2 * j) as f32 * 0.3 - 1.0);
-    let labels = [0, 1, 1, 0];
-    assert!(net.train_step(&x, &SoftmaxCrossEntropy::new(), &labels, &mut Sgd(0.1)).is_ok());
-    let before: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
-    match net.train_step(&x, &SoftmaxCrossEntropy::new(), &labels, &mut Sgd(f32::INFINITY)) {
-        Err(Error::NonFinite { step: Some(2), what, .. }) => {
-            assert!(what.contains("updated value"), "{what}")
-        }
-        other => panic!("expected an overflow at step 2, got {other:?}"),
-    }
-    let after: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
-    assert_eq!(before, after);
 }

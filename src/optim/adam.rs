@@ -1,0 +1,200 @@
+//! Adam and AdamW: one rule, two ways to apply weight decay.
+
+use super::{
+    DecayScope, Optimizer, OptimizerState, Staged, check, check_learning_rate, check_weight_decay,
+    elementwise,
+};
+use crate::{Float, Parameter, Result};
+
+/// The settings of [`Adam`] and [`AdamW`]. `Default` gives PyTorch's `Adam` defaults;
+/// [`AdamConfig::adamw`] gives `AdamW`'s (the same, with weight decay 0.01).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig<T> {
+    /// Step size `lr` (default 1e-3).
+    pub learning_rate: T,
+    /// `β₁`, decay of the mean of the gradient, in [0, 1) (default 0.9).
+    pub beta1: T,
+    /// `β₂`, decay of the mean of its square, in [0, 1) (default 0.999).
+    pub beta2: T,
+    /// `ε`, added to `√v̂` (default 1e-8).
+    pub eps: T,
+    /// `λ` (default 0): [`Adam`] adds `λP` to the gradient; [`AdamW`] shrinks `P` by `lr·λ·P`.
+    pub weight_decay: T,
+    /// Which tensors `weight_decay` applies to (default: the regularized ones, not biases).
+    pub decay_scope: DecayScope,
+}
+
+impl<T: Float> Default for AdamConfig<T> {
+    fn default() -> Self {
+        AdamConfig {
+            learning_rate: T::lit(1e-3),
+            beta1: T::lit(0.9),
+            beta2: T::lit(0.999),
+            eps: T::lit(1e-8),
+            weight_decay: T::zero(),
+            decay_scope: DecayScope::Regularized,
+        }
+    }
+}
+
+impl<T: Float> AdamConfig<T> {
+    /// PyTorch's `AdamW` defaults: those of `Adam`, with weight decay 0.01.
+    #[must_use]
+    pub fn adamw() -> Self {
+        AdamConfig { weight_decay: T::lit(0.01), ..Self::default() }
+    }
+}
+
+/// Adam (Kingma & Ba), PyTorch's `torch.optim.Adam` (without `amsgrad`); `t` counts the steps:
+///
+/// ```text
+/// g = ∂P + λP                                  (weight decay, on the tensors of the decay scope)
+/// m = β₁m + (1−β₁)g,  v = β₂v + (1−β₂)g²       (both start at 0)
+/// m̂ = m/(1−β₁ᵗ),  v̂ = v/(1−β₂ᵗ)
+/// P = P − lr·m̂/(√v̂ + ε)
+/// ```
+///
+/// ```
+/// use feedforward::{Adam, Optimizer};
+/// let adam = Adam::<f32>::with_learning_rate(3e-4)?;
+/// assert_eq!(adam.learning_rate(), 3e-4);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+pub type Adam<T> = AdamBase<T, false>;
+
+/// AdamW (Loshchilov & Hutter), PyTorch's `torch.optim.AdamW`: [`Adam`] with the weight decay
+/// decoupled from the gradient:
+///
+/// ```text
+/// P = P − lr·λ·P                               (on the tensors of the decay scope)
+/// m, v, m̂, v̂ as Adam's, from g = ∂P
+/// P = P − lr·m̂/(√v̂ + ε)
+/// ```
+pub type AdamW<T> = AdamBase<T, true>;
+
+/// The Adam rule; use it as [`Adam`] (`DECOUPLED = false`) or [`AdamW`] (`true`).
+#[derive(Clone, Debug)]
+pub struct AdamBase<T: Float, const DECOUPLED: bool> {
+    config: AdamConfig<T>,
+    steps: u64,
+    /// `m`, the running mean of the gradient.
+    mean: Staged<T>,
+    /// `v`, the running mean of its square.
+    mean_square: Staged<T>,
+}
+
+impl<T: Float> Adam<T> {
+    /// Adam with `config`; rejects non-finite or out-of-range values.
+    pub fn new(config: AdamConfig<T>) -> Result<Self> {
+        Self::checked(config)
+    }
+
+    /// Adam at `learning_rate` with PyTorch's other defaults (no weight decay).
+    pub fn with_learning_rate(learning_rate: T) -> Result<Self> {
+        Self::new(AdamConfig { learning_rate, ..AdamConfig::default() })
+    }
+}
+
+impl<T: Float> AdamW<T> {
+    /// AdamW with `config`; rejects non-finite or out-of-range values.
+    pub fn new(config: AdamConfig<T>) -> Result<Self> {
+        Self::checked(config)
+    }
+
+    /// AdamW at `learning_rate` with PyTorch's other defaults (weight decay 0.01).
+    pub fn with_learning_rate(learning_rate: T) -> Result<Self> {
+        Self::new(AdamConfig { learning_rate, ..AdamConfig::adamw() })
+    }
+}
+
+impl<T: Float, const DECOUPLED: bool> AdamBase<T, DECOUPLED> {
+    fn checked(config: AdamConfig<T>) -> Result<Self> {
+        check_learning_rate(config.learning_rate)?;
+        check_weight_decay(config.weight_decay)?;
+        let (zero, one) = (T::zero(), T::one());
+        check("beta1", config.beta1, config.beta1 >= zero && config.beta1 < one, "must be in [0, 1)")?;
+        check("beta2", config.beta2, config.beta2 >= zero && config.beta2 < one, "must be in [0, 1)")?;
+        check("eps", config.eps, config.eps > zero, "must be finite and > 0")?;
+        Ok(AdamBase {
+            config,
+            steps: 0,
+            mean: Staged::new("exp_avg"),
+            mean_square: Staged::new("exp_avg_sq"),
+        })
+    }
+
+    /// The settings (the learning rate as a schedule last set it).
+    #[must_use]
+    pub fn config(&self) -> AdamConfig<T> {
+        self.config
+    }
+
+    /// Committed steps.
+    #[must_use]
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The name in checkpoints and messages.
+    const KIND: &'static str = if DECOUPLED { "adamw" } else { "adam" };
+}
+
+impl<T: Float, const DECOUPLED: bool> Optimizer<T> for AdamBase<T, DECOUPLED> {
+    fn begin_step(&mut self) {
+        self.mean.discard();
+        self.mean_square.discard();
+    }
+
+    fn update(&mut self, index: usize, parameter: &Parameter<T>, next: &mut [T]) -> bool {
+        let AdamConfig { learning_rate: lr, beta1, beta2, eps, weight_decay, decay_scope } = self.config;
+        let wd = if decay_scope.applies_to(parameter) { weight_decay } else { T::zero() };
+        // Adam adds λP to the gradient; AdamW scales P by (1 − lr·λ) first.
+        let (l2, shrink) = if DECOUPLED { (T::zero(), T::one() - lr * wd) } else { (wd, T::one()) };
+        // The bias corrections, per tensor: lr/(1−β₁ᵗ) and 1/√(1−β₂ᵗ).
+        let t = (self.steps + 1) as f64;
+        let step = lr / T::lit(1.0 - beta1.as_f64().powf(t));
+        let unbias = T::lit(1.0 / (1.0 - beta2.as_f64().powf(t)).sqrt());
+        let (keep1, keep2) = (T::one() - beta1, T::one() - beta2);
+        let (value, grad) = (parameter.value().as_slice(), parameter.grad().as_slice());
+        let len = value.len();
+        let state = [self.mean.slot(index, len, T::zero()), self.mean_square.slot(index, len, T::zero())];
+        elementwise(value, grad, next, state, &|p, g, [m, v]| {
+            let g = g + l2 * p;
+            let m = beta1 * m + keep1 * g;
+            let v = beta2 * v + keep2 * g * g;
+            (p * shrink - step * m / (v.sqrt() * unbias + eps), [m, v])
+        })
+    }
+
+    fn commit_step(&mut self) {
+        self.mean.commit();
+        self.mean_square.commit();
+        self.steps += 1;
+    }
+
+    fn learning_rate(&self) -> T {
+        self.config.learning_rate
+    }
+
+    fn set_learning_rate(&mut self, learning_rate: T) -> Result<()> {
+        check_learning_rate(learning_rate)?;
+        self.config.learning_rate = learning_rate;
+        Ok(())
+    }
+
+    fn state(&self) -> Option<OptimizerState<T>> {
+        let mut buffers = Vec::new();
+        self.mean.export(&mut buffers);
+        self.mean_square.export(&mut buffers);
+        Some(OptimizerState { kind: Self::KIND.into(), steps: self.steps, buffers })
+    }
+
+    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
+        state.expect_kind(Self::KIND)?;
+        let mean = Staged::from_state(self.mean.name(), state)?;
+        self.mean_square = Staged::from_state(self.mean_square.name(), state)?;
+        self.mean = mean;
+        self.steps = state.steps;
+        Ok(())
+    }
+}

@@ -1,0 +1,302 @@
+//! RMSprop, with PyTorch's elementwise rule or the original recipe's per-tensor rule.
+
+use super::{
+    DecayScope, Optimizer, OptimizerState, Staged, check, check_learning_rate, check_weight_decay,
+    elementwise,
+};
+use crate::{Error, Float, Parameter, Result};
+
+/// The settings of PyTorch's elementwise RMSprop (`torch.optim.RMSprop`), with its defaults:
+///
+/// ```text
+/// g = ∂P + λP                      (weight decay, on the tensors of the decay scope)
+/// v = αv + (1−α)g²;  ṽ = v         (v starts at 0)
+/// centered: ḡ = αḡ + (1−α)g;  ṽ = v − ḡ²
+/// momentum μ > 0: b = μb + g/(√ṽ + ε);  P = P − lr·b
+/// otherwise:      P = P − lr·g/(√ṽ + ε)
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RmspropElementwise<T> {
+    /// Smoothing constant α of the running means, in [0, 1) (default 0.99).
+    pub alpha: T,
+    /// Added to `√ṽ` in the denominator (default 1e-8).
+    pub eps: T,
+    /// `λ`: `∂P + λP` replaces the gradient (default 0).
+    pub weight_decay: T,
+    /// Which tensors `weight_decay` applies to (default: the regularized ones, not biases).
+    pub decay_scope: DecayScope,
+    /// `μ`, in [0, 1) (default 0: no momentum buffer).
+    pub momentum: T,
+    /// Normalize by the variance `v − ḡ²` rather than the raw second moment (default false).
+    pub centered: bool,
+}
+
+impl<T: Float> Default for RmspropElementwise<T> {
+    fn default() -> Self {
+        RmspropElementwise {
+            alpha: T::lit(0.99),
+            eps: T::lit(1e-8),
+            weight_decay: T::zero(),
+            decay_scope: DecayScope::Regularized,
+            momentum: T::zero(),
+            centered: false,
+        }
+    }
+}
+
+/// Which RMSprop rule to apply, with its hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RmspropRule<T> {
+    /// One running mean of the squared gradient per entry: PyTorch's rule.
+    Elementwise(RmspropElementwise<T>),
+    /// One running mean of the squared gradient *norm* per tensor (the original recipe):
+    /// `g = γg + (1−γ)‖∂P‖²` (g starts at 1), `P = P − lr/√(g+ε)·∂P`.
+    PerTensor {
+        /// Smoothing constant γ (recipe: 0.99).
+        gamma: T,
+        /// Added to `g` under the square root (recipe: 1e-3).
+        eps: T,
+        /// Reset `g` to 1 before every `K`-th step (recipe: 500); `None` never resets.
+        reset_every: Option<usize>,
+    },
+}
+
+/// RMSprop, with either the elementwise or the per-tensor rule (see [`RmspropRule`]).
+///
+/// ```
+/// use feedforward::optim::RmspropElementwise;
+/// use feedforward::{Optimizer, Rmsprop, RmspropRule};
+/// let settings = RmspropElementwise { momentum: 0.9, centered: true, ..Default::default() };
+/// let opt = Rmsprop::<f32>::new(1e-3, RmspropRule::Elementwise(settings))?;
+/// assert_eq!(opt.learning_rate(), 1e-3);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Rmsprop<T: Float> {
+    learning_rate: T,
+    rule: RmspropRule<T>,
+    steps: u64,
+    /// Elementwise: `v`, per entry. Per tensor: `g`, one value per tensor.
+    mean_square: Staged<T>,
+    /// Elementwise and centered: `ḡ`.
+    mean: Staged<T>,
+    /// Elementwise with momentum: `b`.
+    buffer: Staged<T>,
+    /// Per tensor: whether this step starts from `g = 1` (a reset step).
+    reset: bool,
+}
+
+impl<T: Float> Rmsprop<T> {
+    /// RMSprop with `learning_rate` and `rule`; rejects non-finite or out-of-range values.
+    pub fn new(learning_rate: T, rule: RmspropRule<T>) -> Result<Self> {
+        check_learning_rate(learning_rate)?;
+        let (zero, one) = (T::zero(), T::one());
+        match rule {
+            RmspropRule::Elementwise(RmspropElementwise { alpha, eps, weight_decay, momentum, .. }) => {
+                check("alpha", alpha, alpha >= zero && alpha < one, "must be in [0, 1)")?;
+                check("eps", eps, eps > zero, "must be finite and > 0")?;
+                check_weight_decay(weight_decay)?;
+                check("momentum", momentum, momentum >= zero && momentum < one, "must be in [0, 1)")?;
+            }
+            RmspropRule::PerTensor { gamma, eps, reset_every } => {
+                check("gamma", gamma, gamma >= zero && gamma < one, "must be in [0, 1)")?;
+                check("eps", eps, eps > zero, "must be finite and > 0")?;
+                if reset_every == Some(0) {
+                    return Err(Error::InvalidHyperparameter {
+                        name: "reset every",
+                        value: 0.0,
+                        requirement: "must be at least 1 step (or None)",
+                    });
+                }
+            }
+        }
+        let mean_square = Staged::new(match rule {
+            RmspropRule::Elementwise(_) => "square_avg",
+            RmspropRule::PerTensor { .. } => "mean_square_norm",
+        });
+        Ok(Rmsprop {
+            learning_rate,
+            rule,
+            steps: 0,
+            mean_square,
+            mean: Staged::new("grad_avg"),
+            buffer: Staged::new("momentum_buffer"),
+            reset: false,
+        })
+    }
+
+    /// Elementwise RMSprop with PyTorch's defaults ([`RmspropElementwise::default`]).
+    pub fn elementwise(learning_rate: T) -> Result<Self> {
+        Self::new(learning_rate, RmspropRule::Elementwise(RmspropElementwise::default()))
+    }
+
+    /// The original recipe's per-tensor rule: γ = 0.99, ε = 1e-3, `g` reset every
+    /// `reset_every` steps (the recipe uses η = 0.5 and 500).
+    pub fn per_tensor(learning_rate: T, reset_every: Option<usize>) -> Result<Self> {
+        let rule = RmspropRule::PerTensor { gamma: T::lit(0.99), eps: T::lit(1e-3), reset_every };
+        Self::new(learning_rate, rule)
+    }
+
+    /// The rule and its hyper-parameters.
+    #[must_use]
+    pub fn rule(&self) -> RmspropRule<T> {
+        self.rule
+    }
+
+    /// Committed steps.
+    #[must_use]
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Per-tensor rule: the running mean `g` of each tensor, in parameter order (empty for the
+    /// elementwise rule or before the first step).
+    #[must_use]
+    pub fn mean_square_norms(&self) -> Vec<T> {
+        match self.rule {
+            RmspropRule::PerTensor { .. } => {
+                (0..).map_while(|i| self.mean_square.current(i).map(|g| g[0])).collect()
+            }
+            RmspropRule::Elementwise(_) => Vec::new(),
+        }
+    }
+
+    /// Per-tensor rule: the effective step size `lr/√(g+ε)` of each tensor, in parameter order.
+    #[must_use]
+    pub fn effective_learning_rates(&self) -> Vec<T> {
+        match self.rule {
+            RmspropRule::PerTensor { eps, .. } => {
+                self.mean_square_norms().iter().map(|&g| self.learning_rate / (g + eps).sqrt()).collect()
+            }
+            RmspropRule::Elementwise(_) => Vec::new(),
+        }
+    }
+
+    /// The elementwise rule on one tensor.
+    fn update_elementwise(
+        &mut self,
+        index: usize,
+        parameter: &Parameter<T>,
+        next: &mut [T],
+        (alpha, eps, wd): (T, T, T),
+        momentum: T,
+        centered: bool,
+    ) -> bool {
+        let lr = self.learning_rate;
+        let keep = T::one() - alpha;
+        let (value, grad) = (parameter.value().as_slice(), parameter.grad().as_slice());
+        let len = value.len();
+        // The shared steps; `mean` is ḡ when centered (else unused), `b` the momentum buffer.
+        let rule = |p: T, g: T, v: T, mean: T| {
+            let g = g + wd * p;
+            let v = alpha * v + keep * g * g;
+            let mean = alpha * mean + keep * g;
+            let variance = if centered { v - mean * mean } else { v };
+            (g / (variance.sqrt() + eps), v, mean)
+        };
+        let v = self.mean_square.slot(index, len, T::zero());
+        match (centered, momentum > T::zero()) {
+            (false, false) => elementwise(value, grad, next, [v], &|p, g, [v]| {
+                let (step, v, _) = rule(p, g, v, T::zero());
+                (p - lr * step, [v])
+            }),
+            (true, false) => {
+                let mean = self.mean.slot(index, len, T::zero());
+                elementwise(value, grad, next, [v, mean], &|p, g, [v, mean]| {
+                    let (step, v, mean) = rule(p, g, v, mean);
+                    (p - lr * step, [v, mean])
+                })
+            }
+            (false, true) => {
+                let b = self.buffer.slot(index, len, T::zero());
+                elementwise(value, grad, next, [v, b], &|p, g, [v, b]| {
+                    let (step, v, _) = rule(p, g, v, T::zero());
+                    let b = momentum * b + step;
+                    (p - lr * b, [v, b])
+                })
+            }
+            (true, true) => {
+                let (mean, b) =
+                    (self.mean.slot(index, len, T::zero()), self.buffer.slot(index, len, T::zero()));
+                elementwise(value, grad, next, [v, mean, b], &|p, g, [v, mean, b]| {
+                    let (step, v, mean) = rule(p, g, v, mean);
+                    let b = momentum * b + step;
+                    (p - lr * b, [v, mean, b])
+                })
+            }
+        }
+    }
+
+    const KIND: &'static str = "rmsprop";
+}
+
+impl<T: Float> Optimizer<T> for Rmsprop<T> {
+    fn learning_rate(&self) -> T {
+        self.learning_rate
+    }
+
+    fn set_learning_rate(&mut self, learning_rate: T) -> Result<()> {
+        check_learning_rate(learning_rate)?;
+        self.learning_rate = learning_rate;
+        Ok(())
+    }
+
+    fn begin_step(&mut self) {
+        self.mean_square.discard();
+        self.mean.discard();
+        self.buffer.discard();
+        self.reset = matches!(self.rule, RmspropRule::PerTensor { reset_every: Some(k), .. }
+            if self.steps > 0 && self.steps.is_multiple_of(k as u64));
+    }
+
+    fn update(&mut self, index: usize, parameter: &Parameter<T>, next: &mut [T]) -> bool {
+        match self.rule {
+            RmspropRule::Elementwise(RmspropElementwise {
+                alpha,
+                eps,
+                weight_decay,
+                decay_scope,
+                momentum,
+                centered,
+            }) => {
+                let wd = if decay_scope.applies_to(parameter) { weight_decay } else { T::zero() };
+                self.update_elementwise(index, parameter, next, (alpha, eps, wd), momentum, centered)
+            }
+            RmspropRule::PerTensor { gamma, eps, .. } => {
+                let grad = parameter.grad().as_slice();
+                let (current, staged) = self.mean_square.slot(index, 1, T::one());
+                let g = if self.reset { T::one() } else { current[0] };
+                staged[0] = gamma * g + (T::one() - gamma) * crate::linalg::sum_of_squares(grad);
+                let step = self.learning_rate / (staged[0] + eps).sqrt();
+                let finite = staged[0].is_finite();
+                let value = parameter.value().as_slice();
+                elementwise(value, grad, next, [], &|p, d, []| (p - step * d, [])) && finite
+            }
+        }
+    }
+
+    fn commit_step(&mut self) {
+        self.mean_square.commit();
+        self.mean.commit();
+        self.buffer.commit();
+        self.steps += 1;
+    }
+
+    fn state(&self) -> Option<OptimizerState<T>> {
+        let mut buffers = Vec::new();
+        self.mean_square.export(&mut buffers);
+        self.mean.export(&mut buffers);
+        self.buffer.export(&mut buffers);
+        Some(OptimizerState { kind: Self::KIND.into(), steps: self.steps, buffers })
+    }
+
+    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
+        state.expect_kind(Self::KIND)?;
+        let mean_square = Staged::from_state(self.mean_square.name(), state)?;
+        let mean = Staged::from_state(self.mean.name(), state)?;
+        self.buffer = Staged::from_state(self.buffer.name(), state)?;
+        (self.mean_square, self.mean) = (mean_square, mean);
+        self.steps = state.steps;
+        Ok(())
+    }
+}

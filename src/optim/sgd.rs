@@ -1,0 +1,176 @@
+//! Stochastic gradient descent, with heavy-ball or Nesterov momentum and weight decay.
+
+use super::{
+    DecayScope, Optimizer, OptimizerState, Staged, check, check_learning_rate, check_weight_decay,
+    elementwise,
+};
+use crate::{Float, Parameter, Result};
+
+/// The momentum of [`Sgd`]. An enum, so that Nesterov with dampening (which PyTorch rejects at
+/// run time) cannot be written.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Momentum<T> {
+    /// Plain gradient descent: no buffer.
+    #[default]
+    None,
+    /// Heavy-ball momentum: `b = μb + (1−τ)∂P` (the first step: `b = ∂P`), then `P −= lr·b`.
+    Heavy {
+        /// `μ`, in [0, 1) (0.9 is usual).
+        momentum: T,
+        /// `τ`, in [0, 1]: how much of the gradient is held back (PyTorch default 0).
+        dampening: T,
+    },
+    /// Nesterov momentum: the same buffer (no dampening), then `P −= lr·(∂P + μb)`.
+    Nesterov {
+        /// `μ`, in (0, 1).
+        momentum: T,
+    },
+}
+
+/// The settings of [`Sgd`], with PyTorch's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdConfig<T> {
+    /// Step size `lr` (default 1e-3).
+    pub learning_rate: T,
+    /// Momentum (default none).
+    pub momentum: Momentum<T>,
+    /// `λ`: `∂P + λP` replaces the gradient (L2 through the optimizer; default 0).
+    pub weight_decay: T,
+    /// Which tensors `weight_decay` applies to (default: the regularized ones, not biases).
+    pub decay_scope: DecayScope,
+}
+
+impl<T: Float> Default for SgdConfig<T> {
+    fn default() -> Self {
+        SgdConfig {
+            learning_rate: T::lit(1e-3),
+            momentum: Momentum::None,
+            weight_decay: T::zero(),
+            decay_scope: DecayScope::Regularized,
+        }
+    }
+}
+
+/// Stochastic gradient descent, PyTorch's `torch.optim.SGD`:
+///
+/// ```text
+/// g = ∂P + λP                           (weight decay, on the tensors of the decay scope)
+/// b = g on a tensor's first step, else μb + (1−τ)g      (with momentum)
+/// g = b, or g + μb with Nesterov                         (with momentum)
+/// P = P − lr·g
+/// ```
+///
+/// ```
+/// use feedforward::optim::{Momentum, Sgd, SgdConfig};
+/// let sgd = Sgd::<f32>::new(SgdConfig {
+///     learning_rate: 0.05,
+///     momentum: Momentum::Nesterov { momentum: 0.9 },
+///     ..SgdConfig::default()
+/// })?;
+/// assert_eq!(sgd.config().learning_rate, 0.05);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sgd<T: Float> {
+    config: SgdConfig<T>,
+    steps: u64,
+    /// The momentum buffer `b`, one per tensor.
+    buffer: Staged<T>,
+}
+
+impl<T: Float> Sgd<T> {
+    /// SGD with `config`; rejects non-finite or out-of-range values.
+    pub fn new(config: SgdConfig<T>) -> Result<Self> {
+        check_learning_rate(config.learning_rate)?;
+        check_weight_decay(config.weight_decay)?;
+        let (zero, one) = (T::zero(), T::one());
+        match config.momentum {
+            Momentum::None => {}
+            Momentum::Heavy { momentum, dampening } => {
+                check("momentum", momentum, momentum >= zero && momentum < one, "must be in [0, 1)")?;
+                check("dampening", dampening, dampening >= zero && dampening <= one, "must be in [0, 1]")?;
+            }
+            Momentum::Nesterov { momentum } => {
+                check(
+                    "momentum",
+                    momentum,
+                    momentum > zero && momentum < one,
+                    "must be in (0, 1) for Nesterov",
+                )?;
+            }
+        }
+        Ok(Sgd { config, steps: 0, buffer: Staged::new("momentum_buffer") })
+    }
+
+    /// Plain SGD at `learning_rate`, without momentum or weight decay.
+    pub fn with_learning_rate(learning_rate: T) -> Result<Self> {
+        Self::new(SgdConfig { learning_rate, ..SgdConfig::default() })
+    }
+
+    /// The settings (the learning rate as a schedule last set it).
+    #[must_use]
+    pub fn config(&self) -> SgdConfig<T> {
+        self.config
+    }
+
+    /// Committed steps.
+    #[must_use]
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+}
+
+impl<T: Float> Optimizer<T> for Sgd<T> {
+    fn begin_step(&mut self) {
+        self.buffer.discard();
+    }
+
+    fn update(&mut self, index: usize, parameter: &Parameter<T>, next: &mut [T]) -> bool {
+        let SgdConfig { learning_rate: lr, momentum, weight_decay, decay_scope } = self.config;
+        let wd = if decay_scope.applies_to(parameter) { weight_decay } else { T::zero() };
+        let (value, grad) = (parameter.value().as_slice(), parameter.grad().as_slice());
+        let (mu, keep, nesterov) = match momentum {
+            Momentum::None => {
+                return elementwise(value, grad, next, [], &|p, g, []| (p - lr * (g + wd * p), []));
+            }
+            Momentum::Heavy { momentum, dampening } => (momentum, T::one() - dampening, false),
+            Momentum::Nesterov { momentum } => (momentum, T::one(), true),
+        };
+        let first = self.buffer.current(index).is_none();
+        let state = [self.buffer.slot(index, value.len(), T::zero())];
+        elementwise(value, grad, next, state, &|p, g, [b]| {
+            let g = g + wd * p;
+            let b = if first { g } else { mu * b + keep * g };
+            let direction = if nesterov { g + mu * b } else { b };
+            (p - lr * direction, [b])
+        })
+    }
+
+    fn commit_step(&mut self) {
+        self.buffer.commit();
+        self.steps += 1;
+    }
+
+    fn learning_rate(&self) -> T {
+        self.config.learning_rate
+    }
+
+    fn set_learning_rate(&mut self, learning_rate: T) -> Result<()> {
+        check_learning_rate(learning_rate)?;
+        self.config.learning_rate = learning_rate;
+        Ok(())
+    }
+
+    fn state(&self) -> Option<OptimizerState<T>> {
+        let mut buffers = Vec::new();
+        self.buffer.export(&mut buffers);
+        Some(OptimizerState { kind: "sgd".into(), steps: self.steps, buffers })
+    }
+
+    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
+        state.expect_kind("sgd")?;
+        self.buffer = Staged::from_state(self.buffer.name(), state)?;
+        self.steps = state.steps;
+        Ok(())
+    }
+}

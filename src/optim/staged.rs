@@ -1,0 +1,140 @@
+//! Double-buffered optimizer state, and the state as a checkpoint holds it.
+
+use crate::{Error, Float, Result};
+
+/// One kind of per-tensor optimizer state (Adam's `m`, say), double-buffered so that a step
+/// can be abandoned: a step reads the **current** buffer and writes the **staged** one;
+/// [`commit`](Staged::commit) swaps the two (a pointer swap per tensor, no copy). A step that
+/// is never committed leaves the current state as it was.
+///
+/// Tensors are numbered as [`Optimizer::update`](super::Optimizer::update) numbers them and
+/// created on first sight, filled with an initial value.
+///
+/// ```
+/// use feedforward::optim::Staged;
+///
+/// let mut m = Staged::<f32>::new("exp_avg");
+/// m.discard();
+/// let (current, staged) = m.slot(0, 2, 0.0);
+/// staged[0] = current[0] + 1.0;
+/// staged[1] = current[1] + 2.0;
+/// assert_eq!(m.current(0), Some(&[0.0, 0.0][..])); // not committed yet
+/// m.commit();
+/// assert_eq!(m.current(0), Some(&[1.0, 2.0][..]));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Staged<T> {
+    name: &'static str,
+    current: Vec<Vec<T>>,
+    staged: Vec<Vec<T>>,
+    /// Whether tensor `i`'s staged buffer was written in this step.
+    touched: Vec<bool>,
+}
+
+impl<T: Float> Staged<T> {
+    /// An empty state called `name` (the prefix of its tensors in a checkpoint).
+    #[must_use]
+    pub fn new(name: &'static str) -> Self {
+        Staged { name, current: Vec::new(), staged: Vec::new(), touched: Vec::new() }
+    }
+
+    /// The name given to [`new`](Staged::new).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Tensor `index`'s current buffer (to read) and staged buffer (to write), both `len` long.
+    /// A tensor seen for the first time (or with another length) starts filled with `initial`.
+    pub fn slot(&mut self, index: usize, len: usize, initial: T) -> (&[T], &mut [T]) {
+        if self.current.len() <= index {
+            self.current.resize_with(index + 1, Vec::new);
+            self.staged.resize_with(index + 1, Vec::new);
+            self.touched.resize(index + 1, false);
+        }
+        if self.current[index].len() != len {
+            self.current[index] = vec![initial; len];
+        }
+        self.staged[index].resize(len, initial);
+        self.touched[index] = true;
+        (&self.current[index], &mut self.staged[index])
+    }
+
+    /// Makes every buffer written since the last [`discard`](Staged::discard) current.
+    pub fn commit(&mut self) {
+        for (i, touched) in self.touched.iter_mut().enumerate() {
+            if std::mem::take(touched) {
+                std::mem::swap(&mut self.current[i], &mut self.staged[i]);
+            }
+        }
+    }
+
+    /// Forgets what was staged (call at the start of every step).
+    pub fn discard(&mut self) {
+        self.touched.iter_mut().for_each(|t| *t = false);
+    }
+
+    /// Tensor `index`'s committed state, if it has been seen.
+    #[must_use]
+    pub fn current(&self, index: usize) -> Option<&[T]> {
+        self.current.get(index).filter(|v| !v.is_empty()).map(Vec::as_slice)
+    }
+
+    /// Appends every committed buffer to `out`, named `"{name}.{index}"`.
+    pub fn export(&self, out: &mut Vec<(String, Vec<T>)>) {
+        for (i, v) in self.current.iter().enumerate().filter(|(_, v)| !v.is_empty()) {
+            out.push((format!("{}.{i}", self.name), v.clone()));
+        }
+    }
+
+    /// The state called `name` held by `state`: its buffers named `"{name}.{index}"` (others
+    /// are ignored). Rejects a name whose index is not a number, and non-finite values.
+    pub fn from_state(name: &'static str, state: &OptimizerState<T>) -> Result<Self> {
+        let mut current: Vec<Vec<T>> = Vec::new();
+        for (key, values) in &state.buffers {
+            let Some(index) = key.strip_prefix(name).and_then(|rest| rest.strip_prefix('.')) else {
+                continue;
+            };
+            let bad = |reason: &str| Error::OptimizerState { reason: format!("buffer {key:?}: {reason}") };
+            let index: usize =
+                index.parse().map_err(|_| bad("the part after the dot is not a tensor number"))?;
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(bad("holds NaN or infinite values"));
+            }
+            if current.len() <= index {
+                current.resize_with(index + 1, Vec::new);
+            }
+            current[index].clone_from(values);
+        }
+        let tensors = current.len();
+        Ok(Staged { name, current, staged: vec![Vec::new(); tensors], touched: vec![false; tensors] })
+    }
+}
+
+/// An optimizer's committed state: what a checkpoint saves and
+/// [`Optimizer::load_state`](super::Optimizer::load_state) restores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState<T> {
+    /// Which optimizer wrote it, e.g. `"adam"`; loading into another kind is an error.
+    pub kind: String,
+    /// Committed steps.
+    pub steps: u64,
+    /// Named buffers, `"{state}.{tensor index}"` (e.g. `"exp_avg.0"`).
+    pub buffers: Vec<(String, Vec<T>)>,
+}
+
+impl<T: Float> OptimizerState<T> {
+    /// Checks that this state was written by an optimizer of kind `kind`.
+    pub fn expect_kind(&self, kind: &str) -> Result<()> {
+        if self.kind == kind {
+            Ok(())
+        } else {
+            Err(Error::OptimizerState {
+                reason: format!(
+                    "the state is {:?}'s, not {kind:?}'s: resume with the same optimizer",
+                    self.kind
+                ),
+            })
+        }
+    }
+}
