@@ -7,8 +7,9 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use feedforward::linalg::{Op, gemm};
+use feedforward::optim::{Momentum, SgdConfig};
 use feedforward::recipe::Recipe;
-use feedforward::{Float, Network, Rmsprop, SoftmaxCrossEntropy};
+use feedforward::{Adam, AdamW, Float, Network, Optimizer, Rmsprop, Sgd, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -96,16 +97,29 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
             })
         });
         if batch == 128 {
-            // The default recipe's optimizer: one running mean per weight, not per tensor.
-            let mut net = network::<T>();
-            let mut opt = Rmsprop::elementwise(T::lit(1e-6)).unwrap();
-            group.bench_function(BenchmarkId::new("train_step_elementwise_rmsprop", batch), |b| {
-                b.iter(|| {
-                    black_box(
-                        net.train_step(black_box(&x), &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap(),
-                    )
-                })
-            });
+            // The minibatch optimizers, same network and batch: the elementwise RMSprop (the
+            // default recipe's), SGD with momentum, Adam and AdamW.
+            let sgd = SgdConfig {
+                momentum: Momentum::Heavy { momentum: T::lit(0.9), dampening: T::zero() },
+                ..SgdConfig::default()
+            };
+            let optimizers: [(&str, Box<dyn Optimizer<T>>); 4] = [
+                ("train_step_elementwise_rmsprop", Box::new(Rmsprop::elementwise(T::lit(1e-6)).unwrap())),
+                ("train_step_sgd_momentum", Box::new(Sgd::new(sgd).unwrap())),
+                ("train_step_adam", Box::new(Adam::with_learning_rate(T::lit(1e-6)).unwrap())),
+                ("train_step_adamw", Box::new(AdamW::with_learning_rate(T::lit(1e-6)).unwrap())),
+            ];
+            for (name, mut opt) in optimizers {
+                let mut net = network::<T>();
+                group.bench_function(BenchmarkId::new(name, batch), |b| {
+                    b.iter(|| {
+                        black_box(
+                            net.train_step(black_box(&x), &SoftmaxCrossEntropy::new(), &y, opt.as_mut())
+                                .unwrap(),
+                        )
+                    })
+                });
+            }
         }
         group.bench_function(BenchmarkId::new("bare_forward_products", batch), |b| {
             b.iter(|| bare.forward(black_box(&x)))

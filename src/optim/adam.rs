@@ -158,7 +158,7 @@ impl<T: Float, const DECOUPLED: bool> Optimizer<T> for AdamBase<T, DECOUPLED> {
         let (value, grad) = (parameter.value().as_slice(), parameter.grad().as_slice());
         let len = value.len();
         let state = [self.mean.slot(index, len, T::zero()), self.mean_square.slot(index, len, T::zero())];
-        elementwise(value, grad, next, state, &|p, g, [m, v]| {
+        elementwise(value, grad, next, state, move |p, g, [m, v]| {
             let g = g + l2 * p;
             let m = beta1 * m + keep1 * g;
             let v = beta2 * v + keep2 * g * g;

@@ -154,12 +154,15 @@ pub(crate) type StateSlices<'a, T, const K: usize> = [(&'a [T], &'a mut [T]); K]
 /// every entry of one tensor, with `K` state values per entry read from the current buffers and
 /// written to the staged ones. Spread over the thread team in fixed blocks (the same bits on
 /// any thread count), vectorized, and checked for non-finite results in the same pass.
+///
+/// `rule` is taken by value (a `move` closure of scalars is `Copy`): each block works on its own
+/// copy, so the settings stay in registers instead of being reloaded after every store.
 pub(crate) fn elementwise<T: Float, const K: usize>(
     value: &[T],
     grad: &[T],
     next: &mut [T],
     state: StateSlices<'_, T, K>,
-    rule: &(impl Fn(T, T, [T; K]) -> (T, [T; K]) + Sync),
+    rule: impl Fn(T, T, [T; K]) -> (T, [T; K]) + Sync + Copy,
 ) -> bool {
     let len = value.len();
     assert!(grad.len() == len && next.len() == len, "elementwise: lengths differ");
@@ -185,7 +188,7 @@ fn block_update<T: Float, const K: usize>(
     value: &[T],
     grad: &[T],
     state: [(Cols<'_, T>, ColsMut<'_, T>); K],
-    rule: &impl Fn(T, T, [T; K]) -> (T, [T; K]),
+    rule: impl Fn(T, T, [T; K]) -> (T, [T; K]) + Copy,
 ) -> bool {
     // `v·0` is 0 for a finite `v` and NaN otherwise: the sum flags any non-finite result.
     let mut flags = [T::zero(); LANES];

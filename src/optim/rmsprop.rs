@@ -187,7 +187,7 @@ impl<T: Float> Rmsprop<T> {
         let (value, grad) = (parameter.value().as_slice(), parameter.grad().as_slice());
         let len = value.len();
         // The shared steps; `mean` is ḡ when centered (else unused), `b` the momentum buffer.
-        let rule = |p: T, g: T, v: T, mean: T| {
+        let rule = move |p: T, g: T, v: T, mean: T| {
             let g = g + wd * p;
             let v = alpha * v + keep * g * g;
             let mean = alpha * mean + keep * g;
@@ -196,20 +196,20 @@ impl<T: Float> Rmsprop<T> {
         };
         let v = self.mean_square.slot(index, len, T::zero());
         match (centered, momentum > T::zero()) {
-            (false, false) => elementwise(value, grad, next, [v], &|p, g, [v]| {
+            (false, false) => elementwise(value, grad, next, [v], move |p, g, [v]| {
                 let (step, v, _) = rule(p, g, v, T::zero());
                 (p - lr * step, [v])
             }),
             (true, false) => {
                 let mean = self.mean.slot(index, len, T::zero());
-                elementwise(value, grad, next, [v, mean], &|p, g, [v, mean]| {
+                elementwise(value, grad, next, [v, mean], move |p, g, [v, mean]| {
                     let (step, v, mean) = rule(p, g, v, mean);
                     (p - lr * step, [v, mean])
                 })
             }
             (false, true) => {
                 let b = self.buffer.slot(index, len, T::zero());
-                elementwise(value, grad, next, [v, b], &|p, g, [v, b]| {
+                elementwise(value, grad, next, [v, b], move |p, g, [v, b]| {
                     let (step, v, _) = rule(p, g, v, T::zero());
                     let b = momentum * b + step;
                     (p - lr * b, [v, b])
@@ -218,7 +218,7 @@ impl<T: Float> Rmsprop<T> {
             (true, true) => {
                 let (mean, b) =
                     (self.mean.slot(index, len, T::zero()), self.buffer.slot(index, len, T::zero()));
-                elementwise(value, grad, next, [v, mean, b], &|p, g, [v, mean, b]| {
+                elementwise(value, grad, next, [v, mean, b], move |p, g, [v, mean, b]| {
                     let (step, v, mean) = rule(p, g, v, mean);
                     let b = momentum * b + step;
                     (p - lr * b, [v, mean, b])
@@ -270,7 +270,7 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                 let step = self.learning_rate / (staged[0] + eps).sqrt();
                 let finite = staged[0].is_finite();
                 let value = parameter.value().as_slice();
-                elementwise(value, grad, next, [], &|p, d, []| (p - step * d, [])) && finite
+                elementwise(value, grad, next, [], move |p, d, []| (p - step * d, [])) && finite
             }
         }
     }

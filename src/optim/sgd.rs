@@ -129,20 +129,26 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let SgdConfig { learning_rate: lr, momentum, weight_decay, decay_scope } = self.config;
         let wd = if decay_scope.applies_to(parameter) { weight_decay } else { T::zero() };
         let (value, grad) = (parameter.value().as_slice(), parameter.grad().as_slice());
-        let (mu, keep, nesterov) = match momentum {
+        // b = carry·b + keep·g and direction = from_g·g + from_b·b: the four cases as
+        // coefficients (exact: multiplying by 0 or 1 changes no finite value), so the loop has
+        // no branch.
+        let (mu, keep, (from_g, from_b)) = match momentum {
             Momentum::None => {
-                return elementwise(value, grad, next, [], &|p, g, []| (p - lr * (g + wd * p), []));
+                return elementwise(value, grad, next, [], move |p, g, []| (p - lr * (g + wd * p), []));
             }
-            Momentum::Heavy { momentum, dampening } => (momentum, T::one() - dampening, false),
-            Momentum::Nesterov { momentum } => (momentum, T::one(), true),
+            Momentum::Heavy { momentum, dampening } => {
+                (momentum, T::one() - dampening, (T::zero(), T::one()))
+            }
+            Momentum::Nesterov { momentum } => (momentum, T::one(), (T::one(), momentum)),
         };
-        let first = self.buffer.current(index).is_none();
+        // A tensor's first step takes the gradient as it is: b = g.
+        let (carry, keep) =
+            if self.buffer.current(index).is_none() { (T::zero(), T::one()) } else { (mu, keep) };
         let state = [self.buffer.slot(index, value.len(), T::zero())];
-        elementwise(value, grad, next, state, &|p, g, [b]| {
+        elementwise(value, grad, next, state, move |p, g, [b]| {
             let g = g + wd * p;
-            let b = if first { g } else { mu * b + keep * g };
-            let direction = if nesterov { g + mu * b } else { b };
-            (p - lr * direction, [b])
+            let b = carry * b + keep * g;
+            (p - lr * (from_g * g + from_b * b), [b])
         })
     }
 
