@@ -11,10 +11,14 @@
 use clap::Parser;
 use feedforward::data::{self, Dataset, Split, csv};
 use feedforward::metrics::ConfusionMatrix;
+use feedforward::optim::{Momentum, OptimizerState, RmspropElementwise, SgdConfig};
 use feedforward::recipe::{MNIST_CLASSES, Recipe};
-use feedforward::train::{self, Progress, Schedule};
+use feedforward::train::{self, Checkpointing, EarlyStopping, Event, Schedule};
 use feedforward::viz::{self, Series};
-use feedforward::{Activation, Init, Network, Rmsprop, RmspropRule, SoftmaxCrossEntropy, weights};
+use feedforward::{
+    Activation, Adam, AdamConfig, AdamW, Init, Network, Optimizer, Rmsprop, RmspropRule, Sgd,
+    SoftmaxCrossEntropy, weights,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -67,9 +71,30 @@ struct Args {
     /// Samples per step, or `full` for full-batch (default recipe: 128; seed: full).
     #[arg(long)]
     batch_size: Option<BatchSize>,
-    /// Learning rate (default recipe: 2e-3; seed: 0.5).
+    /// Learning rate (default recipe: 2e-3; seed: 0.5; sgd: 0.05; adam, adamw: 1e-3).
     #[arg(long)]
     learning_rate: Option<f64>,
+    /// Optimizer: rmsprop (the recipes': elementwise, or per tensor for seed), sgd, adam, adamw.
+    #[arg(long)]
+    optimizer: Option<OptimizerArg>,
+    /// Momentum of sgd (heavy ball) or rmsprop (default 0).
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Weight decay of the weight matrices, not the biases (default 0; adamw: 0.01). Adam, SGD
+    /// and RMSprop add it to the gradient; AdamW shrinks the weights directly.
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Stop when the validation loss has not improved for this many epochs, and keep the best
+    /// epoch's weights (needs --validation).
+    #[arg(long, requires = "validation")]
+    early_stopping: Option<usize>,
+    /// Write a checkpoint (model, optimizer state, position in the run) here after every
+    /// epoch; `Network::load` reads the model from it.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint (same flags as the run that wrote it).
+    #[arg(long)]
+    resume: Option<PathBuf>,
     /// Learning-rate schedule: `constant`, or `cosine` decay to 0 (default recipe: cosine;
     /// seed: constant).
     #[arg(long)]
@@ -140,6 +165,14 @@ impl From<InitArg> for Init {
             InitArg::Seed => Init::SEED_RECIPE,
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum OptimizerArg {
+    Rmsprop,
+    Sgd,
+    Adam,
+    Adamw,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -263,13 +296,13 @@ fn run(args: Args) -> Result<(), Failures> {
         None => recipe.loss(),
     };
     let mut net: Network<f32> = spec.build(&mut rng)?;
-    let mut optimizer: Rmsprop<f32> = recipe.optimizer(args.learning_rate)?;
+    let mut optimizer = build_optimizer(&args)?;
     if let Some(path) = &args.load {
         weights::load_into(&mut net, path)?;
         say!("loaded weights from {}", path.display());
     }
     say!(
-        "recipe {recipe:?}: {}, {} activation, {:?} init, dropout {} (input {}), label smoothing {}, {} parameters, L2 alpha {}, {:?}, learning rate {}",
+        "recipe {recipe:?}: {}, {} activation, {:?} init, dropout {} (input {}), label smoothing {}, {} parameters, L2 alpha {}, {}, learning rate {}",
         spec.sizes(),
         spec.activation.name(),
         spec.init,
@@ -278,9 +311,9 @@ fn run(args: Args) -> Result<(), Failures> {
         loss.label_smoothing(),
         net.parameter_count(),
         net.l2(),
-        optimizer.rule(),
+        optimizer_name(&args),
         // As given (the f32 the optimizer holds may print rounded).
-        args.learning_rate.unwrap_or(recipe.default_learning_rate())
+        learning_rate(&args)
     );
 
     let train_labels = train_set.require_labels("the training set")?;
@@ -288,7 +321,9 @@ fn run(args: Args) -> Result<(), Failures> {
     let should_train = args.load.is_none() || args.epochs.is_some() || args.iterations.is_some();
     let train_seconds = if should_train {
         let t = Instant::now();
-        train_net(&args, &mut net, &mut optimizer, &loss, &train_set, train_labels, &mut history)?;
+        let validation = validation_set.as_ref().map(|v| (v.images(), v.labels().unwrap_or(&[])));
+        let data = train::Data { inputs: train_set.images(), targets: train_labels, validation };
+        train_net(&args, &mut net, optimizer.as_mut(), &loss, data, &mut history)?;
         t.elapsed().as_secs_f64()
     } else {
         0.0
@@ -395,6 +430,8 @@ fn run(args: Args) -> Result<(), Failures> {
 /// Per-step loss and accuracy, for the curves.
 #[derive(Default)]
 struct History {
+    /// Validation accuracy (%) at the end of each epoch, by step.
+    validation: Vec<(f64, f64)>,
     loss: Vec<(f64, f64)>,
     accuracy: Vec<(f64, f64)>,
     steps: usize,
@@ -404,19 +441,19 @@ struct History {
 fn train_net(
     args: &Args,
     net: &mut Network<f32>,
-    optimizer: &mut Rmsprop<f32>,
+    optimizer: &mut dyn Optimizer<f32>,
     loss: &SoftmaxCrossEntropy,
-    train_set: &Dataset,
-    labels: &[usize],
+    data: train::Data<'_, f32, [usize]>,
     history: &mut History,
 ) -> feedforward::Result<()> {
+    let samples = data.inputs.ncols();
     let recipe = args.recipe;
     let batch_size = match args.batch_size {
         Some(BatchSize::Full) => None,
         Some(BatchSize::Size(n)) => Some(n),
         None => recipe.default_batch_size(),
     };
-    let steps_per_epoch = batch_size.map_or(1, |b| train_set.len().div_ceil(b));
+    let steps_per_epoch = batch_size.map_or(1, |b| samples.div_ceil(b));
     let full_batch = steps_per_epoch == 1;
     let epochs = match (args.epochs, args.iterations) {
         (Some(e), _) => e,
@@ -425,6 +462,9 @@ fn train_net(
     };
     let mut config = recipe.train_config(epochs, batch_size, args.seed);
     config.max_steps = args.iterations;
+    config.early_stopping = args.early_stopping.map(|patience| EarlyStopping { patience, min_delta: 0.0 });
+    config.checkpoint = args.checkpoint.clone().map(Checkpointing::new);
+    config.resume.clone_from(&args.resume);
     match args.schedule {
         Some(ScheduleArg::Constant) => config.schedule = Schedule::Constant,
         Some(ScheduleArg::Cosine) => config.schedule = Schedule::Cosine { final_fraction: 0.0 },
@@ -441,7 +481,26 @@ fn train_net(
             .expect("the template is valid"),
     );
     let (mut window_loss, mut window_correct, mut window_samples) = (0.0, 0.0, 0usize);
-    train::fit(net, optimizer, loss, train_set.images(), labels, &config, |p: &Progress, net, opt| {
+    let seed_rule = recipe == Recipe::Seed && args.optimizer.is_none_or(|o| o == OptimizerArg::Rmsprop);
+    let fitted = train::fit(net, optimizer, loss, data, &config, |event, net, opt| {
+        let p = match event {
+            Event::Step(p) => p,
+            Event::Epoch(e) => {
+                if let Some(v) = e.validation {
+                    let line = format!(
+                        "epoch {:>4}: validation loss {:.4}, accuracy {:.2}%; training loss {:.4} (mean over the epoch), learning rate {:.3e}",
+                        e.epoch,
+                        v.loss,
+                        100.0 * v.accuracy.unwrap_or(f64::NAN),
+                        e.train_loss,
+                        e.learning_rate
+                    );
+                    bar.suspend(|| say!("{line}"));
+                    history.validation.push((e.steps as f64, 100.0 * v.accuracy.unwrap_or(f64::NAN)));
+                }
+                return;
+            }
+        };
         let r = p.report;
         // Softmax cross-entropy always reports an accuracy.
         let accuracy = r.accuracy.unwrap_or(f64::NAN);
@@ -479,31 +538,106 @@ fn train_net(
             );
             bar.suspend(|| {
                 say!("{line}");
-                if matches!(opt.rule(), RmspropRule::PerTensor { .. }) {
+                if seed_rule {
                     print_sanity_checks(net, opt);
                 }
             });
             (window_loss, window_correct, window_samples) = (0.0, 0.0, 0);
         }
     })?;
+    if let Some(best) = fitted.best_epoch {
+        let how = if fitted.stopped_early { "stopped early" } else { "ran every epoch" };
+        bar.suspend(|| say!("early stopping: {how}; keeping the weights of epoch {best}"));
+    }
     bar.finish_and_clear();
     Ok(())
 }
 
 /// The original recipe's sanity checks: per tensor, its `g` and effective step, and the norm of
-/// its last gradient.
-fn print_sanity_checks(net: &Network<f32>, opt: &Rmsprop<f32>) {
-    let rates = opt.effective_learning_rates();
+/// its last gradient (the per-tensor RMSprop's `g` read from its state).
+fn print_sanity_checks(net: &Network<f32>, opt: &dyn Optimizer<f32>) {
+    let state = opt.state().unwrap_or(OptimizerState { kind: String::new(), steps: 0, buffers: Vec::new() });
+    let g = |k: usize| {
+        let name = format!("mean_square_norm.{k}");
+        state.buffers.iter().find(|(n, _)| *n == name).map_or(f32::NAN, |(_, v)| v[0])
+    };
     let names = ["W0", "b", "W1", "b1"];
     for (k, p) in net.parameters().enumerate() {
         say!(
             "    {:<3} g = {:>10.4e}   eta/sqrt(g+eps) = {:>10.4e}   |grad| = {:.4e}",
             names.get(k).copied().unwrap_or("?"),
-            opt.mean_square_norms().get(k).copied().unwrap_or(f32::NAN),
-            rates.get(k).copied().unwrap_or(f32::NAN),
+            g(k),
+            opt.learning_rate() / (g(k) + 1e-3).sqrt(),
             p.grad().norm()
         );
     }
+}
+
+/// The learning rate: as given, or the optimizer's default.
+fn learning_rate(args: &Args) -> f64 {
+    args.learning_rate.unwrap_or(match args.optimizer {
+        None | Some(OptimizerArg::Rmsprop) => args.recipe.default_learning_rate(),
+        Some(OptimizerArg::Sgd) => 0.05,
+        Some(OptimizerArg::Adam | OptimizerArg::Adamw) => 1e-3,
+    })
+}
+
+/// The optimizer as printed.
+fn optimizer_name(args: &Args) -> String {
+    let name = match (args.optimizer, args.recipe) {
+        (None | Some(OptimizerArg::Rmsprop), Recipe::Seed) => "per-tensor RMSprop".to_string(),
+        (None | Some(OptimizerArg::Rmsprop), _) => "elementwise RMSprop".to_string(),
+        (Some(o), _) => format!("{o:?}").to_lowercase(),
+    };
+    let momentum = args.momentum.map_or(String::new(), |m| format!(", momentum {m}"));
+    let decay = args.weight_decay.map_or(String::new(), |w| format!(", weight decay {w}"));
+    format!("{name}{momentum}{decay}")
+}
+
+/// The optimizer the flags ask for.
+fn build_optimizer(args: &Args) -> feedforward::Result<Box<dyn Optimizer<f32>>> {
+    let lr = learning_rate(args);
+    // The recipe's check: finite, > 0, and representable in f32 (named as given).
+    let recipe_rmsprop = args.recipe.optimizer::<f32>(Some(lr))?;
+    let lr = lr as f32;
+    let momentum = args.momentum.unwrap_or(0.0) as f32;
+    let weight_decay = args.weight_decay.map(|w| w as f32);
+    Ok(match args.optimizer {
+        None | Some(OptimizerArg::Rmsprop) => match recipe_rmsprop.rule() {
+            RmspropRule::Elementwise(settings) => {
+                let settings =
+                    RmspropElementwise { momentum, weight_decay: weight_decay.unwrap_or(0.0), ..settings };
+                Box::new(Rmsprop::new(lr, RmspropRule::Elementwise(settings))?)
+            }
+            RmspropRule::PerTensor { .. } if args.momentum.is_some() || args.weight_decay.is_some() => {
+                return Err(feedforward::Error::InvalidHyperparameter {
+                    name: "momentum or weight decay",
+                    value: 0.0,
+                    requirement: "has no meaning for the seed recipe's per-tensor RMSprop (use --optimizer)",
+                });
+            }
+            RmspropRule::PerTensor { .. } => Box::new(recipe_rmsprop),
+        },
+        Some(OptimizerArg::Sgd) => {
+            let momentum =
+                if momentum > 0.0 { Momentum::Heavy { momentum, dampening: 0.0 } } else { Momentum::None };
+            let weight_decay = weight_decay.unwrap_or(0.0);
+            Box::new(Sgd::new(SgdConfig {
+                learning_rate: lr,
+                momentum,
+                weight_decay,
+                ..SgdConfig::default()
+            })?)
+        }
+        Some(OptimizerArg::Adam) => {
+            let weight_decay = weight_decay.unwrap_or(0.0);
+            Box::new(Adam::new(AdamConfig { learning_rate: lr, weight_decay, ..AdamConfig::default() })?)
+        }
+        Some(OptimizerArg::Adamw) => {
+            let weight_decay = weight_decay.unwrap_or(0.01);
+            Box::new(AdamW::new(AdamConfig { learning_rate: lr, weight_decay, ..AdamConfig::adamw() })?)
+        }
+    })
 }
 
 fn draw_pictures(

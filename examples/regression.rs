@@ -75,13 +75,21 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ..TrainConfig::default()
     };
     let report_every = (args.epochs / 5).max(1);
-    train::fit(&mut net, &mut optimizer, &MeanSquaredError, &x, &y, &config, |p, net, _| {
-        let end_of_epoch = p.step.is_multiple_of(config.steps_per_epoch(args.samples));
-        if end_of_epoch && (p.epoch.is_multiple_of(report_every) || p.step == p.total_steps) {
-            let test = net.loss(&tx, &MeanSquaredError, &ty).map(f64::from).unwrap_or(f64::NAN);
-            println!("epoch {:>4}: batch MSE {:.2e}, test MSE {test:.2e}", p.epoch, p.report.loss);
-        }
-    })?;
+    train::fit(
+        &mut net,
+        &mut optimizer,
+        &MeanSquaredError,
+        train::Data::new(&x, &y),
+        &config,
+        |event, net, _| {
+            let train::Event::Step(p) = event else { return };
+            let end_of_epoch = p.step.is_multiple_of(config.steps_per_epoch(args.samples));
+            if end_of_epoch && (p.epoch.is_multiple_of(report_every) || p.step == p.total_steps) {
+                let test = net.loss(&tx, &MeanSquaredError, &ty).map(f64::from).unwrap_or(f64::NAN);
+                println!("epoch {:>4}: batch MSE {:.2e}, test MSE {test:.2e}", p.epoch, p.report.loss);
+            }
+        },
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     let train_mse = f64::from(net.loss(&x, &MeanSquaredError, &y)?);
     let test_mse = f64::from(net.loss(&tx, &MeanSquaredError, &ty)?);

@@ -133,6 +133,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A checkpoint that cannot be written, read, or resumed by this run.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+
     /// A weights file that is unreadable or does not fit the network.
     #[error("weights {path}: {reason}")]
     Weights {

@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+mod checkpoint;
 pub mod data;
 mod dropout;
 mod error;

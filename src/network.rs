@@ -563,11 +563,31 @@ impl<T: Float> Network<T> {
         L: Loss<T> + ?Sized,
         O: Optimizer<T> + ?Sized,
     {
-        self.train_step_scanned(x, loss, targets, optimizer, InputScan::Needed)
+        self.train_step_scanned(x, loss, targets, optimizer, InputScan::Needed, None)
+    }
+
+    /// Scales every gradient by `max_norm/‖g‖` when the global norm `‖g‖` (over all parameters
+    /// at once) exceeds `max_norm`, as PyTorch's `clip_grad_norm_` does (which divides by
+    /// `‖g‖ + 1e-6`). Returns the norm before clipping.
+    fn clip_gradients(&mut self, max_norm: T) -> T {
+        let squares = self
+            .parameters()
+            .fold(T::zero(), |acc, p| acc + crate::linalg::sum_of_squares(p.grad().as_slice()));
+        let norm = squares.sqrt();
+        let scale = max_norm / (norm + T::lit(1e-6));
+        if scale < T::one() {
+            self.parameters_mut().for_each(|p| p.grad_mut().scale_mut(scale));
+        }
+        norm
+    }
+
+    /// Sets the step count (a checkpoint resumes it: dropout masks depend on it).
+    pub(crate) fn set_steps(&mut self, steps: usize) {
+        self.steps = steps;
     }
 
     /// [`train_step`](Network::train_step), skipping the NaN/inf scan of an input already
-    /// scanned.
+    /// scanned, with optional gradient clipping by global norm.
     pub(crate) fn train_step_scanned<L, O>(
         &mut self,
         x: &DMatrix<T>,
@@ -575,6 +595,7 @@ impl<T: Float> Network<T> {
         targets: &L::Target,
         optimizer: &mut O,
         scan: InputScan,
+        clip_norm: Option<T>,
     ) -> Result<StepReport>
     where
         L: Loss<T> + ?Sized,
@@ -586,6 +607,9 @@ impl<T: Float> Network<T> {
         if !value.loss.is_finite() {
             let (what, value) = ("loss".into(), value.loss.as_f64());
             return Err(Error::NonFinite { step: Some(step), what, value, sample: None });
+        }
+        if let Some(max_norm) = clip_norm {
+            self.clip_gradients(max_norm);
         }
         optimizer.begin_step();
         // Phase 1: every new value into `next`, checked (the optimizer stages its new state).

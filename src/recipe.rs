@@ -195,7 +195,7 @@ impl Recipe {
             Recipe::Default | Recipe::Regularized => Schedule::Cosine { final_fraction: 0.0 },
             Recipe::Seed => Schedule::Constant,
         };
-        TrainConfig { epochs, batching, seed, max_steps: None, schedule }
+        TrainConfig { epochs, batching, seed, schedule, ..TrainConfig::default() }
     }
 }
 

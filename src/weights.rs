@@ -81,6 +81,11 @@ fn layout<T: Float>(network: &Network<T>) -> Result<Vec<Slot>> {
     Ok(out)
 }
 
+/// The file name and shape of every parameter of `network`, in parameter order.
+pub(crate) fn tensor_names<T: Float>(network: &Network<T>) -> Result<Vec<(String, Vec<usize>)>> {
+    Ok(layout(network)?.into_iter().map(|s| (s.name, s.shape)).collect())
+}
+
 /// The network's architecture, as written under [`ARCHITECTURE_KEY`].
 #[must_use]
 pub fn architecture<T: Float>(network: &Network<T>) -> Value {
@@ -106,25 +111,43 @@ pub fn architecture<T: Float>(network: &Network<T>) -> Value {
 /// The network's parameters as safetensors bytes (in the network's scalar type), with its
 /// architecture in the metadata.
 pub fn to_bytes<T: Float>(network: &Network<T>) -> Result<Vec<u8>> {
+    to_bytes_with(network, Vec::new(), Vec::new())
+}
+
+/// A tensor to write beside a network's: name, flat values, file shape.
+pub(crate) type ExtraTensor<T> = (String, Vec<T>, Vec<usize>);
+
+/// [`to_bytes`] plus `extra` tensors and metadata entries (a checkpoint's optimizer state).
+pub(crate) fn to_bytes_with<T: Float>(
+    network: &Network<T>,
+    extra: Vec<ExtraTensor<T>>,
+    extra_meta: Vec<(String, String)>,
+) -> Result<Vec<u8>> {
     let dtype = if T::BYTES == 4 { Dtype::F32 } else { Dtype::F64 };
-    let buffers: Vec<Vec<u8>> = network
-        .parameters()
-        .map(|p| {
-            let mut bytes = Vec::with_capacity(p.len() * T::BYTES);
-            p.value().iter().for_each(|&v| v.write_le(&mut bytes));
-            bytes
-        })
-        .collect();
+    let le_bytes = |values: &mut dyn Iterator<Item = T>, len: usize| {
+        let mut bytes = Vec::with_capacity(len * T::BYTES);
+        values.for_each(|v| v.write_le(&mut bytes));
+        bytes
+    };
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (slot, p) in layout(network)?.into_iter().zip(network.parameters()) {
+        tensors.push((slot.name, slot.shape, le_bytes(&mut p.value().iter().copied(), p.len())));
+    }
+    for (name, values, shape) in extra {
+        let bytes = le_bytes(&mut values.iter().copied(), values.len());
+        tensors.push((name, shape, bytes));
+    }
     let mut views = Vec::new();
-    for (slot, bytes) in layout(network)?.into_iter().zip(&buffers) {
-        let view = TensorView::new(dtype, slot.shape, bytes).map_err(|e| memory_error(e.to_string()))?;
-        views.push((slot.name, view));
+    for (name, shape, bytes) in &tensors {
+        let view = TensorView::new(dtype, shape.clone(), bytes).map_err(|e| memory_error(e.to_string()))?;
+        views.push((name.clone(), view));
     }
     let meta: HashMap<String, String> = [
         ("format".to_string(), "feedforward".to_string()),
         (ARCHITECTURE_KEY.to_string(), architecture(network).to_string()),
     ]
     .into_iter()
+    .chain(extra_meta)
     .collect();
     safetensors::serialize(views, Some(meta)).map_err(|e| memory_error(e.to_string()))
 }
@@ -135,17 +158,20 @@ fn memory_error(reason: String) -> Error {
 
 /// Saves the network's parameters and architecture to a safetensors file at `path`.
 pub fn save<T: Float>(network: &Network<T>, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
-    let bytes = to_bytes(network)?;
+    write_bytes(path.as_ref(), &to_bytes(network)?)
+}
+
+/// Writes `bytes` to `path`.
+pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = crate::error::create_file(path)?;
-    file.write_all(&bytes).and_then(|()| file.flush()).map_err(Error::at(path))
+    file.write_all(bytes).and_then(|()| file.flush()).map_err(Error::at(path))
 }
 
 /// The longest weights file read from a pipe or a device, whose length is not known before
 /// reading (a regular file is read whatever its length: the file system says how long it is).
 pub const MAX_STREAM_BYTES: u64 = 1 << 28;
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e, "No weights file at that path."))?;
     let regular = file.metadata().map_err(Error::at(path))?.is_file();
@@ -195,30 +221,13 @@ pub fn from_bytes_into<T: Float>(
                 tensor.shape()
             )));
         }
-        let width = match tensor.dtype() {
-            Dtype::F32 => 4,
-            Dtype::F64 => 8,
-            other => {
-                return Err(bad(format!(
-                    "tensor {name} has dtype {other:?}; only F32 and F64 are supported"
-                )));
-            }
-        };
-        let data: Vec<T> = tensor
-            .data()
-            .chunks_exact(width)
-            .map(|c| match width {
-                4 => T::lit(f64::from(f32::read_le(c))),
-                _ => T::lit(f64::read_le(c)),
-            })
-            .collect();
-        if data.iter().any(|v| !v.is_finite()) {
-            return Err(bad(format!("tensor {name} contains NaN or infinite values")));
-        }
+        let data: Vec<T> = decode(&tensor).map_err(|reason| bad(format!("tensor {name} {reason}")))?;
         let (r, c) = parameters_of(network.modules()[*module].as_ref())[*parameter].value().shape();
         values.push(DMatrix::from_vec(r, c, data));
     }
-    if let Some(extra) = file.names().into_iter().find(|n| !layout.iter().any(|s| s.name == **n)) {
+    // A checkpoint's optimizer state and best weights are not the network's.
+    let belongs = |n: &str| layout.iter().any(|s| s.name == n) || crate::checkpoint::is_checkpoint_tensor(n);
+    if let Some(extra) = file.names().into_iter().find(|n| !belongs(n)) {
         return Err(bad(format!("tensor {extra} does not belong to this network")));
     }
     for (slot, value) in layout.iter().zip(values) {
@@ -226,6 +235,27 @@ pub fn from_bytes_into<T: Float>(
         parameters_of_mut(module)[slot.parameter].value_mut().copy_from(&value);
     }
     Ok(())
+}
+
+/// A tensor's values in `T`, from `F32` or `F64` data; rejects other dtypes and NaN or ±inf.
+pub(crate) fn decode<T: Float>(tensor: &TensorView<'_>) -> std::result::Result<Vec<T>, String> {
+    let width = match tensor.dtype() {
+        Dtype::F32 => 4,
+        Dtype::F64 => 8,
+        other => return Err(format!("has dtype {other:?}; only F32 and F64 are supported")),
+    };
+    let data: Vec<T> = tensor
+        .data()
+        .chunks_exact(width)
+        .map(|c| match width {
+            4 => T::lit(f64::from(f32::read_le(c))),
+            _ => T::lit(f64::read_le(c)),
+        })
+        .collect();
+    if data.iter().any(|v| !v.is_finite()) {
+        return Err("contains NaN or infinite values".into());
+    }
+    Ok(data)
 }
 
 /// Builds a module of a kind this crate does not know from its settings in a model file (see

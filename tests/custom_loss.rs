@@ -59,7 +59,10 @@ fn a_user_defined_loss_gradient_checks_and_trains_through_fit() {
         ..TrainConfig::default()
     };
     let last =
-        train::fit(&mut net, &mut opt, &MeanAbsoluteError, &x, &y, &config, |_, _, _| {}).unwrap().unwrap();
+        train::fit(&mut net, &mut opt, &MeanAbsoluteError, train::Data::new(&x, &y), &config, |_, _, _| {})
+            .unwrap()
+            .last_step
+            .unwrap();
     assert_eq!(last.accuracy, None, "a regression loss reports no accuracy");
     let after = net.loss(&x, &MeanAbsoluteError, &y).unwrap();
     assert!(after < before / 5.0 && after < 0.05, "MAE {before} -> {after}");
@@ -108,7 +111,8 @@ fn multi_label_classification_with_binary_cross_entropy() {
         batching: Batching::Minibatch { size: 32, shuffle: true },
         ..TrainConfig::default()
     };
-    train::fit(&mut net, &mut opt, &BinaryCrossEntropy, &x, &t, &config, |_, _, _| {}).unwrap();
+    train::fit(&mut net, &mut opt, &BinaryCrossEntropy, train::Data::new(&x, &t), &config, |_, _, _| {})
+        .unwrap();
     let evaluation = net.evaluate(&x, &BinaryCrossEntropy, &t).unwrap();
     let accuracy = evaluation.accuracy.expect("binary cross-entropy reports the share of right labels");
     assert!(accuracy >= 0.98, "{evaluation:?}");

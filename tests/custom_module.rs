@@ -69,7 +69,15 @@ fn tanh_network_checks_and_trains() {
     assert!(report.max_error <= 1e-6, "{report}");
     let mut opt = Rmsprop::elementwise(0.01).unwrap();
     let config = TrainConfig { epochs: 100, ..TrainConfig::default() };
-    train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |_, _, _| {}).unwrap();
+    train::fit(
+        &mut net,
+        &mut opt,
+        &SoftmaxCrossEntropy::new(),
+        train::Data::new(&x, &y),
+        &config,
+        |_, _, _| {},
+    )
+    .unwrap();
     assert_eq!(net.accuracy(&x, &y).unwrap(), 1.0);
 }
 
@@ -263,7 +271,8 @@ fn a_network_with_a_composite_block_checks_trains_saves_and_loads() {
     let before = net.loss(&x, &MeanSquaredError, &y).unwrap();
     let mut opt = Rmsprop::elementwise(3e-3).unwrap();
     let config = TrainConfig { epochs: 300, ..TrainConfig::default() };
-    train::fit(&mut net, &mut opt, &MeanSquaredError, &x, &y, &config, |_, _, _| {}).unwrap();
+    train::fit(&mut net, &mut opt, &MeanSquaredError, train::Data::new(&x, &y), &config, |_, _, _| {})
+        .unwrap();
     let after = net.loss(&x, &MeanSquaredError, &y).unwrap();
     assert!(after < before / 5.0, "{before} -> {after}");
 

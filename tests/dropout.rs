@@ -83,9 +83,17 @@ fn the_same_seed_gives_the_same_run_on_any_thread_count() {
             ..TrainConfig::default()
         };
         let mut losses = Vec::new();
-        train::fit(&mut n, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |p, _, _| {
-            losses.push(p.report.loss)
-        })
+        train::fit(
+            &mut n,
+            &mut opt,
+            &SoftmaxCrossEntropy::new(),
+            train::Data::new(&x, &y),
+            &config,
+            |event, _, _| {
+                let train::Event::Step(p) = event else { return };
+                losses.push(p.report.loss)
+            },
+        )
         .unwrap();
         let weights: Vec<f64> = n.parameters().flat_map(|p| p.value().iter().copied()).collect();
         feedforward::linalg::set_threads(0);

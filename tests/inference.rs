@@ -144,12 +144,16 @@ fn fit_checks_the_whole_training_set_once_and_names_the_sample_in_it() {
         batching: train::Batching::Minibatch { size: 8, shuffle: true },
         ..TrainConfig::default()
     };
-    let err = train::fit(&mut net, &mut opt, &MeanSquaredError, &x, &y, &config, |_, _, _| {}).unwrap_err();
+    let err =
+        train::fit(&mut net, &mut opt, &MeanSquaredError, train::Data::new(&x, &y), &config, |_, _, _| {})
+            .unwrap_err();
     assert!(matches!(err, Error::NonFinite { sample: Some(37), step: None, .. }), "{err}");
     assert!(err.to_string().contains("training set"), "{err}");
     x[(1, 37)] = 0.5;
     y[(0, 41)] = f32::INFINITY;
-    let err = train::fit(&mut net, &mut opt, &MeanSquaredError, &x, &y, &config, |_, _, _| {}).unwrap_err();
+    let err =
+        train::fit(&mut net, &mut opt, &MeanSquaredError, train::Data::new(&x, &y), &config, |_, _, _| {})
+            .unwrap_err();
     assert!(matches!(err, Error::InvalidTarget { sample: 41, row: 0, .. }), "{err}");
     assert_eq!(net.steps(), 0, "nothing ran");
 }

@@ -54,7 +54,7 @@ fn a_run_longer_than_a_usize_is_an_error_not_zero_steps() {
     };
     let mut opt = Rmsprop::elementwise(1e-3).unwrap();
     let loss = SoftmaxCrossEntropy::new();
-    match train::fit(&mut net, &mut opt, &loss, &x, &[0; 10][..], &config, |_, _, _| {}) {
+    match train::fit(&mut net, &mut opt, &loss, train::Data::new(&x, &[0; 10][..]), &config, |_, _, _| {}) {
         Err(e @ Error::InvalidHyperparameter { name: "epochs", .. }) => {
             assert!(e.to_string().contains("9.223372036854776e18"), "{e}")
         }

@@ -150,7 +150,7 @@ fn seed_recipe_prints_the_original_sanity_checks() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.matches("eta/sqrt(g+eps)").count(), 2 * 3, "{stdout}");
     assert!(stdout.contains("W0") && stdout.contains("W1") && stdout.contains("|grad|"));
-    assert!(stdout.contains("PerTensor"));
+    assert!(stdout.contains("per-tensor RMSprop"), "{stdout}");
     assert_eq!(metrics(&m)["steps"], 4);
     assert_eq!(metrics(&m)["train_samples"], 1000);
 }

@@ -26,8 +26,7 @@ fn default_recipe_reaches_97_5_percent() {
         &mut net,
         &mut opt,
         &SoftmaxCrossEntropy::new(),
-        train_set.images(),
-        labels,
+        train::Data::new(train_set.images(), labels),
         &config,
         |_, _, _| {},
     )

@@ -1,6 +1,6 @@
 //! Training end to end on small problems, determinism, and errors instead of panics.
 
-use feedforward::train::{self, Batching, Schedule, TrainConfig};
+use feedforward::train::{self, Batching, Position, Schedule, TrainConfig};
 use feedforward::{Error, Float, Init, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -32,8 +32,16 @@ fn separable_toy_problem_is_learned_perfectly() {
         let mut net = toy_net(2);
         let before = net.loss(&x, &SoftmaxCrossEntropy::new(), &y).unwrap();
         let epochs = if batching == Batching::Full { 200 } else { 20 };
-        let config = TrainConfig { epochs, batching, seed: 3, max_steps: None, schedule: Schedule::Constant };
-        train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |_, _, _| {}).unwrap();
+        let config = TrainConfig { epochs, batching, seed: 3, ..TrainConfig::default() };
+        train::fit(
+            &mut net,
+            &mut opt,
+            &SoftmaxCrossEntropy::new(),
+            train::Data::new(&x, &y),
+            &config,
+            |_, _, _| {},
+        )
+        .unwrap();
         let after = net.loss(&x, &SoftmaxCrossEntropy::new(), &y).unwrap();
         assert!(after < 0.1 * before, "{batching:?}: loss {before} -> {after}");
         assert_eq!(net.accuracy(&x, &y).unwrap(), 1.0, "{batching:?}");
@@ -51,13 +59,20 @@ fn same_seed_same_weights_and_same_run() {
             epochs: 3,
             batching: Batching::Minibatch { size: 16, shuffle: true },
             seed,
-            max_steps: None,
-            schedule: Schedule::Constant,
+            ..TrainConfig::default()
         };
         let mut losses = Vec::new();
-        train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |p, _, _| {
-            losses.push(p.report.loss)
-        })
+        train::fit(
+            &mut net,
+            &mut opt,
+            &SoftmaxCrossEntropy::new(),
+            train::Data::new(&x, &y),
+            &config,
+            |event, _, _| {
+                let train::Event::Step(p) = event else { return };
+                losses.push(p.report.loss)
+            },
+        )
         .unwrap();
         let trained: Vec<f32> = net.parameters().flat_map(|p| p.value().iter().copied()).collect();
         (initial, losses, trained)
@@ -106,9 +121,17 @@ fn max_steps_stops_early() {
         ..TrainConfig::default()
     };
     let mut steps = Vec::new();
-    train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |p, _, _| {
-        steps.push((p.epoch, p.step, p.total_steps))
-    })
+    train::fit(
+        &mut net,
+        &mut opt,
+        &SoftmaxCrossEntropy::new(),
+        train::Data::new(&x, &y),
+        &config,
+        |event, _, _| {
+            let train::Event::Step(p) = event else { return };
+            steps.push((p.epoch, p.step, p.total_steps))
+        },
+    )
     .unwrap();
     assert_eq!(steps.len(), 25);
     assert_eq!(steps[24], (3, 25, 25));
@@ -124,10 +147,18 @@ fn divergence_stops_with_the_step_and_leaves_parameters_untouched() {
     let mut snapshots = Vec::new();
     let config = TrainConfig { epochs: 100, ..TrainConfig::default() };
     let mut last_good = net.parameters().map(|p| p.value().clone()).collect::<Vec<_>>();
-    let err = train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |p, n, _| {
-        snapshots.push(p.step);
-        last_good = n.parameters().map(|p| p.value().clone()).collect();
-    })
+    let err = train::fit(
+        &mut net,
+        &mut opt,
+        &SoftmaxCrossEntropy::new(),
+        train::Data::new(&x, &y),
+        &config,
+        |event, n, _| {
+            let train::Event::Step(p) = event else { return };
+            snapshots.push(p.step);
+            last_good = n.parameters().map(|p| p.value().clone()).collect();
+        },
+    )
     .unwrap_err();
     assert!(!snapshots.is_empty(), "some steps succeed before the divergence");
     match err {
@@ -186,7 +217,14 @@ fn bad_input_gives_typed_errors() {
         ..TrainConfig::default()
     };
     assert!(matches!(
-        train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &[0; 4], &config, |_, _, _| {}),
+        train::fit(
+            &mut net,
+            &mut opt,
+            &SoftmaxCrossEntropy::new(),
+            train::Data::new(&x, &[0; 4]),
+            &config,
+            |_, _, _| {}
+        ),
         Err(Error::InvalidHyperparameter { .. })
     ));
     assert!(
@@ -220,10 +258,11 @@ fn predictions_and_probabilities_agree() {
 fn cosine_schedule_anneals_the_rate_and_restores_it() {
     use feedforward::Optimizer;
     let s = Schedule::Cosine { final_fraction: 0.1 };
-    assert_eq!(s.factor(0, 10), 1.0);
-    assert!((s.factor(5, 10) - 0.55).abs() < 1e-12);
-    assert!((Schedule::Cosine { final_fraction: 0.0 }.factor(10, 10)).abs() < 1e-12);
-    assert_eq!(Schedule::Constant.factor(7, 10), 1.0);
+    let at = |step| Position { step, total_steps: 10, epoch: 0 };
+    assert_eq!(s.factor(at(0)), 1.0);
+    assert!((s.factor(at(5)) - 0.55).abs() < 1e-12);
+    assert!((Schedule::Cosine { final_fraction: 0.0 }.factor(at(10))).abs() < 1e-12);
+    assert_eq!(Schedule::Constant.factor(at(7)), 1.0);
 
     let (x, y) = blobs(40, 1);
     let mut net = toy_net(1);
@@ -235,9 +274,18 @@ fn cosine_schedule_anneals_the_rate_and_restores_it() {
         ..TrainConfig::default()
     };
     let mut rates = Vec::new();
-    train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &config, |_, _, o| {
-        rates.push(o.learning_rate())
-    })
+    train::fit(
+        &mut net,
+        &mut opt,
+        &SoftmaxCrossEntropy::new(),
+        train::Data::new(&x, &y),
+        &config,
+        |event, _, o| {
+            if let train::Event::Step(_) = event {
+                rates.push(o.learning_rate())
+            }
+        },
+    )
     .unwrap();
     assert_eq!(rates.len(), 8);
     assert_eq!(rates[0], 0.01);
@@ -245,9 +293,16 @@ fn cosine_schedule_anneals_the_rate_and_restores_it() {
     assert!((rates[4] - 0.005).abs() < 1e-6, "{rates:?}");
     assert_eq!(opt.learning_rate(), 0.01, "restored after the run");
 
-    let bad = TrainConfig { schedule: Schedule::Cosine { final_fraction: 1.5 }, ..config };
+    let bad = TrainConfig { schedule: Schedule::Cosine { final_fraction: 1.5 }, ..config.clone() };
     assert!(matches!(
-        train::fit(&mut net, &mut opt, &SoftmaxCrossEntropy::new(), &x, &y, &bad, |_, _, _| {}),
+        train::fit(
+            &mut net,
+            &mut opt,
+            &SoftmaxCrossEntropy::new(),
+            train::Data::new(&x, &y),
+            &bad,
+            |_, _, _| {}
+        ),
         Err(Error::InvalidHyperparameter { .. })
     ));
 }

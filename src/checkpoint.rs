@@ -1,0 +1,232 @@
+//! Checkpoints: a model file that also holds what a run needs to continue bit for bit.
+//!
+//! A checkpoint is a safetensors model file (so [`Network::load`] reads the model from it) with:
+//! - the optimizer's state as tensors named `optimizer.{buffer}.{tensor}` (e.g.
+//!   `optimizer.exp_avg.0`), flat;
+//! - with early stopping, the best weights so far, named `best.layer{k}.{parameter}`;
+//! - under the metadata key `feedforward.checkpoint`, JSON with the optimizer's kind and step
+//!   count, the network's step count and dropout seed, the epoch and step reached, the
+//!   schedule's and early stopping's state, and what the run trained on (seed, batching,
+//!   number of samples, epochs), which a resumed run must match.
+//!
+//! [`train::fit`](crate::train::fit) writes it at the end of an epoch
+//! ([`TrainConfig::checkpoint`](crate::train::TrainConfig::checkpoint)) and resumes from it
+//! ([`TrainConfig::resume`](crate::train::TrainConfig::resume)). The file is written to a
+//! temporary name and renamed, so a run killed while writing leaves the previous checkpoint.
+
+use crate::optim::OptimizerState;
+use crate::weights::{self, ExtraTensor};
+use crate::{Error, Float, Network, Optimizer, Result};
+use nalgebra::DMatrix;
+use safetensors::SafeTensors;
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// The metadata key of the run's state.
+pub(crate) const CHECKPOINT_KEY: &str = "feedforward.checkpoint";
+const OPTIMIZER_PREFIX: &str = "optimizer.";
+const BEST_PREFIX: &str = "best.";
+const VERSION: u64 = 1;
+
+/// Whether `name` is one of a checkpoint's own tensors rather than the network's.
+pub(crate) fn is_checkpoint_tensor(name: &str) -> bool {
+    name.starts_with(OPTIMIZER_PREFIX) || name.starts_with(BEST_PREFIX)
+}
+
+/// Where a run stands, beyond the network and the optimizer.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RunState<T: Float> {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Steps taken.
+    pub step: usize,
+    /// Reduce-on-plateau: the factor reached, the best validation loss, epochs without improvement.
+    pub plateau: Tracker,
+    /// Early stopping: the best validation loss, its epoch, epochs without improvement.
+    pub early: Tracker,
+    /// Early stopping: the parameters at the best epoch.
+    pub best_weights: Option<Vec<DMatrix<T>>>,
+}
+
+/// A monitored quantity: the best value seen, when, and how long since.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Tracker {
+    /// A learning-rate factor (reduce-on-plateau); 1 otherwise.
+    pub factor: f64,
+    pub best: f64,
+    pub best_epoch: usize,
+    pub bad_epochs: usize,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker { factor: 1.0, best: f64::INFINITY, best_epoch: 0, bad_epochs: 0 }
+    }
+}
+
+impl Tracker {
+    fn to_json(self) -> Value {
+        // JSON has no infinity: "no best yet" is null.
+        let best = if self.best.is_finite() { json!(self.best) } else { Value::Null };
+        json!({"factor": self.factor, "best": best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs})
+    }
+
+    fn from_json(value: &Value) -> Option<Self> {
+        Some(Tracker {
+            factor: value.get("factor")?.as_f64()?,
+            best: value.get("best").map_or(Some(f64::INFINITY), |b| {
+                if b.is_null() { Some(f64::INFINITY) } else { b.as_f64() }
+            })?,
+            best_epoch: usize::try_from(value.get("best_epoch")?.as_u64()?).ok()?,
+            bad_epochs: usize::try_from(value.get("bad_epochs")?.as_u64()?).ok()?,
+        })
+    }
+}
+
+/// Writes a checkpoint of `network`, `optimizer` and `run` to `path`; `identity` describes the
+/// run (seed, batching, samples, epochs) for [`load`] to compare.
+pub(crate) fn save<T, O>(
+    path: &Path,
+    network: &Network<T>,
+    optimizer: &O,
+    run: &RunState<T>,
+    identity: &Value,
+) -> Result<()>
+where
+    T: Float,
+    O: Optimizer<T> + ?Sized,
+{
+    let state = optimizer.state().ok_or_else(|| Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason: "this optimizer has no state to save (Optimizer::state returns None)".into(),
+    })?;
+    let mut extra: Vec<ExtraTensor<T>> = Vec::new();
+    for (name, values) in state.buffers {
+        let len = values.len();
+        extra.push((format!("{OPTIMIZER_PREFIX}{name}"), values, vec![len]));
+    }
+    if let Some(best) = &run.best_weights {
+        // The network's own tensor names and shapes, under `best.`.
+        for ((name, shape), value) in weights::tensor_names(network)?.into_iter().zip(best) {
+            extra.push((format!("{BEST_PREFIX}{name}"), value.as_slice().to_vec(), shape));
+        }
+    }
+    let meta = json!({
+        "version": VERSION,
+        "optimizer": {"kind": state.kind, "steps": state.steps},
+        "network": {"steps": network.steps(), "seed": network.seed()},
+        "epoch": run.epoch,
+        "step": run.step,
+        "plateau": run.plateau.to_json(),
+        "early_stopping": run.early.to_json(),
+        "run": identity,
+    });
+    let bytes = weights::to_bytes_with(network, extra, vec![(CHECKPOINT_KEY.to_string(), meta.to_string())])?;
+    // A new name, then a rename: a run killed mid-write keeps the last good checkpoint.
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    weights::write_bytes(&partial, &bytes)?;
+    std::fs::rename(&partial, path).map_err(Error::at(path))
+}
+
+/// Restores `network` (same architecture), `optimizer` (same kind) and the run's state from
+/// the checkpoint at `path`, which must have been written by a run with the same `identity`.
+/// Nothing is changed on error.
+pub(crate) fn load<T, O>(
+    path: &Path,
+    network: &mut Network<T>,
+    optimizer: &mut O,
+    identity: &Value,
+) -> Result<RunState<T>>
+where
+    T: Float,
+    O: Optimizer<T> + ?Sized,
+{
+    let bad = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    let bytes = weights::read(path)?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let (_, header) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let meta: Value = metadata
+        .get(CHECKPOINT_KEY)
+        .ok_or_else(|| {
+            bad(format!("not a checkpoint (no {CHECKPOINT_KEY:?} metadata): a model file, perhaps"))
+        })
+        .and_then(|text| serde_json::from_str(text).map_err(|e| bad(format!("{CHECKPOINT_KEY}: {e}"))))?;
+    let architecture =
+        metadata.get(weights::ARCHITECTURE_KEY).and_then(|a| serde_json::from_str::<Value>(a).ok());
+    if architecture.as_ref() != Some(&weights::architecture(network)) {
+        return Err(bad(format!(
+            "its network differs from this one: the checkpoint has {}, this run builds {}",
+            architecture.map_or("no architecture".into(), |a| a.to_string()),
+            weights::architecture(network)
+        )));
+    }
+    if meta.get("run") != Some(identity) {
+        return Err(bad(format!(
+            "it was written by a different run: {} there, {identity} here (resume with the same seed, batching, data and epochs)",
+            meta.get("run").map_or("nothing".into(), Value::to_string)
+        )));
+    }
+    let field = |name: &str| meta.get(name).ok_or_else(|| bad(format!("{CHECKPOINT_KEY} has no {name:?}")));
+    let number = |value: Option<&Value>, what: &str| {
+        value.and_then(Value::as_u64).ok_or_else(|| bad(format!("{CHECKPOINT_KEY}: {what} is not a count")))
+    };
+    let kind = field("optimizer")?.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut state = OptimizerState {
+        kind,
+        steps: number(field("optimizer")?.get("steps"), "optimizer steps")?,
+        buffers: Vec::new(),
+    };
+    let mut names: Vec<&str> = file.names();
+    names.sort_unstable();
+    for name in names.iter().filter_map(|n| n.strip_prefix(OPTIMIZER_PREFIX)) {
+        let tensor = file.tensor(&format!("{OPTIMIZER_PREFIX}{name}")).map_err(|e| bad(e.to_string()))?;
+        let values = weights::decode(&tensor)
+            .map_err(|reason| bad(format!("tensor {OPTIMIZER_PREFIX}{name} {reason}")))?;
+        state.buffers.push((name.to_string(), values));
+    }
+    let network_meta = field("network")?;
+    let network_steps = number(network_meta.get("steps"), "network steps")?;
+    let seed = number(network_meta.get("seed"), "network seed")?;
+    let tracker = |name: &str| {
+        Tracker::from_json(field(name)?).ok_or_else(|| bad(format!("{CHECKPOINT_KEY}: bad {name:?}")))
+    };
+    let (plateau, early) = (tracker("plateau")?, tracker("early_stopping")?);
+    let mut best = Vec::new();
+    for (name, _) in weights::tensor_names(network)? {
+        let Ok(tensor) = file.tensor(&format!("{BEST_PREFIX}{name}")) else { continue };
+        best.push(
+            weights::decode::<T>(&tensor)
+                .map_err(|reason| bad(format!("tensor {BEST_PREFIX}{name} {reason}")))?,
+        );
+    }
+    let best_weights = match best.len() {
+        0 => None,
+        n if n == network.parameters().count() => Some(
+            network
+                .parameters()
+                .zip(best)
+                .map(|(p, v)| DMatrix::from_vec(p.value().nrows(), p.value().ncols(), v))
+                .collect(),
+        ),
+        _ => return Err(bad("some best-weight tensors are missing".into())),
+    };
+    let to_usize = |v: u64| usize::try_from(v).map_err(|_| bad(format!("{v} does not fit in a usize")));
+    let run = RunState {
+        epoch: to_usize(number(meta.get("epoch"), "epoch")?)?,
+        step: to_usize(number(meta.get("step"), "step")?)?,
+        plateau,
+        early,
+        best_weights,
+    };
+    // Everything read and checked: now change the optimizer, then the network.
+    let mut restored = network.clone();
+    weights::from_bytes_into(&mut restored, &bytes, path)?;
+    optimizer.load_state(&state).map_err(|e| bad(e.to_string()))?;
+    restored.set_steps(to_usize(network_steps)?);
+    *network = restored.with_seed(seed);
+    Ok(run)
+}
