@@ -1,0 +1,451 @@
+//! The training loop's features: validation each epoch, early stopping, schedules, gradient
+//! clipping, checkpoints and bit-exact resume, and a NaN step that leaves no trace.
+
+use feedforward::optim::{DecayScope, Momentum, SgdConfig};
+use feedforward::train::{
+    self, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, Plateau, Position, Schedule, TrainConfig,
+};
+use feedforward::{
+    Adam, AdamConfig, AdamW, Dropout, Error, Init, Layer, Module, Network, Optimizer, Parameter, Relu,
+    Rmsprop, Sgd, SoftmaxCrossEntropy, TrainContext,
+};
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Three noisy blobs in 2-D: `(2 × n inputs, labels)`.
+fn blobs(n: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
+    use rand::RngExt;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let centers = [(-1.0f32, 0.0f32), (1.0, 0.5), (0.0, -1.2)];
+    let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
+    let x = DMatrix::from_fn(2, n, |r, j| {
+        let c = centers[labels[j]];
+        (if r == 0 { c.0 } else { c.1 }) + rng.random_range(-0.6f32..0.6)
+    });
+    (x, labels)
+}
+
+fn net(seed: u64) -> Network<f32> {
+    Network::mlp(&[2, 16, 3], Init::He, true, &mut StdRng::seed_from_u64(seed)).unwrap()
+}
+
+fn weights(net: &Network<f32>) -> Vec<DMatrix<f32>> {
+    net.parameters().map(|p| p.value().clone()).collect()
+}
+
+fn minibatches(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batching: Batching::Minibatch { size: 8, shuffle: true },
+        seed: 4,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn every_epoch_reports_its_validation_loss_and_accuracy() {
+    let (x, y) = blobs(90, 1);
+    let (xv, yv) = blobs(30, 2);
+    let mut n = net(1);
+    let mut opt = Adam::with_learning_rate(1e-2).unwrap();
+    let loss = SoftmaxCrossEntropy::new();
+    let mut seen = Vec::new();
+    let report = train::fit(
+        &mut n,
+        &mut opt,
+        &loss,
+        Data::new(&x, &y[..]).with_validation(&xv, &yv[..]),
+        &minibatches(5),
+        |event, net, _| {
+            if let Event::Epoch(e) = event {
+                // The report is the network's state at the end of the epoch.
+                let now = net.evaluate(&xv, &SoftmaxCrossEntropy::new(), &yv[..]).unwrap();
+                assert_eq!(e.validation, Some(now));
+                seen.push(e.epoch);
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(seen, [1, 2, 3, 4, 5]);
+    assert_eq!(report.epochs.len(), 5);
+    assert_eq!(report.epochs[4].steps, 5 * 12);
+    let first = report.epochs[0].validation.unwrap();
+    let last = report.epochs[4].validation.unwrap();
+    assert!(last.loss < first.loss, "{first:?} -> {last:?}");
+    assert!(last.accuracy.unwrap() > 0.8, "{last:?}");
+    assert!(report.epochs.iter().all(|e| e.train_accuracy.is_some() && e.train_loss.is_finite()));
+}
+
+#[test]
+fn early_stopping_stops_and_restores_the_best_weights() {
+    // A validation set that disagrees with the training set: its labels are rotated, so the
+    // better the network learns, the worse the validation loss gets after a while.
+    let (x, y) = blobs(90, 1);
+    let (xv, yv) = blobs(30, 2);
+    let yv: Vec<usize> = yv.iter().map(|&l| (l + 1) % 3).collect();
+    let loss = SoftmaxCrossEntropy::new();
+    let mut n = net(2);
+    let mut opt = Adam::with_learning_rate(1e-2).unwrap();
+    let config = TrainConfig {
+        early_stopping: Some(EarlyStopping { patience: 3, min_delta: 0.0 }),
+        ..minibatches(40)
+    };
+    let mut snapshots = Vec::new();
+    let report = train::fit(
+        &mut n,
+        &mut opt,
+        &loss,
+        Data::new(&x, &y[..]).with_validation(&xv, &yv[..]),
+        &config,
+        |event, net, _| {
+            if let Event::Epoch(_) = event {
+                snapshots.push(weights(net));
+            }
+        },
+    )
+    .unwrap();
+    assert!(report.stopped_early, "{:?}", report.epochs.len());
+    let best = report.best_epoch.unwrap();
+    let losses: Vec<f64> = report.epochs.iter().map(|e| e.validation.unwrap().loss).collect();
+    let lowest = losses.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert_eq!(losses[best - 1], lowest, "{losses:?}");
+    assert_eq!(report.epochs.len(), best + 3, "stops after `patience` epochs without improvement");
+    assert_eq!(weights(&n), snapshots[best - 1], "the best epoch's weights are restored");
+    assert_ne!(snapshots[best - 1], *snapshots.last().unwrap());
+
+    // Early stopping and reduce-on-plateau need a validation set.
+    let e = train::fit(&mut n, &mut opt, &loss, Data::new(&x, &y[..]), &config, |_, _, _| {}).unwrap_err();
+    assert!(matches!(e, Error::InvalidHyperparameter { name: "validation set", .. }), "{e}");
+}
+
+#[test]
+fn schedules_follow_their_formulas() {
+    let at = |step, epoch| Position { step, total_steps: 100, epoch };
+    let step = Schedule::Step { every_epochs: 2, gamma: 0.5 };
+    assert_eq!([0, 1, 2, 3, 4].map(|e| step.factor(at(0, e))), [1.0, 1.0, 0.5, 0.5, 0.25]);
+    let exp = Schedule::Exponential { gamma: 0.9 };
+    assert_eq!(exp.factor(at(0, 0)), 1.0);
+    assert!((exp.factor(at(0, 3)) - 0.729).abs() < 1e-12);
+    let warm = Schedule::WarmupCosine { warmup_steps: 4, final_fraction: 0.2 };
+    assert_eq!([0, 1, 2, 3].map(|s| warm.factor(at(s, 0))), [0.25, 0.5, 0.75, 1.0]);
+    assert_eq!(warm.factor(at(4, 0)), 1.0);
+    assert!((warm.factor(at(52, 0)) - 0.6).abs() < 1e-12, "halfway through the cosine: 0.2 + 0.8/2");
+    assert!((warm.factor(at(100, 0)) - 0.2).abs() < 1e-12);
+
+    let (x, y) = blobs(30, 1);
+    let loss = SoftmaxCrossEntropy::new();
+    for bad in [
+        Schedule::Step { every_epochs: 0, gamma: 0.5 },
+        Schedule::Exponential { gamma: 1.5 },
+        Schedule::WarmupCosine { warmup_steps: 0, final_fraction: 0.0 },
+        Schedule::ReduceOnPlateau(Plateau { factor: 1.0, ..Plateau::default() }),
+    ] {
+        let config = TrainConfig { schedule: bad, ..minibatches(1) };
+        let mut opt = Sgd::with_learning_rate(0.1).unwrap();
+        let e = train::fit(
+            &mut net(1),
+            &mut opt,
+            &loss,
+            Data::new(&x, &y[..]).with_validation(&x, &y[..]),
+            &config,
+            |_, _, _| {},
+        );
+        assert!(matches!(e, Err(Error::InvalidHyperparameter { .. })), "{bad:?}");
+    }
+}
+
+#[test]
+fn reduce_on_plateau_cuts_the_rate_after_patience_epochs_without_improvement() {
+    // Validation labels that no training helps: rotated, as above.
+    let (x, y) = blobs(60, 1);
+    let (xv, yv) = blobs(30, 2);
+    let yv: Vec<usize> = yv.iter().map(|&l| (l + 2) % 3).collect();
+    let plateau = Plateau { factor: 0.5, patience: 1, threshold: 0.0, min_fraction: 0.1 };
+    let config = TrainConfig { schedule: Schedule::ReduceOnPlateau(plateau), ..minibatches(12) };
+    let mut opt = Adam::with_learning_rate(1e-2).unwrap();
+    let report = train::fit(
+        &mut net(3),
+        &mut opt,
+        &SoftmaxCrossEntropy::new(),
+        Data::new(&x, &y[..]).with_validation(&xv, &yv[..]),
+        &config,
+        |_, _, _| {},
+    )
+    .unwrap();
+    // Replay the rule on the reported losses: the rate of epoch k+1 follows from epochs 1..=k.
+    let (mut best, mut bad, mut factor) = (f64::INFINITY, 0, 1.0);
+    for (k, e) in report.epochs.iter().enumerate() {
+        assert!(
+            (e.learning_rate - 1e-2 * factor).abs() < 1e-9,
+            "epoch {}: {} vs {}",
+            k + 1,
+            e.learning_rate,
+            1e-2 * factor
+        );
+        let v = e.validation.unwrap().loss;
+        if v < best {
+            (best, bad) = (v, 0);
+        } else {
+            bad += 1;
+        }
+        if bad > 1 {
+            factor = f64::max(factor * 0.5, 0.1);
+            bad = 0;
+        }
+    }
+    assert!(factor < 1.0, "the rate was cut at least once");
+    assert_eq!(opt.learning_rate(), 1e-2, "restored after the run");
+}
+
+#[test]
+fn gradient_clipping_bounds_each_step() {
+    // With plain SGD, a step moves the parameters by lr·g: clipped, by at most lr·max_norm.
+    let (x, y) = blobs(30, 1);
+    let loss = SoftmaxCrossEntropy::new();
+    let (lr, max_norm) = (0.5f32, 0.01);
+    let config = TrainConfig { clip_grad_norm: Some(max_norm), ..minibatches(2) };
+    let mut n = net(5);
+    let mut opt = Sgd::with_learning_rate(lr).unwrap();
+    let mut previous = weights(&n);
+    let mut moves = Vec::new();
+    train::fit(&mut n, &mut opt, &loss, Data::new(&x, &y[..]), &config, |event, net, _| {
+        if let Event::Step(_) = event {
+            let now = weights(net);
+            let moved: f32 =
+                now.iter().zip(&previous).map(|(a, b)| (a - b).norm_squared()).sum::<f32>().sqrt();
+            moves.push(moved);
+            previous = now;
+        }
+    })
+    .unwrap();
+    assert!(moves.iter().all(|&m| m <= lr * max_norm as f32 * 1.0001), "{moves:?}");
+    assert!(
+        moves.iter().all(|&m| m >= lr * max_norm as f32 * 0.999),
+        "every gradient here is larger than 0.01: {moves:?}"
+    );
+    let bad = TrainConfig { clip_grad_norm: Some(0.0), ..minibatches(1) };
+    assert!(matches!(
+        train::fit(&mut n, &mut opt, &loss, Data::new(&x, &y[..]), &bad, |_, _, _| {}),
+        Err(Error::InvalidHyperparameter { name: "gradient clipping norm", .. })
+    ));
+}
+
+/// A network with dropout (so the resumed run must also restore the dropout stream).
+fn dropout_net(seed: u64) -> Network<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    Network::new(2)
+        .push(Layer::new(2, 16, Init::He, &mut rng))
+        .unwrap()
+        .push(Relu)
+        .unwrap()
+        .push(Dropout::new(0.2).unwrap())
+        .unwrap()
+        .push(Layer::new(16, 3, Init::He, &mut rng))
+        .unwrap()
+        .with_seed(seed)
+}
+
+/// Every optimizer kind of the crate, fresh.
+fn optimizers() -> Vec<Box<dyn Optimizer<f32>>> {
+    vec![
+        Box::new(
+            Adam::new(AdamConfig { learning_rate: 5e-3, weight_decay: 1e-3, ..AdamConfig::default() })
+                .unwrap(),
+        ),
+        Box::new(AdamW::with_learning_rate(5e-3).unwrap()),
+        Box::new(
+            Sgd::new(SgdConfig {
+                learning_rate: 0.05,
+                momentum: Momentum::Nesterov { momentum: 0.9 },
+                weight_decay: 1e-3,
+                decay_scope: DecayScope::All,
+            })
+            .unwrap(),
+        ),
+        Box::new(Rmsprop::elementwise(3e-3).unwrap()),
+        Box::new(Rmsprop::per_tensor(0.05, Some(7)).unwrap()),
+    ]
+}
+
+#[test]
+fn a_run_stopped_after_epoch_k_and_resumed_ends_bit_identical() {
+    let (x, y) = blobs(60, 1);
+    let (xv, yv) = blobs(30, 2);
+    let loss = SoftmaxCrossEntropy::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    let data = Data::new(&x, &y[..]).with_validation(&xv, &yv[..]);
+    let schedule = Schedule::ReduceOnPlateau(Plateau { patience: 0, ..Plateau::default() });
+    for (k, (mut straight, (mut first, mut resumed))) in
+        optimizers().into_iter().zip(optimizers().into_iter().zip(optimizers())).enumerate()
+    {
+        let config = TrainConfig {
+            schedule: if k % 2 == 0 { schedule } else { Schedule::Cosine { final_fraction: 0.0 } },
+            early_stopping: Some(EarlyStopping { patience: 100, min_delta: 0.0 }),
+            checkpoint: Some(Checkpointing::new(&path)),
+            ..minibatches(6)
+        };
+        // Uninterrupted.
+        let mut a = dropout_net(7);
+        let whole = train::fit(&mut a, straight.as_mut(), &loss, data, &config, |_, _, _| {}).unwrap();
+        // Interrupted after epoch 3 ...
+        let mut b = dropout_net(7);
+        train::fit(&mut b, first.as_mut(), &loss, data, &config, |event, _, _| match event {
+            Event::Epoch(e) if e.epoch == 3 => Flow::Stop,
+            _ => Flow::Continue,
+        })
+        .unwrap();
+        // ... and resumed from the checkpoint into a network built with another seed.
+        let mut c = dropout_net(99);
+        let config = TrainConfig { resume: Some(path.clone()), ..config };
+        let mut last_epoch = None;
+        let rest = train::fit(&mut c, resumed.as_mut(), &loss, data, &config, |event, net, _| {
+            if let Event::Epoch(_) = event {
+                last_epoch = Some(net.clone());
+            }
+        })
+        .unwrap();
+        assert_eq!(weights(&c), weights(&a), "optimizer {k}");
+        assert_eq!(resumed.state(), straight.state(), "optimizer {k}");
+        assert_eq!(c.steps(), a.steps());
+        assert_eq!(rest.epochs[..], whole.epochs[3..], "optimizer {k}: the same epochs, measured alike");
+        assert_eq!(rest.best_epoch, whole.best_epoch);
+        // The checkpoint is also a model file: the last epoch's (early stopping then restores
+        // the best epoch's weights in the network, not in the checkpoint, which must resume).
+        let model = Network::<f32>::load(&path).unwrap();
+        assert_eq!(model.output(&xv).unwrap(), last_epoch.unwrap().output(&xv).unwrap());
+    }
+}
+
+#[test]
+fn a_checkpoint_from_another_run_is_refused_and_changes_nothing() {
+    let (x, y) = blobs(60, 1);
+    let loss = SoftmaxCrossEntropy::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    let config = TrainConfig { checkpoint: Some(Checkpointing::new(&path)), ..minibatches(2) };
+    let mut opt = Adam::with_learning_rate(1e-2).unwrap();
+    train::fit(&mut net(1), &mut opt, &loss, Data::new(&x, &y[..]), &config, |_, _, _| {}).unwrap();
+    let resume = |config: TrainConfig, net: &mut Network<f32>, opt: &mut dyn Optimizer<f32>| {
+        let config = TrainConfig { resume: Some(path.clone()), checkpoint: None, ..config };
+        train::fit(net, opt, &loss, Data::new(&x, &y[..]), &config, |_, _, _| {})
+    };
+    let fresh = net(2);
+    let cases: Vec<(&str, TrainConfig, Network<f32>, Box<dyn Optimizer<f32>>)> = vec![
+        (
+            "another seed",
+            TrainConfig { seed: 5, ..config.clone() },
+            fresh.clone(),
+            Box::new(Adam::with_learning_rate(1e-2).unwrap()),
+        ),
+        (
+            "another network",
+            config.clone(),
+            Network::mlp(&[2, 8, 3], Init::He, true, &mut StdRng::seed_from_u64(1)).unwrap(),
+            Box::new(Adam::with_learning_rate(1e-2).unwrap()),
+        ),
+        ("another optimizer", config.clone(), fresh.clone(), Box::new(Sgd::with_learning_rate(0.1).unwrap())),
+    ];
+    for (what, config, mut n, mut opt) in cases {
+        let before = weights(&n);
+        let e = resume(config, &mut n, opt.as_mut()).unwrap_err();
+        assert!(matches!(e, Error::Checkpoint { .. }), "{what}: {e}");
+        assert_eq!(weights(&n), before, "{what}");
+    }
+    // A plain model file is not a checkpoint.
+    let model = dir.path().join("model.safetensors");
+    fresh.save(&model).unwrap();
+    let config = TrainConfig { resume: Some(model), ..config };
+    let e = train::fit(
+        &mut fresh.clone(),
+        &mut Adam::with_learning_rate(1e-2).unwrap(),
+        &loss,
+        Data::new(&x, &y[..]),
+        &config,
+        |_, _, _| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not a checkpoint"), "{e}");
+}
+
+/// `y = x ⊙ s` with a trainable `s`; a shared switch makes its gradient NaN, to poison the
+/// last tensor of a step after every other tensor has been updated.
+#[derive(Clone, Debug)]
+struct Gate {
+    scale: Parameter<f32>,
+    poisoned: Arc<AtomicBool>,
+}
+
+impl Module<f32> for Gate {
+    fn kind(&self) -> &'static str {
+        "Gate"
+    }
+    fn output_rows(&self, input_rows: usize) -> feedforward::Result<usize> {
+        Ok(input_rows)
+    }
+    fn forward(&self, input: &DMatrix<f32>, output: &mut DMatrix<f32>) {
+        for (j, mut col) in output.column_iter_mut().enumerate() {
+            col.copy_from(&input.column(j).component_mul(&self.scale.value().column(0)));
+        }
+    }
+    fn forward_train(&mut self, input: &DMatrix<f32>, output: &mut DMatrix<f32>, _: &mut TrainContext) {
+        self.forward(input, output);
+    }
+    fn backward(
+        &mut self,
+        input: &DMatrix<f32>,
+        _: &DMatrix<f32>,
+        grad_output: &DMatrix<f32>,
+        grad_input: Option<&mut DMatrix<f32>>,
+    ) {
+        let mut grad = input.component_mul(grad_output).column_sum();
+        if self.poisoned.load(Ordering::Relaxed) {
+            grad[0] = f32::NAN;
+        }
+        self.scale.grad_mut().copy_from(&grad);
+        if let Some(g) = grad_input {
+            for (j, mut col) in g.column_iter_mut().enumerate() {
+                col.copy_from(&grad_output.column(j).component_mul(&self.scale.value().column(0)));
+            }
+        }
+    }
+    fn visit_parameters<'a>(&'a self, visit: &mut dyn FnMut(&'a Parameter<f32>)) {
+        visit(&self.scale);
+    }
+    fn visit_parameters_mut<'a>(&'a mut self, visit: &mut dyn FnMut(&'a mut Parameter<f32>)) {
+        visit(&mut self.scale);
+    }
+}
+
+#[test]
+fn a_nan_batch_mid_run_changes_nothing_and_the_run_goes_on_bit_identical() {
+    let (x, y) = blobs(64, 1);
+    let loss = SoftmaxCrossEntropy::new();
+    let batches: Vec<(DMatrix<f32>, Vec<usize>)> =
+        (0..8).map(|b| (x.columns(8 * b, 8).into_owned(), y[8 * b..8 * b + 8].to_vec())).collect();
+    for (k, (mut seen, mut clean)) in optimizers().into_iter().zip(optimizers()).enumerate() {
+        let switch = Arc::new(AtomicBool::new(false));
+        let gate = Gate {
+            scale: Parameter::new("scale", DMatrix::from_element(3, 1, 1.0), false),
+            poisoned: switch.clone(),
+        };
+        let mut a = net(3).push(gate).unwrap();
+        let mut b = a.clone();
+        for (i, (bx, by)) in batches.iter().enumerate() {
+            if i == 4 {
+                switch.store(true, Ordering::Relaxed);
+                let e = a.train_step(bx, &loss, by, seen.as_mut()).unwrap_err();
+                assert!(e.to_string().contains("gradient of module 2 (Gate) scale"), "{e}");
+                switch.store(false, Ordering::Relaxed);
+            }
+            a.train_step(bx, &loss, by, seen.as_mut()).unwrap();
+            b.train_step(bx, &loss, by, clean.as_mut()).unwrap();
+        }
+        assert_eq!(weights(&a), weights(&b), "optimizer {k}");
+        assert_eq!(seen.state(), clean.state(), "optimizer {k}");
+        assert_eq!(a.steps(), b.steps());
+    }
+}
