@@ -334,7 +334,8 @@ fn a_checkpoint_from_another_run_is_refused_and_changes_nothing() {
         train::fit(net, opt, &loss, Data::new(&x, &y[..]), &config, |_, _, _| {})
     };
     let fresh = net(2);
-    let cases: Vec<(&str, TrainConfig, Network<f32>, Box<dyn Optimizer<f32>>)> = vec![
+    type Case = (&'static str, TrainConfig, Network<f32>, Box<dyn Optimizer<f32>>);
+    let cases: Vec<Case> = vec![
         (
             "another seed",
             TrainConfig { seed: 5, ..config.clone() },
