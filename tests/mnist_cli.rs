@@ -247,6 +247,12 @@ fn help_documents_every_flag() {
         "--init",
         "--label-smoothing",
         "--validation",
+        "--optimizer",
+        "--momentum",
+        "--weight-decay",
+        "--early-stopping",
+        "--checkpoint",
+        "--resume",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -425,4 +431,90 @@ fn network_flags_and_a_validation_split() {
         assert!(!out.status.success(), "{bad:?} accepted");
         assert!(!stderr_of(&out).contains("panicked"), "{bad:?}: {}", stderr_of(&out));
     }
+}
+
+#[test]
+fn optimizer_flags_each_train() {
+    for flags in [
+        &["--optimizer", "sgd", "--momentum", "0.9", "--learning-rate", "0.1"][..],
+        &["--optimizer", "adam", "--weight-decay", "1e-4"],
+        &["--optimizer", "adamw"],
+        &["--optimizer", "rmsprop", "--momentum", "0.5", "--learning-rate", "5e-4"],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("m.json");
+        let mut args = vec!["--train-limit", "1000", "--test-limit", "200", "--epochs", "2", "--no-pictures"];
+        args.extend(flags);
+        args.extend(["--metrics", s(&m), "--out", s(dir.path())]);
+        let out = run(&args);
+        assert!(out.status.success(), "{flags:?}: {}", stderr_of(&out));
+        let accuracy = metrics(&m)["test_accuracy"].as_f64().unwrap();
+        assert!(accuracy > 0.5, "{flags:?}: test accuracy {accuracy} (chance: 0.1)");
+    }
+    // Momentum has no meaning for the seed recipe's per-tensor rule; early stopping needs a
+    // validation set; an unknown optimizer is refused.
+    for bad in [
+        &["--recipe", "seed", "--momentum", "0.9"][..],
+        &["--early-stopping", "2"],
+        &["--optimizer", "lbfgs"],
+        &["--optimizer", "sgd", "--momentum", "1.5"],
+    ] {
+        let mut args =
+            vec!["--train-limit", "500", "--test-limit", "10", "--iterations", "1", "--no-pictures"];
+        args.extend(bad);
+        let out = run(&args);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(!stderr_of(&out).contains("panicked"), "{bad:?}: {}", stderr_of(&out));
+    }
+}
+
+#[test]
+fn early_stopping_checkpoint_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ckpt, straight, resumed) = (d.join("run.ckpt"), d.join("straight.json"), d.join("resumed.json"));
+    let common = [
+        "--train-limit",
+        "1500",
+        "--test-limit",
+        "300",
+        "--epochs",
+        "4",
+        "--no-pictures",
+        "--optimizer",
+        "adam",
+        "--validation",
+        "300",
+        "--early-stopping",
+        "10",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = common.to_vec();
+        args.extend(extra);
+        args.extend(["--out", s(d)]);
+        run(&args)
+    };
+    let out = with(&["--metrics", s(&straight), "--checkpoint", s(&ckpt)]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("validation loss").count(), 4, "one validation line per epoch: {stdout}");
+    assert!(stdout.contains("early stopping: ran every epoch; keeping the weights of epoch"), "{stdout}");
+    // A checkpoint is a model file too.
+    assert!(feedforward::Network::<f32>::load(&ckpt).is_ok());
+    // Resumed after its last epoch: nothing left to train, and the same model comes out
+    // (the run's weights and its best epoch's, from the checkpoint).
+    let out = with(&["--resume", s(&ckpt), "--metrics", s(&resumed)]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let (a, b) = (metrics(&straight), metrics(&resumed));
+    assert_eq!(a["test_accuracy"], b["test_accuracy"]);
+    assert_eq!(a["final_loss"], b["final_loss"]);
+    assert_eq!(b["steps"], 0, "{b}");
+    // Resuming with other flags than the run that wrote it is refused, naming the file.
+    let out = with(&["--resume", s(&ckpt), "--seed", "1"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("checkpoint") && stderr_of(&out).contains("run.ckpt"),
+        "{}",
+        stderr_of(&out)
+    );
 }
