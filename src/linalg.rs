@@ -34,6 +34,9 @@ pub trait Float:
     const NAME: &'static str;
     /// Size in bytes.
     const BYTES: usize;
+    /// The smallest positive normal value (`f32::MIN_POSITIVE`, `f64::MIN_POSITIVE`); smaller
+    /// magnitudes are subnormal.
+    const MIN_NORMAL: Self;
     /// Converts an `f64` (a literal or hyper-parameter), rounding for `f32`.
     fn lit(value: f64) -> Self;
     /// Converts to `f64` (exact).
@@ -51,6 +54,7 @@ macro_rules! impl_float {
         impl Float for $t {
             const NAME: &'static str = stringify!($t);
             const BYTES: usize = std::mem::size_of::<$t>();
+            const MIN_NORMAL: Self = <$t>::MIN_POSITIVE;
             fn lit(value: f64) -> Self {
                 value as $t
             }

@@ -526,3 +526,34 @@ fn state_round_trips_and_refuses_another_kind() {
         }
     }
 }
+
+/// A state that decays into the subnormal range is stored as 0 (arithmetic on subnormals is
+/// many times slower): a momentum buffer halving from 1e-30 reaches 0 without passing through
+/// a subnormal value, and the parameter still moves by exactly lr·b until then.
+#[test]
+fn decaying_state_flushes_to_zero_instead_of_going_subnormal() {
+    let mut opt = Sgd::new(SgdConfig {
+        learning_rate: 1.0f32,
+        momentum: Momentum::Heavy { momentum: 0.5, dampening: 0.0 },
+        ..SgdConfig::default()
+    })
+    .unwrap();
+    let mut p = Parameter::new("w", DMatrix::from_element(1, 1, 0.0f32), true);
+    p.grad_mut()[0] = 1e-30;
+    let mut b = 1e-30f32;
+    let mut next = [0.0f32];
+    for step in 0..40 {
+        opt.begin_step();
+        assert!(opt.update(0, &p, &mut next));
+        opt.commit_step();
+        let stored = opt.state().unwrap().buffers[0].1[0];
+        assert!(stored == 0.0 || stored >= f32::MIN_POSITIVE, "step {step}: {stored:e} is subnormal");
+        if step > 0 {
+            b *= 0.5;
+        }
+        let expected = if b < f32::MIN_POSITIVE { 0.0 } else { b };
+        assert_eq!(stored, expected, "step {step}");
+        p.grad_mut()[0] = 0.0;
+    }
+    assert_eq!(opt.state().unwrap().buffers[0].1[0], 0.0, "flushed after about 27 halvings");
+}
