@@ -1,5 +1,24 @@
-//! Training loops: epochs over shuffled minibatches, or full-batch iterations, against any
-//! [`Loss`].
+//! The training loop, [`fit`]: epochs over shuffled minibatches or full-batch iterations,
+//! against any [`Loss`], with what a run needs around it:
+//!
+//! | setting ([`TrainConfig`]) | what it does |
+//! |---|---|
+//! | `schedule` | learning rate per step or epoch: [`Schedule`] (constant, step, exponential, cosine, warm-up then cosine, reduce-on-plateau) |
+//! | `clip_grad_norm` | gradients scaled to a global norm before each update |
+//! | `early_stopping` | stop when the validation loss stalls; keep the best epoch's weights |
+//! | `checkpoint`, `resume` | a checkpoint file after epochs; continue a run from one, bit for bit |
+//!
+//! A validation set ([`Data::with_validation`]) is evaluated after every epoch and reported to
+//! the callback ([`Event::Epoch`]).
+//!
+//! **Checkpoints** are safetensors model files ([`Network::load`] reads them) that also hold the
+//! optimizer's state ([`Optimizer::state`]) as tensors `optimizer.{buffer}.{tensor}`, with early
+//! stopping the best weights as `best.layer{k}.{parameter}`, and under the metadata key
+//! `feedforward.checkpoint` the run's position (epoch, step, the network's step count and
+//! dropout seed, the schedule's and early stopping's state) and what the run trained on (seed,
+//! batching, samples, epochs), which a resumed run must match. They are written at the end of
+//! an epoch, to a temporary name then renamed, so a run killed mid-write keeps the previous
+//! one. The shuffling order is not stored: a resumed run replays the shuffles of the epochs done.
 
 use crate::checkpoint::{self, RunState, Tracker};
 use crate::error::plural;
