@@ -8,8 +8,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use feedforward::linalg::{Op, gemm};
 use feedforward::optim::{Momentum, SgdConfig};
-use feedforward::recipe::Recipe;
-use feedforward::{Adam, AdamW, Float, Network, Optimizer, Rmsprop, Sgd, SoftmaxCrossEntropy};
+use feedforward::{Adam, AdamW, Float, Init, Network, Optimizer, Rmsprop, Sgd, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -24,7 +23,11 @@ fn inputs<T: Float>(batch: usize) -> (DMatrix<T>, Vec<usize>) {
 }
 
 fn network<T: Float>() -> Network<T> {
-    Recipe::Seed.network(&mut StdRng::seed_from_u64(0)).unwrap()
+    // The original recipe's network: 784-256-10, `0.1·N(0,1)` weights, no output bias, L2 1e-6.
+    Network::mlp(&[784, 256, 10], Init::SEED_RECIPE, false, &mut StdRng::seed_from_u64(0))
+        .unwrap()
+        .with_l2(T::lit(1e-6))
+        .unwrap()
 }
 
 /// The products of one training step, alone: forward `W0ᵀx`, `W1ᵀa`; backward `a·δ2ᵀ`, `W1·δ2`,

@@ -8,9 +8,12 @@
 //! Training points are drawn at random from [-π, π]; the test points are an even grid over the
 //! same interval. The input is scaled to [-1, 1] (x/π) before it reaches the network.
 
+#[path = "shared/chart.rs"]
+mod chart;
+
+use chart::{BLUE, LineChart, RED, Scale, Series};
 use clap::Parser;
 use feedforward::train::{self, Batching, Schedule, TrainConfig};
-use feedforward::viz::{self, Series};
 use feedforward::{Init, MeanSquaredError, Network, Rmsprop};
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
@@ -104,11 +107,19 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let predicted: Vec<(f64, f64)> =
             test_x.iter().zip(fit.iter()).map(|(&x, &f)| (x, f64::from(f))).collect();
         let series = [
-            Series { name: "sin x", points: &truth, color: [40, 80, 200] },
-            Series { name: "network", points: &predicted, color: [200, 40, 40] },
+            Series { name: "sin x", points: &truth, color: BLUE },
+            Series { name: "network", points: &predicted, color: RED },
         ];
+        let chart = LineChart {
+            title: "Fit of sin x",
+            x_label: "x",
+            y_label: "y",
+            y_scale: Scale::Linear,
+            series: &series,
+        };
+        std::fs::create_dir_all(&args.out)?;
         let path = args.out.join("fit.png");
-        viz::line_chart("FIT OF SIN X", &series, 800, 400).save_png(&path)?;
+        chart.save_png(&path, (900, 500))?;
         println!("picture: {}", path.display());
     }
     if let Some(path) = &args.metrics {

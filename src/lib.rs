@@ -14,7 +14,7 @@
 //! | [`Dropout`] | `dropout.rs` | inverted dropout in training, the identity in inference |
 //! | [`Network`], [`Module`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2 |
 //! | [`train`] | `train.rs` | epochs, minibatches, full batch |
-//! | [`data`] | `data/` | MNIST IDX and Kaggle CSV readers |
+//! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer |
 //! | [`weights`] | `weights.rs` | safetensors save/load, self-describing model files |
 //!
 //! **Batch layout.** A batch is a column-major `DMatrix` with one sample per column
@@ -36,10 +36,11 @@
 //! # Ok::<(), feedforward::Error>(())
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod activation;
 mod checkpoint;
+#[cfg(feature = "data")]
 pub mod data;
 mod dropout;
 mod error;
@@ -52,9 +53,7 @@ pub mod module;
 mod network;
 pub mod optim;
 mod parallel;
-pub mod recipe;
 pub mod train;
-pub mod viz;
 pub mod weights;
 
 pub use activation::{Activation, ActivationFunction, DerivativeFrom, Gelu, LeakyRelu, Relu, Sigmoid, Tanh};

@@ -7,14 +7,14 @@
 //! thread and on two.
 
 use feedforward::linalg::{Op, gemm};
-use feedforward::recipe::Recipe;
 use feedforward::{Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod common;
+use common::MnistNet;
 
 struct Counting;
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
@@ -80,7 +80,7 @@ fn steady_state_steps_allocate_only_inside_the_matrix_products() {
         feedforward::linalg::set_threads(threads);
         let x = DMatrix::<f32>::from_fn(784, BATCH, |i, j| ((i + j) % 256) as f32 / 255.0);
         let y: Vec<usize> = (0..BATCH).map(|j| j % 10).collect();
-        let mut net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(0)).unwrap();
+        let mut net: Network<f32> = MnistNet::Default.build(0);
         let mut opt = Rmsprop::elementwise(1e-3).unwrap();
         // The first step sizes every buffer and the optimizer state (and may start the helper
         // threads).
@@ -105,6 +105,7 @@ fn steady_state_steps_allocate_only_inside_the_matrix_products() {
 }
 
 #[test]
+#[cfg(feature = "data")]
 fn a_header_claiming_millions_of_images_costs_no_more_than_a_small_buffer() {
     let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let path =

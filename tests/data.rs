@@ -1,5 +1,6 @@
 //! The IDX and Kaggle CSV readers: real MNIST, round trips, and a corpus of nasty files that
 //! must each be a clear, typed error (never a panic, never a huge allocation).
+#![cfg(feature = "data")]
 
 use feedforward::Error;
 use feedforward::data::idx::{self, IdxArray};

@@ -3,15 +3,16 @@
 //! machines cannot install, so proptest feeds arbitrary bytes and mutations of valid files. Each
 //! input must give `Ok` or a typed error: never a panic, never an allocation the input cannot
 //! pay for.
+#![cfg(feature = "data")]
 
 use feedforward::data::csv::parse_kaggle_csv;
 use feedforward::data::idx::{self, IdxArray};
-use feedforward::recipe::Recipe;
 use feedforward::{Error, Network, weights};
 use proptest::prelude::*;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use std::io::Write;
+
+mod common;
+use common::MnistNet;
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -50,7 +51,7 @@ fn check_idx(bytes: &[u8]) {
 }
 
 fn seed_net() -> Network<f32> {
-    Recipe::Seed.network(&mut StdRng::seed_from_u64(0)).unwrap()
+    MnistNet::Seed.build(0)
 }
 
 proptest! {

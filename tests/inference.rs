@@ -1,12 +1,14 @@
 //! Inference through `&self`: one network shared by many threads, clones, single samples, and
 //! non-finite input turned into errors naming the sample.
 
-use feedforward::recipe::Recipe;
 use feedforward::train::{self, TrainConfig};
 use feedforward::{Error, MeanSquaredError, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+
+mod common;
+use common::MnistNet;
 
 fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
 
@@ -23,7 +25,7 @@ fn network_is_send_sync_and_clone() {
 
 #[test]
 fn many_threads_share_one_network_and_get_the_bits_of_one_thread() {
-    let net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(3)).unwrap();
+    let net: Network<f32> = MnistNet::Default.build(3);
     let batches: Vec<DMatrix<f32>> = (0..8).map(|k| mnist_like(1 + 37 * k, k as u64)).collect();
     let alone: Vec<_> = batches.iter().map(|x| (net.output(x).unwrap(), net.predict(x).unwrap())).collect();
     let shared = &net;
@@ -54,7 +56,7 @@ fn many_threads_share_one_network_and_get_the_bits_of_one_thread() {
 
 #[test]
 fn a_clone_computes_the_same_and_trains_on_its_own() {
-    let mut net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(4)).unwrap();
+    let mut net: Network<f32> = MnistNet::Default.build(4);
     let x = mnist_like(20, 1);
     let y: Vec<usize> = (0..20).map(|j| j % 10).collect();
     let mut opt = Rmsprop::elementwise(1e-3).unwrap();
@@ -68,7 +70,7 @@ fn a_clone_computes_the_same_and_trains_on_its_own() {
 
 #[test]
 fn single_samples_and_training_buffers_agree_with_the_batch() {
-    let mut net: Network<f32> = Recipe::Seed.network(&mut StdRng::seed_from_u64(5)).unwrap();
+    let mut net: Network<f32> = MnistNet::Seed.build(5);
     let x = mnist_like(9, 2);
     let batch = net.output(&x).unwrap();
     assert_eq!(net.forward(&x).unwrap(), &batch);
@@ -105,7 +107,7 @@ fn expect_input_error<T: std::fmt::Debug>(result: feedforward::Result<T>, sample
 
 #[test]
 fn non_finite_input_is_an_error_naming_the_sample_never_an_answer() {
-    let mut net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(6)).unwrap();
+    let mut net: Network<f32> = MnistNet::Default.build(6);
     let x = mnist_like(5, 3);
     let y = [1, 2, 3, 4, 5];
     let ce = SoftmaxCrossEntropy::new();
@@ -163,7 +165,7 @@ fn fit_checks_the_whole_training_set_once_and_names_the_sample_in_it() {
 /// turn into 0), and a +∞ pixel whose weights are all negative.
 #[test]
 fn infinities_that_relu_would_hide_are_still_found() {
-    let mut net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(8)).unwrap();
+    let mut net: Network<f32> = MnistNet::Default.build(8);
     {
         let mut params = net.parameters_mut();
         let w0 = params.next().unwrap();
@@ -225,7 +227,7 @@ fn a_module_that_may_hide_non_finite_values_gets_the_input_scanned() {
 
 #[test]
 fn an_output_that_overflows_from_a_finite_input_is_an_error_too() {
-    let net: Network<f32> = Recipe::Default.network(&mut StdRng::seed_from_u64(2)).unwrap();
+    let net: Network<f32> = MnistNet::Default.build(2);
     let huge = DMatrix::from_element(784, 2, f32::MAX / 4.0);
     match net.predict(&huge) {
         Err(e @ Error::NonFinite { sample: None, step: None, .. }) => {

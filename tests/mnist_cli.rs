@@ -1,4 +1,5 @@
 //! The `mnist` example, run as a user runs it, on small slices of the real data.
+#![cfg(feature = "data")]
 
 use feedforward::data::{self, Split, csv};
 use std::path::{Path, PathBuf};

@@ -1,26 +1,27 @@
 //! safetensors weights: round trips, a file written by Python, and clear errors.
+#![cfg(feature = "data")]
 
 use feedforward::data::{self, Split};
-use feedforward::recipe::Recipe;
 use feedforward::{Error, Network, weights};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use std::path::Path;
+
+mod common;
+use common::MnistNet;
 
 fn manifest(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-fn net(recipe: Recipe, seed: u64) -> Network<f32> {
-    recipe.network(&mut StdRng::seed_from_u64(seed)).unwrap()
+fn net(recipe: MnistNet, seed: u64) -> Network<f32> {
+    recipe.build(seed)
 }
 
 #[test]
 fn save_load_gives_identical_predictions() {
     let test = data::load_mnist(manifest("data/mnist"), Split::Test).unwrap().take(500);
-    for recipe in [Recipe::Default, Recipe::Seed] {
+    for recipe in [MnistNet::Default, MnistNet::Seed] {
         let mut a = net(recipe, 1);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.safetensors");
@@ -37,7 +38,7 @@ fn save_load_gives_identical_predictions() {
 
 #[test]
 fn names_shapes_and_orientation() {
-    let n = net(Recipe::Default, 3);
+    let n = net(MnistNet::Default, 3);
     let bytes = weights::to_bytes(&n).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut names = file.names();
@@ -62,7 +63,7 @@ fn a_file_written_by_python_predicts_as_numpy_did() {
         &std::fs::read_to_string(manifest("tests/fixtures/python_expected.json")).unwrap(),
     )
     .unwrap();
-    let mut n = net(Recipe::Seed, 0);
+    let mut n = net(MnistNet::Seed, 0);
     weights::load_into(&mut n, manifest("tests/fixtures/python_weights.safetensors")).unwrap();
     let test = data::load_mnist(manifest("data/mnist"), Split::Test).unwrap().take(100);
     let predictions: Vec<usize> =
@@ -96,7 +97,7 @@ fn file_with(tensors: Vec<(&str, Dtype, Vec<usize>)>) -> Vec<u8> {
 }
 
 fn load_error(bytes: &[u8]) -> String {
-    let mut n = net(Recipe::Seed, 0);
+    let mut n = net(MnistNet::Seed, 0);
     let before: Vec<_> = n.parameters().map(|p| p.value().clone()).collect();
     let err = weights::from_bytes_into(&mut n, bytes, "w.safetensors").unwrap_err();
     assert!(matches!(err, Error::Weights { .. }), "{err:?}");
@@ -114,7 +115,7 @@ fn bad_files_are_clear_errors_naming_the_tensor() {
             ("layer1.weight", Dtype::F32, vec![10, 256]),
         ]
     };
-    let mut n = net(Recipe::Seed, 0);
+    let mut n = net(MnistNet::Seed, 0);
     weights::from_bytes_into(&mut n, &file_with(good()), "ok").unwrap();
     let mut f64_file = good();
     f64_file[2].1 = Dtype::F64;
@@ -140,7 +141,7 @@ fn bad_files_are_clear_errors_naming_the_tensor() {
 
 #[test]
 fn non_finite_weights_are_rejected() {
-    let n = net(Recipe::Seed, 0);
+    let n = net(MnistNet::Seed, 0);
     let mut bytes = weights::to_bytes(&n).unwrap();
     // Overwrite the last f32 of the data (a layer1.weight entry or similar) with NaN.
     let len = bytes.len();
@@ -150,7 +151,7 @@ fn non_finite_weights_are_rejected() {
 
 #[test]
 fn missing_weights_file_is_named_without_the_examples_flags() {
-    let mut n = net(Recipe::Seed, 0);
+    let mut n = net(MnistNet::Seed, 0);
     let err = weights::load_into(&mut n, "/nonexistent/w.safetensors").unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::MissingFile { .. }) && text.contains("/nonexistent/w.safetensors"), "{err}");
@@ -166,7 +167,7 @@ fn every_nasty_weights_file_is_a_typed_error() {
     files.sort();
     assert!(files.len() >= 10);
     for path in files {
-        let mut n = net(Recipe::Seed, 0);
+        let mut n = net(MnistNet::Seed, 0);
         match weights::load_into(&mut n, &path) {
             Err(e @ Error::Weights { .. }) => assert!(e.to_string().contains(path.to_str().unwrap()), "{e}"),
             other => panic!("{}: expected a weights error, got {other:?}", path.display()),
@@ -189,7 +190,7 @@ fn architecture_of(bytes: &[u8]) -> serde_json::Value {
 fn a_saved_network_rebuilds_itself_with_no_shape_from_the_caller() {
     let test = data::load_mnist(manifest("data/mnist"), Split::Test).unwrap().take(200);
     let dir = tempfile::tempdir().unwrap();
-    for recipe in [Recipe::Default, Recipe::Seed] {
+    for recipe in [MnistNet::Default, MnistNet::Seed] {
         let a = net(recipe, 7);
         let path = dir.path().join(format!("{recipe:?}.safetensors"));
         a.save(&path).unwrap();
@@ -218,7 +219,7 @@ fn a_saved_network_rebuilds_itself_with_no_shape_from_the_caller() {
 
 /// Rewrites the architecture of a saved file and returns the error `Network::load` gives.
 fn load_with_architecture(edit: impl Fn(&mut serde_json::Value)) -> String {
-    let n = net(Recipe::Seed, 0);
+    let n = net(MnistNet::Seed, 0);
     let bytes = weights::to_bytes(&n).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut arch = architecture_of(&bytes);
@@ -257,6 +258,6 @@ fn a_file_without_architecture_still_loads_into_a_built_network() {
     let path = manifest("tests/fixtures/python_weights.safetensors");
     let err = Network::<f32>::load(&path).unwrap_err();
     assert!(err.to_string().contains("load_into"), "{err}");
-    let mut n = net(Recipe::Seed, 0);
+    let mut n = net(MnistNet::Seed, 0);
     weights::load_into(&mut n, &path).unwrap();
 }

@@ -1,4 +1,6 @@
-//! Running the examples as a user runs them, from the CLI tests.
+//! Helpers shared by the test files: running the examples as a user runs them, and the MNIST
+//! networks of the example's recipes. Each test file uses a part of them.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,4 +37,29 @@ pub fn run_binary(binary: &Path, args: &[&str]) -> Output {
 /// A JSON metrics file.
 pub fn metrics(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The MNIST networks of the `mnist` example's recipes (the recipes live with the example).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MnistNet {
+    /// 784-256-10, He init, ReLU, output bias.
+    Default,
+    /// The original recipe's: `0.1·N(0,1)` weights, `N(0,1)` hidden bias, no output bias, L2 1e-6.
+    Seed,
+}
+
+impl MnistNet {
+    /// The untrained network, drawn from a generator seeded with `seed`.
+    pub fn build(self, seed: u64) -> feedforward::Network<f32> {
+        use feedforward::{Init, Network};
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        match self {
+            MnistNet::Default => Network::mlp(&[784, 256, 10], Init::He, true, &mut rng).unwrap(),
+            MnistNet::Seed => Network::mlp(&[784, 256, 10], Init::SEED_RECIPE, false, &mut rng)
+                .unwrap()
+                .with_l2(1e-6)
+                .unwrap(),
+        }
+    }
 }

@@ -9,8 +9,10 @@
 //! | length | 10 epochs | 60 epochs | 2000 iterations |
 //! | data | all 60000 training images | all 60000 | the first 42000 |
 
-use crate::train::{Batching, Schedule, TrainConfig};
-use crate::{Activation, Dropout, Error, Float, Init, Layer, Network, Result, Rmsprop, SoftmaxCrossEntropy};
+use feedforward::train::{Batching, Schedule, TrainConfig};
+use feedforward::{
+    Activation, Dropout, Error, Float, Init, Layer, Network, Result, Rmsprop, SoftmaxCrossEntropy,
+};
 use rand::Rng;
 
 /// Pixels per MNIST image.
@@ -110,11 +112,6 @@ impl Recipe {
             Recipe::Regularized => NetworkSpec { input_dropout: 0.1, hidden_dropout: 0.3, ..default },
             Recipe::Seed => NetworkSpec { init: Init::SEED_RECIPE, output_bias: false, l2: 1e-6, ..default },
         }
-    }
-
-    /// The untrained network, drawn from `rng`.
-    pub fn network<T: Float, R: Rng + ?Sized>(self, rng: &mut R) -> Result<Network<T>> {
-        self.network_spec().build(rng)
     }
 
     /// The loss: softmax cross-entropy, with label smoothing in the regularized recipe.

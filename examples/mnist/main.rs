@@ -6,24 +6,31 @@
 //! cargo run --release --example mnist -- --help
 //! ```
 //!
-//! Everything reusable lives in the library; this file is the command line and the printing.
+//! The library does the learning; this folder is the application around it: the command line
+//! and the printing (`main.rs`), the MNIST recipes (`recipe.rs`) and the pictures
+//! (`pictures.rs`, drawn with `../shared/chart.rs`).
+
+#[path = "../shared/chart.rs"]
+mod chart;
+mod pictures;
+mod recipe;
 
 use clap::Parser;
-use feedforward::data::{self, Dataset, Split, csv};
+use feedforward::data::{self, Split, csv};
 use feedforward::metrics::ConfusionMatrix;
 use feedforward::optim::{Momentum, OptimizerState, RmspropElementwise, SgdConfig};
-use feedforward::recipe::{MNIST_CLASSES, Recipe};
 use feedforward::train::{self, Checkpointing, EarlyStopping, Event, Schedule};
-use feedforward::viz::{self, Series};
 use feedforward::{
     Activation, Adam, AdamConfig, AdamW, Init, Network, Optimizer, Rmsprop, RmspropRule, Sgd,
     SoftmaxCrossEntropy, weights,
 };
 use indicatif::{ProgressBar, ProgressStyle};
+use nalgebra::DMatrix;
+use pictures::History;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use std::path::{Path, PathBuf};
+use recipe::{MNIST_CLASSES, Recipe};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Train and evaluate the 784-256-10 MNIST network.
@@ -323,8 +330,11 @@ fn run(args: Args) -> Result<(), Failures> {
         let t = Instant::now();
         let validation = validation_set.as_ref().map(|v| (v.images(), v.labels().unwrap_or(&[])));
         let data = train::Data { inputs: train_set.images(), targets: train_labels, validation };
-        train_net(&args, &mut net, optimizer.as_mut(), &loss, data, &mut history)?;
-        t.elapsed().as_secs_f64()
+        // The test curve is for the picture only (never for a choice), and its cost is not
+        // training time.
+        let test = test_set.labels().filter(|_| !args.no_pictures).map(|l| (test_set.images(), l));
+        train_net(&args, &mut net, optimizer.as_mut(), &loss, data, test, &mut history)?;
+        t.elapsed().as_secs_f64() - history.curve_seconds
     } else {
         0.0
     };
@@ -373,7 +383,7 @@ fn run(args: Args) -> Result<(), Failures> {
             let truth = test_set.labels().map_or("?".to_string(), |l| l[i].to_string());
             say!("test image {}: predicted {}, true {truth}", i + 1, test_pred[i]);
             // The drawing ends in a newline of its own.
-            let drawing = viz::ascii_digit(test_set.image(i), 28);
+            let drawing = pictures::ascii_digit(test_set.image(i), 28);
             say!("{}", drawing.strip_suffix('\n').unwrap_or(&drawing));
         }
     }
@@ -419,23 +429,12 @@ fn run(args: Args) -> Result<(), Failures> {
         attempt(written.map(|()| format!("metrics: {}", path.display())));
     }
     if !args.no_pictures {
-        let drawn = draw_pictures(&args.out, &train_set, &test_set, &test_pred, &history, &mut rng);
+        let drawn = pictures::draw(&args.out, &train_set, &test_set, &test_pred, &history, &mut rng);
         attempt(drawn.map(|()| {
             format!("pictures: {}/{{samples,misclassified,loss,accuracy}}.png", args.out.display())
         }));
     }
     if failures.is_empty() { Ok(()) } else { Err(Failures(failures)) }
-}
-
-/// Per-step loss and accuracy, for the curves.
-#[derive(Default)]
-struct History {
-    /// Validation accuracy (%) at the end of each epoch, by step.
-    validation: Vec<(f64, f64)>,
-    loss: Vec<(f64, f64)>,
-    accuracy: Vec<(f64, f64)>,
-    steps: usize,
-    samples: usize,
 }
 
 fn train_net(
@@ -444,6 +443,7 @@ fn train_net(
     optimizer: &mut dyn Optimizer<f32>,
     loss: &SoftmaxCrossEntropy,
     data: train::Data<'_, f32, [usize]>,
+    test: Option<(&DMatrix<f32>, &[usize])>,
     history: &mut History,
 ) -> feedforward::Result<()> {
     let samples = data.inputs.ncols();
@@ -486,7 +486,20 @@ fn train_net(
         let p = match event {
             Event::Step(p) => p,
             Event::Epoch(e) => {
+                let epoch = e.epoch as f64;
+                history.train_accuracy.push((epoch, 100.0 * e.train_accuracy.unwrap_or(f64::NAN)));
+                // At most about 100 points on the test curve.
+                if let Some((x, y)) = test
+                    && (e.epoch.is_multiple_of(config.epochs.div_ceil(100)) || e.epoch == config.epochs)
+                {
+                    let t = Instant::now();
+                    let accuracy = net.accuracy(x, y).unwrap_or(f64::NAN);
+                    history.test_accuracy.push((epoch, 100.0 * accuracy));
+                    history.curve_seconds += t.elapsed().as_secs_f64();
+                }
                 if let Some(v) = e.validation {
+                    history.validation_accuracy.push((epoch, 100.0 * v.accuracy.unwrap_or(f64::NAN)));
+                    history.validation_loss.push((epoch, v.loss));
                     let line = format!(
                         "epoch {:>4}: validation loss {:.4}, accuracy {:.2}%; training loss {:.4} (mean over the epoch), learning rate {:.3e}",
                         e.epoch,
@@ -496,7 +509,6 @@ fn train_net(
                         e.learning_rate
                     );
                     bar.suspend(|| say!("{line}"));
-                    history.validation.push((e.steps as f64, 100.0 * v.accuracy.unwrap_or(f64::NAN)));
                 }
                 return;
             }
@@ -507,7 +519,6 @@ fn train_net(
         bar.set_length(p.total_steps as u64);
         bar.set_position(p.step as u64);
         history.loss.push((p.step as f64, r.loss));
-        history.accuracy.push((p.step as f64, accuracy));
         history.steps = p.step;
         history.samples += r.batch_size;
         window_loss += r.loss * r.batch_size as f64;
@@ -638,52 +649,4 @@ fn build_optimizer(args: &Args) -> feedforward::Result<Box<dyn Optimizer<f32>>> 
             Box::new(AdamW::new(AdamConfig { learning_rate: lr, weight_decay, ..AdamConfig::adamw() })?)
         }
     })
-}
-
-fn draw_pictures(
-    out: &Path,
-    train_set: &Dataset,
-    test_set: &Dataset,
-    test_pred: &[usize],
-    history: &History,
-    rng: &mut StdRng,
-) -> feedforward::Result<()> {
-    // Ten random training digits with their labels, as the original shows.
-    let mut picks: Vec<usize> = (0..train_set.len()).collect();
-    picks.shuffle(rng);
-    picks.truncate(10);
-    let labels = train_set.labels().unwrap_or(&[]);
-    let images: Vec<&[f32]> = picks.iter().map(|&i| train_set.image(i)).collect();
-    let captions: Vec<String> =
-        picks.iter().map(|&i| labels.get(i).map_or("?".into(), usize::to_string)).collect();
-    viz::digit_grid(&images, &captions, 28, 5).save_png(out.join("samples.png"))?;
-
-    // Misclassified test digits, labelled predicted/true.
-    if let Some(truth) = test_set.labels() {
-        let wrong: Vec<usize> = (0..test_set.len()).filter(|&i| test_pred[i] != truth[i]).take(40).collect();
-        let images: Vec<&[f32]> = wrong.iter().map(|&i| test_set.image(i)).collect();
-        let captions: Vec<String> = wrong.iter().map(|&i| format!("{}/{}", test_pred[i], truth[i])).collect();
-        viz::digit_grid(&images, &captions, 28, 10).save_png(out.join("misclassified.png"))?;
-    }
-
-    let loss = smooth(&history.loss);
-    let acc: Vec<(f64, f64)> = smooth(&history.accuracy).into_iter().map(|(x, y)| (x, 100.0 * y)).collect();
-    let red = [200, 40, 40];
-    let blue = [40, 80, 200];
-    let series = [Series { name: "training loss", points: &loss, color: red }];
-    viz::line_chart("LOSS BY STEP", &series, 800, 400).save_png(out.join("loss.png"))?;
-    let series = [Series { name: "training accuracy %", points: &acc, color: blue }];
-    viz::line_chart("ACCURACY BY STEP", &series, 800, 400).save_png(out.join("accuracy.png"))
-}
-
-/// Averages consecutive points into at most 400 so minibatch noise does not hide the trend.
-fn smooth(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let chunk = points.len().div_ceil(400).max(1);
-    points
-        .chunks(chunk)
-        .map(|c| {
-            let n = c.len() as f64;
-            (c[c.len() - 1].0, c.iter().map(|p| p.1).sum::<f64>() / n)
-        })
-        .collect()
 }
