@@ -22,6 +22,20 @@ fn inputs<T: Float>(batch: usize) -> (DMatrix<T>, Vec<usize>) {
     (x, (0..batch).map(|j| j % 10).collect())
 }
 
+/// Runs `f` on a thread of a rayon pool of one thread per core (feature `rayon`: the crate's
+/// parallel parts then run on that pool), or right here (the crate's own team).
+#[cfg(feature = "rayon")]
+fn inside_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(cores).build().unwrap()).install(f)
+}
+
+#[cfg(not(feature = "rayon"))]
+fn inside_pool<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 fn network<T: Float>() -> Network<T> {
     // The original recipe's network: 784-256-10, `0.1·N(0,1)` weights, no output bias, L2 1e-6.
     Network::mlp(&[784, 256, 10], Init::SEED_RECIPE, false, &mut StdRng::seed_from_u64(0))
@@ -87,16 +101,24 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
         let mut opt = Rmsprop::per_tensor(T::lit(1e-6), None).unwrap();
         let mut bare = BareProducts::<T>::new(batch);
         group.bench_function(BenchmarkId::new("forward", batch), |b| {
-            b.iter(|| {
-                net.forward(black_box(&x)).unwrap();
+            inside_pool(|| {
+                b.iter(|| {
+                    net.forward(black_box(&x)).unwrap();
+                })
             })
         });
         group.bench_function(BenchmarkId::new("backward", batch), |b| {
-            b.iter(|| black_box(net.backward(black_box(&x), &SoftmaxCrossEntropy::new(), &y).unwrap()))
+            inside_pool(|| {
+                b.iter(|| black_box(net.backward(black_box(&x), &SoftmaxCrossEntropy::new(), &y).unwrap()))
+            })
         });
         group.bench_function(BenchmarkId::new("train_step", batch), |b| {
-            b.iter(|| {
-                black_box(net.train_step(black_box(&x), &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap())
+            inside_pool(|| {
+                b.iter(|| {
+                    black_box(
+                        net.train_step(black_box(&x), &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap(),
+                    )
+                })
             })
         });
         if batch == 128 {

@@ -3,7 +3,9 @@
 
     python3 scripts/ab.py BASE_DIR NEW_DIR [--rounds 5] [--filter REGEX]
 
-BASE_DIR and NEW_DIR are checkouts (e.g. `git worktree add /tmp/base <commit>`). Each is built
+BASE_DIR and NEW_DIR are checkouts (e.g. `git worktree add /tmp/base <commit>`), each built
+with its own cargo features if given (`--new-features rayon` compares the crate's own thread team
+with rayon in the same code). Each is built
 with `cargo bench --no-run`; then, round after round, the `step` benchmark binary of A runs,
 then B's (order alternating between rounds), on the benchmarks matching REGEX. Single runs on a
 noisy host vary by ±30%; what is printed is, per benchmark, the median over rounds of the
@@ -14,8 +16,9 @@ import argparse, glob, os, re, statistics, subprocess, sys
 UNITS = {"ps": 1e-12, "ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
-def bench_binary(checkout):
-    subprocess.run(["cargo", "bench", "--no-run", "--quiet", "--bench", "step"], cwd=checkout, check=True)
+def bench_binary(checkout, features):
+    extra = ["--features", features] if features else []
+    subprocess.run(["cargo", "bench", "--no-run", "--quiet", "--bench", "step", *extra], cwd=checkout, check=True)
     found = [p for p in glob.glob(os.path.join(checkout, "target/release/deps/step-*"))
              if os.access(p, os.X_OK) and not p.endswith(".d")]
     return max(found, key=os.path.getmtime)
@@ -42,8 +45,10 @@ def main():
     ap.add_argument("new")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--filter", default=r"mnist_f32/train_step/(128|42000)$|predict_one_image")
+    ap.add_argument("--base-features", default="", help="cargo features of build A (e.g. rayon)")
+    ap.add_argument("--new-features", default="", help="cargo features of build B")
     args = ap.parse_args()
-    binaries = {"A": bench_binary(args.base), "B": bench_binary(args.new)}
+    binaries = {"A": bench_binary(args.base, args.base_features), "B": bench_binary(args.new, args.new_features)}
     ratios, seen = {}, {"A": {}, "B": {}}
     for r in range(args.rounds):
         order = ["A", "B"] if r % 2 == 0 else ["B", "A"]
@@ -54,7 +59,9 @@ def main():
                 seen[k].setdefault(name, []).append(got[k][name])
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {got['A'][n] * 1e6:.1f}/{got['B'][n] * 1e6:.1f} µs" for n in sorted(got["A"])), file=sys.stderr)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"CPU: {cpu}; {args.rounds} interleaved rounds; A = {args.base}, B = {args.new}")
+    features = lambda f: f" (features: {f})" if f else ""
+    print(f"CPU: {cpu}; {args.rounds} interleaved rounds; A = {args.base}{features(args.base_features)}, "
+          f"B = {args.new}{features(args.new_features)}")
     print(f"{'benchmark':<48} {'A median':>12} {'B median':>12} {'B/A median':>11} {'min':>6} {'max':>6}")
     for name in sorted(ratios):
         rs = ratios[name]

@@ -158,6 +158,10 @@ fn team() -> &'static Team {
 /// If a part panics, after every other part has finished: with the same payload when it was
 /// the caller's part, with a message naming a helper otherwise.
 pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    #[cfg(feature = "rayon")]
+    if rayon::current_thread_index().is_some() {
+        return run_on_rayon(parts, f);
+    }
     let team = team();
     let wanted = threads().min(parts);
     if wanted <= 1 || team.busy.compare_exchange(false, true, Acquire, Relaxed).is_err() {
@@ -232,6 +236,24 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
         resume_unwind(payload);
     }
     assert!(!helper_panicked, "a part run on a feedforward helper thread panicked");
+}
+
+/// [`run`] called from a thread of a rayon pool (feature `rayon`): the parts go to that pool,
+/// cut into the same contiguous shares as the team's, the caller running the first. A panic
+/// in a part propagates once every part is done.
+#[cfg(feature = "rayon")]
+fn run_on_rayon(parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    let workers = threads().min(parts).min(rayon::current_num_threads());
+    if workers <= 1 {
+        return run_here(parts, f);
+    }
+    rayon::scope(|scope| {
+        for w in 1..workers {
+            let share = parts * w / workers..parts * (w + 1) / workers;
+            scope.spawn(move |_| share.for_each(f));
+        }
+        (0..parts / workers).for_each(f);
+    });
 }
 
 /// Every part on the calling thread, with the same panic behaviour as the team.
