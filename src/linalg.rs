@@ -204,6 +204,8 @@ struct Product<T> {
 // (shared for `a` and `b`, exclusive for `c`) until every piece of it has been computed, and
 // pieces computed on different threads write disjoint parts of `c`.
 unsafe impl<T: Send> Send for Product<T> {}
+// SAFETY: as for `Send`: shared access only reads `a` and `b`, and the pieces' writes to `c`
+// are disjoint.
 unsafe impl<T: Sync> Sync for Product<T> {}
 
 impl<T: Float> Product<T> {
@@ -237,6 +239,7 @@ impl<T: Float> Product<T> {
         // gemm's convention: dst = alpha·dst + beta·lhs·rhs, strides given as (column, row),
         // dst not read at all when `read_dst` is false (so beta = 0 ignores NaNs in C). It
         // dispatches on the type: `Float` is sealed to f32 and f64, both of which it implements.
+        // SAFETY: in bounds and unaliased, as this function's own contract requires of the caller.
         unsafe {
             gemm::gemm(
                 self.m,
@@ -295,6 +298,7 @@ pub(crate) fn ensure_shape<T: Float>(buffer: &mut nalgebra::DMatrix<T>, rows: us
 pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY (of calling it): only on a CPU with AVX2 and FMA, checked by the caller below.
         #[target_feature(enable = "avx2,fma")]
         unsafe fn wide<R>(f: impl FnOnce() -> R) -> R {
             f()

@@ -334,8 +334,11 @@ fn helper_loop(helper: &'static Helper, worker: usize) {
         // SAFETY: the owner wrote the job before bumping `epoch`, and keeps it alive until
         // this helper reports `done` below.
         if let Some(job) = unsafe { *team.job.get() } {
+            // SAFETY: `f` outlives the job: the owner's `run` waits for this helper's `done`.
             let f = unsafe { &*job.f };
             // Our own handle on the owner: once `done` is stored it may move on and replace it.
+            // SAFETY: written by the owner before the epoch bump, like `job`, and not changed
+            // until this helper reports `done`.
             let owner = unsafe { (*team.owner.get()).clone() };
             if run_shares(&job, &team.share, worker, f).is_some() {
                 team.panicked.store(true, Relaxed);

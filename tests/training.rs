@@ -106,6 +106,12 @@ fn thread_count_does_not_change_the_run() {
     assert!(one.0[4] < one.0[0], "it trains: {:?}", one.0);
     assert_eq!(one, run(2));
     assert_eq!(one, run(3));
+    // Feature `rayon`: the same run inside rayon pools of 2 and 3 threads, its parts on the pool.
+    #[cfg(feature = "rayon")]
+    for threads in [2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        assert_eq!(one, pool.install(|| run(0)), "a rayon pool of {threads}");
+    }
 }
 
 #[test]

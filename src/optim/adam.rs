@@ -1,7 +1,7 @@
 //! Adam and AdamW: one rule, two ways to apply weight decay.
 
 use super::{
-    DecayScope, Optimizer, OptimizerState, Staged, check, check_learning_rate, check_weight_decay,
+    DecayScope, Optimizer, OptimizerState, StateSet, check, check_learning_rate, check_weight_decay,
     elementwise,
 };
 use crate::{Float, Parameter, Result};
@@ -76,11 +76,8 @@ pub type AdamW<T> = AdamBase<T, true>;
 #[derive(Clone, Debug)]
 pub struct AdamBase<T: Float, const DECOUPLED: bool> {
     config: AdamConfig<T>,
-    steps: u64,
-    /// `m`, the running mean of the gradient.
-    mean: Staged<T>,
-    /// `v`, the running mean of its square.
-    mean_square: Staged<T>,
+    /// `m`, the running mean of the gradient, and `v`, the running mean of its square.
+    state: StateSet<T, 2>,
 }
 
 impl<T: Float> Adam<T> {
@@ -115,12 +112,7 @@ impl<T: Float, const DECOUPLED: bool> AdamBase<T, DECOUPLED> {
         check("beta1", config.beta1, config.beta1 >= zero && config.beta1 < one, "must be in [0, 1)")?;
         check("beta2", config.beta2, config.beta2 >= zero && config.beta2 < one, "must be in [0, 1)")?;
         check("eps", config.eps, config.eps > zero, "must be finite and > 0")?;
-        Ok(AdamBase {
-            config,
-            steps: 0,
-            mean: Staged::new("exp_avg"),
-            mean_square: Staged::new("exp_avg_sq"),
-        })
+        Ok(AdamBase { config, state: StateSet::new(Self::KIND, ["exp_avg", "exp_avg_sq"]) })
     }
 
     /// The settings (the learning rate as a schedule last set it).
@@ -132,7 +124,7 @@ impl<T: Float, const DECOUPLED: bool> AdamBase<T, DECOUPLED> {
     /// Committed steps.
     #[must_use]
     pub fn steps(&self) -> u64 {
-        self.steps
+        self.state.steps()
     }
 
     /// The name in checkpoints and messages.
@@ -141,8 +133,7 @@ impl<T: Float, const DECOUPLED: bool> AdamBase<T, DECOUPLED> {
 
 impl<T: Float, const DECOUPLED: bool> Optimizer<T> for AdamBase<T, DECOUPLED> {
     fn begin_step(&mut self) {
-        self.mean.discard();
-        self.mean_square.discard();
+        self.state.begin_step();
     }
 
     fn update(&mut self, index: usize, parameter: &Parameter<T>, next: &mut [T]) -> bool {
@@ -151,13 +142,14 @@ impl<T: Float, const DECOUPLED: bool> Optimizer<T> for AdamBase<T, DECOUPLED> {
         // Adam adds λP to the gradient; AdamW scales P by (1 − lr·λ) first.
         let (l2, shrink) = if DECOUPLED { (T::zero(), T::one() - lr * wd) } else { (wd, T::one()) };
         // The bias corrections, per tensor: lr/(1−β₁ᵗ) and 1/√(1−β₂ᵗ).
-        let t = (self.steps + 1) as f64;
+        let t = (self.state.steps() + 1) as f64;
         let step = lr / T::lit(1.0 - beta1.as_f64().powf(t));
         let unbias = T::lit(1.0 / (1.0 - beta2.as_f64().powf(t)).sqrt());
         let (keep1, keep2) = (T::one() - beta1, T::one() - beta2);
         let (value, grad) = (parameter.value().as_slice(), parameter.grad().as_slice());
         let len = value.len();
-        let state = [self.mean.slot(index, len, T::zero()), self.mean_square.slot(index, len, T::zero())];
+        let [mean, mean_square] = self.state.buffers_mut();
+        let state = [mean.slot(index, len, T::zero()), mean_square.slot(index, len, T::zero())];
         elementwise(value, grad, next, state, move |p, g, [m, v]| {
             let g = g + l2 * p;
             let m = beta1 * m + keep1 * g;
@@ -167,9 +159,7 @@ impl<T: Float, const DECOUPLED: bool> Optimizer<T> for AdamBase<T, DECOUPLED> {
     }
 
     fn commit_step(&mut self) {
-        self.mean.commit();
-        self.mean_square.commit();
-        self.steps += 1;
+        self.state.commit_step();
     }
 
     fn learning_rate(&self) -> T {
@@ -183,18 +173,10 @@ impl<T: Float, const DECOUPLED: bool> Optimizer<T> for AdamBase<T, DECOUPLED> {
     }
 
     fn state(&self) -> Option<OptimizerState<T>> {
-        let mut buffers = Vec::new();
-        self.mean.export(&mut buffers);
-        self.mean_square.export(&mut buffers);
-        Some(OptimizerState { kind: Self::KIND.into(), steps: self.steps, buffers })
+        Some(self.state.to_state())
     }
 
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
-        state.expect_kind(Self::KIND)?;
-        let mean = Staged::from_state(self.mean.name(), state)?;
-        self.mean_square = Staged::from_state(self.mean_square.name(), state)?;
-        self.mean = mean;
-        self.steps = state.steps;
-        Ok(())
+        self.state.load(state)
     }
 }

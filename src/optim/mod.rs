@@ -37,7 +37,7 @@ mod staged;
 pub use adam::{Adam, AdamConfig, AdamW};
 pub use rmsprop::{Rmsprop, RmspropElementwise, RmspropRule};
 pub use sgd::{Momentum, Sgd, SgdConfig};
-pub use staged::{OptimizerState, Staged};
+pub use staged::{OptimizerState, Staged, StateSet};
 
 use crate::linalg::{LANES, simd};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};

@@ -1,7 +1,7 @@
 //! RMSprop, with PyTorch's elementwise rule or the original recipe's per-tensor rule.
 
 use super::{
-    DecayScope, Optimizer, OptimizerState, Staged, check, check_learning_rate, check_weight_decay,
+    DecayScope, Optimizer, OptimizerState, StateSet, check, check_learning_rate, check_weight_decay,
     elementwise,
 };
 use crate::{Error, Float, Parameter, Result};
@@ -75,13 +75,9 @@ pub enum RmspropRule<T> {
 pub struct Rmsprop<T: Float> {
     learning_rate: T,
     rule: RmspropRule<T>,
-    steps: u64,
-    /// Elementwise: `v`, per entry. Per tensor: `g`, one value per tensor.
-    mean_square: Staged<T>,
-    /// Elementwise and centered: `ḡ`.
-    mean: Staged<T>,
-    /// Elementwise with momentum: `b`.
-    buffer: Staged<T>,
+    /// Elementwise: `v` per entry, `ḡ` (centered), `b` (momentum). Per tensor: `g`, one value
+    /// per tensor.
+    state: StateSet<T, 3>,
     /// Per tensor: whether this step starts from `g = 1` (a reset step).
     reset: bool,
 }
@@ -110,19 +106,12 @@ impl<T: Float> Rmsprop<T> {
                 }
             }
         }
-        let mean_square = Staged::new(match rule {
+        let mean_square = match rule {
             RmspropRule::Elementwise(_) => "square_avg",
             RmspropRule::PerTensor { .. } => "mean_square_norm",
-        });
-        Ok(Rmsprop {
-            learning_rate,
-            rule,
-            steps: 0,
-            mean_square,
-            mean: Staged::new("grad_avg"),
-            buffer: Staged::new("momentum_buffer"),
-            reset: false,
-        })
+        };
+        let state = StateSet::new(Self::KIND, [mean_square, "grad_avg", "momentum_buffer"]);
+        Ok(Rmsprop { learning_rate, rule, state, reset: false })
     }
 
     /// Elementwise RMSprop with PyTorch's defaults ([`RmspropElementwise::default`]).
@@ -146,7 +135,7 @@ impl<T: Float> Rmsprop<T> {
     /// Committed steps.
     #[must_use]
     pub fn steps(&self) -> u64 {
-        self.steps
+        self.state.steps()
     }
 
     /// Per-tensor rule: the running mean `g` of each tensor, in parameter order (empty for the
@@ -155,7 +144,8 @@ impl<T: Float> Rmsprop<T> {
     pub fn mean_square_norms(&self) -> Vec<T> {
         match self.rule {
             RmspropRule::PerTensor { .. } => {
-                (0..).map_while(|i| self.mean_square.current(i).map(|g| g[0])).collect()
+                let [g, ..] = self.state.buffers();
+                (0..).map_while(|i| g.current(i).map(|g| g[0])).collect()
             }
             RmspropRule::Elementwise(_) => Vec::new(),
         }
@@ -194,21 +184,22 @@ impl<T: Float> Rmsprop<T> {
             let variance = if centered { v - mean * mean } else { v };
             (g / (variance.sqrt() + eps), v, mean)
         };
-        let v = self.mean_square.slot(index, len, T::zero());
+        let [mean_square, mean, buffer] = self.state.buffers_mut();
+        let v = mean_square.slot(index, len, T::zero());
         match (centered, momentum > T::zero()) {
             (false, false) => elementwise(value, grad, next, [v], move |p, g, [v]| {
                 let (step, v, _) = rule(p, g, v, T::zero());
                 (p - lr * step, [v])
             }),
             (true, false) => {
-                let mean = self.mean.slot(index, len, T::zero());
+                let mean = mean.slot(index, len, T::zero());
                 elementwise(value, grad, next, [v, mean], move |p, g, [v, mean]| {
                     let (step, v, mean) = rule(p, g, v, mean);
                     (p - lr * step, [v, mean])
                 })
             }
             (false, true) => {
-                let b = self.buffer.slot(index, len, T::zero());
+                let b = buffer.slot(index, len, T::zero());
                 elementwise(value, grad, next, [v, b], move |p, g, [v, b]| {
                     let (step, v, _) = rule(p, g, v, T::zero());
                     let b = momentum * b + step;
@@ -216,8 +207,7 @@ impl<T: Float> Rmsprop<T> {
                 })
             }
             (true, true) => {
-                let (mean, b) =
-                    (self.mean.slot(index, len, T::zero()), self.buffer.slot(index, len, T::zero()));
+                let (mean, b) = (mean.slot(index, len, T::zero()), buffer.slot(index, len, T::zero()));
                 elementwise(value, grad, next, [v, mean, b], move |p, g, [v, mean, b]| {
                     let (step, v, mean) = rule(p, g, v, mean);
                     let b = momentum * b + step;
@@ -242,11 +232,10 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
     }
 
     fn begin_step(&mut self) {
-        self.mean_square.discard();
-        self.mean.discard();
-        self.buffer.discard();
+        self.state.begin_step();
+        let steps = self.state.steps();
         self.reset = matches!(self.rule, RmspropRule::PerTensor { reset_every: Some(k), .. }
-            if self.steps > 0 && self.steps.is_multiple_of(k as u64));
+            if steps > 0 && steps.is_multiple_of(k as u64));
     }
 
     fn update(&mut self, index: usize, parameter: &Parameter<T>, next: &mut [T]) -> bool {
@@ -264,7 +253,8 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
             }
             RmspropRule::PerTensor { gamma, eps, .. } => {
                 let grad = parameter.grad().as_slice();
-                let (current, staged) = self.mean_square.slot(index, 1, T::one());
+                let [mean_square, ..] = self.state.buffers_mut();
+                let (current, staged) = mean_square.slot(index, 1, T::one());
                 let g = if self.reset { T::one() } else { current[0] };
                 staged[0] = gamma * g + (T::one() - gamma) * crate::linalg::sum_of_squares(grad);
                 let step = self.learning_rate / (staged[0] + eps).sqrt();
@@ -276,27 +266,14 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
     }
 
     fn commit_step(&mut self) {
-        self.mean_square.commit();
-        self.mean.commit();
-        self.buffer.commit();
-        self.steps += 1;
+        self.state.commit_step();
     }
 
     fn state(&self) -> Option<OptimizerState<T>> {
-        let mut buffers = Vec::new();
-        self.mean_square.export(&mut buffers);
-        self.mean.export(&mut buffers);
-        self.buffer.export(&mut buffers);
-        Some(OptimizerState { kind: Self::KIND.into(), steps: self.steps, buffers })
+        Some(self.state.to_state())
     }
 
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
-        state.expect_kind(Self::KIND)?;
-        let mean_square = Staged::from_state(self.mean_square.name(), state)?;
-        let mean = Staged::from_state(self.mean.name(), state)?;
-        self.buffer = Staged::from_state(self.buffer.name(), state)?;
-        (self.mean_square, self.mean) = (mean_square, mean);
-        self.steps = state.steps;
-        Ok(())
+        self.state.load(state)
     }
 }

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent, with heavy-ball or Nesterov momentum and weight decay.
 
 use super::{
-    DecayScope, Optimizer, OptimizerState, Staged, check, check_learning_rate, check_weight_decay,
+    DecayScope, Optimizer, OptimizerState, StateSet, check, check_learning_rate, check_weight_decay,
     elementwise,
 };
 use crate::{Float, Parameter, Result};
@@ -73,9 +73,8 @@ impl<T: Float> Default for SgdConfig<T> {
 #[derive(Clone, Debug)]
 pub struct Sgd<T: Float> {
     config: SgdConfig<T>,
-    steps: u64,
     /// The momentum buffer `b`, one per tensor.
-    buffer: Staged<T>,
+    state: StateSet<T, 1>,
 }
 
 impl<T: Float> Sgd<T> {
@@ -99,7 +98,7 @@ impl<T: Float> Sgd<T> {
                 )?;
             }
         }
-        Ok(Sgd { config, steps: 0, buffer: Staged::new("momentum_buffer") })
+        Ok(Sgd { config, state: StateSet::new("sgd", ["momentum_buffer"]) })
     }
 
     /// Plain SGD at `learning_rate`, without momentum or weight decay.
@@ -116,13 +115,13 @@ impl<T: Float> Sgd<T> {
     /// Committed steps.
     #[must_use]
     pub fn steps(&self) -> u64 {
-        self.steps
+        self.state.steps()
     }
 }
 
 impl<T: Float> Optimizer<T> for Sgd<T> {
     fn begin_step(&mut self) {
-        self.buffer.discard();
+        self.state.begin_step();
     }
 
     fn update(&mut self, index: usize, parameter: &Parameter<T>, next: &mut [T]) -> bool {
@@ -142,9 +141,9 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             Momentum::Nesterov { momentum } => (momentum, T::one(), (T::one(), momentum)),
         };
         // A tensor's first step takes the gradient as it is: b = g.
-        let (carry, keep) =
-            if self.buffer.current(index).is_none() { (T::zero(), T::one()) } else { (mu, keep) };
-        let state = [self.buffer.slot(index, value.len(), T::zero())];
+        let [buffer] = self.state.buffers_mut();
+        let (carry, keep) = if buffer.current(index).is_none() { (T::zero(), T::one()) } else { (mu, keep) };
+        let state = [buffer.slot(index, value.len(), T::zero())];
         elementwise(value, grad, next, state, move |p, g, [b]| {
             let g = g + wd * p;
             let b = carry * b + keep * g;
@@ -153,8 +152,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
     }
 
     fn commit_step(&mut self) {
-        self.buffer.commit();
-        self.steps += 1;
+        self.state.commit_step();
     }
 
     fn learning_rate(&self) -> T {
@@ -168,15 +166,10 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
     }
 
     fn state(&self) -> Option<OptimizerState<T>> {
-        let mut buffers = Vec::new();
-        self.buffer.export(&mut buffers);
-        Some(OptimizerState { kind: "sgd".into(), steps: self.steps, buffers })
+        Some(self.state.to_state())
     }
 
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
-        state.expect_kind("sgd")?;
-        self.buffer = Staged::from_state(self.buffer.name(), state)?;
-        self.steps = state.steps;
-        Ok(())
+        self.state.load(state)
     }
 }

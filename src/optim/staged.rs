@@ -138,3 +138,86 @@ impl<T: Float> OptimizerState<T> {
         }
     }
 }
+
+/// All the staged state of one optimizer: `N` kinds of per-tensor state and the committed step
+/// count, begun, committed, saved and restored together. The crate's optimizers keep their
+/// state in one; a custom optimizer can too.
+///
+/// ```
+/// use feedforward::optim::StateSet;
+///
+/// let mut state = StateSet::<f32, 2>::new("mine", ["m", "v"]);
+/// state.begin_step();
+/// let [m, _v] = state.buffers_mut();
+/// m.slot(0, 3, 0.0).1.fill(1.0);
+/// state.commit_step();
+/// assert_eq!(state.steps(), 1);
+/// let saved = state.to_state();
+/// assert_eq!((saved.kind.as_str(), saved.buffers.len()), ("mine", 2));
+/// ```
+#[derive(Clone, Debug)]
+pub struct StateSet<T, const N: usize> {
+    kind: &'static str,
+    steps: u64,
+    buffers: [Staged<T>; N],
+}
+
+impl<T: Float, const N: usize> StateSet<T, N> {
+    /// An empty state for an optimizer of kind `kind` (its name in checkpoints) with per-tensor
+    /// state kinds named `names`.
+    #[must_use]
+    pub fn new(kind: &'static str, names: [&'static str; N]) -> Self {
+        StateSet { kind, steps: 0, buffers: names.map(Staged::new) }
+    }
+
+    /// Committed steps.
+    #[must_use]
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The state kinds, in the order given to [`new`](StateSet::new).
+    #[must_use]
+    pub fn buffers(&self) -> &[Staged<T>; N] {
+        &self.buffers
+    }
+
+    /// The state kinds, mutably (to take [`Staged::slot`]s in an update).
+    pub fn buffers_mut(&mut self) -> &mut [Staged<T>; N] {
+        &mut self.buffers
+    }
+
+    /// Forgets what a step that was never committed staged.
+    pub fn begin_step(&mut self) {
+        self.buffers.iter_mut().for_each(Staged::discard);
+    }
+
+    /// Makes the step's staged state current and counts the step.
+    pub fn commit_step(&mut self) {
+        self.buffers.iter_mut().for_each(Staged::commit);
+        self.steps += 1;
+    }
+
+    /// The committed state, for a checkpoint.
+    #[must_use]
+    pub fn to_state(&self) -> OptimizerState<T> {
+        let mut buffers = Vec::new();
+        self.buffers.iter().for_each(|b| b.export(&mut buffers));
+        OptimizerState { kind: self.kind.into(), steps: self.steps, buffers }
+    }
+
+    /// Restores a state from [`to_state`](StateSet::to_state) of the same kind; nothing is
+    /// changed on error.
+    pub fn load(&mut self, state: &OptimizerState<T>) -> Result<()> {
+        state.expect_kind(self.kind)?;
+        let mut restored = Vec::with_capacity(N);
+        for b in &self.buffers {
+            restored.push(Staged::from_state(b.name(), state)?);
+        }
+        for (b, r) in self.buffers.iter_mut().zip(restored) {
+            *b = r;
+        }
+        self.steps = state.steps;
+        Ok(())
+    }
+}
