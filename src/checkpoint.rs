@@ -155,6 +155,15 @@ where
             bad(format!("not a checkpoint (no {CHECKPOINT_KEY:?} metadata): a model file, perhaps"))
         })
         .and_then(|text| serde_json::from_str(text).map_err(|e| bad(format!("{CHECKPOINT_KEY}: {e}"))))?;
+    match meta.get("version").and_then(Value::as_u64) {
+        Some(v) if v <= VERSION => {}
+        other => {
+            return Err(bad(format!(
+                "checkpoint version {} is not one this crate reads (up to {VERSION})",
+                other.map_or("missing".into(), |v| v.to_string())
+            )));
+        }
+    }
     let architecture =
         metadata.get(weights::ARCHITECTURE_KEY).and_then(|a| serde_json::from_str::<Value>(a).ok());
     if architecture.as_ref() != Some(&weights::architecture(network)) {

@@ -356,6 +356,19 @@ fn a_checkpoint_from_another_run_is_refused_and_changes_nothing() {
         assert!(matches!(e, Error::Checkpoint { .. }), "{what}: {e}");
         assert_eq!(weights(&n), before, "{what}");
     }
+    // A truncated checkpoint is an error naming the file, and changes nothing.
+    let bytes = std::fs::read(&path).unwrap();
+    let truncated = dir.path().join("truncated.ckpt");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let config_truncated = TrainConfig { resume: Some(truncated), checkpoint: None, ..config.clone() };
+    let mut n = fresh.clone();
+    let before = weights(&n);
+    let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+    let e = train::fit(&mut n, &mut adam, &loss, Data::new(&x, &y[..]), &config_truncated, |_, _, _| {})
+        .unwrap_err();
+    assert!(matches!(&e, Error::Checkpoint { path, .. } if path.ends_with("truncated.ckpt")), "{e}");
+    assert_eq!(weights(&n), before);
+    assert_eq!(adam.steps(), 0);
     // A plain model file is not a checkpoint.
     let model = dir.path().join("model.safetensors");
     fresh.save(&model).unwrap();
