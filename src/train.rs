@@ -596,7 +596,10 @@ where
             let tracker = &mut run.early;
             if v.loss < tracker.best - early.min_delta {
                 (tracker.best, tracker.best_epoch, tracker.bad_epochs) = (v.loss, epoch, 0);
-                run.best_weights = Some(network.parameters().map(|p| p.value().clone()).collect());
+                // Reuses the buffers of the previous best.
+                let best = run.best_weights.get_or_insert_with(Vec::new);
+                best.resize_with(network.parameters().count(), || DMatrix::zeros(0, 0));
+                best.iter_mut().zip(network.parameters()).for_each(|(b, p)| b.clone_from(p.value()));
             } else {
                 tracker.bad_epochs += 1;
                 stopped_early = tracker.bad_epochs >= early.patience;

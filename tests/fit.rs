@@ -7,7 +7,7 @@ use feedforward::train::{
 };
 use feedforward::{
     Adam, AdamConfig, AdamW, Dropout, Error, Init, Layer, Module, Network, Optimizer, Parameter, Relu,
-    Rmsprop, Sgd, SoftmaxCrossEntropy, TrainContext,
+    Rmsprop, Sgd, SoftmaxCrossEntropy,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -404,9 +404,6 @@ impl Module<f32> for Gate {
         for (j, mut col) in output.column_iter_mut().enumerate() {
             col.copy_from(&input.column(j).component_mul(&self.scale.value().column(0)));
         }
-    }
-    fn forward_train(&mut self, input: &DMatrix<f32>, output: &mut DMatrix<f32>, _: &mut TrainContext) {
-        self.forward(input, output);
     }
     fn backward(
         &mut self,

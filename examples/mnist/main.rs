@@ -499,7 +499,7 @@ fn train_net(
                 }
                 if let Some(v) = e.validation {
                     history.validation_accuracy.push((epoch, 100.0 * v.accuracy.unwrap_or(f64::NAN)));
-                    history.validation_loss.push((epoch, v.loss));
+                    history.validation_loss.push((e.steps as f64, v.loss));
                     let line = format!(
                         "epoch {:>4}: validation loss {:.4}, accuracy {:.2}%; training loss {:.4} (mean over the epoch), learning rate {:.3e}",
                         e.epoch,

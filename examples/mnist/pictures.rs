@@ -16,7 +16,7 @@ pub struct History {
     pub train_accuracy: Vec<(f64, f64)>,
     /// Per epoch (every few epochs on long runs), by epoch: test accuracy (%).
     pub test_accuracy: Vec<(f64, f64)>,
-    /// Per epoch, by epoch: validation accuracy (%) and loss.
+    /// Per epoch: validation accuracy (%) by epoch, and loss by step (for the loss curve).
     pub validation_accuracy: Vec<(f64, f64)>,
     pub validation_loss: Vec<(f64, f64)>,
     pub steps: usize,
@@ -71,18 +71,8 @@ pub fn draw(
     let loss = smooth(&history.loss);
     let mut series = vec![Series { name: "training (steps, smoothed)", points: &loss, color: RED }];
     if !history.validation_loss.is_empty() {
-        series.push(Series {
-            name: "validation (end of epoch)",
-            points: &history.validation_loss,
-            color: GREEN,
-        });
-    }
-    let steps_per_epoch = history.steps as f64 / history.train_accuracy.len().max(1) as f64;
-    // The loss curve is by step; validation points are at the end of their epoch.
-    let validation_by_step: Vec<(f64, f64)> =
-        history.validation_loss.iter().map(|&(e, l)| (e * steps_per_epoch, l)).collect();
-    if let Some(v) = series.get_mut(1) {
-        v.points = &validation_by_step;
+        let points = &history.validation_loss;
+        series.push(Series { name: "validation (end of epoch)", points, color: GREEN });
     }
     let loss_chart = LineChart {
         title: "Loss (cross-entropy + L2), log scale",
