@@ -4,6 +4,14 @@
 //!
 //! Flops per training step ≈ 818,000 × batch:
 //! forward 2·N·784·256 + 2·N·256·10, backward dW0, dW1 and the hidden deltas.
+//!
+//! Groups: `mnist_f32` / `mnist_f64` (synthetic inputs, the original recipe's network and a
+//! learning rate too small to move it), `mnist_real` (what users run: real MNIST images and
+//! the recipes' own networks and optimizers, training as it goes) and `peak` (the machine's
+//! FMA peak, the reference `scripts/roofline.py` divides by).
+
+#[path = "common/peak.rs"]
+mod peak;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use feedforward::linalg::{Op, gemm};
@@ -167,5 +175,56 @@ fn predict_one(c: &mut Criterion) {
     c.bench_function("predict_one_image", |b| b.iter(|| black_box(net.predict(black_box(&x)).unwrap())));
 }
 
-criterion_group!(benches, steps, predict_one);
+/// Training steps on the real MNIST images shipped in `data/mnist`: the original recipe's
+/// full-batch step (the first 42000 images, its network, per-tensor RMSprop with η 0.5) and the
+/// default recipe's step at batch 128 (He-initialised network with an output bias, elementwise
+/// RMSprop lr 2e-3), cycling through the first 64 batches of the training set. Both train as
+/// criterion iterates, so they measure the weights and activations of a run's first steps.
+#[cfg(feature = "data")]
+fn real_images(c: &mut Criterion) {
+    use feedforward::data::{Split, load_mnist_first};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
+    let train = load_mnist_first(dir, Split::Train, 42000).expect("data/mnist ships with the repository");
+    let labels = train.labels().unwrap().to_vec();
+    let mut group = c.benchmark_group("mnist_real");
+
+    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(42000));
+    let mut seed = network::<f32>();
+    let mut opt = Rmsprop::per_tensor(0.5, Some(500)).unwrap();
+    group.bench_function(BenchmarkId::new("train_step_seed_recipe", 42000), |b| {
+        inside_pool(|| {
+            b.iter(|| {
+                black_box(
+                    seed.train_step(train.images(), &SoftmaxCrossEntropy::new(), &labels, &mut opt).unwrap(),
+                )
+            })
+        })
+    });
+
+    group.sample_size(50).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    group.throughput(Throughput::Elements(128));
+    let batches: Vec<_> = (0..64)
+        .map(|k| (train.images().columns(128 * k, 128).into_owned(), labels[128 * k..128 * (k + 1)].to_vec()))
+        .collect();
+    let mut net =
+        Network::<f32>::mlp(&[784, 256, 10], Init::He, true, &mut StdRng::seed_from_u64(0)).unwrap();
+    let mut opt = Rmsprop::elementwise(2e-3).unwrap();
+    let mut next = 0;
+    group.bench_function(BenchmarkId::new("train_step_default_recipe", 128), |b| {
+        inside_pool(|| {
+            b.iter(|| {
+                let (x, y) = &batches[next % batches.len()];
+                next += 1;
+                black_box(net.train_step(x, &SoftmaxCrossEntropy::new(), y, &mut opt).unwrap())
+            })
+        })
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "data"))]
+fn real_images(_: &mut Criterion) {}
+
+criterion_group!(benches, steps, predict_one, real_images, peak::bench);
 criterion_main!(benches);

@@ -22,7 +22,7 @@
 //! [`Module`] too); to fuse it into a [`Layer`](crate::Layer), a variant of [`Activation`] and
 //! its line in `with_function!` below.
 
-use crate::linalg::{map1, map2, simd};
+use crate::linalg::{flush_subnormal, map1, map2, simd};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Module, Result};
 use nalgebra::DMatrix;
@@ -417,7 +417,7 @@ impl<T: Float, A: ActivationFunction> Module<T> for A {
         let block = |(dz, at, dy): (ColsMut<'_, T>, Cols<'_, T>, Cols<'_, T>)| {
             simd(
                 #[inline(always)]
-                || map2(dz.0, at.0, dy.0, |at, dy| this.gradient(at, dy)),
+                || map2(dz.0, at.0, dy.0, |at, dy| flush_subnormal(this.gradient(at, dy))),
             );
         };
         for_column_blocks(cols, rows, data, &block, &|(), ()| ());

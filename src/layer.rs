@@ -13,7 +13,7 @@
 
 use crate::activation::{ActivationFunction, DerivativeFrom, with_function};
 use crate::error::plural;
-use crate::linalg::{Op, ensure_shape, gemm, map2, simd, update};
+use crate::linalg::{Op, ensure_shape, flush_subnormal, gemm, map2, simd, update};
 use crate::parallel::{Cols, ColsMut, MAX_BLOCKS, for_column_blocks};
 use crate::{Activation, Error, Float, Module, Parameter, Result};
 use nalgebra::{DMatrix, DVector};
@@ -325,7 +325,9 @@ impl<T: Float> Module<T> for Layer<T> {
             ensure_shape(delta, rows, cols);
             let d = Some(&mut *delta);
             with_function!(*activation, f => {
-                delta_and_bias_gradient(d, at, grad_output, bias, bias_partials, move |at, dy| f.gradient(at, dy))
+                delta_and_bias_gradient(d, at, grad_output, bias, bias_partials, move |at, dy| {
+                    flush_subnormal(f.gradient(at, dy))
+                })
             });
             delta
         };

@@ -287,6 +287,35 @@ pub(crate) fn ensure_shape<T: Float>(buffer: &mut nalgebra::DMatrix<T>, rows: us
     }
 }
 
+/// `value`, or 0 if it is subnormal (NaN and ±inf pass).
+///
+/// x86 CPUs compute with subnormal numbers through a microcode assist, tens to hundreds of
+/// times slower than with normal ones, and the penalty lands on whole vector instructions of
+/// the matrix products. Values this small carry nothing a gradient or an optimizer state
+/// needs, so the passes that produce them (the softmax gradient, a layer's `δ`, optimizer
+/// state) store 0 instead (README, Performance).
+#[inline(always)]
+pub(crate) fn flush_subnormal<T: Float>(value: T) -> T {
+    if value.abs() < T::MIN_NORMAL { T::zero() } else { value }
+}
+
+/// The smallest `|g|` whose weighted square `weight·g·g` is a normal number: below it
+/// [`square_input`] gives 0.
+#[inline]
+pub(crate) fn square_limit<T: Float>(weight: T) -> T {
+    (T::MIN_NORMAL / weight).sqrt()
+}
+
+/// `g`, or 0 where `|g| < limit` (from [`square_limit`]): the input of a weighted square whose
+/// result would be subnormal. Zeroing the *input* matters: a vectorized select computes both
+/// sides, so squaring first and flushing the result would still pay the assist. A term below
+/// the smallest normal number is dropped, as the state it is added to would be flushed
+/// ([`flush_subnormal`]).
+#[inline(always)]
+pub(crate) fn square_input<T: Float>(g: T, limit: T) -> T {
+    if g.abs() < limit { T::zero() } else { g }
+}
+
 /// Runs `f` compiled for AVX2 + FMA when the CPU has them, so that elementwise loops inlined
 /// into it vectorize 8 lanes wide instead of the x86-64 baseline's 4; elsewhere runs it as is.
 /// Results are bit-identical either way (Rust never fuses `a*b + c` on its own).
@@ -315,7 +344,13 @@ pub(crate) const LANES: usize = 16;
 
 /// `Σ vᵢ²`, vectorized, on both cores for long slices.
 pub(crate) fn sum_of_squares<T: Float>(values: &[T]) -> T {
-    let block = |v: Cols<'_, T>| lane_total(v.0, |v| v * v);
+    let limit = square_limit(T::one());
+    let block = |v: Cols<'_, T>| {
+        lane_total(v.0, |v| {
+            let v = square_input(v, limit);
+            v * v
+        })
+    };
     for_column_blocks(values.len(), 1, Cols(values, 1), &block, &|a, b| a + b)
 }
 

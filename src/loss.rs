@@ -19,7 +19,7 @@
 //! trained through [`train::fit`](crate::train::fit)).
 
 use crate::error::plural;
-use crate::linalg::ensure_shape;
+use crate::linalg::{ensure_shape, flush_subnormal};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
@@ -270,9 +270,9 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
                         }
                         let scale = T::one() / (sum * n);
                         if eps == 0.0 {
-                            g.iter_mut().for_each(|gk| *gk *= scale);
+                            g.iter_mut().for_each(|gk| *gk = flush_subnormal(*gk * scale));
                         } else {
-                            g.iter_mut().for_each(|gk| *gk = *gk * scale - off_t / n);
+                            g.iter_mut().for_each(|gk| *gk = flush_subnormal(*gk * scale - off_t / n));
                         }
                         g[y] -= on_t / n;
                         sum

@@ -4,6 +4,7 @@ use super::{
     DecayScope, Optimizer, OptimizerState, StateSet, check, check_learning_rate, check_weight_decay,
     elementwise,
 };
+use crate::linalg::{square_input, square_limit};
 use crate::{Float, Parameter, Result};
 
 /// The settings of [`Adam`] and [`AdamW`]. `Default` gives PyTorch's `Adam` defaults;
@@ -150,10 +151,12 @@ impl<T: Float, const DECOUPLED: bool> Optimizer<T> for AdamBase<T, DECOUPLED> {
         let len = value.len();
         let [mean, mean_square] = self.state.buffers_mut();
         let state = [mean.slot(index, len, T::zero()), mean_square.slot(index, len, T::zero())];
+        let limit = square_limit(keep2);
         elementwise(value, grad, next, state, move |p, g, [m, v]| {
             let g = g + l2 * p;
             let m = beta1 * m + keep1 * g;
-            let v = beta2 * v + keep2 * g * g;
+            let gs = square_input(g, limit);
+            let v = beta2 * v + keep2 * gs * gs;
             (p * shrink - step * m / (v.sqrt() * unbias + eps), [m, v])
         })
     }

@@ -39,7 +39,7 @@ pub use rmsprop::{Rmsprop, RmspropElementwise, RmspropRule};
 pub use sgd::{Momentum, Sgd, SgdConfig};
 pub use staged::{OptimizerState, Staged, StateSet};
 
-use crate::linalg::{LANES, simd};
+use crate::linalg::{LANES, flush_subnormal, simd};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Parameter, Result};
 
@@ -183,12 +183,6 @@ pub(crate) fn elementwise<T: Float, const K: usize>(
         )
     };
     for_column_blocks(len, 1, data, &block, &|a, b| a && b)
-}
-
-/// `value`, or 0 if it is subnormal (NaN and ±inf pass). See the module docs.
-#[inline(always)]
-fn flush_subnormal<T: Float>(value: T) -> T {
-    if value.abs() < T::MIN_NORMAL { T::zero() } else { value }
 }
 
 /// One thread's share of [`elementwise`]: `((next, (value, grad)), state)`.

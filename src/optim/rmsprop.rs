@@ -4,6 +4,7 @@ use super::{
     DecayScope, Optimizer, OptimizerState, StateSet, check, check_learning_rate, check_weight_decay,
     elementwise,
 };
+use crate::linalg::{square_input, square_limit};
 use crate::{Error, Float, Parameter, Result};
 
 /// The settings of PyTorch's elementwise RMSprop (`torch.optim.RMSprop`), with its defaults:
@@ -176,10 +177,12 @@ impl<T: Float> Rmsprop<T> {
         let keep = T::one() - alpha;
         let (value, grad) = (parameter.value().as_slice(), parameter.grad().as_slice());
         let len = value.len();
+        let limit = square_limit(keep);
         // The shared steps; `mean` is ḡ when centered (else unused), `b` the momentum buffer.
         let rule = move |p: T, g: T, v: T, mean: T| {
             let g = g + wd * p;
-            let v = alpha * v + keep * g * g;
+            let gs = square_input(g, limit);
+            let v = alpha * v + keep * gs * gs;
             let mean = alpha * mean + keep * g;
             let variance = if centered { v - mean * mean } else { v };
             (g / (variance.sqrt() + eps), v, mean)
