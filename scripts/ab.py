@@ -14,6 +14,7 @@ ratio B/A of the two runs of the same round, with the lowest and highest ratio. 
 import argparse, glob, os, re, statistics, subprocess, sys
 
 UNITS = {"ps": 1e-12, "ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+ELEMENT_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
 def bench_binary(checkout, features):
@@ -24,19 +25,23 @@ def bench_binary(checkout, features):
     return max(found, key=os.path.getmtime)
 
 
-def run(binary, pattern):
-    """{benchmark id: median time in seconds} from one criterion run."""
+def run(binary, pattern, throughput=False):
+    """{benchmark id: median time in seconds} from one criterion run; with `throughput`, the
+    median throughput in elements per second instead (GFLOP/s·1e9 for the `peak` group)."""
     out = subprocess.run([binary, "--bench", "--noplot", pattern], capture_output=True, text=True,
                          check=True).stdout
-    times, name = {}, None
+    values, name = {}, None
+    field = r"thrpt:\s+\[\S+ \S+ (\S+) (\S+)elem/s" if throughput else r"time:\s+\[\S+ \S+ (\S+) (\S+) \S+ \S+\]"
+    scale = ELEMENT_UNITS if throughput else UNITS
     for line in out.splitlines():
         m = re.match(r"^([\w/.\-]+)(\s+time:.*)?$", line)
         if m and not line.startswith(("Benchmarking", "Found")):
             name = m.group(1)
-        t = re.search(r"time:\s+\[\S+ \S+ (\S+) (\S+) \S+ \S+\]", line)
-        if t and name:
-            times[name] = float(t.group(1)) * UNITS[t.group(2)]
-    return times
+        t = re.search(field, line)
+        # The first match after a name is this run's; criterion's "change" lines come later.
+        if t and name and name not in values:
+            values[name] = float(t.group(1)) * scale[t.group(2)]
+    return values
 
 
 def main():
