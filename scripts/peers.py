@@ -19,7 +19,7 @@ the median over rounds of each round's ratio, with their range. The host's singl
 by ±30%; the ratio of measurements seconds apart varies much less. Not run by CI: numpy and
 PyTorch are not dependencies of this crate (`pip install numpy torch`).
 """
-import argparse, gzip, math, os, statistics, subprocess, sys, time
+import argparse, gzip, json, math, os, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -135,10 +135,12 @@ def torch_steps(x, y, threads):
 def crate_epoch():
     """One epoch of the default recipe, the example's own training time (seconds)."""
     subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "mnist"], cwd=ROOT, check=True)
-    out = subprocess.run([os.path.join(ROOT, "target/release/examples/mnist"), "--epochs", "1", "--out",
-                          os.path.join(ROOT, "target/peers")], capture_output=True, text=True, check=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("training:"))
-    return float(line.split("steps,")[1].split(" s")[0])
+    out = os.path.join(ROOT, "target/peers")
+    metrics = os.path.join(out, "metrics.json")
+    subprocess.run([os.path.join(ROOT, "target/release/examples/mnist"), "--epochs", "1", "--out", out,
+                    "--metrics", metrics], capture_output=True, check=True)
+    with open(metrics) as f:
+        return json.load(f)["train_seconds"]
 
 
 def main():
