@@ -292,7 +292,7 @@ pub(crate) fn ensure_shape<T: Float>(buffer: &mut nalgebra::DMatrix<T>, rows: us
 /// x86 CPUs compute with subnormal numbers through a microcode assist, tens to hundreds of
 /// times slower than with normal ones, and the penalty lands on whole vector instructions of
 /// the matrix products. Values this small carry nothing a gradient or an optimizer state
-/// needs, so the passes that produce them (the softmax gradient, a layer's `δ`, optimizer
+/// needs, so the passes that produce them (the losses' gradients, a layer's `δ`, optimizer
 /// state) store 0 instead (README, Performance).
 #[inline(always)]
 pub(crate) fn flush_subnormal<T: Float>(value: T) -> T {

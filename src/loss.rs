@@ -370,7 +370,7 @@ fn entrywise<T: Float>(
     let block = |(z, t, g): (Cols<'_, T>, Cols<'_, T>, Option<ColsMut<'_, T>>)| {
         if let Some(g) = g {
             for ((g, &z), &t) in g.0.iter_mut().zip(z.0).zip(t.0) {
-                *g = gradient(z, t) * scale;
+                *g = flush_subnormal(gradient(z, t) * scale);
             }
         }
         z.0.iter().zip(t.0).map(|(&z, &t)| loss(z, t).as_f64()).sum::<f64>()

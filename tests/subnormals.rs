@@ -3,7 +3,9 @@
 //! (softmax probabilities of e^-90, their products with small weights). The passes that make
 //! them store 0 instead (README, Performance).
 
-use feedforward::{Activation, Init, Layer, Loss, MeanSquaredError, Network, Relu, SoftmaxCrossEntropy};
+use feedforward::{
+    Activation, BinaryCrossEntropy, Init, Layer, Loss, MeanSquaredError, Network, Relu, SoftmaxCrossEntropy,
+};
 use nalgebra::DMatrix;
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -24,6 +26,17 @@ fn a_softmax_probability_below_the_normal_range_has_a_zero_gradient() {
     let z = DMatrix::from_column_slice(2, 1, &[0.0f32, -80.0]);
     SoftmaxCrossEntropy::new().loss_and_grad(&z, &[0], &mut grad).unwrap();
     assert_eq!(grad[(1, 0)], (-80.0f32).exp() / (1.0 + (-80.0f32).exp()));
+}
+
+#[test]
+fn a_sigmoid_below_the_normal_range_has_a_zero_gradient() {
+    // dL/dz = σ(z) − t with σ(−90) ≈ 8.2e-40 and t = 0; σ(−80) ≈ 1.8e-35 stays.
+    let z = DMatrix::from_column_slice(1, 2, &[-90.0f32, -80.0]);
+    let t = DMatrix::zeros(1, 2);
+    let mut grad = DMatrix::zeros(1, 2);
+    BinaryCrossEntropy.loss_and_grad(&z, &t, &mut grad).unwrap();
+    assert_eq!(grad[(0, 0)], 0.0);
+    assert!(grad[(0, 1)] > 0.0 && grad[(0, 1)].is_normal(), "{}", grad[(0, 1)]);
 }
 
 /// A 1-1-1 network whose hidden `δ = w₁·dL/dz` is about 2e-39, subnormal in f32: the output
