@@ -24,6 +24,7 @@ use crate::checkpoint::{self, RunState, Tracker};
 use crate::error::plural;
 use crate::loss::{Loss, Targets};
 use crate::network::{InputScan, check_finite};
+use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Evaluation, Float, Network, Optimizer, Result, StepReport};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -677,11 +678,24 @@ where
 /// Copies the columns `indices` of `matrix` into `batch` (resized only when its shape differs),
 /// in that order.
 ///
+/// Each column is one contiguous copy, and the batch's columns are cut into blocks over the
+/// thread team: gathering 128 random MNIST images took about 100 µs a batch with nalgebra's
+/// element-by-element column copy, 15% of a minibatch epoch (README, Performance).
+///
 /// # Panics
 /// If an index is `>= matrix.ncols()`.
 pub fn gather_columns<T: Float>(matrix: &DMatrix<T>, indices: &[usize], batch: &mut DMatrix<T>) {
-    crate::linalg::ensure_shape(batch, matrix.nrows(), indices.len());
-    for (j, &i) in indices.iter().enumerate() {
-        batch.column_mut(j).copy_from(&matrix.column(i));
+    let rows = matrix.nrows();
+    crate::linalg::ensure_shape(batch, rows, indices.len());
+    if rows == 0 {
+        return;
     }
+    let source = matrix.as_slice();
+    let block = |(to, from): (ColsMut<'_, T>, Cols<'_, usize>)| {
+        for (column, &i) in to.0.chunks_exact_mut(rows).zip(from.0) {
+            column.copy_from_slice(&source[i * rows..(i + 1) * rows]);
+        }
+    };
+    let data = (ColsMut(batch.as_mut_slice(), rows), Cols(indices, 1));
+    for_column_blocks(indices.len(), rows, data, &block, &|(), ()| ());
 }
