@@ -59,11 +59,15 @@ fn nonconforming_shapes_panic_as_a_documented_invariant() {
 }
 
 /// Products big enough to be cut between threads (by rows when `op(a)` is the larger factor, by
-/// columns otherwise or when `k` is the smallest dimension), on strided views, with every
-/// transposition: still the naive product, and the same bits on one thread as on several.
+/// columns otherwise or when `k` is the smallest dimension, along `k` when it is at least
+/// eight times the larger of the others), on strided views, with every transposition: still
+/// the naive product, and the same bits on one thread as on several.
 #[test]
 fn products_cut_between_threads_equal_the_naive_product_and_each_other() {
-    for (m, k, n) in [(300, 90, 70), (70, 90, 300), (129, 200, 33), (300, 40, 120)] {
+    let cut_along_k = [(40, 3000, 30), (17, 5001, 64)];
+    for (m, k, n) in
+        [(300, 90, 70), (70, 90, 300), (129, 200, 33), (300, 40, 120)].into_iter().chain(cut_along_k)
+    {
         let a = matrix(m, k, 8);
         let b = matrix(k, n, 9);
         let c0 = matrix(m + 3, n + 2, 10);
@@ -79,6 +83,11 @@ fn products_cut_between_threads_equal_the_naive_product_and_each_other() {
                     c
                 };
                 let (one, many) = (run(1), run(3));
+                assert_eq!(
+                    run(2),
+                    many,
+                    "{m}x{k}x{n} {op_a:?} {op_b:?}: bits differ between 2 and 3 threads"
+                );
                 assert!((one.view((2, 1), (m, n)) - &expect).amax() < 1e-9, "{m}x{k}x{n} {op_a:?} {op_b:?}");
                 assert_eq!(one, many, "{m}x{k}x{n} {op_a:?} {op_b:?}: bits differ with the thread count");
                 // Nothing outside the view was touched.
