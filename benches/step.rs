@@ -179,7 +179,8 @@ fn predict_one(c: &mut Criterion) {
 /// full-batch step (the first 42000 images, its network, per-tensor RMSprop with η 0.5) and the
 /// default recipe's step at batch 128 (He-initialised network with an output bias, elementwise
 /// RMSprop lr 2e-3), cycling through the first 64 batches of the training set. Both train as
-/// criterion iterates, so they measure the weights and activations of a run's first steps.
+/// criterion iterates: the full-batch one some dozens of steps, the batch-128 one thousands,
+/// well into the confident regime where subnormal numbers used to slow a step (README).
 #[cfg(feature = "data")]
 fn real_images(c: &mut Criterion) {
     use feedforward::data::{Split, load_mnist_first};

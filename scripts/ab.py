@@ -44,6 +44,11 @@ def run(binary, pattern, throughput=False):
     return values
 
 
+def cpu_name():
+    """The CPU's model name, as every printed figure names it."""
+    return next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("base")
@@ -63,7 +68,7 @@ def main():
             for k in "AB":
                 seen[k].setdefault(name, []).append(got[k][name])
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {got['A'][n] * 1e6:.1f}/{got['B'][n] * 1e6:.1f} µs" for n in sorted(got["A"])), file=sys.stderr)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    cpu = cpu_name()
     features = lambda f: f" (features: {f})" if f else ""
     print(f"CPU: {cpu}; {args.rounds} interleaved rounds; A = {args.base}{features(args.base_features)}, "
           f"B = {args.new}{features(args.new_features)}")

@@ -15,14 +15,10 @@ two measurements a few seconds apart varies much less. Not run by CI.
 import argparse, os, re, statistics, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ab import bench_binary, run  # noqa: E402
+from ab import bench_binary, cpu_name, run  # noqa: E402
 
 FLOPS_PER_SAMPLE = 2 * (2 * 784 * 256 + 3 * 256 * 10)
 STEPS = r"mnist_f32/(train_step|bare_step_products)/(128|42000)$|mnist_f64/train_step/128$|mnist_real/"
-
-
-def cpu_name():
-    return next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 
 
 def main():
@@ -53,7 +49,7 @@ def main():
             fractions.setdefault(name, []).append(step_gflops / peak_gflops)
             gflops.setdefault(name, []).append(step_gflops)
             peaks.setdefault(f"{scalar}_{isa} x{cores}", []).append(peak_gflops)
-        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {statistics.median(v[-1:]):.3f}" for n, v in sorted(fractions.items())),
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {v[-1]:.3f}" for n, v in sorted(fractions.items())),
               file=sys.stderr)
     print(f"CPU: {cpu_name()}; {cores} threads; {args.rounds} rounds; build {args.checkout}"
           + (f" (features: {args.features})" if args.features else ""))
