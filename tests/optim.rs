@@ -463,11 +463,25 @@ fn an_overflowing_state_fails_the_update() {
 
 /// A step rejected after some tensors were updated (the last tensor's gradient is NaN) leaves
 /// the optimizer exactly as it was: the run goes on bit for bit as if the step never happened.
+/// A step rejected after some tensors were updated (the last tensor's gradient is NaN) leaves
+/// the optimizer exactly as it was: the run goes on bit for bit as if the step never happened.
+/// So does a rejected *first* step: it must not leave state behind that makes the next step
+/// look like a later one (SGD's first step takes `b = ∂P`, not `b = (1 − τ)∂P`).
 #[test]
 fn a_rejected_step_leaves_the_optimizer_untouched() {
+    // The poisoned step, seen by one run only: the first tensor updates and stages its state,
+    // the second fails.
+    fn poison(name: &str, opt: &mut dyn Optimizer<f64>, [first, second]: &mut [Parameter<f64>; 2]) {
+        let saved = second.grad()[0];
+        second.grad_mut()[0] = f64::NAN;
+        assert!(!step(opt, &mut [first, second]), "{name}");
+        second.grad_mut()[0] = saved;
+    }
     for ((name, mut seen), (_, mut clean)) in every_optimizer().into_iter().zip(every_optimizer()) {
-        let mut a = [param(&[0.5, -1.0, 2.0], &[0.0; 3], true), param(&[0.3], &[0.0], false)];
+        let mut a = [param(&[0.5, -1.0, 2.0], &[0.3, 0.2, -0.1], true), param(&[0.3], &[0.4], false)];
         let mut b = a.clone();
+        poison(name, seen.as_mut(), &mut a);
+        assert_eq!(seen.state(), clean.state(), "{name}: a rejected first step leaves no state");
         for t in 1..=6 {
             for (params, opt) in [(&mut a, &mut seen), (&mut b, &mut clean)] {
                 for (k, p) in params.iter_mut().enumerate() {
@@ -479,13 +493,7 @@ fn a_rejected_step_leaves_the_optimizer_untouched() {
                 assert!(step(opt.as_mut(), &mut [first, second]), "{name}, step {t}");
             }
             if t == 3 {
-                // The poisoned step, seen by one run only: the first tensor updates and stages
-                // its state, the second fails.
-                let [first, second] = &mut a;
-                let saved = second.grad()[0];
-                second.grad_mut()[0] = f64::NAN;
-                assert!(!step(seen.as_mut(), &mut [first, second]), "{name}");
-                second.grad_mut()[0] = saved;
+                poison(name, seen.as_mut(), &mut a);
             }
         }
         assert_eq!(a, b, "{name}");

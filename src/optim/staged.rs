@@ -18,7 +18,7 @@ use crate::{Error, Float, Result};
 /// let (current, staged) = m.slot(0, 2, 0.0);
 /// staged[0] = current[0] + 1.0;
 /// staged[1] = current[1] + 2.0;
-/// assert_eq!(m.current(0), Some(&[0.0, 0.0][..])); // not committed yet
+/// assert_eq!(m.current(0), None); // not committed yet: no state for tensor 0
 /// m.commit();
 /// assert_eq!(m.current(0), Some(&[1.0, 2.0][..]));
 /// ```
@@ -29,13 +29,16 @@ pub struct Staged<T> {
     staged: Vec<Vec<T>>,
     /// Whether tensor `i`'s staged buffer was written in this step.
     touched: Vec<bool>,
+    /// Whether tensor `i`'s current buffer was created in this step: a step that is not
+    /// committed must not leave it behind (the tensor would look seen before).
+    created: Vec<bool>,
 }
 
 impl<T: Float> Staged<T> {
     /// An empty state called `name` (the prefix of its tensors in a checkpoint).
     #[must_use]
     pub fn new(name: &'static str) -> Self {
-        Staged { name, current: Vec::new(), staged: Vec::new(), touched: Vec::new() }
+        Staged { name, current: Vec::new(), staged: Vec::new(), touched: Vec::new(), created: Vec::new() }
     }
 
     /// The name given to [`new`](Staged::new).
@@ -45,15 +48,18 @@ impl<T: Float> Staged<T> {
     }
 
     /// Tensor `index`'s current buffer (to read) and staged buffer (to write), both `len` long.
-    /// A tensor seen for the first time (or with another length) starts filled with `initial`.
+    /// A tensor seen for the first time (or with another length) starts filled with `initial`;
+    /// if the step is not committed, [`discard`](Staged::discard) forgets it again.
     pub fn slot(&mut self, index: usize, len: usize, initial: T) -> (&[T], &mut [T]) {
         if self.current.len() <= index {
             self.current.resize_with(index + 1, Vec::new);
             self.staged.resize_with(index + 1, Vec::new);
             self.touched.resize(index + 1, false);
+            self.created.resize(index + 1, false);
         }
         if self.current[index].len() != len {
             self.current[index] = vec![initial; len];
+            self.created[index] = true;
         }
         self.staged[index].resize(len, initial);
         self.touched[index] = true;
@@ -67,23 +73,33 @@ impl<T: Float> Staged<T> {
                 std::mem::swap(&mut self.current[i], &mut self.staged[i]);
             }
         }
+        self.created.iter_mut().for_each(|c| *c = false);
     }
 
-    /// Forgets what was staged (call at the start of every step).
+    /// Forgets what was staged, and the buffers of tensors first seen, in a step that was not
+    /// committed (call at the start of every step).
     pub fn discard(&mut self) {
         self.touched.iter_mut().for_each(|t| *t = false);
+        for (current, created) in self.current.iter_mut().zip(&mut self.created) {
+            if std::mem::take(created) {
+                *current = Vec::new();
+            }
+        }
     }
 
     /// Tensor `index`'s committed state, if it has been seen.
     #[must_use]
     pub fn current(&self, index: usize) -> Option<&[T]> {
-        self.current.get(index).filter(|v| !v.is_empty()).map(Vec::as_slice)
+        let committed = !self.created.get(index).copied().unwrap_or(false);
+        self.current.get(index).filter(|v| committed && !v.is_empty()).map(Vec::as_slice)
     }
 
     /// Appends every committed buffer to `out`, named `"{name}.{index}"`.
     pub fn export(&self, out: &mut Vec<(String, Vec<T>)>) {
-        for (i, v) in self.current.iter().enumerate().filter(|(_, v)| !v.is_empty()) {
-            out.push((format!("{}.{i}", self.name), v.clone()));
+        for i in 0..self.current.len() {
+            if let Some(v) = self.current(i) {
+                out.push((format!("{}.{i}", self.name), v.to_vec()));
+            }
         }
     }
 
@@ -107,7 +123,13 @@ impl<T: Float> Staged<T> {
             current[index].clone_from(values);
         }
         let tensors = current.len();
-        Ok(Staged { name, current, staged: vec![Vec::new(); tensors], touched: vec![false; tensors] })
+        Ok(Staged {
+            name,
+            current,
+            staged: vec![Vec::new(); tensors],
+            touched: vec![false; tensors],
+            created: vec![false; tensors],
+        })
     }
 }
 
