@@ -14,7 +14,9 @@ Each round times, back to back, on the real MNIST files in data/mnist:
   - PyTorch (if installed): the same two steps and the same epoch with `nn.Linear`, ReLU,
     `CrossEntropyLoss` and `torch.optim.RMSprop` (elementwise, lr 2e-3, PyTorch's defaults
     otherwise), float32, `torch.set_num_threads(threads)`; the full batch as one step.
-Timings are medians of repeated steps after a warm-up; the printed ratios (crate ÷ peer) are
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which some hosts set for old OpenBLAS builds and which
+pin numpy to a slower kernel, are unset for the run; the line naming the CPU names the BLAS
+kernel numpy ran (with threadpoolctl installed). Timings are medians of repeated steps after a warm-up; the printed ratios (crate ÷ peer) are
 the median over rounds of each round's ratio, with their range. The host's single runs vary
 by ±30%; the ratio of measurements seconds apart varies much less. Not run by CI: numpy and
 PyTorch are not dependencies of this crate (`pip install numpy torch`).
@@ -134,6 +136,19 @@ def torch_steps(x, y, threads):
     return stepper(128), stepper(42000), epoch
 
 
+def blas_kernel():
+    """numpy's BLAS library, version and the kernel it picked for this CPU (e.g. OpenBLAS
+    0.3.31, SkylakeX), from threadpoolctl when it is installed."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (pip install threadpoolctl to see it)"
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if not blas:
+        return "none loaded"
+    return ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '?')})" for i in blas)
+
+
 def crate_epoch():
     """One epoch of the default recipe, the example's own training time (seconds)."""
     subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "mnist"], cwd=ROOT, check=True)
@@ -152,10 +167,15 @@ def main():
     args = ap.parse_args()
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    # Some hosts set these for old OpenBLAS builds that misdetect their CPU; they pin a current
+    # numpy to a slower kernel. The peers are measured as they run by default, so both go
+    # (before numpy loads OpenBLAS), and the kernel OpenBLAS then picks is printed.
+    dropped = [var for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if os.environ.pop(var, None) is not None]
     try:
         import numpy  # noqa: F401
     except ImportError:
         sys.exit("numpy is needed to load the data (pip install numpy)")
+    blas = blas_kernel()
     try:
         import torch  # noqa: F401
         have_torch = True
@@ -194,7 +214,8 @@ def main():
 
     cpu = cpu_name()
     versions = f"numpy {numpy.__version__}" + (f", PyTorch {torch.__version__}" if have_torch else "")
-    print(f"CPU: {cpu}; {args.threads} threads; {args.rounds} rounds; {versions}")
+    print(f"CPU: {cpu}; {args.threads} threads; {args.rounds} rounds; {versions}; numpy's BLAS: {blas}"
+          + (f" (unset for this run: {', '.join(dropped)})" if dropped else ""))
     for name, v in seen.items():
         print(f"{name:<44} median {statistics.median(v) * 1e3:10.3f} ms  (range {min(v) * 1e3:.3f}-{max(v) * 1e3:.3f})")
     for name, v in ratios.items():
