@@ -2,6 +2,7 @@
 """Interleaved A/B comparison of the criterion benchmarks of two builds of this crate.
 
     python3 scripts/ab.py BASE_DIR NEW_DIR [--rounds 5] [--filter REGEX]
+    python3 scripts/ab.py DIR --over BENCHMARK [--rounds 5] [--filter REGEX]
 
 BASE_DIR and NEW_DIR are checkouts (e.g. `git worktree add /tmp/base <commit>`), each built
 with its own cargo features if given (`--new-features rayon` compares the crate's own thread team
@@ -9,7 +10,13 @@ with rayon in the same code). Each is built
 with `cargo bench --no-run`; then, round after round, the `step` benchmark binary of A runs,
 then B's (order alternating between rounds), on the benchmarks matching REGEX. Single runs on a
 noisy host vary by ±30%; what is printed is, per benchmark, the median over rounds of the
-ratio B/A of the two runs of the same round, with the lowest and highest ratio. Not run by CI.
+ratio B/A of the two runs of the same round, with the lowest and highest ratio.
+
+With `--over BENCHMARK` and one checkout, the ratios are within each run instead: every
+benchmark's time over BENCHMARK's in the same run, median and range over the rounds (issue 11
+asks for Adam's step within 5% of elementwise RMSprop's "in the same run":
+`--over mnist_f32/train_step_elementwise_rmsprop/128 --filter 'mnist_f32/train_step_.*/128$'`).
+Not run by CI.
 """
 import argparse, glob, os, re, statistics, subprocess, sys
 
@@ -49,15 +56,40 @@ def cpu_name():
     return next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 
 
+def within(checkout, over, rounds, pattern, features):
+    """Each benchmark's time over `over`'s, in the same run, for `rounds` runs of one build."""
+    binary = bench_binary(checkout, features)
+    ratios, seen = {}, {}
+    for r in range(rounds):
+        got = run(binary, pattern)
+        if over not in got:
+            sys.exit(f"{over} is not among the benchmarks matching {pattern!r}: {sorted(got)}")
+        for name, t in got.items():
+            ratios.setdefault(name, []).append(t / got[over])
+            seen.setdefault(name, []).append(t)
+        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {got[n] / got[over]:.3f}" for n in sorted(got)), file=sys.stderr)
+    print(f"CPU: {cpu_name()}; {rounds} runs of {checkout}; each time over {over}'s in the same run")
+    print(f"{'benchmark':<48} {'median':>12} {'ratio median':>13} {'min':>6} {'max':>6}")
+    for name in sorted(ratios):
+        rs = ratios[name]
+        print(f"{name:<48} {statistics.median(seen[name]) * 1e6:>10.1f}µs {statistics.median(rs):>13.3f} "
+              f"{min(rs):>6.3f} {max(rs):>6.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("base")
-    ap.add_argument("new")
+    ap.add_argument("new", nargs="?", help="the second checkout (not with --over)")
+    ap.add_argument("--over", help="with one checkout: ratios to this benchmark within each run")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--filter", default=r"mnist_f32/train_step/(128|42000)$|predict_one_image")
     ap.add_argument("--base-features", default="", help="cargo features of build A (e.g. rayon)")
     ap.add_argument("--new-features", default="", help="cargo features of build B")
     args = ap.parse_args()
+    if (args.over is None) == (args.new is None):
+        ap.error("give two checkouts, or one checkout and --over BENCHMARK")
+    if args.over:
+        return within(args.base, args.over, args.rounds, args.filter, args.base_features)
     binaries = {"A": bench_binary(args.base, args.base_features), "B": bench_binary(args.new, args.new_features)}
     ratios, seen = {}, {"A": {}, "B": {}}
     for r in range(args.rounds):
