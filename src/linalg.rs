@@ -387,6 +387,24 @@ pub(crate) fn flush_subnormal<T: Float>(value: T) -> T {
     if value.abs() < T::MIN_NORMAL { T::zero() } else { value }
 }
 
+/// Replaces every subnormal value of `values` by 0 (NaN and ±inf are kept, −0 may become +0):
+/// what this crate's own passes do to the gradients and optimizer state they store, since x86
+/// CPUs compute with subnormal numbers many times slower, in every product that reads them.
+/// For a custom [`Module`](crate::Module) whose `backward` writes a `dL/d(input)` or a
+/// gradient that can decay that far, such as a saturating activation's.
+///
+/// ```
+/// let mut grad = [0.5f32, 1e-39, -3e-42, 0.0, f32::NEG_INFINITY];
+/// feedforward::linalg::flush_subnormals(&mut grad);
+/// assert_eq!(grad, [0.5, 0.0, 0.0, 0.0, f32::NEG_INFINITY]);
+/// ```
+pub fn flush_subnormals<T: Float>(values: &mut [T]) {
+    simd(
+        #[inline(always)]
+        || values.iter_mut().for_each(|v| *v = flush_subnormal(*v)),
+    );
+}
+
 /// The smallest `|g|` whose weighted square `weight·g·g` is a normal number: below it
 /// [`square_input`] gives 0.
 #[inline]

@@ -161,6 +161,10 @@ pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync {
     /// Given `input`, `output = f(input)` and `grad_output = dL/d(output)`: **overwrite** each
     /// parameter's gradient with `dL/dP`, and, when `grad_input` is given, overwrite it with
     /// `dL/d(input)` (the first module of a network is not asked for it).
+    ///
+    /// The crate's own modules store 0 for values below the smallest normal number, which x86
+    /// CPUs compute with many times slower, in every later product
+    /// ([`linalg::flush_subnormals`](crate::linalg::flush_subnormals) does the same for yours).
     fn backward(
         &mut self,
         input: &DMatrix<T>,

@@ -74,3 +74,25 @@ fn a_hidden_delta_below_the_normal_range_is_zero_fused_or_as_a_module() {
         assert!((grads[2][0] - 2e-9).abs() < 1e-15, "fused: {fused}: {}", grads[2][0]);
     }
 }
+
+/// The public helper for custom modules: subnormals of either sign become 0, zeros stay zero
+/// (−0 may come out as +0, an equal value), everything else (normal numbers, the smallest
+/// normal itself, NaN, ±inf) is kept bit for bit, in both types and past the vectorized chunks
+/// into the ragged tail.
+#[test]
+fn flush_subnormals_zeroes_exactly_the_subnormals() {
+    let specials = [f32::MIN_POSITIVE, -f32::MIN_POSITIVE, 1e-39, -1e-45, 0.0, -0.0, 1.0, f32::INFINITY];
+    let values: Vec<f32> = (0..37).map(|i| specials[i % specials.len()]).chain([f32::NAN]).collect();
+    let mut flushed = values.clone();
+    feedforward::linalg::flush_subnormals(&mut flushed);
+    for (i, (&v, &f)) in values.iter().zip(&flushed).enumerate() {
+        if v.is_subnormal() || v == 0.0 {
+            assert_eq!(f, 0.0, "index {i}: {v:e}");
+        } else {
+            assert_eq!(f.to_bits(), v.to_bits(), "index {i}: {v:e} must be kept");
+        }
+    }
+    let mut wide = [f64::MIN_POSITIVE / 2.0, -1e-310, 2.0 * f64::MIN_POSITIVE];
+    feedforward::linalg::flush_subnormals(&mut wide);
+    assert_eq!(wide, [0.0, 0.0, 2.0 * f64::MIN_POSITIVE]);
+}
