@@ -16,10 +16,11 @@ Each round times, back to back, on the real MNIST files in data/mnist:
     otherwise), float32, `torch.set_num_threads(threads)`; the full batch as one step.
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which some hosts set for old OpenBLAS builds and which
 pin numpy to a slower kernel, are unset for the run; the line naming the CPU names the BLAS
-kernel numpy ran (with threadpoolctl installed). Timings are medians of repeated steps after a warm-up; the printed ratios (crate ÷ peer) are
-the median over rounds of each round's ratio, with their range. The host's single runs vary
-by ±30%; the ratio of measurements seconds apart varies much less. Not run by CI: numpy and
-PyTorch are not dependencies of this crate (`pip install numpy torch`).
+kernel numpy ran (with threadpoolctl installed). Timings are medians of repeated steps after a
+warm-up; the printed ratios (crate ÷ peer) are the median over rounds of each round's ratio,
+with their range. The host's single runs vary by ±30%; the ratio of measurements seconds
+apart varies much less. Not run by CI: numpy and PyTorch are not dependencies of this crate
+(`pip install numpy torch`).
 """
 import argparse, gzip, json, math, os, statistics, subprocess, sys, time
 

@@ -463,8 +463,6 @@ fn an_overflowing_state_fails_the_update() {
 
 /// A step rejected after some tensors were updated (the last tensor's gradient is NaN) leaves
 /// the optimizer exactly as it was: the run goes on bit for bit as if the step never happened.
-/// A step rejected after some tensors were updated (the last tensor's gradient is NaN) leaves
-/// the optimizer exactly as it was: the run goes on bit for bit as if the step never happened.
 /// So does a rejected *first* step: it must not leave state behind that makes the next step
 /// look like a later one (SGD's first step takes `b = ∂P`, not `b = (1 − τ)∂P`).
 #[test]
