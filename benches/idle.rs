@@ -6,7 +6,7 @@
 //! cargo bench --bench idle --features rayon    # the steps run inside a rayon pool
 //! ```
 
-use feedforward::{Init, Network, Rmsprop, SoftmaxCrossEntropy};
+use feedforward::{MlpConfig, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ fn inside_pool(f: impl FnOnce()) {
 fn main() {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut net =
-        Network::<f32>::mlp(&[784, 256, 10], Init::He, true, &mut rand::rngs::StdRng::seed_from_u64(0))
+        Network::<f32>::mlp(&[784, 256, 10], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))
             .unwrap();
     let x = DMatrix::from_fn(784, 128, |i, j| ((i * 7 + j * 13) % 256) as f32 / 255.0);
     let y: Vec<usize> = (0..128).map(|j| j % 10).collect();

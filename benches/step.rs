@@ -16,7 +16,9 @@ mod peak;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use feedforward::linalg::{Op, gemm};
 use feedforward::optim::{Momentum, SgdConfig};
-use feedforward::{Adam, AdamW, Float, Init, Network, Optimizer, Rmsprop, Sgd, SoftmaxCrossEntropy};
+use feedforward::{
+    Adam, AdamW, Float, Init, MlpConfig, Network, Optimizer, Rmsprop, Sgd, SoftmaxCrossEntropy,
+};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -46,10 +48,14 @@ fn inside_pool<R>(f: impl FnOnce() -> R) -> R {
 
 fn network<T: Float>() -> Network<T> {
     // The original recipe's network: 784-256-10, `0.1·N(0,1)` weights, no output bias, L2 1e-6.
-    Network::mlp(&[784, 256, 10], Init::SEED_RECIPE, false, &mut StdRng::seed_from_u64(0))
-        .unwrap()
-        .with_l2(T::lit(1e-6))
-        .unwrap()
+    Network::mlp(
+        &[784, 256, 10],
+        MlpConfig { init: Init::SEED_RECIPE, output_bias: false, ..MlpConfig::default() },
+        &mut StdRng::seed_from_u64(0),
+    )
+    .unwrap()
+    .with_l2(T::lit(1e-6))
+    .unwrap()
 }
 
 /// The products of one training step, alone: forward `W0ᵀx`, `W1ᵀa`; backward `a·δ2ᵀ`, `W1·δ2`,
@@ -209,7 +215,7 @@ fn real_images(c: &mut Criterion) {
         .map(|k| (train.images().columns(128 * k, 128).into_owned(), labels[128 * k..128 * (k + 1)].to_vec()))
         .collect();
     let mut net =
-        Network::<f32>::mlp(&[784, 256, 10], Init::He, true, &mut StdRng::seed_from_u64(0)).unwrap();
+        Network::<f32>::mlp(&[784, 256, 10], MlpConfig::default(), &mut StdRng::seed_from_u64(0)).unwrap();
     let mut opt = Rmsprop::elementwise(2e-3).unwrap();
     let mut next = 0;
     group.bench_function(BenchmarkId::new("train_step_default_recipe", 128), |b| {

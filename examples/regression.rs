@@ -14,7 +14,7 @@ mod chart;
 use chart::{BLUE, LineChart, RED, Scale, Series};
 use clap::Parser;
 use feedforward::train::{self, Batching, Schedule, TrainConfig};
-use feedforward::{Init, MeanSquaredError, Network, Rmsprop};
+use feedforward::{MeanSquaredError, MlpConfig, Network, Rmsprop};
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -68,7 +68,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (x, y) = samples(&train_x);
     let (tx, ty) = samples(&test_x);
 
-    let mut net = Network::<f32>::mlp(&[1, 64, 64, 1], Init::He, true, &mut rng)?;
+    let mut net = Network::<f32>::mlp(&[1, 64, 64, 1], MlpConfig::default(), &mut rng)?;
     let mut optimizer = Rmsprop::elementwise(3e-3)?;
     let config = TrainConfig {
         epochs: args.epochs,

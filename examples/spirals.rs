@@ -8,7 +8,7 @@
 
 use clap::Parser;
 use feedforward::train::{self, Batching, Schedule, TrainConfig};
-use feedforward::{Init, Network, Rmsprop, SoftmaxCrossEntropy};
+use feedforward::{MlpConfig, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -61,7 +61,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut rng = StdRng::seed_from_u64(args.seed);
     let (x, y) = spirals(args.points, &mut rng);
-    let mut net = Network::<f32>::mlp(&[2, 64, 64, CLASSES], Init::He, true, &mut rng)?;
+    let mut net = Network::<f32>::mlp(&[2, 64, 64, CLASSES], MlpConfig::default(), &mut rng)?;
     let mut optimizer = Rmsprop::elementwise(3e-3)?;
     let loss = SoftmaxCrossEntropy::new();
     let config = TrainConfig {

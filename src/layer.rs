@@ -15,7 +15,7 @@ use crate::activation::{ActivationFunction, DerivativeFrom, with_function};
 use crate::error::plural;
 use crate::linalg::{Op, ensure_shape, flush_subnormal, gemm, map2, simd, update};
 use crate::parallel::{Cols, ColsMut, MAX_BLOCKS, for_column_blocks};
-use crate::{Activation, Error, Float, Module, Parameter, Result};
+use crate::{Activation, Error, Float, Module, Parameter, Regularization, Result};
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, RngExt};
 use std::sync::Mutex;
@@ -204,13 +204,13 @@ impl<T: Float> Layer<T> {
     }
 
     fn assemble(weight: DMatrix<T>, bias: Option<DVector<T>>) -> Self {
-        let mut params = vec![Parameter::new("weight", weight, true)];
+        let mut params = vec![Parameter::new("weight", weight, Regularization::Applied)];
         if let Some(b) = bias {
             let rows = b.nrows();
             params.push(Parameter::new(
                 "bias",
                 b.reshape_generic(nalgebra::Dyn(rows), nalgebra::Dyn(1)),
-                false,
+                Regularization::Exempt,
             ));
         }
         Self::assemble_with(params, Activation::Identity)

@@ -23,12 +23,12 @@
 //! [`MeanSquaredError`].
 //!
 //! ```
-//! use feedforward::{Init, Network, Rmsprop, SoftmaxCrossEntropy};
+//! use feedforward::{MlpConfig, Network, Rmsprop, SoftmaxCrossEntropy};
 //! use nalgebra::DMatrix;
 //! use rand::SeedableRng;
 //!
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-//! let mut net = Network::<f32>::mlp(&[4, 8, 3], Init::He, true, &mut rng)?;
+//! let mut net = Network::<f32>::mlp(&[4, 8, 3], MlpConfig::default(), &mut rng)?;
 //! let mut opt = Rmsprop::elementwise(1e-2)?;
 //! let x = DMatrix::from_fn(4, 2, |i, j| (i + j) as f32 / 4.0);
 //! let report = net.train_step(&x, &SoftmaxCrossEntropy::new(), &[0, 2], &mut opt)?;
@@ -62,8 +62,8 @@ pub use error::{Error, Result};
 pub use layer::{Init, Layer, NormalInit};
 pub use linalg::Float;
 pub use loss::{BinaryCrossEntropy, Huber, Loss, LossValue, MeanSquaredError, SoftmaxCrossEntropy, Targets};
-pub use module::{Module, ModuleClone, Parameter, TrainContext};
-pub use network::{Evaluation, Network, StepReport};
+pub use module::{Module, ModuleClone, Parameter, Regularization, TrainContext};
+pub use network::{Evaluation, MlpConfig, Network, StepReport};
 pub use optim::{
     Adam, AdamConfig, AdamW, DecayScope, Momentum, Optimizer, Rmsprop, RmspropRule, Sgd, SgdConfig,
 };

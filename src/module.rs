@@ -17,28 +17,41 @@ use nalgebra::{DMatrix, DMatrixViewMut};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 
+/// Whether the network's L2 penalty, and an optimizer's weight decay by default, apply to a
+/// [`Parameter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Regularization {
+    /// Penalized and decayed: a layer's weights.
+    Applied,
+    /// Neither penalized nor decayed (unless an optimizer's
+    /// [`DecayScope::All`](crate::optim::DecayScope::All) decays every tensor): a layer's bias,
+    /// a scale or an offset.
+    Exempt,
+}
+
 /// A trainable tensor with its gradient, as optimizers, the L2 penalty and save/load see it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parameter<T: Float> {
     name: String,
     value: DMatrix<T>,
     grad: DMatrix<T>,
-    regularized: bool,
+    regularization: Regularization,
 }
 
 impl<T: Float> Parameter<T> {
-    /// A parameter with a zero gradient. `regularized` says whether the L2 penalty applies
-    /// (weights: yes, biases: no).
+    /// A parameter with a zero gradient. `regularization` says whether the L2 penalty applies
+    /// (weights: [`Regularization::Applied`], biases: [`Regularization::Exempt`]).
     ///
     /// ```
-    /// use feedforward::Parameter;
+    /// use feedforward::{Parameter, Regularization};
     /// use nalgebra::DMatrix;
-    /// let scale = Parameter::new("scale", DMatrix::<f32>::from_element(3, 1, 1.0), false);
+    /// let scale = Parameter::new("scale", DMatrix::<f32>::from_element(3, 1, 1.0), Regularization::Exempt);
     /// assert_eq!((scale.name(), scale.len(), scale.grad()[0]), ("scale", 3, 0.0));
+    /// assert!(!scale.is_regularized());
     /// ```
-    pub fn new(name: impl Into<String>, value: DMatrix<T>, regularized: bool) -> Self {
+    pub fn new(name: impl Into<String>, value: DMatrix<T>, regularization: Regularization) -> Self {
         let grad = DMatrix::zeros(value.nrows(), value.ncols());
-        Parameter { name: name.into(), value, grad, regularized }
+        Parameter { name: name.into(), value, grad, regularization }
     }
 
     /// Short name within its module: `"weight"` or `"bias"` for a [`Layer`](crate::Layer).
@@ -57,8 +70,14 @@ impl<T: Float> Parameter<T> {
 
     /// Whether the network's L2 penalty `alpha/2·‖P‖²` includes this tensor.
     #[must_use]
+    pub fn regularization(&self) -> Regularization {
+        self.regularization
+    }
+
+    /// `self.regularization() == Regularization::Applied`.
+    #[must_use]
     pub fn is_regularized(&self) -> bool {
-        self.regularized
+        self.regularization == Regularization::Applied
     }
 
     /// Current value.
@@ -92,9 +111,9 @@ impl<T: Float> Parameter<T> {
     /// gradient depends on the value (`dL/ds = Σ x·dL/dy` for `y = s·x`, say) needs both.
     ///
     /// ```
-    /// use feedforward::Parameter;
+    /// use feedforward::{Parameter, Regularization};
     /// use nalgebra::DMatrix;
-    /// let mut p = Parameter::new("w", DMatrix::<f64>::from_element(2, 2, 3.0), true);
+    /// let mut p = Parameter::new("w", DMatrix::<f64>::from_element(2, 2, 3.0), Regularization::Applied);
     /// let (value, mut grad) = p.value_and_grad_mut();
     /// grad.copy_from(&(value * 2.0));
     /// assert_eq!(p.grad()[(1, 1)], 6.0);

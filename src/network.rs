@@ -53,18 +53,53 @@ pub struct Evaluation {
     pub accuracy: Option<f64>,
 }
 
+/// How [`Network::mlp`] builds its layers. The default builds the default MNIST network's
+/// layers: He initialisation, ReLU in the hidden layers, a bias on every layer.
+///
+/// ```
+/// use feedforward::{Activation, Init, MlpConfig, Network};
+/// use rand::SeedableRng;
+///
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// // The original recipe's network: its own initialisation, no bias on the output layer.
+/// let seed = MlpConfig { init: Init::SEED_RECIPE, output_bias: false, ..MlpConfig::default() };
+/// let net = Network::<f32>::mlp(&[784, 256, 10], seed, &mut rng)?;
+/// assert_eq!(net.parameter_count(), 784 * 256 + 256 + 256 * 10);
+/// // A smooth regressor: tanh hidden layers, Xavier initialisation.
+/// let smooth = MlpConfig { init: Init::XavierNormal, hidden_activation: Activation::Tanh, ..MlpConfig::default() };
+/// let net = Network::<f64>::mlp(&[1, 32, 32, 1], smooth, &mut rng)?;
+/// assert_eq!(net.output_rows(), 1);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MlpConfig {
+    /// How every layer's weights and biases are drawn. Default: [`Init::He`].
+    pub init: Init,
+    /// The activation fused into every hidden layer (the output layer has none). Default:
+    /// [`Activation::Relu`].
+    pub hidden_activation: Activation,
+    /// Whether the output layer has a bias. Default: `true` (the original recipe's has none).
+    pub output_bias: bool,
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        MlpConfig { init: Init::He, hidden_activation: Activation::Relu, output_bias: true }
+    }
+}
+
 /// A feedforward network: modules applied in order.
 ///
 /// Inputs are `input_rows × batch` matrices, one sample per column.
 ///
 /// ```
-/// use feedforward::{Init, MeanSquaredError, Network, Rmsprop};
+/// use feedforward::{MeanSquaredError, MlpConfig, Network, Rmsprop};
 /// use nalgebra::DMatrix;
 /// use rand::SeedableRng;
 ///
 /// // Regression: 1 → 16 (ReLU) → 1, fit y = 2x on a few points.
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-/// let mut net = Network::<f64>::mlp(&[1, 16, 1], Init::He, true, &mut rng)?;
+/// let mut net = Network::<f64>::mlp(&[1, 16, 1], MlpConfig::default(), &mut rng)?;
 /// let x = DMatrix::from_fn(1, 8, |_, j| j as f64 / 8.0);
 /// let y = x.map(|v| 2.0 * v);
 /// let mut opt = Rmsprop::elementwise(1e-2)?;
@@ -184,25 +219,28 @@ impl<T: Float> Network<T> {
         Ok(())
     }
 
-    /// A multilayer perceptron through `sizes` (at least two): one [`Layer`] per pair, the
-    /// hidden ones with a fused [`Activation::Relu`], the output one without (it gives logits);
-    /// every layer with a bias except the output layer when `output_bias` is false. The same
-    /// function as `Layer → Relu → … → Layer`, in fewer passes over the batch.
+    /// A multilayer perceptron through `sizes` (at least two): one [`Layer`] per pair, each
+    /// hidden one with `config.hidden_activation` fused in, the output one without (it gives
+    /// logits, or a regression's values); every layer with a bias except the output layer when
+    /// `config.output_bias` is false. The same function as `Layer → Relu → … → Layer`, in fewer
+    /// passes over the batch.
     ///
-    /// `Network::mlp(&[784, 256, 10], Init::He, true, &mut rng)` is the default MNIST network.
-    pub fn mlp<R: Rng + ?Sized>(sizes: &[usize], init: Init, output_bias: bool, rng: &mut R) -> Result<Self> {
+    /// `Network::mlp(&[784, 256, 10], MlpConfig::default(), &mut rng)` is the default MNIST
+    /// network.
+    pub fn mlp<R: Rng + ?Sized>(sizes: &[usize], config: MlpConfig, rng: &mut R) -> Result<Self> {
         if sizes.len() < 2 || sizes.contains(&0) {
             return Err(Error::shape("mlp sizes", "at least two non-zero sizes", format!("{sizes:?}")));
         }
         let mut net = Network::new(sizes[0]);
         let last = sizes.len() - 2;
         for (i, pair) in sizes.windows(2).enumerate() {
-            let layer = if i == last && !output_bias {
-                Layer::without_bias(pair[0], pair[1], init, rng)
+            let (inputs, outputs) = (pair[0], pair[1]);
+            let layer = if i == last && !config.output_bias {
+                Layer::without_bias(inputs, outputs, config.init, rng)
             } else {
-                Layer::new(pair[0], pair[1], init, rng)
+                Layer::new(inputs, outputs, config.init, rng)
             };
-            let activation = if i == last { Activation::Identity } else { Activation::Relu };
+            let activation = if i == last { Activation::Identity } else { config.hidden_activation };
             net = net.push(layer.with_activation(activation))?;
         }
         Ok(net)
@@ -410,9 +448,9 @@ impl<T: Float> Network<T> {
     /// The output for one sample given as a slice of `input_rows` features.
     ///
     /// ```
-    /// use feedforward::{Init, Network};
+    /// use feedforward::{MlpConfig, Network};
     /// use rand::SeedableRng;
-    /// let net = Network::<f32>::mlp(&[3, 4, 2], Init::He, true, &mut rand::rngs::StdRng::seed_from_u64(0))?;
+    /// let net = Network::<f32>::mlp(&[3, 4, 2], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))?;
     /// let logits = net.output_sample(&[0.1, 0.2, 0.3])?;
     /// assert_eq!(logits.len(), 2);
     /// assert_eq!(net.predict_sample(&[0.1, 0.2, 0.3])?, if logits[1] > logits[0] { 1 } else { 0 });
@@ -434,10 +472,36 @@ impl<T: Float> Network<T> {
         Ok(self.predict(&sample_matrix(sample))?[0])
     }
 
-    /// Class probabilities (softmax of the output), `classes × batch`.
+    /// Class probabilities (softmax of the output), `classes × batch`: what a classifier
+    /// trained with [`SoftmaxCrossEntropy`] predicts. Each column sums to 1. For a multi-label
+    /// network, see [`sigmoid_probabilities`](Network::sigmoid_probabilities).
     pub fn probabilities(&self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
         let mut p = self.output(x)?;
         SoftmaxCrossEntropy::softmax_in_place(&mut p);
+        Ok(p)
+    }
+
+    /// Independent probabilities, the logistic sigmoid `σ(z) = 1/(1 + e^(−z))` of each output,
+    /// `outputs × batch`: what a multi-label network trained with
+    /// [`BinaryCrossEntropy`](crate::BinaryCrossEntropy) predicts for each label. A column need
+    /// not sum to 1; `p > 0.5` is the prediction that loss's accuracy counts. Computed from
+    /// `e^(−|z|)` only, so no logit overflows.
+    ///
+    /// ```
+    /// use feedforward::{Layer, Network};
+    /// use nalgebra::DMatrix;
+    /// // Two labels whose logits are x and −x.
+    /// let layer = Layer::from_parts(DMatrix::from_row_slice(1, 2, &[1.0, -1.0]), None)?;
+    /// let net = Network::<f64>::new(1).push(layer)?;
+    /// let p = net.sigmoid_probabilities(&DMatrix::from_row_slice(1, 2, &[0.0, 2.0]))?;
+    /// assert_eq!((p[(0, 0)], p[(1, 0)]), (0.5, 0.5));
+    /// assert!((p[(0, 1)] - 1.0 / (1.0 + (-2f64).exp())).abs() < 1e-15);
+    /// assert!((p[(0, 1)] + p[(1, 1)] - 1.0).abs() < 1e-15); // σ(−z) = 1 − σ(z)
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn sigmoid_probabilities(&self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
+        let mut p = self.output(x)?;
+        p.apply(|z| *z = crate::loss::sigmoid(*z));
         Ok(p)
     }
 

@@ -387,12 +387,12 @@ pub struct FitReport {
 ///
 /// ```
 /// use feedforward::train::{self, Batching, Data, EarlyStopping, Event, TrainConfig};
-/// use feedforward::{Adam, Init, MeanSquaredError, Network};
+/// use feedforward::{Adam, MeanSquaredError, MlpConfig, Network};
 /// use nalgebra::DMatrix;
 /// use rand::SeedableRng;
 ///
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-/// let mut net = Network::<f32>::mlp(&[1, 32, 1], Init::He, true, &mut rng)?;
+/// let mut net = Network::<f32>::mlp(&[1, 32, 1], MlpConfig::default(), &mut rng)?;
 /// let x = DMatrix::from_fn(1, 64, |_, j| j as f32 / 32.0 - 1.0);
 /// let y = x.map(|v| v * v);
 /// let (xv, yv) = (x.map(|v| v + 1.0 / 64.0), x.map(|v| (v + 1.0 / 64.0).powi(2)));

@@ -268,9 +268,9 @@ impl<T: Float> Network<T> {
     /// [`weights`](crate::weights) module for the layout); [`Network::load`] reads it back.
     ///
     /// ```
-    /// use feedforward::{Init, Network};
+    /// use feedforward::{MlpConfig, Network};
     /// use rand::SeedableRng;
-    /// let net = Network::<f32>::mlp(&[4, 8, 3], Init::He, true, &mut rand::rngs::StdRng::seed_from_u64(0))?;
+    /// let net = Network::<f32>::mlp(&[4, 8, 3], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))?;
     /// let path = std::env::temp_dir().join("feedforward-doc-save.safetensors");
     /// net.save(&path)?;
     /// let back = Network::<f32>::load(&path)?;

@@ -5,7 +5,7 @@
 use feedforward::gradcheck::{self, Config};
 use feedforward::train::{self, Batching, TrainConfig};
 use feedforward::{
-    BinaryCrossEntropy, Error, Float, Huber, Init, Loss, LossValue, MeanSquaredError, Network, Result,
+    BinaryCrossEntropy, Error, Float, Huber, Loss, LossValue, MeanSquaredError, MlpConfig, Network, Result,
     Rmsprop, SoftmaxCrossEntropy,
 };
 use nalgebra::DMatrix;
@@ -50,7 +50,8 @@ fn a_user_defined_loss_gradient_checks_and_trains_through_fit() {
     // y = |x| − 0.5 on [-1, 1].
     let x = DMatrix::from_fn(1, 128, |_, j| -1.0 + 2.0 * j as f32 / 127.0);
     let y = x.map(|v| v.abs() - 0.5);
-    let mut net = Network::<f32>::mlp(&[1, 32, 1], Init::He, true, &mut StdRng::seed_from_u64(2)).unwrap();
+    let mut net =
+        Network::<f32>::mlp(&[1, 32, 1], MlpConfig::default(), &mut StdRng::seed_from_u64(2)).unwrap();
     let before = net.loss(&x, &MeanAbsoluteError, &y).unwrap();
     let mut opt = Rmsprop::elementwise(3e-3).unwrap();
     let config = TrainConfig {
@@ -69,7 +70,7 @@ fn a_user_defined_loss_gradient_checks_and_trains_through_fit() {
 }
 
 fn small_net(outputs: usize, seed: u64) -> Network<f64> {
-    Network::mlp(&[3, 6, 5, outputs], Init::He, true, &mut StdRng::seed_from_u64(seed))
+    Network::mlp(&[3, 6, 5, outputs], MlpConfig::default(), &mut StdRng::seed_from_u64(seed))
         .unwrap()
         .with_l2(1e-3)
         .unwrap()
@@ -104,7 +105,8 @@ fn multi_label_classification_with_binary_cross_entropy() {
     let mut rng = StdRng::seed_from_u64(9);
     let x = DMatrix::from_fn(2, 400, |_, _| rand::RngExt::random_range(&mut rng, -1.0f32..1.0));
     let t = DMatrix::from_fn(2, 400, |i, j| if x[(i, j)] > 0.0 { 1.0 } else { 0.0 });
-    let mut net = Network::<f32>::mlp(&[2, 16, 2], Init::He, true, &mut StdRng::seed_from_u64(1)).unwrap();
+    let mut net =
+        Network::<f32>::mlp(&[2, 16, 2], MlpConfig::default(), &mut StdRng::seed_from_u64(1)).unwrap();
     let mut opt = Rmsprop::elementwise(1e-2).unwrap();
     let config = TrainConfig {
         epochs: 40,

@@ -120,7 +120,13 @@ impl Module<f32> for Poison {
 #[test]
 fn a_nan_gradient_with_a_finite_loss_stops_the_step_and_is_named() {
     let mut rng = StdRng::seed_from_u64(2);
-    let poison = Poison { params: vec![feedforward::Parameter::new("weight", DMatrix::zeros(1, 1), false)] };
+    let poison = Poison {
+        params: vec![feedforward::Parameter::new(
+            "weight",
+            DMatrix::zeros(1, 1),
+            feedforward::Regularization::Exempt,
+        )],
+    };
     let mut net = Network::<f32>::new(3)
         .push(Layer::new(3, 4, Init::He, &mut rng))
         .unwrap()

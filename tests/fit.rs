@@ -6,8 +6,8 @@ use feedforward::train::{
     self, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, Plateau, Position, Schedule, TrainConfig,
 };
 use feedforward::{
-    Adam, AdamConfig, AdamW, Dropout, Error, Init, Layer, Module, Network, Optimizer, Parameter, Relu,
-    Rmsprop, Sgd, SoftmaxCrossEntropy,
+    Adam, AdamConfig, AdamW, Dropout, Error, Init, Layer, MlpConfig, Module, Network, Optimizer, Parameter,
+    Regularization, Relu, Rmsprop, Sgd, SoftmaxCrossEntropy,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -29,7 +29,7 @@ fn blobs(n: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
 }
 
 fn net(seed: u64) -> Network<f32> {
-    Network::mlp(&[2, 16, 3], Init::He, true, &mut StdRng::seed_from_u64(seed)).unwrap()
+    Network::mlp(&[2, 16, 3], MlpConfig::default(), &mut StdRng::seed_from_u64(seed)).unwrap()
 }
 
 fn weights(net: &Network<f32>) -> Vec<DMatrix<f32>> {
@@ -345,7 +345,7 @@ fn a_checkpoint_from_another_run_is_refused_and_changes_nothing() {
         (
             "another network",
             config.clone(),
-            Network::mlp(&[2, 8, 3], Init::He, true, &mut StdRng::seed_from_u64(1)).unwrap(),
+            Network::mlp(&[2, 8, 3], MlpConfig::default(), &mut StdRng::seed_from_u64(1)).unwrap(),
             Box::new(Adam::with_learning_rate(1e-2).unwrap()),
         ),
         ("another optimizer", config.clone(), fresh.clone(), Box::new(Sgd::with_learning_rate(0.1).unwrap())),
@@ -440,7 +440,7 @@ fn a_nan_batch_mid_run_changes_nothing_and_the_run_goes_on_bit_identical() {
     for (k, (mut seen, mut clean)) in optimizers().into_iter().zip(optimizers()).enumerate() {
         let switch = Arc::new(AtomicBool::new(false));
         let gate = Gate {
-            scale: Parameter::new("scale", DMatrix::from_element(3, 1, 1.0), false),
+            scale: Parameter::new("scale", DMatrix::from_element(3, 1, 1.0), Regularization::Exempt),
             poisoned: switch.clone(),
         };
         let mut a = net(3).push(gate).unwrap();

@@ -4,7 +4,7 @@
 //! at most 1e-6, with central differences of step 1e-5.
 
 use feedforward::gradcheck::{self, Config};
-use feedforward::{Activation, Init, Layer, Module, Network, Relu, SoftmaxCrossEntropy};
+use feedforward::{Activation, Init, Layer, MlpConfig, Module, Network, Relu, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -98,8 +98,14 @@ fn l2_term() {
     // A large alpha makes the penalty dominate the weight gradients, so a wrong L2 gradient
     // (say alpha instead of alpha·W, or a regularized bias) cannot hide behind the data term.
     let mut r = rng(5);
-    let mut net =
-        Network::<f64>::mlp(&[5, 4, 3], Init::SEED_RECIPE, true, &mut r).unwrap().with_l2(0.7).unwrap();
+    let mut net = Network::<f64>::mlp(
+        &[5, 4, 3],
+        MlpConfig { init: Init::SEED_RECIPE, ..MlpConfig::default() },
+        &mut r,
+    )
+    .unwrap()
+    .with_l2(0.7)
+    .unwrap();
     let x = random_matrix(5, 3, &mut r);
     let report =
         gradcheck::check_network(&mut net, &x, &SoftmaxCrossEntropy::new(), &[2, 0, 1], &Config::default())
@@ -111,10 +117,14 @@ fn l2_term() {
 #[test]
 fn mnist_network_784_256_10() {
     let mut r = rng(6);
-    let mut net = Network::<f64>::mlp(&[784, 256, 10], Init::SEED_RECIPE, false, &mut r)
-        .unwrap()
-        .with_l2(1e-6)
-        .unwrap();
+    let mut net = Network::<f64>::mlp(
+        &[784, 256, 10],
+        MlpConfig { init: Init::SEED_RECIPE, output_bias: false, ..MlpConfig::default() },
+        &mut r,
+    )
+    .unwrap()
+    .with_l2(1e-6)
+    .unwrap();
     let x = DMatrix::from_fn(784, 4, |_, _| rand::RngExt::random::<f64>(&mut r));
     let config = Config { max_entries_per_tensor: Some(1500), ..Config::default() };
     let report =
@@ -154,7 +164,7 @@ proptest! {
         seed: u64,
     ) {
         let mut r = rng(seed);
-        let mut net = Network::<f64>::mlp(&sizes, Init::SEED_RECIPE, output_bias, &mut r).unwrap().with_l2(0.01).unwrap();
+        let mut net = Network::<f64>::mlp(&sizes, MlpConfig { init: Init::SEED_RECIPE, output_bias, ..MlpConfig::default() }, &mut r).unwrap().with_l2(0.01).unwrap();
         let x = random_matrix(sizes[0], batch, &mut r);
         prop_assume!(closest_to_kink(&net, &x) > 1e-3, "a ReLU input within 1e-3 of its kink");
         let classes = *sizes.last().unwrap();
@@ -187,7 +197,9 @@ fn relu_on_a_large_batch_is_exact() {
 fn fused_relu_equals_layer_then_relu_module() {
     let mut r = rng(13);
     let (sizes, batch) = ([37, 257, 10], 301);
-    let fused = Network::<f32>::mlp(&sizes, Init::SEED_RECIPE, true, &mut r).unwrap();
+    let fused =
+        Network::<f32>::mlp(&sizes, MlpConfig { init: Init::SEED_RECIPE, ..MlpConfig::default() }, &mut r)
+            .unwrap();
     let hidden = Layer::from_parts(
         fused.modules()[0].parameters()[0].value().clone(),
         Some(fused.modules()[0].parameters()[1].value().column(0).into_owned()),

@@ -2,7 +2,7 @@
 //! non-finite input turned into errors naming the sample.
 
 use feedforward::train::{self, TrainConfig};
-use feedforward::{Error, MeanSquaredError, Network, Rmsprop, SoftmaxCrossEntropy};
+use feedforward::{Error, MeanSquaredError, MlpConfig, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -136,7 +136,7 @@ fn non_finite_input_is_an_error_naming_the_sample_never_an_answer() {
 #[test]
 fn fit_checks_the_whole_training_set_once_and_names_the_sample_in_it() {
     let mut net =
-        Network::<f32>::mlp(&[2, 4, 1], feedforward::Init::He, true, &mut StdRng::seed_from_u64(0)).unwrap();
+        Network::<f32>::mlp(&[2, 4, 1], MlpConfig::default(), &mut StdRng::seed_from_u64(0)).unwrap();
     let mut x = DMatrix::from_fn(2, 50, |i, j| (i + j) as f32 / 50.0);
     let mut y = DMatrix::from_fn(1, 50, |_, j| j as f32 / 50.0);
     x[(1, 37)] = f32::NAN;
@@ -235,4 +235,33 @@ fn an_output_that_overflows_from_a_finite_input_is_an_error_too() {
         }
         other => panic!("expected an overflow error, got {other:?}"),
     }
+}
+
+/// `sigmoid_probabilities` is σ of each output, entry by entry: against `1/(1 + e^(−z))` in
+/// f64 within 2 ulp of f32 relative (the two round differently), or within the smallest
+/// normal f32 where σ is smaller than that (z < −87: it underflows to a subnormal or 0); in
+/// [0, 1] and never NaN for logits of ±1e4; and `p > 0.5` is the prediction
+/// `BinaryCrossEntropy`'s accuracy counts.
+#[test]
+fn sigmoid_probabilities_are_the_logistic_of_each_output() {
+    use feedforward::{BinaryCrossEntropy, Layer};
+    // One input, outputs z = w·x: weights spread the logits over ±1e4.
+    let weights: Vec<f32> = [-1e4, -120.0, -30.0, -5.0, -0.5, 0.0, 0.5, 5.0, 17.0, 30.0, 1e4].to_vec();
+    let layer = Layer::from_parts(DMatrix::from_row_slice(1, weights.len(), &weights), None).unwrap();
+    let net = Network::<f32>::new(1).push(layer).unwrap();
+    let x = DMatrix::from_row_slice(1, 4, &[1.0f32, -1.0, 0.25, 0.0]);
+    let logits = net.output(&x).unwrap();
+    let p = net.sigmoid_probabilities(&x).unwrap();
+    assert_eq!(p.shape(), logits.shape());
+    for (&z, &p) in logits.iter().zip(p.iter()) {
+        let exact = 1.0 / (1.0 + (-f64::from(z)).exp());
+        assert!(p.is_finite() && (0.0..=1.0).contains(&p), "σ({z}) = {p}");
+        let bound = (2.0 * f64::from(f32::EPSILON) * exact).max(f64::from(f32::MIN_POSITIVE));
+        assert!((f64::from(p) - exact).abs() <= bound, "σ({z}) = {p}, exact {exact}");
+    }
+    // The accuracy BinaryCrossEntropy reports is the share of `p > 0.5` agreeing with `t > 0.5`.
+    let targets = DMatrix::from_fn(weights.len(), 4, |i, j| if (i + j) % 3 == 0 { 1.0f32 } else { 0.0 });
+    let agree = p.iter().zip(targets.iter()).filter(|&(&p, &t)| (p > 0.5) == (t > 0.5)).count();
+    let accuracy = net.evaluate(&x, &BinaryCrossEntropy, &targets).unwrap().accuracy.unwrap();
+    assert_eq!(accuracy, agree as f64 / p.len() as f64);
 }

@@ -2,7 +2,7 @@
 
 use feedforward::metrics::ConfusionMatrix;
 use feedforward::train::{self, Batching, TrainConfig};
-use feedforward::{Error, Init, Network, Rmsprop, SoftmaxCrossEntropy};
+use feedforward::{Error, Init, MlpConfig, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -45,7 +45,8 @@ fn a_nan_or_negative_deviation_is_rejected() {
 
 #[test]
 fn a_run_longer_than_a_usize_is_an_error_not_zero_steps() {
-    let mut net = Network::<f32>::mlp(&[2, 3, 2], Init::He, true, &mut StdRng::seed_from_u64(0)).unwrap();
+    let mut net =
+        Network::<f32>::mlp(&[2, 3, 2], MlpConfig::default(), &mut StdRng::seed_from_u64(0)).unwrap();
     let x = DMatrix::from_element(2, 10, 0.5);
     let config = TrainConfig {
         epochs: 1 << 63,
@@ -65,7 +66,7 @@ fn a_run_longer_than_a_usize_is_an_error_not_zero_steps() {
 
 #[test]
 fn messages_count_in_good_grammar() {
-    let net = Network::<f32>::mlp(&[2, 3, 2], Init::He, true, &mut StdRng::seed_from_u64(0)).unwrap();
+    let net = Network::<f32>::mlp(&[2, 3, 2], MlpConfig::default(), &mut StdRng::seed_from_u64(0)).unwrap();
     let e = net.output(&DMatrix::from_element(1, 1, 0.5)).unwrap_err().to_string();
     assert!(e.contains("got 1 row") && !e.contains("1 rows"), "{e}");
     let e = net.evaluate(&DMatrix::from_element(2, 2, 0.5), &SoftmaxCrossEntropy::new(), &[1]).unwrap_err();

@@ -7,12 +7,13 @@
 //! different order, so they round differently, and the rounding compounds over steps).
 
 use approx::assert_relative_eq;
+use feedforward::Regularization::{self, Applied, Exempt};
 use feedforward::optim::{DecayScope, Momentum, OptimizerState, RmspropElementwise, SgdConfig};
 use feedforward::{Adam, AdamConfig, AdamW, Error, Optimizer, Parameter, Rmsprop, RmspropRule, Sgd};
 use nalgebra::DMatrix;
 
-fn param(values: &[f64], grads: &[f64], regularized: bool) -> Parameter<f64> {
-    let mut p = Parameter::new("p", DMatrix::from_column_slice(values.len(), 1, values), regularized);
+fn param(values: &[f64], grads: &[f64], regularization: Regularization) -> Parameter<f64> {
+    let mut p = Parameter::new("p", DMatrix::from_column_slice(values.len(), 1, values), regularization);
     p.grad_mut().copy_from_slice(grads);
     p
 }
@@ -61,13 +62,13 @@ fn rmsprop(lr: f64, alpha: f64, eps: f64, weight_decay: f64, momentum: f64, cent
 #[test]
 fn sgd_by_hand() {
     // Plain: P −= lr·∂P.
-    let mut p = param(&[1.0, -2.0], &[0.5, -4.0], true);
+    let mut p = param(&[1.0, -2.0], &[0.5, -4.0], Applied);
     step1(&mut sgd(0.1, Momentum::None, 0.0, DecayScope::Regularized), &mut p);
     assert_eq!(p.value().as_slice(), &[1.0 - 0.05, -2.0 + 0.4]);
 
     // Heavy ball, dampening 0.5: b = g on the first step (no dampening), then μb + 0.5g.
     let mut opt = sgd(0.1, Momentum::Heavy { momentum: 0.9, dampening: 0.5 }, 0.0, DecayScope::Regularized);
-    let mut p = param(&[1.0], &[2.0], true);
+    let mut p = param(&[1.0], &[2.0], Applied);
     step1(&mut opt, &mut p);
     assert_relative_eq!(p.value()[0], 1.0 - 0.1 * 2.0, max_relative = 1e-12);
     p.grad_mut()[0] = 1.0;
@@ -77,7 +78,7 @@ fn sgd_by_hand() {
 
     // Nesterov: b as heavy ball without dampening; P −= lr·(g + μb).
     let mut opt = sgd(0.1, Momentum::Nesterov { momentum: 0.9 }, 0.0, DecayScope::Regularized);
-    let mut p = param(&[1.0], &[2.0], true);
+    let mut p = param(&[1.0], &[2.0], Applied);
     step1(&mut opt, &mut p);
     assert_relative_eq!(p.value()[0], 1.0 - 0.1 * (2.0 + 0.9 * 2.0), max_relative = 1e-12);
     p.grad_mut()[0] = 1.0;
@@ -90,8 +91,8 @@ fn sgd_by_hand() {
 fn weight_decay_skips_biases_unless_told_otherwise() {
     for (scope, bias_decayed) in [(DecayScope::Regularized, false), (DecayScope::All, true)] {
         let mut opt = sgd(0.1, Momentum::None, 0.5, scope);
-        let mut weight = param(&[2.0], &[0.0], true);
-        let mut bias = param(&[2.0], &[0.0], false);
+        let mut weight = param(&[2.0], &[0.0], Applied);
+        let mut bias = param(&[2.0], &[0.0], Exempt);
         assert!(step(&mut opt, &mut [&mut weight, &mut bias]));
         // g = 0 + 0.5·2 = 1 → P = 2 − 0.1.
         assert_relative_eq!(weight.value()[0], 1.9, max_relative = 1e-12);
@@ -104,7 +105,7 @@ fn adam_and_adamw_by_hand() {
     // Step 1: m̂ = g, v̂ = g², so P −= lr·g/(|g| + ε) whatever the betas.
     let mut adam =
         Adam::new(AdamConfig { learning_rate: 0.1, weight_decay: 0.0, ..AdamConfig::default() }).unwrap();
-    let mut p = param(&[1.0, -2.0], &[0.5, -4.0], true);
+    let mut p = param(&[1.0, -2.0], &[0.5, -4.0], Applied);
     step1(&mut adam, &mut p);
     assert_relative_eq!(p.value()[0], 1.0 - 0.1 * 0.5 / (0.5 + 1e-8), max_relative = 1e-12);
     assert_relative_eq!(p.value()[1], -2.0 + 0.1 * 4.0 / (4.0 + 1e-8), max_relative = 1e-12);
@@ -118,11 +119,11 @@ fn adam_and_adamw_by_hand() {
 
     // Adam with weight decay: g = ∂P + λP; at step 1 the update is still lr·sign(g).
     let config = AdamConfig { learning_rate: 0.1, weight_decay: 0.5, ..AdamConfig::default() };
-    let mut p = param(&[2.0], &[-0.5], true);
+    let mut p = param(&[2.0], &[-0.5], Applied);
     step1(&mut Adam::new(config).unwrap(), &mut p);
     assert_relative_eq!(p.value()[0], 2.0 - 0.1 * 0.5 / (0.5 + 1e-8), max_relative = 1e-12);
     // AdamW: P·(1 − lr·λ) first, then the Adam step on ∂P alone.
-    let mut p = param(&[2.0], &[-0.5], true);
+    let mut p = param(&[2.0], &[-0.5], Applied);
     step1(&mut AdamW::new(config).unwrap(), &mut p);
     assert_relative_eq!(p.value()[0], 2.0 * (1.0 - 0.05) + 0.1 * 0.5 / (0.5 + 1e-8), max_relative = 1e-12);
     assert_eq!(AdamW::<f64>::with_learning_rate(1e-3).unwrap().config().weight_decay, 0.01);
@@ -131,7 +132,7 @@ fn adam_and_adamw_by_hand() {
 #[test]
 fn rmsprop_elementwise_by_hand() {
     let mut opt = rmsprop(0.1, 0.9, 1e-8, 0.0, 0.0, false);
-    let mut p = param(&[1.0, -2.0], &[0.5, -4.0], true);
+    let mut p = param(&[1.0, -2.0], &[0.5, -4.0], Applied);
     step1(&mut opt, &mut p);
     // v = 0.1·g² = [0.025, 1.6]; P −= 0.1·g/(√v + 1e-8)
     let expect = [1.0 - 0.1 * 0.5 / (0.025f64.sqrt() + 1e-8), -2.0 + 0.1 * 4.0 / (1.6f64.sqrt() + 1e-8)];
@@ -140,7 +141,7 @@ fn rmsprop_elementwise_by_hand() {
 
     // Centered with momentum, one step: v = 0.1g², ḡ = 0.1g, ṽ = v − ḡ², b = g/(√ṽ + ε).
     let mut opt = rmsprop(0.1, 0.9, 1e-8, 0.0, 0.5, true);
-    let mut p = param(&[1.0], &[2.0], true);
+    let mut p = param(&[1.0], &[2.0], Applied);
     step1(&mut opt, &mut p);
     let b1 = 2.0 / ((0.4f64 - 0.04).sqrt() + 1e-8);
     assert_relative_eq!(p.value()[0], 1.0 - 0.1 * b1, max_relative = 1e-12);
@@ -156,7 +157,7 @@ fn rmsprop_elementwise_by_hand() {
 #[test]
 fn rmsprop_per_tensor_matches_the_recipe_by_hand() {
     let mut opt = Rmsprop::per_tensor(0.5, None).unwrap();
-    let mut p = param(&[1.0, 2.0], &[3.0, 4.0], true);
+    let mut p = param(&[1.0, 2.0], &[3.0, 4.0], Applied);
     step1(&mut opt, &mut p);
     // g = 0.99·1 + 0.01·‖∂P‖² = 1.24; P −= 0.5/√(1.24 + 1e-3)·∂P
     let g: f64 = 0.99 + 0.01 * 25.0;
@@ -170,13 +171,13 @@ fn rmsprop_per_tensor_matches_the_recipe_by_hand() {
 #[test]
 fn rmsprop_per_tensor_keeps_one_g_per_tensor_and_resets_every_k_steps() {
     let mut opt = Rmsprop::per_tensor(0.1, None).unwrap();
-    let (mut a, mut b) = (param(&[0.0], &[1.0], true), param(&[0.0, 0.0], &[2.0, 2.0], false));
+    let (mut a, mut b) = (param(&[0.0], &[1.0], Applied), param(&[0.0, 0.0], &[2.0, 2.0], Exempt));
     assert!(step(&mut opt, &mut [&mut a, &mut b]));
     assert_relative_eq!(opt.mean_square_norms()[0], 0.99 + 0.01 * 1.0, max_relative = 1e-12);
     assert_relative_eq!(opt.mean_square_norms()[1], 0.99 + 0.01 * 8.0, max_relative = 1e-12);
 
     let mut opt = Rmsprop::per_tensor(0.1, Some(3)).unwrap();
-    let mut p = param(&[0.0], &[10.0], true);
+    let mut p = param(&[0.0], &[10.0], Applied);
     let mut g = 1.0;
     for step_number in 1..=7 {
         if step_number == 4 || step_number == 7 {
@@ -304,8 +305,8 @@ fn gradient(p: f64, i: usize, t: i32) -> f64 {
 fn trajectory(mut opt: impl Optimizer<f64>, reference: Reference, scope: DecayScope) {
     let start_w = [0.5, -1.2, 2.0, 0.1, -0.3];
     let start_b = [0.2, -0.4, 1.5];
-    let mut w = param(&start_w, &[0.0; 5], true);
-    let mut b = param(&start_b, &[0.0; 3], false);
+    let mut w = param(&start_w, &[0.0; 5], Applied);
+    let mut b = param(&start_b, &[0.0; 3], Exempt);
     let (mut rw, mut rb) = (start_w.to_vec(), start_b.to_vec());
     let (mut sw, mut sb) = ([EntryState::default(); 5], [EntryState::default(); 3]);
     for t in 1..=20 {
@@ -397,7 +398,7 @@ fn long_tensors_follow_the_rules_entry_by_entry() {
         ),
     ];
     for (mut opt, reference) in cases {
-        let mut p = param(&values, &grads, true);
+        let mut p = param(&values, &grads, Applied);
         let (mut expect, mut state) = (values.clone(), vec![EntryState::default(); n]);
         for t in 1..=3 {
             assert!(step(opt.as_mut(), &mut [&mut p]));
@@ -441,10 +442,13 @@ fn update_flags_a_bad_value_in_any_block() {
             for bad in [f64::NAN, f64::INFINITY] {
                 let mut next = vec![0.0; n];
                 opt.begin_step();
-                assert!(opt.update(0, &param(&value, &good, true), &mut next), "{name}: a finite update");
+                assert!(opt.update(0, &param(&value, &good, Applied), &mut next), "{name}: a finite update");
                 let mut grad = good.clone();
                 grad[bad_at] = bad;
-                assert!(!opt.update(1, &param(&value, &grad, true), &mut next), "{name}: {bad} at {bad_at}");
+                assert!(
+                    !opt.update(1, &param(&value, &grad, Applied), &mut next),
+                    "{name}: {bad} at {bad_at}"
+                );
             }
         }
     }
@@ -457,7 +461,7 @@ fn an_overflowing_state_fails_the_update() {
     let mut adam = Adam::<f64>::with_learning_rate(0.1).unwrap();
     let mut next = [0.0];
     adam.begin_step();
-    assert!(!adam.update(0, &param(&[1.0], &[1e200], true), &mut next));
+    assert!(!adam.update(0, &param(&[1.0], &[1e200], Applied), &mut next));
     assert!(next[0].is_finite(), "the value alone looks fine: {}", next[0]);
 }
 
@@ -476,7 +480,7 @@ fn a_rejected_step_leaves_the_optimizer_untouched() {
         second.grad_mut()[0] = saved;
     }
     for ((name, mut seen), (_, mut clean)) in every_optimizer().into_iter().zip(every_optimizer()) {
-        let mut a = [param(&[0.5, -1.0, 2.0], &[0.3, 0.2, -0.1], true), param(&[0.3], &[0.4], false)];
+        let mut a = [param(&[0.5, -1.0, 2.0], &[0.3, 0.2, -0.1], Applied), param(&[0.3], &[0.4], Exempt)];
         let mut b = a.clone();
         poison(name, seen.as_mut(), &mut a);
         assert_eq!(seen.state(), clean.state(), "{name}: a rejected first step leaves no state");
@@ -504,7 +508,7 @@ fn a_rejected_step_leaves_the_optimizer_untouched() {
 #[test]
 fn state_round_trips_and_refuses_another_kind() {
     for ((name, mut original), (_, mut restored)) in every_optimizer().into_iter().zip(every_optimizer()) {
-        let mut p = [param(&[0.5, -1.0], &[0.0; 2], true), param(&[0.3], &[0.0], false)];
+        let mut p = [param(&[0.5, -1.0], &[0.0; 2], Applied), param(&[0.3], &[0.0], Exempt)];
         let drive = |opt: &mut dyn Optimizer<f64>, p: &mut [Parameter<f64>; 2], t: i32| {
             for (k, q) in p.iter_mut().enumerate() {
                 let grads: Vec<f64> = (0..q.len()).map(|i| gradient(q.value()[i], i + 2 * k, t)).collect();
@@ -544,7 +548,7 @@ fn decaying_state_flushes_to_zero_instead_of_going_subnormal() {
         ..SgdConfig::default()
     })
     .unwrap();
-    let mut p = Parameter::new("w", DMatrix::from_element(1, 1, 0.0f32), true);
+    let mut p = Parameter::new("w", DMatrix::from_element(1, 1, 0.0f32), Regularization::Applied);
     p.grad_mut()[0] = 1e-30;
     let mut b = 1e-30f32;
     let mut next = [0.0f32];

@@ -1,7 +1,7 @@
 //! Training end to end on small problems, determinism, and errors instead of panics.
 
 use feedforward::train::{self, Batching, Position, Schedule, TrainConfig};
-use feedforward::{Error, Float, Init, Network, Rmsprop, SoftmaxCrossEntropy};
+use feedforward::{Error, Float, Init, MlpConfig, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -19,7 +19,7 @@ fn blobs(n: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
 }
 
 fn toy_net(seed: u64) -> Network<f32> {
-    Network::mlp(&[2, 16, 3], Init::He, true, &mut StdRng::seed_from_u64(seed)).unwrap()
+    Network::mlp(&[2, 16, 3], MlpConfig::default(), &mut StdRng::seed_from_u64(seed)).unwrap()
 }
 
 #[test]
@@ -93,7 +93,8 @@ fn thread_count_does_not_change_the_run() {
         let mut rng = StdRng::seed_from_u64(4);
         let x = DMatrix::from_fn(300, 256, |_, _| f32::standard_normal(&mut rng));
         let y: Vec<usize> = (0..256).map(|j| j % 10).collect();
-        let mut net = Network::mlp(&[300, 200, 10], Init::He, true, &mut rng).unwrap().with_l2(1e-4).unwrap();
+        let mut net =
+            Network::mlp(&[300, 200, 10], MlpConfig::default(), &mut rng).unwrap().with_l2(1e-4).unwrap();
         let mut opt = Rmsprop::per_tensor(0.05, Some(3)).unwrap();
         let losses: Vec<f64> = (0..5)
             .map(|_| net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap().loss)
@@ -238,7 +239,7 @@ fn bad_input_gives_typed_errors() {
             .push(feedforward::Layer::new(4, 2, Init::He, &mut StdRng::seed_from_u64(0)))
             .is_err()
     );
-    assert!(Network::<f32>::mlp(&[3], Init::He, true, &mut StdRng::seed_from_u64(0)).is_err());
+    assert!(Network::<f32>::mlp(&[3], MlpConfig::default(), &mut StdRng::seed_from_u64(0)).is_err());
     // A module that gives no rows cannot end in classes, nor feed another module.
     let no_outputs =
         Network::<f32>::new(4).push(feedforward::Layer::new(4, 0, Init::He, &mut StdRng::seed_from_u64(0)));
@@ -361,4 +362,42 @@ fn step_report_is_the_loss_and_accuracy_before_the_step() {
     }
     // Not a constant: the check above has compared different accuracies.
     assert!(accuracies.windows(2).any(|w| w[0] != w[1]), "{accuracies:?}");
+}
+
+/// `Network::mlp` builds what its config says: the same layers, drawn in the same order from
+/// the same generator, as the stack built by hand; the default config is He, ReLU and a bias
+/// on every layer.
+#[test]
+fn mlp_builds_the_stack_its_config_describes() {
+    use feedforward::{Activation, Layer};
+    let by_hand = |init: Init, hidden: Activation, output_bias: bool| {
+        let mut rng = StdRng::seed_from_u64(5);
+        let first = Layer::new(3, 6, init, &mut rng).with_activation(hidden);
+        let second = Layer::new(6, 4, init, &mut rng).with_activation(hidden);
+        let output = if output_bias {
+            Layer::new(4, 2, init, &mut rng)
+        } else {
+            Layer::without_bias(4, 2, init, &mut rng)
+        };
+        Network::<f64>::new(3).push(first).unwrap().push(second).unwrap().push(output).unwrap()
+    };
+    let built = |config: MlpConfig| {
+        Network::<f64>::mlp(&[3, 6, 4, 2], config, &mut StdRng::seed_from_u64(5)).unwrap()
+    };
+    let describe = |net: &Network<f64>| -> Vec<_> { net.modules().iter().map(|m| m.describe()).collect() };
+    let values = |net: &Network<f64>| -> Vec<_> {
+        net.parameters().map(|p| (p.name().to_owned(), p.value().clone())).collect()
+    };
+
+    let tanh =
+        MlpConfig { init: Init::XavierUniform, hidden_activation: Activation::Tanh, output_bias: false };
+    for (config, expected) in [
+        (MlpConfig::default(), by_hand(Init::He, Activation::Relu, true)),
+        (tanh, by_hand(Init::XavierUniform, Activation::Tanh, false)),
+    ] {
+        let net = built(config);
+        assert_eq!(describe(&net), describe(&expected), "{config:?}");
+        assert_eq!(values(&net), values(&expected), "{config:?}");
+    }
+    assert_eq!(built(tanh).parameter_count(), 3 * 6 + 6 + 6 * 4 + 4 + 4 * 2);
 }

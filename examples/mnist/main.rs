@@ -294,8 +294,8 @@ fn run(args: Args) -> Result<(), Failures> {
     if let Some(hidden) = &args.hidden {
         spec.hidden.clone_from(hidden);
     }
-    spec.activation = args.activation.unwrap_or(spec.activation);
-    spec.init = args.init.map_or(spec.init, Init::from);
+    spec.layers.hidden_activation = args.activation.unwrap_or(spec.layers.hidden_activation);
+    spec.layers.init = args.init.map_or(spec.layers.init, Init::from);
     spec.hidden_dropout = args.dropout.unwrap_or(spec.hidden_dropout);
     spec.input_dropout = args.input_dropout.unwrap_or(spec.input_dropout);
     let loss = match args.label_smoothing {
@@ -311,8 +311,8 @@ fn run(args: Args) -> Result<(), Failures> {
     say!(
         "recipe {recipe:?}: {}, {} activation, {:?} init, dropout {} (input {}), label smoothing {}, {} parameters, L2 alpha {}, {}, learning rate {}",
         spec.sizes(),
-        spec.activation.name(),
-        spec.init,
+        spec.layers.hidden_activation.name(),
+        spec.layers.init,
         spec.hidden_dropout,
         spec.input_dropout,
         loss.label_smoothing(),

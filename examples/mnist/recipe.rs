@@ -11,7 +11,7 @@
 
 use feedforward::train::{Batching, Schedule, TrainConfig};
 use feedforward::{
-    Activation, Dropout, Error, Float, Init, Layer, Network, Result, Rmsprop, SoftmaxCrossEntropy,
+    Dropout, Error, Float, Init, Layer, MlpConfig, Network, Result, Rmsprop, SoftmaxCrossEntropy,
 };
 use rand::Rng;
 
@@ -40,12 +40,8 @@ pub enum Recipe {
 pub struct NetworkSpec {
     /// Hidden layer sizes, input to output (`[256]` for every recipe).
     pub hidden: Vec<usize>,
-    /// The hidden layers' activation (fused into them).
-    pub activation: Activation,
-    /// How the layers are initialised.
-    pub init: Init,
-    /// Whether the output layer has a bias.
-    pub output_bias: bool,
+    /// The layers' initialisation, hidden activation and output bias.
+    pub layers: MlpConfig,
     /// Drop probability of the input pixels (0: no input dropout module).
     pub input_dropout: f64,
     /// Drop probability after each hidden layer (0: no dropout modules).
@@ -66,16 +62,17 @@ impl NetworkSpec {
         }
         let mut inputs = MNIST_FEATURES;
         for &width in &self.hidden {
-            net = net.push(Layer::new(inputs, width, self.init, rng).with_activation(self.activation))?;
+            let layer = Layer::new(inputs, width, self.layers.init, rng);
+            net = net.push(layer.with_activation(self.layers.hidden_activation))?;
             if self.hidden_dropout > 0.0 {
                 net = net.push(Dropout::new(self.hidden_dropout)?)?;
             }
             inputs = width;
         }
-        let output = if self.output_bias {
-            Layer::new(inputs, MNIST_CLASSES, self.init, rng)
+        let output = if self.layers.output_bias {
+            Layer::new(inputs, MNIST_CLASSES, self.layers.init, rng)
         } else {
-            Layer::without_bias(inputs, MNIST_CLASSES, self.init, rng)
+            Layer::without_bias(inputs, MNIST_CLASSES, self.layers.init, rng)
         };
         let net = net.push(output)?;
         // Only a network with dropout draws its stream's seed, so the others' draws (and
@@ -100,9 +97,7 @@ impl Recipe {
     pub fn network_spec(self) -> NetworkSpec {
         let default = NetworkSpec {
             hidden: vec![HIDDEN],
-            activation: Activation::Relu,
-            init: Init::He,
-            output_bias: true,
+            layers: MlpConfig::default(),
             input_dropout: 0.0,
             hidden_dropout: 0.0,
             l2: 0.0,
@@ -110,7 +105,11 @@ impl Recipe {
         match self {
             Recipe::Default => default,
             Recipe::Regularized => NetworkSpec { input_dropout: 0.1, hidden_dropout: 0.3, ..default },
-            Recipe::Seed => NetworkSpec { init: Init::SEED_RECIPE, output_bias: false, l2: 1e-6, ..default },
+            Recipe::Seed => NetworkSpec {
+                layers: MlpConfig { init: Init::SEED_RECIPE, output_bias: false, ..default.layers },
+                l2: 1e-6,
+                ..default
+            },
         }
     }
 

@@ -51,15 +51,19 @@ pub enum MnistNet {
 impl MnistNet {
     /// The untrained network, drawn from a generator seeded with `seed`.
     pub fn build(self, seed: u64) -> feedforward::Network<f32> {
-        use feedforward::{Init, Network};
+        use feedforward::{Init, MlpConfig, Network};
         use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         match self {
-            MnistNet::Default => Network::mlp(&[784, 256, 10], Init::He, true, &mut rng).unwrap(),
-            MnistNet::Seed => Network::mlp(&[784, 256, 10], Init::SEED_RECIPE, false, &mut rng)
-                .unwrap()
-                .with_l2(1e-6)
-                .unwrap(),
+            MnistNet::Default => Network::mlp(&[784, 256, 10], MlpConfig::default(), &mut rng).unwrap(),
+            MnistNet::Seed => Network::mlp(
+                &[784, 256, 10],
+                MlpConfig { init: Init::SEED_RECIPE, output_bias: false, ..MlpConfig::default() },
+                &mut rng,
+            )
+            .unwrap()
+            .with_l2(1e-6)
+            .unwrap(),
         }
     }
 }
