@@ -24,8 +24,18 @@ UNITS = {"ps": 1e-12, "ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 ELEMENT_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
-def bench_binary(checkout, features):
-    extra = ["--features", features] if features else []
+def cargo_features(features, isa=None):
+    """Cargo's feature arguments for a build with `features` whose matrix products run `isa`'s
+    kernels: for "avx2", without the default feature `avx512` (the `gemm` crate's AVX-512
+    kernels), the other default features kept."""
+    if isa == "avx2":
+        wanted = ",".join(f for f in ["threading", "data", *features.split(",")] if f)
+        return ["--no-default-features", "--features", wanted]
+    return ["--features", features] if features else []
+
+
+def bench_binary(checkout, features, isa=None):
+    extra = cargo_features(features, isa)
     subprocess.run(["cargo", "bench", "--no-run", "--quiet", "--bench", "step", *extra], cwd=checkout, check=True)
     found = [p for p in glob.glob(os.path.join(checkout, "target/release/deps/step-*"))
              if os.access(p, os.X_OK) and not p.endswith(".d")]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """This crate's training steps beside numpy's and PyTorch's, measured in the same run.
 
-    python3 scripts/peers.py [--rounds 3] [--threads 2]
+    python3 scripts/peers.py [--rounds 3] [--threads 2] [--isa avx2]
 
 Each round times, back to back, on the real MNIST files in data/mnist:
   - this crate: the `mnist_real` criterion benchmarks (`benches/step.rs`): the original
@@ -16,7 +16,11 @@ Each round times, back to back, on the real MNIST files in data/mnist:
     otherwise), float32, `torch.set_num_threads(threads)`; the full batch as one step.
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which some hosts set for old OpenBLAS builds and which
 pin numpy to a slower kernel, are unset for the run; the line naming the CPU names the BLAS
-kernel numpy ran (with threadpoolctl installed). Timings are medians of repeated steps after a
+kernel numpy ran (with threadpoolctl installed). With `--isa avx2`, every side runs AVX2
+kernels on a CPU that has AVX-512, as a stand-in for an AVX2-only CPU: the crate is built
+without its default feature `avx512`, numpy's OpenBLAS is pinned to its Haswell kernels
+(OPENBLAS_CORETYPE=Haswell) and PyTorch to AVX2 (ATEN_CPU_CAPABILITY=avx2, and MKL's and
+oneDNN's instruction sets capped at AVX2). Timings are medians of repeated steps after a
 warm-up; the printed ratios (crate ÷ peer) are the median over rounds of each round's ratio,
 with their range. The host's single runs vary by ±30%; the ratio of measurements seconds
 apart varies much less. Not run by CI: numpy and PyTorch are not dependencies of this crate
@@ -26,7 +30,7 @@ import argparse, gzip, json, math, os, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from ab import bench_binary, cpu_name, run  # noqa: E402
+from ab import bench_binary, cargo_features, cpu_name, run  # noqa: E402
 
 
 def load_mnist(limit):
@@ -150,9 +154,10 @@ def blas_kernel():
     return ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '?')})" for i in blas)
 
 
-def crate_epoch():
+def crate_epoch(isa):
     """One epoch of the default recipe, the example's own training time (seconds)."""
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "mnist"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "mnist", *cargo_features("", isa)],
+                   cwd=ROOT, check=True)
     out = os.path.join(ROOT, "target/peers")
     metrics = os.path.join(out, "metrics.json")
     subprocess.run([os.path.join(ROOT, "target/release/examples/mnist"), "--epochs", "1", "--out", out,
@@ -165,6 +170,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--isa", choices=["avx2"], help="every side on AVX2 kernels (an AVX2-only CPU's stand-in)")
     args = ap.parse_args()
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
@@ -172,6 +178,10 @@ def main():
     # numpy to a slower kernel. The peers are measured as they run by default, so both go
     # (before numpy loads OpenBLAS), and the kernel OpenBLAS then picks is printed.
     dropped = [var for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if os.environ.pop(var, None) is not None]
+    if args.isa == "avx2":
+        # Set before numpy and torch load their libraries, which read them once.
+        os.environ.update(OPENBLAS_CORETYPE="Haswell", ATEN_CPU_CAPABILITY="avx2",
+                          MKL_ENABLE_INSTRUCTIONS="AVX2", ONEDNN_MAX_CPU_ISA="AVX2")
     try:
         import numpy  # noqa: F401
     except ImportError:
@@ -184,7 +194,7 @@ def main():
         have_torch = False
         print("PyTorch not installed: its columns are skipped", file=sys.stderr)
 
-    binary = bench_binary(ROOT, "")
+    binary = bench_binary(ROOT, "", args.isa)
     x60, y60 = load_mnist(60000)
     x42, y42 = x60[:42000], y60[:42000]
     ratios, seen = {}, {}
@@ -195,7 +205,7 @@ def main():
     for r in range(args.rounds):
         ours = run(binary, "^mnist_real/")
         full, small = ours["mnist_real/train_step_seed_recipe/42000"], ours["mnist_real/train_step_default_recipe/128"]
-        epoch = crate_epoch()
+        epoch = crate_epoch(args.isa)
         record("crate full-batch step (seed recipe)", full)
         record("crate step, batch 128 (default recipe)", small)
         record("crate epoch (default recipe)", epoch)
@@ -215,8 +225,11 @@ def main():
 
     cpu = cpu_name()
     versions = f"numpy {numpy.__version__}" + (f", PyTorch {torch.__version__}" if have_torch else "")
+    torch_isa = f"; PyTorch's kernels: {torch.backends.cpu.get_cpu_capability()}" if have_torch else ""
+    crate_isa = "; the crate's products: AVX2 kernels (no feature avx512)" if args.isa == "avx2" else ""
     print(f"CPU: {cpu}; {args.threads} threads; {args.rounds} rounds; {versions}; numpy's BLAS: {blas}"
-          + (f" (unset for this run: {', '.join(dropped)})" if dropped else ""))
+          + (f" (unset for this run: {', '.join(dropped)})" if dropped and args.isa != "avx2" else "")
+          + torch_isa + crate_isa)
     for name, v in seen.items():
         print(f"{name:<44} median {statistics.median(v) * 1e3:10.3f} ms  (range {min(v) * 1e3:.3f}-{max(v) * 1e3:.3f})")
     for name, v in ratios.items():

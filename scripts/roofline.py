@@ -9,8 +9,10 @@ and the step benchmarks matching REGEX back to back. Each step's GFLOP/s (818,17
 sample for the 784-256-10 network: 2·N·(2·784·256 + 3·256·10)) is divided by the peak of the
 same round on as many threads as the step uses (every core) and of the same scalar type. The
 peak is the widest vectors the CPU has (AVX-512, else AVX2), or `--isa`'s. What is printed is
-the median over rounds and the range. Single runs on a noisy host vary by ±30%; the ratio of
-two measurements a few seconds apart varies much less. Not run by CI.
+the median over rounds and the range. With `--isa avx2` the build also leaves out the default
+feature `avx512`, so that its products run the `gemm` crate's AVX2 kernels, as on a CPU
+without AVX-512. Single runs on a noisy host vary by ±30%; the ratio of two measurements a few
+seconds apart varies much less. Not run by CI.
 """
 import argparse, os, re, statistics, sys
 
@@ -27,9 +29,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--filter", default=STEPS, help="step benchmarks to measure (criterion ids, regex)")
     ap.add_argument("--features", default="", help="cargo features of the build (e.g. rayon)")
-    ap.add_argument("--isa", choices=["avx512", "avx2"], help="the peak to divide by (default: the widest)")
+    ap.add_argument("--isa", choices=["avx512", "avx2"],
+                    help="the peak to divide by (default: the widest); avx2 also builds without AVX-512 kernels")
     args = ap.parse_args()
-    binary = bench_binary(args.checkout, args.features)
+    binary = bench_binary(args.checkout, args.features, args.isa)
     cores = os.cpu_count()
     fractions, gflops, peaks = {}, {}, {}
     for r in range(args.rounds):
@@ -52,7 +55,8 @@ def main():
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {v[-1]:.3f}" for n, v in sorted(fractions.items())),
               file=sys.stderr)
     print(f"CPU: {cpu_name()}; {cores} threads; {args.rounds} rounds; build {args.checkout}"
-          + (f" (features: {args.features})" if args.features else ""))
+          + (f" (features: {args.features})" if args.features else "")
+          + (" (AVX2 kernels: no feature avx512)" if args.isa == "avx2" else ""))
     for name, v in sorted(peaks.items()):
         print(f"peak {name:<30} {statistics.median(v):8.1f} GFLOP/s (range {min(v):.1f}-{max(v):.1f})")
     print(f"{'benchmark':<48} {'GFLOP/s':>8} {'of peak':>8} {'min':>6} {'max':>6}")

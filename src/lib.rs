@@ -12,7 +12,7 @@
 //! | [`Loss`], [`SoftmaxCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
 //! | [`Optimizer`], [`Sgd`], [`Adam`], [`AdamW`], [`Rmsprop`] | `optim/` | PyTorch's rules, double-buffered state, checkpointable |
 //! | [`Dropout`] | `dropout.rs` | inverted dropout in training, the identity in inference |
-//! | [`Network`], [`Module`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2 |
+//! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
 //! | [`train`] | `train.rs` | epochs, minibatches, full batch |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer |
 //! | [`weights`] | `weights.rs` | safetensors save/load, self-describing model files |

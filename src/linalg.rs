@@ -187,8 +187,10 @@ const SPLIT_DEPTH_RATIO: usize = 8;
 /// The pieces of a product cut along `k`: fixed, so that the order of its sums is too (and
 /// even between 1, 2 and 4 threads).
 const DEPTH_PIECES: usize = 4;
-/// Row shares are cut at multiples of this, the height of the `gemm` crate's widest f32 kernel
-/// tile, so no thread runs a ragged tile it need not.
+/// Row shares are cut at multiples of this: the height of the `gemm` crate's f32 kernel tile
+/// with AVX2, so no thread runs a ragged tile it need not there. Its AVX-512 tiles are 16, 32,
+/// 48 or 64 rows high; cuts at multiples of 64 would balance three threads worse (256 rows as
+/// 64, 64 and 128).
 const ROW_ALIGN: usize = 16;
 
 /// One matrix product as raw parts: `c = alpha·a·b + beta·c`, with `a` m×k, `b` k×n, `c` m×n,
