@@ -4,6 +4,8 @@
     python3 scripts/ab.py BASE_DIR NEW_DIR [--rounds 5] [--filter REGEX]
     python3 scripts/ab.py DIR --over BENCHMARK [--rounds 5] [--filter REGEX]
 
+`--isa avx2` builds both without the default feature `avx512` (the products on AVX2 kernels).
+
 BASE_DIR and NEW_DIR are checkouts (e.g. `git worktree add /tmp/base <commit>`), each built
 with its own cargo features if given (`--new-features rayon` compares the crate's own thread team
 with rayon in the same code). Each is built
@@ -66,9 +68,9 @@ def cpu_name():
     return next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 
 
-def within(checkout, over, rounds, pattern, features):
+def within(checkout, over, rounds, pattern, features, isa):
     """Each benchmark's time over `over`'s, in the same run, for `rounds` runs of one build."""
-    binary = bench_binary(checkout, features)
+    binary = bench_binary(checkout, features, isa)
     ratios, seen = {}, {}
     for r in range(rounds):
         got = run(binary, pattern)
@@ -78,7 +80,8 @@ def within(checkout, over, rounds, pattern, features):
             ratios.setdefault(name, []).append(t / got[over])
             seen.setdefault(name, []).append(t)
         print(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {got[n] / got[over]:.3f}" for n in sorted(got)), file=sys.stderr)
-    print(f"CPU: {cpu_name()}; {rounds} runs of {checkout}; each time over {over}'s in the same run")
+    kernels = " (AVX2 kernels: no feature avx512)" if isa == "avx2" else ""
+    print(f"CPU: {cpu_name()}; {rounds} runs of {checkout}{kernels}; each time over {over}'s in the same run")
     print(f"{'benchmark':<48} {'median':>12} {'ratio median':>13} {'min':>6} {'max':>6}")
     for name in sorted(ratios):
         rs = ratios[name]
@@ -95,12 +98,14 @@ def main():
     ap.add_argument("--filter", default=r"mnist_f32/train_step/(128|42000)$|predict_one_image")
     ap.add_argument("--base-features", default="", help="cargo features of build A (e.g. rayon)")
     ap.add_argument("--new-features", default="", help="cargo features of build B")
+    ap.add_argument("--isa", choices=["avx2"], help="both builds without AVX-512 kernels (no feature avx512)")
     args = ap.parse_args()
     if (args.over is None) == (args.new is None):
         ap.error("give two checkouts, or one checkout and --over BENCHMARK")
     if args.over:
-        return within(args.base, args.over, args.rounds, args.filter, args.base_features)
-    binaries = {"A": bench_binary(args.base, args.base_features), "B": bench_binary(args.new, args.new_features)}
+        return within(args.base, args.over, args.rounds, args.filter, args.base_features, args.isa)
+    binaries = {"A": bench_binary(args.base, args.base_features, args.isa),
+                "B": bench_binary(args.new, args.new_features, args.isa)}
     ratios, seen = {}, {"A": {}, "B": {}}
     for r in range(args.rounds):
         order = ["A", "B"] if r % 2 == 0 else ["B", "A"]
@@ -112,7 +117,8 @@ def main():
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {got['A'][n] * 1e6:.1f}/{got['B'][n] * 1e6:.1f} µs" for n in sorted(got["A"])), file=sys.stderr)
     cpu = cpu_name()
     features = lambda f: f" (features: {f})" if f else ""
-    print(f"CPU: {cpu}; {args.rounds} interleaved rounds; A = {args.base}{features(args.base_features)}, "
+    kernels = " (AVX2 kernels: no feature avx512)" if args.isa == "avx2" else ""
+    print(f"CPU: {cpu}; {args.rounds} interleaved rounds{kernels}; A = {args.base}{features(args.base_features)}, "
           f"B = {args.new}{features(args.new_features)}")
     print(f"{'benchmark':<48} {'A median':>12} {'B median':>12} {'B/A median':>11} {'min':>6} {'max':>6}")
     for name in sorted(ratios):
