@@ -54,7 +54,7 @@ pub struct Evaluation {
 }
 
 /// How [`Network::mlp`] builds its layers. The default builds the default MNIST network's
-/// layers: He initialisation, ReLU in the hidden layers, a bias on every layer.
+/// layers: He initialisation, ReLU in the hidden layers, a bias on every layer, no dropout.
 ///
 /// ```
 /// use feedforward::{Activation, Init, MlpConfig, Network};
@@ -69,6 +69,10 @@ pub struct Evaluation {
 /// let smooth = MlpConfig { init: Init::XavierNormal, hidden_activation: Activation::Tanh, ..MlpConfig::default() };
 /// let net = Network::<f64>::mlp(&[1, 32, 32, 1], smooth, &mut rng)?;
 /// assert_eq!(net.output_rows(), 1);
+/// // Dropout on the pixels and after the hidden layer: Dropout → Layer → Dropout → Layer.
+/// let regularized = MlpConfig { input_dropout: 0.1, dropout: 0.3, ..MlpConfig::default() };
+/// let net = Network::<f32>::mlp(&[784, 256, 10], regularized, &mut rng)?;
+/// assert_eq!(net.modules().iter().map(|m| m.kind()).collect::<Vec<_>>(), ["Dropout", "Layer", "Dropout", "Layer"]);
 /// # Ok::<(), feedforward::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -80,11 +84,23 @@ pub struct MlpConfig {
     pub hidden_activation: Activation,
     /// Whether the output layer has a bias. Default: `true` (the original recipe's has none).
     pub output_bias: bool,
+    /// Drop probability of a [`Dropout`](crate::Dropout) after every hidden layer, in [0, 1);
+    /// 0 adds none. Default: 0.
+    pub dropout: f64,
+    /// Drop probability of a [`Dropout`](crate::Dropout) on the input, in [0, 1); 0 adds none.
+    /// Default: 0.
+    pub input_dropout: f64,
 }
 
 impl Default for MlpConfig {
     fn default() -> Self {
-        MlpConfig { init: Init::He, hidden_activation: Activation::Relu, output_bias: true }
+        MlpConfig {
+            init: Init::He,
+            hidden_activation: Activation::Relu,
+            output_bias: true,
+            dropout: 0.0,
+            input_dropout: 0.0,
+        }
     }
 }
 
@@ -222,16 +238,30 @@ impl<T: Float> Network<T> {
     /// A multilayer perceptron through `sizes` (at least two): one [`Layer`] per pair, each
     /// hidden one with `config.hidden_activation` fused in, the output one without (it gives
     /// logits, or a regression's values); every layer with a bias except the output layer when
-    /// `config.output_bias` is false. The same function as `Layer → Relu → … → Layer`, in fewer
-    /// passes over the batch.
+    /// `config.output_bias` is false; a [`Dropout`](crate::Dropout) first and after each hidden
+    /// layer when `config` asks for them. The same function as `Layer → Relu → … → Layer`, in
+    /// fewer passes over the batch.
+    ///
+    /// The layers draw their weights from `rng` in order; a network with dropout then draws its
+    /// [seed](Network::with_seed) from `rng` too, and one without draws nothing more.
     ///
     /// `Network::mlp(&[784, 256, 10], MlpConfig::default(), &mut rng)` is the default MNIST
     /// network.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for fewer than two sizes or a size of 0;
+    /// [`Error::InvalidHyperparameter`] for a drop probability outside [0, 1).
     pub fn mlp<R: Rng + ?Sized>(sizes: &[usize], config: MlpConfig, rng: &mut R) -> Result<Self> {
         if sizes.len() < 2 || sizes.contains(&0) {
             return Err(Error::shape("mlp sizes", "at least two non-zero sizes", format!("{sizes:?}")));
         }
+        // `Dropout::new` checks the probability: a negative or NaN one is an error, not no dropout.
+        let dropout = |p: f64| if p == 0.0 { Ok(None) } else { crate::Dropout::new(p).map(Some) };
+        let (input_dropout, hidden_dropout) = (dropout(config.input_dropout)?, dropout(config.dropout)?);
         let mut net = Network::new(sizes[0]);
+        if let Some(d) = &input_dropout {
+            net = net.push(d.clone())?;
+        }
         let last = sizes.len() - 2;
         for (i, pair) in sizes.windows(2).enumerate() {
             let (inputs, outputs) = (pair[0], pair[1]);
@@ -240,8 +270,17 @@ impl<T: Float> Network<T> {
             } else {
                 Layer::new(inputs, outputs, config.init, rng)
             };
-            let activation = if i == last { Activation::Identity } else { config.hidden_activation };
-            net = net.push(layer.with_activation(activation))?;
+            if i == last {
+                net = net.push(layer)?;
+            } else {
+                net = net.push(layer.with_activation(config.hidden_activation))?;
+                if let Some(d) = &hidden_dropout {
+                    net = net.push(d.clone())?;
+                }
+            }
+        }
+        if input_dropout.is_some() || hidden_dropout.is_some() {
+            net = net.with_seed(rng.next_u64());
         }
         Ok(net)
     }

@@ -364,40 +364,73 @@ fn step_report_is_the_loss_and_accuracy_before_the_step() {
     assert!(accuracies.windows(2).any(|w| w[0] != w[1]), "{accuracies:?}");
 }
 
-/// `Network::mlp` builds what its config says: the same layers, drawn in the same order from
-/// the same generator, as the stack built by hand; the default config is He, ReLU and a bias
-/// on every layer.
+/// `Network::mlp` builds what its config says: the same modules, drawn in the same order from
+/// the same generator, as the stack built by hand (a network with dropout then draws its seed);
+/// the default config is He, ReLU, a bias on every layer and no dropout. A drop probability
+/// outside [0, 1) is an error, not "no dropout".
 #[test]
 fn mlp_builds_the_stack_its_config_describes() {
-    use feedforward::{Activation, Layer};
-    let by_hand = |init: Init, hidden: Activation, output_bias: bool| {
+    use feedforward::{Activation, Dropout, Layer, SoftmaxCrossEntropy};
+    use rand::Rng;
+    let by_hand = |config: MlpConfig| {
         let mut rng = StdRng::seed_from_u64(5);
-        let first = Layer::new(3, 6, init, &mut rng).with_activation(hidden);
-        let second = Layer::new(6, 4, init, &mut rng).with_activation(hidden);
-        let output = if output_bias {
-            Layer::new(4, 2, init, &mut rng)
+        let mut net = Network::<f64>::new(3);
+        if config.input_dropout > 0.0 {
+            net = net.push(Dropout::new(config.input_dropout).unwrap()).unwrap();
+        }
+        for (inputs, outputs) in [(3, 6), (6, 4)] {
+            let layer =
+                Layer::new(inputs, outputs, config.init, &mut rng).with_activation(config.hidden_activation);
+            net = net.push(layer).unwrap();
+            if config.dropout > 0.0 {
+                net = net.push(Dropout::new(config.dropout).unwrap()).unwrap();
+            }
+        }
+        let output = if config.output_bias {
+            Layer::new(4, 2, config.init, &mut rng)
         } else {
-            Layer::without_bias(4, 2, init, &mut rng)
+            Layer::without_bias(4, 2, config.init, &mut rng)
         };
-        Network::<f64>::new(3).push(first).unwrap().push(second).unwrap().push(output).unwrap()
+        net = net.push(output).unwrap();
+        if config.input_dropout > 0.0 || config.dropout > 0.0 { net.with_seed(rng.next_u64()) } else { net }
     };
-    let built = |config: MlpConfig| {
-        Network::<f64>::mlp(&[3, 6, 4, 2], config, &mut StdRng::seed_from_u64(5)).unwrap()
-    };
-    let describe = |net: &Network<f64>| -> Vec<_> { net.modules().iter().map(|m| m.describe()).collect() };
+    let built = |config: MlpConfig| Network::<f64>::mlp(&[3, 6, 4, 2], config, &mut StdRng::seed_from_u64(5));
+    let describe =
+        |net: &Network<f64>| -> Vec<_> { net.modules().iter().map(|m| (m.kind(), m.describe())).collect() };
     let values = |net: &Network<f64>| -> Vec<_> {
-        net.parameters().map(|p| (p.name().to_owned(), p.value().clone())).collect()
+        net.parameters().map(|p| (p.name().to_owned(), p.value().clone(), p.is_regularized())).collect()
     };
 
-    let tanh =
-        MlpConfig { init: Init::XavierUniform, hidden_activation: Activation::Tanh, output_bias: false };
-    for (config, expected) in [
-        (MlpConfig::default(), by_hand(Init::He, Activation::Relu, true)),
-        (tanh, by_hand(Init::XavierUniform, Activation::Tanh, false)),
-    ] {
-        let net = built(config);
+    let tanh = MlpConfig {
+        init: Init::XavierUniform,
+        hidden_activation: Activation::Tanh,
+        output_bias: false,
+        ..MlpConfig::default()
+    };
+    let dropout = MlpConfig { input_dropout: 0.2, dropout: 0.5, ..MlpConfig::default() };
+    let x = DMatrix::from_fn(3, 7, |i, j| (i as f64 - j as f64) / 4.0);
+    let labels = [0, 1, 1, 0, 1, 0, 0];
+    for config in [MlpConfig::default(), tanh, dropout] {
+        let (mut net, mut expected) = (built(config).unwrap(), by_hand(config));
         assert_eq!(describe(&net), describe(&expected), "{config:?}");
         assert_eq!(values(&net), values(&expected), "{config:?}");
+        assert_eq!(net.seed(), expected.seed(), "{config:?}");
+        // The same training step, dropout masks included.
+        let mut opts = (Rmsprop::elementwise(1e-2).unwrap(), Rmsprop::elementwise(1e-2).unwrap());
+        let a = net.train_step(&x, &SoftmaxCrossEntropy::new(), &labels, &mut opts.0).unwrap();
+        let b = expected.train_step(&x, &SoftmaxCrossEntropy::new(), &labels, &mut opts.1).unwrap();
+        assert_eq!(a, b, "{config:?}");
+        assert_eq!(values(&net), values(&expected), "{config:?}");
     }
-    assert_eq!(built(tanh).parameter_count(), 3 * 6 + 6 + 6 * 4 + 4 + 4 * 2);
+    assert_eq!(built(tanh).unwrap().parameter_count(), 3 * 6 + 6 + 6 * 4 + 4 + 4 * 2);
+    let kinds: Vec<_> = built(dropout).unwrap().modules().iter().map(|m| m.kind()).collect();
+    assert_eq!(kinds, ["Dropout", "Layer", "Dropout", "Layer", "Dropout", "Layer"]);
+    for bad in [-0.1, 1.0, f64::NAN] {
+        for config in [
+            MlpConfig { dropout: bad, ..MlpConfig::default() },
+            MlpConfig { input_dropout: bad, ..MlpConfig::default() },
+        ] {
+            assert!(matches!(built(config), Err(Error::InvalidHyperparameter { .. })), "{config:?}");
+        }
+    }
 }

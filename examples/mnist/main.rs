@@ -296,8 +296,8 @@ fn run(args: Args) -> Result<(), Failures> {
     }
     spec.layers.hidden_activation = args.activation.unwrap_or(spec.layers.hidden_activation);
     spec.layers.init = args.init.map_or(spec.layers.init, Init::from);
-    spec.hidden_dropout = args.dropout.unwrap_or(spec.hidden_dropout);
-    spec.input_dropout = args.input_dropout.unwrap_or(spec.input_dropout);
+    spec.layers.dropout = args.dropout.unwrap_or(spec.layers.dropout);
+    spec.layers.input_dropout = args.input_dropout.unwrap_or(spec.layers.input_dropout);
     let loss = match args.label_smoothing {
         Some(epsilon) => SoftmaxCrossEntropy::with_label_smoothing(epsilon)?,
         None => recipe.loss(),
@@ -313,8 +313,8 @@ fn run(args: Args) -> Result<(), Failures> {
         spec.sizes(),
         spec.layers.hidden_activation.name(),
         spec.layers.init,
-        spec.hidden_dropout,
-        spec.input_dropout,
+        spec.layers.dropout,
+        spec.layers.input_dropout,
         loss.label_smoothing(),
         net.parameter_count(),
         net.l2(),

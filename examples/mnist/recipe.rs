@@ -10,9 +10,7 @@
 //! | data | all 60000 training images | all 60000 | the first 42000 |
 
 use feedforward::train::{Batching, Schedule, TrainConfig};
-use feedforward::{
-    Dropout, Error, Float, Init, Layer, MlpConfig, Network, Result, Rmsprop, SoftmaxCrossEntropy,
-};
+use feedforward::{Error, Float, Init, MlpConfig, Network, Result, Rmsprop, SoftmaxCrossEntropy};
 use rand::Rng;
 
 /// Pixels per MNIST image.
@@ -40,12 +38,8 @@ pub enum Recipe {
 pub struct NetworkSpec {
     /// Hidden layer sizes, input to output (`[256]` for every recipe).
     pub hidden: Vec<usize>,
-    /// The layers' initialisation, hidden activation and output bias.
+    /// The layers' initialisation, hidden activation, output bias and dropout.
     pub layers: MlpConfig,
-    /// Drop probability of the input pixels (0: no input dropout module).
-    pub input_dropout: f64,
-    /// Drop probability after each hidden layer (0: no dropout modules).
-    pub hidden_dropout: f64,
     /// L2 coefficient of the network's penalty.
     pub l2: f64,
 }
@@ -56,38 +50,21 @@ impl NetworkSpec {
         if self.hidden.contains(&0) {
             return Err(Error::shape("hidden sizes", "sizes of at least 1", format!("{:?}", self.hidden)));
         }
-        let mut net = Network::new(MNIST_FEATURES).with_l2(T::lit(self.l2))?;
-        if self.input_dropout > 0.0 {
-            net = net.push(Dropout::new(self.input_dropout)?)?;
-        }
-        let mut inputs = MNIST_FEATURES;
-        for &width in &self.hidden {
-            let layer = Layer::new(inputs, width, self.layers.init, rng);
-            net = net.push(layer.with_activation(self.layers.hidden_activation))?;
-            if self.hidden_dropout > 0.0 {
-                net = net.push(Dropout::new(self.hidden_dropout)?)?;
-            }
-            inputs = width;
-        }
-        let output = if self.layers.output_bias {
-            Layer::new(inputs, MNIST_CLASSES, self.layers.init, rng)
-        } else {
-            Layer::without_bias(inputs, MNIST_CLASSES, self.layers.init, rng)
-        };
-        let net = net.push(output)?;
-        // Only a network with dropout draws its stream's seed, so the others' draws (and
-        // runs) stay as they were.
-        let dropout = self.input_dropout > 0.0 || self.hidden_dropout > 0.0;
-        Ok(if dropout { net.with_seed(rng.next_u64()) } else { net })
+        Network::mlp(&self.layer_sizes(), self.layers, rng)?.with_l2(T::lit(self.l2))
+    }
+
+    /// Inputs, hidden sizes, classes.
+    fn layer_sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![MNIST_FEATURES];
+        sizes.extend(&self.hidden);
+        sizes.push(MNIST_CLASSES);
+        sizes
     }
 
     /// `784-256-10`, for printing.
     #[must_use]
     pub fn sizes(&self) -> String {
-        let mut sizes = vec![MNIST_FEATURES];
-        sizes.extend(&self.hidden);
-        sizes.push(MNIST_CLASSES);
-        sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-")
+        self.layer_sizes().iter().map(usize::to_string).collect::<Vec<_>>().join("-")
     }
 }
 
@@ -95,16 +72,13 @@ impl Recipe {
     /// The network's shape.
     #[must_use]
     pub fn network_spec(self) -> NetworkSpec {
-        let default = NetworkSpec {
-            hidden: vec![HIDDEN],
-            layers: MlpConfig::default(),
-            input_dropout: 0.0,
-            hidden_dropout: 0.0,
-            l2: 0.0,
-        };
+        let default = NetworkSpec { hidden: vec![HIDDEN], layers: MlpConfig::default(), l2: 0.0 };
         match self {
             Recipe::Default => default,
-            Recipe::Regularized => NetworkSpec { input_dropout: 0.1, hidden_dropout: 0.3, ..default },
+            Recipe::Regularized => NetworkSpec {
+                layers: MlpConfig { input_dropout: 0.1, dropout: 0.3, ..default.layers },
+                ..default
+            },
             Recipe::Seed => NetworkSpec {
                 layers: MlpConfig { init: Init::SEED_RECIPE, output_bias: false, ..default.layers },
                 l2: 1e-6,
