@@ -425,7 +425,16 @@ fn network_flags_and_a_validation_split() {
     let net = feedforward::Network::<f32>::load(&w).unwrap();
     let kinds: Vec<_> = net.modules().iter().map(|m| m.kind()).collect();
     assert_eq!(kinds, ["Dropout", "Layer", "Dropout", "Layer", "Dropout", "Layer"]);
-    for bad in [["--dropout", "1.5"], ["--validation", "500"], ["--activation", "swish"], ["--hidden", "0"]] {
+    // A negative probability was once taken as "no dropout".
+    let bad_flags: [&[&str]; 6] = [
+        &["--dropout", "1.5"],
+        &["--dropout=-0.5"],
+        &["--input-dropout=-0.1"],
+        &["--validation", "500"],
+        &["--activation", "swish"],
+        &["--hidden", "0"],
+    ];
+    for bad in bad_flags {
         let mut args = vec!["--train-limit", "500", "--test-limit", "10", "--epochs", "1", "--no-pictures"];
         args.extend(bad);
         let out = run(&args);
