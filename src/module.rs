@@ -68,12 +68,14 @@ impl<T: Float> Parameter<T> {
         self.name = name.into();
     }
 
-    /// Whether the network's L2 penalty `alpha/2·‖P‖²` includes this tensor.
+    /// Whether the network's L2 penalty `alpha/2·‖P‖²`, and by default an optimizer's weight
+    /// decay, apply to this tensor.
     #[must_use]
     pub fn regularization(&self) -> Regularization {
         self.regularization
     }
 
+    /// Whether the network's L2 penalty includes this tensor:
     /// `self.regularization() == Regularization::Applied`.
     #[must_use]
     pub fn is_regularized(&self) -> bool {

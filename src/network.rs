@@ -239,8 +239,8 @@ impl<T: Float> Network<T> {
     /// hidden one with `config.hidden_activation` fused in, the output one without (it gives
     /// logits, or a regression's values); every layer with a bias except the output layer when
     /// `config.output_bias` is false; a [`Dropout`](crate::Dropout) first and after each hidden
-    /// layer when `config` asks for them. The same function as `Layer → Relu → … → Layer`, in
-    /// fewer passes over the batch.
+    /// layer when `config` asks for them. The same function as `Layer → Relu → … → Layer` (with
+    /// the config's activation), in fewer passes over the batch.
     ///
     /// The layers draw their weights from `rng` in order; a network with dropout then draws its
     /// [seed](Network::with_seed) from `rng` too, and one without draws nothing more.
