@@ -34,11 +34,18 @@ use serde_json::{Map, Value};
 ///     .with_seed(7);                                               // the masks' stream
 /// # Ok::<(), feedforward::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Dropout {
     probability: f64,
     /// The last training step's mask, one entry per input value: kept (1) or dropped (0).
     mask: Vec<u8>,
+}
+
+/// Shows the probability, not the last step's mask (one entry per input value of a batch).
+impl std::fmt::Debug for Dropout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dropout").field("probability", &self.probability).finish_non_exhaustive()
+    }
 }
 
 /// Two dropouts are equal when their probabilities are (the last mask aside).

@@ -142,7 +142,9 @@ impl Init {
 ///
 /// Parameters, in order: `weight` (`inputs × outputs`, regularized), then `bias` (`outputs × 1`,
 /// not regularized) if present.
-#[derive(Debug)]
+///
+/// `{:?}` shows its shape, bias and activation: not the weights, nor the scratch buffers of
+/// its backward pass (a whole batch's worth).
 pub struct Layer<T: Float> {
     /// `[weight]` or `[weight, bias]`.
     params: Vec<Parameter<T>>,
@@ -153,6 +155,17 @@ pub struct Layer<T: Float> {
     bias_partials: DMatrix<T>,
     /// Backward scratch: `z = Wᵀx + b` recomputed, for an activation whose derivative reads it.
     pre_activation: DMatrix<T>,
+}
+
+impl<T: Float> std::fmt::Debug for Layer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layer")
+            .field("inputs", &self.inputs())
+            .field("outputs", &self.outputs())
+            .field("bias", &self.bias().is_some())
+            .field("activation", &self.activation)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Two layers are equal when their parameters and activations are (scratch buffers aside).

@@ -30,12 +30,25 @@ pub enum Regularization {
 }
 
 /// A trainable tensor with its gradient, as optimizers, the L2 penalty and save/load see it.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// `{:?}` shows its name, shape and [`Regularization`], not its values (a weight matrix holds
+/// hundreds of thousands; [`value`](Parameter::value) has them).
+#[derive(Clone, PartialEq)]
 pub struct Parameter<T: Float> {
     name: String,
     value: DMatrix<T>,
     grad: DMatrix<T>,
     regularization: Regularization,
+}
+
+impl<T: Float> std::fmt::Debug for Parameter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parameter")
+            .field("name", &self.name)
+            .field("shape", &format_args!("{}×{}", self.value.nrows(), self.value.ncols()))
+            .field("regularization", &self.regularization)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T: Float> Parameter<T> {

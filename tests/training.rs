@@ -434,3 +434,24 @@ fn mlp_builds_the_stack_its_config_describes() {
         }
     }
 }
+
+/// `{:?}` of a network is a summary, also after training fills its buffers: shapes, biases,
+/// activations, drop probabilities, not the 200,000 weights (it printed 3.7 MB before).
+#[test]
+fn debug_output_is_a_summary_not_the_weights() {
+    use feedforward::SoftmaxCrossEntropy;
+    let config = MlpConfig { dropout: 0.2, ..MlpConfig::default() };
+    let mut net = Network::<f32>::mlp(&[784, 256, 10], config, &mut StdRng::seed_from_u64(0)).unwrap();
+    let x = DMatrix::from_fn(784, 64, |i, j| ((i + j) % 7) as f32 / 7.0);
+    net.train_step(&x, &SoftmaxCrossEntropy::new(), &[3; 64], &mut Rmsprop::elementwise(1e-3).unwrap())
+        .unwrap();
+    let shown = format!("{net:?}");
+    assert!(shown.len() < 400, "{} characters: {shown}", shown.len());
+    for part in
+        ["inputs: 784, outputs: 256, bias: true, activation: Relu", "Dropout { probability: 0.2", "steps: 1"]
+    {
+        assert!(shown.contains(part), "{part} not in {shown}");
+    }
+    let weight = format!("{:?}", net.parameters().next().unwrap());
+    assert_eq!(weight, r#"Parameter { name: "weight", shape: 784×256, regularization: Applied, .. }"#);
+}
