@@ -567,3 +567,29 @@ fn decaying_state_flushes_to_zero_instead_of_going_subnormal() {
     }
     assert_eq!(opt.state().unwrap().buffers[0].1[0], 0.0, "flushed after about 27 halvings");
 }
+
+/// `{:?}` of an optimizer and of its saved state names the rule and the buffers' lengths, not
+/// the values: as short for a tensor of 100,000 weights as for one of 3.
+#[test]
+fn debug_output_is_a_summary_not_the_state() {
+    fn shown<O: Optimizer<f64> + std::fmt::Debug>(mut opt: O, len: usize) -> (String, String) {
+        let mut p = param(&vec![0.5; len], &vec![0.25; len], Applied);
+        step1(&mut opt, &mut p);
+        (format!("{opt:?}"), format!("{:?}", opt.state().unwrap()))
+    }
+    let momentum =
+        SgdConfig { momentum: Momentum::Heavy { momentum: 0.9, dampening: 0.0 }, ..SgdConfig::default() };
+    for len in [3, 100_000] {
+        let all = [
+            shown(Adam::new(AdamConfig::default()).unwrap(), len),
+            shown(AdamW::new(AdamConfig::adamw()).unwrap(), len),
+            shown(Rmsprop::elementwise(1e-3).unwrap(), len),
+            shown(Sgd::new(momentum).unwrap(), len),
+        ];
+        for ((optimizer, state), name) in all.iter().zip(["Adam {", "AdamW {", "Rmsprop {", "Sgd {"]) {
+            assert!(optimizer.starts_with(name) && optimizer.len() < 500, "{optimizer}");
+            assert!(optimizer.contains(&format!("lengths: [{len}]")), "{optimizer}");
+            assert!(state.len() < 200 && state.contains(&format!(".0\", {len})")), "{state}");
+        }
+    }
+}

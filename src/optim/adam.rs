@@ -74,11 +74,19 @@ pub type Adam<T> = AdamBase<T, false>;
 pub type AdamW<T> = AdamBase<T, true>;
 
 /// The Adam rule; use it as [`Adam`] (`DECOUPLED = false`) or [`AdamW`] (`true`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AdamBase<T: Float, const DECOUPLED: bool> {
     config: AdamConfig<T>,
     /// `m`, the running mean of the gradient, and `v`, the running mean of its square.
     state: StateSet<T, 2>,
+}
+
+/// Named `Adam` or `AdamW`, as users write it.
+impl<T: Float, const DECOUPLED: bool> std::fmt::Debug for AdamBase<T, DECOUPLED> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = if DECOUPLED { "AdamW" } else { "Adam" };
+        f.debug_struct(name).field("config", &self.config).field("state", &self.state).finish()
+    }
 }
 
 impl<T: Float> Adam<T> {

@@ -22,7 +22,7 @@ use crate::{Error, Float, Result};
 /// m.commit();
 /// assert_eq!(m.current(0), Some(&[1.0, 2.0][..]));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Staged<T> {
     name: &'static str,
     current: Vec<Vec<T>>,
@@ -32,6 +32,15 @@ pub struct Staged<T> {
     /// Whether tensor `i`'s current buffer was created in this step: a step that is not
     /// committed must not leave it behind (the tensor would look seen before).
     created: Vec<bool>,
+}
+
+/// Shows the name and each tensor's committed length, not the values (as many as the
+/// network's parameters).
+impl<T> std::fmt::Debug for Staged<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lengths: Vec<usize> = self.current.iter().map(Vec::len).collect();
+        f.debug_struct("Staged").field("name", &self.name).field("lengths", &lengths).finish_non_exhaustive()
+    }
 }
 
 impl<T: Float> Staged<T> {
@@ -135,7 +144,7 @@ impl<T: Float> Staged<T> {
 
 /// An optimizer's committed state: what a checkpoint saves and
 /// [`Optimizer::load_state`](super::Optimizer::load_state) restores.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct OptimizerState<T> {
     /// Which optimizer wrote it, e.g. `"adam"`; loading into another kind is an error.
     pub kind: String,
@@ -143,6 +152,19 @@ pub struct OptimizerState<T> {
     pub steps: u64,
     /// Named buffers, `"{state}.{tensor index}"` (e.g. `"exp_avg.0"`).
     pub buffers: Vec<(String, Vec<T>)>,
+}
+
+/// Shows the kind, the step count and each buffer's name and length, not the values.
+impl<T> std::fmt::Debug for OptimizerState<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let buffers: Vec<(&str, usize)> =
+            self.buffers.iter().map(|(name, b)| (name.as_str(), b.len())).collect();
+        f.debug_struct("OptimizerState")
+            .field("kind", &self.kind)
+            .field("steps", &self.steps)
+            .field("buffers", &buffers)
+            .finish()
+    }
 }
 
 impl<T: Float> OptimizerState<T> {
