@@ -13,6 +13,7 @@ mod chart;
 
 use chart::{BLUE, LineChart, RED, Scale, Series};
 use clap::Parser;
+use feedforward::metrics::RegressionMetrics;
 use feedforward::train::{self, Batching, Schedule, TrainConfig};
 use feedforward::{MeanSquaredError, MlpConfig, Network, Rmsprop};
 use nalgebra::DMatrix;
@@ -35,7 +36,7 @@ struct Args {
     /// Seed of the initial weights, the training points and the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Write the run's figures (test_mse, train_mse, seconds) as JSON.
+    /// Write the run's figures (test_mse, test_r2, train_mse, seconds) as JSON.
     #[arg(long)]
     metrics: Option<PathBuf>,
     /// Folder for the picture `fit.png`.
@@ -95,14 +96,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let seconds = start.elapsed().as_secs_f64();
     let train_mse = f64::from(net.loss(&x, &MeanSquaredError, &y)?);
-    let test_mse = f64::from(net.loss(&tx, &MeanSquaredError, &ty)?);
+    let fit = net.output(&tx)?;
+    let test = RegressionMetrics::new(&fit, &ty)?;
+    let (test_mse, test_r2) = (test.mse, test.r2.unwrap_or(f64::NAN));
     println!(
-        "train MSE {train_mse:.2e}, test MSE {test_mse:.2e} over {} grid points ({seconds:.2} s)",
+        "train MSE {train_mse:.2e}, test MSE {test_mse:.2e}, MAE {:.2e}, R² {test_r2:.6} over {} grid points ({seconds:.2} s)",
+        test.mae,
         test_x.len()
     );
 
     if !args.no_pictures {
-        let fit = net.output(&tx)?;
         let truth: Vec<(f64, f64)> = test_x.iter().map(|&x| (x, x.sin())).collect();
         let predicted: Vec<(f64, f64)> =
             test_x.iter().zip(fit.iter()).map(|(&x, &f)| (x, f64::from(f))).collect();
@@ -125,6 +128,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = &args.metrics {
         let json = serde_json::json!({
             "test_mse": test_mse,
+            "test_r2": test_r2,
             "train_mse": train_mse,
             "epochs": args.epochs,
             "samples": args.samples,

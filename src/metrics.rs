@@ -1,6 +1,9 @@
-//! Classification metrics: confusion matrix, accuracy, per-class recall.
+//! Metrics: for classification, a confusion matrix with accuracy and per-class recall; for
+//! regression, the mean squared and absolute errors and the coefficient of determination R².
 
-use crate::{Error, Result};
+use crate::linalg::first_non_finite;
+use crate::{Error, Float, Result};
+use nalgebra::DMatrix;
 use std::fmt;
 
 /// Counts of (true class, predicted class) pairs.
@@ -96,5 +99,80 @@ impl fmt::Display for ConfusionMatrix {
             }
         }
         Ok(())
+    }
+}
+
+/// How far a regression's predictions are from its targets, both `outputs × samples` (one
+/// sample per column, as [`Network::output`](crate::Network::output) gives them), accumulated
+/// in `f64`.
+///
+/// ```
+/// use feedforward::metrics::RegressionMetrics;
+/// use nalgebra::DMatrix;
+/// let truth = DMatrix::from_row_slice(1, 4, &[1.0, 2.0, 3.0, 4.0]);
+/// let predicted = DMatrix::from_row_slice(1, 4, &[1.0, 2.0, 3.0, 6.0]);
+/// let m = RegressionMetrics::new(&predicted, &truth)?;
+/// assert_eq!((m.mse, m.rmse, m.mae), (1.0, 1.0, 0.5));
+/// // Σ(y − ŷ)² = 4 against Σ(y − ȳ)² = 5.
+/// assert!((m.r2.unwrap() - (1.0 - 4.0 / 5.0)).abs() < 1e-15);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RegressionMetrics {
+    /// Mean squared error over every entry: `Σ(y − ŷ)²/(R·N)`, as
+    /// [`MeanSquaredError`](crate::MeanSquaredError) computes it.
+    pub mse: f64,
+    /// Root mean squared error, `√mse`, in the targets' units.
+    pub rmse: f64,
+    /// Mean absolute error over every entry, `Σ|y − ŷ|/(R·N)`.
+    pub mae: f64,
+    /// The coefficient of determination `1 − Σ(y − ŷ)²/Σ(y − ȳ)²` of each output row (`ȳ` its
+    /// mean target), averaged over the rows: 1 for a perfect fit, 0 for predicting the mean,
+    /// negative for worse. `None` when some row's targets do not vary (its R² has no
+    /// denominator), one sample among them.
+    pub r2: Option<f64>,
+}
+
+impl RegressionMetrics {
+    /// The metrics of `predicted` against `truth`. Different shapes, no samples, and NaN or
+    /// ±inf in either (naming the sample) are errors.
+    pub fn new<T: Float>(predicted: &DMatrix<T>, truth: &DMatrix<T>) -> Result<Self> {
+        if predicted.shape() != truth.shape() {
+            let shape = |m: &DMatrix<T>| format!("{}×{}", m.nrows(), m.ncols());
+            return Err(Error::shape("regression targets", shape(predicted), shape(truth)));
+        }
+        if predicted.is_empty() {
+            return Err(Error::EmptyBatch { what: "regression predictions" });
+        }
+        for (what, m) in [("predictions", predicted), ("regression targets", truth)] {
+            if let Some((k, value)) = first_non_finite(m.as_slice()) {
+                let (what, value, sample) = (what.to_string(), value.as_f64(), Some(k / m.nrows()));
+                return Err(Error::NonFinite { step: None, what, value, sample });
+            }
+        }
+        let (rows, entries) = (predicted.nrows(), predicted.len() as f64);
+        let (mut squares, mut absolute) = (0.0, 0.0);
+        let (mut r2_sum, mut defined) = (0.0, true);
+        for r in 0..rows {
+            let (p, t) = (predicted.row(r), truth.row(r));
+            let mean = t.iter().map(|v| v.as_f64()).sum::<f64>() / t.len() as f64;
+            let (mut residual, mut total) = (0.0, 0.0);
+            for (p, t) in p.iter().zip(t.iter()) {
+                let (p, t) = (p.as_f64(), t.as_f64());
+                residual += (t - p) * (t - p);
+                total += (t - mean) * (t - mean);
+                absolute += (t - p).abs();
+            }
+            squares += residual;
+            defined &= total > 0.0;
+            r2_sum += 1.0 - residual / total;
+        }
+        let mse = squares / entries;
+        Ok(RegressionMetrics {
+            mse,
+            rmse: mse.sqrt(),
+            mae: absolute / entries,
+            r2: defined.then(|| r2_sum / rows as f64),
+        })
     }
 }

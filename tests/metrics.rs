@@ -1,6 +1,7 @@
-//! Confusion matrix, and the library's own checks of numbers a user gives (issue 13).
+//! Confusion matrix, regression metrics, and the library's own checks of numbers a user gives
+//! (issue 13).
 
-use feedforward::metrics::ConfusionMatrix;
+use feedforward::metrics::{ConfusionMatrix, RegressionMetrics};
 use feedforward::train::{self, Batching, TrainConfig};
 use feedforward::{Error, Init, MlpConfig, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
@@ -71,4 +72,54 @@ fn messages_count_in_good_grammar() {
     assert!(e.contains("got 1 row") && !e.contains("1 rows"), "{e}");
     let e = net.evaluate(&DMatrix::from_element(2, 2, 0.5), &SoftmaxCrossEntropy::new(), &[1]).unwrap_err();
     assert!(e.to_string().contains("got 1 label") && !e.to_string().contains("1 labels"), "{e}");
+}
+
+/// Regression metrics against sums written out here in f64, entry by entry, on two outputs
+/// of different scales (relative error ≤ 1e-12: the same sums in another order); the MSE is
+/// `MeanSquaredError`'s loss; R² is 1 for a perfect fit, 0 for the mean, undefined for a
+/// constant target; bad shapes, no samples and non-finite values are errors naming the sample.
+#[test]
+fn regression_metrics_match_their_definitions() {
+    use feedforward::{Loss, MeanSquaredError};
+    let truth =
+        DMatrix::<f64>::from_fn(2, 50, |i, j| (j as f64 * 0.37).sin() * if i == 0 { 1.0 } else { 100.0 });
+    let predicted = truth.map_with_location(|i, j, t| t + ((i * 7 + j * 3) % 5) as f64 * 0.01 - 0.02);
+    let m = RegressionMetrics::new(&predicted, &truth).unwrap();
+    let n = 100.0;
+    let mse: f64 = predicted.iter().zip(truth.iter()).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / n;
+    let mae: f64 = predicted.iter().zip(truth.iter()).map(|(p, t)| (p - t).abs()).sum::<f64>() / n;
+    let r2_row = |r: usize| {
+        let mean = truth.row(r).mean();
+        let residual: f64 = (0..50).map(|j| (truth[(r, j)] - predicted[(r, j)]).powi(2)).sum();
+        let total: f64 = (0..50).map(|j| (truth[(r, j)] - mean).powi(2)).sum();
+        1.0 - residual / total
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1e-300);
+    assert!(close(m.mse, mse) && close(m.rmse, mse.sqrt()) && close(m.mae, mae), "{m:?}");
+    assert!(close(m.r2.unwrap(), (r2_row(0) + r2_row(1)) / 2.0), "{m:?}");
+    assert!(close(m.mse, MeanSquaredError.loss(&predicted, &truth).unwrap()), "{m:?}");
+
+    assert_eq!(RegressionMetrics::new(&truth, &truth).unwrap().r2, Some(1.0));
+    let means = DMatrix::from_fn(2, 50, |i, _| truth.row(i).mean());
+    assert!(RegressionMetrics::new(&means, &truth).unwrap().r2.unwrap().abs() < 1e-12);
+    let constant = DMatrix::from_fn(2, 50, |i, j| if i == 0 { truth[(0, j)] } else { 3.0 });
+    assert_eq!(RegressionMetrics::new(&predicted, &constant).unwrap().r2, None);
+
+    assert!(matches!(
+        RegressionMetrics::new(&truth.columns(0, 49).into_owned(), &truth),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let empty = DMatrix::<f64>::zeros(2, 0);
+    assert!(matches!(RegressionMetrics::new(&empty, &empty), Err(Error::EmptyBatch { .. })));
+    let mut poisoned = predicted.clone();
+    poisoned[(1, 17)] = f64::NAN;
+    let err = RegressionMetrics::new(&poisoned, &truth).unwrap_err();
+    assert!(matches!(err, Error::NonFinite { sample: Some(17), .. }), "{err}");
+    let err =
+        RegressionMetrics::new(&predicted, &poisoned.map(|v| if v.is_nan() { f64::INFINITY } else { v }))
+            .unwrap_err();
+    assert!(
+        matches!(err, Error::NonFinite { sample: Some(17), ref what, .. } if what == "regression targets"),
+        "{err}"
+    );
 }
