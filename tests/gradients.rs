@@ -164,7 +164,8 @@ proptest! {
         seed: u64,
     ) {
         let mut r = rng(seed);
-        let mut net = Network::<f64>::mlp(&sizes, MlpConfig { init: Init::SEED_RECIPE, output_bias, ..MlpConfig::default() }, &mut r).unwrap().with_l2(0.01).unwrap();
+        let config = MlpConfig { init: Init::SEED_RECIPE, output_bias, ..MlpConfig::default() };
+        let mut net = Network::<f64>::mlp(&sizes, config, &mut r).unwrap().with_l2(0.01).unwrap();
         let x = random_matrix(sizes[0], batch, &mut r);
         prop_assume!(closest_to_kink(&net, &x) > 1e-3, "a ReLU input within 1e-3 of its kink");
         let classes = *sizes.last().unwrap();
