@@ -20,24 +20,26 @@ asks for Adam's step within 5% of elementwise RMSprop's "in the same run":
 `--over mnist_f32/train_step_elementwise_rmsprop/128 --filter 'mnist_f32/train_step_.*/128$'`).
 Not run by CI.
 """
-import argparse, glob, os, re, statistics, subprocess, sys
+import argparse, glob, os, re, statistics, subprocess, sys, tomllib
 
 UNITS = {"ps": 1e-12, "ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 ELEMENT_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
-def cargo_features(features, isa=None):
-    """Cargo's feature arguments for a build with `features` whose matrix products run `isa`'s
-    kernels: for "avx2", without the default feature `avx512` (the `gemm` crate's AVX-512
-    kernels), the other default features kept."""
+def cargo_features(checkout, features, isa=None):
+    """Cargo's feature arguments for a build of `checkout` with `features` whose matrix products
+    run `isa`'s kernels: for "avx2", without the default feature `avx512` (the `gemm` crate's
+    AVX-512 kernels), the checkout's other default features (from its Cargo.toml) kept."""
     if isa == "avx2":
-        wanted = ",".join(f for f in ["threading", "data", *features.split(",")] if f)
+        with open(os.path.join(checkout, "Cargo.toml"), "rb") as f:
+            defaults = tomllib.load(f)["features"]["default"]
+        wanted = ",".join(f for f in [*defaults, *features.split(",")] if f and f != "avx512")
         return ["--no-default-features", "--features", wanted]
     return ["--features", features] if features else []
 
 
 def bench_binary(checkout, features, isa=None):
-    extra = cargo_features(features, isa)
+    extra = cargo_features(checkout, features, isa)
     subprocess.run(["cargo", "bench", "--no-run", "--quiet", "--bench", "step", *extra], cwd=checkout, check=True)
     found = [p for p in glob.glob(os.path.join(checkout, "target/release/deps/step-*"))
              if os.access(p, os.X_OK) and not p.endswith(".d")]

@@ -156,7 +156,7 @@ def blas_kernel():
 
 def crate_epoch(isa):
     """One epoch of the default recipe, the example's own training time (seconds)."""
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "mnist", *cargo_features("", isa)],
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "mnist", *cargo_features(ROOT, "", isa)],
                    cwd=ROOT, check=True)
     out = os.path.join(ROOT, "target/peers")
     metrics = os.path.join(out, "metrics.json")

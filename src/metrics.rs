@@ -164,8 +164,11 @@ impl RegressionMetrics {
                 absolute += (t - p).abs();
             }
             squares += residual;
-            defined &= total > 0.0;
-            r2_sum += 1.0 - residual / total;
+            if total > 0.0 {
+                r2_sum += 1.0 - residual / total;
+            } else {
+                defined = false;
+            }
         }
         let mse = squares / entries;
         Ok(RegressionMetrics {
