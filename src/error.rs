@@ -27,6 +27,19 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A per-feature statistic that cannot standardize: a NaN mean, a standard deviation of 0.
+    #[error("feature {feature}: {what} is {}: it {requirement}", readable(*value))]
+    InvalidFeatureStatistic {
+        /// The feature (row) it belongs to.
+        feature: usize,
+        /// Which statistic, e.g. `"standard deviation"`.
+        what: &'static str,
+        /// The rejected value.
+        value: f64,
+        /// What it must satisfy.
+        requirement: &'static str,
+    },
+
     /// A class label that the network's output cannot represent.
     #[error(
         "label {label} at sample {index} is out of range: the network has {classes} classes (0..{classes})"

@@ -12,6 +12,7 @@
 //! | [`Loss`], [`SoftmaxCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
 //! | [`Optimizer`], [`Sgd`], [`Adam`], [`AdamW`], [`Rmsprop`] | `optim/` | PyTorch's rules, double-buffered state, checkpointable |
 //! | [`Dropout`] | `dropout.rs` | inverted dropout in training, the identity in inference |
+//! | [`Standardize`] | `standardize.rs` | a fixed per-feature `(x − μ)/σ`, or back, fitted on data and saved with the model |
 //! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
 //! | [`train`] | `train.rs` | epochs, minibatches, full batch |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer |
@@ -54,6 +55,7 @@ pub mod module;
 mod network;
 pub mod optim;
 mod parallel;
+pub mod standardize;
 pub mod train;
 pub mod weights;
 
@@ -68,6 +70,7 @@ pub use network::{Evaluation, MlpConfig, Network, StepReport};
 pub use optim::{
     Adam, AdamConfig, AdamW, DecayScope, Momentum, Optimizer, Rmsprop, RmspropRule, Sgd, SgdConfig,
 };
+pub use standardize::Standardize;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -504,23 +504,32 @@ pub(crate) fn map1<T: Float>(out: &mut [T], a: &[T], f: impl Fn(T) -> T) {
     map2(out, a, a, |a, _| f(a));
 }
 
-/// `out[i] = f(a[i], b[i])`, in chunks the compiler vectorizes: each chunk's results go to a
-/// local array stored once, after every load, so LLVM need not prove `out` apart from the
-/// inputs (it cannot, once the slices have been inlined away from their `noalias` arguments).
+/// `out[i] = f(a[i], b[i])`, in chunks the compiler vectorizes (see [`map3`]).
 #[inline(always)]
 pub(crate) fn map2<T: Float>(out: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T) -> T) {
-    assert!(a.len() == out.len() && b.len() == out.len(), "map2: lengths differ");
-    let whole = out.len() - out.len() % LANES;
+    map3(out, a, b, b, |a, b, _| f(a, b));
+}
+
+/// `out[i] = f(a[i], b[i], c[i])`, in chunks the compiler vectorizes: each chunk's results go
+/// to a local array stored once, after every load, so LLVM need not prove `out` apart from the
+/// inputs (it cannot, once the slices have been inlined away from their `noalias` arguments).
+#[inline(always)]
+pub(crate) fn map3<T: Float>(out: &mut [T], a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> T) {
+    let len = out.len();
+    assert!(a.len() == len && b.len() == len && c.len() == len, "map3: lengths differ");
+    let whole = len - len % LANES;
     let (o, o_rest) = out.split_at_mut(whole);
-    for ((o, a), b) in o.chunks_exact_mut(LANES).zip(a.chunks_exact(LANES)).zip(b.chunks_exact(LANES)) {
+    let chunks = a.chunks_exact(LANES).zip(b.chunks_exact(LANES)).zip(c.chunks_exact(LANES));
+    for (o, ((a, b), c)) in o.chunks_exact_mut(LANES).zip(chunks) {
         let mut r = [T::zero(); LANES];
         for lane in 0..LANES {
-            r[lane] = f(a[lane], b[lane]);
+            r[lane] = f(a[lane], b[lane], c[lane]);
         }
         o.copy_from_slice(&r);
     }
-    for ((o, &a), &b) in o_rest.iter_mut().zip(&a[whole..]).zip(&b[whole..]) {
-        *o = f(a, b);
+    let rest = a[whole..].iter().zip(&b[whole..]).zip(&c[whole..]);
+    for (o, ((&a, &b), &c)) in o_rest.iter_mut().zip(rest) {
+        *o = f(a, b, c);
     }
 }
 

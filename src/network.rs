@@ -228,10 +228,50 @@ impl<T: Float> Network<T> {
     /// Appends a boxed module, checking that it accepts the current output size and gives at
     /// least one row.
     pub fn push_boxed(&mut self, module: Box<dyn Module<T>>) -> Result<()> {
-        let rows = module.output_rows(self.output_rows())?;
-        check_output_rows(module.kind(), rows)?;
-        self.modules.push(module);
-        self.rows.push(rows);
+        self.insert_boxed(self.modules.len(), module)
+    }
+
+    /// Inserts a module before module number `index` (`0`: first; the number of modules: last,
+    /// as [`push`](Network::push)), checking that it accepts the rows it will be given and that
+    /// every later module accepts the rows it then gets. A [`Standardize`](crate::Standardize)
+    /// in front of a [`Network::mlp`]:
+    ///
+    /// ```
+    /// use feedforward::{MlpConfig, Network, Standardize};
+    /// use nalgebra::DMatrix;
+    /// use rand::SeedableRng;
+    /// let x = DMatrix::<f32>::from_fn(3, 10, |i, j| (i * 100 + j) as f32);
+    /// let net = Network::mlp(&[3, 8, 2], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))?
+    ///     .insert(0, Standardize::fit(&x)?)?;
+    /// assert_eq!(net.modules()[0].kind(), "Standardize");
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    ///
+    /// Insert before training: an optimizer's state follows the parameters by position.
+    pub fn insert(mut self, index: usize, module: impl Module<T> + 'static) -> Result<Self> {
+        self.insert_boxed(index, Box::new(module))?;
+        Ok(self)
+    }
+
+    /// [`insert`](Network::insert) for a boxed module, in place. On an error the network is
+    /// unchanged.
+    pub fn insert_boxed(&mut self, index: usize, module: Box<dyn Module<T>>) -> Result<()> {
+        if index > self.modules.len() {
+            return Err(Error::shape(
+                "module position",
+                format!("at most {} (the number of modules)", self.modules.len()),
+                index.to_string(),
+            ));
+        }
+        let mut rows = self.rows[..index].to_vec();
+        let mut current = if index == 0 { self.input_rows } else { self.rows[index - 1] };
+        for m in std::iter::once(&module).chain(&self.modules[index..]) {
+            current = m.output_rows(current)?;
+            check_output_rows(m.kind(), current)?;
+            rows.push(current);
+        }
+        self.modules.insert(index, module);
+        self.rows = rows;
         Ok(())
     }
 

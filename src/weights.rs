@@ -30,7 +30,8 @@
 
 use crate::module::{parameters_of, parameters_of_mut};
 use crate::{
-    Activation, Dropout, Error, Float, Gelu, Layer, LeakyRelu, Module, Network, Relu, Result, Sigmoid, Tanh,
+    Activation, Dropout, Error, Float, Gelu, Layer, LeakyRelu, Module, Network, Relu, Result, Sigmoid,
+    Standardize, Tanh,
 };
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -386,6 +387,7 @@ fn built_in<T: Float>(
             let p = spec.get("probability").and_then(Value::as_f64).ok_or("probability is not a number")?;
             Ok(Box::new(Dropout::new(p).map_err(|e| e.to_string())?))
         }
+        "Standardize" => Ok(Box::new(Standardize::<T>::from_settings(spec)?)),
         "Tanh" => Ok(Box::new(Tanh)),
         "Sigmoid" => Ok(Box::new(Sigmoid)),
         "Gelu" => Ok(Box::new(Gelu)),
