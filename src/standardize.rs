@@ -138,17 +138,31 @@ impl<T: Float> Standardize<T> {
             return Err(Error::EmptyBatch { what: "data to fit a Standardize on" });
         }
         check_finite(x, "data to fit a Standardize on", None)?;
-        let n = x.ncols() as f64;
-        let (mut mean, mut std) = (DVector::zeros(x.nrows()), DVector::zeros(x.nrows()));
-        for (i, row) in x.row_iter().enumerate() {
-            let first = row[0];
-            if row.iter().all(|&v| v == first) {
-                (mean[i], std[i]) = (first, T::one());
-                continue;
+        // Column by column (contiguous), every row's accumulators at once: the mean, then the
+        // squared deviations from it.
+        let rows = x.nrows();
+        let first: Vec<T> = x.column(0).iter().copied().collect();
+        let (mut constant, mut sum, mut squares) = (vec![true; rows], vec![0.0f64; rows], vec![0.0f64; rows]);
+        for column in x.column_iter() {
+            for (i, &v) in column.iter().enumerate() {
+                constant[i] &= v == first[i];
+                sum[i] += v.as_f64();
             }
-            let mu = row.iter().map(|v| v.as_f64()).sum::<f64>() / n;
-            let variance = row.iter().map(|v| (v.as_f64() - mu).powi(2)).sum::<f64>() / n;
-            (mean[i], std[i]) = (T::lit(mu), T::lit(variance.sqrt()));
+        }
+        let n = x.ncols() as f64;
+        let mu: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        for column in x.column_iter() {
+            for (i, &v) in column.iter().enumerate() {
+                squares[i] += (v.as_f64() - mu[i]).powi(2);
+            }
+        }
+        let (mut mean, mut std) = (DVector::zeros(rows), DVector::zeros(rows));
+        for i in 0..rows {
+            (mean[i], std[i]) = if constant[i] {
+                (first[i], T::one())
+            } else {
+                (T::lit(mu[i]), T::lit((squares[i] / n).sqrt()))
+            };
         }
         Standardize::new(mean, std)
     }
