@@ -1,4 +1,5 @@
-//! Metrics: for classification, a confusion matrix with accuracy and per-class recall; for
+//! Metrics: for classification, a confusion matrix with accuracy and per-class recall, precision
+//! and F1; for
 //! regression, the mean squared and absolute errors and the coefficient of determination R².
 
 use crate::linalg::first_non_finite;
@@ -77,6 +78,55 @@ impl ConfusionMatrix {
                 (row > 0).then(|| self.count(t, t) as f64 / row as f64)
             })
             .collect()
+    }
+}
+
+impl ConfusionMatrix {
+    /// Precision of each class: correct / samples predicted as that class (`None` for a class
+    /// never predicted).
+    #[must_use]
+    pub fn precision(&self) -> Vec<Option<f64>> {
+        (0..self.classes)
+            .map(|p| {
+                let column: usize = (0..self.classes).map(|t| self.count(t, p)).sum();
+                (column > 0).then(|| self.count(p, p) as f64 / column as f64)
+            })
+            .collect()
+    }
+
+    /// F1 score of each class, the harmonic mean of its precision and recall, computed as
+    /// `2·TP / (2·TP + FP + FN)`: 0 for a class present but never predicted correctly, `None`
+    /// for a class neither present nor predicted.
+    ///
+    /// ```
+    /// use feedforward::metrics::ConfusionMatrix;
+    /// // Class 0: 2 of 3 found, 1 false alarm; class 1: 1 of 2, no false alarm; no class 2.
+    /// let m = ConfusionMatrix::new(3, &[0, 0, 1, 1, 0], &[0, 0, 0, 1, 1])?;
+    /// assert_eq!(m.precision(), [Some(2.0 / 3.0), Some(0.5), None]);
+    /// assert_eq!(m.f1(), [Some(4.0 / 6.0), Some(2.0 / 4.0), None]);
+    /// assert_eq!(m.macro_f1(), Some((4.0 / 6.0 + 0.5) / 2.0));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    #[must_use]
+    pub fn f1(&self) -> Vec<Option<f64>> {
+        (0..self.classes)
+            .map(|c| {
+                let tp = self.count(c, c);
+                let predicted: usize = (0..self.classes).map(|t| self.count(t, c)).sum();
+                let actual: usize = (0..self.classes).map(|p| self.count(c, p)).sum();
+                // 2·TP + FP + FN = predicted + actual.
+                let denominator = predicted + actual;
+                (denominator > 0).then(|| 2.0 * tp as f64 / denominator as f64)
+            })
+            .collect()
+    }
+
+    /// The mean F1 over the classes that appear in the truth or the predictions (macro
+    /// average); `None` when there are no samples.
+    #[must_use]
+    pub fn macro_f1(&self) -> Option<f64> {
+        let scores: Vec<f64> = self.f1().into_iter().flatten().collect();
+        (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
     }
 }
 

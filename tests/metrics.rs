@@ -26,6 +26,37 @@ fn a_confusion_matrix_counts_every_sample_or_says_which_it_cannot() {
     assert!(matches!(ConfusionMatrix::new(3, &[0], &[0, 1]), Err(Error::ShapeMismatch { .. })));
 }
 
+/// Precision, recall and F1 against counts taken straight from the label slices, on labels
+/// where class 3 is never predicted and class 4 never occurs at all.
+#[test]
+fn precision_recall_and_f1_match_counts_of_the_labels() {
+    let truth: Vec<usize> = (0..200).map(|i| (i * 7 + i / 13) % 4).collect();
+    let predicted: Vec<usize> =
+        truth.iter().enumerate().map(|(i, &t)| if i % 5 == 0 { (t + i) % 3 } else { t.min(2) }).collect();
+    let m = ConfusionMatrix::new(5, &predicted, &truth).unwrap();
+    let (precision, recall, f1) = (m.precision(), m.recall(), m.f1());
+    for c in 0..5 {
+        let pairs = || truth.iter().zip(&predicted);
+        let tp = pairs().filter(|&(&t, &p)| t == c && p == c).count() as f64;
+        let fp = pairs().filter(|&(&t, &p)| t != c && p == c).count() as f64;
+        let fn_ = pairs().filter(|&(&t, &p)| t == c && p != c).count() as f64;
+        let ratio = |a: f64, b: f64| (b > 0.0).then(|| a / b);
+        assert_eq!(precision[c], ratio(tp, tp + fp), "precision of {c}");
+        assert_eq!(recall[c], ratio(tp, tp + fn_), "recall of {c}");
+        assert_eq!(f1[c], ratio(2.0 * tp, 2.0 * tp + fp + fn_), "f1 of {c}");
+        if let (Some(p), Some(r)) = (precision[c], recall[c]) {
+            let harmonic = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+            assert!((f1[c].unwrap() - harmonic).abs() < 1e-12, "f1 of {c} is the harmonic mean");
+        }
+    }
+    assert_eq!((precision[3], f1[3]), (None, Some(0.0)), "class 3 occurs but is never predicted");
+    assert_eq!((precision[4], recall[4], f1[4]), (None, None, None), "class 4 is nowhere");
+    let defined: Vec<f64> = f1.iter().flatten().copied().collect();
+    assert_eq!(defined.len(), 4);
+    assert_eq!(m.macro_f1(), Some(defined.iter().sum::<f64>() / 4.0));
+    assert_eq!(ConfusionMatrix::new(3, &[], &[]).unwrap().macro_f1(), None);
+}
+
 #[test]
 fn a_cell_outside_the_matrix_panics_whichever_index_is_out() {
     let m = ConfusionMatrix::new(4, &[0], &[0]).unwrap();
