@@ -222,7 +222,7 @@ fn module_of(network: &Network<f64>, p: usize) -> usize {
 /// use nalgebra::DMatrix;
 /// let z = DMatrix::from_fn(3, 4, |i, j| i as f64 - j as f64);
 /// let t = DMatrix::from_fn(3, 4, |i, j| ((i + j) % 2) as f64);
-/// let report = gradcheck::check_loss(&BinaryCrossEntropy, &z, &t, &gradcheck::Config::default())?;
+/// let report = gradcheck::check_loss(&BinaryCrossEntropy::new(), &z, &t, &gradcheck::Config::default())?;
 /// assert!(report.max_error <= 1e-6, "{report}");
 /// # Ok::<(), feedforward::Error>(())
 /// ```

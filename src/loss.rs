@@ -6,9 +6,9 @@
 //!
 //! | loss | targets | per sample / entry | `dL/dz` |
 //! |---|---|---|---|
-//! | [`SoftmaxCrossEntropy`] | class indices `[usize]` | `ℓᵢ = logsumexp(zᵢ) − Σₖ qᵢₖ zᵢₖ`, `q` the (smoothed) one-hot of `yᵢ`; `L = (1/N)Σℓᵢ` | `(softmax(zᵢ) − qᵢ)/N` |
+//! | [`SoftmaxCrossEntropy`] | class indices `[usize]` | `ℓᵢ = logsumexp(zᵢ) − Σₖ qᵢₖ zᵢₖ`, `q` the (smoothed) one-hot of `yᵢ`; `L = (1/N)Σℓᵢ` (class weights: see the type) | `(softmax(zᵢ) − qᵢ)/N` |
 //! | [`MeanSquaredError`] | a matrix shaped like the outputs | `(z − t)²`, mean over all `R·N` entries | `2(z − t)/(R·N)` |
-//! | [`BinaryCrossEntropy`] | a matrix of probabilities in [0, 1] | `softplus(z) − t·z`, mean over all entries | `(σ(z) − t)/(R·N)` |
+//! | [`BinaryCrossEntropy`] | a matrix of probabilities in [0, 1] | `softplus(z) − t·z`, mean over all entries (positive weights: see the type) | `(σ(z) − t)/(R·N)` |
 //! | [`Huber`] | a matrix shaped like the outputs | `r²/2` if `|r| ≤ δ`, else `δ(|r| − δ/2)`, `r = z − t`; mean over all entries | `clamp(r, −δ, δ)/(R·N)` |
 //!
 //! Every exponential is of a non-positive number (`logsumexp(z) = max(z) + ln Σ exp(z − max z)`,
@@ -139,11 +139,21 @@ pub trait Loss<T: Float>: std::fmt::Debug + Sync {
     }
 }
 
-/// Fused softmax + mean cross-entropy over class-index targets, with optional label smoothing.
+/// Fused softmax + mean cross-entropy over class-index targets, with optional label smoothing
+/// and class weights (PyTorch's `CrossEntropyLoss`, mean reduction).
 ///
 /// With smoothing `ε` and `K` classes the target distribution of a sample with label `y` is
 /// `q = (1 − ε)·onehot(y) + ε/K` (PyTorch's `label_smoothing`); `ε = 0` is plain cross-entropy.
-/// Accuracy: the share of samples whose largest logit (the first, on ties) is at the label.
+/// With class weights `w` (PyTorch's `weight`) each class's term is weighted and the mean is
+/// taken over the weights of the batch's labels:
+///
+/// ```text
+/// ℓᵢ = Σₖ wₖ·qᵢₖ·(logsumexp(zᵢ) − zᵢₖ),   L = Σᵢ ℓᵢ / Σᵢ w_yᵢ
+/// dL/dzᵢₖ = (Aᵢ·softmax(zᵢ)ₖ − wₖ·qᵢₖ) / Σᵢ w_yᵢ,   Aᵢ = Σₖ wₖ·qᵢₖ
+/// ```
+///
+/// which is the unweighted mean when every `w` is 1. Accuracy: the share of samples whose
+/// largest logit (the first, on ties) is at the label, unweighted.
 ///
 /// ```
 /// use feedforward::{Loss, SoftmaxCrossEntropy};
@@ -151,18 +161,22 @@ pub trait Loss<T: Float>: std::fmt::Debug + Sync {
 /// // Two classes with equal logits: the loss is ln 2, whatever the label.
 /// let loss = SoftmaxCrossEntropy::new().loss(&DMatrix::<f64>::zeros(2, 1), &[1])?;
 /// assert!((loss - 2f64.ln()).abs() < 1e-12);
+/// // Class 1 is rare: count each of its samples as 4.
+/// let weighted = SoftmaxCrossEntropy::new().with_class_weights(vec![1.0, 4.0])?;
+/// assert_eq!(weighted.class_weights(), Some(&[1.0, 4.0][..]));
 /// # Ok::<(), feedforward::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SoftmaxCrossEntropy {
     label_smoothing: f64,
+    class_weights: Option<Vec<f64>>,
 }
 
 impl SoftmaxCrossEntropy {
-    /// Plain softmax cross-entropy (no label smoothing).
+    /// Plain softmax cross-entropy (no label smoothing, every class weighing 1).
     #[must_use]
     pub const fn new() -> Self {
-        SoftmaxCrossEntropy { label_smoothing: 0.0 }
+        SoftmaxCrossEntropy { label_smoothing: 0.0, class_weights: None }
     }
 
     /// Cross-entropy against labels smoothed by `epsilon`, in [0, 1).
@@ -174,13 +188,49 @@ impl SoftmaxCrossEntropy {
                 requirement: "must be in [0, 1)",
             });
         }
-        Ok(SoftmaxCrossEntropy { label_smoothing: epsilon })
+        Ok(SoftmaxCrossEntropy { label_smoothing: epsilon, class_weights: None })
+    }
+
+    /// The same loss with a weight per class (one per output row), each finite and > 0: a rare
+    /// class weighted up counts for more in the loss and its gradient. (PyTorch also takes 0 to
+    /// leave a class out; here, drop its samples instead, so that no batch can have nothing
+    /// to average over.)
+    pub fn with_class_weights(self, weights: Vec<f64>) -> Result<Self> {
+        if weights.is_empty() {
+            return Err(Error::shape("class weights", "one per class", "none"));
+        }
+        if let Some(&w) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+            return Err(Error::InvalidHyperparameter {
+                name: "class weight",
+                value: w,
+                requirement: "must be finite and > 0",
+            });
+        }
+        Ok(SoftmaxCrossEntropy { class_weights: Some(weights), ..self })
     }
 
     /// The label smoothing `ε`.
     #[must_use]
     pub fn label_smoothing(&self) -> f64 {
         self.label_smoothing
+    }
+
+    /// The class weights, if any.
+    #[must_use]
+    pub fn class_weights(&self) -> Option<&[f64]> {
+        self.class_weights.as_deref()
+    }
+
+    /// Checks that the class weights, if any, are one per output row.
+    fn check_weights(&self, classes: usize) -> Result<()> {
+        match &self.class_weights {
+            Some(w) if w.len() != classes => Err(Error::shape(
+                "class weights",
+                format!("{} (one per output row)", plural(classes, "weight")),
+                plural(w.len(), "weight"),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Checks that `labels` fit a `classes × batch` matrix of logits.
@@ -227,6 +277,7 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
     type Target = [usize];
 
     fn check_targets(&self, outputs: usize, labels: &[usize]) -> Result<()> {
+        self.check_weights(outputs)?;
         check_label_range(outputs, labels)
     }
 
@@ -238,7 +289,13 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
     ) -> Result<LossValue<T>> {
         let (classes, batch) = logits.shape();
         Self::check_labels(classes, batch, labels)?;
-        let n = T::lit(batch as f64);
+        self.check_weights(classes)?;
+        let weights = self.class_weights.as_deref();
+        let weight = |k: usize| weights.map_or(1.0, |w| w[k]);
+        // The denominator Σ w_y (the batch size when unweighted), and Σ w over the classes.
+        let total_weight = weights.map_or(batch as f64, |w| labels.iter().map(|&y| w[y]).sum());
+        let class_weight_sum = weights.map_or(classes as f64, |w| w.iter().sum());
+        let n = T::lit(total_weight);
         // q = (1 − ε)·onehot + ε/K: `off` on every class, `on` more at the label.
         let eps = self.label_smoothing;
         let (off, on) = (eps / classes as f64, 1.0 - eps);
@@ -259,6 +316,8 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
             for (z, &y) in z.0.chunks_exact(classes).zip(y.0) {
                 let (argmax, max) = column_max(z);
                 correct += usize::from(argmax == y);
+                // A = Σₖ wₖqₖ: exactly 1 unweighted.
+                let a = if weights.is_some() { on * weight(y) + off * class_weight_sum } else { 1.0 };
                 // Σ exp(z − max), each exponential computed once: kept in the gradient column
                 // when there is one (exp dominates this loop's cost).
                 let sum = match grads.as_mut().and_then(Iterator::next) {
@@ -268,21 +327,23 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
                             *gk = (zk - max).exp();
                             sum += *gk;
                         }
-                        let scale = T::one() / (sum * n);
+                        let scale = T::lit(a) / (sum * n);
                         if eps == 0.0 {
                             g.iter_mut().for_each(|gk| *gk = flush_subnormal(*gk * scale));
                         } else {
-                            g.iter_mut().for_each(|gk| *gk = flush_subnormal(*gk * scale - off_t / n));
+                            for (k, gk) in g.iter_mut().enumerate() {
+                                *gk = flush_subnormal(*gk * scale - off_t * T::lit(weight(k)) / n);
+                            }
                         }
-                        g[y] -= on_t / n;
+                        g[y] -= on_t * T::lit(weight(y)) / n;
                         sum
                     }
                     None => z.iter().fold(T::zero(), |acc, &v| acc + (v - max).exp()),
                 };
-                // logsumexp − Σ q·z = logsumexp − (1 − ε)·z[y] − (ε/K)·Σ z.
-                let mut sample = (sum.ln() + max).as_f64() - on * z[y].as_f64();
+                // Σₖ wₖqₖ(logsumexp − zₖ) = A·logsumexp − (1 − ε)·w_y·z[y] − (ε/K)·Σₖ wₖzₖ.
+                let mut sample = a * (sum.ln() + max).as_f64() - on * weight(y) * z[y].as_f64();
                 if eps != 0.0 {
-                    sample -= off * z.iter().map(|v| v.as_f64()).sum::<f64>();
+                    sample -= off * z.iter().enumerate().map(|(k, v)| weight(k) * v.as_f64()).sum::<f64>();
                 }
                 total += sample;
             }
@@ -290,7 +351,7 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
         };
         let (total, correct) =
             for_column_blocks(batch, classes, data, &block, &|a, b| (a.0 + b.0, a.1 + b.1));
-        Ok(LossValue { loss: T::lit(total / batch as f64), accuracy: Some(correct as f64 / batch as f64) })
+        Ok(LossValue { loss: T::lit(total / total_weight), accuracy: Some(correct as f64 / batch as f64) })
     }
 }
 
@@ -346,15 +407,16 @@ fn finite_targets<T: Float>(rows: usize, batch: Option<usize>, targets: &DMatrix
     check_matrix_targets(rows, batch, targets, |t| t.is_finite(), "must be finite")
 }
 
-/// The shared driver of the entrywise losses: `L = (1/(R·N))·Σ loss(z, t)` over every entry,
-/// and `dL/dz = gradient(z, t)/(R·N)` into `grad` when given. Blocks of columns sum in f64 and
-/// are added in block order, so the result does not depend on the thread count.
+/// The shared driver of the entrywise losses: `L = (1/(R·N))·Σ loss(row, z, t)` over every
+/// entry, and `dL/dz = gradient(row, z, t)/(R·N)` into `grad` when given (`row` is the entry's
+/// output row, for per-output settings). Blocks of columns sum in f64 and are added in block
+/// order, so the result does not depend on the thread count.
 fn entrywise<T: Float>(
     outputs: &DMatrix<T>,
     targets: &DMatrix<T>,
     grad: Option<&mut DMatrix<T>>,
-    loss: impl Fn(T, T) -> T + Sync,
-    gradient: impl Fn(T, T) -> T + Sync,
+    loss: impl Fn(usize, T, T) -> T + Sync,
+    gradient: impl Fn(usize, T, T) -> T + Sync,
 ) -> T {
     let (rows, batch) = outputs.shape();
     let count = (rows * batch) as f64;
@@ -369,11 +431,15 @@ fn entrywise<T: Float>(
     );
     let block = |(z, t, g): (Cols<'_, T>, Cols<'_, T>, Option<ColsMut<'_, T>>)| {
         if let Some(g) = g {
-            for ((g, &z), &t) in g.0.iter_mut().zip(z.0).zip(t.0) {
-                *g = flush_subnormal(gradient(z, t) * scale);
+            for (((g, &z), &t), row) in g.0.iter_mut().zip(z.0).zip(t.0).zip((0..rows).cycle()) {
+                *g = flush_subnormal(gradient(row, z, t) * scale);
             }
         }
-        z.0.iter().zip(t.0).map(|(&z, &t)| loss(z, t).as_f64()).sum::<f64>()
+        z.0.iter()
+            .zip(t.0)
+            .zip((0..rows).cycle())
+            .map(|((&z, &t), row)| loss(row, z, t).as_f64())
+            .sum::<f64>()
     };
     T::lit(for_column_blocks(batch, rows, data, &block, &|a, b| a + b) / count)
 }
@@ -403,7 +469,7 @@ impl<T: Float> Loss<T> for MeanSquaredError {
     fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
         finite_targets(z.nrows(), Some(z.ncols()), t)?;
         let two = T::lit(2.0);
-        let loss = entrywise(z, t, grad, |z, t| (z - t) * (z - t), |z, t| two * (z - t));
+        let loss = entrywise(z, t, grad, |_, z, t| (z - t) * (z - t), |_, z, t| two * (z - t));
         Ok(LossValue { loss, accuracy: None })
     }
 }
@@ -423,22 +489,73 @@ pub(crate) fn sigmoid<T: Float>(z: T) -> T {
 
 /// Binary cross-entropy on logits, for multi-label outputs (PyTorch's `BCEWithLogitsLoss`, mean
 /// reduction): each output is an independent yes/no logit `z` with target probability `t` in
-/// [0, 1] (0/1 labels, or soft targets).
+/// [0, 1] (0/1 labels, or soft targets), optionally with a weight `p` on the positives of each
+/// output row (PyTorch's `pos_weight`; 1 when not set).
 ///
-/// `ℓ = −t·ln σ(z) − (1 − t)·ln(1 − σ(z)) = softplus(z) − t·z`, mean over all `R·N` entries;
-/// `dL/dz = (σ(z) − t)/(R·N)`. Computed in the softplus form, finite for logits of ±1e4.
+/// `ℓ = −p·t·ln σ(z) − (1 − t)·ln(1 − σ(z)) = (1 + (p − 1)·t)·softplus(z) − p·t·z`, mean over all
+/// `R·N` entries; `dL/dz = ((1 + (p − 1)·t)·σ(z) − p·t)/(R·N)`. With `p = 1`, `softplus(z) − t·z`
+/// and `σ(z) − t`. Computed in the softplus form, finite for logits of ±1e4.
 /// Accuracy: the share of entries where `z > 0` agrees with `t > 0.5`.
 ///
 /// ```
 /// use feedforward::{BinaryCrossEntropy, Loss};
 /// use nalgebra::DMatrix;
 /// // A logit of 0 is σ = 1/2: the loss is ln 2 whatever the target.
-/// let loss = BinaryCrossEntropy.loss(&DMatrix::<f64>::zeros(1, 1), &DMatrix::from_element(1, 1, 1.0))?;
+/// let bce = BinaryCrossEntropy::new();
+/// let loss = bce.loss(&DMatrix::<f64>::zeros(1, 1), &DMatrix::from_element(1, 1, 1.0))?;
 /// assert!((loss - 2f64.ln()).abs() < 1e-12);
+/// // Positives of the first label are rare (1 in 10): weigh them 9 times.
+/// let weighted = BinaryCrossEntropy::new().with_pos_weight(vec![9.0, 1.0])?;
+/// assert_eq!(weighted.pos_weight(), Some(&[9.0, 1.0][..]));
 /// # Ok::<(), feedforward::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BinaryCrossEntropy;
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BinaryCrossEntropy {
+    pos_weight: Option<Vec<f64>>,
+}
+
+impl BinaryCrossEntropy {
+    /// Plain binary cross-entropy (every positive weighing 1).
+    #[must_use]
+    pub const fn new() -> Self {
+        BinaryCrossEntropy { pos_weight: None }
+    }
+
+    /// The same loss with a weight on the positive targets of each output row (one per row),
+    /// each finite and > 0: for a label that is rarely 1, the ratio of its negatives to its
+    /// positives is the usual choice.
+    pub fn with_pos_weight(self, weights: Vec<f64>) -> Result<Self> {
+        if weights.is_empty() {
+            return Err(Error::shape("positive weights", "one per output row", "none"));
+        }
+        if let Some(&w) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+            return Err(Error::InvalidHyperparameter {
+                name: "positive weight",
+                value: w,
+                requirement: "must be finite and > 0",
+            });
+        }
+        Ok(BinaryCrossEntropy { pos_weight: Some(weights) })
+    }
+
+    /// The weights of the positives, if any.
+    #[must_use]
+    pub fn pos_weight(&self) -> Option<&[f64]> {
+        self.pos_weight.as_deref()
+    }
+
+    /// Checks the targets, and that the weights, if any, are one per output row.
+    fn check<T: Float>(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
+        if let Some(w) = self.pos_weight.as_ref().filter(|w| w.len() != rows) {
+            return Err(Error::shape(
+                "positive weights",
+                format!("{} (one per output row)", plural(rows, "weight")),
+                plural(w.len(), "weight"),
+            ));
+        }
+        check_matrix_targets(rows, batch, targets, is_probability, PROBABILITY)
+    }
+}
 
 const PROBABILITY: &str = "must be a probability in [0, 1]";
 
@@ -446,12 +563,22 @@ impl<T: Float> Loss<T> for BinaryCrossEntropy {
     type Target = DMatrix<T>;
 
     fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
-        check_matrix_targets(outputs, None, targets, is_probability, PROBABILITY)
+        self.check(outputs, None, targets)
     }
 
     fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
-        check_matrix_targets(z.nrows(), Some(z.ncols()), t, is_probability, PROBABILITY)?;
-        let loss = entrywise(z, t, grad, |z, t| softplus(z) - t * z, |z, t| sigmoid(z) - t);
+        self.check(z.nrows(), Some(z.ncols()), t)?;
+        let weights = self.pos_weight.as_deref();
+        let p = |row: usize| weights.map_or(T::one(), |w| T::lit(w[row]));
+        // 1 + (p − 1)·t, the weight of softplus(z) and σ(z): exactly 1 when p = 1.
+        let both = |row: usize, t: T| T::one() + (p(row) - T::one()) * t;
+        let loss = entrywise(
+            z,
+            t,
+            grad,
+            |row, z, t| both(row, t) * softplus(z) - p(row) * t * z,
+            |row, z, t| both(row, t) * sigmoid(z) - p(row) * t,
+        );
         let half = T::lit(0.5);
         let agree = z.iter().zip(t.iter()).filter(|&(&z, &t)| (z > T::zero()) == (t > half)).count();
         Ok(LossValue { loss, accuracy: Some(agree as f64 / z.len() as f64) })
@@ -522,11 +649,11 @@ impl<T: Float> Loss<T> for Huber {
             z,
             t,
             grad,
-            |z, t| {
+            |_, z, t| {
                 let r = (z - t).abs();
                 if r <= delta { half * r * r } else { delta * (r - half * delta) }
             },
-            |z, t| (z - t).max(-delta).min(delta),
+            |_, z, t| (z - t).max(-delta).min(delta),
         );
         Ok(LossValue { loss, accuracy: None })
     }

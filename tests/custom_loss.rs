@@ -90,7 +90,8 @@ fn whole_networks_gradient_check_under_every_loss() {
     let mut net = small_net(2, 1);
     let r = gradcheck::check_network(&mut net, &x, &MeanSquaredError, &regression, &config).unwrap();
     assert!(r.max_error <= 1e-6, "MSE: {r}");
-    let r = gradcheck::check_network(&mut net, &x, &BinaryCrossEntropy, &multi_label, &config).unwrap();
+    let r =
+        gradcheck::check_network(&mut net, &x, &BinaryCrossEntropy::new(), &multi_label, &config).unwrap();
     assert!(r.max_error <= 1e-6, "BCE: {r}");
     let r = gradcheck::check_network(&mut net, &x, &Huber::new(0.05).unwrap(), &regression, &config).unwrap();
     assert!(r.max_error <= 1e-6, "Huber: {r}");
@@ -113,9 +114,16 @@ fn multi_label_classification_with_binary_cross_entropy() {
         batching: Batching::Minibatch { size: 32, shuffle: true },
         ..TrainConfig::default()
     };
-    train::fit(&mut net, &mut opt, &BinaryCrossEntropy, train::Data::new(&x, &t), &config, |_, _, _| {})
-        .unwrap();
-    let evaluation = net.evaluate(&x, &BinaryCrossEntropy, &t).unwrap();
+    train::fit(
+        &mut net,
+        &mut opt,
+        &BinaryCrossEntropy::new(),
+        train::Data::new(&x, &t),
+        &config,
+        |_, _, _| {},
+    )
+    .unwrap();
+    let evaluation = net.evaluate(&x, &BinaryCrossEntropy::new(), &t).unwrap();
     let accuracy = evaluation.accuracy.expect("binary cross-entropy reports the share of right labels");
     assert!(accuracy >= 0.98, "{evaluation:?}");
 }

@@ -262,6 +262,6 @@ fn sigmoid_probabilities_are_the_logistic_of_each_output() {
     // The accuracy BinaryCrossEntropy reports is the share of `p > 0.5` agreeing with `t > 0.5`.
     let targets = DMatrix::from_fn(weights.len(), 4, |i, j| if (i + j) % 3 == 0 { 1.0f32 } else { 0.0 });
     let agree = p.iter().zip(targets.iter()).filter(|&(&p, &t)| (p > 0.5) == (t > 0.5)).count();
-    let accuracy = net.evaluate(&x, &BinaryCrossEntropy, &targets).unwrap().accuracy.unwrap();
+    let accuracy = net.evaluate(&x, &BinaryCrossEntropy::new(), &targets).unwrap().accuracy.unwrap();
     assert_eq!(accuracy, agree as f64 / p.len() as f64);
 }

@@ -25,8 +25,9 @@ fn softmax_cross_entropy_known_value() {
     assert_relative_eq!(g[(0, 0)], 0.25 / 2.0, max_relative = 1e-12);
 }
 
-/// −Σ q·ln softmax(z), written out naively (fine for these moderate logits).
-fn naive_smoothed_ce(z: &DMatrix<f64>, labels: &[usize], eps: f64) -> f64 {
+/// `Σᵢ Σₖ wₖ·qᵢₖ·(−ln softmax(zᵢ)ₖ) / Σᵢ w_yᵢ`, written out naively (fine for these moderate
+/// logits): PyTorch's documented weighted, smoothed cross-entropy.
+fn naive_ce(z: &DMatrix<f64>, labels: &[usize], eps: f64, weights: &[f64]) -> f64 {
     let k = z.nrows() as f64;
     let mut total = 0.0;
     for (j, &y) in labels.iter().enumerate() {
@@ -34,10 +35,10 @@ fn naive_smoothed_ce(z: &DMatrix<f64>, labels: &[usize], eps: f64) -> f64 {
         let norm: f64 = col.iter().map(|v| v.exp()).sum();
         for (c, &v) in col.iter().enumerate() {
             let q = eps / k + if c == y { 1.0 - eps } else { 0.0 };
-            total -= q * (v.exp() / norm).ln();
+            total -= weights[c] * q * (v.exp() / norm).ln();
         }
     }
-    total / labels.len() as f64
+    total / labels.iter().map(|&y| weights[y]).sum::<f64>()
 }
 
 #[test]
@@ -48,7 +49,7 @@ fn softmax_cross_entropy_with_and_without_smoothing_matches_the_plain_formula() 
         let loss = SoftmaxCrossEntropy::with_label_smoothing(eps).unwrap();
         assert_relative_eq!(
             loss.loss(&z, &labels).unwrap(),
-            naive_smoothed_ce(&z, &labels, eps),
+            naive_ce(&z, &labels, eps, &[1.0; 4]),
             max_relative = 1e-12
         );
         let report = gradcheck::check_loss(&loss, &z, &labels[..], &Config::default()).unwrap();
@@ -58,6 +59,122 @@ fn softmax_cross_entropy_with_and_without_smoothing_matches_the_plain_formula() 
         SoftmaxCrossEntropy::with_label_smoothing(1.0),
         Err(Error::InvalidHyperparameter { name: "label smoothing", .. })
     ));
+}
+
+#[test]
+fn class_weights_match_the_plain_formula_pytorch_and_the_unweighted_loss() {
+    let z = logits();
+    let labels = [0, 3, 2, 1, 3];
+    let weights = [0.5, 2.0, 1.0, 3.0];
+    for eps in [0.0, 0.1, 0.5] {
+        let loss = SoftmaxCrossEntropy::with_label_smoothing(eps)
+            .unwrap()
+            .with_class_weights(weights.to_vec())
+            .unwrap();
+        assert_relative_eq!(
+            loss.loss(&z, &labels).unwrap(),
+            naive_ce(&z, &labels, eps, &weights),
+            max_relative = 1e-12
+        );
+        let report = gradcheck::check_loss(&loss, &z, &labels[..], &Config::default()).unwrap();
+        assert!(report.max_error <= BOUND, "eps {eps}: {report}");
+        // Weights of 1 are the unweighted loss, bit for bit, gradient included.
+        let (plain, ones) = (
+            SoftmaxCrossEntropy::with_label_smoothing(eps).unwrap(),
+            SoftmaxCrossEntropy::with_label_smoothing(eps).unwrap().with_class_weights(vec![1.0; 4]).unwrap(),
+        );
+        let (mut g1, mut g2) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+        assert_eq!(
+            plain.loss_and_grad(&z, &labels, &mut g1).unwrap(),
+            ones.loss_and_grad(&z, &labels, &mut g2).unwrap()
+        );
+        assert_eq!(g1, g2);
+    }
+
+    // PyTorch 2.15 `cross_entropy(z, y, weight = [0.5, 2, 1], label_smoothing = ε)` in f64, on
+    // these 4 samples (one per column here, one per row there), loss and gradient.
+    let z =
+        DMatrix::from_column_slice(3, 4, &[2.0, -1.0, 0.5, 0.1, 0.2, 0.3, -3.0, 4.0, 1.0, 1.5, 1.5, -0.5]);
+    let labels = [0, 2, 1, 1];
+    let cases = [
+        (
+            0.0,
+            0.497955830419662,
+            [
+                -0.019491178673702193,
+                0.0035556884791534044,
+                0.01593549019454879,
+                0.05465629188285952,
+                0.060404544278790426,
+                -0.11506083616164992,
+                0.0003155931981416746,
+                -0.017546397979720615,
+                0.017230804781578974,
+                0.17029473848490226,
+                -0.1933416251514614,
+                0.02304688666655914,
+            ],
+        ),
+        (
+            0.1,
+            0.5904612595347591,
+            [
+                -0.00390818431504431,
+                -0.008091431844838263,
+                0.011999616159882568,
+                0.05253692705060415,
+                0.04929007456222482,
+                -0.10182700161282893,
+                -0.0027278595487505923,
+                -0.007724388972989829,
+                0.010452248521740457,
+                0.16016882135106164,
+                -0.17619481501257475,
+                0.016025993661513117,
+            ],
+        ),
+    ];
+    for (eps, expected_loss, expected_grad) in cases {
+        let loss = SoftmaxCrossEntropy::with_label_smoothing(eps)
+            .unwrap()
+            .with_class_weights(vec![0.5, 2.0, 1.0])
+            .unwrap();
+        let mut g = DMatrix::zeros(0, 0);
+        assert_relative_eq!(
+            loss.loss_and_grad(&z, &labels, &mut g).unwrap(),
+            expected_loss,
+            max_relative = 1e-12
+        );
+        for (k, (&got, &want)) in g.as_slice().iter().zip(&expected_grad).enumerate() {
+            let (got, want): (f64, f64) = (got, want);
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs().max(1e-3),
+                "eps {eps}, entry {k}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_class_weights_are_errors() {
+    for w in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert!(
+            matches!(
+                SoftmaxCrossEntropy::new().with_class_weights(vec![1.0, w]),
+                Err(Error::InvalidHyperparameter { name: "class weight", .. })
+            ),
+            "{w}"
+        );
+    }
+    assert!(matches!(
+        SoftmaxCrossEntropy::new().with_class_weights(vec![]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    // Three weights for four classes: at `check_targets` (what `fit` calls first) and at `compute`.
+    let loss = SoftmaxCrossEntropy::new().with_class_weights(vec![1.0, 2.0, 3.0]).unwrap();
+    let e = Loss::<f64>::check_targets(&loss, 4, &[0, 1]).unwrap_err();
+    assert!(e.to_string().contains("4 weights (one per output row), got 3 weights"), "{e}");
+    assert!(matches!(loss.loss(&logits(), &[0, 1, 2, 3, 0]), Err(Error::ShapeMismatch { .. })));
 }
 
 #[test]
@@ -120,23 +237,81 @@ fn mean_squared_error_known_values_and_gradient() {
     assert!(report.max_error <= BOUND, "{report}");
 }
 
-fn naive_bce(z: f64, t: f64) -> f64 {
+/// `−p·t·ln σ(z) − (1 − t)·ln(1 − σ(z))`, written out naively.
+fn naive_bce(z: f64, t: f64, p: f64) -> f64 {
     let s = 1.0 / (1.0 + (-z).exp());
-    -t * s.ln() - (1.0 - t) * (1.0 - s).ln()
+    -p * t * s.ln() - (1.0 - t) * (1.0 - s).ln()
 }
 
 #[test]
 fn binary_cross_entropy_matches_the_plain_formula_and_gradient_checks() {
     let z = logits();
     let t = DMatrix::from_fn(4, 5, |i, j| [0.0, 1.0, 0.25, 1.0, 0.0][(i + 2 * j) % 5]);
-    let expected = z.iter().zip(t.iter()).map(|(&z, &t)| naive_bce(z, t)).sum::<f64>() / 20.0;
-    let value = BinaryCrossEntropy.compute(&z, &t, None).unwrap();
+    let expected = z.iter().zip(t.iter()).map(|(&z, &t)| naive_bce(z, t, 1.0)).sum::<f64>() / 20.0;
+    let value = BinaryCrossEntropy::new().compute(&z, &t, None).unwrap();
     assert_relative_eq!(value.loss, expected, max_relative = 1e-12);
     // Accuracy: z > 0 agrees with t > 0.5, counted here entry by entry.
     let agree = z.iter().zip(t.iter()).filter(|&(&z, &t)| (z > 0.0) == (t > 0.5)).count();
     assert_eq!(value.accuracy, Some(agree as f64 / 20.0));
-    let report = gradcheck::check_loss(&BinaryCrossEntropy, &z, &t, &Config::default()).unwrap();
+    let report = gradcheck::check_loss(&BinaryCrossEntropy::new(), &z, &t, &Config::default()).unwrap();
     assert!(report.max_error <= BOUND, "{report}");
+}
+
+#[test]
+fn positive_weights_match_the_plain_formula_pytorch_and_the_unweighted_loss() {
+    let z = logits();
+    let t = DMatrix::from_fn(4, 5, |i, j| [0.0, 1.0, 0.25, 1.0, 0.0][(i + 2 * j) % 5]);
+    let weights = [3.0, 0.5, 1.0, 7.0];
+    let bce = BinaryCrossEntropy::new().with_pos_weight(weights.to_vec()).unwrap();
+    let expected =
+        z.iter().zip(t.iter()).enumerate().map(|(k, (&z, &t))| naive_bce(z, t, weights[k % 4])).sum::<f64>()
+            / 20.0;
+    assert_relative_eq!(bce.loss(&z, &t).unwrap(), expected, max_relative = 1e-12);
+    let report = gradcheck::check_loss(&bce, &z, &t, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+    // Weights of 1 are the unweighted loss, bit for bit, gradient included.
+    let ones = BinaryCrossEntropy::new().with_pos_weight(vec![1.0; 4]).unwrap();
+    let (mut g1, mut g2) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+    assert_eq!(
+        BinaryCrossEntropy::new().loss_and_grad(&z, &t, &mut g1).unwrap(),
+        ones.loss_and_grad(&z, &t, &mut g2).unwrap()
+    );
+    assert_eq!(g1, g2);
+
+    // PyTorch 2.15 `binary_cross_entropy_with_logits(z, t, pos_weight = [3, 0.5])` in f64 on
+    // these 3 samples of 2 labels (one per column here, one per row there).
+    let z = DMatrix::from_column_slice(2, 3, &[1.0, -2.0, 0.0, 3.0, -0.5, 0.25]);
+    let t = DMatrix::from_column_slice(2, 3, &[1.0, 0.0, 0.0, 1.0, 0.7, 1.0]);
+    let bce = BinaryCrossEntropy::new().with_pos_weight(vec![3.0, 0.5]).unwrap();
+    let mut g = DMatrix::zeros(0, 0);
+    assert_relative_eq!(bce.loss_and_grad(&z, &t, &mut g).unwrap(), 0.7099847336526892, max_relative = 1e-12);
+    let expected = [
+        -0.13447071068499752,
+        0.019867153670352924,
+        0.08333333333333333,
+        -0.003952156098130553,
+        -0.19898373248074183,
+        -0.03648529159285016,
+    ];
+    for (k, (&got, &want)) in g.as_slice().iter().zip(&expected).enumerate() {
+        let (got, want): (f64, f64) = (got, want);
+        assert!((got - want).abs() <= 1e-12 * want.abs(), "entry {k}: {got} vs {want}");
+    }
+
+    // Bad weights: not finite and > 0, none, or not one per output row.
+    for w in [0.0, -2.0, f64::NAN] {
+        assert!(matches!(
+            BinaryCrossEntropy::new().with_pos_weight(vec![w]),
+            Err(Error::InvalidHyperparameter { name: "positive weight", .. })
+        ));
+    }
+    assert!(matches!(BinaryCrossEntropy::new().with_pos_weight(vec![]), Err(Error::ShapeMismatch { .. })));
+    let e = Loss::<f64>::check_targets(&bce, 3, &DMatrix::zeros(3, 1)).unwrap_err();
+    assert!(e.to_string().contains("3 weights (one per output row), got 2 weights"), "{e}");
+    assert!(matches!(
+        bce.loss(&DMatrix::<f64>::zeros(3, 1), &DMatrix::zeros(3, 1)),
+        Err(Error::ShapeMismatch { .. })
+    ));
 }
 
 #[test]
@@ -145,7 +320,7 @@ fn binary_cross_entropy_is_finite_for_logits_of_plus_minus_1e4() {
         let z = DMatrix::from_column_slice(2, 1, &[1e4f32, -1e4]);
         let t = DMatrix::from_element(2, 1, ty);
         let mut g = DMatrix::zeros(0, 0);
-        let loss = BinaryCrossEntropy.loss_and_grad(&z, &t, &mut g).unwrap();
+        let loss = BinaryCrossEntropy::new().loss_and_grad(&z, &t, &mut g).unwrap();
         // Right and confident costs 0; wrong and confident costs |z| = 1e4. One of each.
         assert_relative_eq!(f64::from(loss), 1e4 / 2.0, max_relative = 1e-6);
         // dL/dz = (σ(z) − t)/2: σ(1e4) = 1, σ(−1e4) = 0.
@@ -182,7 +357,7 @@ fn bad_targets_are_named() {
         other => panic!("expected an invalid target, got {other:?}"),
     }
     t[(1, 2)] = 1.5;
-    match BinaryCrossEntropy.loss(&z, &t) {
+    match BinaryCrossEntropy::new().loss(&z, &t) {
         Err(e @ Error::InvalidTarget { sample: 2, row: 1, .. }) => {
             assert!(e.to_string().contains("probability"), "{e}")
         }

@@ -34,7 +34,7 @@ fn a_sigmoid_below_the_normal_range_has_a_zero_gradient() {
     let z = DMatrix::from_column_slice(1, 2, &[-90.0f32, -80.0]);
     let t = DMatrix::zeros(1, 2);
     let mut grad = DMatrix::zeros(1, 2);
-    BinaryCrossEntropy.loss_and_grad(&z, &t, &mut grad).unwrap();
+    BinaryCrossEntropy::new().loss_and_grad(&z, &t, &mut grad).unwrap();
     assert_eq!(grad[(0, 0)], 0.0);
     assert!(grad[(0, 1)] > 0.0 && grad[(0, 1)].is_normal(), "{}", grad[(0, 1)]);
 }
