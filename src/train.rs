@@ -9,7 +9,7 @@
 //! | `checkpoint`, `resume` | a checkpoint file after epochs; continue a run from one, bit for bit |
 //!
 //! A validation set ([`Data::with_validation`]) is evaluated after every epoch and reported to
-//! the callback ([`Event::Epoch`]).
+//! the callback ([`Event::Epoch`]); [`split`] holds one out of a data set at random.
 //!
 //! **Checkpoints** are safetensors model files ([`Network::load`] reads them) that also hold the
 //! optimizer's state ([`Optimizer::state`]) as tensors `optimizer.{buffer}.{tensor}`, with early
@@ -304,6 +304,96 @@ impl<'a, T: Float, Y: ?Sized> Data<'a, T, Y> {
     pub fn with_validation(self, inputs: &'a DMatrix<T>, targets: &'a Y) -> Self {
         Data { validation: Some((inputs, targets)), ..self }
     }
+}
+
+/// How [`split`] cuts a data set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitConfig {
+    /// Samples to hold out, at least 1 and fewer than the data set has.
+    pub held_out: usize,
+    /// Seed of the random draw of the held-out samples.
+    pub seed: u64,
+}
+
+/// A data set cut in two by [`split`]: the samples to train on and those held out (for
+/// validation or a test), each part in the data set's order. `B` is the targets' owned form
+/// (`Vec<usize>` for labels, `DMatrix<T>` for a matrix).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Split<T: Float, B> {
+    /// Inputs of the samples to train on.
+    pub inputs: DMatrix<T>,
+    /// Their targets.
+    pub targets: B,
+    /// Inputs of the held-out samples.
+    pub held_out_inputs: DMatrix<T>,
+    /// Their targets.
+    pub held_out_targets: B,
+}
+
+impl<T: Float, B> Split<T, B> {
+    /// The [`Data`] for [`fit`]: the samples to train on, with the held-out ones as the
+    /// validation set.
+    #[must_use]
+    pub fn data<Y: Targets<Batch = B> + ?Sized>(&self) -> Data<'_, T, Y> {
+        Data::new(&self.inputs, Y::view(&self.targets))
+            .with_validation(&self.held_out_inputs, Y::view(&self.held_out_targets))
+    }
+}
+
+/// Holds out `config.held_out` samples of a data set (`inputs`, one sample per column, and
+/// their `targets`), drawn at random from `config.seed`: the same seed, the same cut. Both
+/// parts are copies, each in the data set's order.
+///
+/// ```
+/// use feedforward::train::{self, SplitConfig};
+/// use nalgebra::DMatrix;
+/// let x = DMatrix::<f32>::from_fn(2, 10, |i, j| (10 * i + j) as f32);
+/// let labels: Vec<usize> = (0..10).map(|j| j % 3).collect();
+/// let split = train::split(&x, &labels[..], SplitConfig { held_out: 3, seed: 7 })?;
+/// assert_eq!((split.inputs.ncols(), split.held_out_targets.len()), (7, 3));
+/// // Every sample lands in exactly one part.
+/// let mut firsts: Vec<f32> = split.inputs.row(0).iter().chain(split.held_out_inputs.row(0).iter()).copied().collect();
+/// firsts.sort_by(f32::total_cmp);
+/// assert_eq!(firsts, (0..10).map(|j| j as f32).collect::<Vec<_>>());
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] when `inputs` and `targets` hold different numbers of samples;
+/// [`Error::InvalidHyperparameter`] when `held_out` is 0 or not fewer than the samples.
+pub fn split<T: Float, Y: Targets + ?Sized>(
+    inputs: &DMatrix<T>,
+    targets: &Y,
+    config: SplitConfig,
+) -> Result<Split<T, Y::Batch>> {
+    let samples = inputs.ncols();
+    if targets.samples() != samples {
+        return Err(Error::shape(
+            "targets to split",
+            format!("{} (one per input column)", plural(samples, "sample")),
+            plural(targets.samples(), "sample"),
+        ));
+    }
+    if config.held_out == 0 || config.held_out >= samples {
+        return Err(Error::InvalidHyperparameter {
+            name: "held-out samples",
+            value: config.held_out as f64,
+            requirement: "must be at least 1 and fewer than the samples",
+        });
+    }
+    let mut order: Vec<usize> = (0..samples).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
+    let (held, kept) = order.split_at_mut(config.held_out);
+    held.sort_unstable();
+    kept.sort_unstable();
+    let part = |indices: &[usize]| {
+        let (mut x, mut y) = (DMatrix::zeros(0, 0), Y::Batch::default());
+        gather_columns(inputs, indices, &mut x);
+        targets.gather(indices, &mut y);
+        (x, y)
+    };
+    let ((inputs, targets), (held_out_inputs, held_out_targets)) = (part(kept), part(held));
+    Ok(Split { inputs, targets, held_out_inputs, held_out_targets })
 }
 
 /// Where a step sits in the run, handed to the callback of [`fit`].

@@ -3,7 +3,8 @@
 
 use feedforward::optim::{DecayScope, Momentum, SgdConfig};
 use feedforward::train::{
-    self, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, Plateau, Position, Schedule, TrainConfig,
+    self, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, Plateau, Position, Schedule,
+    SplitConfig, TrainConfig,
 };
 use feedforward::{
     Adam, AdamConfig, AdamW, Dropout, Error, Init, Layer, MlpConfig, Module, Network, Optimizer, Parameter,
@@ -459,4 +460,69 @@ fn a_nan_batch_mid_run_changes_nothing_and_the_run_goes_on_bit_identical() {
         assert_eq!(seen.state(), clean.state(), "optimizer {k}");
         assert_eq!(a.steps(), b.steps());
     }
+}
+
+/// `split` puts every sample in exactly one part, in the data set's order, with its targets;
+/// the same seed gives the same cut; its `data()` trains with the held-out part as validation.
+#[test]
+fn split_holds_out_a_seeded_random_part_with_its_targets() {
+    let n = 50;
+    // Row 0 is the sample's own number, so each column says where it came from.
+    let x = DMatrix::from_fn(2, n, |i, j| if i == 0 { j as f32 } else { (j * j) as f32 });
+    let labels: Vec<usize> = (0..n).map(|j| j % 3).collect();
+    let config = SplitConfig { held_out: 12, seed: 5 };
+    let split = train::split(&x, &labels[..], config).unwrap();
+    let ids = |m: &DMatrix<f32>| m.row(0).iter().map(|&v| v as usize).collect::<Vec<_>>();
+    let (kept, held) = (ids(&split.inputs), ids(&split.held_out_inputs));
+    assert_eq!((kept.len(), held.len()), (38, 12));
+    assert!(
+        kept.windows(2).all(|w| w[0] < w[1]) && held.windows(2).all(|w| w[0] < w[1]),
+        "in the data set's order"
+    );
+    let mut all = [kept.clone(), held.clone()].concat();
+    all.sort_unstable();
+    assert_eq!(all, (0..n).collect::<Vec<_>>(), "every sample in exactly one part");
+    for (part, inputs, targets) in
+        [(&kept, &split.inputs, &split.targets), (&held, &split.held_out_inputs, &split.held_out_targets)]
+    {
+        for (c, &j) in part.iter().enumerate() {
+            assert_eq!((inputs[(1, c)], targets[c]), ((j * j) as f32, labels[j]), "sample {j}");
+        }
+    }
+    // Seeded: the same cut again, another with another seed; matrix targets follow too.
+    assert_eq!(train::split(&x, &labels[..], config).unwrap(), split);
+    assert_ne!(
+        ids(&train::split(&x, &labels[..], SplitConfig { seed: 6, ..config }).unwrap().held_out_inputs),
+        held
+    );
+    let split_matrix = train::split(&x, &x, config).unwrap();
+    assert_eq!(
+        (&split_matrix.targets, &split_matrix.held_out_targets),
+        (&split.inputs, &split.held_out_inputs)
+    );
+
+    // Its data: training with early stopping, which needs the validation set it brings.
+    let (x, labels) = blobs(300, 9);
+    let split = train::split(&x, &labels[..], SplitConfig { held_out: 60, seed: 1 }).unwrap();
+    let mut net = net(2);
+    let mut adam = Adam::new(AdamConfig { learning_rate: 1e-2, ..AdamConfig::default() }).unwrap();
+    let config = TrainConfig { early_stopping: Some(EarlyStopping::default()), ..minibatches(5) };
+    let report =
+        train::fit(&mut net, &mut adam, &SoftmaxCrossEntropy::new(), split.data(), &config, |_, _, _| {})
+            .unwrap();
+    assert!(
+        report.epochs.iter().all(|e| e.validation.is_some()),
+        "validation on the held-out part every epoch"
+    );
+
+    // Bad requests: nothing held out, nothing left, or targets that do not match.
+    for held_out in [0, 300, 301] {
+        let e = train::split(&x, &labels[..], SplitConfig { held_out, seed: 0 }).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidHyperparameter { name: "held-out samples", .. }),
+            "{held_out}: {e}"
+        );
+    }
+    let e = train::split(&x, &labels[..299], SplitConfig { held_out: 5, seed: 0 }).unwrap_err();
+    assert!(e.to_string().contains("300 samples (one per input column), got 299 samples"), "{e}");
 }
