@@ -131,24 +131,32 @@ impl ConfusionMatrix {
 }
 
 impl fmt::Display for ConfusionMatrix {
-    /// A table: one row per true class, one column per prediction, recall on the right.
+    /// A table: one row per true class, one column per prediction, recall on the right and
+    /// precision at the bottom (`-` where undefined).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "true\\pred")?;
         for p in 0..self.classes {
-            write!(f, "{p:>6}")?;
+            write!(f, "{p:>7}")?;
         }
-        writeln!(f, "  recall")?;
+        writeln!(f, "   recall")?;
         for (t, recall) in self.recall().into_iter().enumerate() {
             write!(f, "{t:>9}")?;
             for p in 0..self.classes {
-                write!(f, "{:>6}", self.count(t, p))?;
+                write!(f, "{:>7}", self.count(t, p))?;
             }
             match recall {
-                Some(r) => writeln!(f, "  {:>5.2}%", 100.0 * r)?,
-                None => writeln!(f, "      -")?,
+                Some(r) => writeln!(f, "  {:>6.2}%", 100.0 * r)?,
+                None => writeln!(f, "        -")?,
             }
         }
-        Ok(())
+        write!(f, "precision")?;
+        for precision in self.precision() {
+            match precision {
+                Some(p) => write!(f, " {:>5.1}%", 100.0 * p)?,
+                None => write!(f, "      -")?,
+            }
+        }
+        writeln!(f)
     }
 }
 

@@ -58,6 +58,20 @@ fn precision_recall_and_f1_match_counts_of_the_labels() {
 }
 
 #[test]
+fn the_table_shows_counts_recall_and_precision() {
+    let m = ConfusionMatrix::new(3, &[0, 0, 1, 1, 0], &[0, 0, 0, 1, 1]).unwrap();
+    let expected = [
+        "true\\pred      0      1      2   recall",
+        "        0      2      1      0   66.67%",
+        "        1      1      1      0   50.00%",
+        "        2      0      0      0        -",
+        "precision  66.7%  50.0%      -",
+        "",
+    ];
+    assert_eq!(m.to_string(), expected.join("\n"));
+}
+
+#[test]
 fn a_cell_outside_the_matrix_panics_whichever_index_is_out() {
     let m = ConfusionMatrix::new(4, &[0], &[0]).unwrap();
     for (t, p) in [(5, 0), (0, 4)] {
