@@ -183,6 +183,64 @@ impl<T: Float> std::fmt::Debug for Network<T> {
     }
 }
 
+/// A summary, one line per module: its kind, rows in → out, parameter count, and the scalar
+/// settings it writes to a model file ([`Module::describe`]; lists such as a
+/// [`Standardize`](crate::Standardize)'s statistics are left out).
+///
+/// ```
+/// use feedforward::{MlpConfig, Network};
+/// use rand::SeedableRng;
+/// let net = Network::<f32>::mlp(&[784, 256, 10], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))?;
+/// assert_eq!(
+///     net.to_string(),
+///     "Network (f32): 784 inputs → 10 outputs, 203530 parameters
+///      module            rows  parameters  settings
+///   0  Layer        784 → 256      200960  activation: relu, bias: true
+///   1  Layer         256 → 10        2570  activation: identity, bias: true
+/// "
+/// );
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+impl<T: Float> std::fmt::Display for Network<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "Network ({}): {} → {}, {}",
+            T::NAME,
+            plural(self.input_rows, "input"),
+            plural(self.output_rows(), "output"),
+            plural(self.parameter_count(), "parameter")
+        )?;
+        writeln!(f, "{:>3}  {:<11} {:>10}  {:>10}  settings", "", "module", "rows", "parameters")?;
+        for (i, module) in self.modules.iter().enumerate() {
+            let rows =
+                format!("{} → {}", if i == 0 { self.input_rows } else { self.rows[i - 1] }, self.rows[i]);
+            let parameters: usize = parameters_of(module.as_ref()).iter().map(|p| p.len()).sum();
+            // The rows column already shows a layer's inputs and outputs.
+            let settings: Vec<String> = module
+                .describe()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(key, _)| key != "inputs" && key != "outputs")
+                .filter_map(|(key, value)| match value {
+                    serde_json::Value::String(s) => Some(format!("{key}: {s}")),
+                    serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                        Some(format!("{key}: {value}"))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let line = format!(
+                "{i:>3}  {:<11} {rows:>10}  {parameters:>10}  {}",
+                module.kind(),
+                settings.join(", ")
+            );
+            writeln!(f, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
 /// How the modules run in [`Network::forward_into_buffers`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pass {

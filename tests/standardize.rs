@@ -246,3 +246,26 @@ fn insert_puts_one_in_front_of_an_mlp_and_checks_every_later_module() {
     net.insert_boxed(3, Box::new(Standardize::fit(&y).unwrap().inverse())).unwrap();
     assert_eq!(net.output_rows(), 2);
 }
+
+/// The network's summary names the direction but not the statistics, and a line without
+/// settings ends at its parameter count.
+#[test]
+fn the_summary_shows_the_direction_not_the_statistics() {
+    let x = features();
+    let y = DMatrix::from_fn(1, 7, |_, j| j as f64);
+    let net = Network::new(4)
+        .push(Standardize::fit(&x).unwrap())
+        .unwrap()
+        .push(Layer::new(4, 1, Init::He, &mut StdRng::seed_from_u64(0)))
+        .unwrap()
+        .push(Standardize::fit(&y).unwrap().inverse())
+        .unwrap()
+        .push(feedforward::Tanh)
+        .unwrap();
+    let summary = net.to_string();
+    let lines: Vec<&str> = summary.lines().collect();
+    assert_eq!(lines[0], "Network (f64): 4 inputs → 1 output, 5 parameters");
+    assert_eq!(lines[2], "  0  Standardize      4 → 4           0  direction: standardize");
+    assert_eq!(lines[4], "  2  Standardize      1 → 1           0  direction: restore");
+    assert_eq!(lines[5], "  3  Tanh             1 → 1           0");
+}
