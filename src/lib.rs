@@ -17,7 +17,7 @@
 //! | [`train`] | `train.rs` | epochs, minibatches, full batch |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer |
 //! | [`weights`] | `weights.rs` | safetensors save/load, self-describing model files |
-//! | [`metrics`] | `metrics.rs` | confusion matrix (accuracy, per-class recall, precision and F1); a regression's MSE, MAE and R² |
+//! | [`metrics`] | `metrics.rs` | confusion matrix (accuracy, per-class recall, precision and F1); the same per label for multi-label; a regression's MSE, MAE and R² |
 //!
 //! **Batch layout.** A batch is a column-major `DMatrix` with one sample per column
 //! (`features × batch`), so each sample is contiguous in memory. Targets are whatever the loss

@@ -1,6 +1,6 @@
 //! Metrics: for classification, a confusion matrix with accuracy and per-class recall, precision
-//! and F1; for
-//! regression, the mean squared and absolute errors and the coefficient of determination R².
+//! and F1; for multi-label classification, the same per label, pooled, and the exact-match
+//! share; for regression, the mean squared and absolute errors and the coefficient of determination R².
 
 use crate::linalg::first_non_finite;
 use crate::{Error, Float, Result};
@@ -125,8 +125,7 @@ impl ConfusionMatrix {
     /// average); `None` when there are no samples.
     #[must_use]
     pub fn macro_f1(&self) -> Option<f64> {
-        let scores: Vec<f64> = self.f1().into_iter().flatten().collect();
-        (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
+        mean_of_defined(self.f1())
     }
 }
 
@@ -195,19 +194,7 @@ impl RegressionMetrics {
     /// The metrics of `predicted` against `truth`. Different shapes, no samples, and NaN or
     /// ±inf in either (naming the sample) are errors.
     pub fn new<T: Float>(predicted: &DMatrix<T>, truth: &DMatrix<T>) -> Result<Self> {
-        if predicted.shape() != truth.shape() {
-            let shape = |m: &DMatrix<T>| format!("{}×{}", m.nrows(), m.ncols());
-            return Err(Error::shape("regression targets", shape(predicted), shape(truth)));
-        }
-        if predicted.is_empty() {
-            return Err(Error::EmptyBatch { what: "regression predictions" });
-        }
-        for (what, m) in [("predictions", predicted), ("regression targets", truth)] {
-            if let Some((k, value)) = first_non_finite(m.as_slice()) {
-                let (what, value, sample) = (what.to_string(), value.as_f64(), Some(k / m.nrows()));
-                return Err(Error::NonFinite { step: None, what, value, sample });
-            }
-        }
+        check_pair(predicted, truth, "regression predictions", "regression targets")?;
         let (rows, entries) = (predicted.nrows(), predicted.len() as f64);
         let (mut squares, mut absolute) = (0.0, 0.0);
         let (mut r2_sum, mut defined) = (0.0, true);
@@ -236,4 +223,128 @@ impl RegressionMetrics {
             r2: defined.then(|| r2_sum / rows as f64),
         })
     }
+}
+
+/// Checks that `predicted` and `truth` have one shape, at least one entry, and no NaN or ±inf
+/// (naming the sample).
+fn check_pair<T: Float>(
+    predicted: &DMatrix<T>,
+    truth: &DMatrix<T>,
+    predicted_name: &'static str,
+    truth_name: &'static str,
+) -> Result<()> {
+    if predicted.shape() != truth.shape() {
+        let shape = |m: &DMatrix<T>| format!("{}×{}", m.nrows(), m.ncols());
+        return Err(Error::shape(truth_name, shape(predicted), shape(truth)));
+    }
+    if predicted.is_empty() {
+        return Err(Error::EmptyBatch { what: predicted_name });
+    }
+    for (what, m) in [(predicted_name, predicted), (truth_name, truth)] {
+        if let Some((k, value)) = first_non_finite(m.as_slice()) {
+            let (what, value, sample) = (what.to_string(), value.as_f64(), Some(k / m.nrows()));
+            return Err(Error::NonFinite { step: None, what, value, sample });
+        }
+    }
+    Ok(())
+}
+
+/// A multi-label classifier's yes/no decisions against its targets, both `labels × samples`:
+/// each label's 2×2 [`ConfusionMatrix`] (class 1 is yes), the decisions of every label pooled,
+/// and the share of samples with every label right.
+///
+/// A label is predicted yes where its probability is above `threshold` (0.5 for
+/// [`Network::sigmoid_probabilities`](crate::Network::sigmoid_probabilities)), and is truly yes
+/// where its target is above 0.5 (so soft targets count as their rounding, as
+/// [`BinaryCrossEntropy`](crate::BinaryCrossEntropy)'s accuracy does).
+///
+/// ```
+/// use feedforward::metrics::MultiLabelMetrics;
+/// use nalgebra::DMatrix;
+/// // Two labels, three samples (one per column).
+/// let p = DMatrix::from_row_slice(2, 3, &[0.9, 0.2, 0.7, 0.1, 0.6, 0.4]);
+/// let t = DMatrix::from_row_slice(2, 3, &[1.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
+/// let m = MultiLabelMetrics::new(&p, &t, 0.5)?;
+/// // Label 0: one hit, one false alarm; label 1: one hit, one miss.
+/// assert_eq!(m.f1(), [Some(2.0 / 3.0), Some(2.0 / 3.0)]);
+/// assert_eq!(m.micro_f1(), Some(4.0 / 6.0));
+/// assert_eq!(m.subset_accuracy(), 2.0 / 3.0); // sample 2 has both labels wrong
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiLabelMetrics {
+    per_label: Vec<ConfusionMatrix>,
+    pooled: ConfusionMatrix,
+    subset_accuracy: f64,
+}
+
+impl MultiLabelMetrics {
+    /// Tallies `probabilities` (decided at `threshold`) against `targets`. Different shapes, no
+    /// samples, NaN or ±inf in either (naming the sample), and a threshold that is not finite
+    /// are errors.
+    pub fn new<T: Float>(probabilities: &DMatrix<T>, targets: &DMatrix<T>, threshold: f64) -> Result<Self> {
+        if !threshold.is_finite() {
+            return Err(Error::InvalidHyperparameter {
+                name: "threshold",
+                value: threshold,
+                requirement: "must be finite",
+            });
+        }
+        check_pair(probabilities, targets, "multi-label probabilities", "multi-label targets")?;
+        let decide = |m: &DMatrix<T>, at: f64| m.map(|v| usize::from(v.as_f64() > at));
+        let (predicted, truth) = (decide(probabilities, threshold), decide(targets, 0.5));
+        let per_label = (0..predicted.nrows())
+            .map(|k| {
+                let row = |m: &DMatrix<usize>| m.row(k).iter().copied().collect::<Vec<_>>();
+                ConfusionMatrix::new(2, &row(&predicted), &row(&truth))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let pooled = ConfusionMatrix::new(2, predicted.as_slice(), truth.as_slice())?;
+        let right = predicted.column_iter().zip(truth.column_iter()).filter(|(p, t)| p == t).count();
+        Ok(MultiLabelMetrics { per_label, pooled, subset_accuracy: right as f64 / predicted.ncols() as f64 })
+    }
+
+    /// Each label's 2×2 confusion matrix: class 1 is yes (its precision, recall and F1 are
+    /// those of the label).
+    #[must_use]
+    pub fn per_label(&self) -> &[ConfusionMatrix] {
+        &self.per_label
+    }
+
+    /// Every decision of every label in one 2×2 matrix: its class-1 scores are the micro
+    /// averages.
+    #[must_use]
+    pub fn pooled(&self) -> &ConfusionMatrix {
+        &self.pooled
+    }
+
+    /// Each label's F1 (`None` for a label never true nor predicted).
+    #[must_use]
+    pub fn f1(&self) -> Vec<Option<f64>> {
+        self.per_label.iter().map(|m| m.f1()[1]).collect()
+    }
+
+    /// The mean of the labels' F1 over the labels where it is defined (macro average).
+    #[must_use]
+    pub fn macro_f1(&self) -> Option<f64> {
+        mean_of_defined(self.f1())
+    }
+
+    /// F1 of all the labels' decisions pooled (micro average).
+    #[must_use]
+    pub fn micro_f1(&self) -> Option<f64> {
+        self.pooled.f1()[1]
+    }
+
+    /// Share of samples whose every label is decided right (exact match).
+    #[must_use]
+    pub fn subset_accuracy(&self) -> f64 {
+        self.subset_accuracy
+    }
+}
+
+/// The mean of the scores that are defined; `None` if none is.
+fn mean_of_defined(scores: Vec<Option<f64>>) -> Option<f64> {
+    let defined: Vec<f64> = scores.into_iter().flatten().collect();
+    (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64)
 }

@@ -1,7 +1,7 @@
 //! Confusion matrix, regression metrics, and the library's own checks of numbers a user gives
 //! (issue 13).
 
-use feedforward::metrics::{ConfusionMatrix, RegressionMetrics};
+use feedforward::metrics::{ConfusionMatrix, MultiLabelMetrics, RegressionMetrics};
 use feedforward::train::{self, Batching, TrainConfig};
 use feedforward::{Error, Init, MlpConfig, Network, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
@@ -69,6 +69,50 @@ fn the_table_shows_counts_recall_and_precision() {
         "",
     ];
     assert_eq!(m.to_string(), expected.join("\n"));
+}
+
+/// Multi-label metrics against decisions counted here, label by label and pooled, with soft
+/// targets (true above 0.5) and a threshold other than 0.5.
+#[test]
+fn multi_label_metrics_match_counts_of_the_decisions() {
+    let (labels, samples) = (3, 40);
+    let p = DMatrix::from_fn(labels, samples, |k, j| ((j * 37 + k * 11) % 100) as f64 / 100.0);
+    let t = DMatrix::from_fn(labels, samples, |k, j| [0.0, 1.0, 0.8, 0.3, 1.0][(j + 2 * k) % 5]);
+    let threshold = 0.35;
+    let m = MultiLabelMetrics::new(&p, &t, threshold).unwrap();
+    let (mut pooled_tp, mut pooled_fp, mut pooled_fn) = (0.0, 0.0, 0.0);
+    for k in 0..labels {
+        let pairs: Vec<(bool, bool)> =
+            (0..samples).map(|j| (p[(k, j)] > threshold, t[(k, j)] > 0.5)).collect();
+        let count = |want: (bool, bool)| pairs.iter().filter(|&&pair| pair == want).count() as f64;
+        let (tp, fp, fn_) = (count((true, true)), count((true, false)), count((false, true)));
+        (pooled_tp, pooled_fp, pooled_fn) = (pooled_tp + tp, pooled_fp + fp, pooled_fn + fn_);
+        let label = &m.per_label()[k];
+        assert_eq!(label.precision()[1], Some(tp / (tp + fp)), "label {k}");
+        assert_eq!(label.recall()[1], Some(tp / (tp + fn_)), "label {k}");
+        assert_eq!(m.f1()[k], Some(2.0 * tp / (2.0 * tp + fp + fn_)), "label {k}");
+    }
+    assert_eq!(m.micro_f1(), Some(2.0 * pooled_tp / (2.0 * pooled_tp + pooled_fp + pooled_fn)));
+    let f1: Vec<f64> = m.f1().into_iter().flatten().collect();
+    assert_eq!(m.macro_f1(), Some(f1.iter().sum::<f64>() / 3.0));
+    let exact =
+        (0..samples).filter(|&j| (0..labels).all(|k| (p[(k, j)] > threshold) == (t[(k, j)] > 0.5))).count();
+    assert_eq!(m.subset_accuracy(), exact as f64 / samples as f64);
+    assert!(exact > 0 && exact < samples, "the data should have both kinds of sample");
+
+    // Bad input: shapes, NaN (naming the sample), nothing, a threshold that is not finite.
+    assert!(matches!(
+        MultiLabelMetrics::new(&p, &t.columns(0, 5).into_owned(), 0.5),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let mut bad = p.clone();
+    bad[(1, 17)] = f64::NAN;
+    assert!(matches!(MultiLabelMetrics::new(&bad, &t, 0.5), Err(Error::NonFinite { sample: Some(17), .. })));
+    assert!(matches!(
+        MultiLabelMetrics::new(&DMatrix::<f64>::zeros(2, 0), &DMatrix::zeros(2, 0), 0.5),
+        Err(Error::EmptyBatch { .. })
+    ));
+    assert!(matches!(MultiLabelMetrics::new(&p, &t, f64::NAN), Err(Error::InvalidHyperparameter { .. })));
 }
 
 #[test]
