@@ -1,5 +1,6 @@
 //! The examples beyond MNIST, run as a user runs them: `regression` fits sin x to a test MSE of
-//! at most 1e-3 (R² at least 0.99) and draws it; `spirals` reaches 100% training accuracy with two hidden layers.
+//! at most 1e-3 (R² at least 0.99) and draws it; `spirals` reaches 100% training accuracy with two hidden layers;
+//! `tabular`'s class weights raise the recall of its rare classes, and its model file takes raw features.
 
 mod common;
 use common::{build_example, metrics, run_binary};
@@ -30,6 +31,44 @@ fn spirals_are_learned_to_full_training_accuracy() {
     let run = run_binary(&build_example("spirals"), &["--metrics", json.to_str().unwrap()]);
     assert!(run.status.success());
     assert_eq!(metrics(&json)["train_accuracy"].as_f64(), Some(1.0));
+}
+
+#[test]
+fn tabular_class_weights_find_more_of_the_rare_classes_and_the_model_takes_raw_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_example("tabular");
+    let run_with = |weights: &str| {
+        let json = dir.path().join(format!("{weights}.json"));
+        let model = dir.path().join(format!("{weights}.safetensors"));
+        let args = [
+            "--class-weights",
+            weights,
+            "--metrics",
+            json.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ];
+        let run = run_binary(&bin, &args);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        (metrics(&json), model, String::from_utf8_lossy(&run.stdout).into_owned())
+    };
+    let rare_recall = |m: &serde_json::Value| {
+        (m["test_recall"][1].as_f64().unwrap() + m["test_recall"][2].as_f64().unwrap()) / 2.0
+    };
+    let ((none, _, _), (balanced, model, stdout)) = (run_with("none"), run_with("balanced"));
+    assert!(
+        rare_recall(&balanced) > rare_recall(&none),
+        "{} vs {}",
+        rare_recall(&balanced),
+        rare_recall(&none)
+    );
+    assert!(none["test_accuracy"].as_f64().unwrap() > 0.9, "{none}");
+    assert!(stdout.contains("precision") && stdout.contains("Standardize"), "{stdout}");
+    // The saved network standardizes raw features itself: an amount of 2000 €, a rate of 0.04
+    // and 70 days is class 2's.
+    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    assert_eq!(net.modules()[0].kind(), "Standardize");
+    assert_eq!(net.predict_sample(&[2000.0, 0.04, 70.0]).unwrap(), 2);
 }
 
 #[test]
