@@ -196,16 +196,7 @@ impl SoftmaxCrossEntropy {
     /// leave a class out; here, drop its samples instead, so that no batch can have nothing
     /// to average over.)
     pub fn with_class_weights(self, weights: Vec<f64>) -> Result<Self> {
-        if weights.is_empty() {
-            return Err(Error::shape("class weights", "one per class", "none"));
-        }
-        if let Some(&w) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
-            return Err(Error::InvalidHyperparameter {
-                name: "class weight",
-                value: w,
-                requirement: "must be finite and > 0",
-            });
-        }
+        check_weight_values(&weights, "class weights", "class weight")?;
         Ok(SoftmaxCrossEntropy { class_weights: Some(weights), ..self })
     }
 
@@ -219,18 +210,6 @@ impl SoftmaxCrossEntropy {
     #[must_use]
     pub fn class_weights(&self) -> Option<&[f64]> {
         self.class_weights.as_deref()
-    }
-
-    /// Checks that the class weights, if any, are one per output row.
-    fn check_weights(&self, classes: usize) -> Result<()> {
-        match &self.class_weights {
-            Some(w) if w.len() != classes => Err(Error::shape(
-                "class weights",
-                format!("{} (one per output row)", plural(classes, "weight")),
-                plural(w.len(), "weight"),
-            )),
-            _ => Ok(()),
-        }
     }
 
     /// Checks that `labels` fit a `classes × batch` matrix of logits.
@@ -266,6 +245,32 @@ impl SoftmaxCrossEntropy {
     }
 }
 
+/// Checks a loss's weights (`list`, one `each` per output row) as given: at least one, each
+/// finite and > 0.
+fn check_weight_values(weights: &[f64], list: &'static str, each: &'static str) -> Result<()> {
+    if weights.is_empty() {
+        return Err(Error::shape(list, "one per output row", "none"));
+    }
+    match weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+        Some(&w) => {
+            Err(Error::InvalidHyperparameter { name: each, value: w, requirement: "must be finite and > 0" })
+        }
+        None => Ok(()),
+    }
+}
+
+/// Checks that a loss's weights, if any, are one per output row.
+fn check_weight_count(weights: Option<&[f64]>, rows: usize, list: &'static str) -> Result<()> {
+    match weights {
+        Some(w) if w.len() != rows => Err(Error::shape(
+            list,
+            format!("{} (one per output row)", plural(rows, "weight")),
+            plural(w.len(), "weight"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_label_range(classes: usize, labels: &[usize]) -> Result<()> {
     match labels.iter().position(|&y| y >= classes) {
         Some(index) => Err(Error::LabelOutOfRange { index, label: labels[index], classes }),
@@ -277,7 +282,7 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
     type Target = [usize];
 
     fn check_targets(&self, outputs: usize, labels: &[usize]) -> Result<()> {
-        self.check_weights(outputs)?;
+        check_weight_count(self.class_weights.as_deref(), outputs, "class weights")?;
         check_label_range(outputs, labels)
     }
 
@@ -289,7 +294,7 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
     ) -> Result<LossValue<T>> {
         let (classes, batch) = logits.shape();
         Self::check_labels(classes, batch, labels)?;
-        self.check_weights(classes)?;
+        check_weight_count(self.class_weights.as_deref(), classes, "class weights")?;
         let weights = self.class_weights.as_deref();
         let weight = |k: usize| weights.map_or(1.0, |w| w[k]);
         // The denominator Σ w_y (the batch size when unweighted), and Σ w over the classes.
@@ -525,16 +530,7 @@ impl BinaryCrossEntropy {
     /// each finite and > 0: for a label that is rarely 1, the ratio of its negatives to its
     /// positives is the usual choice.
     pub fn with_pos_weight(self, weights: Vec<f64>) -> Result<Self> {
-        if weights.is_empty() {
-            return Err(Error::shape("positive weights", "one per output row", "none"));
-        }
-        if let Some(&w) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
-            return Err(Error::InvalidHyperparameter {
-                name: "positive weight",
-                value: w,
-                requirement: "must be finite and > 0",
-            });
-        }
+        check_weight_values(&weights, "positive weights", "positive weight")?;
         Ok(BinaryCrossEntropy { pos_weight: Some(weights) })
     }
 
@@ -546,13 +542,7 @@ impl BinaryCrossEntropy {
 
     /// Checks the targets, and that the weights, if any, are one per output row.
     fn check<T: Float>(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
-        if let Some(w) = self.pos_weight.as_ref().filter(|w| w.len() != rows) {
-            return Err(Error::shape(
-                "positive weights",
-                format!("{} (one per output row)", plural(rows, "weight")),
-                plural(w.len(), "weight"),
-            ));
-        }
+        check_weight_count(self.pos_weight.as_deref(), rows, "positive weights")?;
         check_matrix_targets(rows, batch, targets, is_probability, PROBABILITY)
     }
 }
