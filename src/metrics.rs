@@ -72,26 +72,14 @@ impl ConfusionMatrix {
     /// Recall of each class: correct / samples of that class (`None` for an absent class).
     #[must_use]
     pub fn recall(&self) -> Vec<Option<f64>> {
-        (0..self.classes)
-            .map(|t| {
-                let row: usize = (0..self.classes).map(|p| self.count(t, p)).sum();
-                (row > 0).then(|| self.count(t, t) as f64 / row as f64)
-            })
-            .collect()
+        self.per_class(|c| (self.count(c, c), self.actual(c)))
     }
-}
 
-impl ConfusionMatrix {
     /// Precision of each class: correct / samples predicted as that class (`None` for a class
     /// never predicted).
     #[must_use]
     pub fn precision(&self) -> Vec<Option<f64>> {
-        (0..self.classes)
-            .map(|p| {
-                let column: usize = (0..self.classes).map(|t| self.count(t, p)).sum();
-                (column > 0).then(|| self.count(p, p) as f64 / column as f64)
-            })
-            .collect()
+        self.per_class(|c| (self.count(c, c), self.predicted(c)))
     }
 
     /// F1 score of each class, the harmonic mean of its precision and recall, computed as
@@ -109,14 +97,27 @@ impl ConfusionMatrix {
     /// ```
     #[must_use]
     pub fn f1(&self) -> Vec<Option<f64>> {
+        // 2·TP + FP + FN = (TP + FP) + (TP + FN): predicted plus actual.
+        self.per_class(|c| (2 * self.count(c, c), self.predicted(c) + self.actual(c)))
+    }
+
+    /// Samples of class `c`: its row's sum.
+    fn actual(&self, c: usize) -> usize {
+        (0..self.classes).map(|p| self.count(c, p)).sum()
+    }
+
+    /// Samples predicted as class `c`: its column's sum.
+    fn predicted(&self, c: usize) -> usize {
+        (0..self.classes).map(|t| self.count(t, c)).sum()
+    }
+
+    /// `numerator / denominator` of each class, from `parts(class)`; `None` where the
+    /// denominator is 0.
+    fn per_class(&self, parts: impl Fn(usize) -> (usize, usize)) -> Vec<Option<f64>> {
         (0..self.classes)
             .map(|c| {
-                let tp = self.count(c, c);
-                let predicted: usize = (0..self.classes).map(|t| self.count(t, c)).sum();
-                let actual: usize = (0..self.classes).map(|p| self.count(c, p)).sum();
-                // 2·TP + FP + FN = predicted + actual.
-                let denominator = predicted + actual;
-                (denominator > 0).then(|| 2.0 * tp as f64 / denominator as f64)
+                let (numerator, denominator) = parts(c);
+                (denominator > 0).then(|| numerator as f64 / denominator as f64)
             })
             .collect()
     }
