@@ -14,7 +14,9 @@
 //! | [`Direction::Restore`] | `y = σx + μ` | `∂L/∂x = σ·∂L/∂y` |
 //!
 //! Both are `y = a·x + b` per feature (row), with no trainable parameter: optimizers and the
-//! L2 penalty never see `μ` or `σ`.
+//! L2 penalty never see `μ` or `σ`. They are saved in the model file's architecture, which
+//! [`Network::load`](crate::Network::load) rebuilds; [`weights::load_into`](crate::weights::load_into)
+//! loads parameters only, so a network the caller built keeps its own `Standardize`.
 
 use crate::linalg::{flush_subnormal, map2, map3, simd};
 use crate::network::check_finite;
