@@ -12,6 +12,7 @@
 //! | [`Loss`], [`SoftmaxCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
 //! | [`Optimizer`], [`Sgd`], [`Adam`], [`AdamW`], [`Rmsprop`] | `optim/` | PyTorch's rules, double-buffered state, checkpointable |
 //! | [`Dropout`] | `dropout.rs` | inverted dropout in training, the identity in inference |
+//! | [`LayerNorm`] | `layer_norm.rs` | each sample's features normalized, then scaled and shifted by trainable `γ`, `β` |
 //! | [`Standardize`] | `standardize.rs` | a fixed per-feature `(x − μ)/σ`, or back, fitted on data and saved with the model |
 //! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
 //! | [`train`] | `train.rs` | epochs, minibatches, full batch |
@@ -48,6 +49,7 @@ mod dropout;
 mod error;
 pub mod gradcheck;
 mod layer;
+mod layer_norm;
 pub mod linalg;
 pub mod loss;
 pub mod metrics;
@@ -63,6 +65,7 @@ pub use activation::{Activation, ActivationFunction, DerivativeFrom, Gelu, Leaky
 pub use dropout::Dropout;
 pub use error::{Error, Result};
 pub use layer::{Init, Layer, NormalInit};
+pub use layer_norm::LayerNorm;
 pub use linalg::Float;
 pub use loss::{BinaryCrossEntropy, Huber, Loss, LossValue, MeanSquaredError, SoftmaxCrossEntropy, Targets};
 pub use module::{Module, ModuleClone, Parameter, Regularization, TrainContext};

@@ -30,8 +30,8 @@
 
 use crate::module::{parameters_of, parameters_of_mut};
 use crate::{
-    Activation, Dropout, Error, Float, Gelu, Layer, LeakyRelu, Module, Network, Relu, Result, Sigmoid,
-    Standardize, Tanh,
+    Activation, Dropout, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu, Module, Network, Relu, Result,
+    Sigmoid, Standardize, Tanh,
 };
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -388,6 +388,10 @@ fn built_in<T: Float>(
             Ok(Box::new(Dropout::new(p).map_err(|e| e.to_string())?))
         }
         "Standardize" => Ok(Box::new(Standardize::<T>::from_settings(spec)?)),
+        "LayerNorm" => {
+            let norm = LayerNorm::<T>::from_settings(spec, max_entries)?;
+            Ok(Box::new(norm))
+        }
         "Tanh" => Ok(Box::new(Tanh)),
         "Sigmoid" => Ok(Box::new(Sigmoid)),
         "Gelu" => Ok(Box::new(Gelu)),

@@ -1,0 +1,244 @@
+//! [`LayerNorm`]: each sample's features brought to mean 0 and variance 1, then scaled and
+//! shifted by trainable `γ` and `β` (Ba, Kiros & Hinton, 2016; PyTorch's `nn.LayerNorm` over the
+//! features). It keeps the scale of a deep stack's activations steady whatever the batch, and
+//! acts the same in training and inference.
+//!
+//! Per sample (column) `x` of `n` features, with `g = γ ⊙ ∂L/∂y`:
+//!
+//! | | forward | local gradient |
+//! |---|---|---|
+//! | normalize | `μ = mean(x)`, `σ = √(mean((x − μ)²) + ε)`, `x̂ = (x − μ)/σ` | `∂L/∂x = (g − mean(g) − x̂·mean(g ⊙ x̂))/σ` |
+//! | scale, shift | `y = γ ⊙ x̂ + β` | `∂L/∂γ = Σ ∂L/∂y ⊙ x̂`, `∂L/∂β = Σ ∂L/∂y` (sums over the samples) |
+
+use crate::linalg::{flush_subnormal, simd};
+use crate::module::{Parameter, Regularization};
+use crate::parallel::{Cols, ColsMut, for_column_blocks};
+use crate::{Error, Float, Module, Result};
+use nalgebra::DMatrix;
+use serde_json::{Map, Value};
+
+/// Layer normalization over the features of each sample, with a trainable gain `γ` (`weight`,
+/// starting at 1) and shift `β` (`bias`, starting at 0), both one per feature and exempt from
+/// the L2 penalty and, by default, from weight decay. Per sample `x` of `n` features, with
+/// `g = γ ⊙ ∂L/∂y`:
+///
+/// ```text
+/// μ = mean(x),  σ = √(mean((x − μ)²) + ε),  x̂ = (x − μ)/σ,  y = γ ⊙ x̂ + β
+/// ∂L/∂x = (g − mean(g) − x̂·mean(g ⊙ x̂))/σ,  ∂L/∂γ = Σ ∂L/∂y ⊙ x̂,  ∂L/∂β = Σ ∂L/∂y
+/// ```
+///
+/// (the last two summed over the samples).
+///
+/// ```
+/// use feedforward::{Activation, Init, Layer, LayerNorm, Network};
+/// use nalgebra::DMatrix;
+/// use rand::SeedableRng;
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let net = Network::<f64>::new(4)
+///     .push(Layer::new(4, 16, Init::He, &mut rng))?
+///     .push(LayerNorm::new(16)?)?
+///     .push(Layer::new(16, 2, Init::He, &mut rng).with_activation(Activation::Relu))?;
+/// assert_eq!(net.output(&DMatrix::from_element(4, 3, 0.5))?.shape(), (2, 3));
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerNorm<T: Float> {
+    gain: Parameter<T>,
+    shift: Parameter<T>,
+    eps: f64,
+}
+
+impl<T: Float> LayerNorm<T> {
+    /// Layer normalization of `features` features (at least 1), with PyTorch's `ε = 1e-5`.
+    pub fn new(features: usize) -> Result<Self> {
+        if features == 0 {
+            return Err(Error::shape("LayerNorm", "at least one feature", "0"));
+        }
+        let parameter = |name, value| {
+            Parameter::new(name, DMatrix::from_element(features, 1, value), Regularization::Exempt)
+        };
+        Ok(LayerNorm { gain: parameter("weight", T::one()), shift: parameter("bias", T::zero()), eps: 1e-5 })
+    }
+
+    /// The same with `ε` (finite and > 0) added to the variance.
+    pub fn with_eps(self, eps: f64) -> Result<Self> {
+        if !(eps.is_finite() && eps > 0.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "LayerNorm eps",
+                value: eps,
+                requirement: "must be finite and > 0",
+            });
+        }
+        Ok(LayerNorm { eps, ..self })
+    }
+
+    /// The `ε` added to the variance.
+    #[must_use]
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
+    /// Number of features.
+    #[must_use]
+    pub fn features(&self) -> usize {
+        self.gain.len()
+    }
+
+    /// The gain `γ` (a `features × 1` parameter named `weight`).
+    #[must_use]
+    pub fn gain(&self) -> &Parameter<T> {
+        &self.gain
+    }
+
+    /// The shift `β` (a `features × 1` parameter named `bias`).
+    #[must_use]
+    pub fn shift(&self) -> &Parameter<T> {
+        &self.shift
+    }
+
+    /// Rebuilds one from a model file's settings (`features`, `eps`), with `γ = 1`, `β = 0`
+    /// until the file's tensors are loaded. `max_entries` bounds the features by what the file
+    /// can hold, so that a corrupt header is an error instead of a huge allocation.
+    pub(crate) fn from_settings(
+        spec: &Map<String, Value>,
+        max_entries: usize,
+    ) -> std::result::Result<Self, String> {
+        let features = spec.get("features").and_then(Value::as_u64).ok_or("features is not a count")?;
+        let features = usize::try_from(features)
+            .ok()
+            .filter(|&f| f <= max_entries)
+            .ok_or_else(|| format!("{features} features do not fit in the file's tensors"))?;
+        let eps = spec.get("eps").and_then(Value::as_f64).ok_or("eps is not a number")?;
+        LayerNorm::new(features).and_then(|n| n.with_eps(eps)).map_err(|e| e.to_string())
+    }
+}
+
+/// `μ` and `1/σ` of one sample's features.
+#[inline(always)]
+fn moments<T: Float>(x: &[T], eps: T) -> (T, T) {
+    let n = T::lit(x.len() as f64);
+    let mean = x.iter().fold(T::zero(), |s, &v| s + v) / n;
+    let variance = x.iter().fold(T::zero(), |s, &v| s + (v - mean) * (v - mean)) / n;
+    (mean, T::one() / (variance + eps).sqrt())
+}
+
+impl<T: Float> Module<T> for LayerNorm<T> {
+    fn kind(&self) -> &'static str {
+        "LayerNorm"
+    }
+
+    fn output_rows(&self, input_rows: usize) -> Result<usize> {
+        if input_rows != self.features() {
+            return Err(Error::shape(
+                "LayerNorm input",
+                format!("{} rows", self.features()),
+                format!("{input_rows} rows"),
+            ));
+        }
+        Ok(input_rows)
+    }
+
+    fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
+        let rows = self.features();
+        let (gain, shift, eps) =
+            (self.gain.value().as_slice(), self.shift.value().as_slice(), T::lit(self.eps));
+        let data = (ColsMut(output.as_mut_slice(), rows), Cols(input.as_slice(), rows));
+        let block = |(y, x): (ColsMut<'_, T>, Cols<'_, T>)| {
+            simd(
+                #[inline(always)]
+                || {
+                    for (y, x) in y.0.chunks_exact_mut(rows).zip(x.0.chunks_exact(rows)) {
+                        let (mean, inverse) = moments(x, eps);
+                        for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gain).zip(shift) {
+                            *y = g * ((x - mean) * inverse) + b;
+                        }
+                    }
+                },
+            );
+        };
+        for_column_blocks(input.ncols(), rows, data, &block, &|(), ()| ());
+    }
+
+    fn backward(
+        &mut self,
+        input: &DMatrix<T>,
+        _output: &DMatrix<T>,
+        grad_output: &DMatrix<T>,
+        grad_input: Option<&mut DMatrix<T>>,
+    ) {
+        let rows = self.features();
+        let eps = T::lit(self.eps);
+        let n = T::lit(rows as f64);
+        // ∂L/∂γ and ∂L/∂β: one pass over the samples in order, so the sums do not depend on
+        // the thread count.
+        {
+            let (mut dgain, mut dshift) = (vec![T::zero(); rows], vec![T::zero(); rows]);
+            for (x, dy) in input.as_slice().chunks_exact(rows).zip(grad_output.as_slice().chunks_exact(rows))
+            {
+                let (mean, inverse) = moments(x, eps);
+                for (((dg, db), &x), &dy) in dgain.iter_mut().zip(&mut dshift).zip(x).zip(dy) {
+                    *dg += dy * ((x - mean) * inverse);
+                    *db += dy;
+                }
+            }
+            let flush = |g: &mut [T], values: Vec<T>| {
+                g.iter_mut().zip(values).for_each(|(g, v)| *g = flush_subnormal(v))
+            };
+            flush(self.gain.grad_slice_mut(), dgain);
+            flush(self.shift.grad_slice_mut(), dshift);
+        }
+        let Some(dx) = grad_input else { return };
+        let gain = self.gain.value().as_slice();
+        let data = (
+            ColsMut(dx.as_mut_slice(), rows),
+            (Cols(input.as_slice(), rows), Cols(grad_output.as_slice(), rows)),
+        );
+        let block = |(dx, (x, dy)): (ColsMut<'_, T>, (Cols<'_, T>, Cols<'_, T>))| {
+            simd(
+                #[inline(always)]
+                || {
+                    for ((dx, x), dy) in
+                        dx.0.chunks_exact_mut(rows).zip(x.0.chunks_exact(rows)).zip(dy.0.chunks_exact(rows))
+                    {
+                        let (mean, inverse) = moments(x, eps);
+                        // mean(g) and mean(g ⊙ x̂), g = γ ⊙ ∂L/∂y.
+                        let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
+                        for ((&x, &dy), &gamma) in x.iter().zip(dy).zip(gain) {
+                            let g = gamma * dy;
+                            sum_g += g;
+                            sum_gx += g * ((x - mean) * inverse);
+                        }
+                        let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
+                        for (((dx, &x), &dy), &gamma) in dx.iter_mut().zip(x).zip(dy).zip(gain) {
+                            let normalized = (x - mean) * inverse;
+                            *dx = flush_subnormal(inverse * (gamma * dy - mean_g - normalized * mean_gx));
+                        }
+                    }
+                },
+            );
+        };
+        for_column_blocks(input.ncols(), rows, data, &block, &|(), ()| ());
+    }
+
+    fn visit_parameters<'a>(&'a self, visit: &mut dyn FnMut(&'a Parameter<T>)) {
+        visit(&self.gain);
+        visit(&self.shift);
+    }
+
+    fn visit_parameters_mut<'a>(&'a mut self, visit: &mut dyn FnMut(&'a mut Parameter<T>)) {
+        visit(&mut self.gain);
+        visit(&mut self.shift);
+    }
+
+    /// A NaN or ±inf in a sample makes its mean, and so its whole output, non-finite.
+    fn propagates_non_finite(&self) -> bool {
+        true
+    }
+
+    fn describe(&self) -> Option<Map<String, Value>> {
+        Some(Map::from_iter([
+            ("features".to_string(), self.features().into()),
+            ("eps".to_string(), self.eps.into()),
+        ]))
+    }
+}
