@@ -17,7 +17,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use feedforward::linalg::{Op, gemm};
 use feedforward::optim::{Momentum, SgdConfig};
 use feedforward::{
-    Adam, AdamW, Float, Init, MlpConfig, Network, Optimizer, Rmsprop, Sgd, SoftmaxCrossEntropy,
+    Activation, Adam, AdamW, Float, Init, MlpConfig, Network, Optimizer, Rmsprop, Sgd, SoftmaxCrossEntropy,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -155,6 +155,30 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
                         black_box(
                             net.train_step(black_box(&x), &SoftmaxCrossEntropy::new(), &y, opt.as_mut())
                                 .unwrap(),
+                        )
+                    })
+                });
+            }
+            // The same step with the other hidden activations (the exponential ones evaluate
+            // `exp` or `tanh` once or twice per hidden value).
+            let activations = [
+                ("train_step_tanh", Activation::Tanh),
+                ("train_step_sigmoid", Activation::Sigmoid),
+                ("train_step_gelu", Activation::Gelu),
+            ];
+            for (name, hidden_activation) in activations {
+                let config = MlpConfig {
+                    init: Init::SEED_RECIPE,
+                    output_bias: false,
+                    hidden_activation,
+                    ..MlpConfig::default()
+                };
+                let mut net = Network::mlp(&[784, 256, 10], config, &mut StdRng::seed_from_u64(0)).unwrap();
+                let mut opt = Rmsprop::per_tensor(T::lit(1e-6), None).unwrap();
+                group.bench_function(BenchmarkId::new(name, batch), |b| {
+                    b.iter(|| {
+                        black_box(
+                            net.train_step(black_box(&x), &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap(),
                         )
                     })
                 });
