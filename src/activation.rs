@@ -22,6 +22,7 @@
 //! [`Module`] too); to fuse it into a [`Layer`](crate::Layer), a variant of [`Activation`] and
 //! its line in `with_function!` below.
 
+use crate::elementary::tanh;
 use crate::linalg::{flush_subnormal, map1, map2, simd};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Module, Result};
@@ -178,7 +179,7 @@ impl ActivationFunction for Tanh {
     const PROPAGATES_NON_FINITE: bool = false;
     #[inline(always)]
     fn f<T: Float>(&self, z: T) -> T {
-        z.tanh()
+        tanh(z)
     }
     #[inline(always)]
     fn derivative<T: Float>(&self, y: T) -> T {
@@ -220,7 +221,7 @@ impl ActivationFunction for Gelu {
     #[inline(always)]
     fn f<T: Float>(&self, z: T) -> T {
         let u = T::lit(GELU_K) * (z + T::lit(GELU_C) * z * z * z);
-        T::lit(0.5) * z * (T::one() + u.tanh())
+        T::lit(0.5) * z * (T::one() + tanh(u))
     }
     #[inline(always)]
     fn derivative<T: Float>(&self, z: T) -> T {
@@ -230,7 +231,7 @@ impl ActivationFunction for Gelu {
             return if z > T::zero() { T::one() } else { T::zero() };
         }
         let (k, c, half) = (T::lit(GELU_K), T::lit(GELU_C), T::lit(0.5));
-        let t = (k * (z + c * z * z * z)).tanh();
+        let t = tanh(k * (z + c * z * z * z));
         half * (T::one() + t) + half * z * (T::one() - t * t) * k * (T::one() + T::lit(3.0) * c * z * z)
     }
 }

@@ -46,6 +46,7 @@ mod checkpoint;
 #[cfg(feature = "data")]
 pub mod data;
 mod dropout;
+mod elementary;
 mod error;
 pub mod gradcheck;
 mod layer;
