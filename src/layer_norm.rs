@@ -11,7 +11,7 @@
 //! | scale, shift | `y = γ ⊙ x̂ + β` | `∂L/∂γ = Σ ∂L/∂y ⊙ x̂`, `∂L/∂β = Σ ∂L/∂y` (sums over the samples) |
 
 use crate::linalg::{flush_subnormal, simd};
-use crate::module::{Parameter, Regularization};
+use crate::module::{Parameter, Regularization, same_rows};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Module, Result};
 use nalgebra::DMatrix;
@@ -128,14 +128,7 @@ impl<T: Float> Module<T> for LayerNorm<T> {
     }
 
     fn output_rows(&self, input_rows: usize) -> Result<usize> {
-        if input_rows != self.features() {
-            return Err(Error::shape(
-                "LayerNorm input",
-                format!("{} rows", self.features()),
-                format!("{input_rows} rows"),
-            ));
-        }
-        Ok(input_rows)
+        same_rows("LayerNorm input", self.features(), input_rows)
     }
 
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {

@@ -346,3 +346,12 @@ pub(crate) fn check_output_rows(kind: &str, rows: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// For a module that keeps its input's rows (`features` of them): `input_rows` if it matches,
+/// else an error naming `what` (e.g. `"LayerNorm input"`).
+pub(crate) fn same_rows(what: &str, features: usize, input_rows: usize) -> Result<usize> {
+    if input_rows != features {
+        return Err(Error::shape(what, format!("{features} rows"), format!("{input_rows} rows")));
+    }
+    Ok(input_rows)
+}

@@ -19,6 +19,7 @@
 //! loads parameters only, so a network the caller built keeps its own `Standardize`.
 
 use crate::linalg::{flush_subnormal, map2, map3, simd};
+use crate::module::same_rows;
 use crate::network::check_finite;
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Module, Result};
@@ -249,14 +250,7 @@ impl<T: Float> Module<T> for Standardize<T> {
     }
 
     fn output_rows(&self, input_rows: usize) -> Result<usize> {
-        if input_rows != self.features() {
-            return Err(Error::shape(
-                "Standardize input",
-                format!("{} rows (the features it was fitted on)", self.features()),
-                format!("{input_rows} rows"),
-            ));
-        }
-        Ok(input_rows)
+        same_rows("Standardize input (the features it was fitted on)", self.features(), input_rows)
     }
 
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
