@@ -10,7 +10,7 @@
 //! | normalize | `μ = mean(x)`, `σ = √(mean((x − μ)²) + ε)`, `x̂ = (x − μ)/σ` | `∂L/∂x = (g − mean(g) − x̂·mean(g ⊙ x̂))/σ` |
 //! | scale, shift | `y = γ ⊙ x̂ + β` | `∂L/∂γ = Σ ∂L/∂y ⊙ x̂`, `∂L/∂β = Σ ∂L/∂y` (sums over the samples) |
 
-use crate::linalg::{flush_subnormal, simd};
+use crate::linalg::{flush_subnormal, for_each_column, simd};
 use crate::module::{Parameter, Regularization, same_rows};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Module, Result};
@@ -132,24 +132,20 @@ impl<T: Float> Module<T> for LayerNorm<T> {
     }
 
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
-        let rows = self.features();
         let (gain, shift, eps) =
             (self.gain.value().as_slice(), self.shift.value().as_slice(), T::lit(self.eps));
-        let data = (ColsMut(output.as_mut_slice(), rows), Cols(input.as_slice(), rows));
-        let block = |(y, x): (ColsMut<'_, T>, Cols<'_, T>)| {
-            simd(
-                #[inline(always)]
-                || {
-                    for (y, x) in y.0.chunks_exact_mut(rows).zip(x.0.chunks_exact(rows)) {
-                        let (mean, inverse) = moments(x, eps);
-                        for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gain).zip(shift) {
-                            *y = g * ((x - mean) * inverse) + b;
-                        }
-                    }
-                },
-            );
-        };
-        for_column_blocks(input.ncols(), rows, data, &block, &|(), ()| ());
+        for_each_column(
+            output.as_mut_slice(),
+            input.as_slice(),
+            self.features(),
+            #[inline(always)]
+            |y, x| {
+                let (mean, inverse) = moments(x, eps);
+                for (((y, &x), &g), &b) in y.iter_mut().zip(x).zip(gain).zip(shift) {
+                    *y = g * ((x - mean) * inverse) + b;
+                }
+            },
+        );
     }
 
     fn backward(

@@ -498,6 +498,28 @@ fn add_scaled_sum_squares_block<T: Float>(grad: &mut [T], alpha: T, value: &[T])
     acc.iter().fold(T::zero(), |s, &a| s + a)
 }
 
+/// `f(out column, input column)` for every sample (column, `rows` long) of two column-major
+/// buffers of the same shape: the columns cut into blocks over the thread team, each block
+/// compiled wide ([`simd`]). Pass `f` as `#[inline(always)] |out, input| …`, so that it
+/// vectorizes inside the wide code.
+#[inline(always)]
+pub(crate) fn for_each_column<T: Float>(
+    out: &mut [T],
+    input: &[T],
+    rows: usize,
+    f: impl Fn(&mut [T], &[T]) + Sync,
+) {
+    assert_eq!(out.len(), input.len(), "for_each_column: lengths differ");
+    let columns = input.len().checked_div(rows).unwrap_or(0);
+    let block = |(out, input): (ColsMut<'_, T>, Cols<'_, T>)| {
+        simd(
+            #[inline(always)]
+            || out.0.chunks_exact_mut(rows).zip(input.0.chunks_exact(rows)).for_each(|(o, i)| f(o, i)),
+        );
+    };
+    for_column_blocks(columns, rows, (ColsMut(out, rows), Cols(input, rows)), &block, &|(), ()| ());
+}
+
 /// `out[i] = f(a[i])`, in chunks the compiler vectorizes (see [`map2`]).
 #[inline(always)]
 pub(crate) fn map1<T: Float>(out: &mut [T], a: &[T], f: impl Fn(T) -> T) {

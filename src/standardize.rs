@@ -18,10 +18,9 @@
 //! [`Network::load`](crate::Network::load) rebuilds; [`weights::load_into`](crate::weights::load_into)
 //! loads parameters only, so a network the caller built keeps its own `Standardize`.
 
-use crate::linalg::{flush_subnormal, map2, map3, simd};
+use crate::linalg::{flush_subnormal, for_each_column, map2, map3};
 use crate::module::same_rows;
 use crate::network::check_finite;
-use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Module, Result};
 use nalgebra::{DMatrix, DVector};
 use serde_json::{Map, Value};
@@ -254,20 +253,14 @@ impl<T: Float> Module<T> for Standardize<T> {
     }
 
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
-        let rows = self.features();
         let (gain, offset) = (&self.gain[..], &self.offset[..]);
-        let data = (ColsMut(output.as_mut_slice(), rows), Cols(input.as_slice(), rows));
-        let block = |(y, x): (ColsMut<'_, T>, Cols<'_, T>)| {
-            simd(
-                #[inline(always)]
-                || {
-                    for (y, x) in y.0.chunks_exact_mut(rows).zip(x.0.chunks_exact(rows)) {
-                        map3(y, x, gain, offset, |x, a, b| a * x + b);
-                    }
-                },
-            );
-        };
-        for_column_blocks(input.ncols(), rows, data, &block, &|(), ()| ());
+        for_each_column(
+            output.as_mut_slice(),
+            input.as_slice(),
+            self.features(),
+            #[inline(always)]
+            |y, x| map3(y, x, gain, offset, |x, a, b| a * x + b),
+        );
     }
 
     fn backward(
@@ -278,20 +271,14 @@ impl<T: Float> Module<T> for Standardize<T> {
         grad_input: Option<&mut DMatrix<T>>,
     ) {
         let Some(dx) = grad_input else { return };
-        let rows = self.features();
         let gain = &self.gain[..];
-        let data = (ColsMut(dx.as_mut_slice(), rows), Cols(grad_output.as_slice(), rows));
-        let block = |(dx, dy): (ColsMut<'_, T>, Cols<'_, T>)| {
-            simd(
-                #[inline(always)]
-                || {
-                    for (dx, dy) in dx.0.chunks_exact_mut(rows).zip(dy.0.chunks_exact(rows)) {
-                        map2(dx, dy, gain, |dy, a| flush_subnormal(a * dy));
-                    }
-                },
-            );
-        };
-        for_column_blocks(grad_output.ncols(), rows, data, &block, &|(), ()| ());
+        for_each_column(
+            dx.as_mut_slice(),
+            grad_output.as_slice(),
+            self.features(),
+            #[inline(always)]
+            |dx, dy| map2(dx, dy, gain, |dy, a| flush_subnormal(a * dy)),
+        );
     }
 
     /// `a·x + b` with a finite `a > 0` carries NaN and ±inf through.
