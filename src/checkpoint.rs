@@ -44,7 +44,7 @@ pub(crate) struct RunState<T: Float> {
     pub plateau: Tracker,
     /// Early stopping: the best validation loss, its epoch, epochs without improvement.
     pub early: Tracker,
-    /// Early stopping: the parameters at the best epoch.
+    /// Early stopping: the model's tensors (parameters, then buffers, per module) at the best epoch.
     pub best_weights: Option<Vec<DMatrix<T>>>,
 }
 
@@ -212,15 +212,12 @@ where
                 .map_err(|reason| bad(format!("tensor {BEST_PREFIX}{name} {reason}")))?,
         );
     }
+    let tensors = weights::tensors(network);
     let best_weights = match best.len() {
         0 => None,
-        n if n == network.parameters().count() => Some(
-            network
-                .parameters()
-                .zip(best)
-                .map(|(p, v)| DMatrix::from_vec(p.value().nrows(), p.value().ncols(), v))
-                .collect(),
-        ),
+        n if n == tensors.len() => {
+            Some(tensors.iter().zip(best).map(|(t, v)| DMatrix::from_vec(t.nrows(), t.ncols(), v)).collect())
+        }
         _ => return Err(bad("some best-weight tensors are missing".into())),
     };
     let to_usize = |v: u64| usize::try_from(v).map_err(|_| bad(format!("{v} does not fit in a usize")));

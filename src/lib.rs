@@ -42,6 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+mod batch_norm;
 mod checkpoint;
 #[cfg(feature = "data")]
 pub mod data;
@@ -63,13 +64,14 @@ pub mod train;
 pub mod weights;
 
 pub use activation::{Activation, ActivationFunction, DerivativeFrom, Gelu, LeakyRelu, Relu, Sigmoid, Tanh};
+pub use batch_norm::BatchNorm;
 pub use dropout::Dropout;
 pub use error::{Error, Result};
 pub use layer::{Init, Layer, NormalInit};
 pub use layer_norm::LayerNorm;
 pub use linalg::Float;
 pub use loss::{BinaryCrossEntropy, Huber, Loss, LossValue, MeanSquaredError, SoftmaxCrossEntropy, Targets};
-pub use module::{Module, ModuleClone, Parameter, Regularization, TrainContext};
+pub use module::{Buffer, Module, ModuleClone, Parameter, Regularization, TrainContext};
 pub use network::{Evaluation, MlpConfig, Network, StepReport};
 pub use optim::{
     Adam, AdamConfig, AdamW, DecayScope, Momentum, Optimizer, Rmsprop, RmspropRule, Sgd, SgdConfig,

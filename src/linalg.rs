@@ -520,6 +520,37 @@ pub(crate) fn for_each_column<T: Float>(
     for_column_blocks(columns, rows, (ColsMut(out, rows), Cols(input, rows)), &block, &|(), ()| ());
 }
 
+/// `K` per-row sums over the samples (columns) of two column-major buffers of the same shape:
+/// `add(sums, a column, b column)` adds one sample's terms into `sums` (`K` vectors of `rows`).
+/// The columns are cut into blocks by shape alone, each block sums its columns in order into
+/// vectors of its own, and the blocks' vectors are added in block order: the sums do not depend
+/// on the thread count. Pass `add` as `#[inline(always)] |sums, a, b| …`.
+#[inline(always)]
+pub(crate) fn column_sums<T: Float, const K: usize>(
+    a: &[T],
+    b: &[T],
+    rows: usize,
+    add: impl Fn(&mut [Vec<T>; K], &[T], &[T]) + Sync,
+) -> [Vec<T>; K] {
+    assert_eq!(a.len(), b.len(), "column_sums: lengths differ");
+    let columns = a.len().checked_div(rows).unwrap_or(0);
+    let block = |(a, b): (Cols<'_, T>, Cols<'_, T>)| {
+        let mut sums: [Vec<T>; K] = std::array::from_fn(|_| vec![T::zero(); rows]);
+        simd(
+            #[inline(always)]
+            || a.0.chunks_exact(rows).zip(b.0.chunks_exact(rows)).for_each(|(a, b)| add(&mut sums, a, b)),
+        );
+        sums
+    };
+    let combine = |mut left: [Vec<T>; K], right: [Vec<T>; K]| {
+        for (l, r) in left.iter_mut().zip(&right) {
+            l.iter_mut().zip(r).for_each(|(l, &r)| *l += r);
+        }
+        left
+    };
+    for_column_blocks(columns, rows, (Cols(a, rows), Cols(b, rows)), &block, &combine)
+}
+
 /// `out[i] = f(a[i])`, in chunks the compiler vectorizes (see [`map2`]).
 #[inline(always)]
 pub(crate) fn map1<T: Float>(out: &mut [T], a: &[T], f: impl Fn(T) -> T) {

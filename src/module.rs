@@ -162,6 +162,76 @@ impl<T: Float> Parameter<T> {
     }
 }
 
+/// A module's state that is not trained but belongs to the model, so model files and
+/// checkpoints hold it (PyTorch's buffers): [`BatchNorm`](crate::BatchNorm)'s running
+/// statistics. Optimizers, the L2 penalty, weight decay and gradient checks never see it.
+///
+/// ```
+/// use feedforward::module::Buffer;
+/// use nalgebra::DMatrix;
+/// let mut running = Buffer::new("running_mean", DMatrix::<f32>::zeros(3, 1));
+/// running.value_mut()[1] = 0.5;
+/// assert_eq!((running.name(), running.len(), running.value()[1]), ("running_mean", 3, 0.5));
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Buffer<T: Float> {
+    name: String,
+    value: DMatrix<T>,
+}
+
+/// Shows its name and shape, not its values.
+impl<T: Float> std::fmt::Debug for Buffer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffer")
+            .field("name", &self.name)
+            .field("shape", &format_args!("{}×{}", self.value.nrows(), self.value.ncols()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Float> Buffer<T> {
+    /// A buffer called `name` holding `value`. Model files name the tensor
+    /// `layer{k}.{name}`, beside the module's parameters: the names within one module must
+    /// differ.
+    pub fn new(name: impl Into<String>, value: DMatrix<T>) -> Self {
+        Buffer { name: name.into(), value }
+    }
+
+    /// Short name within its module, e.g. `"running_mean"`.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Renames the buffer (see [`prefix_parameter_names`], which renames buffers too).
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        self.name = name.into();
+    }
+
+    /// Current value.
+    #[must_use]
+    pub fn value(&self) -> &DMatrix<T> {
+        &self.value
+    }
+
+    /// Mutable view of the value (a view, so its shape cannot change).
+    pub fn value_mut(&mut self) -> DMatrixViewMut<'_, T> {
+        self.value.as_view_mut()
+    }
+
+    /// Number of scalar entries.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.value.len()
+    }
+
+    /// True when the buffer has no entries.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty()
+    }
+}
+
 /// One stage of a [`Network`](crate::Network): forward, local gradient, parameters.
 ///
 /// Shapes: `input` is `input_rows × batch`, `output` is `output_rows(input_rows) × batch`; the
@@ -219,6 +289,33 @@ pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync {
     fn visit_parameters_mut<'a>(&'a mut self, visit: &mut dyn FnMut(&'a mut Parameter<T>)) {
         let _ = visit;
     }
+
+    /// Calls `visit` on every [`Buffer`] (state saved with the model but not trained), in a
+    /// fixed order. Default: none.
+    fn visit_buffers<'a>(&'a self, visit: &mut dyn FnMut(&'a Buffer<T>)) {
+        let _ = visit;
+    }
+
+    /// Calls `visit` on every [`Buffer`], mutably, in the order of
+    /// [`visit_buffers`](Module::visit_buffers) (model files and checkpoints load them so).
+    fn visit_buffers_mut<'a>(&'a mut self, visit: &mut dyn FnMut(&'a mut Buffer<T>)) {
+        let _ = visit;
+    }
+
+    /// Rejects a training batch of `samples` samples that this module cannot train on, before
+    /// the step changes anything ([`BatchNorm`](crate::BatchNorm) needs at least two). Default:
+    /// any batch.
+    fn check_training_batch(&self, samples: usize) -> Result<()> {
+        let _ = samples;
+        Ok(())
+    }
+
+    /// Called once a training step is accepted, after the optimizer's commit: makes permanent
+    /// what [`forward_train`](Module::forward_train) kept aside for it (BatchNorm's running
+    /// statistics), so that a step rejected for a NaN leaves the module as it was. Steps that
+    /// are only differentiated ([`Network::backward`](crate::Network::backward), gradient
+    /// checks) never commit. Default: nothing.
+    fn commit_step(&mut self) {}
 
     /// Whether the output holds a NaN or ±inf whenever the input does. When every module of a
     /// network says so, the network checks its output (a few rows) for NaN and ±inf instead
@@ -313,13 +410,17 @@ impl<T: Float> Clone for Box<dyn Module<T>> {
     }
 }
 
-/// Prefixes the name of every parameter of `module` with `prefix` and a dot, so that a
+/// Prefixes the name of every parameter (and [`Buffer`]) of `module` with `prefix` and a dot, so that a
 /// composite module holding several children of one kind gives each tensor a distinct name
 /// (`"0.weight"`, `"1.weight"`, …). Call it once, when the composite is built.
 pub fn prefix_parameter_names<T: Float>(module: &mut dyn Module<T>, prefix: &str) {
     module.visit_parameters_mut(&mut |p| {
         let name = format!("{prefix}.{}", p.name());
         p.set_name(name);
+    });
+    module.visit_buffers_mut(&mut |b| {
+        let name = format!("{prefix}.{}", b.name());
+        b.set_name(name);
     });
 }
 

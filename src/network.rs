@@ -711,6 +711,9 @@ impl<T: Float> Network<T> {
         scan: InputScan,
         step: Option<usize>,
     ) -> Result<crate::LossValue<T>> {
+        for module in &self.modules {
+            module.check_training_batch(x.ncols())?;
+        }
         self.forward_into_buffers(x, Pass::Training);
         let last = self.modules.len() - 1;
         self.check_output(x, &self.buffers.activations[last], scan, step)?;
@@ -855,6 +858,7 @@ impl<T: Float> Network<T> {
             module.visit_parameters_mut(&mut |param| {
                 param.swap_value(next.next().expect("one next value per parameter"));
             });
+            module.commit_step();
         }
         self.steps = step;
         Ok(StepReport { step, loss: value.loss.as_f64(), accuracy: value.accuracy, batch_size: x.ncols() })

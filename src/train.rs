@@ -25,7 +25,7 @@ use crate::error::plural;
 use crate::loss::{Loss, Targets};
 use crate::network::{InputScan, check_finite};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
-use crate::{Error, Evaluation, Float, Network, Optimizer, Result, StepReport};
+use crate::{Error, Evaluation, Float, Network, Optimizer, Result, StepReport, weights};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -688,9 +688,11 @@ where
             if v.loss < tracker.best - early.min_delta {
                 (tracker.best, tracker.best_epoch, tracker.bad_epochs) = (v.loss, epoch, 0);
                 // Reuses the buffers of the previous best.
+                // Parameters and buffers (BatchNorm's running statistics): the whole model.
                 let best = run.best_weights.get_or_insert_with(Vec::new);
-                best.resize_with(network.parameters().count(), || DMatrix::zeros(0, 0));
-                best.iter_mut().zip(network.parameters()).for_each(|(b, p)| b.clone_from(p.value()));
+                let tensors = weights::tensors(network);
+                best.resize_with(tensors.len(), || DMatrix::zeros(0, 0));
+                best.iter_mut().zip(tensors).for_each(|(b, t)| b.clone_from(t));
             } else {
                 tracker.bad_epochs += 1;
                 stopped_early = tracker.bad_epochs >= early.patience;
@@ -725,9 +727,7 @@ where
     if config.early_stopping.is_some()
         && let Some(best) = &run.best_weights
     {
-        for (p, value) in network.parameters_mut().zip(best) {
-            p.value_mut().copy_from(value);
-        }
+        weights::copy_tensors(network, best);
         report.best_epoch = Some(run.early.best_epoch);
     }
     optimizer.set_learning_rate(base_rate)?;

@@ -28,10 +28,9 @@
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
-use crate::module::{parameters_of, parameters_of_mut};
 use crate::{
-    Activation, Dropout, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu, Module, Network, Relu, Result,
-    Sigmoid, Standardize, Tanh,
+    Activation, BatchNorm, Dropout, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu, Module, Network, Relu,
+    Result, Sigmoid, Standardize, Tanh,
 };
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -45,46 +44,67 @@ pub const ARCHITECTURE_KEY: &str = "feedforward";
 /// The version of the architecture JSON this crate writes; it reads this one and older.
 pub const FORMAT_VERSION: u64 = 1;
 
-/// One tensor of a network in a weights file: its name and file shape, with the module and
-/// parameter it belongs to.
+/// One tensor of a network in a weights file: its name and file shape.
 struct Slot {
     name: String,
     shape: Vec<usize>,
-    module: usize,
-    parameter: usize,
 }
 
-/// The name and file shape of every parameter of `network`, in parameter order.
+/// The name and file shape of every tensor of `network`, in file order: each module's
+/// parameters, then its buffers.
 fn layout<T: Float>(network: &Network<T>) -> Result<Vec<Slot>> {
     let mut out: Vec<Slot> = Vec::new();
     let mut k = 0;
     for (m, module) in network.modules().iter().enumerate() {
-        let params = parameters_of(module.as_ref());
         let first = out.len();
-        for (p, param) in params.iter().enumerate() {
-            let (r, c) = param.value().shape();
+        let mut tensors: Vec<(&str, (usize, usize))> = Vec::new();
+        module.visit_parameters(&mut |p| tensors.push((p.name(), p.value().shape())));
+        module.visit_buffers(&mut |b| tensors.push((b.name(), b.value().shape())));
+        for (tensor_name, (r, c)) in tensors {
             let shape = if c == 1 { vec![r] } else { vec![c, r] };
-            let name = format!("layer{k}.{}", param.name());
+            let name = format!("layer{k}.{tensor_name}");
             if out[first..].iter().any(|s| s.name == name) {
                 return Err(memory_error(format!(
-                    "module {m} ({}) has two parameters named {:?}; give them distinct names \
+                    "module {m} ({}) has two tensors named {tensor_name:?}; give them distinct names \
                      (feedforward::module::prefix_parameter_names)",
                     module.kind(),
-                    param.name()
                 )));
             }
-            out.push(Slot { name, shape, module: m, parameter: p });
+            out.push(Slot { name, shape });
         }
-        if !params.is_empty() {
+        if out.len() > first {
             k += 1;
         }
     }
     Ok(out)
 }
 
-/// The file name and shape of every parameter of `network`, in parameter order.
+/// The file name and shape of every tensor of `network`, in file order.
 pub(crate) fn tensor_names<T: Float>(network: &Network<T>) -> Result<Vec<(String, Vec<usize>)>> {
     Ok(layout(network)?.into_iter().map(|s| (s.name, s.shape)).collect())
+}
+
+/// Every tensor a model file holds (parameters and buffers), in file order.
+pub(crate) fn tensors<T: Float>(network: &Network<T>) -> Vec<&DMatrix<T>> {
+    let mut out = Vec::new();
+    for module in network.modules() {
+        module.visit_parameters(&mut |p| out.push(p.value()));
+        module.visit_buffers(&mut |b| out.push(b.value()));
+    }
+    out
+}
+
+/// Copies `values` (one per tensor, in file order, shaped as [`tensors`] gives them) into the
+/// network's parameters and buffers.
+pub(crate) fn copy_tensors<T: Float>(network: &mut Network<T>, values: &[DMatrix<T>]) {
+    let mut values = values.iter();
+    let mut copy = |mut target: nalgebra::DMatrixViewMut<'_, T>| {
+        target.copy_from(values.next().expect("one value per tensor"));
+    };
+    for module in network.modules_mut() {
+        module.visit_parameters_mut(&mut |p| copy(p.value_mut()));
+        module.visit_buffers_mut(&mut |b| copy(b.value_mut()));
+    }
 }
 
 /// The network's architecture, as written under [`ARCHITECTURE_KEY`].
@@ -131,8 +151,8 @@ pub(crate) fn to_bytes_with<T: Float>(
         bytes
     };
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (slot, p) in layout(network)?.into_iter().zip(network.parameters()) {
-        tensors.push((slot.name, slot.shape, le_bytes(&mut p.value().iter().copied(), p.len())));
+    for (slot, value) in layout(network)?.into_iter().zip(self::tensors(network)) {
+        tensors.push((slot.name, slot.shape, le_bytes(&mut value.iter().copied(), value.len())));
     }
     for (name, values, shape) in extra {
         let bytes = le_bytes(&mut values.iter().copied(), values.len());
@@ -214,7 +234,8 @@ pub fn from_bytes_into<T: Float>(
         other => other,
     })?;
     let mut values: Vec<DMatrix<T>> = Vec::with_capacity(layout.len());
-    for Slot { name, shape, module, parameter } in &layout {
+    let targets = tensors(network);
+    for (Slot { name, shape, .. }, target) in layout.iter().zip(&targets) {
         let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
         if tensor.shape() != shape.as_slice() {
             return Err(bad(format!(
@@ -223,7 +244,7 @@ pub fn from_bytes_into<T: Float>(
             )));
         }
         let data: Vec<T> = decode(&tensor).map_err(|reason| bad(format!("tensor {name} {reason}")))?;
-        let (r, c) = parameters_of(network.modules()[*module].as_ref())[*parameter].value().shape();
+        let (r, c) = target.shape();
         values.push(DMatrix::from_vec(r, c, data));
     }
     // A checkpoint's optimizer state and best weights are not the network's.
@@ -231,10 +252,8 @@ pub fn from_bytes_into<T: Float>(
     if let Some(extra) = file.names().into_iter().find(|n| !belongs(n)) {
         return Err(bad(format!("tensor {extra} does not belong to this network")));
     }
-    for (slot, value) in layout.iter().zip(values) {
-        let module = network.modules_mut()[slot.module].as_mut();
-        parameters_of_mut(module)[slot.parameter].value_mut().copy_from(&value);
-    }
+    drop(targets);
+    copy_tensors(network, &values);
     Ok(())
 }
 
@@ -392,6 +411,7 @@ fn built_in<T: Float>(
             let norm = LayerNorm::<T>::from_settings(spec, max_entries)?;
             Ok(Box::new(norm))
         }
+        "BatchNorm" => Ok(Box::new(BatchNorm::<T>::from_settings(spec, max_entries)?)),
         "Tanh" => Ok(Box::new(Tanh)),
         "Sigmoid" => Ok(Box::new(Sigmoid)),
         "Gelu" => Ok(Box::new(Gelu)),

@@ -1,0 +1,380 @@
+//! [`BatchNorm`]: each feature brought to mean 0 and variance 1 over the batch, then scaled and
+//! shifted by trainable `γ` and `β` (Ioffe & Szegedy, 2015; PyTorch's `nn.BatchNorm1d`). In
+//! training it normalizes with the batch's own statistics and keeps running means of them;
+//! inference normalizes with the running means, so a prediction does not depend on the batch.
+//!
+//! Per feature (row) over the `N` samples of a training batch, with `x̂ = (x − μ)/σ`:
+//!
+//! | | forward | local gradient |
+//! |---|---|---|
+//! | normalize | `μ = mean(x)`, `σ = √(mean((x − μ)²) + ε)`, `x̂ = (x − μ)/σ` | `∂L/∂x = γ/σ·(∂L/∂y − mean(∂L/∂y) − x̂·mean(∂L/∂y ⊙ x̂))` |
+//! | scale, shift | `y = γx̂ + β` | `∂L/∂γ = Σ ∂L/∂y ⊙ x̂`, `∂L/∂β = Σ ∂L/∂y` (sums over the batch) |
+//! | inference | `y = γ(x − μ_run)/√(σ²_run + ε) + β` | (not trained) |
+//!
+//! The running statistics follow each accepted step:
+//! `μ_run = (1 − m)μ_run + mμ`, `σ²_run = (1 − m)σ²_run + m·N/(N − 1)·mean((x − μ)²)`
+//! (the unbiased variance, as PyTorch keeps).
+
+use crate::linalg::{column_sums, flush_subnormal, for_each_column, simd};
+use crate::module::{Buffer, Parameter, Regularization, same_rows};
+use crate::parallel::{Cols, ColsMut, for_column_blocks};
+use crate::{Error, Float, Module, Result};
+use nalgebra::DMatrix;
+use serde_json::{Map, Value};
+
+/// Batch normalization over each feature (PyTorch's `nn.BatchNorm1d` with `affine` and
+/// `track_running_stats`): a trainable gain `γ` (`weight`, starting at 1) and shift `β`
+/// (`bias`, starting at 0), exempt from the L2 penalty and, by default, from weight decay; and
+/// two [`Buffer`]s saved with the model, `running_mean` (starting at 0) and `running_var`
+/// (starting at 1).
+///
+/// ```text
+/// training:   μ, σ² = the batch's mean and variance per feature,  y = γ(x − μ)/√(σ² + ε) + β
+/// inference:  y = γ(x − running_mean)/√(running_var + ε) + β
+/// ```
+///
+/// - **The running statistics move only when a training step is accepted**
+///   ([`Module::commit_step`]), by `momentum` (default 0.1, PyTorch's) towards the batch's mean
+///   and unbiased variance: a step rejected for a NaN, a gradient check, or
+///   [`Network::backward`](crate::Network::backward) leaves them as they were.
+/// - **A training batch needs at least 2 samples** (one has no variance): a step on a batch of
+///   one is an [`Error::ShapeMismatch`] and changes nothing. With minibatches, the last batch of
+///   an epoch holds the remainder; choose a batch size that does not leave exactly one.
+/// - The per-feature sums are cut into blocks by shape alone and added in block order, so a run
+///   is the same on any thread count.
+///
+/// ```
+/// use feedforward::{Activation, BatchNorm, Init, Layer, Network};
+/// use nalgebra::DMatrix;
+/// use rand::SeedableRng;
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let net = Network::<f64>::new(4)
+///     .push(Layer::new(4, 16, Init::He, &mut rng))?
+///     .push(BatchNorm::new(16)?)?
+///     .push(Layer::new(16, 2, Init::He, &mut rng).with_activation(Activation::Relu))?;
+/// assert_eq!(net.output(&DMatrix::from_element(4, 3, 0.5))?.shape(), (2, 3));
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct BatchNorm<T: Float> {
+    gain: Parameter<T>,
+    shift: Parameter<T>,
+    running_mean: Buffer<T>,
+    running_var: Buffer<T>,
+    eps: f64,
+    momentum: f64,
+    /// The last training batch's statistics: what backward needs, and the running update
+    /// waiting for the step's commit.
+    batch: BatchStatistics<T>,
+}
+
+/// One training batch's statistics, per feature.
+#[derive(Clone, Default)]
+struct BatchStatistics<T> {
+    mean: Vec<T>,
+    /// `1/√(σ² + ε)`.
+    inverse: Vec<T>,
+    /// `N/(N − 1)·σ²`, for the running variance.
+    unbiased: Vec<T>,
+    /// Whether the running statistics still have to take this batch in.
+    staged: bool,
+}
+
+/// Shows the settings and the tensors' names and shapes, not their values.
+impl<T: Float> std::fmt::Debug for BatchNorm<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchNorm")
+            .field("features", &self.features())
+            .field("eps", &self.eps)
+            .field("momentum", &self.momentum)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Float> BatchNorm<T> {
+    /// Batch normalization of `features` features (at least 1), with PyTorch's `ε = 1e-5` and
+    /// momentum 0.1.
+    pub fn new(features: usize) -> Result<Self> {
+        if features == 0 {
+            return Err(Error::shape("BatchNorm", "at least one feature", "0"));
+        }
+        let column = |value| DMatrix::from_element(features, 1, value);
+        Ok(BatchNorm {
+            gain: Parameter::new("weight", column(T::one()), Regularization::Exempt),
+            shift: Parameter::new("bias", column(T::zero()), Regularization::Exempt),
+            running_mean: Buffer::new("running_mean", column(T::zero())),
+            running_var: Buffer::new("running_var", column(T::one())),
+            eps: 1e-5,
+            momentum: 0.1,
+            batch: BatchStatistics::default(),
+        })
+    }
+
+    /// The same with `ε` (finite and > 0) added to the variance.
+    pub fn with_eps(self, eps: f64) -> Result<Self> {
+        if !(eps.is_finite() && eps > 0.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "BatchNorm eps",
+                value: eps,
+                requirement: "must be finite and > 0",
+            });
+        }
+        Ok(BatchNorm { eps, ..self })
+    }
+
+    /// The same with the running statistics moving by `momentum` (in (0, 1]) per step: 1 keeps
+    /// only the last batch's.
+    pub fn with_momentum(self, momentum: f64) -> Result<Self> {
+        if !(momentum > 0.0 && momentum <= 1.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "BatchNorm momentum",
+                value: momentum,
+                requirement: "must be in (0, 1]",
+            });
+        }
+        Ok(BatchNorm { momentum, ..self })
+    }
+
+    /// The `ε` added to the variance.
+    #[must_use]
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
+    /// How far the running statistics move towards each batch's.
+    #[must_use]
+    pub fn momentum(&self) -> f64 {
+        self.momentum
+    }
+
+    /// Number of features.
+    #[must_use]
+    pub fn features(&self) -> usize {
+        self.gain.len()
+    }
+
+    /// The gain `γ` (a `features × 1` parameter named `weight`).
+    #[must_use]
+    pub fn gain(&self) -> &Parameter<T> {
+        &self.gain
+    }
+
+    /// The shift `β` (a `features × 1` parameter named `bias`).
+    #[must_use]
+    pub fn shift(&self) -> &Parameter<T> {
+        &self.shift
+    }
+
+    /// The running mean inference normalizes with (`features × 1`, named `running_mean`).
+    #[must_use]
+    pub fn running_mean(&self) -> &Buffer<T> {
+        &self.running_mean
+    }
+
+    /// The running (unbiased) variance inference normalizes with (`features × 1`, named
+    /// `running_var`).
+    #[must_use]
+    pub fn running_var(&self) -> &Buffer<T> {
+        &self.running_var
+    }
+
+    /// Rebuilds one from a model file's settings (`features`, `eps`, `momentum`), with `γ = 1`,
+    /// `β = 0` and fresh running statistics until the file's tensors are loaded. `max_entries`
+    /// bounds the features by what the file can hold.
+    pub(crate) fn from_settings(
+        spec: &Map<String, Value>,
+        max_entries: usize,
+    ) -> std::result::Result<Self, String> {
+        let features = spec.get("features").and_then(Value::as_u64).ok_or("features is not a count")?;
+        let features = usize::try_from(features)
+            .ok()
+            .filter(|&f| f <= max_entries)
+            .ok_or_else(|| format!("{features} features do not fit in the file's tensors"))?;
+        let number =
+            |name: &str| spec.get(name).and_then(Value::as_f64).ok_or(format!("{name} is not a number"));
+        let (eps, momentum) = (number("eps")?, number("momentum")?);
+        BatchNorm::new(features)
+            .and_then(|n| n.with_eps(eps))
+            .and_then(|n| n.with_momentum(momentum))
+            .map_err(|e| e.to_string())
+    }
+
+    /// `y = (x − mean)·scale + β` for every sample, per feature.
+    fn normalize(&self, mean: &[T], scale: &[T], input: &DMatrix<T>, output: &mut DMatrix<T>) {
+        let shift = self.shift.value().as_slice();
+        for_each_column(
+            output.as_mut_slice(),
+            input.as_slice(),
+            self.features(),
+            #[inline(always)]
+            |y, x| {
+                for ((((y, &x), &m), &s), &b) in y.iter_mut().zip(x).zip(mean).zip(scale).zip(shift) {
+                    *y = (x - m) * s + b;
+                }
+            },
+        );
+    }
+}
+
+impl<T: Float> Module<T> for BatchNorm<T> {
+    fn kind(&self) -> &'static str {
+        "BatchNorm"
+    }
+
+    fn output_rows(&self, input_rows: usize) -> Result<usize> {
+        same_rows("BatchNorm input", self.features(), input_rows)
+    }
+
+    /// Normalizes with the running statistics. The per-feature scale `γ/√(σ²_run + ε)` is
+    /// computed on each call (a vector of `features`): the buffers may have been loaded or
+    /// changed since the last.
+    fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
+        let eps = T::lit(self.eps);
+        let scale: Vec<T> = (self.gain.value().iter().zip(self.running_var.value().iter()))
+            .map(|(&g, &v)| g / (v + eps).sqrt())
+            .collect();
+        self.normalize(self.running_mean.value().as_slice(), &scale, input, output);
+    }
+
+    /// Normalizes with the batch's statistics, and stages them for the running ones.
+    fn forward_train(&mut self, input: &DMatrix<T>, output: &mut DMatrix<T>, _: &mut crate::TrainContext) {
+        let (rows, x) = (self.features(), input.as_slice());
+        let n = input.ncols() as f64;
+        let [sum] = column_sums(x, x, rows, |[s], x, _| s.iter_mut().zip(x).for_each(|(s, &x)| *s += x));
+        let mean: Vec<T> = sum.into_iter().map(|s| s / T::lit(n)).collect();
+        // Two passes (the mean, then the squares about it): no cancellation when |μ| ≫ σ.
+        let [squares] = column_sums(x, x, rows, |[s], x, _| {
+            for ((s, &x), &m) in s.iter_mut().zip(x).zip(&mean) {
+                *s += (x - m) * (x - m);
+            }
+        });
+        let eps = T::lit(self.eps);
+        let variance: Vec<T> = squares.into_iter().map(|s| s / T::lit(n)).collect();
+        let inverse: Vec<T> = variance.iter().map(|&v| T::one() / (v + eps).sqrt()).collect();
+        let scale: Vec<T> = self.gain.value().iter().zip(&inverse).map(|(&g, &i)| g * i).collect();
+        self.normalize(&mean, &scale, input, output);
+        let bessel = T::lit(n / (n - 1.0).max(1.0));
+        let unbiased = variance.into_iter().map(|v| v * bessel).collect();
+        self.batch = BatchStatistics { mean, inverse, unbiased, staged: true };
+    }
+
+    /// # Panics
+    /// If no [`forward_train`](Module::forward_train) came first (a network's training step
+    /// and the gradient checks always run one): the batch statistics are missing.
+    fn backward(
+        &mut self,
+        input: &DMatrix<T>,
+        _output: &DMatrix<T>,
+        grad_output: &DMatrix<T>,
+        grad_input: Option<&mut DMatrix<T>>,
+    ) {
+        let rows = self.features();
+        let BatchStatistics { mean, inverse, .. } = &self.batch;
+        assert_eq!(mean.len(), rows, "BatchNorm::backward needs the batch statistics of forward_train");
+        // ∂L/∂β = Σ ∂L/∂y and ∂L/∂γ = Σ ∂L/∂y ⊙ x̂, per feature.
+        let [dshift, dgain] =
+            column_sums(input.as_slice(), grad_output.as_slice(), rows, |[db, dg], x, dy| {
+                for ((((db, dg), &x), &dy), (&m, &i)) in
+                    db.iter_mut().zip(dg.iter_mut()).zip(x).zip(dy).zip(mean.iter().zip(inverse))
+                {
+                    *db += dy;
+                    *dg += dy * ((x - m) * i);
+                }
+            });
+        if let Some(dx) = grad_input {
+            // ∂L/∂x = γ/σ·(∂L/∂y − mean(∂L/∂y) − x̂·mean(∂L/∂y ⊙ x̂)).
+            let n = T::lit(input.ncols() as f64);
+            let gain = self.gain.value().as_slice();
+            let scale: Vec<T> = gain.iter().zip(inverse).map(|(&g, &i)| g * i).collect();
+            let (mean_dy, mean_dyx): (Vec<T>, Vec<T>) =
+                dshift.iter().zip(&dgain).map(|(&b, &g)| (b / n, g / n)).unzip();
+            let data = (
+                ColsMut(dx.as_mut_slice(), rows),
+                (Cols(input.as_slice(), rows), Cols(grad_output.as_slice(), rows)),
+            );
+            let block = |(dx, (x, dy)): (ColsMut<'_, T>, (Cols<'_, T>, Cols<'_, T>))| {
+                simd(
+                    #[inline(always)]
+                    || {
+                        for ((dx, x), dy) in
+                            dx.0.chunks_exact_mut(rows)
+                                .zip(x.0.chunks_exact(rows))
+                                .zip(dy.0.chunks_exact(rows))
+                        {
+                            let per_feature =
+                                mean.iter().zip(inverse).zip(&scale).zip(mean_dy.iter().zip(&mean_dyx));
+                            for (((dx, &x), &dy), (((&m, &i), &s), (&mdy, &mdyx))) in
+                                dx.iter_mut().zip(x).zip(dy).zip(per_feature)
+                            {
+                                let normalized = (x - m) * i;
+                                *dx = flush_subnormal(s * (dy - mdy - normalized * mdyx));
+                            }
+                        }
+                    },
+                );
+            };
+            for_column_blocks(input.ncols(), rows, data, &block, &|(), ()| ());
+        }
+        let flush =
+            |g: &mut [T], values: Vec<T>| g.iter_mut().zip(values).for_each(|(g, v)| *g = flush_subnormal(v));
+        flush(self.shift.grad_slice_mut(), dshift);
+        flush(self.gain.grad_slice_mut(), dgain);
+    }
+
+    fn commit_step(&mut self) {
+        if !std::mem::take(&mut self.batch.staged) {
+            return;
+        }
+        let m = T::lit(self.momentum);
+        let keep = T::one() - m;
+        let blend = |running: &mut Buffer<T>, batch: &[T]| {
+            running.value_mut().iter_mut().zip(batch).for_each(|(r, &b)| *r = keep * *r + m * b);
+        };
+        blend(&mut self.running_mean, &self.batch.mean);
+        blend(&mut self.running_var, &self.batch.unbiased);
+    }
+
+    fn check_training_batch(&self, samples: usize) -> Result<()> {
+        if samples < 2 {
+            return Err(Error::shape(
+                "BatchNorm training batch",
+                "at least 2 samples (one has no variance; with minibatches, choose a batch size that does not leave a last batch of one)",
+                format!("{samples} sample{}", if samples == 1 { "" } else { "s" }),
+            ));
+        }
+        Ok(())
+    }
+
+    fn visit_parameters<'a>(&'a self, visit: &mut dyn FnMut(&'a Parameter<T>)) {
+        visit(&self.gain);
+        visit(&self.shift);
+    }
+
+    fn visit_parameters_mut<'a>(&'a mut self, visit: &mut dyn FnMut(&'a mut Parameter<T>)) {
+        visit(&mut self.gain);
+        visit(&mut self.shift);
+    }
+
+    fn visit_buffers<'a>(&'a self, visit: &mut dyn FnMut(&'a Buffer<T>)) {
+        visit(&self.running_mean);
+        visit(&self.running_var);
+    }
+
+    fn visit_buffers_mut<'a>(&'a mut self, visit: &mut dyn FnMut(&'a mut Buffer<T>)) {
+        visit(&mut self.running_mean);
+        visit(&mut self.running_var);
+    }
+
+    /// A NaN or ±inf in a sample makes its output non-finite (in training, the whole batch's).
+    fn propagates_non_finite(&self) -> bool {
+        true
+    }
+
+    fn describe(&self) -> Option<Map<String, Value>> {
+        Some(Map::from_iter([
+            ("features".to_string(), self.features().into()),
+            ("eps".to_string(), self.eps.into()),
+            ("momentum".to_string(), self.momentum.into()),
+        ]))
+    }
+}

@@ -1,0 +1,332 @@
+//! `BatchNorm`: training and inference passes and running statistics against PyTorch's own
+//! numbers, its gradients by finite differences, the running statistics moving only on accepted
+//! steps, model files and checkpoints that carry them, the same run on any thread count, and a
+//! network that trains with it.
+
+use feedforward::gradcheck::{self, Config};
+use feedforward::train::{self, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, TrainConfig};
+use feedforward::{
+    Activation, Adam, AdamConfig, BatchNorm, Error, Init, Layer, MeanSquaredError, Module, Network, Optimizer,
+    Relu, Sgd, SgdConfig, SoftmaxCrossEntropy, TrainContext, weights,
+};
+use nalgebra::DMatrix;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// Gradient checks: f64, central differences, error `|a − n| / max(|a|, |n|, 1e-4)` at most this.
+const BOUND: f64 = 1e-6;
+
+fn random(rows: usize, cols: usize, seed: u64, scale: f64) -> DMatrix<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    DMatrix::from_fn(rows, cols, |_, _| scale * rng.random_range(-1.0..1.0))
+}
+
+/// A 3-feature BatchNorm with γ = (1.5, 0.5, −1) and β = (0.1, −0.2, 0.3).
+fn norm() -> BatchNorm<f64> {
+    let mut n = BatchNorm::new(3).unwrap();
+    let mut parameters = (&mut n as &mut dyn Module<f64>).parameters_mut();
+    parameters[0].value_mut().copy_from_slice(&[1.5, 0.5, -1.0]);
+    parameters[1].value_mut().copy_from_slice(&[0.1, -0.2, 0.3]);
+    n
+}
+
+/// Four samples (columns) of three features.
+fn batch() -> DMatrix<f64> {
+    DMatrix::from_column_slice(
+        3,
+        4,
+        &[1.0, 10.0, -3.0, 2.0, 12.0, -1.0, 4.0, 11.0, 0.5, -1.0, 9.5, 2.0],
+    )
+}
+
+fn assert_close(got: &[f64], expected: &[f64], what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}");
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        assert!((g - e).abs() <= 1e-12 * e.abs().max(1.0), "{what}[{i}]: {g} vs {e}");
+    }
+}
+
+/// The numbers of PyTorch 2.15's `nn.BatchNorm1d(3)` in float64 with the same γ, β and batch
+/// (samples as rows there): the training output, the running statistics after it, and the
+/// inference output on two more samples.
+#[test]
+fn training_inference_and_running_statistics_match_pytorch() {
+    let mut n = norm();
+    let x = batch();
+    let mut y = DMatrix::zeros(3, 4);
+    n.forward_train(&x, &mut y, &mut TrainContext::new(0, 1, 0));
+    #[rustfmt::skip]
+    let expected = [
+        -0.31602450713171093, -0.5254705121930516, 1.7190464211479477,
+        0.5160245071317109, 0.5160351268247143, 0.6378681955114162,
+        2.1801225356585547, -0.004717692684168662, -0.1730154737159826,
+        -1.9801225356585546, -0.7858469219474931, -0.9838991429433813,
+    ];
+    assert_close(y.as_slice(), &expected, "training output");
+    // Staged, not yet taken in: the running statistics are the initial ones until the commit.
+    assert_eq!(n.running_mean().value().as_slice(), &[0.0; 3]);
+    assert_eq!(n.running_var().value().as_slice(), &[1.0; 3]);
+    n.commit_step();
+    assert_close(n.running_mean().value().as_slice(), &[0.15, 1.0625, -0.0375], "running mean");
+    assert_close(n.running_var().value().as_slice(), &[4.0 / 3.0, 1.0229166666666667, 1.35625], "running var");
+    // A second commit without a new batch changes nothing.
+    n.commit_step();
+    assert_close(n.running_mean().value().as_slice(), &[0.15, 1.0625, -0.0375], "running mean");
+
+    let x2 = DMatrix::from_column_slice(3, 2, &[0.5, 11.0, 1.0, 3.0, 8.0, -2.0]);
+    let mut y2 = DMatrix::zeros(3, 2);
+    n.forward(&x2, &mut y2);
+    #[rustfmt::skip]
+    let expected = [
+        0.5546616320089071, 4.712752618637243, -0.5908747064631045,
+        3.8022447177868144, 3.2296574884826037, 1.985148541141053,
+    ];
+    assert_close(y2.as_slice(), &expected, "inference output");
+}
+
+#[test]
+fn gradients_check_alone_and_in_a_network() {
+    let mut n = norm();
+    let report = gradcheck::check_module(&mut n, &batch(), &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+    let x = random(3, 9, 4, 2.0);
+    let report = gradcheck::check_module(&mut n, &x, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut net = Network::new(4)
+        .push(Layer::new(4, 3, Init::He, &mut rng))
+        .unwrap()
+        .push(norm())
+        .unwrap()
+        .push(Layer::new(3, 2, Init::He, &mut rng).with_activation(Activation::Tanh))
+        .unwrap()
+        .with_l2(1e-3)
+        .unwrap();
+    let x = random(4, 8, 6, 1.0);
+    let targets = random(2, 8, 7, 0.8);
+    let report =
+        gradcheck::check_network(&mut net, &x, &MeanSquaredError, &targets, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+    // Differentiating is not training: the running statistics have not moved.
+    let bn = &net.modules()[1];
+    let mut running = Vec::new();
+    bn.visit_buffers(&mut |b| running.extend(b.value().iter().copied()));
+    assert_eq!(running, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+}
+
+fn net(seed: u64) -> Network<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    Network::new(2)
+        .push(Layer::new(2, 16, Init::He, &mut rng))
+        .unwrap()
+        .push(BatchNorm::new(16).unwrap())
+        .unwrap()
+        .push(Relu)
+        .unwrap()
+        .push(Layer::new(16, 3, Init::He, &mut rng))
+        .unwrap()
+}
+
+/// Every tensor of the network, parameters and buffers.
+fn tensors(net: &Network<f32>) -> Vec<Vec<f32>> {
+    let mut out = Vec::new();
+    for m in net.modules() {
+        m.visit_parameters(&mut |p| out.push(p.value().as_slice().to_vec()));
+        m.visit_buffers(&mut |b| out.push(b.value().as_slice().to_vec()));
+    }
+    out
+}
+
+/// Three blobs in 2-D, one per class, far from the origin and of different spreads.
+fn blobs(samples: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let labels: Vec<usize> = (0..samples).map(|j| j % 3).collect();
+    let centres = [(40.0f32, -300.0f32), (44.0, -200.0), (42.0, -100.0)];
+    let x = DMatrix::from_fn(2, samples, |i, j| {
+        let c = centres[labels[j]];
+        (if i == 0 { c.0 } else { c.1 }) + rng.random_range(-1.0f32..1.0) * if i == 0 { 1.0 } else { 30.0 }
+    });
+    (x, labels)
+}
+
+/// Reports a non-finite value in every update, as an optimizer does when a step overflows.
+struct Reject;
+
+impl Optimizer<f32> for Reject {
+    fn update(&mut self, _: usize, _: &feedforward::Parameter<f32>, next: &mut [f32]) -> bool {
+        next.fill(f32::NAN);
+        false
+    }
+    fn learning_rate(&self) -> f32 {
+        1.0
+    }
+    fn set_learning_rate(&mut self, _: f32) -> feedforward::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_rejected_step_and_a_batch_of_one_leave_the_running_statistics_alone() {
+    let (x, y) = blobs(8, 1);
+    let loss = SoftmaxCrossEntropy::new();
+    let mut n = net(2);
+    let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.1, ..SgdConfig::default() }).unwrap();
+    n.train_step(&x, &loss, &y[..], &mut sgd).unwrap();
+    let before = tensors(&n);
+    assert_ne!(before[3], vec![1.0; 16], "an accepted step moves the running variance");
+
+    // An optimizer that finds a non-finite value in every step: the step is rejected.
+    let e = n.train_step(&x, &loss, &y[..], &mut Reject).unwrap_err();
+    assert!(matches!(e, Error::NonFinite { .. }), "{e}");
+    assert_eq!(tensors(&n), before);
+    assert_eq!(n.steps(), 1);
+
+    let e = n.train_step(&x.columns(0, 1).into_owned(), &loss, &y[..1], &mut sgd).unwrap_err();
+    assert!(matches!(e, Error::ShapeMismatch { .. }) && e.to_string().contains("at least 2 samples"), "{e}");
+    assert_eq!(tensors(&n), before);
+    assert_eq!(n.steps(), 1);
+    // Inference on one sample is fine: it uses the running statistics.
+    assert_eq!(n.output(&x.columns(0, 1).into_owned()).unwrap().shape(), (3, 1));
+}
+
+#[test]
+fn model_files_carry_the_running_statistics() {
+    let (x, y) = blobs(30, 3);
+    let mut n = net(4);
+    let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+    let loss = SoftmaxCrossEntropy::new();
+    for _ in 0..5 {
+        n.train_step(&x, &loss, &y[..], &mut adam).unwrap();
+    }
+    let bytes = weights::to_bytes(&n).unwrap();
+    let names: Vec<String> = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap()
+        .names()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for name in ["layer1.weight", "layer1.bias", "layer1.running_mean", "layer1.running_var", "layer2.weight"] {
+        assert!(names.contains(&name.to_string()), "{name} in {names:?}");
+    }
+    let loaded = Network::<f32>::from_bytes_with(&bytes, "<memory>", &|_, _, _| Ok(None)).unwrap();
+    assert_eq!(tensors(&loaded), tensors(&n));
+    assert_eq!(loaded.output(&x).unwrap(), n.output(&x).unwrap());
+    assert_eq!(loaded.modules()[1].describe().unwrap()["momentum"], 0.1);
+    // Into a network the caller built, too.
+    let mut fresh = net(5);
+    weights::from_bytes_into(&mut fresh, &bytes, "<memory>").unwrap();
+    assert_eq!(tensors(&fresh), tensors(&n));
+}
+
+#[test]
+fn a_resumed_run_and_early_stopping_keep_the_running_statistics() {
+    let (x, y) = blobs(60, 6);
+    let (xv, yv) = blobs(30, 7);
+    let loss = SoftmaxCrossEntropy::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    let data = Data::new(&x, &y[..]).with_validation(&xv, &yv[..]);
+    let config = TrainConfig {
+        epochs: 6,
+        batching: Batching::Minibatch { size: 8, shuffle: true },
+        checkpoint: Some(Checkpointing::new(&path)),
+        ..TrainConfig::default()
+    };
+    let adam = || Adam::new(AdamConfig { learning_rate: 1e-2, ..AdamConfig::default() }).unwrap();
+    let mut a = net(8);
+    train::fit(&mut a, &mut adam(), &loss, data, &config, |_, _, _| {}).unwrap();
+    let mut b = net(8);
+    train::fit(&mut b, &mut adam(), &loss, data, &config, |event, _, _| match event {
+        Event::Epoch(e) if e.epoch == 2 => Flow::Stop,
+        _ => Flow::Continue,
+    })
+    .unwrap();
+    let mut c = net(9);
+    let resume = TrainConfig { resume: Some(path.clone()), ..config.clone() };
+    train::fit(&mut c, &mut adam(), &loss, data, &resume, |_, _, _| {}).unwrap();
+    assert_eq!(tensors(&c), tensors(&a));
+
+    // Early stopping restores the best epoch's whole model, running statistics included.
+    let early = TrainConfig {
+        early_stopping: Some(EarlyStopping { patience: 100, min_delta: 0.0 }),
+        checkpoint: None,
+        ..config
+    };
+    let mut d = net(8);
+    let mut snapshots = Vec::new();
+    let report = train::fit(&mut d, &mut adam(), &loss, data, &early, |event, net, _| {
+        if let Event::Epoch(_) = event {
+            snapshots.push(tensors(net));
+        }
+    })
+    .unwrap();
+    let best = report.best_epoch.unwrap();
+    assert_eq!(tensors(&d), snapshots[best - 1], "best epoch {best}");
+}
+
+#[test]
+fn the_same_run_on_any_thread_count() {
+    // 64 features × 1024 samples: enough for the sums to be cut into blocks.
+    let run = |threads: usize| {
+        feedforward::linalg::set_threads(threads);
+        let mut rng = StdRng::seed_from_u64(10);
+        let x = DMatrix::<f32>::from_fn(8, 1024, |_, _| rng.random_range(-3.0f32..5.0));
+        let y: Vec<usize> = (0..1024).map(|j| j % 4).collect();
+        let mut init = StdRng::seed_from_u64(11);
+        let mut n = Network::new(8)
+            .push(Layer::new(8, 64, Init::He, &mut init))
+            .unwrap()
+            .push(BatchNorm::new(64).unwrap())
+            .unwrap()
+            .push(Relu)
+            .unwrap()
+            .push(Layer::new(64, 4, Init::He, &mut init))
+            .unwrap();
+        let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+        for _ in 0..3 {
+            n.train_step(&x, &SoftmaxCrossEntropy::new(), &y[..], &mut adam).unwrap();
+        }
+        feedforward::linalg::set_threads(0);
+        tensors(&n)
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+}
+
+#[test]
+fn bad_settings_and_shapes_are_errors() {
+    assert!(matches!(BatchNorm::<f32>::new(0), Err(Error::ShapeMismatch { .. })));
+    for eps in [0.0, -1e-5, f64::NAN, f64::INFINITY] {
+        let e = BatchNorm::<f32>::new(3).unwrap().with_eps(eps);
+        assert!(matches!(e, Err(Error::InvalidHyperparameter { .. })), "{eps}");
+    }
+    for momentum in [0.0, -0.1, 1.5, f64::NAN] {
+        let e = BatchNorm::<f32>::new(3).unwrap().with_momentum(momentum);
+        assert!(matches!(e, Err(Error::InvalidHyperparameter { .. })), "{momentum}");
+    }
+    let e = Network::new(4).push(BatchNorm::<f32>::new(3).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("3 rows") && e.to_string().contains("got 4 rows"), "{e}");
+}
+
+/// Features hundreds of units from the origin, with spreads 30 times apart: a network with
+/// BatchNorm after its first layer learns them with plain SGD, one without it does not.
+#[test]
+fn it_lets_a_network_train_on_unscaled_features() {
+    let (x, y) = blobs(300, 12);
+    let loss = SoftmaxCrossEntropy::new();
+    let config = TrainConfig {
+        epochs: 20,
+        batching: Batching::Minibatch { size: 32, shuffle: true },
+        ..TrainConfig::default()
+    };
+    let sgd = || Sgd::new(SgdConfig { learning_rate: 0.05, ..SgdConfig::default() }).unwrap();
+    let mut with = net(13);
+    train::fit(&mut with, &mut sgd(), &loss, Data::new(&x, &y[..]), &config, |_, _, _| {}).unwrap();
+    let accuracy = with.accuracy(&x, &y).unwrap();
+    assert!(accuracy > 0.95, "with BatchNorm: {accuracy}");
+    let (xt, yt) = blobs(150, 14);
+    let test = with.accuracy(&xt, &yt).unwrap();
+    assert!(test > 0.95, "with BatchNorm, new samples: {test}");
+}
