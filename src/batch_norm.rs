@@ -38,8 +38,10 @@ use serde_json::{Map, Value};
 ///   and unbiased variance: a step rejected for a NaN, a gradient check, or
 ///   [`Network::backward`](crate::Network::backward) leaves them as they were.
 /// - **A training batch needs at least 2 samples** (one has no variance): a step on a batch of
-///   one is an [`Error::ShapeMismatch`] and changes nothing. With minibatches, the last batch of
-///   an epoch holds the remainder; choose a batch size that does not leave exactly one.
+///   one is an [`Error::ShapeMismatch`] and changes nothing.
+///   [`train::fit`](crate::train::fit) checks every batch size of its epochs before the first
+///   step (the last minibatch holds the remainder: choose a batch size that does not leave one).
+/// - Each training pass allocates a few vectors of `features` entries (the batch's statistics).
 /// - The per-feature sums are cut into blocks by shape alone and added in block order, so a run
 ///   is the same on any thread count.
 ///

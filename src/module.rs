@@ -237,6 +237,12 @@ impl<T: Float> Buffer<T> {
 /// Shapes: `input` is `input_rows × batch`, `output` is `output_rows(input_rows) × batch`; the
 /// network sizes every buffer before calling, so implementations need not allocate.
 ///
+/// A composite module (one holding others, like `Residual` in `tests/custom_module.rs`)
+/// forwards every method with a default to its children where they may need it:
+/// [`visit_parameters`](Module::visit_parameters), [`visit_buffers`](Module::visit_buffers),
+/// [`check_training_batch`](Module::check_training_batch) and
+/// [`commit_step`](Module::commit_step) (a [`BatchNorm`](crate::BatchNorm) child needs all four).
+///
 /// `forward` takes `&self`, so one network serves predictions from many threads at once; a
 /// module must therefore be `Send + Sync`, and `Clone` (any `Clone` module gets
 /// [`ModuleClone`] for free, which lets a [`Network`](crate::Network) clone itself).

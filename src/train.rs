@@ -538,6 +538,17 @@ where
             requirement: "must be at least 1",
         });
     }
+    // Every batch size the epochs will use, checked before the first step (BatchNorm needs 2).
+    let (size, last) = match config.batching {
+        Batching::Full => (samples, samples),
+        Batching::Minibatch { size, .. } => (size.min(samples), samples % size),
+    };
+    for module in network.modules() {
+        module.check_training_batch(size)?;
+        if last > 0 {
+            module.check_training_batch(last)?;
+        }
+    }
     config.schedule.check()?;
     let needs_validation =
         config.early_stopping.is_some() || matches!(config.schedule, Schedule::ReduceOnPlateau(_));

@@ -186,6 +186,15 @@ fn a_rejected_step_and_a_batch_of_one_leave_the_running_statistics_alone() {
     assert!(matches!(e, Error::ShapeMismatch { .. }) && e.to_string().contains("at least 2 samples"), "{e}");
     assert_eq!(tensors(&n), before);
     assert_eq!(n.steps(), 1);
+    // `fit` checks every batch size of its epochs before the first step: 9 samples in
+    // batches of 4 leave a last batch of one.
+    let (x9, y9) = blobs(9, 2);
+    let config =
+        TrainConfig { batching: Batching::Minibatch { size: 4, shuffle: true }, ..TrainConfig::default() };
+    let e = train::fit(&mut n, &mut sgd, &loss, Data::new(&x9, &y9[..]), &config, |_, _, _| {}).unwrap_err();
+    assert!(e.to_string().contains("got 1 sample"), "{e}");
+    assert_eq!(tensors(&n), before);
+    assert_eq!(n.steps(), 1);
     // Inference on one sample is fine: it uses the running statistics.
     assert_eq!(n.output(&x.columns(0, 1).into_owned()).unwrap().shape(), (3, 1));
 }
