@@ -17,7 +17,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use feedforward::linalg::{Op, gemm};
 use feedforward::optim::{Momentum, SgdConfig};
 use feedforward::{
-    Activation, Adam, AdamW, Float, Init, MlpConfig, Network, Optimizer, Rmsprop, Sgd, SoftmaxCrossEntropy,
+    Activation, Adam, AdamW, BatchNorm, Float, Init, LayerNorm, MlpConfig, Module, Network, Optimizer,
+    Rmsprop, Sgd, SoftmaxCrossEntropy,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -174,6 +175,26 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
                     ..MlpConfig::default()
                 };
                 let mut net = Network::mlp(&[784, 256, 10], config, &mut StdRng::seed_from_u64(0)).unwrap();
+                let mut opt = Rmsprop::per_tensor(T::lit(1e-6), None).unwrap();
+                group.bench_function(BenchmarkId::new(name, batch), |b| {
+                    b.iter(|| {
+                        black_box(
+                            net.train_step(black_box(&x), &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap(),
+                        )
+                    })
+                });
+            }
+        }
+        if batch == 128 {
+            // The default network with a normalization after its hidden ReLU: what the
+            // normalization's passes add to a step.
+            let norms: [(&str, Box<dyn Module<T>>); 2] = [
+                ("train_step_batchnorm", Box::new(BatchNorm::new(256).unwrap())),
+                ("train_step_layernorm", Box::new(LayerNorm::new(256).unwrap())),
+            ];
+            for (name, norm) in norms {
+                let mut net = network::<T>();
+                net.insert_boxed(1, norm).unwrap();
                 let mut opt = Rmsprop::per_tensor(T::lit(1e-6), None).unwrap();
                 group.bench_function(BenchmarkId::new(name, batch), |b| {
                     b.iter(|| {

@@ -242,14 +242,26 @@ impl<T: Float> Module<T> for BatchNorm<T> {
     fn forward_train(&mut self, input: &DMatrix<T>, output: &mut DMatrix<T>, _: &mut crate::TrainContext) {
         let (rows, x) = (self.features(), input.as_slice());
         let n = input.ncols() as f64;
-        let [sum] = column_sums(x, x, rows, |[s], x, _| s.iter_mut().zip(x).for_each(|(s, &x)| *s += x));
+        let [sum] = column_sums(
+            x,
+            x,
+            rows,
+            #[inline(always)]
+            |[s], x, _| s.iter_mut().zip(x).for_each(|(s, &x)| *s += x),
+        );
         let mean: Vec<T> = sum.into_iter().map(|s| s / T::lit(n)).collect();
         // Two passes (the mean, then the squares about it): no cancellation when |μ| ≫ σ.
-        let [squares] = column_sums(x, x, rows, |[s], x, _| {
-            for ((s, &x), &m) in s.iter_mut().zip(x).zip(&mean) {
-                *s += (x - m) * (x - m);
-            }
-        });
+        let [squares] = column_sums(
+            x,
+            x,
+            rows,
+            #[inline(always)]
+            |[s], x, _| {
+                for ((s, &x), &m) in s.iter_mut().zip(x).zip(&mean) {
+                    *s += (x - m) * (x - m);
+                }
+            },
+        );
         let eps = T::lit(self.eps);
         let variance: Vec<T> = squares.into_iter().map(|s| s / T::lit(n)).collect();
         let inverse: Vec<T> = variance.iter().map(|&v| T::one() / (v + eps).sqrt()).collect();
@@ -274,15 +286,20 @@ impl<T: Float> Module<T> for BatchNorm<T> {
         let BatchStatistics { mean, inverse, .. } = &self.batch;
         assert_eq!(mean.len(), rows, "BatchNorm::backward needs the batch statistics of forward_train");
         // ∂L/∂β = Σ ∂L/∂y and ∂L/∂γ = Σ ∂L/∂y ⊙ x̂, per feature.
-        let [dshift, dgain] =
-            column_sums(input.as_slice(), grad_output.as_slice(), rows, |[db, dg], x, dy| {
+        let [dshift, dgain] = column_sums(
+            input.as_slice(),
+            grad_output.as_slice(),
+            rows,
+            #[inline(always)]
+            |[db, dg], x, dy| {
                 for ((((db, dg), &x), &dy), (&m, &i)) in
                     db.iter_mut().zip(dg.iter_mut()).zip(x).zip(dy).zip(mean.iter().zip(inverse))
                 {
                     *db += dy;
                     *dg += dy * ((x - m) * i);
                 }
-            });
+            },
+        );
         if let Some(dx) = grad_input {
             // ∂L/∂x = γ/σ·(∂L/∂y − mean(∂L/∂y) − x̂·mean(∂L/∂y ⊙ x̂)).
             let n = T::lit(input.ncols() as f64);
