@@ -10,7 +10,7 @@
 //! | normalize | `μ = mean(x)`, `σ = √(mean((x − μ)²) + ε)`, `x̂ = (x − μ)/σ` | `∂L/∂x = (g − mean(g) − x̂·mean(g ⊙ x̂))/σ` |
 //! | scale, shift | `y = γ ⊙ x̂ + β` | `∂L/∂γ = Σ ∂L/∂y ⊙ x̂`, `∂L/∂β = Σ ∂L/∂y` (sums over the samples) |
 
-use crate::linalg::{flush_subnormal, for_each_column, simd};
+use crate::linalg::{LANES, column_sums, flush_subnormal, for_each_column, lane_sum, simd};
 use crate::module::{Parameter, Regularization, same_rows};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Module, Result};
@@ -117,9 +117,36 @@ impl<T: Float> LayerNorm<T> {
 #[inline(always)]
 fn moments<T: Float>(x: &[T], eps: T) -> (T, T) {
     let n = T::lit(x.len() as f64);
-    let mean = x.iter().fold(T::zero(), |s, &v| s + v) / n;
-    let variance = x.iter().fold(T::zero(), |s, &v| s + (v - mean) * (v - mean)) / n;
+    let mean = lane_sum(x, |v| v) / n;
+    let variance = lane_sum(x, |v| (v - mean) * (v - mean)) / n;
     (mean, T::one() / (variance + eps).sqrt())
+}
+
+/// `Σ g` and `Σ g ⊙ x̂` over one sample's features, `g = γ ⊙ ∂L/∂y`, in [`LANES`] running sums
+/// (as [`lane_sum`], so that they vectorize).
+#[inline(always)]
+fn gradient_sums<T: Float>(x: &[T], dy: &[T], gain: &[T], mean: T, inverse: T) -> (T, T) {
+    let (mut sum_g, mut sum_gx) = ([T::zero(); LANES], [T::zero(); LANES]);
+    let mut add = |lane: usize, x: T, dy: T, gamma: T| {
+        let g = gamma * dy;
+        sum_g[lane] += g;
+        sum_gx[lane] += g * ((x - mean) * inverse);
+    };
+    let whole = x.len() - x.len() % LANES;
+    for ((x, dy), gain) in x[..whole]
+        .chunks_exact(LANES)
+        .zip(dy[..whole].chunks_exact(LANES))
+        .zip(gain[..whole].chunks_exact(LANES))
+    {
+        for lane in 0..LANES {
+            add(lane, x[lane], dy[lane], gain[lane]);
+        }
+    }
+    for (lane, ((&x, &dy), &gamma)) in x[whole..].iter().zip(&dy[whole..]).zip(&gain[whole..]).enumerate() {
+        add(lane, x, dy, gamma);
+    }
+    let total = |acc: [T; LANES]| acc.iter().fold(T::zero(), |s, &a| s + a);
+    (total(sum_g), total(sum_gx))
 }
 
 impl<T: Float> Module<T> for LayerNorm<T> {
@@ -158,24 +185,25 @@ impl<T: Float> Module<T> for LayerNorm<T> {
         let rows = self.features();
         let eps = T::lit(self.eps);
         let n = T::lit(rows as f64);
-        // ∂L/∂γ and ∂L/∂β: one pass over the samples in order, so the sums do not depend on
-        // the thread count.
-        {
-            let (mut dgain, mut dshift) = (vec![T::zero(); rows], vec![T::zero(); rows]);
-            for (x, dy) in input.as_slice().chunks_exact(rows).zip(grad_output.as_slice().chunks_exact(rows))
-            {
+        // ∂L/∂γ and ∂L/∂β, summed in blocks cut by shape and added in block order: the same
+        // on any thread count.
+        let [dgain, dshift] = column_sums(
+            input.as_slice(),
+            grad_output.as_slice(),
+            rows,
+            #[inline(always)]
+            |[dg, db], x, dy| {
                 let (mean, inverse) = moments(x, eps);
-                for (((dg, db), &x), &dy) in dgain.iter_mut().zip(&mut dshift).zip(x).zip(dy) {
+                for (((dg, db), &x), &dy) in dg.iter_mut().zip(db.iter_mut()).zip(x).zip(dy) {
                     *dg += dy * ((x - mean) * inverse);
                     *db += dy;
                 }
-            }
-            let flush = |g: &mut [T], values: Vec<T>| {
-                g.iter_mut().zip(values).for_each(|(g, v)| *g = flush_subnormal(v))
-            };
-            flush(self.gain.grad_slice_mut(), dgain);
-            flush(self.shift.grad_slice_mut(), dshift);
-        }
+            },
+        );
+        let flush =
+            |g: &mut [T], values: Vec<T>| g.iter_mut().zip(values).for_each(|(g, v)| *g = flush_subnormal(v));
+        flush(self.gain.grad_slice_mut(), dgain);
+        flush(self.shift.grad_slice_mut(), dshift);
         let Some(dx) = grad_input else { return };
         let gain = self.gain.value().as_slice();
         let data = (
@@ -191,12 +219,7 @@ impl<T: Float> Module<T> for LayerNorm<T> {
                     {
                         let (mean, inverse) = moments(x, eps);
                         // mean(g) and mean(g ⊙ x̂), g = γ ⊙ ∂L/∂y.
-                        let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
-                        for ((&x, &dy), &gamma) in x.iter().zip(dy).zip(gain) {
-                            let g = gamma * dy;
-                            sum_g += g;
-                            sum_gx += g * ((x - mean) * inverse);
-                        }
+                        let (sum_g, sum_gx) = gradient_sums(x, dy, gain, mean, inverse);
                         let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
                         for (((dx, &x), &dy), &gamma) in dx.iter_mut().zip(x).zip(dy).zip(gain) {
                             let normalized = (x - mean) * inverse;

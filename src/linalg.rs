@@ -476,6 +476,24 @@ pub(crate) fn add_scaled_sum_squares<T: Float>(grad: &mut [T], alpha: T, value: 
     for_column_blocks(value.len(), 1, data, &block, &|a, b| a + b)
 }
 
+/// `Σ f(xᵢ)` in [`LANES`] running sums added at the end: a strict left-to-right sum of floats
+/// cannot be vectorized, this can (and is the same on any machine).
+#[inline(always)]
+pub(crate) fn lane_sum<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
+    let mut acc = [T::zero(); LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for lane in 0..LANES {
+            acc[lane] += f(chunk[lane]);
+        }
+    }
+    for (lane, &v) in rest.iter().enumerate() {
+        acc[lane] += f(v);
+    }
+    acc.iter().fold(T::zero(), |s, &a| s + a)
+}
+
 #[inline(always)]
 fn add_scaled_sum_squares_block<T: Float>(grad: &mut [T], alpha: T, value: &[T]) -> T {
     let mut acc = [T::zero(); LANES];
