@@ -311,6 +311,19 @@ impl Activation {
         }
     }
 
+    /// The function as a module of its own ([`Relu`], [`Tanh`], …); `None` for the identity.
+    #[must_use]
+    pub fn module<T: Float>(self) -> Option<Box<dyn Module<T>>> {
+        match self {
+            Activation::Identity => None,
+            Activation::Relu => Some(Box::new(Relu)),
+            Activation::LeakyRelu(leaky) => Some(Box::new(leaky)),
+            Activation::Tanh => Some(Box::new(Tanh)),
+            Activation::Sigmoid => Some(Box::new(Sigmoid)),
+            Activation::Gelu => Some(Box::new(Gelu)),
+        }
+    }
+
     /// Where the derivative is read from.
     #[must_use]
     pub fn derivative_from(self) -> DerivativeFrom {

@@ -57,7 +57,7 @@ pub struct Evaluation {
 /// layers: He initialisation, ReLU in the hidden layers, a bias on every layer, no dropout.
 ///
 /// ```
-/// use feedforward::{Activation, Init, MlpConfig, Network};
+/// use feedforward::{Activation, Init, MlpConfig, Network, Normalization};
 /// use rand::SeedableRng;
 ///
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
@@ -73,6 +73,13 @@ pub struct Evaluation {
 /// let regularized = MlpConfig { input_dropout: 0.1, dropout: 0.3, ..MlpConfig::default() };
 /// let net = Network::<f32>::mlp(&[784, 256, 10], regularized, &mut rng)?;
 /// assert_eq!(net.modules().iter().map(|m| m.kind()).collect::<Vec<_>>(), ["Dropout", "Layer", "Dropout", "Layer"]);
+/// // Batch normalization between each hidden layer and its activation.
+/// let normalized = MlpConfig { normalization: Normalization::BatchNorm, ..MlpConfig::default() };
+/// let net = Network::<f32>::mlp(&[3, 64, 64, 2], normalized, &mut rng)?;
+/// assert_eq!(
+///     net.modules().iter().map(|m| m.kind()).collect::<Vec<_>>(),
+///     ["Layer", "BatchNorm", "Relu", "Layer", "BatchNorm", "Relu", "Layer"]
+/// );
 /// # Ok::<(), feedforward::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -90,6 +97,22 @@ pub struct MlpConfig {
     /// Drop probability of a [`Dropout`](crate::Dropout) on the input, in [0, 1); 0 adds none.
     /// Default: 0.
     pub input_dropout: f64,
+    /// A normalization after every hidden layer, before its activation (which then runs as a
+    /// module of its own instead of fused into the layer). Default: [`Normalization::None`].
+    pub normalization: Normalization,
+}
+
+/// The normalization [`Network::mlp`] puts between each hidden layer and its activation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Normalization {
+    /// None: the activation is fused into the layer.
+    #[default]
+    None,
+    /// [`LayerNorm`](crate::LayerNorm): each sample's features.
+    LayerNorm,
+    /// [`BatchNorm`](crate::BatchNorm): each feature over the batch (training batches of at
+    /// least 2 samples).
+    BatchNorm,
 }
 
 impl Default for MlpConfig {
@@ -100,6 +123,7 @@ impl Default for MlpConfig {
             output_bias: true,
             dropout: 0.0,
             input_dropout: 0.0,
+            normalization: Normalization::None,
         }
     }
 }
@@ -371,7 +395,16 @@ impl<T: Float> Network<T> {
             if i == last {
                 net = net.push(layer)?;
             } else {
-                net = net.push(layer.with_activation(config.hidden_activation))?;
+                net = match config.normalization {
+                    Normalization::None => net.push(layer.with_activation(config.hidden_activation))?,
+                    Normalization::LayerNorm => net.push(layer)?.push(crate::LayerNorm::new(outputs)?)?,
+                    Normalization::BatchNorm => net.push(layer)?.push(crate::BatchNorm::new(outputs)?)?,
+                };
+                if config.normalization != Normalization::None
+                    && let Some(activation) = config.hidden_activation.module::<T>()
+                {
+                    net.push_boxed(activation)?;
+                }
                 if let Some(d) = &hidden_dropout {
                     net = net.push(d.clone())?;
                 }

@@ -354,3 +354,43 @@ fn it_lets_a_network_train_on_unscaled_features() {
         assert!(accuracy < 0.5, "without BatchNorm: {accuracy}");
     }
 }
+
+#[test]
+fn mlp_puts_a_normalization_between_each_hidden_layer_and_its_activation() {
+    use feedforward::{MlpConfig, Normalization};
+    let kinds = |net: &Network<f64>| net.modules().iter().map(|m| m.kind()).collect::<Vec<_>>();
+    let mut rng = StdRng::seed_from_u64(20);
+    let config = MlpConfig {
+        normalization: Normalization::LayerNorm,
+        hidden_activation: Activation::Gelu,
+        dropout: 0.1,
+        ..MlpConfig::default()
+    };
+    let net = Network::<f64>::mlp(&[3, 8, 2], config, &mut rng).unwrap();
+    assert_eq!(kinds(&net), ["Layer", "LayerNorm", "Gelu", "Dropout", "Layer"]);
+    // The identity needs no module.
+    let config = MlpConfig {
+        normalization: Normalization::BatchNorm,
+        hidden_activation: Activation::Identity,
+        ..MlpConfig::default()
+    };
+    let net = Network::<f64>::mlp(&[3, 8, 2], config, &mut rng).unwrap();
+    assert_eq!(kinds(&net), ["Layer", "BatchNorm", "Layer"]);
+
+    // Two batch-normalized hidden layers: gradients, training, and a model file that rebuilds.
+    let config = MlpConfig { normalization: Normalization::BatchNorm, ..MlpConfig::default() };
+    let mut net = Network::<f64>::mlp(&[4, 6, 5, 2], config, &mut rng).unwrap();
+    assert_eq!(kinds(&net), ["Layer", "BatchNorm", "Relu", "Layer", "BatchNorm", "Relu", "Layer"]);
+    let (x, targets) = (random(4, 10, 21, 3.0), random(2, 10, 22, 1.0));
+    let report =
+        gradcheck::check_network(&mut net, &x, &MeanSquaredError, &targets, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+    let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+    for _ in 0..3 {
+        net.train_step(&x, &MeanSquaredError, &targets, &mut adam).unwrap();
+    }
+    let loaded =
+        Network::<f64>::from_bytes_with(&weights::to_bytes(&net).unwrap(), "<memory>", &|_, _, _| Ok(None))
+            .unwrap();
+    assert_eq!(loaded.output(&x).unwrap(), net.output(&x).unwrap());
+}
