@@ -245,6 +245,7 @@ fn help_documents_every_flag() {
         "--activation",
         "--dropout",
         "--input-dropout",
+        "--normalization",
         "--init",
         "--label-smoothing",
         "--validation",
@@ -527,4 +528,55 @@ fn early_stopping_checkpoint_and_resume() {
         "{}",
         stderr_of(&out)
     );
+}
+
+#[test]
+fn normalization_flag_builds_trains_and_saves_the_normalized_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w.safetensors");
+    for (flag, kind) in [("batch-norm", "BatchNorm"), ("layer-norm", "LayerNorm")] {
+        let out = run(&[
+            "--train-limit",
+            "1000",
+            "--test-limit",
+            "200",
+            "--epochs",
+            "2",
+            "--hidden",
+            "32",
+            "--activation",
+            "tanh",
+            "--normalization",
+            flag,
+            "--no-pictures",
+            "--save",
+            s(&w),
+            "--out",
+            s(dir.path()),
+        ]);
+        assert!(out.status.success(), "{flag}: {}", stderr_of(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(&format!("normalization {kind}")), "{stdout}");
+        let net = feedforward::Network::<f32>::load(&w).unwrap();
+        let kinds: Vec<_> = net.modules().iter().map(|m| m.kind()).collect();
+        assert_eq!(kinds, ["Layer", kind, "Tanh", "Layer"]);
+    }
+    // 257 images in batches of 128 leave a last batch of one, which BatchNorm cannot train on:
+    // an error before the first step, not a crash in the third.
+    let out = run(&[
+        "--train-limit",
+        "257",
+        "--test-limit",
+        "10",
+        "--epochs",
+        "1",
+        "--normalization",
+        "batch-norm",
+        "--no-pictures",
+        "--out",
+        s(dir.path()),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(err.contains("at least 2 samples") && err.contains("got 1 sample"), "{err}");
 }

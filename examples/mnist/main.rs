@@ -21,7 +21,7 @@ use feedforward::metrics::ConfusionMatrix;
 use feedforward::optim::{Momentum, OptimizerState, RmspropElementwise, SgdConfig};
 use feedforward::train::{self, Checkpointing, EarlyStopping, Event, Schedule};
 use feedforward::{
-    Activation, Adam, AdamConfig, AdamW, Init, Network, Optimizer, Rmsprop, RmspropRule, Sgd,
+    Activation, Adam, AdamConfig, AdamW, Init, Network, Normalization, Optimizer, Rmsprop, RmspropRule, Sgd,
     SoftmaxCrossEntropy, weights,
 };
 use indicatif::{ProgressBar, ProgressStyle};
@@ -52,6 +52,10 @@ struct Args {
     /// gelu (every recipe: relu).
     #[arg(long)]
     activation: Option<Activation>,
+    /// Normalization between each hidden layer and its activation: none, batch-norm,
+    /// layer-norm (every recipe: none).
+    #[arg(long)]
+    normalization: Option<NormalizationArg>,
     /// Drop probability after each hidden layer (regularized recipe: 0.3; others: 0).
     #[arg(long)]
     dropout: Option<f64>,
@@ -182,6 +186,23 @@ enum OptimizerArg {
     Adamw,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum NormalizationArg {
+    None,
+    BatchNorm,
+    LayerNorm,
+}
+
+impl From<NormalizationArg> for Normalization {
+    fn from(arg: NormalizationArg) -> Self {
+        match arg {
+            NormalizationArg::None => Normalization::None,
+            NormalizationArg::BatchNorm => Normalization::BatchNorm,
+            NormalizationArg::LayerNorm => Normalization::LayerNorm,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum ScheduleArg {
     Constant,
@@ -298,6 +319,7 @@ fn run(args: Args) -> Result<(), Failures> {
     spec.layers.init = args.init.map_or(spec.layers.init, Init::from);
     spec.layers.dropout = args.dropout.unwrap_or(spec.layers.dropout);
     spec.layers.input_dropout = args.input_dropout.unwrap_or(spec.layers.input_dropout);
+    spec.layers.normalization = args.normalization.map_or(spec.layers.normalization, Normalization::from);
     let loss = match args.label_smoothing {
         Some(epsilon) => SoftmaxCrossEntropy::with_label_smoothing(epsilon)?,
         None => recipe.loss(),
@@ -309,9 +331,10 @@ fn run(args: Args) -> Result<(), Failures> {
         say!("loaded weights from {}", path.display());
     }
     say!(
-        "recipe {recipe:?}: {}, {} activation, {:?} init, dropout {} (input {}), label smoothing {}, {} parameters, L2 alpha {}, {}, learning rate {}",
+        "recipe {recipe:?}: {}, {} activation, normalization {:?}, {:?} init, dropout {} (input {}), label smoothing {}, {} parameters, L2 alpha {}, {}, learning rate {}",
         spec.sizes(),
         spec.layers.hidden_activation.name(),
+        spec.layers.normalization,
         spec.layers.init,
         spec.layers.dropout,
         spec.layers.input_dropout,
