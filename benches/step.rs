@@ -166,6 +166,7 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
                 ("train_step_tanh", Activation::Tanh),
                 ("train_step_sigmoid", Activation::Sigmoid),
                 ("train_step_gelu", Activation::Gelu),
+                ("train_step_silu", Activation::Silu),
             ];
             for (name, hidden_activation) in activations {
                 let config = MlpConfig {

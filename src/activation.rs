@@ -1,5 +1,5 @@
 //! Activations: each one a function `f` and its derivative `f'` side by side, usable as a
-//! module of its own ([`Relu`], [`LeakyRelu`], [`Tanh`], [`Sigmoid`], [`Gelu`]) and fused into a
+//! module of its own ([`Relu`], [`LeakyRelu`], [`Tanh`], [`Sigmoid`], [`Gelu`], [`Silu`]) and fused into a
 //! [`Layer`](crate::Layer) ([`Activation`]).
 //!
 //! | activation | `y = f(z)` | `f'`, read from | NaN/±inf in `z` stays non-finite |
@@ -9,6 +9,7 @@
 //! | tanh | `tanh z` | `1 − y²`, the output | no: `tanh(±∞) = ±1` |
 //! | sigmoid | `1/(1 + e^(−z))` | `y·(1 − y)`, the output | no: `σ(±∞) = 1, 0` |
 //! | GELU, tanh form | `z/2·(1 + tanh u)`, `u = √(2/π)·(z + 0.044715·z³)` | `(1 + t)/2 + z/2·(1 − t²)·√(2/π)·(1 + 3·0.044715·z²)`, `t = tanh u`; the input | yes |
+//! | SiLU (swish) | `z·σ(z)`, `σ(z) = 1/(1 + e^(−z))` | `σ(z)·(1 + z·(1 − σ(z)))`; the input | yes |
 //!
 //! The derivative of ReLU and LeakyReLU at exactly 0 is taken as that of the left side (a
 //! valid subgradient), as in the original recipe's `delta1 = (W1·delta2) ⊙ 1{z1 > 0}`. GELU is
@@ -236,6 +237,26 @@ impl ActivationFunction for Gelu {
     }
 }
 
+/// SiLU, also called swish: `z·σ(z)` (PyTorch's `nn.SiLU`), applied elementwise. Its
+/// derivative `σ(z)·(1 + z·(1 − σ(z)))` needs `z`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Silu;
+
+impl ActivationFunction for Silu {
+    const KIND: &'static str = "Silu";
+    const DERIVATIVE_FROM: DerivativeFrom = DerivativeFrom::Input;
+    const PROPAGATES_NON_FINITE: bool = true;
+    #[inline(always)]
+    fn f<T: Float>(&self, z: T) -> T {
+        z * crate::loss::sigmoid(z)
+    }
+    #[inline(always)]
+    fn derivative<T: Float>(&self, z: T) -> T {
+        let s = crate::loss::sigmoid(z);
+        s * (T::one() + z * (T::one() - s))
+    }
+}
+
 /// What a [`Layer`](crate::Layer) applies to its affine output `z = Wᵀx + b`, in the same pass
 /// as the bias: `Layer → Relu` as one module costs one pass over the batch where the two
 /// modules cost four (bias, ReLU forward; ReLU backward, bias gradient), and holds one buffer
@@ -257,6 +278,8 @@ pub enum Activation {
     /// The [`Gelu`] function. Its derivative needs `z`, which the layer recomputes in its
     /// backward pass: one product more than the other activations.
     Gelu,
+    /// The [`Silu`] function. Like GELU, its derivative needs `z`.
+    Silu,
 }
 
 /// Runs `$body` with `$a` bound to the [`ActivationFunction`] of `$activation`: one arm per
@@ -288,17 +311,21 @@ macro_rules! with_function {
                 let $a = $crate::Gelu;
                 $body
             }
+            $crate::Activation::Silu => {
+                let $a = $crate::Silu;
+                $body
+            }
         }
     };
 }
 pub(crate) use with_function;
 
 /// Names as in model files and on a command line.
-const NAMES: [&str; 6] = ["identity", "relu", "leaky_relu", "tanh", "sigmoid", "gelu"];
+const NAMES: [&str; 7] = ["identity", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu"];
 
 impl Activation {
     /// Lower-case name, as in model files: `"identity"`, `"relu"`, `"leaky_relu"`, `"tanh"`,
-    /// `"sigmoid"`, `"gelu"`.
+    /// `"sigmoid"`, `"gelu"`, `"silu"`.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -308,6 +335,7 @@ impl Activation {
             Activation::Tanh => NAMES[3],
             Activation::Sigmoid => NAMES[4],
             Activation::Gelu => NAMES[5],
+            Activation::Silu => NAMES[6],
         }
     }
 
@@ -321,6 +349,7 @@ impl Activation {
             Activation::Tanh => Some(Box::new(Tanh)),
             Activation::Sigmoid => Some(Box::new(Sigmoid)),
             Activation::Gelu => Some(Box::new(Gelu)),
+            Activation::Silu => Some(Box::new(Silu)),
         }
     }
 
@@ -358,6 +387,7 @@ impl Activation {
             "tanh" => Activation::Tanh,
             "sigmoid" => Activation::Sigmoid,
             "gelu" => Activation::Gelu,
+            "silu" => Activation::Silu,
             other => {
                 return Err(format!("unknown activation {other:?}: expected one of {}", NAMES.join(", ")));
             }

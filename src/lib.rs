@@ -8,7 +8,7 @@
 //! | item | file | what |
 //! |---|---|---|
 //! | [`Layer`] | `layer.rs` | fully connected `y = f(Wᵀx + b)`, optional bias, optional fused [`Activation`] |
-//! | [`Relu`], [`LeakyRelu`], [`Tanh`], [`Sigmoid`], [`Gelu`], [`Activation`] | `activation.rs` | `f` and `f'` side by side, as modules or fused into a layer |
+//! | [`Relu`], [`LeakyRelu`], [`Tanh`], [`Sigmoid`], [`Gelu`], [`Silu`], [`Activation`] | `activation.rs` | `f` and `f'` side by side, as modules or fused into a layer |
 //! | [`Loss`], [`SoftmaxCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
 //! | [`Optimizer`], [`Sgd`], [`Adam`], [`AdamW`], [`Rmsprop`] | `optim/` | PyTorch's rules, double-buffered state, checkpointable |
 //! | [`Dropout`] | `dropout.rs` | inverted dropout in training, the identity in inference |
@@ -64,7 +64,9 @@ pub mod standardize;
 pub mod train;
 pub mod weights;
 
-pub use activation::{Activation, ActivationFunction, DerivativeFrom, Gelu, LeakyRelu, Relu, Sigmoid, Tanh};
+pub use activation::{
+    Activation, ActivationFunction, DerivativeFrom, Gelu, LeakyRelu, Relu, Sigmoid, Silu, Tanh,
+};
 pub use batch_norm::BatchNorm;
 pub use dropout::Dropout;
 pub use error::{Error, Result};

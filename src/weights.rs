@@ -30,7 +30,7 @@
 
 use crate::{
     Activation, BatchNorm, Dropout, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu, Module, Network, Relu,
-    Result, Sigmoid, Standardize, Tanh,
+    Result, Sigmoid, Silu, Standardize, Tanh,
 };
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -415,6 +415,7 @@ fn built_in<T: Float>(
         "Tanh" => Ok(Box::new(Tanh)),
         "Sigmoid" => Ok(Box::new(Sigmoid)),
         "Gelu" => Ok(Box::new(Gelu)),
+        "Silu" => Ok(Box::new(Silu)),
         "LeakyRelu" => {
             let slope = spec.get("slope").and_then(Value::as_f64).ok_or("slope is not a number")?;
             Ok(Box::new(LeakyRelu::new(slope).map_err(|e| e.to_string())?))

@@ -4,7 +4,7 @@
 
 use feedforward::gradcheck::{self, Config};
 use feedforward::{
-    Activation, ActivationFunction, Gelu, Init, Layer, LeakyRelu, Module, Network, Relu, Sigmoid, Tanh,
+    Activation, ActivationFunction, Gelu, Init, Layer, LeakyRelu, Module, Network, Relu, Sigmoid, Silu, Tanh,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 /// f64, central differences with h = 1e-5, error `|a − n| / max(|a|, |n|, 1e-4)` at most this.
 const BOUND: f64 = 1e-6;
 
-fn every_activation() -> [Activation; 6] {
+fn every_activation() -> [Activation; 7] {
     [
         Activation::Identity,
         Activation::Relu,
@@ -21,20 +21,18 @@ fn every_activation() -> [Activation; 6] {
         Activation::Tanh,
         Activation::Sigmoid,
         Activation::Gelu,
+        Activation::Silu,
     ]
 }
 
 /// The activation as a module of its own (`None` for the identity).
 fn module(activation: Activation) -> Option<Box<dyn Module<f64>>> {
-    match activation {
-        Activation::Identity => None,
-        Activation::Relu => Some(Box::new(Relu)),
-        Activation::LeakyRelu(l) => Some(Box::new(l)),
-        Activation::Tanh => Some(Box::new(Tanh)),
-        Activation::Sigmoid => Some(Box::new(Sigmoid)),
-        Activation::Gelu => Some(Box::new(Gelu)),
-        other => panic!("a new activation, {other:?}: add it here"),
+    let module = activation.module::<f64>();
+    // Each module is its activation: same name, same kind.
+    if let Some(m) = &module {
+        assert_eq!(m.kind().to_lowercase(), activation.name().replace('_', ""), "{activation:?}");
     }
+    module
 }
 
 fn random_matrix(rows: usize, cols: usize, rng: &mut StdRng) -> DMatrix<f64> {
@@ -52,6 +50,7 @@ fn each_function_matches_its_plain_formula() {
         close(Tanh.f(z), z.tanh());
         close(Sigmoid.f(z), 1.0 / (1.0 + (-z).exp()));
         close(Gelu.f(z), gelu(z));
+        close(Silu.f(z), z / (1.0 + (-z).exp()));
     }
     assert_eq!(LeakyRelu::default().slope(), 0.01);
     assert!(LeakyRelu::new(-0.1).is_err() && LeakyRelu::new(f64::NAN).is_err());
@@ -64,12 +63,15 @@ fn extreme_inputs_give_finite_values_and_derivatives() {
             ("sigmoid", Sigmoid.f(z), Sigmoid.derivative(Sigmoid.f(z))),
             ("tanh", Tanh.f(z), Tanh.derivative(Tanh.f(z))),
             ("gelu", Gelu.f(z), Gelu.derivative(z)),
+            ("silu", Silu.f(z), Silu.derivative(z)),
         ] {
             assert!(y.is_finite() && d.is_finite(), "{name}({z}) = {y}, f' = {d}");
         }
     }
     assert_eq!((Sigmoid.f(-1e4f32), Sigmoid.f(1e4f32)), (0.0, 1.0));
     assert_eq!((Gelu.derivative(-1e30f32), Gelu.derivative(1e30f32)), (0.0, 1.0));
+    assert_eq!((Silu.derivative(-1e30f32), Silu.derivative(1e30f32)), (0.0, 1.0));
+    assert_eq!((Silu.f(-1e4f32), Silu.f(1e4f32)), (0.0, 1e4));
 }
 
 /// Inputs kept at least 0.05 from the kink at 0 (ReLU, LeakyReLU), far beyond h = 1e-5.

@@ -49,7 +49,7 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
     /// Activation of the hidden layers: relu, leaky_relu (or leaky_relu:SLOPE), tanh, sigmoid,
-    /// gelu (every recipe: relu).
+    /// gelu, silu (every recipe: relu).
     #[arg(long)]
     activation: Option<Activation>,
     /// Normalization between each hidden layer and its activation: none, batch-norm,
