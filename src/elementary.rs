@@ -26,9 +26,13 @@ pub(crate) fn tanh<T: Float>(x: T) -> T {
 
 /// `e^x` for `f32`: `x = n·ln 2 + r` with `n` an integer and `|r| ≤ ln 2 / 2`, then
 /// `e^x = 2ⁿ·e^r`, with `e^r` from its Taylor series to `r⁷` (the next term is below 6e-9 of
-/// the result). `2ⁿ` is applied as two factors, so that each is a normal number from `n = −150`
-/// (the result is 0 or subnormal) to `n = 129` (the result is `+∞`). NaN gives NaN, `−∞` 0 and
-/// `+∞` `+∞`.
+/// the result). `2ⁿ` is applied as two factors, so that each is a normal number up to
+/// `n = 129` (the result is `+∞`). NaN gives NaN, `−∞` 0 and `+∞` `+∞`.
+///
+/// **0 where the result would not be a normal number** (`x` below [`EXP_LOW`], −87.33654),
+/// and no subnormal number is formed on the way: x86 CPUs take a microcode assist for every
+/// instruction that produces one, and a sigmoid of pre-activations in the hundreds (raw
+/// features) spent almost all of a training step there (README, Performance).
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
     // ln 2 to 12 bits, so that `n·LN2_HIGH` is exact for |n| < 2¹², and the rest of it.
@@ -37,7 +41,8 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     // 1.5·2²³: adding it to a number of magnitude below 2²² rounds that number to an integer,
     // which then sits in the low bits of the sum.
     const ROUNDER: f32 = 12_582_912.0;
-    let x = x.clamp(-104.0, 89.0);
+    let below = x < EXP_LOW;
+    let x = x.clamp(EXP_LOW, 89.0);
     let shifted = x * std::f32::consts::LOG2_E + ROUNDER;
     let n = shifted - ROUNDER;
     let r = (x - n * LN2_HIGH) - n * LN2_LOW;
@@ -49,8 +54,13 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     let k = (shifted.to_bits() as i32).wrapping_sub(ROUNDER.to_bits() as i32);
     let half = k >> 1;
     let power = |e: i32| f32::from_bits((e.wrapping_add(127) << 23) as u32);
-    p * power(half) * power(k.wrapping_sub(half))
+    let y = p * power(half) * power(k.wrapping_sub(half));
+    if below { 0.0 } else { y }
 }
+
+/// The lowest `x` for which [`exp_f32`] is not 0: just above `ln` of the smallest normal `f32`
+/// (−87.336544), so that `e^x` computed there is still normal after rounding.
+pub(crate) const EXP_LOW: f32 = -87.336_54;
 
 /// `tanh x` for `f32`: for `|x| < 0.3` its Taylor series to `x¹³` (the next term is below 1e-10
 /// of the result), beyond it `1 − 2/(e^(2|x|) + 1)`, with the sign of `x`. `±∞` gives `±1`,
@@ -125,18 +135,17 @@ mod tests {
         assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp_f32(-104.0), 0.0);
         assert!(exp_f32(f32::NAN).is_nan());
-        // Below the normal range the result fades through the subnormals to 0, never up.
-        let mut last = f32::MAX;
-        for x in sweep(-104.0, -87.0) {
+        // Below the normal range the result is 0, never a subnormal; from EXP_LOW up it is
+        // normal and within 1 ulp.
+        for x in sweep(-150.0, -87.0).chain([EXP_LOW, f32::from_bits(EXP_LOW.to_bits() + 1)]) {
             let y = exp_f32(x);
-            assert!(
-                y >= 0.0
-                    && y <= last.max(y)
-                    && (y - f64::from(x).exp() as f32).abs() <= 2.0 * f32::from_bits(1),
-                "x = {x}: {y}"
-            );
-            last = y;
+            if x < EXP_LOW {
+                assert_eq!(y.to_bits(), 0, "x = {x}: {y}");
+            } else {
+                assert!(y.is_normal() && ulps(y, f64::from(x).exp()) <= 1, "x = {x}: {y}");
+            }
         }
+        assert!(f64::from(EXP_LOW) > f64::from(f32::MIN_POSITIVE).ln());
     }
 
     #[test]
