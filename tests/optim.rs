@@ -45,15 +45,8 @@ fn sgd(learning_rate: f64, momentum: Momentum<f64>, weight_decay: f64, decay_sco
     Sgd::new(SgdConfig { learning_rate, momentum, weight_decay, decay_scope }).unwrap()
 }
 
-fn rmsprop(lr: f64, alpha: f64, eps: f64, weight_decay: f64, momentum: f64, centered: bool) -> Rmsprop<f64> {
-    let settings = RmspropElementwise {
-        alpha,
-        eps,
-        weight_decay,
-        decay_scope: DecayScope::Regularized,
-        momentum,
-        centered,
-    };
+/// Elementwise RMSprop at `lr` with `settings`.
+fn rmsprop(lr: f64, settings: RmspropElementwise<f64>) -> Rmsprop<f64> {
     Rmsprop::new(lr, RmspropRule::Elementwise(settings)).unwrap()
 }
 
@@ -131,7 +124,7 @@ fn adam_and_adamw_by_hand() {
 
 #[test]
 fn rmsprop_elementwise_by_hand() {
-    let mut opt = rmsprop(0.1, 0.9, 1e-8, 0.0, 0.0, false);
+    let mut opt = rmsprop(0.1, RmspropElementwise { alpha: 0.9, ..RmspropElementwise::default() });
     let mut p = param(&[1.0, -2.0], &[0.5, -4.0], Applied);
     step1(&mut opt, &mut p);
     // v = 0.1·g² = [0.025, 1.6]; P −= 0.1·g/(√v + 1e-8)
@@ -140,7 +133,10 @@ fn rmsprop_elementwise_by_hand() {
     assert_relative_eq!(p.value()[1], expect[1], max_relative = 1e-12);
 
     // Centered with momentum, one step: v = 0.1g², ḡ = 0.1g, ṽ = v − ḡ², b = g/(√ṽ + ε).
-    let mut opt = rmsprop(0.1, 0.9, 1e-8, 0.0, 0.5, true);
+    let mut opt = rmsprop(
+        0.1,
+        RmspropElementwise { alpha: 0.9, momentum: 0.5, centered: true, ..RmspropElementwise::default() },
+    );
     let mut p = param(&[1.0], &[2.0], Applied);
     step1(&mut opt, &mut p);
     let b1 = 2.0 / ((0.4f64 - 0.04).sqrt() + 1e-8);
@@ -371,7 +367,21 @@ fn rmsprop_follows_the_reference_for_20_steps() {
     let (lr, alpha, eps, wd) = (0.01, 0.9, 1e-6, 0.05);
     for (momentum, centered) in [(0.0, false), (0.0, true), (0.7, false), (0.7, true)] {
         let reference = Reference::Rmsprop { lr, alpha, eps, wd, momentum, centered };
-        trajectory(rmsprop(lr, alpha, eps, wd, momentum, centered), reference, DecayScope::Regularized);
+        trajectory(
+            rmsprop(
+                lr,
+                RmspropElementwise {
+                    alpha,
+                    eps,
+                    weight_decay: wd,
+                    momentum,
+                    centered,
+                    ..RmspropElementwise::default()
+                },
+            ),
+            reference,
+            DecayScope::Regularized,
+        );
     }
 }
 
@@ -385,7 +395,17 @@ fn long_tensors_follow_the_rules_entry_by_entry() {
     let config = AdamConfig { learning_rate: 0.01, weight_decay: 0.1, ..AdamConfig::default() };
     let cases: Vec<(Box<dyn Optimizer<f64>>, Reference)> = vec![
         (
-            Box::new(rmsprop(0.01, 0.9, 1e-6, 0.05, 0.5, true)),
+            Box::new(rmsprop(
+                0.01,
+                RmspropElementwise {
+                    alpha: 0.9,
+                    eps: 1e-6,
+                    weight_decay: 0.05,
+                    momentum: 0.5,
+                    centered: true,
+                    ..RmspropElementwise::default()
+                },
+            )),
             Reference::Rmsprop { lr: 0.01, alpha: 0.9, eps: 1e-6, wd: 0.05, momentum: 0.5, centered: true },
         ),
         (
@@ -425,7 +445,19 @@ fn every_optimizer() -> Vec<(&'static str, Box<dyn Optimizer<f64>>)> {
         ("nesterov", Box::new(sgd(0.05, Momentum::Nesterov { momentum: 0.9 }, 0.0, DecayScope::Regularized))),
         ("adam", Box::new(Adam::new(adam).unwrap())),
         ("adamw", Box::new(AdamW::new(adam).unwrap())),
-        ("rmsprop", Box::new(rmsprop(0.01, 0.9, 1e-8, 0.01, 0.5, true))),
+        (
+            "rmsprop",
+            Box::new(rmsprop(
+                0.01,
+                RmspropElementwise {
+                    alpha: 0.9,
+                    weight_decay: 0.01,
+                    momentum: 0.5,
+                    centered: true,
+                    ..RmspropElementwise::default()
+                },
+            )),
+        ),
         ("rmsprop per tensor", Box::new(Rmsprop::per_tensor(0.1, Some(2)).unwrap())),
     ]
 }
