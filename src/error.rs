@@ -128,7 +128,7 @@ pub enum Error {
         reason: String,
     },
 
-    /// A CSV file (Kaggle's digit-recognizer format) with a bad row.
+    /// A CSV file (a table, or Kaggle's digit-recognizer format) with a bad row or cell.
     #[error("{path}:{line}: {reason}")]
     Csv {
         /// The file.

@@ -1,10 +1,12 @@
 //! Data sets: images as columns of an `f32` matrix, with optional labels.
 //!
-//! Readers for the MNIST IDX files ([`idx`]) and Kaggle's digit-recognizer CSVs ([`csv`]).
-//! Pixels are scaled from 0..=255 to [0, 1] by dividing by 255.
+//! Readers for the MNIST IDX files ([`idx`]) and Kaggle's digit-recognizer CSVs ([`csv`]), whose
+//! pixels are scaled from 0..=255 to [0, 1] by dividing by 255; and CSV tables of any task
+//! ([`table`]).
 
 pub mod csv;
 pub mod idx;
+pub mod table;
 
 use crate::error::plural;
 use crate::{Error, Float, Result};
