@@ -11,7 +11,7 @@
 //! **Nothing is guessed.** A row with more or fewer cells than the header, an empty cell (a
 //! missing value: this reader does not impute), a cell that is not a number in a column taken
 //! as numbers, or `NaN`/`inf`, is an [`Error::Csv`] naming the file, the line and the column.
-//! A file longer than [`MAX_FILE_BYTES`](super::csv::MAX_FILE_BYTES) is an error, not an
+//! A file longer than [`MAX_FILE_BYTES`] is an error, not an
 //! exhausted memory.
 //!
 //! ```
