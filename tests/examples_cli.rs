@@ -1,6 +1,7 @@
 //! The examples beyond MNIST, run as a user runs them: `regression` fits sin x to a test MSE of
 //! at most 1e-3 (R² at least 0.99) and draws it; `spirals` reaches 100% training accuracy with two hidden layers;
-//! `tabular`'s class weights raise the recall of its rare classes, and its model file takes raw features.
+//! `tabular`'s class weights raise the recall of its rare classes, and its model file takes raw features;
+//! it reads a CSV table of the user's own.
 
 mod common;
 use common::{build_example, metrics, run_binary};
@@ -69,6 +70,41 @@ fn tabular_class_weights_find_more_of_the_rare_classes_and_the_model_takes_raw_f
     let net = feedforward::Network::<f32>::load(&model).unwrap();
     assert_eq!(net.modules()[0].kind(), "Standardize");
     assert_eq!(net.predict_sample(&[2000.0, 0.04, 70.0]).unwrap(), 2);
+}
+
+/// `tabular --csv`: a table of the user's own, with words for classes, an identifier and a
+/// quoted comment column left out by `--ignore`.
+#[test]
+fn tabular_reads_a_csv_table_of_your_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("flowers.csv");
+    let mut text = String::from("id,petal length,petal width,species,note\r\n");
+    let species = ["setosa", "versicolor", "virginica"];
+    for i in 0..240 {
+        let c = i % 3;
+        let wobble = ((i * 37) % 11) as f64 / 20.0;
+        let (length, width) = (1.5 + 2.0 * c as f64 + wobble, 0.2 + 0.9 * c as f64 + wobble / 3.0);
+        let note = if i % 5 == 0 { "\"picked, dried\"" } else { "fresh" };
+        text.push_str(&format!("{i},{length:.2},{width:.2},{},{note}\r\n", species[c]));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let json = dir.path().join("m.json");
+    let (csv, json_path) = (csv.to_str().unwrap(), json.to_str().unwrap());
+    let run = run_binary(
+        &bin,
+        &["--csv", csv, "--target", "species", "--ignore", "id,note", "--metrics", json_path],
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("inputs [\"petal length\", \"petal width\"]"), "{stdout}");
+    assert!(stdout.contains("classes: 0 = setosa, 1 = versicolor, 2 = virginica"), "{stdout}");
+    assert!(metrics(&json)["test_accuracy"].as_f64().unwrap() > 0.9, "{stdout}");
+    // Forgetting --ignore: the comment column is not a number, and the error says where.
+    let run = run_binary(&bin, &["--csv", csv, "--target", "species"]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("flowers.csv:2: column \"note\": \"picked, dried\" is not a number"), "{stderr}");
 }
 
 #[test]

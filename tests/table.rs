@@ -1,5 +1,6 @@
 //! `data::table`: CSV tables read as a network takes them, quoted cells and other dialects, and
 //! every kind of bad file an error naming the file, the line and the column.
+#![cfg(feature = "data")]
 
 use feedforward::Error;
 use feedforward::data::table::{Labels, Table};
