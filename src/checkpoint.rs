@@ -44,7 +44,8 @@ pub(crate) struct RunState<T: Float> {
     pub plateau: Tracker,
     /// Early stopping: the best validation loss, its epoch, epochs without improvement.
     pub early: Tracker,
-    /// Early stopping: the model's tensors (parameters, then buffers, per module) at the best epoch.
+    /// Early stopping: the model's tensors at the best epoch (each module's parameters, then
+    /// its buffers).
     pub best_weights: Option<Vec<DMatrix<T>>>,
 }
 

@@ -239,9 +239,10 @@ impl<T: Float> Buffer<T> {
 ///
 /// A composite module (one holding others, like `Residual` in `tests/custom_module.rs`)
 /// forwards every method with a default to its children where they may need it:
-/// [`visit_parameters`](Module::visit_parameters), [`visit_buffers`](Module::visit_buffers),
+/// [`forward_train`](Module::forward_train), [`visit_parameters`](Module::visit_parameters)
+/// and [`visit_buffers`](Module::visit_buffers) (and their `_mut` twins),
 /// [`check_training_batch`](Module::check_training_batch) and
-/// [`commit_step`](Module::commit_step) (a [`BatchNorm`](crate::BatchNorm) child needs all four).
+/// [`commit_step`](Module::commit_step): a [`BatchNorm`](crate::BatchNorm) child needs them all.
 ///
 /// `forward` takes `&self`, so one network serves predictions from many threads at once; a
 /// module must therefore be `Send + Sync`, and `Clone` (any `Clone` module gets
@@ -416,9 +417,9 @@ impl<T: Float> Clone for Box<dyn Module<T>> {
     }
 }
 
-/// Prefixes the name of every parameter (and [`Buffer`]) of `module` with `prefix` and a dot, so that a
-/// composite module holding several children of one kind gives each tensor a distinct name
-/// (`"0.weight"`, `"1.weight"`, …). Call it once, when the composite is built.
+/// Prefixes the name of every parameter (and [`Buffer`]) of `module` with `prefix` and a dot,
+/// so that a composite module holding several children of one kind gives each tensor a
+/// distinct name (`"0.weight"`, `"1.weight"`, …). Call it once, when the composite is built.
 pub fn prefix_parameter_names<T: Float>(module: &mut dyn Module<T>, prefix: &str) {
     module.visit_parameters_mut(&mut |p| {
         let name = format!("{prefix}.{}", p.name());
