@@ -16,7 +16,7 @@
 //! (the unbiased variance, as PyTorch keeps).
 
 use crate::linalg::{column_sums, flush_subnormal, for_each_column, simd};
-use crate::module::{Buffer, Parameter, Regularization, same_rows};
+use crate::module::{Buffer, Parameter, check_eps, features_setting, gain_and_shift, same_rows};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Module, Result};
 use nalgebra::DMatrix;
@@ -97,13 +97,11 @@ impl<T: Float> BatchNorm<T> {
     /// Batch normalization of `features` features (at least 1), with PyTorch's `ε = 1e-5` and
     /// momentum 0.1.
     pub fn new(features: usize) -> Result<Self> {
-        if features == 0 {
-            return Err(Error::shape("BatchNorm", "at least one feature", "0"));
-        }
+        let (gain, shift) = gain_and_shift("BatchNorm", features)?;
         let column = |value| DMatrix::from_element(features, 1, value);
         Ok(BatchNorm {
-            gain: Parameter::new("weight", column(T::one()), Regularization::Exempt),
-            shift: Parameter::new("bias", column(T::zero()), Regularization::Exempt),
+            gain,
+            shift,
             running_mean: Buffer::new("running_mean", column(T::zero())),
             running_var: Buffer::new("running_var", column(T::one())),
             eps: 1e-5,
@@ -114,13 +112,7 @@ impl<T: Float> BatchNorm<T> {
 
     /// The same with `ε` (finite and > 0) added to the variance.
     pub fn with_eps(self, eps: f64) -> Result<Self> {
-        if !(eps.is_finite() && eps > 0.0) {
-            return Err(Error::InvalidHyperparameter {
-                name: "BatchNorm eps",
-                value: eps,
-                requirement: "must be finite and > 0",
-            });
-        }
+        check_eps("BatchNorm eps", eps)?;
         Ok(BatchNorm { eps, ..self })
     }
 
@@ -187,11 +179,7 @@ impl<T: Float> BatchNorm<T> {
         spec: &Map<String, Value>,
         max_entries: usize,
     ) -> std::result::Result<Self, String> {
-        let features = spec.get("features").and_then(Value::as_u64).ok_or("features is not a count")?;
-        let features = usize::try_from(features)
-            .ok()
-            .filter(|&f| f <= max_entries)
-            .ok_or_else(|| format!("{features} features do not fit in the file's tensors"))?;
+        let features = features_setting(spec, max_entries)?;
         let number =
             |name: &str| spec.get(name).and_then(Value::as_f64).ok_or(format!("{name} is not a number"));
         let (eps, momentum) = (number("eps")?, number("momentum")?);

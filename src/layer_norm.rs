@@ -11,9 +11,9 @@
 //! | scale, shift | `y = γ ⊙ x̂ + β` | `∂L/∂γ = Σ ∂L/∂y ⊙ x̂`, `∂L/∂β = Σ ∂L/∂y` (sums over the samples) |
 
 use crate::linalg::{LANES, column_sums, flush_subnormal, for_each_column, lane_sum, simd};
-use crate::module::{Parameter, Regularization, same_rows};
+use crate::module::{Parameter, check_eps, features_setting, gain_and_shift, same_rows};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
-use crate::{Error, Float, Module, Result};
+use crate::{Float, Module, Result};
 use nalgebra::DMatrix;
 use serde_json::{Map, Value};
 
@@ -51,24 +51,13 @@ pub struct LayerNorm<T: Float> {
 impl<T: Float> LayerNorm<T> {
     /// Layer normalization of `features` features (at least 1), with PyTorch's `ε = 1e-5`.
     pub fn new(features: usize) -> Result<Self> {
-        if features == 0 {
-            return Err(Error::shape("LayerNorm", "at least one feature", "0"));
-        }
-        let parameter = |name, value| {
-            Parameter::new(name, DMatrix::from_element(features, 1, value), Regularization::Exempt)
-        };
-        Ok(LayerNorm { gain: parameter("weight", T::one()), shift: parameter("bias", T::zero()), eps: 1e-5 })
+        let (gain, shift) = gain_and_shift("LayerNorm", features)?;
+        Ok(LayerNorm { gain, shift, eps: 1e-5 })
     }
 
     /// The same with `ε` (finite and > 0) added to the variance.
     pub fn with_eps(self, eps: f64) -> Result<Self> {
-        if !(eps.is_finite() && eps > 0.0) {
-            return Err(Error::InvalidHyperparameter {
-                name: "LayerNorm eps",
-                value: eps,
-                requirement: "must be finite and > 0",
-            });
-        }
+        check_eps("LayerNorm eps", eps)?;
         Ok(LayerNorm { eps, ..self })
     }
 
@@ -103,11 +92,7 @@ impl<T: Float> LayerNorm<T> {
         spec: &Map<String, Value>,
         max_entries: usize,
     ) -> std::result::Result<Self, String> {
-        let features = spec.get("features").and_then(Value::as_u64).ok_or("features is not a count")?;
-        let features = usize::try_from(features)
-            .ok()
-            .filter(|&f| f <= max_entries)
-            .ok_or_else(|| format!("{features} features do not fit in the file's tensors"))?;
+        let features = features_setting(spec, max_entries)?;
         let eps = spec.get("eps").and_then(Value::as_f64).ok_or("eps is not a number")?;
         LayerNorm::new(features).and_then(|n| n.with_eps(eps)).map_err(|e| e.to_string())
     }

@@ -463,3 +463,38 @@ pub(crate) fn same_rows(what: &str, features: usize, input_rows: usize) -> Resul
     }
     Ok(input_rows)
 }
+
+/// A normalization's trainable gain `γ` (`weight`, 1) and shift `β` (`bias`, 0), one per
+/// feature, neither penalized nor decayed by default; `what` names the module in the error
+/// for 0 features.
+pub(crate) fn gain_and_shift<T: Float>(what: &str, features: usize) -> Result<(Parameter<T>, Parameter<T>)> {
+    if features == 0 {
+        return Err(Error::shape(what, "at least one feature", "0"));
+    }
+    let parameter =
+        |name, value| Parameter::new(name, DMatrix::from_element(features, 1, value), Regularization::Exempt);
+    Ok((parameter("weight", T::one()), parameter("bias", T::zero())))
+}
+
+/// Checks a normalization's `ε` (finite and > 0); `name` is e.g. `"LayerNorm eps"`.
+pub(crate) fn check_eps(name: &'static str, eps: f64) -> Result<()> {
+    if eps.is_finite() && eps > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter { name, value: eps, requirement: "must be finite and > 0" })
+    }
+}
+
+/// The `features` count of a model file's module settings, bounded by `max_entries` (what the
+/// file's tensors can hold), so that a corrupt header is an error instead of a huge allocation.
+pub(crate) fn features_setting(
+    spec: &serde_json::Map<String, serde_json::Value>,
+    max_entries: usize,
+) -> std::result::Result<usize, String> {
+    let features =
+        spec.get("features").and_then(serde_json::Value::as_u64).ok_or("features is not a count")?;
+    usize::try_from(features)
+        .ok()
+        .filter(|&f| f <= max_entries)
+        .ok_or_else(|| format!("{features} features do not fit in the file's tensors"))
+}
