@@ -2,8 +2,9 @@
 //! most of the ecosystem read.
 //!
 //! Tensor names: `layer{k}.{parameter}`, where `k` counts the modules that have parameters
-//! (so the MNIST network, two layers, has `layer0.weight`, `layer0.bias`,
-//! `layer1.weight`).
+//! or buffers (so the MNIST network, two layers, has `layer0.weight`, `layer0.bias`,
+//! `layer1.weight`). A module's [`Buffer`](crate::Buffer)s follow its parameters under the
+//! same prefix (`layer1.running_mean`), as in PyTorch's state dict.
 //!
 //! Orientation: a parameter stored here as an `r × c` column-major matrix is written as the
 //! row-major array of shape `[c, r]` (the same bytes); a column vector (`c = 1`) as shape `[r]`.
@@ -129,8 +130,8 @@ pub fn architecture<T: Float>(network: &Network<T>) -> Value {
     })
 }
 
-/// The network's parameters as safetensors bytes (in the network's scalar type), with its
-/// architecture in the metadata.
+/// The network's parameters and buffers as safetensors bytes (in the network's scalar type),
+/// with its architecture in the metadata.
 pub fn to_bytes<T: Float>(network: &Network<T>) -> Result<Vec<u8>> {
     to_bytes_with(network, Vec::new(), Vec::new())
 }
@@ -177,7 +178,7 @@ fn memory_error(reason: String) -> Error {
     Error::Weights { path: PathBuf::from("<memory>"), reason }
 }
 
-/// Saves the network's parameters and architecture to a safetensors file at `path`.
+/// Saves the network's parameters, buffers and architecture to a safetensors file at `path`.
 pub fn save<T: Float>(network: &Network<T>, path: impl AsRef<Path>) -> Result<()> {
     write_bytes(path.as_ref(), &to_bytes(network)?)
 }
@@ -210,9 +211,9 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Loads parameters from the safetensors file at `path` into `network`, whose architecture
-/// must match the file (same names and shapes; `F32` or `F64` data). Any architecture metadata
-/// in the file is ignored.
+/// Loads parameters and buffers from the safetensors file at `path` into `network`, whose
+/// architecture must match the file (same names and shapes; `F32` or `F64` data). Any
+/// architecture metadata in the file is ignored.
 ///
 /// All tensors are checked before any is written: on error the network is unchanged.
 pub fn load_into<T: Float>(network: &mut Network<T>, path: impl AsRef<Path>) -> Result<()> {
