@@ -146,7 +146,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let report = train::fit(&mut net, &mut optimizer, &loss, fit.data(), &config, |_, _, _| {})?;
     println!("stopped after {} epochs; the best epoch's weights are kept", report.epochs.len());
 
-    let m = ConfusionMatrix::new(classes, &net.predict(&test.held_out_inputs)?, &test.held_out_targets)?;
+    let m = ConfusionMatrix::new(classes, &net.predict(&test.held_out_inputs)?, &test.held_out_targets)?
+        .with_class_names(class_names)?;
     println!("test set, {} samples:\n{m}", test.held_out_targets.len());
     let macro_f1 = m.macro_f1().unwrap_or(f64::NAN);
     println!("accuracy {:.2}%, macro F1 {macro_f1:.3}", 100.0 * m.accuracy());

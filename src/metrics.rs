@@ -13,6 +13,8 @@ pub struct ConfusionMatrix {
     classes: usize,
     /// Row-major `counts[truth * classes + predicted]`.
     counts: Vec<usize>,
+    /// What the printed table calls the classes (their indices when `None`).
+    names: Option<Vec<String>>,
 }
 
 impl ConfusionMatrix {
@@ -44,7 +46,33 @@ impl ConfusionMatrix {
         for (&p, &t) in predicted.iter().zip(truth) {
             counts[t * classes + p] += 1;
         }
-        Ok(ConfusionMatrix { classes, counts })
+        Ok(ConfusionMatrix { classes, counts, names: None })
+    }
+
+    /// The same matrix, printed with `names` (one per class, in class order) instead of the
+    /// class indices (a CSV table's `Labels::classes`, say).
+    ///
+    /// ```
+    /// use feedforward::metrics::ConfusionMatrix;
+    /// let m = ConfusionMatrix::new(2, &[0, 1, 1], &[0, 1, 0])?.with_class_names(vec!["cat".into(), "dog".into()])?;
+    /// assert!(m.to_string().starts_with("true\\pred    cat    dog   recall\n      cat      1      1   50.00%"));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn with_class_names(self, names: Vec<String>) -> Result<Self> {
+        if names.len() != self.classes {
+            return Err(Error::shape(
+                "confusion matrix class names",
+                format!("{} (one per class)", self.classes),
+                format!("{}", names.len()),
+            ));
+        }
+        Ok(ConfusionMatrix { names: Some(names), ..self })
+    }
+
+    /// The names given by [`with_class_names`](ConfusionMatrix::with_class_names), if any.
+    #[must_use]
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.names.as_deref()
     }
 
     /// Number of samples of class `truth` predicted as `predicted`.
@@ -132,29 +160,35 @@ impl ConfusionMatrix {
 
 impl fmt::Display for ConfusionMatrix {
     /// A table: one row per true class, one column per prediction, recall on the right and
-    /// precision at the bottom (`-` where undefined).
+    /// precision at the bottom (`-` where undefined). Classes are shown by index, or by the
+    /// names of [`with_class_names`](ConfusionMatrix::with_class_names), with the columns
+    /// widened to fit them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "true\\pred")?;
-        for p in 0..self.classes {
-            write!(f, "{p:>7}")?;
+        let labels: Vec<String> = match &self.names {
+            Some(names) => names.clone(),
+            None => (0..self.classes).map(|c| c.to_string()).collect(),
+        };
+        let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        let (first, width) = (longest.max(9), (longest + 1).max(7));
+        write!(f, "{:<first$}", "true\\pred")?;
+        for label in &labels {
+            write!(f, "{label:>width$}")?;
         }
         writeln!(f, "   recall")?;
-        for (t, recall) in self.recall().into_iter().enumerate() {
-            write!(f, "{t:>9}")?;
+        for ((t, recall), label) in self.recall().into_iter().enumerate().zip(&labels) {
+            write!(f, "{label:>first$}")?;
             for p in 0..self.classes {
-                write!(f, "{:>7}", self.count(t, p))?;
+                write!(f, "{:>width$}", self.count(t, p))?;
             }
             match recall {
                 Some(r) => writeln!(f, "  {:>6.2}%", 100.0 * r)?,
                 None => writeln!(f, "        -")?,
             }
         }
-        write!(f, "precision")?;
+        write!(f, "{:<first$}", "precision")?;
         for precision in self.precision() {
-            match precision {
-                Some(p) => write!(f, " {:>5.1}%", 100.0 * p)?,
-                None => write!(f, "      -")?,
-            }
+            let cell = precision.map_or("-".to_string(), |p| format!("{:.1}%", 100.0 * p));
+            write!(f, "{cell:>width$}")?;
         }
         writeln!(f)
     }

@@ -69,6 +69,21 @@ fn the_table_shows_counts_recall_and_precision() {
         "",
     ];
     assert_eq!(m.to_string(), expected.join("\n"));
+
+    // Named classes widen the columns to the longest name; the counts do not change.
+    let names = vec!["setosa".to_string(), "versicolor".into(), "virginica".into()];
+    let named = m.clone().with_class_names(names.clone()).unwrap();
+    let expected = [
+        "true\\pred      setosa versicolor  virginica   recall",
+        "    setosa          2          1          0   66.67%",
+        "versicolor          1          1          0   50.00%",
+        " virginica          0          0          0        -",
+        "precision       66.7%      50.0%          -",
+        "",
+    ];
+    assert_eq!(named.to_string(), expected.join("\n"));
+    assert_eq!((named.class_names(), named.count(0, 1)), (Some(&names[..]), 1));
+    assert!(matches!(m.with_class_names(vec!["a".into()]), Err(Error::ShapeMismatch { .. })));
 }
 
 /// Multi-label metrics against decisions counted here, label by label and pooled, with soft
