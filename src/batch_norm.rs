@@ -15,9 +15,10 @@
 //! `μ_run = (1 − m)μ_run + mμ`, `σ²_run = (1 − m)σ²_run + m·N/(N − 1)·mean((x − μ)²)`
 //! (the unbiased variance, as PyTorch keeps).
 
-use crate::linalg::{column_sums, flush_subnormal, for_each_column, simd};
-use crate::module::{Buffer, Parameter, check_eps, features_setting, gain_and_shift, same_rows};
-use crate::parallel::{Cols, ColsMut, for_column_blocks};
+use crate::linalg::{column_sums, flush_subnormal, for_each_column, for_each_column_with, store_flushed};
+use crate::module::{
+    Buffer, BufferDomain, Parameter, check_eps, features_setting, gain_and_shift, same_rows,
+};
 use crate::{Error, Float, Module, Result};
 use nalgebra::DMatrix;
 use serde_json::{Map, Value};
@@ -103,7 +104,7 @@ impl<T: Float> BatchNorm<T> {
             gain,
             shift,
             running_mean: Buffer::new("running_mean", column(T::zero())),
-            running_var: Buffer::new("running_var", column(T::one())),
+            running_var: Buffer::new("running_var", column(T::one())).with_domain(BufferDomain::NonNegative),
             eps: 1e-5,
             momentum: 0.1,
             batch: BatchStatistics::default(),
@@ -295,37 +296,25 @@ impl<T: Float> Module<T> for BatchNorm<T> {
             let scale: Vec<T> = gain.iter().zip(inverse).map(|(&g, &i)| g * i).collect();
             let (mean_dy, mean_dyx): (Vec<T>, Vec<T>) =
                 dshift.iter().zip(&dgain).map(|(&b, &g)| (b / n, g / n)).unzip();
-            let data = (
-                ColsMut(dx.as_mut_slice(), rows),
-                (Cols(input.as_slice(), rows), Cols(grad_output.as_slice(), rows)),
+            for_each_column_with(
+                dx.as_mut_slice(),
+                input.as_slice(),
+                grad_output.as_slice(),
+                rows,
+                #[inline(always)]
+                |dx, x, dy| {
+                    let per_feature = mean.iter().zip(inverse).zip(&scale).zip(mean_dy.iter().zip(&mean_dyx));
+                    for (((dx, &x), &dy), (((&m, &i), &s), (&mdy, &mdyx))) in
+                        dx.iter_mut().zip(x).zip(dy).zip(per_feature)
+                    {
+                        let normalized = (x - m) * i;
+                        *dx = flush_subnormal(s * (dy - mdy - normalized * mdyx));
+                    }
+                },
             );
-            let block = |(dx, (x, dy)): (ColsMut<'_, T>, (Cols<'_, T>, Cols<'_, T>))| {
-                simd(
-                    #[inline(always)]
-                    || {
-                        for ((dx, x), dy) in
-                            dx.0.chunks_exact_mut(rows)
-                                .zip(x.0.chunks_exact(rows))
-                                .zip(dy.0.chunks_exact(rows))
-                        {
-                            let per_feature =
-                                mean.iter().zip(inverse).zip(&scale).zip(mean_dy.iter().zip(&mean_dyx));
-                            for (((dx, &x), &dy), (((&m, &i), &s), (&mdy, &mdyx))) in
-                                dx.iter_mut().zip(x).zip(dy).zip(per_feature)
-                            {
-                                let normalized = (x - m) * i;
-                                *dx = flush_subnormal(s * (dy - mdy - normalized * mdyx));
-                            }
-                        }
-                    },
-                );
-            };
-            for_column_blocks(input.ncols(), rows, data, &block, &|(), ()| ());
         }
-        let flush =
-            |g: &mut [T], values: Vec<T>| g.iter_mut().zip(values).for_each(|(g, v)| *g = flush_subnormal(v));
-        flush(self.shift.grad_slice_mut(), dshift);
-        flush(self.gain.grad_slice_mut(), dgain);
+        store_flushed(self.shift.grad_slice_mut(), &dshift);
+        store_flushed(self.gain.grad_slice_mut(), &dgain);
     }
 
     fn commit_step(&mut self) {

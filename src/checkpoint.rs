@@ -16,7 +16,7 @@
 
 use crate::optim::OptimizerState;
 use crate::weights::{self, ExtraTensor};
-use crate::{Error, Float, Network, Optimizer, Result};
+use crate::{BufferDomain, Error, Float, Network, Optimizer, Result};
 use nalgebra::DMatrix;
 use safetensors::SafeTensors;
 use serde_json::{Value, json};
@@ -194,7 +194,7 @@ where
     names.sort_unstable();
     for name in names.iter().filter_map(|n| n.strip_prefix(OPTIMIZER_PREFIX)) {
         let tensor = file.tensor(&format!("{OPTIMIZER_PREFIX}{name}")).map_err(|e| bad(e.to_string()))?;
-        let values = weights::decode(&tensor)
+        let values = weights::decode(&tensor, BufferDomain::Finite)
             .map_err(|reason| bad(format!("tensor {OPTIMIZER_PREFIX}{name} {reason}")))?;
         state.buffers.push((name.to_string(), values));
     }
@@ -206,10 +206,10 @@ where
     };
     let (plateau, early) = (tracker("plateau")?, tracker("early_stopping")?);
     let mut best = Vec::new();
-    for (name, _) in weights::tensor_names(network)? {
+    for ((name, _), domain) in weights::tensor_names(network)?.into_iter().zip(weights::domains(network)) {
         let Ok(tensor) = file.tensor(&format!("{BEST_PREFIX}{name}")) else { continue };
         best.push(
-            weights::decode::<T>(&tensor)
+            weights::decode::<T>(&tensor, domain)
                 .map_err(|reason| bad(format!("tensor {BEST_PREFIX}{name} {reason}")))?,
         );
     }

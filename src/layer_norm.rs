@@ -10,9 +10,10 @@
 //! | normalize | `μ = mean(x)`, `σ = √(mean((x − μ)²) + ε)`, `x̂ = (x − μ)/σ` | `∂L/∂x = (g − mean(g) − x̂·mean(g ⊙ x̂))/σ` |
 //! | scale, shift | `y = γ ⊙ x̂ + β` | `∂L/∂γ = Σ ∂L/∂y ⊙ x̂`, `∂L/∂β = Σ ∂L/∂y` (sums over the samples) |
 
-use crate::linalg::{LANES, column_sums, flush_subnormal, for_each_column, lane_sum, simd};
+use crate::linalg::{
+    LANES, column_sums, flush_subnormal, for_each_column, for_each_column_with, lane_sum, store_flushed,
+};
 use crate::module::{Parameter, check_eps, features_setting, gain_and_shift, same_rows};
-use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Float, Module, Result};
 use nalgebra::DMatrix;
 use serde_json::{Map, Value};
@@ -185,36 +186,27 @@ impl<T: Float> Module<T> for LayerNorm<T> {
                 }
             },
         );
-        let flush =
-            |g: &mut [T], values: Vec<T>| g.iter_mut().zip(values).for_each(|(g, v)| *g = flush_subnormal(v));
-        flush(self.gain.grad_slice_mut(), dgain);
-        flush(self.shift.grad_slice_mut(), dshift);
+        store_flushed(self.gain.grad_slice_mut(), &dgain);
+        store_flushed(self.shift.grad_slice_mut(), &dshift);
         let Some(dx) = grad_input else { return };
         let gain = self.gain.value().as_slice();
-        let data = (
-            ColsMut(dx.as_mut_slice(), rows),
-            (Cols(input.as_slice(), rows), Cols(grad_output.as_slice(), rows)),
+        for_each_column_with(
+            dx.as_mut_slice(),
+            input.as_slice(),
+            grad_output.as_slice(),
+            rows,
+            #[inline(always)]
+            |dx, x, dy| {
+                let (mean, inverse) = moments(x, eps);
+                // mean(g) and mean(g ⊙ x̂), g = γ ⊙ ∂L/∂y.
+                let (sum_g, sum_gx) = gradient_sums(x, dy, gain, mean, inverse);
+                let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
+                for (((dx, &x), &dy), &gamma) in dx.iter_mut().zip(x).zip(dy).zip(gain) {
+                    let normalized = (x - mean) * inverse;
+                    *dx = flush_subnormal(inverse * (gamma * dy - mean_g - normalized * mean_gx));
+                }
+            },
         );
-        let block = |(dx, (x, dy)): (ColsMut<'_, T>, (Cols<'_, T>, Cols<'_, T>))| {
-            simd(
-                #[inline(always)]
-                || {
-                    for ((dx, x), dy) in
-                        dx.0.chunks_exact_mut(rows).zip(x.0.chunks_exact(rows)).zip(dy.0.chunks_exact(rows))
-                    {
-                        let (mean, inverse) = moments(x, eps);
-                        // mean(g) and mean(g ⊙ x̂), g = γ ⊙ ∂L/∂y.
-                        let (sum_g, sum_gx) = gradient_sums(x, dy, gain, mean, inverse);
-                        let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
-                        for (((dx, &x), &dy), &gamma) in dx.iter_mut().zip(x).zip(dy).zip(gain) {
-                            let normalized = (x - mean) * inverse;
-                            *dx = flush_subnormal(inverse * (gamma * dy - mean_g - normalized * mean_gx));
-                        }
-                    }
-                },
-            );
-        };
-        for_column_blocks(input.ncols(), rows, data, &block, &|(), ()| ());
     }
 
     fn visit_parameters<'a>(&'a self, visit: &mut dyn FnMut(&'a Parameter<T>)) {

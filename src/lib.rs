@@ -74,7 +74,7 @@ pub use layer::{Init, Layer, NormalInit};
 pub use layer_norm::LayerNorm;
 pub use linalg::Float;
 pub use loss::{BinaryCrossEntropy, Huber, Loss, LossValue, MeanSquaredError, SoftmaxCrossEntropy, Targets};
-pub use module::{Buffer, Module, ModuleClone, Parameter, Regularization, TrainContext};
+pub use module::{Buffer, BufferDomain, Module, ModuleClone, Parameter, Regularization, TrainContext};
 pub use network::{Evaluation, MlpConfig, Network, Normalization, StepReport};
 pub use optim::{
     Adam, AdamConfig, AdamW, DecayScope, Momentum, Optimizer, Rmsprop, RmspropRule, Sgd, SgdConfig,

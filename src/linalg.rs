@@ -481,15 +481,17 @@ pub(crate) fn add_scaled_sum_squares<T: Float>(grad: &mut [T], alpha: T, value: 
 #[inline(always)]
 pub(crate) fn lane_sum<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     let mut acc = [T::zero(); LANES];
+    // `chunks_exact` and its remainder, not `chunks`: the fixed-length inner loop is what
+    // vectorizes (three times faster here).
     let chunks = x.chunks_exact(LANES);
     let rest = chunks.remainder();
     for chunk in chunks {
-        for lane in 0..LANES {
-            acc[lane] += f(chunk[lane]);
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += f(v);
         }
     }
-    for (lane, &v) in rest.iter().enumerate() {
-        acc[lane] += f(v);
+    for (a, &v) in acc.iter_mut().zip(rest) {
+        *a += f(v);
     }
     acc.iter().fold(T::zero(), |s, &a| s + a)
 }
@@ -517,9 +519,7 @@ fn add_scaled_sum_squares_block<T: Float>(grad: &mut [T], alpha: T, value: &[T])
 }
 
 /// `f(out column, input column)` for every sample (column, `rows` long) of two column-major
-/// buffers of the same shape: the columns cut into blocks over the thread team, each block
-/// compiled wide ([`simd`]). Pass `f` as `#[inline(always)] |out, input| …`, so that it
-/// vectorizes inside the wide code.
+/// buffers of the same shape: [`for_each_column_with`] with one input.
 #[inline(always)]
 pub(crate) fn for_each_column<T: Float>(
     out: &mut [T],
@@ -527,15 +527,48 @@ pub(crate) fn for_each_column<T: Float>(
     rows: usize,
     f: impl Fn(&mut [T], &[T]) + Sync,
 ) {
-    assert_eq!(out.len(), input.len(), "for_each_column: lengths differ");
-    let columns = input.len().checked_div(rows).unwrap_or(0);
-    let block = |(out, input): (ColsMut<'_, T>, Cols<'_, T>)| {
+    for_each_column_with(
+        out,
+        input,
+        input,
+        rows,
+        #[inline(always)]
+        |out, input, _| f(out, input),
+    );
+}
+
+/// `f(out column, a column, b column)` for every sample (column, `rows` long) of three
+/// column-major buffers of the same shape: the columns cut into blocks over the thread team,
+/// each block compiled wide ([`simd`]). Pass `f` as `#[inline(always)] |out, a, b| …`, so that
+/// it vectorizes inside the wide code.
+#[inline(always)]
+pub(crate) fn for_each_column_with<T: Float>(
+    out: &mut [T],
+    a: &[T],
+    b: &[T],
+    rows: usize,
+    f: impl Fn(&mut [T], &[T], &[T]) + Sync,
+) {
+    assert!(out.len() == a.len() && a.len() == b.len(), "for_each_column_with: lengths differ");
+    let columns = a.len().checked_div(rows).unwrap_or(0);
+    let block = |(out, (a, b)): (ColsMut<'_, T>, (Cols<'_, T>, Cols<'_, T>))| {
         simd(
             #[inline(always)]
-            || out.0.chunks_exact_mut(rows).zip(input.0.chunks_exact(rows)).for_each(|(o, i)| f(o, i)),
+            || {
+                let inputs = a.0.chunks_exact(rows).zip(b.0.chunks_exact(rows));
+                out.0.chunks_exact_mut(rows).zip(inputs).for_each(|(o, (a, b))| f(o, a, b));
+            },
         );
     };
-    for_column_blocks(columns, rows, (ColsMut(out, rows), Cols(input, rows)), &block, &|(), ()| ());
+    let data = (ColsMut(out, rows), (Cols(a, rows), Cols(b, rows)));
+    for_column_blocks(columns, rows, data, &block, &|(), ()| ());
+}
+
+/// `target[i] = values[i]`, with subnormals flushed to zero: per-feature gradient sums stored
+/// into a parameter's gradient.
+pub(crate) fn store_flushed<T: Float>(target: &mut [T], values: &[T]) {
+    assert_eq!(target.len(), values.len(), "store_flushed: lengths differ");
+    target.iter_mut().zip(values).for_each(|(t, &v)| *t = flush_subnormal(v));
 }
 
 /// `K` per-row sums over the samples (columns) of two column-major buffers of the same shape:
@@ -622,27 +655,12 @@ pub(crate) fn update<T: Float>(x: &mut [T], other: &[T], f: impl Fn(T, T) -> T) 
     }
 }
 
-/// `Σ f(vᵢ)`, accumulated in `LANES` partial sums (element `i` goes to lane `i % LANES`).
+/// [`lane_sum`], compiled wide ([`simd`]).
 #[inline(always)]
 fn lane_total<T: Float>(values: &[T], f: impl Fn(T) -> T) -> T {
     simd(
         #[inline(always)]
-        || {
-            let mut acc = [T::zero(); LANES];
-            // `chunks_exact` and its remainder, not `chunks`: the fixed-length inner loop is what
-            // vectorizes (three times faster here).
-            let chunks = values.chunks_exact(LANES);
-            let rest = chunks.remainder();
-            for chunk in chunks {
-                for (a, &v) in acc.iter_mut().zip(chunk) {
-                    *a += f(v);
-                }
-            }
-            for (a, &v) in acc.iter_mut().zip(rest) {
-                *a += f(v);
-            }
-            acc.iter().fold(T::zero(), |s, &a| s + a)
-        },
+        || lane_sum(values, f),
     )
 }
 

@@ -177,6 +177,41 @@ impl<T: Float> Parameter<T> {
 pub struct Buffer<T: Float> {
     name: String,
     value: DMatrix<T>,
+    domain: BufferDomain,
+}
+
+/// The values a [`Buffer`] may hold. Loading a model file or a checkpoint checks every buffer
+/// against its domain, so that a corrupt file is refused with the tensor's name instead of
+/// turning the network's outputs into NaN later.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BufferDomain {
+    /// Any finite number.
+    #[default]
+    Finite,
+    /// A finite number that is not negative: a variance, a count.
+    NonNegative,
+}
+
+impl BufferDomain {
+    /// Position and value of the first entry of `values` outside the domain, if any.
+    #[must_use]
+    pub fn first_outside<T: Float>(self, values: &[T]) -> Option<(usize, T)> {
+        let inside = |v: T| match self {
+            BufferDomain::Finite => v.is_finite(),
+            BufferDomain::NonNegative => v.is_finite() && v >= T::zero(),
+        };
+        values.iter().position(|&v| !inside(v)).map(|i| (i, values[i]))
+    }
+
+    /// What the domain asks, for messages: `"finite"`, `"finite and not negative"`.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            BufferDomain::Finite => "finite",
+            BufferDomain::NonNegative => "finite and not negative",
+        }
+    }
 }
 
 /// Shows its name and shape, not its values.
@@ -185,6 +220,7 @@ impl<T: Float> std::fmt::Debug for Buffer<T> {
         f.debug_struct("Buffer")
             .field("name", &self.name)
             .field("shape", &format_args!("{}×{}", self.value.nrows(), self.value.ncols()))
+            .field("domain", &self.domain)
             .finish_non_exhaustive()
     }
 }
@@ -193,8 +229,33 @@ impl<T: Float> Buffer<T> {
     /// A buffer called `name` holding `value`. Model files name the tensor
     /// `layer{k}.{name}`, beside the module's parameters: the names within one module must
     /// differ.
+    ///
+    /// Its [`BufferDomain`] is [`Finite`](BufferDomain::Finite); see [`Buffer::with_domain`].
     pub fn new(name: impl Into<String>, value: DMatrix<T>) -> Self {
-        Buffer { name: name.into(), value }
+        Buffer { name: name.into(), value, domain: BufferDomain::Finite }
+    }
+
+    /// The same buffer, with the values a model file may give it restricted to `domain`
+    /// (checked when a file is loaded, not when the module writes the buffer).
+    ///
+    /// ```
+    /// use feedforward::module::{Buffer, BufferDomain};
+    /// use nalgebra::DMatrix;
+    /// let var = Buffer::new("running_var", DMatrix::<f32>::from_element(2, 1, 1.0))
+    ///     .with_domain(BufferDomain::NonNegative);
+    /// assert_eq!(var.domain(), BufferDomain::NonNegative);
+    /// assert_eq!(var.domain().first_outside(&[0.5_f32, -1.0]), Some((1, -1.0)));
+    /// ```
+    #[must_use]
+    pub fn with_domain(mut self, domain: BufferDomain) -> Self {
+        self.domain = domain;
+        self
+    }
+
+    /// The values a model file may give this buffer.
+    #[must_use]
+    pub fn domain(&self) -> BufferDomain {
+        self.domain
     }
 
     /// Short name within its module, e.g. `"running_mean"`.

@@ -30,8 +30,8 @@
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
 use crate::{
-    Activation, BatchNorm, Dropout, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu, Module, Network, Relu,
-    Result, Sigmoid, Silu, Standardize, Tanh,
+    Activation, BatchNorm, BufferDomain, Dropout, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu, Module,
+    Network, Relu, Result, Sigmoid, Silu, Standardize, Tanh,
 };
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -91,6 +91,17 @@ pub(crate) fn tensors<T: Float>(network: &Network<T>) -> Vec<&DMatrix<T>> {
     for module in network.modules() {
         module.visit_parameters(&mut |p| out.push(p.value()));
         module.visit_buffers(&mut |b| out.push(b.value()));
+    }
+    out
+}
+
+/// The values each tensor of `network` may take from a file, in file order: a parameter any
+/// finite number, a buffer its [`BufferDomain`].
+pub(crate) fn domains<T: Float>(network: &Network<T>) -> Vec<BufferDomain> {
+    let mut out = Vec::new();
+    for module in network.modules() {
+        module.visit_parameters(&mut |_| out.push(BufferDomain::Finite));
+        module.visit_buffers(&mut |b| out.push(b.domain()));
     }
     out
 }
@@ -236,7 +247,7 @@ pub fn from_bytes_into<T: Float>(
     })?;
     let mut values: Vec<DMatrix<T>> = Vec::with_capacity(layout.len());
     let targets = tensors(network);
-    for (Slot { name, shape, .. }, target) in layout.iter().zip(&targets) {
+    for ((Slot { name, shape, .. }, target), domain) in layout.iter().zip(&targets).zip(domains(network)) {
         let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
         if tensor.shape() != shape.as_slice() {
             return Err(bad(format!(
@@ -244,7 +255,8 @@ pub fn from_bytes_into<T: Float>(
                 tensor.shape()
             )));
         }
-        let data: Vec<T> = decode(&tensor).map_err(|reason| bad(format!("tensor {name} {reason}")))?;
+        let data: Vec<T> =
+            decode(&tensor, domain).map_err(|reason| bad(format!("tensor {name} {reason}")))?;
         let (r, c) = target.shape();
         values.push(DMatrix::from_vec(r, c, data));
     }
@@ -258,8 +270,12 @@ pub fn from_bytes_into<T: Float>(
     Ok(())
 }
 
-/// A tensor's values in `T`, from `F32` or `F64` data; rejects other dtypes and NaN or ±inf.
-pub(crate) fn decode<T: Float>(tensor: &TensorView<'_>) -> std::result::Result<Vec<T>, String> {
+/// A tensor's values in `T`, from `F32` or `F64` data; rejects other dtypes, NaN or ±inf, and
+/// values outside `domain`.
+pub(crate) fn decode<T: Float>(
+    tensor: &TensorView<'_>,
+    domain: BufferDomain,
+) -> std::result::Result<Vec<T>, String> {
     let width = match tensor.dtype() {
         Dtype::F32 => 4,
         Dtype::F64 => 8,
@@ -275,6 +291,9 @@ pub(crate) fn decode<T: Float>(tensor: &TensorView<'_>) -> std::result::Result<V
         .collect();
     if data.iter().any(|v| !v.is_finite()) {
         return Err("contains NaN or infinite values".into());
+    }
+    if let Some((i, v)) = domain.first_outside(&data) {
+        return Err(format!("holds {v:?} at entry {i}; its values must be {}", domain.describe()));
     }
     Ok(data)
 }

@@ -230,6 +230,35 @@ fn model_files_carry_the_running_statistics() {
 }
 
 #[test]
+fn a_model_file_with_a_negative_running_variance_is_refused_by_name() {
+    let mut n = net(4);
+    n.modules_mut()[1].visit_buffers_mut(&mut |b| {
+        if b.name() == "running_var" {
+            b.value_mut()[2] = -0.25;
+        }
+    });
+    // Saving writes what the network holds; loading checks it.
+    let bytes = weights::to_bytes(&n).unwrap();
+    let expected =
+        "tensor layer1.running_var holds -0.25 at entry 2; its values must be finite and not negative";
+    match Network::<f32>::from_bytes_with(&bytes, "bad.safetensors", &|_, _, _| Ok(None)) {
+        Err(Error::Weights { path, reason }) => {
+            assert_eq!(path.to_str(), Some("bad.safetensors"));
+            assert_eq!(reason, expected);
+        }
+        other => panic!("expected a weights error, got {other:?}"),
+    }
+    let mut fresh = net(5);
+    let before = tensors(&fresh);
+    let err = weights::from_bytes_into(&mut fresh, &bytes, "bad.safetensors").unwrap_err();
+    assert!(err.to_string().contains(expected), "{err}");
+    assert_eq!(tensors(&fresh), before, "an error leaves the network unchanged");
+    // A running variance of exactly zero (a constant feature) is a variance.
+    n.modules_mut()[1].visit_buffers_mut(&mut |b| b.value_mut().fill(0.0));
+    Network::<f32>::from_bytes_with(&weights::to_bytes(&n).unwrap(), "zero", &|_, _, _| Ok(None)).unwrap();
+}
+
+#[test]
 fn a_resumed_run_and_early_stopping_keep_the_running_statistics() {
     let (x, y) = blobs(60, 6);
     let (xv, yv) = blobs(30, 7);
@@ -273,6 +302,46 @@ fn a_resumed_run_and_early_stopping_keep_the_running_statistics() {
     .unwrap();
     let best = report.best_epoch.unwrap();
     assert_eq!(tensors(&d), snapshots[best - 1], "best epoch {best}");
+
+    // A checkpoint whose best model holds a negative running variance is refused by name.
+    let with_best = TrainConfig { checkpoint: Some(Checkpointing::new(&path)), ..early };
+    train::fit(&mut net(8), &mut adam(), &loss, data, &with_best, |_, _, _| {}).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let edited: Vec<u8> = file.tensor("best.layer1.running_var").unwrap().data().to_vec();
+    let edited: Vec<u8> = edited
+        .chunks(4)
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let v = f32::from_le_bytes(c.try_into().unwrap());
+            (if i == 1 { -1.5 } else { v }).to_le_bytes()
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| match name.as_str() {
+            "best.layer1.running_var" => {
+                let view = safetensors::tensor::TensorView::new(view.dtype(), view.shape().to_vec(), &edited)
+                    .unwrap();
+                (name, view)
+            }
+            _ => (name, view),
+        })
+        .collect();
+    std::fs::write(&path, safetensors::serialize(views, header.metadata().clone()).unwrap()).unwrap();
+    let resume = TrainConfig { resume: Some(path.clone()), ..with_best };
+    let mut e = net(9);
+    let before = tensors(&e);
+    match train::fit(&mut e, &mut adam(), &loss, data, &resume, |_, _, _| {}) {
+        Err(Error::Checkpoint { reason, .. }) => assert_eq!(
+            reason,
+            "tensor best.layer1.running_var holds -1.5 at entry 1; its values must be finite and not negative"
+        ),
+        other => panic!("expected a checkpoint error, got {other:?}"),
+    }
+    assert_eq!(tensors(&e), before, "an error leaves the network unchanged");
 }
 
 #[test]

@@ -97,6 +97,29 @@ fn every_bad_file_names_its_line_and_column() {
     assert!(matches!(Table::read("/nonexistent/t.csv"), Err(Error::MissingFile { .. })));
 }
 
+#[test]
+fn a_tab_separated_file_reads_with_its_delimiter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.tsv");
+    std::fs::write(&path, "x\tlabel\n1.5\tcat\n-2\tdog\n").unwrap();
+    let t = Table::read_with_delimiter(&path, b'\t').unwrap();
+    assert_eq!(t.column_names(), ["x", "label"]);
+    assert_eq!(t.matrix::<f64>(&["x"]).unwrap().as_slice(), &[1.5, -2.0]);
+    assert_eq!(t.labels("label").unwrap().indices, [0, 1]);
+    // Read with commas, the whole line is one column, and the error names the file.
+    match Table::read(&path).and_then(|t| t.matrix::<f64>(&["x"])) {
+        Err(Error::Csv { path: p, line: 1, reason }) => {
+            assert_eq!(p, path);
+            assert!(reason.contains("no column is named \"x\""), "{reason}");
+        }
+        other => panic!("expected a CSV error on line 1, got {other:?}"),
+    }
+    assert!(matches!(
+        Table::read_with_delimiter("/nonexistent/t.tsv", b'\t'),
+        Err(Error::MissingFile { .. })
+    ));
+}
+
 /// A regression from a CSV file on disk, end to end: read, standardize, train, predict.
 #[test]
 fn a_network_trains_on_a_table_read_from_disk() {

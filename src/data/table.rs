@@ -81,10 +81,15 @@ pub struct Labels {
 impl Table {
     /// Reads the CSV file at `path` (comma-separated, with a header row).
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        Table::read_with_delimiter(path, b',')
+    }
+
+    /// [`read`](Table::read) with another delimiter (`b';'`, `b'\t'`).
+    pub fn read_with_delimiter(path: impl AsRef<Path>, delimiter: u8) -> Result<Self> {
         let path = path.as_ref();
         let file =
             std::fs::File::open(path).map_err(|e| Error::io(path, e, "a CSV table with a header row"))?;
-        Table::parse(file, path)
+        Table::parse_with_delimiter(file, path, delimiter)
     }
 
     /// Parses a comma-separated table from any reader; `path` only names the source in errors.
