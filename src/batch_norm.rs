@@ -15,7 +15,9 @@
 //! `μ_run = (1 − m)μ_run + mμ`, `σ²_run = (1 − m)σ²_run + m·N/(N − 1)·mean((x − μ)²)`
 //! (the unbiased variance, as PyTorch keeps).
 
-use crate::linalg::{column_sums, flush_subnormal, for_each_column, for_each_column_with, store_flushed};
+use crate::linalg::{
+    Scratch, column_sums, flush_subnormal, for_each_column, for_each_column_with, store_flushed,
+};
 use crate::module::{
     Buffer, BufferDomain, Parameter, check_eps, features_setting, gain_and_shift, same_rows,
 };
@@ -69,6 +71,8 @@ pub struct BatchNorm<T: Float> {
     /// The last training batch's statistics: what backward needs, and the running update
     /// waiting for the step's commit.
     batch: BatchStatistics<T>,
+    /// The per-feature sums of each column block.
+    partials: Scratch<T>,
 }
 
 /// One training batch's statistics, per feature.
@@ -77,6 +81,8 @@ struct BatchStatistics<T> {
     mean: Vec<T>,
     /// `1/√(σ² + ε)`.
     inverse: Vec<T>,
+    /// `γ/√(σ² + ε)`.
+    scale: Vec<T>,
     /// `N/(N − 1)·σ²`, for the running variance.
     unbiased: Vec<T>,
     /// Whether the running statistics still have to take this batch in.
@@ -108,6 +114,7 @@ impl<T: Float> BatchNorm<T> {
             eps: 1e-5,
             momentum: 0.1,
             batch: BatchStatistics::default(),
+            partials: Scratch::default(),
         })
     }
 
@@ -207,6 +214,12 @@ impl<T: Float> BatchNorm<T> {
     }
 }
 
+/// `values` into `vector`, in the memory it already has once the batch shape is steady.
+fn refill<T>(vector: &mut Vec<T>, values: impl Iterator<Item = T>) {
+    vector.clear();
+    vector.extend(values);
+}
+
 impl<T: Float> Module<T> for BatchNorm<T> {
     fn kind(&self) -> &'static str {
         "BatchNorm"
@@ -231,34 +244,38 @@ impl<T: Float> Module<T> for BatchNorm<T> {
     fn forward_train(&mut self, input: &DMatrix<T>, output: &mut DMatrix<T>, _: &mut crate::TrainContext) {
         let (rows, x) = (self.features(), input.as_slice());
         let n = input.ncols() as f64;
-        let [sum] = column_sums(
+        let BatchNorm { gain, eps, batch, partials, .. } = self;
+        let [sum] = column_sums::<T, 1>(
             x,
             x,
             rows,
+            partials,
             #[inline(always)]
             |[s], x, _| s.iter_mut().zip(x).for_each(|(s, &x)| *s += x),
         );
-        let mean: Vec<T> = sum.into_iter().map(|s| s / T::lit(n)).collect();
+        refill(&mut batch.mean, sum.iter().map(|&s| s / T::lit(n)));
+        let mean = &batch.mean;
         // Two passes (the mean, then the squares about it): no cancellation when |μ| ≫ σ.
-        let [squares] = column_sums(
+        let [variance] = column_sums::<T, 1>(
             x,
             x,
             rows,
+            partials,
             #[inline(always)]
             |[s], x, _| {
-                for ((s, &x), &m) in s.iter_mut().zip(x).zip(&mean) {
+                for ((s, &x), &m) in s.iter_mut().zip(x).zip(mean) {
                     *s += (x - m) * (x - m);
                 }
             },
         );
-        let eps = T::lit(self.eps);
-        let variance: Vec<T> = squares.into_iter().map(|s| s / T::lit(n)).collect();
-        let inverse: Vec<T> = variance.iter().map(|&v| T::one() / (v + eps).sqrt()).collect();
-        let scale: Vec<T> = self.gain.value().iter().zip(&inverse).map(|(&g, &i)| g * i).collect();
-        self.normalize(&mean, &scale, input, output);
+        variance.iter_mut().for_each(|s| *s /= T::lit(n));
+        let eps = T::lit(*eps);
+        refill(&mut batch.inverse, variance.iter().map(|&v| T::one() / (v + eps).sqrt()));
+        refill(&mut batch.scale, gain.value().iter().zip(&batch.inverse).map(|(&g, &i)| g * i));
         let bessel = T::lit(n / (n - 1.0).max(1.0));
-        let unbiased = variance.into_iter().map(|v| v * bessel).collect();
-        self.batch = BatchStatistics { mean, inverse, unbiased, staged: true };
+        refill(&mut batch.unbiased, variance.iter().map(|&v| v * bessel));
+        batch.staged = true;
+        self.normalize(&self.batch.mean, &self.batch.scale, input, output);
     }
 
     /// # Panics
@@ -272,13 +289,15 @@ impl<T: Float> Module<T> for BatchNorm<T> {
         grad_input: Option<&mut DMatrix<T>>,
     ) {
         let rows = self.features();
-        let BatchStatistics { mean, inverse, .. } = &self.batch;
+        let BatchNorm { gain, shift, batch, partials, .. } = self;
+        let BatchStatistics { mean, inverse, scale, .. } = &*batch;
         assert_eq!(mean.len(), rows, "BatchNorm::backward needs the batch statistics of forward_train");
         // ∂L/∂β = Σ ∂L/∂y and ∂L/∂γ = Σ ∂L/∂y ⊙ x̂, per feature.
-        let [dshift, dgain] = column_sums(
+        let [dshift, dgain] = column_sums::<T, 2>(
             input.as_slice(),
             grad_output.as_slice(),
             rows,
+            partials,
             #[inline(always)]
             |[db, dg], x, dy| {
                 for ((((db, dg), &x), &dy), (&m, &i)) in
@@ -289,32 +308,29 @@ impl<T: Float> Module<T> for BatchNorm<T> {
                 }
             },
         );
-        if let Some(dx) = grad_input {
-            // ∂L/∂x = γ/σ·(∂L/∂y − mean(∂L/∂y) − x̂·mean(∂L/∂y ⊙ x̂)).
-            let n = T::lit(input.ncols() as f64);
-            let gain = self.gain.value().as_slice();
-            let scale: Vec<T> = gain.iter().zip(inverse).map(|(&g, &i)| g * i).collect();
-            let (mean_dy, mean_dyx): (Vec<T>, Vec<T>) =
-                dshift.iter().zip(&dgain).map(|(&b, &g)| (b / n, g / n)).unzip();
-            for_each_column_with(
-                dx.as_mut_slice(),
-                input.as_slice(),
-                grad_output.as_slice(),
-                rows,
-                #[inline(always)]
-                |dx, x, dy| {
-                    let per_feature = mean.iter().zip(inverse).zip(&scale).zip(mean_dy.iter().zip(&mean_dyx));
-                    for (((dx, &x), &dy), (((&m, &i), &s), (&mdy, &mdyx))) in
-                        dx.iter_mut().zip(x).zip(dy).zip(per_feature)
-                    {
-                        let normalized = (x - m) * i;
-                        *dx = flush_subnormal(s * (dy - mdy - normalized * mdyx));
-                    }
-                },
-            );
-        }
-        store_flushed(self.shift.grad_slice_mut(), &dshift);
-        store_flushed(self.gain.grad_slice_mut(), &dgain);
+        store_flushed(shift.grad_slice_mut(), dshift);
+        store_flushed(gain.grad_slice_mut(), dgain);
+        let Some(dx) = grad_input else { return };
+        // ∂L/∂x = γ/σ·(∂L/∂y − mean(∂L/∂y) − x̂·mean(∂L/∂y ⊙ x̂)): the sums become the means.
+        let n = T::lit(input.ncols() as f64);
+        dshift.iter_mut().chain(dgain.iter_mut()).for_each(|s| *s /= n);
+        let (mean_dy, mean_dyx) = (&*dshift, &*dgain);
+        for_each_column_with(
+            dx.as_mut_slice(),
+            input.as_slice(),
+            grad_output.as_slice(),
+            rows,
+            #[inline(always)]
+            |dx, x, dy| {
+                let per_feature = mean.iter().zip(inverse).zip(scale).zip(mean_dy.iter().zip(mean_dyx));
+                for (((dx, &x), &dy), (((&m, &i), &s), (&mdy, &mdyx))) in
+                    dx.iter_mut().zip(x).zip(dy).zip(per_feature)
+                {
+                    let normalized = (x - m) * i;
+                    *dx = flush_subnormal(s * (dy - mdy - normalized * mdyx));
+                }
+            },
+        );
     }
 
     fn commit_step(&mut self) {

@@ -11,7 +11,8 @@
 //! | scale, shift | `y = γ ⊙ x̂ + β` | `∂L/∂γ = Σ ∂L/∂y ⊙ x̂`, `∂L/∂β = Σ ∂L/∂y` (sums over the samples) |
 
 use crate::linalg::{
-    LANES, column_sums, flush_subnormal, for_each_column, for_each_column_with, lane_sum, store_flushed,
+    LANES, Scratch, column_sums, flush_subnormal, for_each_column, for_each_column_with, lane_sum,
+    store_flushed,
 };
 use crate::module::{Parameter, check_eps, features_setting, gain_and_shift, same_rows};
 use crate::{Float, Module, Result};
@@ -47,13 +48,15 @@ pub struct LayerNorm<T: Float> {
     gain: Parameter<T>,
     shift: Parameter<T>,
     eps: f64,
+    /// The `γ`/`β` gradient sums of each column block.
+    partials: Scratch<T>,
 }
 
 impl<T: Float> LayerNorm<T> {
     /// Layer normalization of `features` features (at least 1), with PyTorch's `ε = 1e-5`.
     pub fn new(features: usize) -> Result<Self> {
         let (gain, shift) = gain_and_shift("LayerNorm", features)?;
-        Ok(LayerNorm { gain, shift, eps: 1e-5 })
+        Ok(LayerNorm { gain, shift, eps: 1e-5, partials: Scratch::default() })
     }
 
     /// The same with `ε` (finite and > 0) added to the variance.
@@ -173,10 +176,12 @@ impl<T: Float> Module<T> for LayerNorm<T> {
         let n = T::lit(rows as f64);
         // ∂L/∂γ and ∂L/∂β, summed in blocks cut by shape and added in block order: the same
         // on any thread count.
-        let [dgain, dshift] = column_sums(
+        let LayerNorm { gain, shift, partials, .. } = self;
+        let [dgain, dshift] = column_sums::<T, 2>(
             input.as_slice(),
             grad_output.as_slice(),
             rows,
+            partials,
             #[inline(always)]
             |[dg, db], x, dy| {
                 let (mean, inverse) = moments(x, eps);
@@ -186,10 +191,10 @@ impl<T: Float> Module<T> for LayerNorm<T> {
                 }
             },
         );
-        store_flushed(self.gain.grad_slice_mut(), &dgain);
-        store_flushed(self.shift.grad_slice_mut(), &dshift);
+        store_flushed(gain.grad_slice_mut(), dgain);
+        store_flushed(shift.grad_slice_mut(), dshift);
         let Some(dx) = grad_input else { return };
-        let gain = self.gain.value().as_slice();
+        let gain = gain.value().as_slice();
         for_each_column_with(
             dx.as_mut_slice(),
             input.as_slice(),

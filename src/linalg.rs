@@ -12,7 +12,7 @@
 //! `gemm` (via `matrixmultiply`) measured from as fast to 1.8× slower than the `gemm` crate on
 //! the MNIST shapes (README, Performance).
 
-use crate::parallel::{Cols, ColsMut, for_column_blocks};
+use crate::parallel::{Cols, ColsMut, MAX_BLOCKS, for_column_blocks};
 use nalgebra::{Dim, Matrix, RawStorage, RawStorageMut, RealField};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -571,35 +571,80 @@ pub(crate) fn store_flushed<T: Float>(target: &mut [T], values: &[T]) {
     target.iter_mut().zip(values).for_each(|(t, &v)| *t = flush_subnormal(v));
 }
 
+/// Memory a module's passes reuse from call to call, so that a steady batch size allocates
+/// nothing once warm. It carries nothing between calls: a clone starts empty, and it takes no
+/// part in `==` or `{:?}`.
+#[derive(Default)]
+pub(crate) struct Scratch<T>(Vec<T>);
+
+impl<T: Float> Scratch<T> {
+    /// `len` values of unspecified contents, grown (once) if needed.
+    pub(crate) fn take(&mut self, len: usize) -> &mut [T] {
+        if self.0.len() < len {
+            self.0.resize(len, T::zero());
+        }
+        &mut self.0[..len]
+    }
+}
+
+impl<T> Clone for Scratch<T> {
+    fn clone(&self) -> Self {
+        Scratch(Vec::new())
+    }
+}
+
+impl<T> PartialEq for Scratch<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> fmt::Debug for Scratch<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Scratch")
+    }
+}
+
 /// `K` per-row sums over the samples (columns) of two column-major buffers of the same shape:
-/// `add(sums, a column, b column)` adds one sample's terms into `sums` (`K` vectors of `rows`).
+/// `add(sums, a column, b column)` adds one sample's terms into `sums` (`K` slices of `rows`).
 /// The columns are cut into blocks by shape alone, each block sums its columns in order into
-/// vectors of its own, and the blocks' vectors are added in block order: the sums do not depend
-/// on the thread count. Pass `add` as `#[inline(always)] |sums, a, b| …`.
+/// a slot of `scratch` of its own, and the blocks' slots are added in block order: the sums do
+/// not depend on the thread count. They are returned in `scratch`, which is why they are
+/// mutable. Pass `add` as `#[inline(always)] |sums, a, b| …`.
 #[inline(always)]
-pub(crate) fn column_sums<T: Float, const K: usize>(
+pub(crate) fn column_sums<'s, T: Float, const K: usize>(
     a: &[T],
     b: &[T],
     rows: usize,
-    add: impl Fn(&mut [Vec<T>; K], &[T], &[T]) + Sync,
-) -> [Vec<T>; K] {
+    scratch: &'s mut Scratch<T>,
+    add: impl Fn(&mut [&mut [T]; K], &[T], &[T]) + Sync,
+) -> [&'s mut [T]; K] {
     assert_eq!(a.len(), b.len(), "column_sums: lengths differ");
-    let columns = a.len().checked_div(rows).unwrap_or(0);
+    let width = K * rows;
+    if width == 0 {
+        return std::array::from_fn(|_| &mut [][..]);
+    }
+    let slots = std::sync::Mutex::new(scratch.take(width * MAX_BLOCKS).chunks_exact_mut(width));
     let block = |(a, b): (Cols<'_, T>, Cols<'_, T>)| {
-        let mut sums: [Vec<T>; K] = std::array::from_fn(|_| vec![T::zero(); rows]);
+        let slot = slots.lock().ok().and_then(|mut s| s.next());
+        let slot = slot.expect("one slot per block, at most MAX_BLOCKS blocks");
+        slot.fill(T::zero());
+        let mut parts = slot.chunks_exact_mut(rows);
+        let mut sums: [&mut [T]; K] = std::array::from_fn(|_| parts.next().expect("K sums of `rows`"));
         simd(
             #[inline(always)]
             || a.0.chunks_exact(rows).zip(b.0.chunks_exact(rows)).for_each(|(a, b)| add(&mut sums, a, b)),
         );
-        sums
+        slot
     };
-    let combine = |mut left: [Vec<T>; K], right: [Vec<T>; K]| {
-        for (l, r) in left.iter_mut().zip(&right) {
-            l.iter_mut().zip(r).for_each(|(l, &r)| *l += r);
-        }
+    let combine = |left: &'s mut [T], right: &'s mut [T]| {
+        update(left, right, |l, r| l + r);
         left
     };
-    for_column_blocks(columns, rows, (Cols(a, rows), Cols(b, rows)), &block, &combine)
+    let columns = a.len() / rows;
+    let total = for_column_blocks(columns, rows, (Cols(a, rows), Cols(b, rows)), &block, &combine);
+    let mut parts = total.chunks_exact_mut(rows);
+    std::array::from_fn(|_| parts.next().expect("K sums of `rows`"))
 }
 
 /// `out[i] = f(a[i])`, in chunks the compiler vectorizes (see [`map2`]).

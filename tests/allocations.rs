@@ -1,5 +1,6 @@
 //! A training step at a steady batch size allocates nothing of its own: activations, deltas,
-//! gradients and optimizer state live in buffers reused across steps.
+//! gradients, normalization statistics and optimizer state live in buffers reused across
+//! steps.
 //!
 //! The matrix-product backend (the `gemm` crate) allocates its packing buffers inside each call,
 //! which this crate cannot hand it. So the test counts every allocation during steady-state
@@ -7,8 +8,10 @@
 //! thread and on two.
 
 use feedforward::linalg::{Op, gemm};
-use feedforward::{Network, Rmsprop, SoftmaxCrossEntropy};
+use feedforward::{MlpConfig, Network, Normalization, Rmsprop, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -85,28 +88,48 @@ fn steady_state_steps_allocate_only_inside_the_matrix_products() {
         feedforward::linalg::set_threads(threads);
         let x = DMatrix::<f32>::from_fn(784, BATCH, |i, j| ((i + j) % 256) as f32 / 255.0);
         let y: Vec<usize> = (0..BATCH).map(|j| j % 10).collect();
-        let mut net: Network<f32> = MnistNet::Default.build(0);
+        for normalization in [Normalization::None, Normalization::BatchNorm, Normalization::LayerNorm] {
+            steady_state_steps(threads, normalization, &x, &y);
+        }
+    }
+    feedforward::linalg::set_threads(0);
+}
+
+/// The default MNIST network, or with a normalization between its hidden layer and the ReLU:
+/// the same five matrix products.
+fn steady_state_steps(threads: usize, normalization: Normalization, x: &DMatrix<f32>, y: &[usize]) {
+    {
+        let mut net: Network<f32> = match normalization {
+            Normalization::None => MnistNet::Default.build(0),
+            _ => {
+                let config = MlpConfig { normalization, ..MlpConfig::default() };
+                Network::mlp(&[784, 256, 10], config, &mut StdRng::seed_from_u64(0)).unwrap()
+            }
+        };
         let mut opt = Rmsprop::elementwise(1e-3).unwrap();
         // The first step sizes every buffer and the optimizer state (and may start the helper
         // threads).
         assert!(
             count(|| {
-                net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap();
+                net.train_step(x, &SoftmaxCrossEntropy::new(), y, &mut opt).unwrap();
             }) > 0
         );
-        net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap();
+        net.train_step(x, &SoftmaxCrossEntropy::new(), y, &mut opt).unwrap();
         let steps = count(|| {
             for _ in 0..STEPS {
-                net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap();
+                net.train_step(x, &SoftmaxCrossEntropy::new(), y, &mut opt).unwrap();
             }
         });
-        let products = bare_products(&x);
+        let products = bare_products(x);
         eprintln!(
-            "{threads} thread(s), {STEPS} steps: {steps} allocations; their matrix products alone: {products}"
+            "{threads} thread(s), {normalization:?}, {STEPS} steps: {steps} allocations; their matrix \
+             products alone: {products}"
         );
-        assert_eq!(steps, products, "{threads} thread(s): a step allocates beyond its matrix products");
+        assert_eq!(
+            steps, products,
+            "{threads} thread(s), {normalization:?}: a step allocates beyond its matrix products"
+        );
     }
-    feedforward::linalg::set_threads(0);
 }
 
 #[cfg(feature = "data")]
