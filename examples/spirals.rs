@@ -73,7 +73,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let steps_per_epoch = config.steps_per_epoch(y.len());
     let report_every = (args.epochs / 5).max(1);
-    train::fit(&mut net, &mut optimizer, &loss, train::Data::new(&x, &y[..]), &config, |event, net, _| {
+    train::fit(&mut net, &mut optimizer, &loss, train::Data::new(&x, &y), &config, |event, net, _| {
         let train::Event::Step(p) = event else { return };
         if p.step.is_multiple_of(steps_per_epoch) && p.epoch.is_multiple_of(report_every) {
             let accuracy = net.accuracy(&x, &y).unwrap_or(f64::NAN);

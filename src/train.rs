@@ -30,6 +30,7 @@ use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use std::borrow::Borrow;
 use std::path::PathBuf;
 
 /// How each epoch is cut into steps.
@@ -293,16 +294,32 @@ impl<T: Float, Y: ?Sized> Clone for Data<'_, T, Y> {
 impl<T: Float, Y: ?Sized> Copy for Data<'_, T, Y> {}
 
 impl<'a, T: Float, Y: ?Sized> Data<'a, T, Y> {
-    /// A training set, without validation.
+    /// A training set, without validation. `targets` is what the loss takes, or what borrows
+    /// as it: labels as a `Vec<usize>` or a `[usize]`, a `DMatrix<T>`.
+    ///
+    /// ```
+    /// use feedforward::train::{self, Data, TrainConfig};
+    /// use feedforward::{MlpConfig, Network, Sgd, SoftmaxCrossEntropy};
+    /// use nalgebra::DMatrix;
+    /// use rand::SeedableRng;
+    /// let x = DMatrix::<f32>::from_fn(2, 4, |i, j| (i + j) as f32);
+    /// let labels: Vec<usize> = vec![0, 1, 0, 1];
+    /// let mut net = Network::mlp(&[2, 4, 2], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))?;
+    /// let data = Data::new(&x, &labels).with_validation(&x, &labels);
+    /// let config = TrainConfig { epochs: 2, ..TrainConfig::default() };
+    /// let report = train::fit(&mut net, &mut Sgd::with_learning_rate(0.1)?, &SoftmaxCrossEntropy::new(), data, &config, |_, _, _| {})?;
+    /// assert_eq!(report.epochs.len(), 2);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
     #[must_use]
-    pub fn new(inputs: &'a DMatrix<T>, targets: &'a Y) -> Self {
-        Data { inputs, targets, validation: None }
+    pub fn new<Q: Borrow<Y> + ?Sized>(inputs: &'a DMatrix<T>, targets: &'a Q) -> Self {
+        Data { inputs, targets: targets.borrow(), validation: None }
     }
 
-    /// The same, with a validation set.
+    /// The same, with a validation set (its targets as [`Data::new`] takes them).
     #[must_use]
-    pub fn with_validation(self, inputs: &'a DMatrix<T>, targets: &'a Y) -> Self {
-        Data { validation: Some((inputs, targets)), ..self }
+    pub fn with_validation<Q: Borrow<Y> + ?Sized>(self, inputs: &'a DMatrix<T>, targets: &'a Q) -> Self {
+        Data { validation: Some((inputs, targets.borrow())), ..self }
     }
 }
 

@@ -191,7 +191,7 @@ fn a_rejected_step_and_a_batch_of_one_leave_the_running_statistics_alone() {
     let (x9, y9) = blobs(9, 2);
     let config =
         TrainConfig { batching: Batching::Minibatch { size: 4, shuffle: true }, ..TrainConfig::default() };
-    let e = train::fit(&mut n, &mut sgd, &loss, Data::new(&x9, &y9[..]), &config, |_, _, _| {}).unwrap_err();
+    let e = train::fit(&mut n, &mut sgd, &loss, Data::new(&x9, &y9), &config, |_, _, _| {}).unwrap_err();
     assert!(e.to_string().contains("got 1 sample"), "{e}");
     assert_eq!(tensors(&n), before);
     assert_eq!(n.steps(), 1);
@@ -265,7 +265,7 @@ fn a_resumed_run_and_early_stopping_keep_the_running_statistics() {
     let loss = SoftmaxCrossEntropy::new();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.ckpt");
-    let data = Data::new(&x, &y[..]).with_validation(&xv, &yv[..]);
+    let data = Data::new(&x, &y).with_validation(&xv, &yv);
     let config = TrainConfig {
         epochs: 6,
         batching: Batching::Minibatch { size: 8, shuffle: true },
@@ -403,7 +403,7 @@ fn it_lets_a_network_train_on_unscaled_features() {
     };
     let sgd = || Sgd::new(SgdConfig { learning_rate: 0.05, ..SgdConfig::default() }).unwrap();
     let mut with = net(13);
-    train::fit(&mut with, &mut sgd(), &loss, Data::new(&x, &y[..]), &config, |_, _, _| {}).unwrap();
+    train::fit(&mut with, &mut sgd(), &loss, Data::new(&x, &y), &config, |_, _, _| {}).unwrap();
     let accuracy = with.accuracy(&x, &y).unwrap();
     assert!(accuracy > 0.95, "with BatchNorm: {accuracy}");
     let (xt, yt) = blobs(150, 14);
@@ -416,7 +416,7 @@ fn it_lets_a_network_train_on_unscaled_features() {
         .unwrap()
         .push(Layer::new(16, 3, Init::He, &mut rng))
         .unwrap();
-    let outcome = train::fit(&mut without, &mut sgd(), &loss, Data::new(&x, &y[..]), &config, |_, _, _| {});
+    let outcome = train::fit(&mut without, &mut sgd(), &loss, Data::new(&x, &y), &config, |_, _, _| {});
     // It either diverges (an error) or stays near chance.
     if outcome.is_ok() {
         let accuracy = without.accuracy(&x, &y).unwrap();

@@ -58,7 +58,7 @@ fn every_epoch_reports_its_validation_loss_and_accuracy() {
         &mut n,
         &mut opt,
         &loss,
-        Data::new(&x, &y[..]).with_validation(&xv, &yv[..]),
+        Data::new(&x, &y).with_validation(&xv, &yv),
         &minibatches(5),
         |event, net, _| {
             if let Event::Epoch(e) = event {
@@ -99,7 +99,7 @@ fn early_stopping_stops_and_restores_the_best_weights() {
         &mut n,
         &mut opt,
         &loss,
-        Data::new(&x, &y[..]).with_validation(&xv, &yv[..]),
+        Data::new(&x, &y).with_validation(&xv, &yv),
         &config,
         |event, net, _| {
             if let Event::Epoch(_) = event {
@@ -118,7 +118,7 @@ fn early_stopping_stops_and_restores_the_best_weights() {
     assert_ne!(snapshots[best - 1], *snapshots.last().unwrap());
 
     // Early stopping and reduce-on-plateau need a validation set.
-    let e = train::fit(&mut n, &mut opt, &loss, Data::new(&x, &y[..]), &config, |_, _, _| {}).unwrap_err();
+    let e = train::fit(&mut n, &mut opt, &loss, Data::new(&x, &y), &config, |_, _, _| {}).unwrap_err();
     assert!(matches!(e, Error::InvalidHyperparameter { name: "validation set", .. }), "{e}");
 }
 
@@ -150,7 +150,7 @@ fn schedules_follow_their_formulas() {
             &mut net(1),
             &mut opt,
             &loss,
-            Data::new(&x, &y[..]).with_validation(&x, &y[..]),
+            Data::new(&x, &y).with_validation(&x, &y),
             &config,
             |_, _, _| {},
         );
@@ -171,7 +171,7 @@ fn reduce_on_plateau_cuts_the_rate_after_patience_epochs_without_improvement() {
         &mut net(3),
         &mut opt,
         &SoftmaxCrossEntropy::new(),
-        Data::new(&x, &y[..]).with_validation(&xv, &yv[..]),
+        Data::new(&x, &y).with_validation(&xv, &yv),
         &config,
         |_, _, _| {},
     )
@@ -212,7 +212,7 @@ fn gradient_clipping_bounds_each_step() {
     let mut opt = Sgd::with_learning_rate(lr).unwrap();
     let mut previous = weights(&n);
     let mut moves = Vec::new();
-    train::fit(&mut n, &mut opt, &loss, Data::new(&x, &y[..]), &config, |event, net, _| {
+    train::fit(&mut n, &mut opt, &loss, Data::new(&x, &y), &config, |event, net, _| {
         if let Event::Step(_) = event {
             let now = weights(net);
             let moved: f32 =
@@ -229,7 +229,7 @@ fn gradient_clipping_bounds_each_step() {
     );
     let bad = TrainConfig { clip_grad_norm: Some(0.0), ..minibatches(1) };
     assert!(matches!(
-        train::fit(&mut n, &mut opt, &loss, Data::new(&x, &y[..]), &bad, |_, _, _| {}),
+        train::fit(&mut n, &mut opt, &loss, Data::new(&x, &y), &bad, |_, _, _| {}),
         Err(Error::InvalidHyperparameter { name: "gradient clipping norm", .. })
     ));
 }
@@ -278,7 +278,7 @@ fn a_run_stopped_after_epoch_k_and_resumed_ends_bit_identical() {
     let loss = SoftmaxCrossEntropy::new();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.ckpt");
-    let data = Data::new(&x, &y[..]).with_validation(&xv, &yv[..]);
+    let data = Data::new(&x, &y).with_validation(&xv, &yv);
     let schedule = Schedule::ReduceOnPlateau(Plateau { patience: 0, ..Plateau::default() });
     for (k, (mut straight, (mut first, mut resumed))) in
         optimizers().into_iter().zip(optimizers().into_iter().zip(optimizers())).enumerate()
@@ -329,10 +329,10 @@ fn a_checkpoint_from_another_run_is_refused_and_changes_nothing() {
     let path = dir.path().join("run.ckpt");
     let config = TrainConfig { checkpoint: Some(Checkpointing::new(&path)), ..minibatches(2) };
     let mut opt = Adam::with_learning_rate(1e-2).unwrap();
-    train::fit(&mut net(1), &mut opt, &loss, Data::new(&x, &y[..]), &config, |_, _, _| {}).unwrap();
+    train::fit(&mut net(1), &mut opt, &loss, Data::new(&x, &y), &config, |_, _, _| {}).unwrap();
     let resume = |config: TrainConfig, net: &mut Network<f32>, opt: &mut dyn Optimizer<f32>| {
         let config = TrainConfig { resume: Some(path.clone()), checkpoint: None, ..config };
-        train::fit(net, opt, &loss, Data::new(&x, &y[..]), &config, |_, _, _| {})
+        train::fit(net, opt, &loss, Data::new(&x, &y), &config, |_, _, _| {})
     };
     let fresh = net(2);
     type Case = (&'static str, TrainConfig, Network<f32>, Box<dyn Optimizer<f32>>);
@@ -365,8 +365,8 @@ fn a_checkpoint_from_another_run_is_refused_and_changes_nothing() {
     let mut n = fresh.clone();
     let before = weights(&n);
     let mut adam = Adam::with_learning_rate(1e-2).unwrap();
-    let e = train::fit(&mut n, &mut adam, &loss, Data::new(&x, &y[..]), &config_truncated, |_, _, _| {})
-        .unwrap_err();
+    let e =
+        train::fit(&mut n, &mut adam, &loss, Data::new(&x, &y), &config_truncated, |_, _, _| {}).unwrap_err();
     assert!(matches!(&e, Error::Checkpoint { path, .. } if path.ends_with("truncated.ckpt")), "{e}");
     assert_eq!(weights(&n), before);
     assert_eq!(adam.steps(), 0);
@@ -378,7 +378,7 @@ fn a_checkpoint_from_another_run_is_refused_and_changes_nothing() {
         &mut fresh.clone(),
         &mut Adam::with_learning_rate(1e-2).unwrap(),
         &loss,
-        Data::new(&x, &y[..]),
+        Data::new(&x, &y),
         &config,
         |_, _, _| {},
     )

@@ -178,7 +178,7 @@ fn a_deeper_network_trains_with_it() {
         ..TrainConfig::default()
     };
     let loss = SoftmaxCrossEntropy::new();
-    train::fit(&mut net, &mut adam, &loss, train::Data::new(&x, &labels[..]), &config, |_, _, _| {}).unwrap();
+    train::fit(&mut net, &mut adam, &loss, train::Data::new(&x, &labels), &config, |_, _, _| {}).unwrap();
     let accuracy = net.accuracy(&x, &labels).unwrap();
     assert!(accuracy > 0.95, "training accuracy {accuracy}");
 }
