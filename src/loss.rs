@@ -179,8 +179,17 @@ impl SoftmaxCrossEntropy {
         SoftmaxCrossEntropy { label_smoothing: 0.0, class_weights: None }
     }
 
-    /// Cross-entropy against labels smoothed by `epsilon`, in [0, 1).
-    pub fn with_label_smoothing(epsilon: f64) -> Result<Self> {
+    /// The same loss against labels smoothed by `epsilon`, in [0, 1) (PyTorch's
+    /// `label_smoothing`; default 0).
+    ///
+    /// ```
+    /// use feedforward::SoftmaxCrossEntropy;
+    /// let loss = SoftmaxCrossEntropy::new().with_class_weights(vec![1.0, 3.0])?.with_label_smoothing(0.1)?;
+    /// assert_eq!((loss.label_smoothing(), loss.class_weights()), (0.1, Some(&[1.0, 3.0][..])));
+    /// assert!(SoftmaxCrossEntropy::new().with_label_smoothing(1.0).is_err());
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn with_label_smoothing(self, epsilon: f64) -> Result<Self> {
         if !(0.0..1.0).contains(&epsilon) {
             return Err(Error::InvalidHyperparameter {
                 name: "label smoothing",
@@ -188,7 +197,7 @@ impl SoftmaxCrossEntropy {
                 requirement: "must be in [0, 1)",
             });
         }
-        Ok(SoftmaxCrossEntropy { label_smoothing: epsilon, class_weights: None })
+        Ok(SoftmaxCrossEntropy { label_smoothing: epsilon, ..self })
     }
 
     /// The same loss with a weight per class (one per output row), each finite and > 0: a rare

@@ -95,7 +95,7 @@ fn whole_networks_gradient_check_under_every_loss() {
     assert!(r.max_error <= 1e-6, "BCE: {r}");
     let r = gradcheck::check_network(&mut net, &x, &Huber::new(0.05).unwrap(), &regression, &config).unwrap();
     assert!(r.max_error <= 1e-6, "Huber: {r}");
-    let smooth = SoftmaxCrossEntropy::with_label_smoothing(0.1).unwrap();
+    let smooth = SoftmaxCrossEntropy::new().with_label_smoothing(0.1).unwrap();
     let r = gradcheck::check_network(&mut net, &x, &smooth, &[0, 1, 1, 0, 1, 0][..], &config).unwrap();
     assert!(r.max_error <= 1e-6, "smoothed CE: {r}");
 }

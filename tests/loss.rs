@@ -46,7 +46,7 @@ fn softmax_cross_entropy_with_and_without_smoothing_matches_the_plain_formula() 
     let z = logits();
     let labels = [0, 3, 2, 1, 3];
     for eps in [0.0, 0.1, 0.5] {
-        let loss = SoftmaxCrossEntropy::with_label_smoothing(eps).unwrap();
+        let loss = SoftmaxCrossEntropy::new().with_label_smoothing(eps).unwrap();
         assert_relative_eq!(
             loss.loss(&z, &labels).unwrap(),
             naive_ce(&z, &labels, eps, &[1.0; 4]),
@@ -56,7 +56,7 @@ fn softmax_cross_entropy_with_and_without_smoothing_matches_the_plain_formula() 
         assert!(report.max_error <= BOUND, "eps {eps}: {report}");
     }
     assert!(matches!(
-        SoftmaxCrossEntropy::with_label_smoothing(1.0),
+        SoftmaxCrossEntropy::new().with_label_smoothing(1.0),
         Err(Error::InvalidHyperparameter { name: "label smoothing", .. })
     ));
 }
@@ -67,7 +67,8 @@ fn class_weights_match_the_plain_formula_pytorch_and_the_unweighted_loss() {
     let labels = [0, 3, 2, 1, 3];
     let weights = [0.5, 2.0, 1.0, 3.0];
     for eps in [0.0, 0.1, 0.5] {
-        let loss = SoftmaxCrossEntropy::with_label_smoothing(eps)
+        let loss = SoftmaxCrossEntropy::new()
+            .with_label_smoothing(eps)
             .unwrap()
             .with_class_weights(weights.to_vec())
             .unwrap();
@@ -80,8 +81,12 @@ fn class_weights_match_the_plain_formula_pytorch_and_the_unweighted_loss() {
         assert!(report.max_error <= BOUND, "eps {eps}: {report}");
         // Weights of 1 are the unweighted loss, bit for bit, gradient included.
         let (plain, ones) = (
-            SoftmaxCrossEntropy::with_label_smoothing(eps).unwrap(),
-            SoftmaxCrossEntropy::with_label_smoothing(eps).unwrap().with_class_weights(vec![1.0; 4]).unwrap(),
+            SoftmaxCrossEntropy::new().with_label_smoothing(eps).unwrap(),
+            SoftmaxCrossEntropy::new()
+                .with_label_smoothing(eps)
+                .unwrap()
+                .with_class_weights(vec![1.0; 4])
+                .unwrap(),
         );
         let (mut g1, mut g2) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
         assert_eq!(
@@ -135,7 +140,8 @@ fn class_weights_match_the_plain_formula_pytorch_and_the_unweighted_loss() {
         ),
     ];
     for (eps, expected_loss, expected_grad) in cases {
-        let loss = SoftmaxCrossEntropy::with_label_smoothing(eps)
+        let loss = SoftmaxCrossEntropy::new()
+            .with_label_smoothing(eps)
             .unwrap()
             .with_class_weights(vec![0.5, 2.0, 1.0])
             .unwrap();

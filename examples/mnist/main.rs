@@ -321,7 +321,7 @@ fn run(args: Args) -> Result<(), Failures> {
     spec.layers.input_dropout = args.input_dropout.unwrap_or(spec.layers.input_dropout);
     spec.layers.normalization = args.normalization.map_or(spec.layers.normalization, Normalization::from);
     let loss = match args.label_smoothing {
-        Some(epsilon) => SoftmaxCrossEntropy::with_label_smoothing(epsilon)?,
+        Some(epsilon) => SoftmaxCrossEntropy::new().with_label_smoothing(epsilon)?,
         None => recipe.loss(),
     };
     let mut net: Network<f32> = spec.build(&mut rng)?;

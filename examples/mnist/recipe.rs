@@ -91,7 +91,9 @@ impl Recipe {
     #[must_use]
     pub fn loss(self) -> SoftmaxCrossEntropy {
         match self {
-            Recipe::Regularized => SoftmaxCrossEntropy::with_label_smoothing(0.1).expect("0.1 is in [0, 1)"),
+            Recipe::Regularized => {
+                SoftmaxCrossEntropy::new().with_label_smoothing(0.1).expect("0.1 is in [0, 1)")
+            }
             Recipe::Default | Recipe::Seed => SoftmaxCrossEntropy::new(),
         }
     }
