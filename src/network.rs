@@ -103,6 +103,11 @@ pub struct MlpConfig {
 }
 
 /// The normalization [`Network::mlp`] puts between each hidden layer and its activation.
+///
+/// It normalizes what the hidden layers compute, not the inputs: features on raw scales (a
+/// pressure in pascals) still need a [`Standardize`](crate::Standardize) in front
+/// ([`Network::insert`] at 0), or the first layer learns on their scale (README, "The two
+/// commands", has a measured case).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Normalization {
     /// None: the activation is fused into the layer.
