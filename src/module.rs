@@ -39,6 +39,8 @@ pub struct Parameter<T: Float> {
     value: DMatrix<T>,
     grad: DMatrix<T>,
     regularization: Regularization,
+    /// Whether training steps leave the value alone ([`Parameter::freeze`]).
+    frozen: bool,
 }
 
 impl<T: Float> std::fmt::Debug for Parameter<T> {
@@ -47,6 +49,7 @@ impl<T: Float> std::fmt::Debug for Parameter<T> {
             .field("name", &self.name)
             .field("shape", &format_args!("{}×{}", self.value.nrows(), self.value.ncols()))
             .field("regularization", &self.regularization)
+            .field("frozen", &self.frozen)
             .finish_non_exhaustive()
     }
 }
@@ -64,7 +67,7 @@ impl<T: Float> Parameter<T> {
     /// ```
     pub fn new(name: impl Into<String>, value: DMatrix<T>, regularization: Regularization) -> Self {
         let grad = DMatrix::zeros(value.nrows(), value.ncols());
-        Parameter { name: name.into(), value, grad, regularization }
+        Parameter { name: name.into(), value, grad, regularization, frozen: false }
     }
 
     /// Short name within its module: `"weight"` or `"bias"` for a [`Layer`](crate::Layer).
@@ -135,6 +138,35 @@ impl<T: Float> Parameter<T> {
     /// ```
     pub fn value_and_grad_mut(&mut self) -> (&DMatrix<T>, DMatrixViewMut<'_, T>) {
         (&self.value, self.grad.as_view_mut())
+    }
+
+    /// Freezes the parameter (PyTorch's `requires_grad_(False)`, for fine-tuning): training
+    /// steps leave its value alone and do not hand it to the optimizer, and gradient clipping
+    /// leaves it out of the global norm. Backward passes still write its gradient, and the
+    /// network's L2 penalty still counts it in the loss. Not saved in model files.
+    ///
+    /// ```
+    /// use feedforward::{Parameter, Regularization};
+    /// use nalgebra::DMatrix;
+    /// let mut w = Parameter::new("weight", DMatrix::<f32>::zeros(2, 2), Regularization::Applied);
+    /// w.freeze();
+    /// assert!(w.is_frozen());
+    /// w.unfreeze();
+    /// assert!(!w.is_frozen());
+    /// ```
+    pub fn freeze(&mut self) {
+        self.frozen = true;
+    }
+
+    /// Lets training steps update the parameter again (the default).
+    pub fn unfreeze(&mut self) {
+        self.frozen = false;
+    }
+
+    /// Whether the parameter is frozen ([`Parameter::freeze`]).
+    #[must_use]
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
     }
 
     /// Replaces the value with `next` (same shape), handing back the old value in `next`.

@@ -28,6 +28,7 @@ use crate::optim::Optimizer;
 use crate::{Activation, Error, Float, Init, Layer, Module, Parameter, Result, SoftmaxCrossEntropy};
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;
+use std::ops::{Bound, RangeBounds};
 
 /// What one training step measured, before its update was applied.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -489,7 +490,56 @@ impl<T: Float> Network<T> {
         self.modules.iter_mut().flat_map(|m| parameters_of_mut(m.as_mut()))
     }
 
-    /// Total number of trainable scalars.
+    /// Freezes every parameter of the modules at the positions `modules` (a range): training
+    /// steps leave them alone ([`Parameter::freeze`] has the details), for fine-tuning part of
+    /// a model. A range reaching past the last module is an error, and changes nothing.
+    ///
+    /// ```
+    /// use feedforward::{MlpConfig, Network};
+    /// use rand::SeedableRng;
+    /// // 4 → 8 → 3: modules Layer, Layer. Train only the output layer.
+    /// let mut net = Network::<f32>::mlp(&[4, 8, 3], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))?;
+    /// net.freeze(..1)?;
+    /// let frozen: Vec<bool> = net.parameters().map(|p| p.is_frozen()).collect();
+    /// assert_eq!(frozen, [true, true, false, false]);
+    /// assert!(net.freeze(..3).is_err());
+    /// net.unfreeze(..)?;
+    /// assert!(net.parameters().all(|p| !p.is_frozen()));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn freeze(&mut self, modules: impl RangeBounds<usize>) -> Result<()> {
+        self.set_frozen(modules, Parameter::freeze)
+    }
+
+    /// Lets training steps update the parameters of the modules at the positions `modules`
+    /// again (see [`Network::freeze`]).
+    pub fn unfreeze(&mut self, modules: impl RangeBounds<usize>) -> Result<()> {
+        self.set_frozen(modules, Parameter::unfreeze)
+    }
+
+    fn set_frozen(&mut self, modules: impl RangeBounds<usize>, set: fn(&mut Parameter<T>)) -> Result<()> {
+        let count = self.modules.len();
+        let start = match modules.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => s.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match modules.end_bound() {
+            Bound::Included(&e) => e.saturating_add(1),
+            Bound::Excluded(&e) => e,
+            Bound::Unbounded => count,
+        };
+        if start > end || end > count {
+            let expected = format!("a range within 0..{count} (the modules)");
+            return Err(Error::shape("module positions", expected, format!("{start}..{end}")));
+        }
+        for module in &mut self.modules[start..end] {
+            module.visit_parameters_mut(&mut |p| set(p));
+        }
+        Ok(())
+    }
+
+    /// Total number of parameter scalars, frozen ones included.
     #[must_use]
     pub fn parameter_count(&self) -> usize {
         self.parameters().map(Parameter::len).sum()
@@ -809,16 +859,17 @@ impl<T: Float> Network<T> {
     }
 
     /// Scales every gradient by `max_norm/‖g‖` when the global norm `‖g‖` (over all parameters
-    /// at once) exceeds `max_norm`, as PyTorch's `clip_grad_norm_` does (which divides by
-    /// `‖g‖ + 1e-6`). Returns the norm before clipping.
+    /// at once, frozen ones left out) exceeds `max_norm`, as PyTorch's `clip_grad_norm_` does
+    /// (which divides by `‖g‖ + 1e-6`). Returns the norm before clipping.
     fn clip_gradients(&mut self, max_norm: T) -> T {
         let squares = self
             .parameters()
+            .filter(|p| !p.is_frozen())
             .fold(T::zero(), |acc, p| acc + crate::linalg::sum_of_squares(p.grad().as_slice()));
         let norm = squares.sqrt();
         let scale = max_norm / (norm + T::lit(1e-6));
         if scale < T::one() {
-            self.parameters_mut().for_each(|p| p.grad_mut().scale_mut(scale));
+            self.parameters_mut().filter(|p| !p.is_frozen()).for_each(|p| p.grad_mut().scale_mut(scale));
         }
         norm
     }
@@ -868,6 +919,12 @@ impl<T: Float> Network<T> {
                 if next.len() <= index {
                     next.push(DMatrix::zeros(0, 0));
                 }
+                // A frozen parameter keeps its number, so that the optimizer's state stays
+                // with the right tensors when it is unfrozen.
+                if param.is_frozen() {
+                    index += 1;
+                    return;
+                }
                 let next = &mut next[index];
                 ensure_shape(next, param.value().nrows(), param.value().ncols());
                 // A NaN or infinite gradient makes the new value non-finite too (p − lr·NaN, or
@@ -894,7 +951,10 @@ impl<T: Float> Network<T> {
         let mut next = self.buffers.next.iter_mut();
         for module in &mut self.modules {
             module.visit_parameters_mut(&mut |param| {
-                param.swap_value(next.next().expect("one next value per parameter"));
+                let next = next.next().expect("one next value per parameter");
+                if !param.is_frozen() {
+                    param.swap_value(next);
+                }
             });
             module.commit_step();
         }

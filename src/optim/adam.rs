@@ -46,7 +46,9 @@ impl<T: Float> AdamConfig<T> {
     }
 }
 
-/// Adam (Kingma & Ba), PyTorch's `torch.optim.Adam` (without `amsgrad`); `t` counts the steps:
+/// Adam (Kingma & Ba), PyTorch's `torch.optim.Adam` (without `amsgrad`); `t` counts the steps
+/// that updated the tensor (per tensor, as PyTorch does: a layer unfrozen after a while starts
+/// at `t = 1`; the count is kept as a float, as PyTorch's `state["step"]` is):
 ///
 /// ```text
 /// g = ∂P + λP                                  (weight decay, on the tensors of the decay scope)
@@ -78,7 +80,7 @@ pub type AdamW<T> = AdamBase<T, true>;
 pub struct AdamBase<T: Float, const DECOUPLED: bool> {
     config: AdamConfig<T>,
     /// `m`, the running mean of the gradient, and `v`, the running mean of its square.
-    state: StateSet<T, 2>,
+    state: StateSet<T, 3>,
 }
 
 /// Named `Adam` or `AdamW`, as users write it.
@@ -121,7 +123,7 @@ impl<T: Float, const DECOUPLED: bool> AdamBase<T, DECOUPLED> {
         check("beta1", config.beta1, config.beta1 >= zero && config.beta1 < one, "must be in [0, 1)")?;
         check("beta2", config.beta2, config.beta2 >= zero && config.beta2 < one, "must be in [0, 1)")?;
         check("eps", config.eps, config.eps > zero, "must be finite and > 0")?;
-        Ok(AdamBase { config, state: StateSet::new(Self::KIND, ["exp_avg", "exp_avg_sq"]) })
+        Ok(AdamBase { config, state: StateSet::new(Self::KIND, ["exp_avg", "exp_avg_sq", "step"]) })
     }
 
     /// The settings (the learning rate as a schedule last set it).
@@ -150,14 +152,21 @@ impl<T: Float, const DECOUPLED: bool> Optimizer<T> for AdamBase<T, DECOUPLED> {
         let wd = if decay_scope.applies_to(parameter) { weight_decay } else { T::zero() };
         // Adam adds λP to the gradient; AdamW scales P by (1 − lr·λ) first.
         let (l2, shrink) = if DECOUPLED { (T::zero(), T::one() - lr * wd) } else { (wd, T::one()) };
+        let committed_steps = self.state.steps();
+        let (value, grad) = (parameter.value().as_slice(), parameter.grad().as_slice());
+        let len = value.len();
+        let [mean, mean_square, steps] = self.state.buffers_mut();
+        // A checkpoint written before the per-tensor counts has `m` but no count: such a
+        // tensor was updated by every committed step.
+        let had_mean = mean.current(index).is_some();
+        let (seen, count) = steps.slot(index, 1, T::zero());
+        let seen = if seen[0] == T::zero() && had_mean { committed_steps as f64 } else { seen[0].as_f64() };
+        let t = seen + 1.0;
+        count[0] = T::lit(t);
         // The bias corrections, per tensor: lr/(1−β₁ᵗ) and 1/√(1−β₂ᵗ).
-        let t = (self.state.steps() + 1) as f64;
         let step = lr / T::lit(1.0 - beta1.as_f64().powf(t));
         let unbias = T::lit(1.0 / (1.0 - beta2.as_f64().powf(t)).sqrt());
         let (keep1, keep2) = (T::one() - beta1, T::one() - beta2);
-        let (value, grad) = (parameter.value().as_slice(), parameter.grad().as_slice());
-        let len = value.len();
-        let [mean, mean_square] = self.state.buffers_mut();
         let state = [mean.slot(index, len, T::zero()), mean_square.slot(index, len, T::zero())];
         let limit = square_limit(keep2);
         elementwise(value, grad, next, state, move |p, g, [m, v]| {

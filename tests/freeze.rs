@@ -1,0 +1,218 @@
+//! Frozen parameters (`Parameter::freeze`, `Network::freeze`): a training step leaves them
+//! alone while the rest trains exactly as it would beside a layer that never moved, gradient
+//! clipping leaves them out of the global norm, and a run with frozen layers resumes from a
+//! checkpoint bit for bit.
+
+use feedforward::train::{self, Batching, Checkpointing, Data, Event, Flow, TrainConfig};
+use feedforward::{
+    Adam, AdamW, Error, MlpConfig, Momentum, Network, Optimizer, Rmsprop, Sgd, SgdConfig, SoftmaxCrossEntropy,
+};
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+fn net(seed: u64) -> Network<f64> {
+    Network::mlp(&[3, 6, 4, 2], MlpConfig::default(), &mut StdRng::seed_from_u64(seed)).unwrap()
+}
+
+fn data() -> (DMatrix<f64>, Vec<usize>) {
+    let x = DMatrix::from_fn(3, 24, |i, j| ((i * 7 + j * 5) % 11) as f64 / 5.0 - 1.0);
+    let y = (0..24).map(|j| (j * 3 % 5) % 2).collect();
+    (x, y)
+}
+
+fn values(net: &Network<f64>) -> Vec<Vec<f64>> {
+    net.parameters().map(|p| p.value().as_slice().to_vec()).collect()
+}
+
+fn optimizers() -> Vec<(&'static str, Box<dyn Optimizer<f64>>)> {
+    let momentum = SgdConfig {
+        learning_rate: 0.05,
+        momentum: Momentum::Nesterov { momentum: 0.9 },
+        ..SgdConfig::default()
+    };
+    vec![
+        ("sgd", Box::new(Sgd::new(momentum).unwrap())),
+        ("adam", Box::new(Adam::with_learning_rate(1e-2).unwrap())),
+        ("adamw", Box::new(AdamW::with_learning_rate(1e-2).unwrap())),
+        ("rmsprop", Box::new(Rmsprop::elementwise(1e-3).unwrap())),
+        ("rmsprop per tensor", Box::new(Rmsprop::per_tensor(0.05, Some(3)).unwrap())),
+    ]
+}
+
+#[test]
+fn frozen_layers_stay_and_the_rest_trains_as_beside_a_layer_that_never_moved() {
+    let (x, y) = data();
+    let loss = SoftmaxCrossEntropy::new();
+    for ((name, mut a), (_, mut b)) in optimizers().into_iter().zip(optimizers()) {
+        // Modules: Layer, Layer, Layer. Freeze the first two.
+        let mut frozen = net(1);
+        frozen.freeze(..2).unwrap();
+        let initial = values(&frozen);
+        // The reference trains everything, then puts the first two layers back after each step.
+        let mut reference = net(1);
+        for _ in 0..6 {
+            frozen.train_step(&x, &loss, &y, a.as_mut()).unwrap();
+            reference.train_step(&x, &loss, &y, b.as_mut()).unwrap();
+            for (p, v) in reference.parameters_mut().zip(&initial).take(4) {
+                p.value_mut().copy_from_slice(v);
+            }
+        }
+        let (got, expected) = (values(&frozen), values(&reference));
+        assert_eq!(got[..4], initial[..4], "{name}: the frozen layers moved");
+        assert_ne!(got[4..], initial[4..], "{name}: the last layer did not train");
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+#[test]
+fn unfreezing_lets_a_layer_train_again() {
+    let (x, y) = data();
+    let loss = SoftmaxCrossEntropy::new();
+    let mut n = net(2);
+    let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+    n.freeze(1..=1).unwrap();
+    n.train_step(&x, &loss, &y, &mut adam).unwrap();
+    let after_frozen = values(&n);
+    assert_eq!(after_frozen[2..4], values(&net(2))[2..4]);
+    n.unfreeze(..).unwrap();
+    n.train_step(&x, &loss, &y, &mut adam).unwrap();
+    assert_ne!(values(&n)[2..4], after_frozen[2..4]);
+}
+
+#[test]
+fn bad_ranges_are_errors_and_change_nothing() {
+    let mut n = net(3);
+    for result in [n.freeze(..4), n.freeze(2..7), n.unfreeze(3..=3)] {
+        match result {
+            Err(Error::ShapeMismatch { what, expected, .. }) => {
+                assert_eq!(what, "module positions");
+                assert!(expected.contains("0..3"), "{expected}");
+            }
+            other => panic!("expected a shape error, got {other:?}"),
+        }
+    }
+    assert!(n.parameters().all(|p| !p.is_frozen()));
+    n.freeze(3..).unwrap(); // empty, at the end: nothing to freeze
+    assert!(n.parameters().all(|p| !p.is_frozen()));
+}
+
+/// With plain SGD at learning rate 1, a clipped step moves each trainable parameter by exactly
+/// its clipped gradient: the norm must be over the trainable gradients only.
+#[test]
+fn clipping_leaves_frozen_gradients_out_of_the_global_norm() {
+    let (x, y) = data();
+    let loss = SoftmaxCrossEntropy::new();
+    let mut n = net(4);
+    n.freeze(..1).unwrap();
+    let mut probe = n.clone();
+    probe.backward(&x, &loss, &y).unwrap();
+    let grads: Vec<Vec<f64>> = probe.parameters().map(|p| p.grad().as_slice().to_vec()).collect();
+    let norm = |gs: &[Vec<f64>]| gs.iter().flatten().map(|g| g * g).sum::<f64>().sqrt();
+    let (trainable, all) = (norm(&grads[2..]), norm(&grads));
+    assert!(all > 1.1 * trainable, "the frozen gradients must count, to tell the two apart");
+    let max_norm = trainable / 4.0;
+    let scale = max_norm / (trainable + 1e-6);
+    let before = values(&n);
+    let config = TrainConfig {
+        epochs: 1,
+        batching: Batching::Full,
+        clip_grad_norm: Some(max_norm),
+        ..TrainConfig::default()
+    };
+    let mut sgd = Sgd::with_learning_rate(1.0).unwrap();
+    train::fit(&mut n, &mut sgd, &loss, Data::new(&x, &y), &config, |_, _, _| {}).unwrap();
+    let after = values(&n);
+    assert_eq!(after[..2], before[..2]);
+    for ((a, b), g) in after.iter().zip(&before).zip(&grads).skip(2) {
+        for ((a, b), g) in a.iter().zip(b).zip(g) {
+            let expected = b - g * scale;
+            assert!((a - expected).abs() <= 1e-12 * expected.abs().max(1.0), "{a} vs {expected}");
+        }
+    }
+}
+
+#[test]
+fn a_run_with_frozen_layers_resumes_from_a_checkpoint_bit_for_bit() {
+    let (x, y) = data();
+    let loss = SoftmaxCrossEntropy::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frozen.ckpt");
+    let config = TrainConfig {
+        epochs: 5,
+        batching: Batching::Minibatch { size: 8, shuffle: true },
+        checkpoint: Some(Checkpointing::new(&path)),
+        ..TrainConfig::default()
+    };
+    let frozen = |seed| {
+        let mut n = net(seed);
+        n.freeze(..1).unwrap();
+        n
+    };
+    let adam = || Adam::with_learning_rate(1e-2).unwrap();
+    let mut whole = frozen(5);
+    train::fit(&mut whole, &mut adam(), &loss, Data::new(&x, &y), &config, |_, _, _| {}).unwrap();
+    let mut stopped = frozen(5);
+    train::fit(&mut stopped, &mut adam(), &loss, Data::new(&x, &y), &config, |event, _, _| match event {
+        Event::Epoch(e) if e.epoch == 2 => Flow::Stop,
+        _ => Flow::Continue,
+    })
+    .unwrap();
+    let mut resumed = frozen(6);
+    let resume = TrainConfig { resume: Some(path.clone()), ..config };
+    train::fit(&mut resumed, &mut adam(), &loss, Data::new(&x, &y), &resume, |_, _, _| {}).unwrap();
+    assert_eq!(values(&resumed), values(&whole));
+    assert_eq!(values(&whole)[..2], values(&net(5))[..2]);
+}
+
+/// PyTorch counts Adam's steps per tensor: a layer unfrozen after three steps takes its first
+/// update with `t = 1`, where `m̂ = g` and `v̂ = g²`, so it moves by `lr·g/(|g| + ε)`.
+#[test]
+fn adam_counts_the_steps_of_each_tensor() {
+    let (x, y) = data();
+    let loss = SoftmaxCrossEntropy::new();
+    let (lr, eps) = (1e-2, 1e-8);
+    let mut n = net(7);
+    n.freeze(..1).unwrap();
+    let mut adam = Adam::with_learning_rate(lr).unwrap();
+    for _ in 0..3 {
+        n.train_step(&x, &loss, &y, &mut adam).unwrap();
+    }
+    n.unfreeze(..).unwrap();
+    let mut probe = n.clone();
+    probe.backward(&x, &loss, &y).unwrap();
+    let before = values(&n);
+    n.train_step(&x, &loss, &y, &mut adam).unwrap();
+    let after = values(&n);
+    let grads: Vec<Vec<f64>> = probe.parameters().map(|p| p.grad().as_slice().to_vec()).collect();
+    for ((a, b), g) in after.iter().zip(&before).zip(&grads).take(2) {
+        for ((a, b), g) in a.iter().zip(b).zip(g) {
+            let expected = b - lr * g / (g.abs() + eps);
+            assert!((a - expected).abs() <= 1e-12, "{a} vs {expected} (g = {g})");
+        }
+    }
+    assert_eq!(adam.steps(), 4);
+}
+
+/// A checkpoint written before the per-tensor counts holds `m` and `v` but no `step`: its
+/// tensors continue as if counted with every committed step.
+#[test]
+fn adam_state_without_per_tensor_counts_continues_with_the_committed_steps() {
+    let (x, y) = data();
+    let loss = SoftmaxCrossEntropy::new();
+    let mut a = net(8);
+    let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+    for _ in 0..3 {
+        a.train_step(&x, &loss, &y, &mut adam).unwrap();
+    }
+    let mut state = adam.state().unwrap();
+    let before = state.buffers.len();
+    state.buffers.retain(|(name, _)| !name.starts_with("step."));
+    assert_eq!(state.buffers.len(), before - 6, "one count per tensor");
+    let mut old = Adam::with_learning_rate(1e-2).unwrap();
+    old.load_state(&state).unwrap();
+    let mut b = a.clone();
+    a.train_step(&x, &loss, &y, &mut adam).unwrap();
+    b.train_step(&x, &loss, &y, &mut old).unwrap();
+    assert_eq!(values(&a), values(&b));
+}
