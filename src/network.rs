@@ -233,7 +233,8 @@ impl<T: Float> std::fmt::Debug for Network<T> {
 /// ```
 impl<T: Float> std::fmt::Display for Network<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
+        let frozen: usize = self.parameters().filter(|p| p.is_frozen()).map(Parameter::len).sum();
+        write!(
             f,
             "Network ({}): {} → {}, {}",
             T::NAME,
@@ -241,6 +242,10 @@ impl<T: Float> std::fmt::Display for Network<T> {
             plural(self.output_rows(), "output"),
             plural(self.parameter_count(), "parameter")
         )?;
+        if frozen > 0 {
+            write!(f, " ({frozen} frozen)")?;
+        }
+        writeln!(f)?;
         writeln!(f, "{:>3}  {:<11} {:>10}  {:>10}  settings", "", "module", "rows", "parameters")?;
         for (i, module) in self.modules.iter().enumerate() {
             let rows =
@@ -351,16 +356,56 @@ impl<T: Float> Network<T> {
                 index.to_string(),
             ));
         }
+        let rows = self.rows_with(index, std::iter::once(&module).chain(&self.modules[index..]))?;
+        self.modules.insert(index, module);
+        self.rows = rows;
+        Ok(())
+    }
+
+    /// Removes the module at `index` and returns it, after checking that every later module
+    /// takes the rows it then gets. On an error the network is unchanged. With
+    /// [`push`](Network::push), this replaces a loaded model's head for fine-tuning (see
+    /// [`Network::freeze`]).
+    ///
+    /// ```
+    /// use feedforward::{Init, Layer, MlpConfig, Network};
+    /// use rand::SeedableRng;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let mut net = Network::<f32>::mlp(&[4, 8, 3], MlpConfig::default(), &mut rng)?;
+    /// let head = net.remove(1)?;
+    /// assert_eq!((head.kind(), net.output_rows()), ("Layer", 8));
+    /// let mut net = net.push(Layer::new(8, 5, Init::He, &mut rng))?;
+    /// net.freeze(..1)?;
+    /// assert_eq!(net.output_rows(), 5);
+    /// assert!(net.remove(0).is_err()); // the new head takes 8 rows, not 4
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn remove(&mut self, index: usize) -> Result<Box<dyn Module<T>>> {
+        if index >= self.modules.len() {
+            return Err(Error::shape(
+                "module position",
+                format!("less than {} (the number of modules)", self.modules.len()),
+                index.to_string(),
+            ));
+        }
+        self.rows = self.rows_with(index, &self.modules[index + 1..])?;
+        Ok(self.modules.remove(index))
+    }
+
+    /// The output rows of every module if `modules` came after the first `index` ones.
+    fn rows_with<'a>(
+        &self,
+        index: usize,
+        modules: impl IntoIterator<Item = &'a Box<dyn Module<T>>>,
+    ) -> Result<Vec<usize>> {
         let mut rows = self.rows[..index].to_vec();
         let mut current = if index == 0 { self.input_rows } else { self.rows[index - 1] };
-        for m in std::iter::once(&module).chain(&self.modules[index..]) {
+        for m in modules {
             current = m.output_rows(current)?;
             check_output_rows(m.kind(), current)?;
             rows.push(current);
         }
-        self.modules.insert(index, module);
-        self.rows = rows;
-        Ok(())
+        Ok(rows)
     }
 
     /// A multilayer perceptron through `sizes` (at least two): one [`Layer`] per pair, each

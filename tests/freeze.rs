@@ -216,3 +216,34 @@ fn adam_state_without_per_tensor_counts_continues_with_the_committed_steps() {
     b.train_step(&x, &loss, &y, &mut old).unwrap();
     assert_eq!(values(&a), values(&b));
 }
+
+/// Fine-tuning as a user does it: a saved model loaded, its head replaced, the rest frozen.
+#[test]
+fn a_loaded_model_gets_a_new_head_and_a_frozen_body() {
+    let (x, y) = data();
+    let loss = SoftmaxCrossEntropy::new();
+    let bytes = feedforward::weights::to_bytes(&net(9)).unwrap();
+    let mut n = Network::<f64>::from_bytes_with(&bytes, "model", &|_, _, _| Ok(None)).unwrap();
+    let old_head = n.remove(2).unwrap();
+    assert_eq!((old_head.kind(), n.output_rows()), ("Layer", 4));
+    let head = feedforward::Layer::new(4, 2, feedforward::Init::He, &mut StdRng::seed_from_u64(10));
+    let mut n = n.push(head).unwrap();
+    n.freeze(..2).unwrap();
+    assert_eq!(
+        n.to_string().lines().next().unwrap(),
+        "Network (f64): 3 inputs → 2 outputs, 62 parameters (52 frozen)"
+    );
+    let body = values(&n)[..4].to_vec();
+    let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+    let first = n.train_step(&x, &loss, &y, &mut adam).unwrap().loss;
+    let mut last = first;
+    for _ in 0..30 {
+        last = n.train_step(&x, &loss, &y, &mut adam).unwrap().loss;
+    }
+    assert!(last < first, "the head learns: {first} → {last}");
+    assert_eq!(values(&n)[..4], body);
+    // Removing a module whose successor cannot take its input is an error that changes nothing.
+    assert!(matches!(n.remove(1), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(n.remove(3), Err(Error::ShapeMismatch { .. })));
+    assert_eq!(n.modules().len(), 3);
+}
