@@ -700,12 +700,30 @@ pub(crate) fn update<T: Float>(x: &mut [T], other: &[T], f: impl Fn(T, T) -> T) 
     }
 }
 
-/// [`lane_sum`], compiled wide ([`simd`]).
+/// `Σ f(vᵢ)`, accumulated in `LANES` partial sums (element `i` goes to lane `i % LANES`):
+/// [`lane_sum`] compiled wide. Written out rather than as `simd(|| lane_sum(values, f))`,
+/// which measured the per-tensor RMSprop step at batch 128 1.019× slower (1.003–1.028, 9
+/// interleaved rounds), against 1.006× for this body.
 #[inline(always)]
 fn lane_total<T: Float>(values: &[T], f: impl Fn(T) -> T) -> T {
     simd(
         #[inline(always)]
-        || lane_sum(values, f),
+        || {
+            let mut acc = [T::zero(); LANES];
+            // `chunks_exact` and its remainder, not `chunks`: the fixed-length inner loop is what
+            // vectorizes (three times faster here).
+            let chunks = values.chunks_exact(LANES);
+            let rest = chunks.remainder();
+            for chunk in chunks {
+                for (a, &v) in acc.iter_mut().zip(chunk) {
+                    *a += f(v);
+                }
+            }
+            for (a, &v) in acc.iter_mut().zip(rest) {
+                *a += f(v);
+            }
+            acc.iter().fold(T::zero(), |s, &a| s + a)
+        },
     )
 }
 
