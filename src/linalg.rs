@@ -702,8 +702,7 @@ pub(crate) fn update<T: Float>(x: &mut [T], other: &[T], f: impl Fn(T, T) -> T) 
 
 /// `Σ f(vᵢ)`, accumulated in `LANES` partial sums (element `i` goes to lane `i % LANES`):
 /// [`lane_sum`] compiled wide. Written out rather than as `simd(|| lane_sum(values, f))`,
-/// which measured the per-tensor RMSprop step at batch 128 1.019× slower (1.003–1.028, 9
-/// interleaved rounds), against 1.006× for this body.
+/// which measured the training step slower (README, Performance).
 #[inline(always)]
 fn lane_total<T: Float>(values: &[T], f: impl Fn(T) -> T) -> T {
     simd(
