@@ -205,6 +205,18 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
                     })
                 });
             }
+            // Fine-tuning the output layer alone: the hidden layer frozen, so the backward
+            // pass stops at the output layer.
+            let mut net = network::<T>();
+            net.freeze(..1).unwrap();
+            let mut opt = Rmsprop::per_tensor(T::lit(1e-6), None).unwrap();
+            group.bench_function(BenchmarkId::new("train_step_frozen_hidden", batch), |b| {
+                b.iter(|| {
+                    black_box(
+                        net.train_step(black_box(&x), &SoftmaxCrossEntropy::new(), &y, &mut opt).unwrap(),
+                    )
+                })
+            });
         }
         group.bench_function(BenchmarkId::new("bare_forward_products", batch), |b| {
             b.iter(|| bare.forward(black_box(&x)))

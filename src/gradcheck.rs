@@ -167,7 +167,8 @@ pub fn check_module(module: &mut dyn Module<f64>, input: &DMatrix<f64>, config: 
 /// Checks every parameter gradient of a whole network (its objective: `loss` against
 /// `targets`, plus the L2 penalty) on one batch, as a training step sees it: modules that act
 /// differently in training ([`Dropout`](crate::Dropout)) keep the random draw of the analytic
-/// pass through every numeric one.
+/// pass through every numeric one. Frozen parameters are skipped: their gradients are not
+/// computed ([`Parameter::freeze`](crate::Parameter::freeze)).
 pub fn check_network<L: Loss<f64> + ?Sized>(
     network: &mut Network<f64>,
     x: &DMatrix<f64>,
@@ -183,6 +184,9 @@ pub fn check_network<L: Loss<f64> + ?Sized>(
     for p in 0..count {
         let (analytic, at) = {
             let param = network.parameters().nth(p).expect("p < count");
+            if param.is_frozen() {
+                continue;
+            }
             (param.grad().clone(), param.name().to_string())
         };
         let module = module_of(network, p);

@@ -142,7 +142,9 @@ impl<T: Float> Parameter<T> {
 
     /// Freezes the parameter (PyTorch's `requires_grad_(False)`, for fine-tuning): training
     /// steps leave its value alone and do not hand it to the optimizer, and gradient clipping
-    /// leaves it out of the global norm. Backward passes still write its gradient, and the
+    /// leaves it out of the global norm. Its gradient is not needed, and may not be written:
+    /// a network's backward pass stops at the lowest module with a trainable parameter, so a
+    /// frozen body costs only its forward pass (gradient checks skip frozen parameters). The
     /// network's L2 penalty still counts it in the loss. Not saved in model files.
     ///
     /// ```
@@ -364,7 +366,9 @@ pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync {
 
     /// Given `input`, `output = f(input)` and `grad_output = dL/d(output)`: **overwrite** each
     /// parameter's gradient with `dL/dP`, and, when `grad_input` is given, overwrite it with
-    /// `dL/d(input)` (the first module of a network is not asked for it).
+    /// `dL/d(input)`. A network does not ask the lowest module with a trainable parameter for
+    /// `dL/d(input)`, and calls no `backward` below it: nothing there trains
+    /// ([`Parameter::freeze`]).
     ///
     /// The crate's own modules store 0 for values below the smallest normal number, which x86
     /// CPUs compute with many times slower, in every later product

@@ -824,7 +824,8 @@ impl<T: Float> Network<T> {
     }
 
     /// Forward and backward on a batch: returns the objective (loss + L2) and leaves `dL/dP` in
-    /// every parameter's gradient (including the L2 term).
+    /// every parameter's gradient (including the L2 term), frozen ones aside: the pass stops at
+    /// the lowest module with a trainable parameter ([`Parameter::freeze`]).
     pub fn backward<L: Loss<T> + ?Sized>(
         &mut self,
         x: &DMatrix<T>,
@@ -855,10 +856,17 @@ impl<T: Float> Network<T> {
         let batch = x.ncols();
         ensure_shape(&mut grads[last], self.rows[last], batch);
         let value = loss.compute(&activations[last], targets, Some(&mut grads[last]))?;
-        for i in (0..=last).rev() {
+        // Below the lowest module with a trainable parameter nothing trains, so the backward
+        // pass stops there: a frozen body costs only its forward pass.
+        let lowest = self
+            .modules
+            .iter()
+            .position(|m| parameters_of(m.as_ref()).iter().any(|p| !p.is_frozen()))
+            .unwrap_or(self.modules.len());
+        for i in (lowest..=last).rev() {
             let (lower, upper) = grads.split_at_mut(i);
             let grad_input = match i {
-                0 => None,
+                _ if i == lowest => None,
                 _ => {
                     let g = &mut lower[i - 1];
                     ensure_shape(g, self.rows[i - 1], batch);

@@ -105,7 +105,9 @@ fn clipping_leaves_frozen_gradients_out_of_the_global_norm() {
     let loss = SoftmaxCrossEntropy::new();
     let mut n = net(4);
     n.freeze(..1).unwrap();
+    // Every gradient, the frozen ones too (a frozen body gets no backward pass).
     let mut probe = n.clone();
+    probe.unfreeze(..).unwrap();
     probe.backward(&x, &loss, &y).unwrap();
     let grads: Vec<Vec<f64>> = probe.parameters().map(|p| p.grad().as_slice().to_vec()).collect();
     let norm = |gs: &[Vec<f64>]| gs.iter().flatten().map(|g| g * g).sum::<f64>().sqrt();
@@ -246,4 +248,67 @@ fn a_loaded_model_gets_a_new_head_and_a_frozen_body() {
     assert!(matches!(n.remove(1), Err(Error::ShapeMismatch { .. })));
     assert!(matches!(n.remove(3), Err(Error::ShapeMismatch { .. })));
     assert_eq!(n.modules().len(), 3);
+}
+
+/// Counts its backward calls; passes its input through.
+#[derive(Clone, Debug, Default)]
+struct Probe {
+    backward_calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl feedforward::Module<f64> for Probe {
+    fn kind(&self) -> &'static str {
+        "Probe"
+    }
+    fn output_rows(&self, input_rows: usize) -> feedforward::Result<usize> {
+        Ok(input_rows)
+    }
+    fn forward(&self, input: &DMatrix<f64>, output: &mut DMatrix<f64>) {
+        output.copy_from(input);
+    }
+    fn backward(
+        &mut self,
+        _: &DMatrix<f64>,
+        _: &DMatrix<f64>,
+        dy: &DMatrix<f64>,
+        dx: Option<&mut DMatrix<f64>>,
+    ) {
+        self.backward_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(dx) = dx {
+            dx.copy_from(dy);
+        }
+    }
+    fn visit_parameters<'a>(&'a self, _: &mut dyn FnMut(&'a feedforward::Parameter<f64>)) {}
+    fn visit_parameters_mut<'a>(&'a mut self, _: &mut dyn FnMut(&'a mut feedforward::Parameter<f64>)) {}
+}
+
+/// Nothing below the lowest trainable parameter trains, so the backward pass stops there; the
+/// gradient check skips the frozen parameters it did not compute.
+#[test]
+fn the_backward_pass_stops_at_the_lowest_trainable_module() {
+    let (x, y) = data();
+    let loss = SoftmaxCrossEntropy::new();
+    let probe = Probe::default();
+    let calls = probe.backward_calls.clone();
+    let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
+    // Layer, Probe, Layer, Layer; tanh, so that no ReLU kink at exactly 0 (a dead unit's
+    // zero bias) meets the finite differences.
+    let config = MlpConfig { hidden_activation: feedforward::Activation::Tanh, ..MlpConfig::default() };
+    let mut n = Network::mlp(&[3, 6, 4, 2], config, &mut StdRng::seed_from_u64(11))
+        .unwrap()
+        .insert(1, probe)
+        .unwrap();
+    let mut sgd = Sgd::with_learning_rate(0.1).unwrap();
+    n.freeze(..2).unwrap();
+    n.train_step(&x, &loss, &y, &mut sgd).unwrap();
+    assert_eq!(count(), 0, "below the frozen body's top");
+    let config = feedforward::gradcheck::Config::default();
+    let report = feedforward::gradcheck::check_network(&mut n, &x, &loss, &y, &config).unwrap();
+    assert!(report.max_error < 1e-6, "{report}");
+    let frozen_report_checked = report.checked;
+    n.unfreeze(..).unwrap();
+    n.train_step(&x, &loss, &y, &mut sgd).unwrap();
+    assert_eq!(count(), 1, "this step reaches it");
+    let report = feedforward::gradcheck::check_network(&mut n, &x, &loss, &y, &config).unwrap();
+    assert!(report.max_error < 1e-6 && report.checked > frozen_report_checked, "{report}");
 }

@@ -453,5 +453,8 @@ fn debug_output_is_a_summary_not_the_weights() {
         assert!(shown.contains(part), "{part} not in {shown}");
     }
     let weight = format!("{:?}", net.parameters().next().unwrap());
-    assert_eq!(weight, r#"Parameter { name: "weight", shape: 784×256, regularization: Applied, frozen: false, .. }"#);
+    assert_eq!(
+        weight,
+        r#"Parameter { name: "weight", shape: 784×256, regularization: Applied, frozen: false, .. }"#
+    );
 }
