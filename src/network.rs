@@ -380,6 +380,9 @@ impl<T: Float> Network<T> {
     /// assert!(net.remove(0).is_err()); // the new head takes 8 rows, not 4
     /// # Ok::<(), feedforward::Error>(())
     /// ```
+    ///
+    /// Remove before training, or train on with a new optimizer: an optimizer's state follows
+    /// the parameters by position.
     pub fn remove(&mut self, index: usize) -> Result<Box<dyn Module<T>>> {
         if index >= self.modules.len() {
             return Err(Error::shape(
