@@ -572,8 +572,8 @@ pub(crate) fn store_flushed<T: Float>(target: &mut [T], values: &[T]) {
 }
 
 /// Memory a module's passes reuse from call to call, so that a steady batch size allocates
-/// nothing once warm. It carries nothing between calls: a clone starts empty, and it takes no
-/// part in `==` or `{:?}`.
+/// nothing once warm. It carries nothing between calls: a clone starts empty, any two are
+/// `==`, and `{:?}` shows no values.
 #[derive(Default)]
 pub(crate) struct Scratch<T>(Vec<T>);
 
