@@ -326,7 +326,8 @@ impl<T: Float> Module<T> for Layer<T> {
             DerivativeFrom::Output => output,
             DerivativeFrom::Input => pre_activation,
         };
-        let bias = bias.map(Parameter::grad_slice_mut);
+        // A frozen tensor's gradient is not needed (`Parameter::freeze`): skip its sum.
+        let bias = bias.filter(|b| !b.is_frozen()).map(Parameter::grad_slice_mut);
         // δ = dL/dz: dL/dy itself for the identity, else written to the scratch buffer.
         let delta = if *activation == Activation::Identity {
             if bias.is_some() {
@@ -348,7 +349,9 @@ impl<T: Float> Module<T> for Layer<T> {
             gemm(T::one(), weight.value(), Op::Id, delta, Op::Id, T::zero(), dx);
         }
         // dW = x·δᵀ: δ is read transposed through its strides, never copied.
-        gemm(T::one(), input, Op::Id, delta, Op::T, T::zero(), &mut weight.grad_mut());
+        if !weight.is_frozen() {
+            gemm(T::one(), input, Op::Id, delta, Op::T, T::zero(), &mut weight.grad_mut());
+        }
     }
 
     fn visit_parameters<'a>(&'a self, visit: &mut dyn FnMut(&'a Parameter<T>)) {

@@ -144,7 +144,8 @@ impl<T: Float> Parameter<T> {
     /// steps leave its value alone and do not hand it to the optimizer, and gradient clipping
     /// leaves it out of the global norm. Its gradient is not needed, and may not be written:
     /// a network's backward pass stops at the lowest module with a trainable parameter, so a
-    /// frozen body costs only its forward pass (gradient checks skip frozen parameters). The
+    /// frozen body costs only its forward pass, and a [`Layer`](crate::Layer) above it skips
+    /// the products of its frozen tensors' gradients (gradient checks skip them too). The
     /// network's L2 penalty still counts it in the loss. Not saved in model files.
     ///
     /// ```

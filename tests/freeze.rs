@@ -312,3 +312,35 @@ fn the_backward_pass_stops_at_the_lowest_trainable_module() {
     let report = feedforward::gradcheck::check_network(&mut n, &x, &loss, &y, &config).unwrap();
     assert!(report.max_error < 1e-6 && report.checked > frozen_report_checked, "{report}");
 }
+
+/// A frozen layer between trainable ones passes the gradient down without computing its own.
+#[test]
+fn a_frozen_middle_layer_passes_the_gradient_down() {
+    let (x, y) = data();
+    let loss = SoftmaxCrossEntropy::new();
+    let config = MlpConfig { hidden_activation: feedforward::Activation::Tanh, ..MlpConfig::default() };
+    let mut n = Network::mlp(&[3, 6, 4, 2], config, &mut StdRng::seed_from_u64(12)).unwrap();
+    n.freeze(1..2).unwrap();
+    let report = feedforward::gradcheck::check_network(
+        &mut n,
+        &x,
+        &loss,
+        &y,
+        &feedforward::gradcheck::Config::default(),
+    )
+    .unwrap();
+    assert!(report.max_error < 1e-6, "{report}");
+    let frozen: Vec<f64> = n
+        .parameters()
+        .filter(|p| p.is_frozen())
+        .flat_map(|p| p.grad().iter().copied().collect::<Vec<_>>())
+        .collect();
+    assert!(frozen.iter().all(|&g| g == 0.0), "the frozen gradients were not computed");
+    // With everything trainable, the same gradients below it.
+    let below = |n: &Network<f64>| n.parameters().take(2).map(|p| p.grad().clone()).collect::<Vec<_>>();
+    let mut all = n.clone();
+    all.unfreeze(..).unwrap();
+    all.backward(&x, &loss, &y).unwrap();
+    n.backward(&x, &loss, &y).unwrap();
+    assert_eq!(below(&n), below(&all));
+}
