@@ -78,6 +78,8 @@ pub trait Optimizer<T: Float> {
     /// Writes the updated value of parameter number `index` into `next` (flat, column-major,
     /// as long as the parameter; it holds garbage on entry) from the parameter's value and
     /// gradient, and returns whether every value written, and every new state value, is finite.
+    /// A [frozen](Parameter::freeze) parameter is not passed, but keeps its number: a step may
+    /// skip numbers.
     ///
     /// A NaN or infinite gradient entry must give `false` (plain arithmetic carries it into
     /// `next`). Check while the values are in cache, as this crate's optimizers do, or scan
