@@ -861,11 +861,7 @@ impl<T: Float> Network<T> {
         let value = loss.compute(&activations[last], targets, Some(&mut grads[last]))?;
         // Below the lowest module with a trainable parameter nothing trains, so the backward
         // pass stops there: a frozen body costs only its forward pass.
-        let lowest = self
-            .modules
-            .iter()
-            .position(|m| parameters_of(m.as_ref()).iter().any(|p| !p.is_frozen()))
-            .unwrap_or(self.modules.len());
+        let lowest = self.modules.iter().position(|m| trains(m.as_ref())).unwrap_or(self.modules.len());
         for i in (lowest..=last).rev() {
             let (lower, upper) = grads.split_at_mut(i);
             let grad_input = match i {
@@ -1017,6 +1013,13 @@ impl<T: Float> Network<T> {
         self.steps = step;
         Ok(StepReport { step, loss: value.loss.as_f64(), accuracy: value.accuracy, batch_size: x.ncols() })
     }
+}
+
+/// Whether `module` has a parameter that is not frozen (asked in every step: no allocation).
+fn trains<T: Float>(module: &dyn Module<T>) -> bool {
+    let mut trains = false;
+    module.visit_parameters(&mut |p| trains |= !p.is_frozen());
+    trains
 }
 
 /// A one-column matrix holding `sample`.
