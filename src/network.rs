@@ -914,14 +914,25 @@ impl<T: Float> Network<T> {
     /// at once, frozen ones left out) exceeds `max_norm`, as PyTorch's `clip_grad_norm_` does
     /// (which divides by `‖g‖ + 1e-6`). Returns the norm before clipping.
     fn clip_gradients(&mut self, max_norm: T) -> T {
-        let squares = self
-            .parameters()
-            .filter(|p| !p.is_frozen())
-            .fold(T::zero(), |acc, p| acc + crate::linalg::sum_of_squares(p.grad().as_slice()));
+        // Through the visitors: `parameters()` would allocate per module, in every step.
+        let mut squares = T::zero();
+        for module in &self.modules {
+            module.visit_parameters(&mut |p| {
+                if !p.is_frozen() {
+                    squares += crate::linalg::sum_of_squares(p.grad().as_slice());
+                }
+            });
+        }
         let norm = squares.sqrt();
         let scale = max_norm / (norm + T::lit(1e-6));
         if scale < T::one() {
-            self.parameters_mut().filter(|p| !p.is_frozen()).for_each(|p| p.grad_mut().scale_mut(scale));
+            for module in &mut self.modules {
+                module.visit_parameters_mut(&mut |p| {
+                    if !p.is_frozen() {
+                        p.grad_mut().scale_mut(scale);
+                    }
+                });
+            }
         }
         norm
     }
