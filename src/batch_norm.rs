@@ -14,6 +14,11 @@
 //! The running statistics follow each accepted step:
 //! `μ_run = (1 − m)μ_run + mμ`, `σ²_run = (1 − m)σ²_run + m·N/(N − 1)·mean((x − μ)²)`
 //! (the unbiased variance, as PyTorch keeps).
+//!
+//! With [`BatchNormStatistics::Running`], a training step normalizes as inference does, and the
+//! running statistics stay as they are: `y = γ(x − μ_run)/√(σ²_run + ε) + β` is then a fixed
+//! per-feature affine map, `∂L/∂x = γ/√(σ²_run + ε)·∂L/∂y`, with the same `∂L/∂γ` and `∂L/∂β`
+//! (`x̂` from the running statistics).
 
 use crate::linalg::{
     Scratch, column_sums, flush_subnormal, for_each_column, for_each_column_with, store_flushed,
@@ -40,11 +45,18 @@ use serde_json::{Map, Value};
 ///   ([`Module::commit_step`]), by `momentum` (default 0.1, PyTorch's) towards the batch's mean
 ///   and unbiased variance: a step rejected for a NaN, a gradient check, or
 ///   [`Network::backward`](crate::Network::backward) leaves them as they were.
-/// - **A training batch needs at least 2 samples** (one has no variance): a step on a batch of
-///   one is an [`Error::ShapeMismatch`] and changes nothing.
+/// - **A training batch needs at least 2 samples** with the batch's statistics (one has no
+///   variance): a step on a batch of one is an [`Error::ShapeMismatch`] and changes nothing.
 ///   [`train::fit`](crate::train::fit) checks every batch size of its epochs before the first
 ///   step (the last minibatch holds the remainder: choose a batch size that does not leave one).
-/// - Each training pass allocates a few vectors of `features` entries (the batch's statistics).
+/// - **Fine-tuning**: [`with_training_statistics`](BatchNorm::with_training_statistics)
+///   ([`BatchNormStatistics::Running`]) makes training steps normalize with the running
+///   statistics and leave them alone, as PyTorch's `.eval()` on the module and Keras's frozen
+///   `BatchNormalization` do. [`Network::freeze`](crate::Network::freeze) does not switch it:
+///   a frozen `BatchNorm` in the default mode still normalizes with each batch's statistics
+///   and moves its running ones.
+/// - Its training passes allocate nothing once the batch shape is steady (the statistics live
+///   in vectors reused from step to step).
 /// - The per-feature sums are cut into blocks by shape alone and added in block order, so a run
 ///   is the same on any thread count.
 ///
@@ -68,6 +80,7 @@ pub struct BatchNorm<T: Float> {
     running_var: Buffer<T>,
     eps: f64,
     momentum: f64,
+    training_statistics: BatchNormStatistics,
     /// The last training batch's statistics: what backward needs, and the running update
     /// waiting for the step's commit.
     batch: BatchStatistics<T>,
@@ -75,7 +88,33 @@ pub struct BatchNorm<T: Float> {
     partials: Scratch<T>,
 }
 
-/// One training batch's statistics, per feature.
+/// Which statistics a [`BatchNorm`] normalizes with in training steps (inference always uses
+/// the running ones).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum BatchNormStatistics {
+    /// Each training batch's own mean and variance; the running statistics move towards them
+    /// after every accepted step (the default; PyTorch's training mode).
+    #[default]
+    Batch,
+    /// The running statistics, unchanged by training: the module trains as it predicts (for
+    /// fine-tuning a model whose statistics should stay those it was trained with; a batch of
+    /// one sample is then allowed).
+    Running,
+}
+
+impl BatchNormStatistics {
+    /// The name in model files: `"batch"` or `"running"`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            BatchNormStatistics::Batch => "batch",
+            BatchNormStatistics::Running => "running",
+        }
+    }
+}
+
+/// The statistics of the last training batch, per feature (in
+/// [`BatchNormStatistics::Running`], the running statistics in the same form).
 #[derive(Clone, Default)]
 struct BatchStatistics<T> {
     mean: Vec<T>,
@@ -96,6 +135,7 @@ impl<T: Float> std::fmt::Debug for BatchNorm<T> {
             .field("features", &self.features())
             .field("eps", &self.eps)
             .field("momentum", &self.momentum)
+            .field("training_statistics", &self.training_statistics)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +153,7 @@ impl<T: Float> BatchNorm<T> {
             running_var: Buffer::new("running_var", column(T::one())).with_domain(BufferDomain::NonNegative),
             eps: 1e-5,
             momentum: 0.1,
+            training_statistics: BatchNormStatistics::Batch,
             batch: BatchStatistics::default(),
             partials: Scratch::default(),
         })
@@ -135,6 +176,39 @@ impl<T: Float> BatchNorm<T> {
             });
         }
         Ok(BatchNorm { momentum, ..self })
+    }
+
+    /// The same normalizing with `statistics` in training steps.
+    ///
+    /// ```
+    /// use feedforward::{BatchNorm, BatchNormStatistics, Module, TrainContext};
+    /// use nalgebra::DMatrix;
+    /// let mut norm = BatchNorm::<f64>::new(2)?;
+    /// let x = DMatrix::from_column_slice(2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    /// let (mut training, mut inference) = (DMatrix::zeros(2, 3), DMatrix::zeros(2, 3));
+    /// norm.forward(&x, &mut inference);
+    /// norm.forward_train(&x, &mut training, &mut TrainContext::new(0, 1, 0));
+    /// assert_ne!(training, inference); // the batch's statistics
+    /// norm.set_training_statistics(BatchNormStatistics::Running);
+    /// norm.forward_train(&x, &mut training, &mut TrainContext::new(0, 1, 0));
+    /// assert_eq!(training, inference); // the running ones, as inference
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_training_statistics(self, statistics: BatchNormStatistics) -> Self {
+        BatchNorm { training_statistics: statistics, ..self }
+    }
+
+    /// Switches the statistics training steps normalize with (for a module of a loaded network,
+    /// reached by [`downcast_mut`](crate::Module#method.downcast_mut)).
+    pub fn set_training_statistics(&mut self, statistics: BatchNormStatistics) {
+        self.training_statistics = statistics;
+    }
+
+    /// The statistics training steps normalize with.
+    #[must_use]
+    pub fn training_statistics(&self) -> BatchNormStatistics {
+        self.training_statistics
     }
 
     /// The `ε` added to the variance.
@@ -180,9 +254,10 @@ impl<T: Float> BatchNorm<T> {
         &self.running_var
     }
 
-    /// Rebuilds one from a model file's settings (`features`, `eps`, `momentum`), with `γ = 1`,
-    /// `β = 0` and fresh running statistics until the file's tensors are loaded. `max_entries`
-    /// bounds the features by what the file can hold.
+    /// Rebuilds one from a model file's settings (`features`, `eps`, `momentum`, and
+    /// `training_statistics`, `"batch"` when absent as in files written before it), with
+    /// `γ = 1`, `β = 0` and fresh running statistics until the file's tensors are loaded.
+    /// `max_entries` bounds the features by what the file can hold.
     pub(crate) fn from_settings(
         spec: &Map<String, Value>,
         max_entries: usize,
@@ -191,10 +266,25 @@ impl<T: Float> BatchNorm<T> {
         let number =
             |name: &str| spec.get(name).and_then(Value::as_f64).ok_or(format!("{name} is not a number"));
         let (eps, momentum) = (number("eps")?, number("momentum")?);
+        let statistics = match spec.get("training_statistics") {
+            None => BatchNormStatistics::Batch,
+            Some(value) => [BatchNormStatistics::Batch, BatchNormStatistics::Running]
+                .into_iter()
+                .find(|s| value.as_str() == Some(s.name()))
+                .ok_or(format!("training_statistics is {value}, not \"batch\" or \"running\""))?,
+        };
         BatchNorm::new(features)
             .and_then(|n| n.with_eps(eps))
             .and_then(|n| n.with_momentum(momentum))
+            .map(|n| n.with_training_statistics(statistics))
             .map_err(|e| e.to_string())
+    }
+
+    /// `γ/√(σ²_run + ε)` per feature.
+    fn running_scale(&self) -> impl Iterator<Item = T> + '_ {
+        let eps = T::lit(self.eps);
+        (self.gain.value().iter().zip(self.running_var.value().iter()))
+            .map(move |(&g, &v)| g / (v + eps).sqrt())
     }
 
     /// `y = (x − mean)·scale + β` for every sample, per feature.
@@ -233,15 +323,26 @@ impl<T: Float> Module<T> for BatchNorm<T> {
     /// computed on each call (a vector of `features`): the buffers may have been loaded or
     /// changed since the last.
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
-        let eps = T::lit(self.eps);
-        let scale: Vec<T> = (self.gain.value().iter().zip(self.running_var.value().iter()))
-            .map(|(&g, &v)| g / (v + eps).sqrt())
-            .collect();
+        let scale: Vec<T> = self.running_scale().collect();
         self.normalize(self.running_mean.value().as_slice(), &scale, input, output);
     }
 
-    /// Normalizes with the batch's statistics, and stages them for the running ones.
+    /// Normalizes with the batch's statistics, and stages them for the running ones; or, with
+    /// [`BatchNormStatistics::Running`], with the running statistics, keeping them for the
+    /// backward pass.
     fn forward_train(&mut self, input: &DMatrix<T>, output: &mut DMatrix<T>, _: &mut crate::TrainContext) {
+        if self.training_statistics == BatchNormStatistics::Running {
+            let eps = T::lit(self.eps);
+            let mut batch = std::mem::take(&mut self.batch);
+            refill(&mut batch.mean, self.running_mean.value().iter().copied());
+            refill(&mut batch.inverse, self.running_var.value().iter().map(|&v| T::one() / (v + eps).sqrt()));
+            // As inference computes it, to the last bit.
+            refill(&mut batch.scale, self.running_scale());
+            batch.staged = false;
+            self.batch = batch;
+            self.normalize(&self.batch.mean, &self.batch.scale, input, output);
+            return;
+        }
         let (rows, x) = (self.features(), input.as_slice());
         let n = input.ncols() as f64;
         let BatchNorm { gain, eps, batch, partials, .. } = self;
@@ -311,6 +412,21 @@ impl<T: Float> Module<T> for BatchNorm<T> {
         store_flushed(shift.grad_slice_mut(), dshift);
         store_flushed(gain.grad_slice_mut(), dgain);
         let Some(dx) = grad_input else { return };
+        if self.training_statistics == BatchNormStatistics::Running {
+            // A fixed affine map per feature: ∂L/∂x = γ/√(σ²_run + ε)·∂L/∂y.
+            for_each_column(
+                dx.as_mut_slice(),
+                grad_output.as_slice(),
+                rows,
+                #[inline(always)]
+                |dx, dy| {
+                    for ((dx, &dy), &s) in dx.iter_mut().zip(dy).zip(scale) {
+                        *dx = flush_subnormal(s * dy);
+                    }
+                },
+            );
+            return;
+        }
         // ∂L/∂x = γ/σ·(∂L/∂y − mean(∂L/∂y) − x̂·mean(∂L/∂y ⊙ x̂)): the sums become the means.
         let n = T::lit(input.ncols() as f64);
         dshift.iter_mut().chain(dgain.iter_mut()).for_each(|s| *s /= n);
@@ -347,7 +463,7 @@ impl<T: Float> Module<T> for BatchNorm<T> {
     }
 
     fn check_training_batch(&self, samples: usize) -> Result<()> {
-        if samples < 2 {
+        if samples < 2 && self.training_statistics == BatchNormStatistics::Batch {
             return Err(Error::shape(
                 "BatchNorm training batch",
                 "at least 2 samples (one has no variance; with minibatches, choose a batch size that does not leave a last batch of one)",
@@ -387,6 +503,7 @@ impl<T: Float> Module<T> for BatchNorm<T> {
             ("features".to_string(), self.features().into()),
             ("eps".to_string(), self.eps.into()),
             ("momentum".to_string(), self.momentum.into()),
+            ("training_statistics".to_string(), self.training_statistics.name().into()),
         ]))
     }
 }

@@ -67,7 +67,7 @@ pub mod weights;
 pub use activation::{
     Activation, ActivationFunction, DerivativeFrom, Gelu, LeakyRelu, Relu, Sigmoid, Silu, Tanh,
 };
-pub use batch_norm::BatchNorm;
+pub use batch_norm::{BatchNorm, BatchNormStatistics};
 pub use dropout::Dropout;
 pub use error::{Error, Result};
 pub use layer::{Init, Layer, NormalInit};

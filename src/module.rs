@@ -343,7 +343,11 @@ impl<T: Float> Buffer<T> {
 /// `forward` takes `&self`, so one network serves predictions from many threads at once; a
 /// module must therefore be `Send + Sync`, and `Clone` (any `Clone` module gets
 /// [`ModuleClone`] for free, which lets a [`Network`](crate::Network) clone itself).
-pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync {
+///
+/// A module is [`Any`](std::any::Any), so a network's boxed module can be reached as its own
+/// type again: [`downcast_ref`](#method.downcast_ref) and [`downcast_mut`](#method.downcast_mut)
+/// (to change a loaded network's [`BatchNorm`](crate::BatchNorm) settings, say).
+pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync + std::any::Any {
     /// Short kind name for messages, summaries and model files, e.g. `"Layer"` or `"Relu"`.
     fn kind(&self) -> &'static str;
 
@@ -451,6 +455,30 @@ impl<T: Float> dyn Module<T> {
     /// [`parameters_of_mut`]).
     pub fn parameters_mut(&mut self) -> Vec<&mut Parameter<T>> {
         parameters_of_mut(self)
+    }
+
+    /// The module as an `M`, if it is one.
+    ///
+    /// ```
+    /// use feedforward::{Init, Layer, Network, Relu};
+    /// use rand::SeedableRng;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let net = Network::<f32>::new(3).push(Layer::new(3, 2, Init::He, &mut rng))?.push(Relu)?;
+    /// let layer = net.modules()[0].downcast_ref::<Layer<f32>>().expect("module 0 is a Layer");
+    /// assert_eq!(layer.weight().shape(), (3, 2));
+    /// assert!(net.modules()[1].downcast_ref::<Layer<f32>>().is_none());
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    #[must_use]
+    pub fn downcast_ref<M: Module<T>>(&self) -> Option<&M> {
+        let any: &dyn std::any::Any = self;
+        any.downcast_ref()
+    }
+
+    /// The module as an `M`, mutably, if it is one.
+    pub fn downcast_mut<M: Module<T>>(&mut self) -> Option<&mut M> {
+        let any: &mut dyn std::any::Any = self;
+        any.downcast_mut()
     }
 }
 

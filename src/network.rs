@@ -542,6 +542,12 @@ impl<T: Float> Network<T> {
     /// steps leave them alone ([`Parameter::freeze`] has the details), for fine-tuning part of
     /// a model. A range reaching past the last module is an error, and changes nothing.
     ///
+    /// Freezing does not change how a module computes: a frozen [`BatchNorm`](crate::BatchNorm)
+    /// still normalizes with each batch's statistics and moves its running ones (as in PyTorch
+    /// before `.eval()`). To keep them, switch it to
+    /// [`BatchNormStatistics::Running`](crate::BatchNormStatistics::Running), reaching it by
+    /// [`downcast_mut`](crate::Module#method.downcast_mut).
+    ///
     /// ```
     /// use feedforward::{MlpConfig, Network};
     /// use rand::SeedableRng;

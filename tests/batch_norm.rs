@@ -6,8 +6,8 @@
 use feedforward::gradcheck::{self, Config};
 use feedforward::train::{self, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, TrainConfig};
 use feedforward::{
-    Activation, Adam, AdamConfig, BatchNorm, Error, Init, Layer, MeanSquaredError, Module, Network,
-    Optimizer, Relu, Sgd, SgdConfig, SoftmaxCrossEntropy, TrainContext, weights,
+    Activation, Adam, AdamConfig, BatchNorm, BatchNormStatistics, Error, Init, Layer, MeanSquaredError,
+    Module, Network, Optimizer, Relu, Sgd, SgdConfig, SoftmaxCrossEntropy, TrainContext, weights,
 };
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
@@ -462,4 +462,120 @@ fn mlp_puts_a_normalization_between_each_hidden_layer_and_its_activation() {
         Network::<f64>::from_bytes_with(&weights::to_bytes(&net).unwrap(), "<memory>", &|_, _, _| Ok(None))
             .unwrap();
     assert_eq!(loaded.output(&x).unwrap(), net.output(&x).unwrap());
+}
+
+/// `norm()` with running statistics of its own (mean (0.5, −1, 2), variance (4, 0.25, 2)).
+fn norm_with_statistics() -> BatchNorm<f64> {
+    let mut n = norm().with_training_statistics(BatchNormStatistics::Running);
+    let values = [[0.5, -1.0, 2.0], [4.0, 0.25, 2.0]];
+    let mut i = 0;
+    n.visit_buffers_mut(&mut |b| {
+        b.value_mut().copy_from_slice(&values[i]);
+        i += 1;
+    });
+    n
+}
+
+#[test]
+fn with_running_statistics_a_training_pass_is_the_inference_pass_and_its_gradients_check() {
+    let mut n = norm_with_statistics();
+    let x = batch();
+    let (mut training, mut inference) = (DMatrix::zeros(3, 4), DMatrix::zeros(3, 4));
+    n.forward(&x, &mut inference);
+    n.forward_train(&x, &mut training, &mut TrainContext::new(0, 1, 0));
+    assert_eq!(training, inference);
+    // y = γ(x − μ_run)/√(σ²_run + ε) + β, by hand for the first sample.
+    let by_hand = [
+        1.5 * (1.0 - 0.5) / (4.0f64 + 1e-5).sqrt() + 0.1,
+        0.5 * (10.0 + 1.0) / (0.25f64 + 1e-5).sqrt() - 0.2,
+        -(-3.0 - 2.0) / (2.0f64 + 1e-5).sqrt() + 0.3,
+    ];
+    assert_close(&training.as_slice()[..3], &by_hand, "first sample");
+    n.commit_step();
+    let mut running = Vec::new();
+    n.visit_buffers(&mut |b| running.extend(b.value().iter().copied()));
+    assert_eq!(running, [0.5, -1.0, 2.0, 4.0, 0.25, 2.0], "the running statistics stay");
+
+    // The backward pass of the fixed affine map, by finite differences; a batch of one is fine.
+    for x in [batch(), random(3, 9, 8, 2.0), random(3, 1, 9, 2.0)] {
+        let report = gradcheck::check_module(&mut n, &x, &Config::default()).unwrap();
+        assert!(report.max_error <= BOUND, "{report}");
+    }
+    let mut rng = StdRng::seed_from_u64(10);
+    let mut net = Network::new(4)
+        .push(Layer::new(4, 3, Init::He, &mut rng))
+        .unwrap()
+        .push(norm_with_statistics())
+        .unwrap()
+        .push(Layer::new(3, 2, Init::He, &mut rng).with_activation(Activation::Tanh))
+        .unwrap();
+    let (x, targets) = (random(4, 6, 11, 1.0), random(2, 6, 12, 0.8));
+    let report =
+        gradcheck::check_network(&mut net, &x, &MeanSquaredError, &targets, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+}
+
+/// Fine-tuning a loaded model: its `BatchNorm` reached through `downcast_mut` and switched to
+/// its running statistics, the body frozen, the head trained. The body (its running statistics
+/// too) ends bit-identical, and the network's training pass is its inference pass.
+#[test]
+fn a_loaded_batchnorm_switched_to_running_statistics_fine_tunes_without_moving_them() {
+    let (x, y) = blobs(30, 13);
+    let loss = SoftmaxCrossEntropy::new();
+    let mut n = net(14);
+    let mut adam = Adam::with_learning_rate(1e-3).unwrap();
+    // Enough steps for the running statistics to near the batch's (0.9⁶⁰ < 0.002).
+    for _ in 0..60 {
+        n.train_step(&x, &loss, &y[..], &mut adam).unwrap();
+    }
+    let mut loaded =
+        Network::<f32>::from_bytes_with(&weights::to_bytes(&n).unwrap(), "<memory>", &|_, _, _| Ok(None))
+            .unwrap();
+    assert!(loaded.modules()[0].downcast_ref::<BatchNorm<f32>>().is_none(), "module 0 is a Layer");
+    let bn = loaded.modules_mut()[1].downcast_mut::<BatchNorm<f32>>().expect("module 1 is a BatchNorm");
+    assert_eq!(bn.training_statistics(), BatchNormStatistics::Batch);
+    bn.set_training_statistics(BatchNormStatistics::Running);
+    loaded.freeze(..2).unwrap();
+    let body = tensors(&loaded)[..4].to_vec();
+    let mut sgd = Sgd::new(SgdConfig { learning_rate: 0.1, ..SgdConfig::default() }).unwrap();
+    let before = loaded.loss(&x, &loss, &y[..]).unwrap();
+    for _ in 0..20 {
+        // The step's loss is the inference loss of the same weights.
+        let inference = f64::from(loaded.loss(&x, &loss, &y[..]).unwrap());
+        let report = loaded.train_step(&x, &loss, &y[..], &mut sgd).unwrap();
+        assert_eq!(report.loss, inference, "step {}", report.step);
+    }
+    assert!(loaded.loss(&x, &loss, &y[..]).unwrap() < before);
+    assert_eq!(tensors(&loaded)[..4], body[..], "the frozen body and its running statistics");
+    // One sample is a batch it can train on now.
+    loaded.train_step(&x.columns(0, 1).into_owned(), &loss, &y[..1], &mut sgd).unwrap();
+    assert_eq!(tensors(&loaded)[..4], body[..]);
+}
+
+#[test]
+fn model_files_keep_the_training_statistics_and_older_files_load_as_batch() {
+    let mut n = net(15);
+    let bn = n.modules_mut()[1].downcast_mut::<BatchNorm<f32>>().unwrap();
+    bn.set_training_statistics(BatchNormStatistics::Running);
+    let bytes = weights::to_bytes(&n).unwrap();
+    let load = |bytes: &[u8]| Network::<f32>::from_bytes_with(bytes, "<memory>", &|_, _, _| Ok(None));
+    let statistics =
+        |net: &Network<f32>| net.modules()[1].downcast_ref::<BatchNorm<f32>>().unwrap().training_statistics();
+    assert_eq!(statistics(&load(&bytes).unwrap()), BatchNormStatistics::Running);
+    assert!(n.to_string().contains("training_statistics: running"), "{n}");
+
+    // The header holds the architecture as a JSON string inside the JSON header: its quotes
+    // are escaped. Blanking the key (same length, so the header's size stays right) gives the
+    // file a version before the setting wrote.
+    let key = br#",\"training_statistics\":\"running\""#;
+    let at = bytes.windows(key.len()).position(|w| w == key).expect("the setting in the header");
+    let mut older = bytes.clone();
+    older[at..at + key.len()].fill(b' ');
+    assert_eq!(statistics(&load(&older).unwrap()), BatchNormStatistics::Batch);
+    let mut bad = bytes.clone();
+    let value = br#"\"running\""#;
+    let v = at + key.len() - value.len();
+    bad[v..v + value.len()].copy_from_slice(br#"\"sideway\""#);
+    let e = load(&bad).unwrap_err().to_string();
+    assert!(e.contains("training_statistics is \"sideway\""), "{e}");
 }
