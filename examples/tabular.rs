@@ -8,16 +8,19 @@
 //! false alarms (lower precision, accuracy and macro F1): compare `--class-weights none`.
 //!
 //! `--csv FILE --target COLUMN` runs the same on a CSV table of your own (a header row, one
-//! sample per row): every other column is an input, but those named by `--ignore`.
+//! sample per row): every other column is an input, but those named by `--ignore`. Columns of
+//! categories named by `--categorical` enter as one-hot codes (a row per category, after the
+//! numeric columns); any other column must hold numbers.
 //!
 //! ```text
 //! cargo run --release --example tabular
 //! cargo run --release --example tabular -- --class-weights none --metrics tabular.json
 //! cargo run --release --example tabular -- --csv flowers.csv --target species --ignore id
+//! cargo run --release --example tabular -- --csv cars.csv --target class --categorical make,fuel
 //! ```
 
 use clap::{Parser, ValueEnum};
-use feedforward::data::table::Table;
+use feedforward::data::table::{Features, Table};
 use feedforward::metrics::ConfusionMatrix;
 use feedforward::train::{self, Batching, EarlyStopping, SplitConfig, TrainConfig};
 use feedforward::{Adam, AdamConfig, MlpConfig, Network, SoftmaxCrossEntropy, Standardize};
@@ -43,6 +46,9 @@ struct Args {
     /// CSV columns that are not inputs (an identifier, a comment), comma-separated.
     #[arg(long, value_delimiter = ',', requires = "csv")]
     ignore: Vec<String>,
+    /// CSV columns of categories (words or codes) to one-hot encode, comma-separated.
+    #[arg(long, value_delimiter = ',', requires = "csv")]
+    categorical: Vec<String>,
     /// How the loss weighs the classes.
     #[arg(long, value_enum, default_value_t = Weights::Balanced)]
     class_weights: Weights,
@@ -99,19 +105,26 @@ fn main() {
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = StdRng::seed_from_u64(args.seed);
-    let (x, y, class_names) = match (&args.csv, &args.target) {
+    // A CSV table's input plan (saved beside the model) comes with its data.
+    let (x, y, class_names, features) = match (&args.csv, &args.target) {
         (Some(path), Some(target)) => {
             let table = Table::read(path)?;
             let mut excluded: Vec<&str> = args.ignore.iter().map(String::as_str).collect();
             excluded.push(target);
+            excluded.extend(args.categorical.iter().map(String::as_str));
             let inputs = table.columns_except(&excluded);
+            let categorical: Vec<&str> = args.categorical.iter().map(String::as_str).collect();
+            let features = Features::fit(&table, &inputs, &categorical)?;
             let labels = table.labels(target)?;
             println!("{}: {} rows; inputs {inputs:?}", path.display(), table.rows());
-            (table.matrix::<f32>(&inputs)?, labels.indices, labels.classes)
+            for code in features.categorical() {
+                println!("one-hot rows {:?}", code.feature_names());
+            }
+            (features.matrix::<f32>(&table)?, labels.indices, labels.classes, Some(features))
         }
         _ => {
             let (x, y) = data(args.samples, &mut rng);
-            (x, y, (0..CLASSES).map(|c| c.to_string()).collect())
+            (x, y, (0..CLASSES).map(|c| c.to_string()).collect(), None)
         }
     };
     let classes = class_names.len();
@@ -154,6 +167,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = &args.model {
         net.save(path)?;
         println!("model: {} (takes raw features)", path.display());
+        if let Some(features) = &features {
+            let plan = path.with_extension("features.json");
+            features.save(&plan)?;
+            println!("its inputs: {} (data::table::Features::load)", plan.display());
+        }
     }
     if let Some(path) = &args.metrics {
         let json = serde_json::json!({

@@ -128,7 +128,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// A CSV file (a table, or Kaggle's digit-recognizer format) with a bad row or cell.
+    /// A CSV file (a table, or Kaggle's digit-recognizer format) with a bad row or cell, or a
+    /// table's features file ([`data::table::Features`](crate::data::table::Features)) that
+    /// cannot be read.
     #[error("{path}:{line}: {reason}")]
     Csv {
         /// The file.

@@ -73,31 +73,55 @@ fn tabular_class_weights_find_more_of_the_rare_classes_and_the_model_takes_raw_f
 }
 
 /// `tabular --csv`: a table of the user's own, with words for classes, an identifier and a
-/// quoted comment column left out by `--ignore`.
+/// quoted comment column left out by `--ignore`, and a column of categories one-hot encoded by
+/// `--categorical`.
 #[test]
 fn tabular_reads_a_csv_table_of_your_own() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("flowers.csv");
-    let mut text = String::from("id,petal length,petal width,species,note\r\n");
+    let mut text = String::from("id,petal length,petal width,species,note,soil\r\n");
     let species = ["setosa", "versicolor", "virginica"];
     for i in 0..240 {
         let c = i % 3;
         let wobble = ((i * 37) % 11) as f64 / 20.0;
         let (length, width) = (1.5 + 2.0 * c as f64 + wobble, 0.2 + 0.9 * c as f64 + wobble / 3.0);
         let note = if i % 5 == 0 { "\"picked, dried\"" } else { "fresh" };
-        text.push_str(&format!("{i},{length:.2},{width:.2},{},{note}\r\n", species[c]));
+        let soil = ["sand", "clay", "loam"][(c + i / 7) % 3];
+        text.push_str(&format!("{i},{length:.2},{width:.2},{},{note},{soil}\r\n", species[c]));
     }
     std::fs::write(&csv, text).unwrap();
     let bin = build_example("tabular");
-    let json = dir.path().join("m.json");
+    let (json, model) = (dir.path().join("m.json"), dir.path().join("flowers.safetensors"));
     let (csv, json_path) = (csv.to_str().unwrap(), json.to_str().unwrap());
     let run = run_binary(
         &bin,
-        &["--csv", csv, "--target", "species", "--ignore", "id,note", "--metrics", json_path],
+        &[
+            "--csv",
+            csv,
+            "--target",
+            "species",
+            "--ignore",
+            "id,note",
+            "--categorical",
+            "soil",
+            "--model",
+            model.to_str().unwrap(),
+            "--metrics",
+            json_path,
+        ],
     );
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.contains("inputs [\"petal length\", \"petal width\"]"), "{stdout}");
+    assert!(stdout.contains("one-hot rows [\"soil=clay\", \"soil=loam\", \"soil=sand\"]"), "{stdout}");
+    assert!(stdout.contains("Standardize      5 → 5"), "{stdout}");
+    // The input plan beside the model encodes a new table for it.
+    let plan = feedforward::data::table::Features::load(dir.path().join("flowers.features.json")).unwrap();
+    assert_eq!(plan.names(), ["petal length", "petal width", "soil=clay", "soil=loam", "soil=sand"]);
+    let new = "soil,petal width,petal length\nloam,2.1,5.6\n";
+    let new = feedforward::data::table::Table::parse(new.as_bytes(), "new.csv").unwrap();
+    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    assert_eq!(net.predict(&plan.matrix(&new).unwrap()).unwrap(), [2]);
     assert!(stdout.contains("classes: 0 = setosa, 1 = versicolor, 2 = virginica"), "{stdout}");
     assert!(metrics(&json)["test_accuracy"].as_f64().unwrap() > 0.9, "{stdout}");
     // Forgetting --ignore: the comment column is not a number, and the error says where.

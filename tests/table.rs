@@ -3,7 +3,7 @@
 #![cfg(feature = "data")]
 
 use feedforward::Error;
-use feedforward::data::table::{Labels, Table};
+use feedforward::data::table::{Features, Labels, OneHot, Table};
 
 fn parse(text: &str) -> Result<Table, Error> {
     Table::parse(text.as_bytes(), "t.csv")
@@ -154,4 +154,155 @@ fn a_network_trains_on_a_table_read_from_disk() {
     train::fit(&mut net, &mut adam, &MeanSquaredError, train::Data::new(&x, &y), &fit, |_, _, _| {}).unwrap();
     let r2 = RegressionMetrics::new(&net.output(&x).unwrap(), &y).unwrap().r2.unwrap();
     assert!(r2 > 0.99, "R² {r2}");
+}
+
+#[test]
+fn a_one_hot_code_fitted_on_one_table_encodes_later_ones_with_the_same_rows() {
+    let training = parse("area,city,zone\n80,Lyon,1\n45,Paris,2\n120,Lyon,10\n60,Nice,2\n").unwrap();
+    assert!(training.is_numeric("area").unwrap() && !training.is_numeric("city").unwrap());
+    assert!(training.is_numeric("zone").unwrap());
+    let city = OneHot::fit(&training, "city").unwrap();
+    assert_eq!(
+        (city.column(), city.classes()),
+        ("city", &["Lyon".to_string(), "Nice".into(), "Paris".into()][..])
+    );
+    assert_eq!(city.feature_names(), ["city=Lyon", "city=Nice", "city=Paris"]);
+    // Numbers sort by value, so zone 10 follows zone 2.
+    let zone = OneHot::fit(&training, "zone").unwrap();
+    assert_eq!(zone.classes(), ["1", "2", "10"]);
+    #[rustfmt::skip]
+    let expected = [
+        80.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0,
+        45.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0,
+        120.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+        60.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0,
+    ];
+    let features = Features::new(vec!["area".into()], vec![city.clone(), zone.clone()]).unwrap();
+    assert_eq!(features, Features::fit(&training, &["area"], &["city", "zone"]).unwrap());
+    assert_eq!(
+        features.names(),
+        ["area", "city=Lyon", "city=Nice", "city=Paris", "zone=1", "zone=2", "zone=10"]
+    );
+    let x = features.matrix::<f64>(&training).unwrap();
+    assert_eq!((x.shape(), features.rows()), ((7, 4), 7));
+    assert_eq!(x.as_slice(), &expected);
+    assert_eq!(city.encode::<f32>(&training).unwrap(), x.rows(1, 3).map(|v| v as f32));
+
+    // A later table: the same rows for the same classes, in any order; "2.0" is zone 2.
+    let later = parse("zone,city,area\n2.0,Paris,30\n1,Paris,50\n").unwrap();
+    #[rustfmt::skip]
+    let expected = [
+        30.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, // Paris, zone 2
+        50.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, // Paris, zone 1
+    ];
+    assert_eq!(features.matrix::<f64>(&later).unwrap().as_slice(), &expected);
+    // A class the code never saw is an error at its line, not a row of zeros.
+    let unseen = parse("zone,city\n1,Lyon\n2,Marseille\n").unwrap();
+    let (line, reason) = failure(city.encode::<f32>(&unseen));
+    assert_eq!(line, 3);
+    assert_eq!(
+        reason,
+        "column \"city\": \"Marseille\" is not one of the 3 classes of its one-hot code: \"Lyon\", \"Nice\", \"Paris\""
+    );
+    let (line, reason) = failure(zone.encode::<f32>(&parse("zone\n3\n").unwrap()));
+    assert!(line == 2 && reason.contains("\"3\" is not one of the 3 classes"), "{line}: {reason}");
+    let (_, reason) = failure(city.encode::<f32>(&parse("town\nLyon\n").unwrap()));
+    assert!(reason.contains("no column is named \"city\""), "{reason}");
+    // Rebuilt from its classes, it is the same code; bad class lists are errors.
+    assert_eq!(OneHot::new("city", city.classes().to_vec()).unwrap(), city);
+    assert!(matches!(OneHot::new("city", vec![]), Err(Error::ShapeMismatch { .. })));
+    let e = OneHot::new("zone", vec!["1".into(), "2".into(), "1.0".into()]).unwrap_err();
+    assert!(e.to_string().contains("\"1.0\" is given twice"), "{e}");
+    let e = Features::new(vec!["city".into()], vec![city.clone()]).unwrap_err();
+    assert!(e.to_string().contains("\"city\" twice"), "{e}");
+    let (line, reason) = failure(features.matrix::<f32>(&parse("city,zone\nLyon,1\n").unwrap()));
+    assert!(line == 1 && reason.contains("no column is named \"area\""), "{reason}");
+    // Ten classes shown at most.
+    let many: Vec<String> = (0..12).map(|i| format!("c{i}")).collect();
+    let code = OneHot::new("c", many).unwrap();
+    let (_, reason) = failure(code.encode::<f32>(&parse("c\nz\n").unwrap()));
+    assert!(reason.ends_with("\"c8\", \"c9\", …"), "{reason}");
+}
+
+/// A regression whose target depends on a category: learned through its one-hot code, and
+/// not without it.
+#[test]
+fn a_network_learns_a_categorical_effect_through_a_one_hot_code() {
+    use feedforward::metrics::RegressionMetrics;
+    use feedforward::train::{self, Batching, TrainConfig};
+    use feedforward::{Adam, MeanSquaredError, MlpConfig, Network, Standardize};
+    use rand::SeedableRng;
+
+    let cities = [("Lyon", 0), ("Paris", 200_000), ("Nice", 80_000)];
+    let mut text = String::from("area,city,price\n");
+    for i in 0..240 {
+        let (city, premium) = cities[(i * 7) % 3];
+        let area = 40 + (i * 37) % 160;
+        text.push_str(&format!("{area},{city},{}\n", 3000 * area + premium));
+    }
+    let table = parse(&text).unwrap();
+    let y = table.matrix::<f32>(&["price"]).unwrap();
+    let r2 = |categorical: &[&str]| {
+        let features = Features::fit(&table, &["area"], categorical).unwrap();
+        let x = features.matrix::<f32>(&table).unwrap();
+        let mut net = Network::mlp(
+            &[x.nrows(), 16, 1],
+            MlpConfig::default(),
+            &mut rand::rngs::StdRng::seed_from_u64(2),
+        )
+        .unwrap()
+        .insert(0, Standardize::fit(&x).unwrap())
+        .unwrap()
+        .push(Standardize::fit(&y).unwrap().inverse())
+        .unwrap();
+        let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+        let fit = TrainConfig {
+            epochs: 100,
+            batching: Batching::Minibatch { size: 32, shuffle: true },
+            ..TrainConfig::default()
+        };
+        train::fit(&mut net, &mut adam, &MeanSquaredError, train::Data::new(&x, &y), &fit, |_, _, _| {})
+            .unwrap();
+        RegressionMetrics::new(&net.output(&x).unwrap(), &y).unwrap().r2.unwrap()
+    };
+    let (with, without) = (r2(&["city"]), r2(&[]));
+    assert!(with > 0.99 && without < 0.9, "R² {with} with the code, {without} without");
+}
+
+#[test]
+fn a_features_file_keeps_the_plan_and_bad_files_are_errors() {
+    let training = parse("km,make,fuel\n10,kia,petrol\n20,audi,diesel\n30,kia,electric\n").unwrap();
+    let features = Features::fit(&training, &["km"], &["make", "fuel"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.json");
+    features.save(&path).unwrap();
+    let loaded = Features::load(&path).unwrap();
+    assert_eq!(loaded, features);
+    assert_eq!(
+        loaded.names(),
+        ["km", "make=audi", "make=kia", "fuel=diesel", "fuel=electric", "fuel=petrol"]
+    );
+    assert_eq!(loaded.matrix::<f32>(&training).unwrap(), features.matrix::<f32>(&training).unwrap());
+
+    let load = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        Features::load(&path).unwrap_err()
+    };
+    let csv = |e: Error| match e {
+        Error::Csv { line, reason, .. } => (line, reason),
+        other => panic!("not a CSV error: {other}"),
+    };
+    let (line, reason) = csv(load("{\n\"format_version\": 1,\n\"numeric\": [\"km\",\n"));
+    assert!(line == 4 && reason.starts_with("not a features file"), "{line}: {reason}");
+    let (_, reason) = csv(load(r#"{"format_version": 2, "numeric": [], "categorical": []}"#));
+    assert!(reason.contains("format version 1"), "{reason}");
+    let (_, reason) = csv(load(r#"{"format_version": 1, "numeric": ["km", 3], "categorical": []}"#));
+    assert!(reason.contains("\"numeric\" holds 3, not a string"), "{reason}");
+    let (_, reason) =
+        csv(load(r#"{"format_version": 1, "numeric": [], "categorical": [{"classes": ["a"]}]}"#));
+    assert!(reason.contains("without a \"column\""), "{reason}");
+    let e = load(r#"{"format_version": 1, "numeric": [], "categorical": [{"column": "c", "classes": []}]}"#);
+    assert!(e.to_string().contains("at least one class"), "{e}");
+    let e = Features::load(dir.path().join("missing.json")).unwrap_err();
+    assert!(matches!(e, Error::MissingFile { .. }), "{e}");
 }

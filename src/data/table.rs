@@ -1,7 +1,9 @@
 //! Tables of samples from CSV files, for tabular tasks: a header row of column names, then one
 //! sample per row. Pick the input columns as a `features × samples` matrix
 //! ([`Table::matrix`]), a regression's targets the same way, or a classifier's labels
-//! ([`Table::labels`]).
+//! ([`Table::labels`]). Columns of categories become inputs through [`OneHot`] codes, fitted
+//! on the training table and reused on every later one; [`Features`] holds a table's whole
+//! input plan (numeric columns, then codes), and saves it beside the model.
 //!
 //! Parsing follows RFC 4180 (quoted cells, the delimiter or line breaks inside quotes) through
 //! the `csv` crate; cells are trimmed, and a UTF-8 byte-order mark is skipped. Every cell is
@@ -250,6 +252,12 @@ impl Table {
         }
     }
 
+    /// Whether every cell of the column `name` is a finite number (a numeric feature; the
+    /// others hold categories, for a [`OneHot`] code).
+    pub fn is_numeric(&self, name: &str) -> Result<bool> {
+        Ok(self.column(name)?.numbers.is_ok())
+    }
+
     fn column(&self, name: &str) -> Result<&Column> {
         let index = self.names.iter().position(|n| n == name).ok_or_else(|| {
             self.error_at(1, format!("no column is named {name:?}; the columns are {:?}", self.names))
@@ -264,5 +272,269 @@ impl Table {
 
     fn error_at(&self, line: usize, reason: String) -> Error {
         Error::Csv { path: self.path.clone(), line, reason }
+    }
+}
+
+/// A column of categories as inputs: one row per class, 1 in the row of each sample's class and
+/// 0 in the others. Fit it on the training table ([`OneHot::fit`]); encode that table and every
+/// later one (validation, new data to predict) with it ([`OneHot::encode`], or within
+/// [`Features`]), so that each class keeps its row.
+///
+/// A cell that is none of the classes is an [`Error::Csv`] naming the file, the line and the
+/// column, not a row of zeros: the network never saw the category. Classes match as text, or
+/// as numbers when both spell one (`"1.0"` is class `"1"`, as [`Table::labels`] counts them).
+///
+/// The code is not part of a model file: keep it beside the model in a [`Features`] file, or
+/// keep its [`classes`](OneHot::classes) and rebuild it with [`OneHot::new`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OneHot {
+    column: String,
+    classes: Vec<String>,
+}
+
+impl OneHot {
+    /// The code of the column `column` with these classes, in row order (for example kept from
+    /// an earlier [`fit`](OneHot::fit)). Rejects no classes, and a class given twice.
+    pub fn new(column: impl Into<String>, classes: Vec<String>) -> Result<Self> {
+        let column = column.into();
+        let bad = |requirement: String| Error::ShapeMismatch {
+            what: format!("the classes of the one-hot code of column {column:?}"),
+            expected: requirement,
+            got: format!("{classes:?}"),
+        };
+        if classes.is_empty() {
+            return Err(bad("at least one class".into()));
+        }
+        if let Some(i) = (1..classes.len()).find(|&i| classes[..i].iter().any(|c| same_class(c, &classes[i])))
+        {
+            return Err(bad(format!("distinct classes ({:?} is given twice)", classes[i])));
+        }
+        Ok(OneHot { column, classes })
+    }
+
+    /// The code of the column `column` of `table`: its distinct values, sorted as
+    /// [`Table::labels`] sorts them.
+    pub fn fit(table: &Table, column: &str) -> Result<Self> {
+        OneHot::new(column, table.labels(column)?.classes)
+    }
+
+    /// The column it encodes.
+    #[must_use]
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+
+    /// The classes, one per row of the code, in row order.
+    #[must_use]
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// The name of each row, `"{column}={class}"` (`"city=Lyon"`).
+    #[must_use]
+    pub fn feature_names(&self) -> Vec<String> {
+        self.classes.iter().map(|class| format!("{}={class}", self.column)).collect()
+    }
+
+    /// The column of `table` as a `classes × rows` matrix of 0s and 1s.
+    pub fn encode<T: Float>(&self, table: &Table) -> Result<DMatrix<T>> {
+        let mut x = DMatrix::zeros(self.classes.len(), table.rows());
+        self.encode_into(table, x.rows_mut(0, self.classes.len()))?;
+        Ok(x)
+    }
+
+    /// Writes the code of `table`'s column into `out` (`classes × rows`, zeros).
+    fn encode_into<T: Float>(&self, table: &Table, mut out: nalgebra::DMatrixViewMut<'_, T>) -> Result<()> {
+        for (sample, class) in self.classes_of(table)?.into_iter().enumerate() {
+            out[(class, sample)] = T::one();
+        }
+        Ok(())
+    }
+
+    /// Each row's class index, or an error naming the first cell that is none of the classes.
+    fn classes_of(&self, table: &Table) -> Result<Vec<usize>> {
+        let column = table.column(&self.column)?;
+        let index: std::collections::HashMap<&str, usize> =
+            self.classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        let numbers: Vec<(f64, usize)> = (self.classes.iter().enumerate())
+            .filter_map(|(i, c)| c.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| (v, i)))
+            .collect();
+        let class_of = |cell: &str| {
+            index.get(cell).copied().or_else(|| {
+                let value = cell.parse::<f64>().ok()?;
+                numbers.iter().find(|(v, _)| *v == value).map(|&(_, i)| i)
+            })
+        };
+        (column.text.iter().enumerate())
+            .map(|(row, cell)| {
+                class_of(cell).ok_or_else(|| {
+                    let mut shown: Vec<String> = self.classes.iter().take(10).map(|c| format!("{c:?}")).collect();
+                    if self.classes.len() > 10 {
+                        shown.push("…".into());
+                    }
+                    let (column, count) = (&self.column, self.classes.len());
+                    let reason = format!(
+                        "column {column:?}: {cell:?} is not one of the {count} classes of its one-hot code: {}",
+                        shown.join(", ")
+                    );
+                    table.error(row, reason)
+                })
+            })
+            .collect()
+    }
+}
+
+/// Whether two cells name the same class: the same text, or the same finite number.
+fn same_class(a: &str, b: &str) -> bool {
+    let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite());
+    a == b || matches!((number(a), number(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// A table's inputs, in a fixed order: numeric columns as they are, then columns of categories
+/// as [`OneHot`] codes. Fit it on the training table, build the network on
+/// [`matrix`](Features::matrix), and [`save`](Features::save) it beside the model: the same plan
+/// then encodes every later table row for row, whatever the order of its columns.
+///
+/// ```
+/// use feedforward::data::table::{Features, Table};
+///
+/// let training = Table::parse("area,city,price\n80,Lyon,310\n45,Paris,420\n".as_bytes(), "a.csv")?;
+/// let features = Features::fit(&training, &["area"], &["city"])?;
+/// assert_eq!(features.names(), ["area", "city=Lyon", "city=Paris"]);
+/// let x = features.matrix::<f32>(&training)?;
+/// assert_eq!(x.as_slice(), &[80.0, 1.0, 0.0, 45.0, 0.0, 1.0]); // one sample per column
+/// // A later table, its columns in another order: the same rows.
+/// let later = Table::parse("city,area\nParis,60\n".as_bytes(), "b.csv")?;
+/// assert_eq!(features.matrix::<f32>(&later)?.as_slice(), &[60.0, 0.0, 1.0]);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Features {
+    numeric: Vec<String>,
+    categorical: Vec<OneHot>,
+}
+
+/// The format of [`Features::save`]'s files.
+const FEATURES_FORMAT: u64 = 1;
+
+impl Features {
+    /// The plan `numeric`, then `categorical`. Rejects a column named twice.
+    pub fn new(numeric: Vec<String>, categorical: Vec<OneHot>) -> Result<Self> {
+        let columns: Vec<&str> =
+            numeric.iter().map(String::as_str).chain(categorical.iter().map(OneHot::column)).collect();
+        if let Some(i) = (1..columns.len()).find(|&i| columns[..i].contains(&columns[i])) {
+            return Err(Error::ShapeMismatch {
+                what: "the columns of a table's features".into(),
+                expected: "each column once".into(),
+                got: format!("{:?} twice in {columns:?}", columns[i]),
+            });
+        }
+        Ok(Features { numeric, categorical })
+    }
+
+    /// The columns `numeric` of `table` as they are, then a [`OneHot::fit`] code of each of
+    /// `categorical`.
+    pub fn fit(table: &Table, numeric: &[&str], categorical: &[&str]) -> Result<Self> {
+        let codes = categorical.iter().map(|&c| OneHot::fit(table, c)).collect::<Result<_>>()?;
+        Features::new(numeric.iter().map(|&n| n.to_string()).collect(), codes)
+    }
+
+    /// The numeric columns, in row order.
+    #[must_use]
+    pub fn numeric(&self) -> &[String] {
+        &self.numeric
+    }
+
+    /// The codes of the columns of categories, in row order after the numeric columns.
+    #[must_use]
+    pub fn categorical(&self) -> &[OneHot] {
+        &self.categorical
+    }
+
+    /// The name of each input row: the numeric columns, then each code's
+    /// [`feature_names`](OneHot::feature_names).
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        let codes = self.categorical.iter().flat_map(OneHot::feature_names);
+        self.numeric.iter().cloned().chain(codes).collect()
+    }
+
+    /// The number of input rows: the network's inputs.
+    #[must_use]
+    pub fn rows(&self) -> usize {
+        self.numeric.len() + self.categorical.iter().map(|c| c.classes.len()).sum::<usize>()
+    }
+
+    /// The inputs of `table`, `rows() × table.rows()`, one sample per column: the numeric
+    /// columns (as [`Table::matrix`] reads them), then each code's rows. A missing column, a
+    /// word in a numeric column, or a category a code never saw is an error naming it.
+    pub fn matrix<T: Float>(&self, table: &Table) -> Result<DMatrix<T>> {
+        let numeric: Vec<&str> = self.numeric.iter().map(String::as_str).collect();
+        let mut x = DMatrix::zeros(self.rows(), table.rows());
+        x.rows_mut(0, numeric.len()).copy_from(&table.matrix::<T>(&numeric)?);
+        let mut row = numeric.len();
+        for code in &self.categorical {
+            code.encode_into(table, x.rows_mut(row, code.classes.len()))?;
+            row += code.classes.len();
+        }
+        Ok(x)
+    }
+
+    /// Writes the plan to `path` as JSON: `{"format_version": 1, "numeric": [...],
+    /// "categorical": [{"column": ..., "classes": [...]}, ...]}`.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let codes: Vec<serde_json::Value> = (self.categorical.iter())
+            .map(|c| serde_json::json!({ "column": c.column, "classes": c.classes }))
+            .collect();
+        let json = serde_json::json!({
+            "format_version": FEATURES_FORMAT,
+            "numeric": self.numeric,
+            "categorical": codes,
+        });
+        let text = serde_json::to_string_pretty(&json).expect("JSON of strings serializes");
+        std::fs::write(path, text).map_err(Error::at(path))
+    }
+
+    /// Reads a plan [`save`](Features::save) wrote. A file that is not one is an
+    /// [`Error::Csv`] naming what is wrong (at the line of a JSON syntax error, else line 1).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(path, e, "a features file (Features::save)"))?;
+        let bad = |reason: String| Error::Csv { path: path.to_path_buf(), line: 1, reason };
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Csv {
+            path: path.to_path_buf(),
+            line: e.line().max(1),
+            reason: format!("not a features file: {e}"),
+        })?;
+        if json.get("format_version").and_then(serde_json::Value::as_u64) != Some(FEATURES_FORMAT) {
+            return Err(bad(format!("not a features file of format version {FEATURES_FORMAT}")));
+        }
+        let strings = |value: Option<&serde_json::Value>, what: &str| -> Result<Vec<String>> {
+            let items = value
+                .and_then(serde_json::Value::as_array)
+                .ok_or_else(|| bad(format!("{what} is not a list")))?;
+            (items.iter())
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(format!("{what} holds {v}, not a string")))
+                })
+                .collect()
+        };
+        let numeric = strings(json.get("numeric"), "\"numeric\"")?;
+        let codes = json.get("categorical").and_then(serde_json::Value::as_array);
+        let codes = codes.ok_or_else(|| bad("\"categorical\" is not a list".into()))?;
+        let categorical = (codes.iter())
+            .map(|code| {
+                let column = code.get("column").and_then(serde_json::Value::as_str);
+                let column =
+                    column.ok_or_else(|| bad(format!("a code without a \"column\" name: {code}")))?;
+                let classes = strings(code.get("classes"), &format!("the classes of {column:?}"))?;
+                OneHot::new(column, classes)
+            })
+            .collect::<Result<_>>()?;
+        Features::new(numeric, categorical)
     }
 }
