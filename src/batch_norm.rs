@@ -304,6 +304,32 @@ impl<T: Float> BatchNorm<T> {
     }
 }
 
+/// `∂L/∂β = Σ ∂L/∂y` and `∂L/∂γ = Σ ∂L/∂y ⊙ x̂` per feature, `x̂ = (x − mean)·inverse`, summed
+/// in blocks cut by shape and added in block order (the same on any thread count).
+fn gain_and_shift_sums<'s, T: Float>(
+    input: &DMatrix<T>,
+    grad_output: &DMatrix<T>,
+    mean: &[T],
+    inverse: &[T],
+    partials: &'s mut Scratch<T>,
+) -> [&'s mut [T]; 2] {
+    column_sums::<T, 2>(
+        input.as_slice(),
+        grad_output.as_slice(),
+        mean.len(),
+        partials,
+        #[inline(always)]
+        |[db, dg], x, dy| {
+            for ((((db, dg), &x), &dy), (&m, &i)) in
+                db.iter_mut().zip(dg.iter_mut()).zip(x).zip(dy).zip(mean.iter().zip(inverse))
+            {
+                *db += dy;
+                *dg += dy * ((x - m) * i);
+            }
+        },
+    )
+}
+
 /// `values` into `vector`, in the memory it already has once the batch shape is steady.
 fn refill<T>(vector: &mut Vec<T>, values: impl Iterator<Item = T>) {
     vector.clear();
@@ -390,30 +416,21 @@ impl<T: Float> Module<T> for BatchNorm<T> {
         grad_input: Option<&mut DMatrix<T>>,
     ) {
         let rows = self.features();
+        let running = self.training_statistics == BatchNormStatistics::Running;
         let BatchNorm { gain, shift, batch, partials, .. } = self;
         let BatchStatistics { mean, inverse, scale, .. } = &*batch;
         assert_eq!(mean.len(), rows, "BatchNorm::backward needs the batch statistics of forward_train");
-        // ∂L/∂β = Σ ∂L/∂y and ∂L/∂γ = Σ ∂L/∂y ⊙ x̂, per feature.
-        let [dshift, dgain] = column_sums::<T, 2>(
-            input.as_slice(),
-            grad_output.as_slice(),
-            rows,
-            partials,
-            #[inline(always)]
-            |[db, dg], x, dy| {
-                for ((((db, dg), &x), &dy), (&m, &i)) in
-                    db.iter_mut().zip(dg.iter_mut()).zip(x).zip(dy).zip(mean.iter().zip(inverse))
-                {
-                    *db += dy;
-                    *dg += dy * ((x - m) * i);
-                }
-            },
-        );
-        store_flushed(shift.grad_slice_mut(), dshift);
-        store_flushed(gain.grad_slice_mut(), dgain);
-        let Some(dx) = grad_input else { return };
-        if self.training_statistics == BatchNormStatistics::Running {
+        // Frozen, γ and β need no gradient (as a `Layer`'s frozen tensors); the sums still
+        // serve ∂L/∂x with the batch's statistics.
+        let trains = !(gain.is_frozen() && shift.is_frozen());
+        if running {
+            if trains {
+                let [dshift, dgain] = gain_and_shift_sums(input, grad_output, mean, inverse, partials);
+                store_flushed(shift.grad_slice_mut(), dshift);
+                store_flushed(gain.grad_slice_mut(), dgain);
+            }
             // A fixed affine map per feature: ∂L/∂x = γ/√(σ²_run + ε)·∂L/∂y.
+            let Some(dx) = grad_input else { return };
             for_each_column(
                 dx.as_mut_slice(),
                 grad_output.as_slice(),
@@ -427,6 +444,12 @@ impl<T: Float> Module<T> for BatchNorm<T> {
             );
             return;
         }
+        let [dshift, dgain] = gain_and_shift_sums(input, grad_output, mean, inverse, partials);
+        if trains {
+            store_flushed(shift.grad_slice_mut(), dshift);
+            store_flushed(gain.grad_slice_mut(), dgain);
+        }
+        let Some(dx) = grad_input else { return };
         // ∂L/∂x = γ/σ·(∂L/∂y − mean(∂L/∂y) − x̂·mean(∂L/∂y ⊙ x̂)): the sums become the means.
         let n = T::lit(input.ncols() as f64);
         dshift.iter_mut().chain(dgain.iter_mut()).for_each(|s| *s /= n);

@@ -175,24 +175,26 @@ impl<T: Float> Module<T> for LayerNorm<T> {
         let eps = T::lit(self.eps);
         let n = T::lit(rows as f64);
         // ∂L/∂γ and ∂L/∂β, summed in blocks cut by shape and added in block order: the same
-        // on any thread count.
+        // on any thread count. Frozen, they need none (as a `Layer`'s frozen tensors).
         let LayerNorm { gain, shift, partials, .. } = self;
-        let [dgain, dshift] = column_sums::<T, 2>(
-            input.as_slice(),
-            grad_output.as_slice(),
-            rows,
-            partials,
-            #[inline(always)]
-            |[dg, db], x, dy| {
-                let (mean, inverse) = moments(x, eps);
-                for (((dg, db), &x), &dy) in dg.iter_mut().zip(db.iter_mut()).zip(x).zip(dy) {
-                    *dg += dy * ((x - mean) * inverse);
-                    *db += dy;
-                }
-            },
-        );
-        store_flushed(gain.grad_slice_mut(), dgain);
-        store_flushed(shift.grad_slice_mut(), dshift);
+        if !(gain.is_frozen() && shift.is_frozen()) {
+            let [dgain, dshift] = column_sums::<T, 2>(
+                input.as_slice(),
+                grad_output.as_slice(),
+                rows,
+                partials,
+                #[inline(always)]
+                |[dg, db], x, dy| {
+                    let (mean, inverse) = moments(x, eps);
+                    for (((dg, db), &x), &dy) in dg.iter_mut().zip(db.iter_mut()).zip(x).zip(dy) {
+                        *dg += dy * ((x - mean) * inverse);
+                        *db += dy;
+                    }
+                },
+            );
+            store_flushed(gain.grad_slice_mut(), dgain);
+            store_flushed(shift.grad_slice_mut(), dshift);
+        }
         let Some(dx) = grad_input else { return };
         let gain = gain.value().as_slice();
         for_each_column_with(

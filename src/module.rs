@@ -145,7 +145,8 @@ impl<T: Float> Parameter<T> {
     /// leaves it out of the global norm. Its gradient is not needed, and may not be written:
     /// a network's backward pass stops at the lowest module with a trainable parameter, so a
     /// frozen body costs only its forward pass, and a [`Layer`](crate::Layer) above it skips
-    /// the products of its frozen tensors' gradients (gradient checks skip them too). The
+    /// the products of its frozen tensors' gradients ([`BatchNorm`](crate::BatchNorm) and
+    /// [`LayerNorm`](crate::LayerNorm) their sums; gradient checks skip them too). The
     /// network's L2 penalty still counts it in the loss. Not saved in model files.
     ///
     /// ```

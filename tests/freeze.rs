@@ -344,3 +344,60 @@ fn a_frozen_middle_layer_passes_the_gradient_down() {
     n.backward(&x, &loss, &y).unwrap();
     assert_eq!(below(&n), below(&all));
 }
+
+/// Frozen `BatchNorm` (with the batch's or the running statistics) and `LayerNorm` between
+/// trainable layers: their own gradients are not computed, `dL/dx` still flows through them
+/// (a gradient check agrees), and the layers below get the gradients they get with the norms
+/// trainable.
+#[test]
+fn frozen_norm_layers_pass_the_gradient_down_without_their_own() {
+    use feedforward::{BatchNorm, BatchNormStatistics, Init, Layer, LayerNorm, Module};
+    let (x, y) = data();
+    let loss = SoftmaxCrossEntropy::new();
+    for statistics in [BatchNormStatistics::Batch, BatchNormStatistics::Running] {
+        let mut rng = StdRng::seed_from_u64(13);
+        let mut norm = BatchNorm::new(6).unwrap().with_training_statistics(statistics);
+        let running = [[0.3, -0.2, 0.1, 0.0, 0.5, -0.4], [1.5, 0.5, 2.0, 1.0, 0.8, 1.2]];
+        let mut i = 0;
+        norm.visit_buffers_mut(&mut |b| {
+            b.value_mut().copy_from_slice(&running[i]);
+            i += 1;
+        });
+        let mut n = Network::new(3)
+            .push(Layer::new(3, 6, Init::He, &mut rng))
+            .unwrap()
+            .push(norm)
+            .unwrap()
+            .push(Layer::new(6, 4, Init::He, &mut rng).with_activation(feedforward::Activation::Tanh))
+            .unwrap()
+            .push(LayerNorm::new(4).unwrap())
+            .unwrap()
+            .push(Layer::new(4, 2, Init::He, &mut rng))
+            .unwrap();
+        n.freeze(1..2).unwrap();
+        n.freeze(3..4).unwrap();
+        let config = feedforward::gradcheck::Config::default();
+        let report = feedforward::gradcheck::check_network(&mut n, &x, &loss, &y, &config).unwrap();
+        assert!(report.max_error < 1e-6, "{statistics:?}: {report}");
+        let frozen: Vec<f64> = n
+            .parameters()
+            .filter(|p| p.is_frozen())
+            .flat_map(|p| p.grad().iter().copied().collect::<Vec<_>>())
+            .collect();
+        assert!(frozen.iter().all(|&g| g == 0.0), "{statistics:?}: the frozen gradients were not computed");
+        let trainable = |n: &Network<f64>| {
+            n.parameters().filter(|p| !p.is_frozen()).map(|p| p.grad().clone()).collect::<Vec<_>>()
+        };
+        let mut all = n.clone();
+        all.unfreeze(..).unwrap();
+        all.backward(&x, &loss, &y).unwrap();
+        n.backward(&x, &loss, &y).unwrap();
+        let in_all: Vec<DMatrix<f64>> = all
+            .parameters()
+            .zip(n.parameters())
+            .filter(|(_, p)| !p.is_frozen())
+            .map(|(a, _)| a.grad().clone())
+            .collect();
+        assert_eq!(trainable(&n), in_all, "{statistics:?}");
+    }
+}
