@@ -108,7 +108,7 @@ where
     }
     if let Some(best) = &run.best_weights {
         // The network's own tensor names and shapes, under `best.`.
-        for ((name, shape), value) in weights::tensor_names(network)?.into_iter().zip(best) {
+        for (weights::Slot { name, shape, .. }, value) in weights::layout(network)?.into_iter().zip(best) {
             extra.push((format!("{BEST_PREFIX}{name}"), value.as_slice().to_vec(), shape));
         }
     }
@@ -206,7 +206,7 @@ where
     };
     let (plateau, early) = (tracker("plateau")?, tracker("early_stopping")?);
     let mut best = Vec::new();
-    for ((name, _), domain) in weights::tensor_names(network)?.into_iter().zip(weights::domains(network)) {
+    for weights::Slot { name, domain, .. } in weights::layout(network)? {
         let Ok(tensor) = file.tensor(&format!("{BEST_PREFIX}{name}")) else { continue };
         best.push(
             weights::decode::<T>(&tensor, domain)

@@ -45,23 +45,25 @@ pub const ARCHITECTURE_KEY: &str = "feedforward";
 /// The version of the architecture JSON this crate writes; it reads this one and older.
 pub const FORMAT_VERSION: u64 = 1;
 
-/// One tensor of a network in a weights file: its name and file shape.
-struct Slot {
-    name: String,
-    shape: Vec<usize>,
+/// One tensor of a network in a weights file: its name, file shape, and the values it may take
+/// (any finite number for a parameter, a buffer's [`BufferDomain`]).
+pub(crate) struct Slot {
+    pub(crate) name: String,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) domain: BufferDomain,
 }
 
-/// The name and file shape of every tensor of `network`, in file order: each module's
-/// parameters, then its buffers.
-fn layout<T: Float>(network: &Network<T>) -> Result<Vec<Slot>> {
+/// Every tensor of `network` as a file holds it, in file order: each module's parameters, then
+/// its buffers.
+pub(crate) fn layout<T: Float>(network: &Network<T>) -> Result<Vec<Slot>> {
     let mut out: Vec<Slot> = Vec::new();
     let mut k = 0;
     for (m, module) in network.modules().iter().enumerate() {
         let first = out.len();
-        let mut tensors: Vec<(&str, (usize, usize))> = Vec::new();
-        module.visit_parameters(&mut |p| tensors.push((p.name(), p.value().shape())));
-        module.visit_buffers(&mut |b| tensors.push((b.name(), b.value().shape())));
-        for (tensor_name, (r, c)) in tensors {
+        let mut tensors: Vec<(&str, (usize, usize), BufferDomain)> = Vec::new();
+        module.visit_parameters(&mut |p| tensors.push((p.name(), p.value().shape(), BufferDomain::Finite)));
+        module.visit_buffers(&mut |b| tensors.push((b.name(), b.value().shape(), b.domain())));
+        for (tensor_name, (r, c), domain) in tensors {
             let shape = if c == 1 { vec![r] } else { vec![c, r] };
             let name = format!("layer{k}.{tensor_name}");
             if out[first..].iter().any(|s| s.name == name) {
@@ -71,7 +73,7 @@ fn layout<T: Float>(network: &Network<T>) -> Result<Vec<Slot>> {
                     module.kind(),
                 )));
             }
-            out.push(Slot { name, shape });
+            out.push(Slot { name, shape, domain });
         }
         if out.len() > first {
             k += 1;
@@ -80,28 +82,12 @@ fn layout<T: Float>(network: &Network<T>) -> Result<Vec<Slot>> {
     Ok(out)
 }
 
-/// The file name and shape of every tensor of `network`, in file order.
-pub(crate) fn tensor_names<T: Float>(network: &Network<T>) -> Result<Vec<(String, Vec<usize>)>> {
-    Ok(layout(network)?.into_iter().map(|s| (s.name, s.shape)).collect())
-}
-
 /// Every tensor a model file holds (parameters and buffers), in file order.
 pub(crate) fn tensors<T: Float>(network: &Network<T>) -> Vec<&DMatrix<T>> {
     let mut out = Vec::new();
     for module in network.modules() {
         module.visit_parameters(&mut |p| out.push(p.value()));
         module.visit_buffers(&mut |b| out.push(b.value()));
-    }
-    out
-}
-
-/// The values each tensor of `network` may take from a file, in file order: a parameter any
-/// finite number, a buffer its [`BufferDomain`].
-pub(crate) fn domains<T: Float>(network: &Network<T>) -> Vec<BufferDomain> {
-    let mut out = Vec::new();
-    for module in network.modules() {
-        module.visit_parameters(&mut |_| out.push(BufferDomain::Finite));
-        module.visit_buffers(&mut |b| out.push(b.domain()));
     }
     out
 }
@@ -247,7 +233,7 @@ pub fn from_bytes_into<T: Float>(
     })?;
     let mut values: Vec<DMatrix<T>> = Vec::with_capacity(layout.len());
     let targets = tensors(network);
-    for ((Slot { name, shape, .. }, target), domain) in layout.iter().zip(&targets).zip(domains(network)) {
+    for (Slot { name, shape, domain }, target) in layout.iter().zip(&targets) {
         let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
         if tensor.shape() != shape.as_slice() {
             return Err(bad(format!(
@@ -256,7 +242,7 @@ pub fn from_bytes_into<T: Float>(
             )));
         }
         let data: Vec<T> =
-            decode(&tensor, domain).map_err(|reason| bad(format!("tensor {name} {reason}")))?;
+            decode(&tensor, *domain).map_err(|reason| bad(format!("tensor {name} {reason}")))?;
         let (r, c) = target.shape();
         values.push(DMatrix::from_vec(r, c, data));
     }
@@ -270,8 +256,8 @@ pub fn from_bytes_into<T: Float>(
     Ok(())
 }
 
-/// A tensor's values in `T`, from `F32` or `F64` data; rejects other dtypes, NaN or ±inf, and
-/// values outside `domain`.
+/// A tensor's values in `T`, from `F32` or `F64` data; rejects other dtypes, and values outside
+/// `domain` (every domain excludes NaN and ±inf).
 pub(crate) fn decode<T: Float>(
     tensor: &TensorView<'_>,
     domain: BufferDomain,
@@ -289,9 +275,6 @@ pub(crate) fn decode<T: Float>(
             _ => T::lit(f64::read_le(c)),
         })
         .collect();
-    if data.iter().any(|v| !v.is_finite()) {
-        return Err("contains NaN or infinite values".into());
-    }
     if let Some((i, v)) = domain.first_outside(&data) {
         return Err(format!("holds {v:?} at entry {i}; its values must be {}", domain.describe()));
     }
