@@ -81,6 +81,11 @@ pub use optim::{
 };
 pub use standardize::Standardize;
 
+/// The JSON types of [`Module::describe`] and [`weights::ModuleBuilder`], re-exported so that a
+/// crate writing its own module or builder needs no `serde_json` dependency of its own (and gets
+/// the same version): `feedforward::serde_json::{Map, Value}`.
+pub use serde_json;
+
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

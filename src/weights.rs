@@ -282,7 +282,25 @@ pub(crate) fn decode<T: Float>(
 }
 
 /// Builds a module of a kind this crate does not know from its settings in a model file (see
-/// [`Network::load_with`]): `Ok(None)` for a kind it does not handle either.
+/// [`Network::load_with`]): `Ok(None)` for a kind it does not handle either. Its JSON types come
+/// re-exported as [`feedforward::serde_json`](crate::serde_json).
+///
+/// ```
+/// use feedforward::serde_json::{Map, Value};
+/// use feedforward::{Module, Relu, Result};
+///
+/// // A builder written ahead of the call, for a kind of one's own ("Clamp" here, built as a
+/// // stand-in); every other kind is left to the crate.
+/// fn build(kind: &str, settings: &Map<String, Value>, _rows: usize) -> Result<Option<Box<dyn Module<f32>>>> {
+///     Ok(match (kind, settings.get("limit").and_then(Value::as_f64)) {
+///         ("Clamp", Some(_limit)) => Some(Box::new(Relu)),
+///         _ => None,
+///     })
+/// }
+/// let builder: &feedforward::weights::ModuleBuilder<'_, f32> = &build;
+/// assert!(builder("Layer", &Map::new(), 3)?.is_none());
+/// # Ok::<(), feedforward::Error>(())
+/// ```
 pub type ModuleBuilder<'a, T> =
     dyn Fn(&str, &Map<String, Value>, usize) -> Result<Option<Box<dyn Module<T>>>> + 'a;
 
