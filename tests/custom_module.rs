@@ -222,8 +222,8 @@ impl<T: Float> Module<T> for Residual<T> {
         self.inner.visit_parameters_mut(visit);
         self.outer.visit_parameters_mut(visit);
     }
-    fn describe(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        let mut spec = serde_json::Map::new();
+    fn describe(&self) -> Option<feedforward::serde_json::Map<String, feedforward::serde_json::Value>> {
+        let mut spec = feedforward::serde_json::Map::new();
         spec.insert("width".into(), self.inner.inputs().into());
         spec.insert("hidden".into(), self.inner.outputs().into());
         Some(spec)
