@@ -126,6 +126,8 @@ struct BatchStatistics<T> {
     unbiased: Vec<T>,
     /// Whether the running statistics still have to take this batch in.
     staged: bool,
+    /// Which statistics these are: the backward pass follows the forward pass that kept them.
+    source: BatchNormStatistics,
 }
 
 /// Shows the settings and the tensors' names and shapes, not their values.
@@ -365,6 +367,7 @@ impl<T: Float> Module<T> for BatchNorm<T> {
             // As inference computes it, to the last bit.
             refill(&mut batch.scale, self.running_scale());
             batch.staged = false;
+            batch.source = BatchNormStatistics::Running;
             self.batch = batch;
             self.normalize(&self.batch.mean, &self.batch.scale, input, output);
             return;
@@ -402,6 +405,7 @@ impl<T: Float> Module<T> for BatchNorm<T> {
         let bessel = T::lit(n / (n - 1.0).max(1.0));
         refill(&mut batch.unbiased, variance.iter().map(|&v| v * bessel));
         batch.staged = true;
+        batch.source = BatchNormStatistics::Batch;
         self.normalize(&self.batch.mean, &self.batch.scale, input, output);
     }
 
@@ -416,8 +420,8 @@ impl<T: Float> Module<T> for BatchNorm<T> {
         grad_input: Option<&mut DMatrix<T>>,
     ) {
         let rows = self.features();
-        let running = self.training_statistics == BatchNormStatistics::Running;
         let BatchNorm { gain, shift, batch, partials, .. } = self;
+        let running = batch.source == BatchNormStatistics::Running;
         let BatchStatistics { mean, inverse, scale, .. } = &*batch;
         assert_eq!(mean.len(), rows, "BatchNorm::backward needs the batch statistics of forward_train");
         // Frozen, γ and β need no gradient (as a `Layer`'s frozen tensors); the sums still

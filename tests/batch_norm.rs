@@ -579,3 +579,25 @@ fn model_files_keep_the_training_statistics_and_older_files_load_as_batch() {
     let e = load(&bad).unwrap_err().to_string();
     assert!(e.contains("training_statistics is \"sideway\""), "{e}");
 }
+
+/// The backward pass follows the statistics its forward pass used, even when the setting
+/// changes in between.
+#[test]
+fn the_backward_pass_follows_its_forward_pass() {
+    let x = batch();
+    let dy = random(3, 4, 16, 1.0);
+    let gradients = |switch: bool| {
+        let mut n = norm();
+        let mut y = DMatrix::zeros(3, 4);
+        n.forward_train(&x, &mut y, &mut TrainContext::new(0, 1, 0));
+        if switch {
+            n.set_training_statistics(BatchNormStatistics::Running);
+        }
+        let mut dx = DMatrix::zeros(3, 4);
+        n.backward(&x, &y, &dy, Some(&mut dx));
+        let mut grads = vec![dx.as_slice().to_vec()];
+        n.visit_parameters(&mut |p| grads.push(p.grad().as_slice().to_vec()));
+        grads
+    };
+    assert_eq!(gradients(true), gradients(false));
+}
