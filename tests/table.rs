@@ -221,6 +221,16 @@ fn a_one_hot_code_fitted_on_one_table_encodes_later_ones_with_the_same_rows() {
     assert!(matches!(OneHot::new("city", vec![]), Err(Error::ShapeMismatch { .. })));
     let e = OneHot::new("zone", vec!["1".into(), "2".into(), "1.0".into()]).unwrap_err();
     assert!(e.to_string().contains("\"1.0\" is given twice"), "{e}");
+    let e = OneHot::new("zone", vec!["-0".into(), "2".into(), "0".into()]).unwrap_err();
+    assert!(e.to_string().contains("\"0\" is given twice"), "{e}");
+    let e = OneHot::new("city", vec!["Lyon".into(), "Nice".into(), "Lyon".into()]).unwrap_err();
+    assert!(e.to_string().contains("\"Lyon\" is given twice"), "{e}");
+    // Tens of thousands of classes (postcodes, say) are checked and matched in linear time.
+    let many: Vec<String> = (0..40_000).map(|i| format!("{i:05}")).collect();
+    let postcode = OneHot::new("postcode", many).unwrap();
+    let table = parse("postcode\n01000\n39999\n7\n").unwrap();
+    let x = postcode.encode::<f32>(&table).unwrap();
+    assert_eq!((x[(1000, 0)], x[(39_999, 1)], x[(7, 2)], x.sum()), (1.0, 1.0, 1.0, 3.0));
     let e = Features::new(vec!["city".into()], vec![city.clone()]).unwrap_err();
     assert!(e.to_string().contains("\"city\" twice"), "{e}");
     let (line, reason) = failure(features.matrix::<f32>(&parse("city,zone\nLyon,1\n").unwrap()));
@@ -287,7 +297,11 @@ fn a_features_file_keeps_the_plan_and_bad_files_are_errors() {
         csv(load(r#"{"format_version": 1, "numeric": [], "categorical": [{"classes": ["a"]}]}"#));
     assert!(reason.contains("without a \"column\""), "{reason}");
     let e = load(r#"{"format_version": 1, "numeric": [], "categorical": [{"column": "c", "classes": []}]}"#);
-    assert!(e.to_string().contains("at least one class"), "{e}");
+    assert!(matches!(&e, Error::Csv { .. }) && e.to_string().contains("at least one class"), "{e}");
+    let (_, reason) = csv(load(
+        r#"{"format_version": 1, "numeric": ["c"], "categorical": [{"column": "c", "classes": ["x"]}]}"#,
+    ));
+    assert!(reason.contains("\"c\" twice"), "{reason}");
     let e = Features::load(dir.path().join("missing.json")).unwrap_err();
     assert!(matches!(e, Error::MissingFile { .. }), "{e}");
 }

@@ -38,6 +38,7 @@
 use super::csv::MAX_FILE_BYTES;
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -305,9 +306,13 @@ impl OneHot {
         if classes.is_empty() {
             return Err(bad("at least one class".into()));
         }
-        if let Some(i) = (1..classes.len()).find(|&i| classes[..i].iter().any(|c| same_class(c, &classes[i])))
-        {
-            return Err(bad(format!("distinct classes ({:?} is given twice)", classes[i])));
+        let (mut texts, mut numbers) = (HashSet::new(), HashSet::new());
+        let twice = classes.iter().find(|c| {
+            let new_number = number_key(c).is_none_or(|key| numbers.insert(key));
+            !texts.insert(c.as_str()) || !new_number
+        });
+        if let Some(class) = twice {
+            return Err(bad(format!("distinct classes ({class:?} is given twice)")));
         }
         Ok(OneHot { column, classes })
     }
@@ -354,17 +359,11 @@ impl OneHot {
     /// Each row's class index, or an error naming the first cell that is none of the classes.
     fn classes_of(&self, table: &Table) -> Result<Vec<usize>> {
         let column = table.column(&self.column)?;
-        let index: std::collections::HashMap<&str, usize> =
+        let texts: HashMap<&str, usize> =
             self.classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-        let numbers: Vec<(f64, usize)> = (self.classes.iter().enumerate())
-            .filter_map(|(i, c)| c.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| (v, i)))
-            .collect();
-        let class_of = |cell: &str| {
-            index.get(cell).copied().or_else(|| {
-                let value = cell.parse::<f64>().ok()?;
-                numbers.iter().find(|(v, _)| *v == value).map(|&(_, i)| i)
-            })
-        };
+        let numbers: HashMap<u64, usize> =
+            (self.classes.iter().enumerate()).filter_map(|(i, c)| Some((number_key(c)?, i))).collect();
+        let class_of = |cell: &str| texts.get(cell).or_else(|| numbers.get(&number_key(cell)?)).copied();
         (column.text.iter().enumerate())
             .map(|(row, cell)| {
                 class_of(cell).ok_or_else(|| {
@@ -384,10 +383,11 @@ impl OneHot {
     }
 }
 
-/// Whether two cells name the same class: the same text, or the same finite number.
-fn same_class(a: &str, b: &str) -> bool {
-    let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite());
-    a == b || matches!((number(a), number(b)), (Some(x), Some(y)) if x == y)
+/// The finite number a cell spells, as a key equal for equal numbers (`"1"`, `"1.0"`, `"-0"` and
+/// `"0"` each share one).
+fn number_key(cell: &str) -> Option<u64> {
+    let value = cell.parse::<f64>().ok().filter(|v| v.is_finite())?;
+    Some(if value == 0.0 { 0 } else { value.to_bits() })
 }
 
 /// A table's inputs, in a fixed order: numeric columns as they are, then columns of categories
@@ -532,9 +532,9 @@ impl Features {
                 let column =
                     column.ok_or_else(|| bad(format!("a code without a \"column\" name: {code}")))?;
                 let classes = strings(code.get("classes"), &format!("the classes of {column:?}"))?;
-                OneHot::new(column, classes)
+                OneHot::new(column, classes).map_err(|e| bad(e.to_string()))
             })
             .collect::<Result<_>>()?;
-        Features::new(numeric, categorical)
+        Features::new(numeric, categorical).map_err(|e| bad(e.to_string()))
     }
 }
