@@ -113,6 +113,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             excluded.push(target);
             excluded.extend(args.categorical.iter().map(String::as_str));
             let inputs = table.columns_except(&excluded);
+            if let Some(c) = args.categorical.iter().find(|&c| c == target || args.ignore.contains(c)) {
+                return Err(format!("--categorical {c:?}: that column is the target or ignored").into());
+            }
             let categorical: Vec<&str> = args.categorical.iter().map(String::as_str).collect();
             let features = Features::fit(&table, &inputs, &categorical)?;
             let labels = table.labels(target)?;

@@ -124,6 +124,14 @@ fn tabular_reads_a_csv_table_of_your_own() {
     assert_eq!(net.predict(&plan.matrix(&new).unwrap()).unwrap(), [2]);
     assert!(stdout.contains("classes: 0 = setosa, 1 = versicolor, 2 = virginica"), "{stdout}");
     assert!(metrics(&json)["test_accuracy"].as_f64().unwrap() > 0.9, "{stdout}");
+    // The target as an input would give the answer away.
+    let run = run_binary(
+        &bin,
+        &["--csv", csv, "--target", "species", "--ignore", "id,note", "--categorical", "species"],
+    );
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--categorical \"species\": that column is the target or ignored"), "{stderr}");
     // Forgetting --ignore: the comment column is not a number, and the error says where.
     let run = run_binary(&bin, &["--csv", csv, "--target", "species"]);
     assert!(!run.status.success());
