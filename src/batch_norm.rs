@@ -290,11 +290,11 @@ impl<T: Float> BatchNorm<T> {
     }
 
     /// `y = (x − mean)·scale + β` for every sample, per feature.
-    fn normalize(&self, mean: &[T], scale: &[T], input: &DMatrix<T>, output: &mut DMatrix<T>) {
+    fn normalize(&self, mean: &[T], scale: &[T], input: &[T], output: &mut [T]) {
         let shift = self.shift.value().as_slice();
         for_each_column(
-            output.as_mut_slice(),
-            input.as_slice(),
+            output,
+            input,
             self.features(),
             #[inline(always)]
             |y, x| {
@@ -348,11 +348,23 @@ impl<T: Float> Module<T> for BatchNorm<T> {
     }
 
     /// Normalizes with the running statistics. The per-feature scale `γ/√(σ²_run + ε)` is
-    /// computed on each call (a vector of `features`): the buffers may have been loaded or
-    /// changed since the last.
+    /// computed on each call (the buffers may have been loaded or changed since the last), into
+    /// the output's first column: `&self` has no scratch of its own, and an inference pass into
+    /// a network's buffers allocates nothing. That column is normalized last, in place: each
+    /// entry reads its own scale before it is overwritten.
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
-        let scale: Vec<T> = self.running_scale().collect();
-        self.normalize(self.running_mean.value().as_slice(), &scale, input, output);
+        let rows = self.features();
+        if input.ncols() == 0 {
+            return;
+        }
+        let (first, rest) = output.as_mut_slice().split_at_mut(rows);
+        first.iter_mut().zip(self.running_scale()).for_each(|(s, scale)| *s = scale);
+        let (x_first, x_rest) = input.as_slice().split_at(rows);
+        let (mean, shift) = (self.running_mean.value().as_slice(), self.shift.value().as_slice());
+        self.normalize(mean, first, x_rest, rest);
+        for (((y, &x), &m), &b) in first.iter_mut().zip(x_first).zip(mean).zip(shift) {
+            *y = (x - m) * *y + b;
+        }
     }
 
     /// Normalizes with the batch's statistics, and stages them for the running ones; or, with
@@ -369,7 +381,7 @@ impl<T: Float> Module<T> for BatchNorm<T> {
             batch.staged = false;
             batch.source = BatchNormStatistics::Running;
             self.batch = batch;
-            self.normalize(&self.batch.mean, &self.batch.scale, input, output);
+            self.normalize(&self.batch.mean, &self.batch.scale, input.as_slice(), output.as_mut_slice());
             return;
         }
         let (rows, x) = (self.features(), input.as_slice());
@@ -406,7 +418,7 @@ impl<T: Float> Module<T> for BatchNorm<T> {
         refill(&mut batch.unbiased, variance.iter().map(|&v| v * bessel));
         batch.staged = true;
         batch.source = BatchNormStatistics::Batch;
-        self.normalize(&self.batch.mean, &self.batch.scale, input, output);
+        self.normalize(&self.batch.mean, &self.batch.scale, input.as_slice(), output.as_mut_slice());
     }
 
     /// # Panics

@@ -1,6 +1,6 @@
 //! A training step at a steady batch size allocates nothing of its own: activations, deltas,
 //! gradients, normalization statistics and optimizer state live in buffers reused across
-//! steps.
+//! steps. Nor does an inference pass into the network's buffers (`Network::forward`).
 //!
 //! The matrix-product backend (the `gemm` crate) allocates its packing buffers inside each call,
 //! which this crate cannot hand it. So the test counts every allocation during steady-state
@@ -71,6 +71,20 @@ fn bare_products(x: &DMatrix<f32>) -> usize {
     count(|| (0..STEPS).for_each(|_| products()))
 }
 
+/// The two products of an inference pass of the default network.
+fn bare_forward_products(x: &DMatrix<f32>) -> usize {
+    let w0 = DMatrix::<f32>::from_element(784, 256, 0.01);
+    let w1 = DMatrix::<f32>::from_element(256, 10, 0.01);
+    let mut z1 = DMatrix::<f32>::zeros(256, BATCH);
+    let mut z2 = DMatrix::<f32>::zeros(10, BATCH);
+    let mut products = || {
+        gemm(1.0, &w0, Op::T, x, Op::Id, 0.0, &mut z1);
+        gemm(1.0, &w1, Op::T, &z1, Op::Id, 0.0, &mut z2);
+    };
+    products();
+    count(|| (0..STEPS).for_each(|_| products()))
+}
+
 /// The checks count process-wide allocations, so they are one test, run alone in this binary:
 /// as two tests they raced with the test harness, whose main thread allocates when it reports
 /// a finished test (a steady-state count once came out high that way).
@@ -128,6 +142,20 @@ fn steady_state_steps(threads: usize, normalization: Normalization, x: &DMatrix<
         assert_eq!(
             steps, products,
             "{threads} thread(s), {normalization:?}: a step allocates beyond its matrix products"
+        );
+        net.forward(x).unwrap();
+        let passes = count(|| {
+            for _ in 0..STEPS {
+                net.forward(x).unwrap();
+            }
+        });
+        let products = bare_forward_products(x);
+        eprintln!(
+            "{threads} thread(s), {normalization:?}, {STEPS} forward passes: {passes}; products alone: {products}"
+        );
+        assert_eq!(
+            passes, products,
+            "{threads} thread(s), {normalization:?}: an inference pass allocates beyond its matrix products"
         );
     }
 }
