@@ -43,7 +43,13 @@ fn quotes_crlf_a_byte_order_mark_spaces_and_other_delimiters() {
     assert_eq!(labels, Labels { indices: vec![1, 0, 1], classes: vec!["no".into(), "yes".into()] });
     // The quoted line break does not shift the line numbers of later rows.
     let (line, reason) = failure(t.matrix::<f64>(&["name"]));
-    assert_eq!((line, reason.as_str()), (2, "column \"name\": \"Smith, J.\" is not a number"));
+    assert_eq!(
+        (line, reason.as_str()),
+        (
+            2,
+            "column \"name\": \"Smith, J.\" is not a number (for a column of categories, see data::table::Features)"
+        )
+    );
 
     // CRLF line ends, a blank line (3) and a quoted line break (5–6), then a bad cell on line 7.
     let t = parse("a\r\n1\r\n\r\n\"2\"\r\n\"3\n\"\r\nx\r\n").unwrap();

@@ -31,7 +31,10 @@
 //! assert_eq!((city.classes, city.indices), (vec!["Lyon".to_string(), "Paris".into()], vec![0, 1, 0]));
 //! // A column of words is not a feature:
 //! let e = table.matrix::<f32>(&["area", "city"]).unwrap_err();
-//! assert_eq!(e.to_string(), "houses.csv:2: column \"city\": \"Lyon\" is not a number");
+//! assert_eq!(
+//!     e.to_string(),
+//!     "houses.csv:2: column \"city\": \"Lyon\" is not a number (for a column of categories, see data::table::Features)"
+//! );
 //! # Ok::<(), feedforward::Error>(())
 //! ```
 
@@ -204,8 +207,11 @@ impl Table {
                 Ok(numbers) => values.push(numbers),
                 Err(row) => {
                     let cell = &column.text[*row];
+                    // A column without a single number is likely one of categories.
                     let what = if cell.parse::<f64>().is_ok() {
                         "is not a finite number"
+                    } else if column.text.iter().all(|c| c.parse::<f64>().is_err()) {
+                        "is not a number (for a column of categories, see data::table::Features)"
                     } else {
                         "is not a number"
                     };
