@@ -55,8 +55,11 @@ use serde_json::{Map, Value};
 ///   `BatchNormalization` do. [`Network::freeze`](crate::Network::freeze) does not switch it:
 ///   a frozen `BatchNorm` in the default mode still normalizes with each batch's statistics
 ///   and moves its running ones.
-/// - Its training passes allocate nothing once the batch shape is steady (the statistics live
-///   in vectors reused from step to step).
+/// - **PyTorch's `affine=False`**: freeze the module's parameters
+///   ([`Parameter::freeze`](crate::Parameter::freeze) on both): `γ = 1` and `β = 0` stay, and
+///   the backward pass computes no sums for them.
+/// - Its passes allocate nothing once the batch shape is steady (the statistics live in
+///   vectors reused from step to step; inference computes its scale into its output).
 /// - The per-feature sums are cut into blocks by shape alone and added in block order, so a run
 ///   is the same on any thread count.
 ///
