@@ -74,6 +74,14 @@ impl Dropout {
         self.probability
     }
 
+    /// Changes the drop probability, for instance of a loaded network's dropout (reached by
+    /// [`downcast_mut`](crate::Module#method.downcast_mut)) before fine-tuning it. A value
+    /// outside [0, 1) is an error and changes nothing.
+    pub fn set_probability(&mut self, probability: f64) -> Result<()> {
+        self.probability = Dropout::new(probability)?.probability;
+        Ok(())
+    }
+
     /// `y = x·factor`, `factor` 0 or `1/(1 − p)` by the mask: `0·x` keeps a NaN or ±inf
     /// non-finite, as the network's input check expects.
     fn apply<T: Float>(&self, x: &[T], y: &mut [T]) {

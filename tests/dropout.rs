@@ -143,3 +143,24 @@ fn dropout_survives_a_model_file() {
     let (x, _) = data(5);
     assert_eq!(back.output(&x).unwrap(), n.output(&x).unwrap());
 }
+
+/// A loaded network's dropout, reached by type and turned down to 0 for fine-tuning: a training
+/// step then runs as inference; a bad probability changes nothing.
+#[test]
+fn a_loaded_networks_dropout_can_be_changed() {
+    let (x, y) = data(16);
+    let bytes = feedforward::weights::to_bytes(&net(0.2, 0.5, 3)).unwrap();
+    let mut loaded = Network::<f64>::from_bytes_with(&bytes, "<memory>", &|_, _, _| Ok(None)).unwrap();
+    let loss = SoftmaxCrossEntropy::new();
+    let inference = loaded.loss(&x, &loss, &y[..]).unwrap();
+    let mut rmsprop = Rmsprop::elementwise(1e-3).unwrap();
+    let report = loaded.clone().train_step(&x, &loss, &y[..], &mut rmsprop.clone()).unwrap();
+    assert_ne!(report.loss, inference, "dropout at 0.2 and 0.5 drops");
+    for i in [0, 2] {
+        let dropout = loaded.modules_mut()[i].downcast_mut::<Dropout>().expect("a Dropout");
+        assert!(dropout.set_probability(1.0).is_err() && dropout.probability() > 0.0);
+        dropout.set_probability(0.0).unwrap();
+    }
+    let report = loaded.train_step(&x, &loss, &y[..], &mut rmsprop).unwrap();
+    assert_eq!(report.loss, inference);
+}
