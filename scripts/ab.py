@@ -4,7 +4,9 @@
     python3 scripts/ab.py BASE_DIR NEW_DIR [--rounds 5] [--filter REGEX]
     python3 scripts/ab.py DIR --over BENCHMARK [--rounds 5] [--filter REGEX]
 
-`--isa avx2` builds both without the default feature `avx512` (the products on AVX2 kernels).
+`--isa avx2` builds both without the default feature `avx512` (the products on AVX2 kernels);
+`--new-isa avx2` only B, so that one checkout can be run against itself on the two kernel sets
+(`python3 scripts/ab.py . . --new-isa avx2`: which kernels suit this CPU).
 
 BASE_DIR and NEW_DIR are checkouts (e.g. `git worktree add /tmp/base <commit>`), each built
 with its own cargo features if given (`--new-features rayon` compares the crate's own thread team
@@ -20,7 +22,7 @@ asks for Adam's step within 5% of elementwise RMSprop's "in the same run":
 `--over mnist_f32/train_step_elementwise_rmsprop/128 --filter 'mnist_f32/train_step_.*/128$'`).
 Not run by CI.
 """
-import argparse, glob, os, re, statistics, subprocess, sys, tomllib
+import argparse, json, os, re, statistics, subprocess, sys, tomllib
 
 UNITS = {"ps": 1e-12, "ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 ELEMENT_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
@@ -38,12 +40,25 @@ def cargo_features(checkout, features, isa=None):
     return ["--features", features] if features else []
 
 
+def built_executable(checkout, cargo_args, target):
+    """Builds with `cargo <cargo_args>` in `checkout` and returns the path cargo reports for
+    the executable of `target`. Two builds of one checkout with other features (e.g. AVX-512
+    against AVX2 kernels) are two binaries side by side, and the newest file is not always the
+    one just asked for: cargo leaves an up-to-date binary untouched."""
+    out = subprocess.run(["cargo", *cargo_args, "--quiet", "--message-format=json"], cwd=checkout, check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" and message["target"]["name"] == target \
+                and message.get("executable"):
+            return message["executable"]
+    sys.exit(f"cargo {' '.join(cargo_args)} built no executable {target} in {checkout}")
+
+
 def bench_binary(checkout, features, isa=None):
-    extra = cargo_features(checkout, features, isa)
-    subprocess.run(["cargo", "bench", "--no-run", "--quiet", "--bench", "step", *extra], cwd=checkout, check=True)
-    found = [p for p in glob.glob(os.path.join(checkout, "target/release/deps/step-*"))
-             if os.access(p, os.X_OK) and not p.endswith(".d")]
-    return max(found, key=os.path.getmtime)
+    """The `step` benchmark binary of `checkout` built with `features` on `isa`'s kernels."""
+    return built_executable(checkout, ["bench", "--no-run", "--bench", "step",
+                                       *cargo_features(checkout, features, isa)], "step")
 
 
 def run(binary, pattern, throughput=False):
@@ -101,13 +116,16 @@ def main():
     ap.add_argument("--base-features", default="", help="cargo features of build A (e.g. rayon)")
     ap.add_argument("--new-features", default="", help="cargo features of build B")
     ap.add_argument("--isa", choices=["avx2"], help="both builds without AVX-512 kernels (no feature avx512)")
+    ap.add_argument("--base-isa", choices=["avx2"], help="build A only without AVX-512 kernels")
+    ap.add_argument("--new-isa", choices=["avx2"], help="build B only without AVX-512 kernels")
     args = ap.parse_args()
     if (args.over is None) == (args.new is None):
         ap.error("give two checkouts, or one checkout and --over BENCHMARK")
     if args.over:
         return within(args.base, args.over, args.rounds, args.filter, args.base_features, args.isa)
-    binaries = {"A": bench_binary(args.base, args.base_features, args.isa),
-                "B": bench_binary(args.new, args.new_features, args.isa)}
+    isas = {"A": args.base_isa or args.isa, "B": args.new_isa or args.isa}
+    binaries = {"A": bench_binary(args.base, args.base_features, isas["A"]),
+                "B": bench_binary(args.new, args.new_features, isas["B"])}
     ratios, seen = {}, {"A": {}, "B": {}}
     for r in range(args.rounds):
         order = ["A", "B"] if r % 2 == 0 else ["B", "A"]
@@ -118,10 +136,11 @@ def main():
                 seen[k].setdefault(name, []).append(got[k][name])
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {got['A'][n] * 1e6:.1f}/{got['B'][n] * 1e6:.1f} µs" for n in sorted(got["A"])), file=sys.stderr)
     cpu = cpu_name()
-    features = lambda f: f" (features: {f})" if f else ""
-    kernels = " (AVX2 kernels: no feature avx512)" if args.isa == "avx2" else ""
-    print(f"CPU: {cpu}; {args.rounds} interleaved rounds{kernels}; A = {args.base}{features(args.base_features)}, "
-          f"B = {args.new}{features(args.new_features)}")
+    def build(checkout, features, isa):
+        return (checkout + (f" (features: {features})" if features else "")
+                + (" (AVX2 kernels: no feature avx512)" if isa == "avx2" else ""))
+    print(f"CPU: {cpu}; {args.rounds} interleaved rounds; A = {build(args.base, args.base_features, isas['A'])}, "
+          f"B = {build(args.new, args.new_features, isas['B'])}")
     print(f"{'benchmark':<48} {'A median':>12} {'B median':>12} {'B/A median':>11} {'min':>6} {'max':>6}")
     for name in sorted(ratios):
         rs = ratios[name]

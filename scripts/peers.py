@@ -30,7 +30,7 @@ import argparse, gzip, json, math, os, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from ab import bench_binary, cargo_features, cpu_name, run  # noqa: E402
+from ab import bench_binary, built_executable, cargo_features, cpu_name, run  # noqa: E402
 
 
 def load_mnist(limit):
@@ -156,11 +156,11 @@ def blas_kernel():
 
 def crate_epoch(isa):
     """One epoch of the default recipe, the example's own training time (seconds)."""
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "mnist", *cargo_features(ROOT, "", isa)],
-                   cwd=ROOT, check=True)
+    example = built_executable(ROOT, ["build", "--release", "--example", "mnist", *cargo_features(ROOT, "", isa)],
+                               "mnist")
     out = os.path.join(ROOT, "target/peers")
     metrics = os.path.join(out, "metrics.json")
-    subprocess.run([os.path.join(ROOT, "target/release/examples/mnist"), "--epochs", "1", "--out", out,
+    subprocess.run([example, "--epochs", "1", "--out", out,
                     "--metrics", metrics], capture_output=True, check=True)
     with open(metrics) as f:
         return json.load(f)["train_seconds"]
