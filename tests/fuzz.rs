@@ -1,5 +1,6 @@
 //! Property-based fuzzing of everything that reads untrusted bytes: the IDX reader, the Kaggle
-//! CSV reader and the weights loader. cargo-fuzz needs a nightly toolchain, which this project's
+//! CSV reader, CSV tables with their one-hot codes, the weights loader, and self-describing
+//! model files (the architecture rebuilt from the header). cargo-fuzz needs a nightly toolchain, which this project's
 //! machines cannot install, so proptest feeds arbitrary bytes and mutations of valid files. Each
 //! input must give `Ok` or a typed error: never a panic, never an allocation the input cannot
 //! pay for.
@@ -123,4 +124,106 @@ fn a_header_claiming_a_huge_tensor_in_a_tiny_file_is_rejected() {
     bytes.extend_from_slice(&[0; 16]);
     let mut net = seed_net();
     assert!(matches!(weights::from_bytes_into(&mut net, &bytes, "tiny"), Err(Error::Weights { .. })));
+}
+
+/// Networks whose files hold every kind of module this crate rebuilds from a file on its own:
+/// layers with each activation, `BatchNorm`, `LayerNorm`, `Dropout`, `Standardize`.
+fn rich_nets() -> Vec<Network<f32>> {
+    use feedforward::{Activation, MlpConfig, Normalization, Standardize};
+    use rand::{SeedableRng, rngs::StdRng};
+    let mut rng = StdRng::seed_from_u64(7);
+    let config = |hidden_activation, normalization| MlpConfig {
+        hidden_activation,
+        normalization,
+        dropout: 0.2,
+        input_dropout: 0.1,
+        ..MlpConfig::default()
+    };
+    let x = nalgebra::DMatrix::from_fn(3, 4, |i, j| (i * 4 + j) as f32);
+    let standardized = Network::mlp(&[3, 5, 2], config(Activation::Gelu, Normalization::None), &mut rng)
+        .unwrap()
+        .insert(0, Standardize::fit(&x).unwrap())
+        .unwrap();
+    vec![
+        Network::mlp(&[3, 6, 4, 2], config(Activation::Tanh, Normalization::BatchNorm), &mut rng).unwrap(),
+        Network::mlp(&[3, 6, 2], config(Activation::Silu, Normalization::LayerNorm), &mut rng).unwrap(),
+        standardized,
+    ]
+}
+
+/// Loads `bytes` as a self-describing model file: it must give a network or
+/// `Error::Weights`, never a panic or an allocation the file cannot pay for.
+fn check_model_file(bytes: &[u8]) {
+    match Network::<f32>::from_bytes_with(bytes, "fuzz.safetensors", &|_, _, _| Ok(None)) {
+        Ok(_) | Err(Error::Weights { .. }) => {}
+        Err(other) => panic!("untyped model-file failure: {other:?}"),
+    }
+}
+
+/// The length of a safetensors file's header, with its 8-byte length prefix.
+fn header_end(bytes: &[u8]) -> usize {
+    u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize + 8
+}
+
+fn check_table(text: &str) {
+    use feedforward::data::table::{Features, OneHot, Table};
+    // Every call may fail, with a typed error; none may panic.
+    let Ok(table) = Table::parse(text.as_bytes(), "fuzz.csv") else { return };
+    let names: Vec<&str> = table.column_names().iter().map(String::as_str).collect();
+    for &name in &names {
+        let _ = table.matrix::<f32>(&[name]);
+        let _ = table.labels(name);
+        let _ = table.is_numeric(name);
+        if let Ok(code) = OneHot::fit(&table, name) {
+            let encoded = code.encode::<f32>(&table).expect("a code fitted on a table encodes it");
+            assert_eq!(encoded.shape(), (code.classes().len(), table.rows()));
+        }
+    }
+    let _ = table.matrix::<f64>(&names);
+    if let Some((&first, rest)) = names.split_first()
+        && let Ok(features) = Features::fit(&table, rest, &[first])
+    {
+        let _ = features.matrix::<f32>(&table);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn model_file_mutated_header(
+        which in 0usize..3,
+        edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        keep in 0usize..1_000_000,
+    ) {
+        let bytes = weights::to_bytes(&rich_nets()[which]).unwrap();
+        let end = header_end(&bytes);
+        let edits: Vec<_> = edits.iter().map(|&(at, value)| (at % end, value)).collect();
+        check_model_file(&mutate(bytes, &edits, keep));
+    }
+
+    /// Digits replaced by digits keep the header's JSON valid, so the edits reach what it
+    /// says: shapes, offsets, feature counts, probabilities, `eps`, `momentum`.
+    #[test]
+    fn model_file_mutated_numbers(
+        which in 0usize..3,
+        edits in prop::collection::vec((any::<usize>(), b'0'..=b'9'), 1..4),
+    ) {
+        let bytes = weights::to_bytes(&rich_nets()[which]).unwrap();
+        let digits: Vec<usize> = (8..header_end(&bytes)).filter(|&i| bytes[i].is_ascii_digit()).collect();
+        let edits: Vec<_> = edits.iter().map(|&(at, value)| (digits[at % digits.len()], value)).collect();
+        check_model_file(&mutate(bytes.clone(), &edits, bytes.len()));
+    }
+
+    #[test]
+    fn table_arbitrary_text(text in "[0-9a-c,.\\-\"e \\r\\n]{0,200}") {
+        check_table(&text);
+    }
+
+    #[test]
+    fn table_mutated(edits in prop::collection::vec((any::<usize>(), any::<u8>()), 0..4), keep in 0usize..200) {
+        let text = "make,fuel,price,seats\nvw,petrol,12000.5,5\nbmw,diesel,3.1e4,4\nvw,electric,-2,5\n";
+        let bytes = mutate(text.as_bytes().to_vec(), &edits, keep);
+        check_table(&String::from_utf8_lossy(&bytes));
+    }
 }
