@@ -198,6 +198,20 @@ where
             .map_err(|reason| bad(format!("tensor {OPTIMIZER_PREFIX}{name} {reason}")))?;
         state.buffers.push((name.to_string(), values));
     }
+    // A buffer named as the crate's optimizers name theirs ("exp_avg.3") is the state of
+    // parameter 3; a number past the network's parameters is refused here, before an
+    // optimizer sizes its state by it (a tiny file naming parameter 4 billion would otherwise
+    // ask for tens of GB).
+    let parameters = network.parameters().count();
+    for (name, _) in &state.buffers {
+        if let Some(index) = name.rsplit_once('.').and_then(|(_, i)| i.parse::<usize>().ok())
+            && index >= parameters
+        {
+            return Err(bad(format!(
+                "tensor {OPTIMIZER_PREFIX}{name} is the state of parameter {index}, and this network has {parameters}"
+            )));
+        }
+    }
     let network_meta = field("network")?;
     let network_steps = number(network_meta.get("steps"), "network steps")?;
     let seed = number(network_meta.get("seed"), "network seed")?;
@@ -206,12 +220,10 @@ where
     };
     let (plateau, early) = (tracker("plateau")?, tracker("early_stopping")?);
     let mut best = Vec::new();
-    for weights::Slot { name, domain, .. } in weights::layout(network)? {
-        let Ok(tensor) = file.tensor(&format!("{BEST_PREFIX}{name}")) else { continue };
-        best.push(
-            weights::decode::<T>(&tensor, domain)
-                .map_err(|reason| bad(format!("tensor {BEST_PREFIX}{name} {reason}")))?,
-        );
+    for slot in weights::layout(network)? {
+        let stored_as = format!("{BEST_PREFIX}{}", slot.name);
+        let Ok(tensor) = file.tensor(&stored_as) else { continue };
+        best.push(slot.read::<T>(&tensor, &stored_as).map_err(bad)?);
     }
     let tensors = weights::tensors(network);
     let best_weights = match best.len() {

@@ -53,6 +53,26 @@ pub(crate) struct Slot {
     pub(crate) domain: BufferDomain,
 }
 
+impl Slot {
+    /// This slot's values from `tensor`, which the file holds as `stored_as` (the slot's own
+    /// name, or a checkpoint's copy of it): its shape must be the network's, and its values
+    /// in the slot's domain.
+    pub(crate) fn read<T: Float>(
+        &self,
+        tensor: &TensorView<'_>,
+        stored_as: &str,
+    ) -> std::result::Result<Vec<T>, String> {
+        if tensor.shape() != self.shape.as_slice() {
+            return Err(format!(
+                "tensor {stored_as} has shape {:?}, the network needs {:?}",
+                tensor.shape(),
+                self.shape
+            ));
+        }
+        decode(tensor, self.domain).map_err(|reason| format!("tensor {stored_as} {reason}"))
+    }
+}
+
 /// Every tensor of `network` as a file holds it, in file order: each module's parameters, then
 /// its buffers.
 pub(crate) fn layout<T: Float>(network: &Network<T>) -> Result<Vec<Slot>> {
@@ -233,16 +253,9 @@ pub fn from_bytes_into<T: Float>(
     })?;
     let mut values: Vec<DMatrix<T>> = Vec::with_capacity(layout.len());
     let targets = tensors(network);
-    for (Slot { name, shape, domain }, target) in layout.iter().zip(&targets) {
-        let tensor = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
-        if tensor.shape() != shape.as_slice() {
-            return Err(bad(format!(
-                "tensor {name} has shape {:?}, the network needs {shape:?}",
-                tensor.shape()
-            )));
-        }
-        let data: Vec<T> =
-            decode(&tensor, *domain).map_err(|reason| bad(format!("tensor {name} {reason}")))?;
+    for (slot, target) in layout.iter().zip(&targets) {
+        let tensor = file.tensor(&slot.name).map_err(|_| bad(format!("tensor {} is missing", slot.name)))?;
+        let data: Vec<T> = slot.read(&tensor, &slot.name).map_err(bad)?;
         let (r, c) = target.shape();
         values.push(DMatrix::from_vec(r, c, data));
     }

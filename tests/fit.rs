@@ -526,3 +526,106 @@ fn split_holds_out_a_seeded_random_part_with_its_targets() {
     let e = train::split(&x, &labels[..299], SplitConfig { held_out: 5, seed: 0 }).unwrap_err();
     assert!(e.to_string().contains("300 samples (one per input column), got 299 samples"), "{e}");
 }
+
+/// Rewrites the safetensors file at `path` (f32 tensors only) after `edit` has changed its
+/// tensors, given as name, shape and values; the metadata is kept.
+fn rewrite_tensors(path: &std::path::Path, edit: impl FnOnce(&mut Vec<(String, Vec<usize>, Vec<f32>)>)) {
+    use safetensors::tensor::{Dtype, TensorView};
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = (file.tensors().into_iter())
+        .map(|(name, t)| {
+            let values =
+                t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+            (name, t.shape().to_vec(), values)
+        })
+        .collect();
+    edit(&mut tensors);
+    let data: Vec<Vec<u8>> =
+        tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let views: Vec<(&str, TensorView<'_>)> = (tensors.iter().zip(&data))
+        .map(|((name, shape, _), d)| (name.as_str(), TensorView::new(Dtype::F32, shape.clone(), d).unwrap()))
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, header.metadata().clone()).unwrap()).unwrap();
+}
+
+#[test]
+fn a_checkpoint_whose_best_weights_have_another_shape_is_refused() {
+    let (x, y) = blobs(60, 1);
+    let (xv, yv) = blobs(30, 2);
+    let loss = SoftmaxCrossEntropy::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    let config = TrainConfig {
+        early_stopping: Some(EarlyStopping { patience: 100, min_delta: 0.0 }),
+        checkpoint: Some(Checkpointing::new(&path)),
+        ..minibatches(2)
+    };
+    let data = Data::new(&x, &y).with_validation(&xv, &yv);
+    let mut opt = Adam::with_learning_rate(1e-2).unwrap();
+    train::fit(&mut net(1), &mut opt, &loss, data, &config, |_, _, _| {}).unwrap();
+    let resume = TrainConfig { resume: Some(path.clone()), checkpoint: None, ..config };
+    // The file holds layer0.weight (2 inputs, 16 outputs) as [16, 2]. The same 32 values as
+    // [2, 16] would be read transposed by count alone, and [17, 2] would not fit.
+    let bytes = std::fs::read(&path).unwrap();
+    let stored = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap()
+        .tensor("best.layer0.weight")
+        .unwrap()
+        .shape()
+        .to_vec();
+    assert_eq!(stored, [16, 2]);
+    for (shape, len) in [(vec![2, 16], 32), (vec![17, 2], 34)] {
+        rewrite_tensors(&path, |tensors| {
+            let best = tensors.iter_mut().find(|(name, ..)| name == "best.layer0.weight").unwrap();
+            *best = (best.0.clone(), shape.clone(), vec![0.5; len]);
+        });
+        let mut n = net(2);
+        let before = weights(&n);
+        let e = train::fit(
+            &mut n,
+            &mut Adam::with_learning_rate(1e-2).unwrap(),
+            &loss,
+            data,
+            &resume,
+            |_, _, _| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Checkpoint { reason, .. } if reason.contains("best.layer0.weight")),
+            "{shape:?}: {e}"
+        );
+        assert_eq!(weights(&n), before);
+    }
+}
+
+#[test]
+fn a_checkpoint_with_optimizer_state_for_a_parameter_the_network_lacks_is_refused() {
+    let (x, y) = blobs(60, 1);
+    let loss = SoftmaxCrossEntropy::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    let config = TrainConfig { checkpoint: Some(Checkpointing::new(&path)), ..minibatches(2) };
+    let mut opt = Adam::with_learning_rate(1e-2).unwrap();
+    train::fit(&mut net(1), &mut opt, &loss, Data::new(&x, &y), &config, |_, _, _| {}).unwrap();
+    let resume = TrainConfig { resume: Some(path.clone()), checkpoint: None, ..config };
+    // The network has 4 parameters (0 to 3). A state numbered 4 billion would make the
+    // optimizer size its state by that number: 96 GB of empty vectors.
+    for index in [4u64, 4_000_000_000] {
+        rewrite_tensors(&path, |tensors| {
+            tensors.retain(|(name, ..)| !name.starts_with("optimizer.exp_avg.4"));
+            tensors.push((format!("optimizer.exp_avg.{index}"), vec![1], vec![0.0]));
+        });
+        let mut n = net(2);
+        let before = weights(&n);
+        let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+        let e = train::fit(&mut n, &mut adam, &loss, Data::new(&x, &y), &resume, |_, _, _| {}).unwrap_err();
+        assert!(
+            matches!(&e, Error::Checkpoint { reason, .. } if reason.contains(&format!("exp_avg.{index}"))),
+            "{index}: {e}"
+        );
+        assert_eq!(weights(&n), before);
+        assert_eq!(adam.steps(), 0);
+    }
+}
