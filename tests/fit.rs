@@ -321,15 +321,26 @@ fn a_run_stopped_after_epoch_k_and_resumed_ends_bit_identical() {
     }
 }
 
+/// Runs `net(1)` with Adam on `data` under `config`, checkpointed after every epoch to a file
+/// in a new temporary folder; returns the folder (removed when dropped), the checkpoint's path
+/// and `config` with the checkpoint set.
+fn checkpointed_run(
+    config: TrainConfig,
+    data: Data<'_, f32, [usize]>,
+) -> (tempfile::TempDir, std::path::PathBuf, TrainConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    let config = TrainConfig { checkpoint: Some(Checkpointing::new(&path)), ..config };
+    let mut opt = Adam::with_learning_rate(1e-2).unwrap();
+    train::fit(&mut net(1), &mut opt, &SoftmaxCrossEntropy::new(), data, &config, |_, _, _| {}).unwrap();
+    (dir, path, config)
+}
+
 #[test]
 fn a_checkpoint_from_another_run_is_refused_and_changes_nothing() {
     let (x, y) = blobs(60, 1);
     let loss = SoftmaxCrossEntropy::new();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("run.ckpt");
-    let config = TrainConfig { checkpoint: Some(Checkpointing::new(&path)), ..minibatches(2) };
-    let mut opt = Adam::with_learning_rate(1e-2).unwrap();
-    train::fit(&mut net(1), &mut opt, &loss, Data::new(&x, &y), &config, |_, _, _| {}).unwrap();
+    let (dir, path, config) = checkpointed_run(minibatches(2), Data::new(&x, &y));
     let resume = |config: TrainConfig, net: &mut Network<f32>, opt: &mut dyn Optimizer<f32>| {
         let config = TrainConfig { resume: Some(path.clone()), checkpoint: None, ..config };
         train::fit(net, opt, &loss, Data::new(&x, &y), &config, |_, _, _| {})
@@ -555,16 +566,9 @@ fn a_checkpoint_whose_best_weights_have_another_shape_is_refused() {
     let (x, y) = blobs(60, 1);
     let (xv, yv) = blobs(30, 2);
     let loss = SoftmaxCrossEntropy::new();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("run.ckpt");
-    let config = TrainConfig {
-        early_stopping: Some(EarlyStopping { patience: 100, min_delta: 0.0 }),
-        checkpoint: Some(Checkpointing::new(&path)),
-        ..minibatches(2)
-    };
     let data = Data::new(&x, &y).with_validation(&xv, &yv);
-    let mut opt = Adam::with_learning_rate(1e-2).unwrap();
-    train::fit(&mut net(1), &mut opt, &loss, data, &config, |_, _, _| {}).unwrap();
+    let early_stopping = Some(EarlyStopping { patience: 100, min_delta: 0.0 });
+    let (_dir, path, config) = checkpointed_run(TrainConfig { early_stopping, ..minibatches(2) }, data);
     let resume = TrainConfig { resume: Some(path.clone()), checkpoint: None, ..config };
     // The file holds layer0.weight (2 inputs, 16 outputs) as [16, 2]. The same 32 values as
     // [2, 16] would be read transposed by count alone, and [17, 2] would not fit.
@@ -604,11 +608,7 @@ fn a_checkpoint_whose_best_weights_have_another_shape_is_refused() {
 fn a_checkpoint_with_optimizer_state_for_a_parameter_the_network_lacks_is_refused() {
     let (x, y) = blobs(60, 1);
     let loss = SoftmaxCrossEntropy::new();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("run.ckpt");
-    let config = TrainConfig { checkpoint: Some(Checkpointing::new(&path)), ..minibatches(2) };
-    let mut opt = Adam::with_learning_rate(1e-2).unwrap();
-    train::fit(&mut net(1), &mut opt, &loss, Data::new(&x, &y), &config, |_, _, _| {}).unwrap();
+    let (_dir, path, config) = checkpointed_run(minibatches(2), Data::new(&x, &y));
     let resume = TrainConfig { resume: Some(path.clone()), checkpoint: None, ..config };
     // The network has 4 parameters (0 to 3). A state numbered 4 billion would make the
     // optimizer size its state by that number: 96 GB of empty vectors.
