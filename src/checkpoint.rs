@@ -7,7 +7,7 @@
 //! - under the metadata key `feedforward.checkpoint`, JSON with the optimizer's kind and step
 //!   count, the network's step count and dropout seed, the epoch and step reached, the
 //!   schedule's and early stopping's state, and what the run trained on (seed, batching,
-//!   number of samples, epochs), which a resumed run must match.
+//!   number of samples, epochs, `max_steps`), which a resumed run must match.
 //!
 //! [`train::fit`](crate::train::fit) writes it at the end of an epoch
 //! ([`TrainConfig::checkpoint`](crate::train::TrainConfig::checkpoint)) and resumes from it
@@ -16,7 +16,7 @@
 
 use crate::optim::OptimizerState;
 use crate::weights::{self, ExtraTensor};
-use crate::{BufferDomain, Error, Float, Network, Optimizer, Result};
+use crate::{BufferDomain, Error, Float, Network, Optimizer, Parameter, Result};
 use nalgebra::DMatrix;
 use safetensors::SafeTensors;
 use serde_json::{Value, json};
@@ -176,7 +176,7 @@ where
     }
     if meta.get("run") != Some(identity) {
         return Err(bad(format!(
-            "it was written by a different run: {} there, {identity} here (resume with the same seed, batching, data and epochs)",
+            "it was written by a different run: {} there, {identity} here (resume with the same seed, batching, data, epochs and max_steps)",
             meta.get("run").map_or("nothing".into(), Value::to_string)
         )));
     }
@@ -198,22 +198,9 @@ where
             .map_err(|reason| bad(format!("tensor {OPTIMIZER_PREFIX}{name} {reason}")))?;
         state.buffers.push((name.to_string(), values));
     }
-    // A buffer named as the crate's optimizers name theirs ("exp_avg.3") is the state of
-    // parameter 3; a number past the network's parameters is refused here, before an
-    // optimizer sizes its state by it (a tiny file naming parameter 4 billion would otherwise
-    // ask for tens of GB).
-    let parameters = network.parameters().count();
-    for (name, _) in &state.buffers {
-        if let Some(index) = name.rsplit_once('.').and_then(|(_, i)| i.parse::<usize>().ok())
-            && index >= parameters
-        {
-            return Err(bad(format!(
-                "tensor {OPTIMIZER_PREFIX}{name} is the state of parameter {index}, and this network has {parameters}"
-            )));
-        }
-    }
+    let to_usize = |v: u64| usize::try_from(v).map_err(|_| bad(format!("{v} does not fit in a usize")));
     let network_meta = field("network")?;
-    let network_steps = number(network_meta.get("steps"), "network steps")?;
+    let network_steps = to_usize(number(network_meta.get("steps"), "network steps")?)?;
     let seed = number(network_meta.get("seed"), "network seed")?;
     let tracker = |name: &str| {
         Tracker::from_json(field(name)?).ok_or_else(|| bad(format!("{CHECKPOINT_KEY}: bad {name:?}")))
@@ -233,7 +220,6 @@ where
         }
         _ => return Err(bad("some best-weight tensors are missing".into())),
     };
-    let to_usize = |v: u64| usize::try_from(v).map_err(|_| bad(format!("{v} does not fit in a usize")));
     let run = RunState {
         epoch: to_usize(number(meta.get("epoch"), "epoch")?)?,
         step: to_usize(number(meta.get("step"), "step")?)?,
@@ -244,8 +230,11 @@ where
     // Everything read and checked: now change the optimizer, then the network.
     let mut restored = network.clone();
     weights::from_bytes_into(&mut restored, &bytes, path)?;
-    optimizer.load_state(&state).map_err(|e| bad(e.to_string()))?;
-    restored.set_steps(to_usize(network_steps)?);
+    // The optimizer checks its state against the network's parameters (a tensor number past
+    // them, or a buffer of the wrong length, is refused before any state is sized by it).
+    let lengths: Vec<usize> = network.parameters().map(Parameter::len).collect();
+    optimizer.load_state(&state, &lengths).map_err(|e| bad(e.to_string()))?;
+    restored.set_steps(network_steps);
     *network = restored.with_seed(seed);
     Ok(run)
 }

@@ -552,7 +552,7 @@ fn state_round_trips_and_refuses_another_kind() {
         (1..=3).for_each(|t| drive(original.as_mut(), &mut p, t));
         let state = original.state().expect("the crate's optimizers have a state");
         assert_eq!(state.steps, 3, "{name}");
-        restored.load_state(&state).unwrap();
+        restored.load_state(&state, &[2, 1]).unwrap();
         let mut q = p.clone();
         for t in 4..=6 {
             drive(original.as_mut(), &mut p, t);
@@ -560,11 +560,54 @@ fn state_round_trips_and_refuses_another_kind() {
         }
         assert_eq!(p, q, "{name}: a restored optimizer continues the same run");
         let other = OptimizerState::<f64> { kind: "nonesuch".into(), steps: 0, buffers: Vec::new() };
-        assert!(matches!(restored.load_state(&other), Err(Error::OptimizerState { .. })), "{name}");
-        let mut nan = state.clone();
-        if let Some((_, values)) = nan.buffers.first_mut() {
-            values[0] = f64::NAN;
-            assert!(matches!(restored.load_state(&nan), Err(Error::OptimizerState { .. })), "{name}");
+        assert!(matches!(restored.load_state(&other, &[2, 1]), Err(Error::OptimizerState { .. })), "{name}");
+    }
+}
+
+/// A state that does not fit the parameters it is loaded for is refused, naming the buffer,
+/// and the optimizer keeps the state it had: a buffer one value too long or too short, a
+/// tensor number past the parameters, a number not written plainly, a buffer that belongs to
+/// none of the optimizer's state kinds, a NaN.
+#[test]
+fn a_state_that_does_not_fit_the_parameters_is_refused() {
+    for (name, mut optimizer) in every_optimizer() {
+        let mut p = [param(&[0.5, -1.0], &[0.3, 0.1], Applied), param(&[0.3], &[-0.2], Exempt)];
+        let [first, second] = &mut p;
+        assert!(step(optimizer.as_mut(), &mut [first, second]));
+        let state = optimizer.state().unwrap();
+        assert!(!state.buffers.is_empty(), "{name}");
+        optimizer.load_state(&state, &[2, 1]).unwrap();
+        // (what, the buffer the error must name, the state, the parameters' lengths)
+        let mut cases: Vec<(&str, String, OptimizerState<f64>, Vec<usize>)> = Vec::new();
+        for k in 0..state.buffers.len() {
+            let mut edited = |what, edit: &dyn Fn(&mut String, &mut Vec<f64>)| {
+                let mut bad = state.clone();
+                let (key, values) = &mut bad.buffers[k];
+                edit(key, values);
+                cases.push((what, bad.buffers[k].0.clone(), bad, vec![2, 1]));
+            };
+            edited("one value longer", &|_, v| v.push(0.0));
+            edited("one value shorter", &|_, v| {
+                v.pop();
+            });
+            edited("holding a NaN", &|_, v| v[0] = f64::NAN);
+            edited("numbered 01", &|n, _| *n = n.replace('.', ".0"));
+            edited("numbered +1", &|n, _| *n = n.replace('.', ".+"));
+            let key = state.buffers[k].0.clone();
+            let index: usize = key.rsplit_once('.').unwrap().1.parse().unwrap();
+            let alone = OptimizerState { buffers: vec![state.buffers[k].clone()], ..state.clone() };
+            cases.push(("for a parameter the network lacks", key, alone, vec![2, 1][..index].to_vec()));
+        }
+        let mut stray = state.clone();
+        stray.buffers.push(("nonesuch.0".into(), vec![0.0; 2]));
+        cases.push(("of no kind of this optimizer", "nonesuch.0".into(), stray, vec![2, 1]));
+        for (case, key, bad, lengths) in cases {
+            let e = optimizer.load_state(&bad, &lengths).unwrap_err();
+            assert!(
+                matches!(&e, Error::OptimizerState { reason } if reason.contains(&format!("{key:?}"))),
+                "{name}, {key} {case}: {e}"
+            );
+            assert_eq!(optimizer.state().as_ref(), Some(&state), "{name}, {key} {case}: the state changed");
         }
     }
 }

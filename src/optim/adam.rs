@@ -1,8 +1,8 @@
 //! Adam and AdamW: one rule, two ways to apply weight decay.
 
 use super::{
-    DecayScope, Optimizer, OptimizerState, StateSet, check, check_learning_rate, check_weight_decay,
-    elementwise,
+    DecayScope, Extent, Optimizer, OptimizerState, Staged, StateSet, check, check_learning_rate,
+    check_weight_decay, elementwise,
 };
 use crate::linalg::{square_input, square_limit};
 use crate::{Float, Parameter, Result};
@@ -123,7 +123,15 @@ impl<T: Float, const DECOUPLED: bool> AdamBase<T, DECOUPLED> {
         check("beta1", config.beta1, config.beta1 >= zero && config.beta1 < one, "must be in [0, 1)")?;
         check("beta2", config.beta2, config.beta2 >= zero && config.beta2 < one, "must be in [0, 1)")?;
         check("eps", config.eps, config.eps > zero, "must be finite and > 0")?;
-        Ok(AdamBase { config, state: StateSet::new(Self::KIND, ["exp_avg", "exp_avg_sq", "step"]) })
+        let state = StateSet::new(
+            Self::KIND,
+            [
+                Staged::new("exp_avg", Extent::PerValue),
+                Staged::new("exp_avg_sq", Extent::PerValue),
+                Staged::new("step", Extent::PerTensor),
+            ],
+        );
+        Ok(AdamBase { config, state })
     }
 
     /// The settings (the learning rate as a schedule last set it).
@@ -159,7 +167,7 @@ impl<T: Float, const DECOUPLED: bool> Optimizer<T> for AdamBase<T, DECOUPLED> {
         // A checkpoint written before the per-tensor counts has `m` but no count: such a
         // tensor was updated by every committed step.
         let had_mean = mean.current(index).is_some();
-        let (seen, count) = steps.slot(index, 1, T::zero());
+        let (seen, count) = steps.slot(index, len, T::zero());
         let seen = if seen[0] == T::zero() && had_mean { committed_steps as f64 } else { seen[0].as_f64() };
         let t = seen + 1.0;
         count[0] = T::lit(t);
@@ -196,7 +204,7 @@ impl<T: Float, const DECOUPLED: bool> Optimizer<T> for AdamBase<T, DECOUPLED> {
         Some(self.state.to_state())
     }
 
-    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
-        self.state.load(state)
+    fn load_state(&mut self, state: &OptimizerState<T>, lengths: &[usize]) -> Result<()> {
+        self.state.load(state, lengths)
     }
 }

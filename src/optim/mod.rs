@@ -37,7 +37,7 @@ mod staged;
 pub use adam::{Adam, AdamConfig, AdamW};
 pub use rmsprop::{Rmsprop, RmspropElementwise, RmspropRule};
 pub use sgd::{Momentum, Sgd, SgdConfig};
-pub use staged::{OptimizerState, Staged, StateSet};
+pub use staged::{Extent, OptimizerState, Staged, StateSet};
 
 use crate::linalg::{LANES, flush_subnormal, simd};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
@@ -103,8 +103,13 @@ pub trait Optimizer<T: Float> {
     }
 
     /// Restores a state returned by [`state`](Optimizer::state) on an optimizer built with the
-    /// same settings. The default accepts only an empty state of kind `"stateless"`.
-    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
+    /// same settings, for the parameters it will update: `lengths[i]` is the number of values of
+    /// parameter `i`, numbered as [`update`](Optimizer::update) numbers them
+    /// (`network.parameters().map(Parameter::len)`). Rejects a state that does not fit them
+    /// ([`StateSet::load`] checks each buffer's tensor number and length). The default rejects
+    /// every state.
+    fn load_state(&mut self, state: &OptimizerState<T>, lengths: &[usize]) -> Result<()> {
+        let _ = lengths;
         Err(Error::OptimizerState {
             reason: format!("this optimizer cannot restore a {:?} state", state.kind),
         })

@@ -1,8 +1,8 @@
 //! RMSprop, with PyTorch's elementwise rule or the original recipe's per-tensor rule.
 
 use super::{
-    DecayScope, Optimizer, OptimizerState, StateSet, check, check_learning_rate, check_weight_decay,
-    elementwise,
+    DecayScope, Extent, Optimizer, OptimizerState, Staged, StateSet, check, check_learning_rate,
+    check_weight_decay, elementwise,
 };
 use crate::linalg::{square_input, square_limit};
 use crate::{Error, Float, Parameter, Result};
@@ -108,10 +108,17 @@ impl<T: Float> Rmsprop<T> {
             }
         }
         let mean_square = match rule {
-            RmspropRule::Elementwise(_) => "square_avg",
-            RmspropRule::PerTensor { .. } => "mean_square_norm",
+            RmspropRule::Elementwise(_) => Staged::new("square_avg", Extent::PerValue),
+            RmspropRule::PerTensor { .. } => Staged::new("mean_square_norm", Extent::PerTensor),
         };
-        let state = StateSet::new(Self::KIND, [mean_square, "grad_avg", "momentum_buffer"]);
+        let state = StateSet::new(
+            Self::KIND,
+            [
+                mean_square,
+                Staged::new("grad_avg", Extent::PerValue),
+                Staged::new("momentum_buffer", Extent::PerValue),
+            ],
+        );
         Ok(Rmsprop { learning_rate, rule, state, reset: false })
     }
 
@@ -257,7 +264,7 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
             RmspropRule::PerTensor { gamma, eps, .. } => {
                 let grad = parameter.grad().as_slice();
                 let [mean_square, ..] = self.state.buffers_mut();
-                let (current, staged) = mean_square.slot(index, 1, T::one());
+                let (current, staged) = mean_square.slot(index, grad.len(), T::one());
                 let g = if self.reset { T::one() } else { current[0] };
                 staged[0] = gamma * g + (T::one() - gamma) * crate::linalg::sum_of_squares(grad);
                 let step = self.learning_rate / (staged[0] + eps).sqrt();
@@ -276,7 +283,7 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
         Some(self.state.to_state())
     }
 
-    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
-        self.state.load(state)
+    fn load_state(&mut self, state: &OptimizerState<T>, lengths: &[usize]) -> Result<()> {
+        self.state.load(state, lengths)
     }
 }

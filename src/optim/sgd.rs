@@ -1,8 +1,8 @@
 //! Stochastic gradient descent, with heavy-ball or Nesterov momentum and weight decay.
 
 use super::{
-    DecayScope, Optimizer, OptimizerState, StateSet, check, check_learning_rate, check_weight_decay,
-    elementwise,
+    DecayScope, Extent, Optimizer, OptimizerState, Staged, StateSet, check, check_learning_rate,
+    check_weight_decay, elementwise,
 };
 use crate::{Float, Parameter, Result};
 
@@ -98,7 +98,7 @@ impl<T: Float> Sgd<T> {
                 )?;
             }
         }
-        Ok(Sgd { config, state: StateSet::new("sgd", ["momentum_buffer"]) })
+        Ok(Sgd { config, state: StateSet::new("sgd", [Staged::new("momentum_buffer", Extent::PerValue)]) })
     }
 
     /// Plain SGD at `learning_rate`, without momentum or weight decay.
@@ -169,7 +169,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         Some(self.state.to_state())
     }
 
-    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
-        self.state.load(state)
+    fn load_state(&mut self, state: &OptimizerState<T>, lengths: &[usize]) -> Result<()> {
+        self.state.load(state, lengths)
     }
 }

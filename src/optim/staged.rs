@@ -2,6 +2,27 @@
 
 use crate::{Error, Float, Result};
 
+/// How many values a kind of optimizer state keeps for a tensor: the length of its buffer,
+/// which [`Staged::slot`] allocates and a restored state must match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extent {
+    /// One value per value of the tensor (Adam's `m`, a momentum buffer).
+    PerValue,
+    /// One value for the whole tensor (the per-tensor RMSprop `g`, Adam's step count).
+    PerTensor,
+}
+
+impl Extent {
+    /// The buffer length for a tensor of `values` values.
+    #[must_use]
+    pub fn len(self, values: usize) -> usize {
+        match self {
+            Extent::PerValue => values,
+            Extent::PerTensor => 1,
+        }
+    }
+}
+
 /// One kind of per-tensor optimizer state (Adam's `m`, say), double-buffered so that a step
 /// can be abandoned: a step reads the **current** buffer and writes the **staged** one;
 /// [`commit`](Staged::commit) swaps the two (a pointer swap per tensor, no copy). A step that
@@ -11,9 +32,9 @@ use crate::{Error, Float, Result};
 /// created on first sight, filled with an initial value.
 ///
 /// ```
-/// use feedforward::optim::Staged;
+/// use feedforward::optim::{Extent, Staged};
 ///
-/// let mut m = Staged::<f32>::new("exp_avg");
+/// let mut m = Staged::<f32>::new("exp_avg", Extent::PerValue);
 /// m.discard();
 /// let (current, staged) = m.slot(0, 2, 0.0);
 /// staged[0] = current[0] + 1.0;
@@ -25,6 +46,7 @@ use crate::{Error, Float, Result};
 #[derive(Clone)]
 pub struct Staged<T> {
     name: &'static str,
+    extent: Extent,
     current: Vec<Vec<T>>,
     staged: Vec<Vec<T>>,
     /// Whether tensor `i`'s staged buffer was written in this step.
@@ -39,15 +61,27 @@ pub struct Staged<T> {
 impl<T> std::fmt::Debug for Staged<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let lengths: Vec<usize> = self.current.iter().map(Vec::len).collect();
-        f.debug_struct("Staged").field("name", &self.name).field("lengths", &lengths).finish_non_exhaustive()
+        f.debug_struct("Staged")
+            .field("name", &self.name)
+            .field("extent", &self.extent)
+            .field("lengths", &lengths)
+            .finish_non_exhaustive()
     }
 }
 
 impl<T: Float> Staged<T> {
-    /// An empty state called `name` (the prefix of its tensors in a checkpoint).
+    /// An empty state called `name` (the prefix of its tensors in a checkpoint), keeping
+    /// `extent` values per tensor.
     #[must_use]
-    pub fn new(name: &'static str) -> Self {
-        Staged { name, current: Vec::new(), staged: Vec::new(), touched: Vec::new(), created: Vec::new() }
+    pub fn new(name: &'static str, extent: Extent) -> Self {
+        Staged {
+            name,
+            extent,
+            current: Vec::new(),
+            staged: Vec::new(),
+            touched: Vec::new(),
+            created: Vec::new(),
+        }
     }
 
     /// The name given to [`new`](Staged::new).
@@ -56,10 +90,20 @@ impl<T: Float> Staged<T> {
         self.name
     }
 
-    /// Tensor `index`'s current buffer (to read) and staged buffer (to write), both `len` long.
-    /// A tensor seen for the first time (or with another length) starts filled with `initial`;
-    /// if the step is not committed, [`discard`](Staged::discard) forgets it again.
-    pub fn slot(&mut self, index: usize, len: usize, initial: T) -> (&[T], &mut [T]) {
+    /// How many values it keeps per tensor.
+    #[must_use]
+    pub fn extent(&self) -> Extent {
+        self.extent
+    }
+
+    /// Tensor `index`'s current buffer (to read) and staged buffer (to write), for a tensor of
+    /// `values` values: both [`extent.len(values)`](Extent::len) long. A tensor seen for the
+    /// first time starts filled with `initial`, and so does one whose buffer has another length
+    /// (the optimizer moved to another network: a restored state was checked against its
+    /// network by [`from_state`](Staged::from_state)). If the step is not committed,
+    /// [`discard`](Staged::discard) forgets such a new buffer again.
+    pub fn slot(&mut self, index: usize, values: usize, initial: T) -> (&[T], &mut [T]) {
+        let len = self.extent.len(values);
         if self.current.len() <= index {
             self.current.resize_with(index + 1, Vec::new);
             self.staged.resize_with(index + 1, Vec::new);
@@ -112,19 +156,47 @@ impl<T: Float> Staged<T> {
         }
     }
 
-    /// The state called `name` held by `state`: its buffers named `"{name}.{index}"` (others
-    /// are ignored). Rejects a name whose index is not a number, and non-finite values.
-    pub fn from_state(name: &'static str, state: &OptimizerState<T>) -> Result<Self> {
+    /// Restores the state named `name` from `state`: its buffers named `"{name}.{index}"`
+    /// (others are left to the other kinds), checked against the parameters they are for:
+    /// `lengths[i]` is the number of values of parameter `i`, numbered as
+    /// [`Optimizer::update`](super::Optimizer::update) numbers them.
+    ///
+    /// Rejects a name whose index is not a tensor number written plainly, a number with no
+    /// parameter (`lengths` is too short), a buffer whose length is not
+    /// [`extent.len`](Extent::len) of its parameter's, and non-finite values.
+    pub fn from_state(
+        name: &'static str,
+        extent: Extent,
+        state: &OptimizerState<T>,
+        lengths: &[usize],
+    ) -> Result<Self> {
         let mut current: Vec<Vec<T>> = Vec::new();
         for (key, values) in &state.buffers {
-            let Some(index) = key.strip_prefix(name).and_then(|rest| rest.strip_prefix('.')) else {
+            let Some(number) = key.strip_prefix(name).and_then(|rest| rest.strip_prefix('.')) else {
                 continue;
             };
-            let bad = |reason: &str| Error::OptimizerState { reason: format!("buffer {key:?}: {reason}") };
-            let index: usize =
-                index.parse().map_err(|_| bad("the part after the dot is not a tensor number"))?;
+            let bad = |reason: String| Error::OptimizerState { reason: format!("buffer {key:?}: {reason}") };
+            // Only the plain form: "exp_avg.01" and "exp_avg.1" would both name tensor 1.
+            let index: usize = number
+                .parse()
+                .ok()
+                .filter(|i: &usize| i.to_string() == number)
+                .ok_or_else(|| bad("the part after the dot is not a tensor number".into()))?;
+            let Some(&values_of_parameter) = lengths.get(index) else {
+                return Err(bad(format!(
+                    "is the state of parameter {index}, and the network has {} parameters",
+                    lengths.len()
+                )));
+            };
+            let expected = extent.len(values_of_parameter);
+            if values.len() != expected {
+                return Err(bad(format!(
+                    "holds {} values; parameter {index} has {values_of_parameter}, so it needs {expected}",
+                    values.len()
+                )));
+            }
             if values.iter().any(|v| !v.is_finite()) {
-                return Err(bad("holds NaN or infinite values"));
+                return Err(bad("holds NaN or infinite values".into()));
             }
             if current.len() <= index {
                 current.resize_with(index + 1, Vec::new);
@@ -134,6 +206,7 @@ impl<T: Float> Staged<T> {
         let tensors = current.len();
         Ok(Staged {
             name,
+            extent,
             current,
             staged: vec![Vec::new(); tensors],
             touched: vec![false; tensors],
@@ -188,18 +261,27 @@ impl<T: Float> OptimizerState<T> {
 /// state in one; a custom optimizer can too.
 ///
 /// ```
-/// use feedforward::optim::StateSet;
+/// use feedforward::optim::{Extent, Staged, StateSet};
 ///
-/// let mut state = StateSet::<f32, 2>::new("mine", ["m", "v"]);
+/// let mut state = StateSet::<f32, 2>::new(
+///     "mine",
+///     [Staged::new("m", Extent::PerValue), Staged::new("count", Extent::PerTensor)],
+/// );
 /// state.begin_step();
-/// let [m, _v] = state.buffers_mut();
+/// let [m, _count] = state.buffers_mut();
 /// m.slot(0, 3, 0.0).1.fill(1.0);
 /// state.commit_step();
 /// assert_eq!(state.steps(), 1);
 /// let saved = state.to_state();
-/// // Only `m` has a tensor: `v` was never touched.
+/// // Only `m` has a tensor: `count` was never touched.
 /// assert_eq!((saved.kind.as_str(), saved.buffers.len()), ("mine", 1));
 /// assert_eq!(saved.buffers[0], ("m.0".to_string(), vec![1.0; 3]));
+///
+/// // Restored for parameters of 3 values, not for parameters of 2.
+/// let mut restored = StateSet::new("mine", [Staged::new("m", Extent::PerValue), Staged::new("count", Extent::PerTensor)]);
+/// assert!(restored.load(&saved, &[2]).is_err());
+/// restored.load(&saved, &[3]).unwrap();
+/// assert_eq!(restored.buffers()[0].current(0), Some(&[1.0; 3][..]));
 /// ```
 #[derive(Clone, Debug)]
 pub struct StateSet<T, const N: usize> {
@@ -209,11 +291,11 @@ pub struct StateSet<T, const N: usize> {
 }
 
 impl<T: Float, const N: usize> StateSet<T, N> {
-    /// An empty state for an optimizer of kind `kind` (its name in checkpoints) with per-tensor
-    /// state kinds named `names`.
+    /// An empty state for an optimizer of kind `kind` (its name in checkpoints) with the
+    /// per-tensor state kinds `buffers` (each [`Staged::new`], so empty).
     #[must_use]
-    pub fn new(kind: &'static str, names: [&'static str; N]) -> Self {
-        StateSet { kind, steps: 0, buffers: names.map(Staged::new) }
+    pub fn new(kind: &'static str, buffers: [Staged<T>; N]) -> Self {
+        StateSet { kind, steps: 0, buffers }
     }
 
     /// Committed steps.
@@ -252,13 +334,24 @@ impl<T: Float, const N: usize> StateSet<T, N> {
         OptimizerState { kind: self.kind.into(), steps: self.steps, buffers }
     }
 
-    /// Restores a state from [`to_state`](StateSet::to_state) of the same kind; nothing is
-    /// changed on error.
-    pub fn load(&mut self, state: &OptimizerState<T>) -> Result<()> {
+    /// Restores a state from [`to_state`](StateSet::to_state) of the same kind, for parameters
+    /// of `lengths` values ([`Staged::from_state`] says what is checked). A buffer that belongs
+    /// to none of the state kinds is refused too. Nothing is changed on error.
+    pub fn load(&mut self, state: &OptimizerState<T>, lengths: &[usize]) -> Result<()> {
         state.expect_kind(self.kind)?;
+        let owned =
+            |key: &str, b: &Staged<T>| key.strip_prefix(b.name()).is_some_and(|rest| rest.starts_with('.'));
+        if let Some((key, _)) =
+            state.buffers.iter().find(|(key, _)| !self.buffers.iter().any(|b| owned(key, b)))
+        {
+            let names: Vec<&str> = self.buffers.iter().map(Staged::name).collect();
+            return Err(Error::OptimizerState {
+                reason: format!("buffer {key:?} is none of {:?}'s ({})", self.kind, names.join(", ")),
+            });
+        }
         let mut restored = Vec::with_capacity(N);
         for b in &self.buffers {
-            restored.push(Staged::from_state(b.name(), state)?);
+            restored.push(Staged::from_state(b.name(), b.extent(), state, lengths)?);
         }
         for (b, r) in self.buffers.iter_mut().zip(restored) {
             *b = r;
