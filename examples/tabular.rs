@@ -10,17 +10,22 @@
 //! `--csv FILE --target COLUMN` runs the same on a CSV table of your own (a header row, one
 //! sample per row): every other column is an input, but those named by `--ignore`. Columns of
 //! categories named by `--categorical` enter as one-hot codes (a row per category, after the
-//! numeric columns); any other column must hold numbers.
+//! numeric columns); any other column must hold numbers. An empty cell is an error naming its
+//! line, unless `--fill-numbers` and `--fill-categories` fill it (with values fitted on the
+//! training rows only), and `--missing-indicators` adds a 0/1 row per column that had gaps.
 //!
 //! ```text
 //! cargo run --release --example tabular
 //! cargo run --release --example tabular -- --class-weights none --metrics tabular.json
 //! cargo run --release --example tabular -- --csv flowers.csv --target species --ignore id
 //! cargo run --release --example tabular -- --csv cars.csv --target class --categorical make,fuel
+//! cargo run --release --example tabular -- --csv titanic.csv --target Survived \
+//!     --ignore PassengerId,Name,Ticket,Cabin --categorical Sex,Embarked \
+//!     --fill-numbers median --fill-categories most-frequent --missing-indicators
 //! ```
 
 use clap::{Parser, ValueEnum};
-use feedforward::data::table::{Features, Table};
+use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, Table};
 use feedforward::metrics::ConfusionMatrix;
 use feedforward::train::{self, Batching, EarlyStopping, SplitConfig, TrainConfig};
 use feedforward::{Adam, AdamConfig, MlpConfig, Network, SoftmaxCrossEntropy, Standardize};
@@ -49,6 +54,15 @@ struct Args {
     /// CSV columns of categories (words or codes) to one-hot encode, comma-separated.
     #[arg(long, value_delimiter = ',', requires = "csv")]
     categorical: Vec<String>,
+    /// What fills an empty cell of a numeric column (fitted on the training rows).
+    #[arg(long, value_enum, default_value_t = NumberFill::Refuse, requires = "csv")]
+    fill_numbers: NumberFill,
+    /// What fills an empty cell of a column of categories (fitted on the training rows).
+    #[arg(long, value_enum, default_value_t = CategoryFill::Refuse, requires = "csv")]
+    fill_categories: CategoryFill,
+    /// Add an input row per column that had empty cells: 1 where the cell was empty.
+    #[arg(long, requires = "csv")]
+    missing_indicators: bool,
     /// How the loss weighs the classes.
     #[arg(long, value_enum, default_value_t = Weights::Balanced)]
     class_weights: Weights,
@@ -70,6 +84,42 @@ enum Weights {
     None,
     /// Each class weighs `samples / (classes · its samples)`, so each counts as much in total.
     Balanced,
+}
+
+/// `--fill-numbers`: [`FillNumbers`] as a command-line choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum NumberFill {
+    /// An empty cell is an error naming its line.
+    Refuse,
+    /// The mean of the column on the training rows.
+    Mean,
+    /// The median of the column on the training rows.
+    Median,
+}
+
+/// `--fill-categories`: [`FillCategories`] as a command-line choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CategoryFill {
+    /// An empty cell is an error naming its line.
+    Refuse,
+    /// The most frequent class on the training rows.
+    MostFrequent,
+}
+
+impl Args {
+    /// The missing-value policies the flags ask for.
+    fn missing(&self) -> Missing {
+        let numbers = match self.fill_numbers {
+            NumberFill::Refuse => FillNumbers::Refuse,
+            NumberFill::Mean => FillNumbers::Mean,
+            NumberFill::Median => FillNumbers::Median,
+        };
+        let categories = match self.fill_categories {
+            CategoryFill::Refuse => FillCategories::Refuse,
+            CategoryFill::MostFrequent => FillCategories::MostFrequent,
+        };
+        Missing { numbers, categories, indicators: self.missing_indicators }
+    }
 }
 
 /// The synthetic data's classes.
@@ -105,6 +155,9 @@ fn main() {
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = StdRng::seed_from_u64(args.seed);
+    // A fifth of the samples is held out for the test: the same rows of a table and of its
+    // matrix (`Table::split` and `train::split` cut alike).
+    let test_split = |samples: usize| SplitConfig { held_out: samples / 5, seed: args.seed };
     // A CSV table's input plan (saved beside the model) comes with its data.
     let (x, y, class_names, features) = match (&args.csv, &args.target) {
         (Some(path), Some(target)) => {
@@ -117,11 +170,25 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 return Err(format!("--categorical {c:?}: that column is the target or ignored").into());
             }
             let categorical: Vec<&str> = args.categorical.iter().map(String::as_str).collect();
-            let features = Features::fit(&table, &inputs, &categorical)?;
+            // The plan is fitted on the training rows: the test rows' values fill nothing.
+            let training = table.split(test_split(table.rows()))?.kept;
+            let features = Features::fit_with(&training, &inputs, &categorical, args.missing())?;
             let labels = table.labels(target)?;
             println!("{}: {} rows; inputs {inputs:?}", path.display(), table.rows());
             for code in features.categorical() {
                 println!("one-hot rows {:?}", code.feature_names());
+            }
+            let fills: Vec<String> = (inputs.iter().chain(&categorical))
+                .filter_map(|&c| Some(format!("{c} = {}", features.fill(c)?)))
+                .collect();
+            if !fills.is_empty() {
+                println!("empty cells filled with {}", fills.join(", "));
+            }
+            if !features.indicators().is_empty() {
+                println!(
+                    "missing-value rows {:?}",
+                    &features.names()[features.rows() - features.indicators().len()..]
+                );
             }
             (features.matrix::<f32>(&table)?, labels.indices, labels.classes, Some(features))
         }
@@ -133,7 +200,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let classes = class_names.len();
     let names: Vec<String> = class_names.iter().enumerate().map(|(i, n)| format!("{i} = {n}")).collect();
     println!("classes: {}", names.join(", "));
-    let test = train::split(&x, &y[..], SplitConfig { held_out: x.ncols() / 5, seed: args.seed })?;
+    let test = train::split(&x, &y[..], test_split(x.ncols()))?;
     let held_out = test.inputs.ncols() / 5;
     let fit = train::split(&test.inputs, &test.targets[..], SplitConfig { held_out, seed: args.seed + 1 })?;
 

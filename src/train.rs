@@ -391,6 +391,20 @@ pub fn split<T: Float, Y: Targets + ?Sized>(
             plural(targets.samples(), "sample"),
         ));
     }
+    let (kept, held) = split_indices(samples, config)?;
+    let part = |indices: &[usize]| {
+        let (mut x, mut y) = (DMatrix::zeros(0, 0), Y::Batch::default());
+        gather_columns(inputs, indices, &mut x);
+        targets.gather(indices, &mut y);
+        (x, y)
+    };
+    let ((inputs, targets), (held_out_inputs, held_out_targets)) = (part(&kept), part(&held));
+    Ok(Split { inputs, targets, held_out_inputs, held_out_targets })
+}
+
+/// The samples [`split`] keeps and those it holds out, each in increasing order; shared with
+/// `Table::split`, so a table and its matrix split alike.
+pub(crate) fn split_indices(samples: usize, config: SplitConfig) -> Result<(Vec<usize>, Vec<usize>)> {
     if config.held_out == 0 || config.held_out >= samples {
         return Err(Error::InvalidHyperparameter {
             name: "held-out samples",
@@ -400,17 +414,10 @@ pub fn split<T: Float, Y: Targets + ?Sized>(
     }
     let mut order: Vec<usize> = (0..samples).collect();
     order.shuffle(&mut StdRng::seed_from_u64(config.seed));
-    let (held, kept) = order.split_at_mut(config.held_out);
-    held.sort_unstable();
+    let mut kept = order.split_off(config.held_out);
+    order.sort_unstable();
     kept.sort_unstable();
-    let part = |indices: &[usize]| {
-        let (mut x, mut y) = (DMatrix::zeros(0, 0), Y::Batch::default());
-        gather_columns(inputs, indices, &mut x);
-        targets.gather(indices, &mut y);
-        (x, y)
-    };
-    let ((inputs, targets), (held_out_inputs, held_out_targets)) = (part(kept), part(held));
-    Ok(Split { inputs, targets, held_out_inputs, held_out_targets })
+    Ok((kept, order))
 }
 
 /// Where a step sits in the run, handed to the callback of [`fit`].

@@ -1,7 +1,7 @@
 //! The examples beyond MNIST, run as a user runs them: `regression` fits sin x to a test MSE of
 //! at most 1e-3 (R² at least 0.99) and draws it; `spirals` reaches 100% training accuracy with two hidden layers;
 //! `tabular`'s class weights raise the recall of its rare classes, and its model file takes raw features;
-//! it reads a CSV table of the user's own.
+//! it reads a CSV table of the user's own, and fills its gaps when asked.
 
 mod common;
 use common::{build_example, metrics, run_binary};
@@ -143,6 +143,79 @@ fn tabular_reads_a_csv_table_of_your_own() {
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("flowers.csv:2: column \"note\": \"picked, dried\" is not a number"), "{stderr}");
+}
+
+/// `tabular --csv` on a table with gaps, shaped like Kaggle's Titanic: refused, naming the
+/// first empty cell, until the fill flags fill it; then the gaps get indicator rows, the fills
+/// are saved in the input plan, and the run learns.
+#[test]
+fn tabular_fills_the_gaps_of_a_table_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ship.csv");
+    let mut text = String::from("PassengerId,Pclass,Sex,Age,Fare,Embarked,Survived\n");
+    for i in 0..400 {
+        let class = 1 + i % 3;
+        let sex = if (i / 3) % 2 == 0 { "female" } else { "male" };
+        // One age in five unrecorded, more often for those who did not survive; a few ports.
+        let survived = (sex == "female" && class < 3) || (sex == "male" && class == 1 && i % 4 == 0);
+        let age = if i % 5 == 0 || (!survived && i % 7 == 0) {
+            String::new()
+        } else {
+            (18 + (i * 13) % 50).to_string()
+        };
+        let port = if i % 97 == 0 { "" } else { ["S", "C", "Q", "S"][i % 4] };
+        let fare = [80.0, 30.0, 8.0][class - 1] + (i % 10) as f64;
+        text.push_str(&format!("{i},{class},{sex},{age},{fare:.2},{port},{}\n", u8::from(survived)));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let csv = csv.to_str().unwrap();
+    let base =
+        ["--csv", csv, "--target", "Survived", "--ignore", "PassengerId", "--categorical", "Sex,Embarked"];
+    let run = run_binary(&bin, &base);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // Row 0 (line 2) has no age and no port; the training rows decide which comes first.
+    assert!(stderr.contains("ship.csv:") && stderr.contains("is empty (a missing value"), "{stderr}");
+    let model = dir.path().join("ship.safetensors");
+    let json = dir.path().join("m.json");
+    let fill = [
+        "--fill-numbers",
+        "median",
+        "--fill-categories",
+        "most-frequent",
+        "--missing-indicators",
+        "--model",
+        model.to_str().unwrap(),
+        "--metrics",
+        json.to_str().unwrap(),
+    ];
+    let run = run_binary(&bin, &[&base[..], &fill[..]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        stdout.contains("empty cells filled with Pclass = ") && stdout.contains("Embarked = S"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("missing-value rows [\"Age missing\", \"Embarked missing\"]"), "{stdout}");
+    assert!(metrics(&json)["test_accuracy"].as_f64().unwrap() > 0.9, "{stdout}");
+    #[cfg(feature = "data")]
+    {
+        use feedforward::data::table::{Features, Table};
+        let plan = Features::load(dir.path().join("ship.features.json")).unwrap();
+        assert_eq!(plan.indicators(), ["Age", "Embarked"]);
+        assert_eq!(plan.fill("Embarked"), Some("S".into()));
+        // A new passenger with no age and no port is filled as the training rows were.
+        let new =
+            Table::parse("Fare,Embarked,Age,Sex,Pclass\n85,,,female,1\n".as_bytes(), "new.csv").unwrap();
+        let x = plan.matrix::<f32>(&new).unwrap();
+        assert_eq!(x[(plan.rows() - 1, 0)], 1.0);
+        let net = feedforward::Network::<f32>::load(&model).unwrap();
+        assert_eq!(net.predict(&x).unwrap(), [1]);
+    }
+    // Flags for a table only.
+    let run = run_binary(&bin, &["--fill-numbers", "mean"]);
+    assert!(!run.status.success());
 }
 
 #[test]

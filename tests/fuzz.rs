@@ -166,7 +166,8 @@ fn header_end(bytes: &[u8]) -> usize {
 }
 
 fn check_table(text: &str) {
-    use feedforward::data::table::{Features, OneHot, Table};
+    use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot, Table};
+    use feedforward::train::SplitConfig;
     // Every call may fail, with a typed error; none may panic.
     let Ok(table) = Table::parse(text.as_bytes(), "fuzz.csv") else { return };
     let names: Vec<&str> = table.column_names().iter().map(String::as_str).collect();
@@ -184,6 +185,20 @@ fn check_table(text: &str) {
         && let Ok(features) = Features::fit(&table, rest, &[first])
     {
         let _ = features.matrix::<f32>(&table);
+    }
+    // With every empty cell filled, a plan fitted on the table encodes all of it, finite.
+    let (numeric, categorical): (Vec<&str>, Vec<&str>) =
+        names.iter().partition(|&&n| table.is_numeric(n).unwrap());
+    let missing =
+        Missing { numbers: FillNumbers::Median, categories: FillCategories::MostFrequent, indicators: true };
+    if let Ok(features) = Features::fit_with(&table, &numeric, &categorical, missing) {
+        let x = features.matrix::<f64>(&table).expect("a plan that fills every gap encodes its own table");
+        assert_eq!(x.shape(), (features.rows(), table.rows()));
+        assert!(x.iter().all(|v| v.is_finite()));
+    }
+    if table.rows() >= 2 {
+        let parts = table.split(SplitConfig { held_out: 1, seed: 0 }).unwrap();
+        assert_eq!((parts.kept.rows(), parts.held_out.rows()), (table.rows() - 1, 1));
     }
 }
 

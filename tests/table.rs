@@ -3,7 +3,7 @@
 #![cfg(feature = "data")]
 
 use feedforward::Error;
-use feedforward::data::table::{Features, Labels, OneHot, Table};
+use feedforward::data::table::{Features, FillCategories, FillNumbers, Labels, Missing, OneHot, Table};
 use nalgebra::DMatrix;
 
 fn parse(text: &str) -> Result<Table, Error> {
@@ -79,15 +79,13 @@ fn numeric_labels_sort_by_value_and_text_labels_by_text() {
 
 #[test]
 fn every_bad_file_names_its_line_and_column() {
-    let cases: [(&str, usize, &str); 8] = [
+    let cases: [(&str, usize, &str); 6] = [
         ("", 1, "empty"),
         ("a,,c\n1,2,3\n", 1, "column 2 of the header has no name"),
         ("a,b,a\n1,2,3\n", 1, "two columns are named \"a\""),
         ("a,b\n1,2\n3\n", 3, "1 cells, the header has 2"),
         ("a,b\n1,2\n3,4,5\n", 3, "3 cells, the header has 2"),
-        ("a,b\n1,2\n3, \n", 3, "column \"b\" is empty"),
         ("a,b\n1,2\n\"3,4\n", 3, "1 cells, the header has 2"),
-        ("a,b\n1,2\n3,\"\"\n", 3, "column \"b\" is empty"),
     ];
     for (text, line, reason) in cases {
         let (l, r) = failure(parse(text));
@@ -295,8 +293,8 @@ fn a_features_file_keeps_the_plan_and_bad_files_are_errors() {
     };
     let (line, reason) = csv(load("{\n\"format_version\": 1,\n\"numeric\": [\"km\",\n"));
     assert!(line == 4 && reason.starts_with("not a features file"), "{line}: {reason}");
-    let (_, reason) = csv(load(r#"{"format_version": 2, "numeric": [], "categorical": []}"#));
-    assert!(reason.contains("format version 1"), "{reason}");
+    let (_, reason) = csv(load(r#"{"format_version": 3, "numeric": [], "categorical": []}"#));
+    assert!(reason.contains("format version 1 to 2"), "{reason}");
     let (_, reason) = csv(load(r#"{"format_version": 1, "numeric": ["km", 3], "categorical": []}"#));
     assert!(reason.contains("\"numeric\" holds 3, not a string"), "{reason}");
     let (_, reason) =
@@ -310,4 +308,200 @@ fn a_features_file_keeps_the_plan_and_bad_files_are_errors() {
     assert!(reason.contains("\"c\" twice"), "{reason}");
     let e = Features::load(dir.path().join("missing.json")).unwrap_err();
     assert!(matches!(e, Error::MissingFile { .. }), "{e}");
+}
+
+/// An empty cell is a missing value: the table reads, and each use of its column that has no
+/// way to fill it is an error naming the cell's line.
+#[test]
+fn an_empty_cell_is_refused_where_its_column_is_used() {
+    let t = parse("a,b,c,d\n1,2,x,\n3, ,y,\n5,\"\",,\n").unwrap();
+    assert_eq!(t.rows(), 3);
+    let counts: Vec<usize> = ["a", "b", "c", "d"].iter().map(|c| t.missing_cells(c).unwrap()).collect();
+    assert_eq!(counts, [0, 2, 1, 3]);
+    // A numeric column with gaps is still numeric; a column with nothing in it is not.
+    let numeric: Vec<bool> = ["a", "b", "c", "d"].iter().map(|c| t.is_numeric(c).unwrap()).collect();
+    assert_eq!(numeric, [true, true, false, false]);
+    assert_eq!(t.matrix::<f32>(&["a"]).unwrap().as_slice(), &[1.0, 3.0, 5.0]);
+    let empty = "is empty (a missing value: fill it in the file, or see data::table::Missing)";
+    assert_eq!(failure(t.matrix::<f32>(&["a", "b"])), (3, format!("column \"b\" {empty}")));
+    assert_eq!(failure(t.labels("c")), (4, format!("column \"c\" {empty}")));
+    assert_eq!(failure(OneHot::fit(&t, "c")), (4, format!("column \"c\" {empty}")));
+    let code = OneHot::new("c", vec!["x".into(), "y".into()]).unwrap();
+    assert_eq!(failure(code.encode::<f32>(&t)), (4, format!("column \"c\" {empty}")));
+    assert_eq!(failure(Features::fit(&t, &["a", "b"], &[])), (3, format!("column \"b\" {empty}")));
+    assert_eq!(failure(Features::fit(&t, &["a"], &["c"])), (4, format!("column \"c\" {empty}")));
+    // A plan fitted where there were no gaps refuses them later.
+    let features = Features::fit(&t, &["a"], &[]).unwrap();
+    assert_eq!(
+        failure(features.matrix::<f32>(&parse("a\n1\n\"\"\n").unwrap())),
+        (3, format!("column \"a\" {empty}"))
+    );
+}
+
+/// Each policy fills with the value it fits on the training table, and a later table is filled
+/// with the training table's values, not its own.
+#[test]
+fn missing_values_are_filled_with_values_fitted_on_the_training_table() {
+    let training = parse("n,m,city\n1,,Nice\n,10,Lyon\n4,,\n7,10,Nice\n,30,Lyon\n").unwrap();
+    let fit = |numbers, indicators| {
+        let missing = Missing { numbers, categories: FillCategories::MostFrequent, indicators };
+        Features::fit_with(&training, &["n", "m"], &["city"], missing).unwrap()
+    };
+    // n: 1, 4, 7 (mean 4, median 4); m: 10, 10, 30 (mean 50/3, median 10). Lyon and Nice tie
+    // at 2: the first class, Lyon.
+    let mean = fit(FillNumbers::Mean, false);
+    assert_eq!(mean.fill("n"), Some("4".into()));
+    assert_eq!(mean.fill("m"), Some((50.0f64 / 3.0).to_string()));
+    assert_eq!(mean.fill("city"), Some("Lyon".into()));
+    assert_eq!((mean.fill("nonesuch"), mean.indicators().len()), (None, 0));
+    assert_eq!(fit(FillNumbers::Median, false).fill("m"), Some("10".into()));
+    assert_eq!(fit(FillNumbers::Value(-1.0), false).fill("n"), Some("-1".into()));
+    let flagged = fit(FillNumbers::Median, true);
+    assert_eq!(flagged.indicators(), ["n", "m", "city"]);
+    assert_eq!(
+        flagged.names(),
+        ["n", "m", "city=Lyon", "city=Nice", "n missing", "m missing", "city missing"]
+    );
+    let x = flagged.matrix::<f64>(&training).unwrap();
+    #[rustfmt::skip]
+    let expected = [
+        1.0, 10.0, 0.0, 1.0, 0.0, 1.0, 0.0,
+        4.0, 10.0, 1.0, 0.0, 1.0, 0.0, 0.0,
+        4.0, 10.0, 1.0, 0.0, 0.0, 1.0, 1.0,
+        7.0, 10.0, 0.0, 1.0, 0.0, 0.0, 0.0,
+        4.0, 30.0, 1.0, 0.0, 1.0, 0.0, 0.0,
+    ];
+    assert_eq!(x.as_slice(), &expected);
+    // A later table of all gaps: the training values, whatever its own numbers.
+    let later = parse("city,m,n\n,,\n,,100\n").unwrap();
+    let x = flagged.matrix::<f64>(&later).unwrap();
+    assert_eq!(x.column(0).as_slice(), &[4.0, 10.0, 1.0, 0.0, 1.0, 1.0, 1.0]);
+    assert_eq!(x.column(1).as_slice(), &[100.0, 10.0, 1.0, 0.0, 0.0, 1.0, 1.0]);
+    // An even count's median is the mean of the middle two; huge numbers do not overflow.
+    let t = parse("v\n1e308\n\n1.7e308\n").unwrap();
+    let fill = |numbers| {
+        let missing = Missing { numbers, ..Missing::default() };
+        Features::fit_with(&t, &["v"], &[], missing).unwrap().fill("v").unwrap().parse::<f64>().unwrap()
+    };
+    assert_eq!(fill(FillNumbers::Median), 1.35e308);
+    assert_eq!(fill(FillNumbers::Mean), 1.35e308);
+    // Policies for one kind of column only; bad policies and columns with nothing to fit on.
+    let numbers_only = Missing { numbers: FillNumbers::Mean, ..Missing::default() };
+    let (line, reason) = failure(Features::fit_with(&training, &["n"], &["city"], numbers_only));
+    assert!(line == 4 && reason.starts_with("column \"city\" is empty"), "{line}: {reason}");
+    let e = Features::fit_with(
+        &training,
+        &["n"],
+        &[],
+        Missing { numbers: FillNumbers::Value(f64::NAN), ..Missing::default() },
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::InvalidHyperparameter { name: "fill value", .. }), "{e}");
+    let t = parse("a,b\n1,\n2,\n").unwrap();
+    let e =
+        Features::fit_with(&t, &["b"], &[], Missing { numbers: FillNumbers::Median, ..Missing::default() })
+            .unwrap_err();
+    assert!(e.to_string().contains("at least one number"), "{e}");
+}
+
+/// A plan with fills and indicators comes back from its file; a plan of format 1 (no fills)
+/// still loads; fills that do not fit the plan are errors.
+#[test]
+fn a_features_file_keeps_the_fills_and_indicators() {
+    let training = parse("km,fuel,make\n10,petrol,kia\n,diesel,audi\n30,,kia\n").unwrap();
+    let missing =
+        Missing { numbers: FillNumbers::Mean, categories: FillCategories::MostFrequent, indicators: true };
+    let features = Features::fit_with(&training, &["km"], &["fuel", "make"], missing).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.json");
+    features.save(&path).unwrap();
+    let loaded = Features::load(&path).unwrap();
+    assert_eq!(loaded, features);
+    assert_eq!(
+        (loaded.fill("km"), loaded.fill("fuel"), loaded.indicators()),
+        (Some("20".into()), Some("diesel".into()), &["km".to_string(), "fuel".into()][..])
+    );
+    assert_eq!(loaded.matrix::<f32>(&training).unwrap(), features.matrix::<f32>(&training).unwrap());
+
+    let load = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        Features::load(&path)
+    };
+    let v1 = load(
+        r#"{"format_version": 1, "numeric": ["km"], "categorical": [{"column": "make", "classes": ["audi", "kia"]}]}"#,
+    );
+    assert_eq!(
+        v1.unwrap(),
+        Features::fit(&parse("km,make\n1,audi\n2,kia\n").unwrap(), &["km"], &["make"]).unwrap()
+    );
+    let reason = |text: &str| match load(text).unwrap_err() {
+        Error::Csv { line: 1, reason, .. } => reason,
+        other => panic!("not a CSV error on line 1: {other}"),
+    };
+    let code = r#"{"column": "make", "classes": ["audi", "kia"], "fill": "bmw"}"#;
+    let r = reason(&format!(r#"{{"format_version": 2, "numeric": [], "categorical": [{code}]}}"#));
+    assert!(r.contains("the fill of \"make\", \"bmw\", is not one of its classes"), "{r}");
+    let r = reason(
+        r#"{"format_version": 2, "numeric": ["km"], "numeric_fills": {"miles": 3}, "categorical": []}"#,
+    );
+    assert!(r.contains("a fill for \"miles\", which is not a numeric column"), "{r}");
+    let r = reason(
+        r#"{"format_version": 2, "numeric": ["km"], "numeric_fills": {"km": "3"}, "categorical": []}"#,
+    );
+    assert!(r.contains("is not a number"), "{r}");
+    let r =
+        reason(r#"{"format_version": 2, "numeric": ["km"], "categorical": [], "indicators": ["km", "km"]}"#);
+    assert!(r.contains("indicator \"km\""), "{r}");
+    let r = reason(r#"{"format_version": 2, "numeric": ["km"], "categorical": [], "indicators": ["fuel"]}"#);
+    assert!(r.contains("indicator \"fuel\""), "{r}");
+}
+
+/// A table splits as `train::split` splits a matrix of as many samples with the same settings,
+/// and a row held out still names its line in the file.
+#[test]
+fn a_table_splits_as_train_split_does() {
+    use feedforward::train::{self, SplitConfig};
+    let mut text = String::from("id,x\n");
+    for i in 0..50 {
+        text.push_str(&format!("{i},{}\n", if i == 17 { "oops".to_string() } else { i.to_string() }));
+    }
+    let table = parse(&text).unwrap();
+    let config = SplitConfig { held_out: 10, seed: 3 };
+    let parts = table.split(config).unwrap();
+    let ids = table.matrix::<f64>(&["id"]).unwrap();
+    let labels: Vec<usize> = (0..50).collect();
+    let split = train::split(&ids, &labels[..], config).unwrap();
+    assert_eq!(parts.kept.matrix::<f64>(&["id"]).unwrap(), split.inputs);
+    assert_eq!(parts.held_out.matrix::<f64>(&["id"]).unwrap(), split.held_out_inputs);
+    assert_eq!((parts.kept.rows(), parts.held_out.rows()), (40, 10));
+    // Row 17 is on line 19 of the file, whichever part it landed in.
+    let with_17 = if split.held_out_targets.contains(&17) { &parts.held_out } else { &parts.kept };
+    assert_eq!(failure(with_17.matrix::<f64>(&["x"])), (19, "column \"x\": \"oops\" is not a number".into()));
+    let other = if split.held_out_targets.contains(&17) { &parts.kept } else { &parts.held_out };
+    assert!(other.is_numeric("x").unwrap());
+    let e = table.split(SplitConfig { held_out: 50, seed: 0 }).unwrap_err();
+    assert!(matches!(e, Error::InvalidHyperparameter { .. }), "{e}");
+}
+
+/// When a value is missing for a reason, its indicator row carries that: a target that
+/// depends on whether `x` was recorded is learned with the row. Without it, a filled cell
+/// looks like a real 5, and the network cannot tell them apart.
+#[test]
+fn an_indicator_row_lets_a_network_learn_from_missingness() {
+    let mut text = String::from("x,y\n");
+    for i in 0..240 {
+        let x = i % 10;
+        // Every third value unrecorded, and those samples' targets high.
+        let (cell, y) = if i % 3 == 0 { (String::new(), 300) } else { (x.to_string(), 10 * x) };
+        text.push_str(&format!("{cell},{y}\n"));
+    }
+    let table = parse(&text).unwrap();
+    let y = table.matrix::<f32>(&["y"]).unwrap();
+    let r2 = |indicators| {
+        let missing = Missing { numbers: FillNumbers::Value(5.0), indicators, ..Missing::default() };
+        let features = Features::fit_with(&table, &["x"], &[], missing).unwrap();
+        fitted_r2(&features.matrix::<f32>(&table).unwrap(), &y, 4)
+    };
+    let (with, without) = (r2(true), r2(false));
+    assert!(with > 0.99 && without < 0.9, "R² {with} with the indicator, {without} without");
 }

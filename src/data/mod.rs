@@ -6,6 +6,7 @@
 
 pub mod csv;
 pub mod idx;
+mod missing;
 pub mod table;
 
 use crate::error::plural;

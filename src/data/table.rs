@@ -10,10 +10,11 @@
 //! read as text and, where it spells a number, as a number too, so a column of words can still
 //! serve as labels.
 //!
-//! **Nothing is guessed.** A row with more or fewer cells than the header, an empty cell (a
-//! missing value: this reader does not impute), a cell that is not a number in a column taken
-//! as numbers, or `NaN`/`inf`, is an [`Error::Csv`] naming the file, the line and the column.
-//! A file longer than [`MAX_FILE_BYTES`] is an error, not an
+//! **Nothing is guessed.** A row with more or fewer cells than the header, a cell that is not
+//! a number in a column taken as numbers, or `NaN`/`inf`, is an [`Error::Csv`] naming the file,
+//! the line and the column. An empty cell is a missing value: the table holds it, and taking
+//! its column as numbers or labels is an error naming its line, unless a [`Missing`] policy of
+//! [`Features::fit_with`] fills it. A file longer than [`MAX_FILE_BYTES`] is an error, not an
 //! exhausted memory.
 //!
 //! ```
@@ -39,6 +40,8 @@
 //! ```
 
 use super::csv::MAX_FILE_BYTES;
+pub use super::missing::{FillCategories, FillNumbers, Missing};
+use crate::train::{SplitConfig, split_indices};
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
 use std::collections::{HashMap, HashSet};
@@ -66,12 +69,41 @@ impl std::fmt::Debug for Table {
     }
 }
 
-/// One column's cells as read, and as numbers where every cell is one.
+/// One column's cells as read (an empty string where missing), and as numbers where every
+/// cell present is one.
 #[derive(Clone, Debug, PartialEq)]
 struct Column {
     text: Vec<String>,
-    /// The values, when every cell is a finite number; otherwise the first row that is not.
-    numbers: std::result::Result<Vec<f64>, usize>,
+    /// The values (`None` where missing), when every cell present is a finite number;
+    /// otherwise the first row whose cell is not.
+    numbers: std::result::Result<Vec<Option<f64>>, usize>,
+}
+
+impl Column {
+    fn new(text: Vec<String>) -> Self {
+        let numbers = (text.iter().enumerate())
+            .map(|(row, cell)| match cell.as_str() {
+                "" => Ok(None),
+                _ => cell.parse::<f64>().ok().filter(|v| v.is_finite()).map(Some).ok_or(row),
+            })
+            .collect();
+        Column { text, numbers }
+    }
+
+    /// The first row whose cell is empty.
+    fn first_missing(&self) -> Option<usize> {
+        self.text.iter().position(String::is_empty)
+    }
+}
+
+/// A table cut in two by [`Table::split`]: the rows to train on and those held out, each in
+/// the file's order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableSplit {
+    /// The rows to train on (and to fit [`Features`] on).
+    pub kept: Table,
+    /// The rows held out (a test or validation part).
+    pub held_out: Table,
 }
 
 /// A classifier's targets from a column: each row's class index, and the classes' names.
@@ -153,29 +185,35 @@ impl Table {
             if record.len() != names.len() {
                 return Err(err(line, format!("{} cells, the header has {}", record.len(), names.len())));
             }
-            for ((cell, column), name) in record.iter().zip(&mut columns).zip(&names) {
-                if cell.is_empty() {
-                    return Err(err(
-                        line,
-                        format!("column {name:?} is empty (a missing value: fill it in first)"),
-                    ));
-                }
+            for (cell, column) in record.iter().zip(&mut columns) {
                 column.push(cell.to_string());
             }
             lines.push(line);
         }
-        let columns = columns
-            .into_iter()
-            .map(|text| {
-                let numbers = text
-                    .iter()
-                    .enumerate()
-                    .map(|(row, cell)| cell.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or(row))
-                    .collect();
-                Column { text, numbers }
-            })
-            .collect();
+        let columns = columns.into_iter().map(Column::new).collect();
         Ok(Table { path, names, columns, lines })
+    }
+
+    /// The rows `rows` (indices into this table, each below [`rows`](Table::rows)), in that
+    /// order; errors still name their lines in the file.
+    fn select(&self, rows: &[usize]) -> Table {
+        let columns = (self.columns.iter())
+            .map(|c| Column::new(rows.iter().map(|&r| c.text[r].clone()).collect()))
+            .collect();
+        let lines = rows.iter().map(|&r| self.lines[r]).collect();
+        Table { path: self.path.clone(), names: self.names.clone(), columns, lines }
+    }
+
+    /// Cuts the table in two as [`train::split`](crate::train::split) cuts a data set of as
+    /// many samples with the same `config`: the same rows held out. Split a table before
+    /// fitting [`Features`] on it, so that nothing fitted (a fill value, say) sees the rows held
+    /// out.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] when `held_out` is 0 or not fewer than the rows.
+    pub fn split(&self, config: SplitConfig) -> Result<TableSplit> {
+        let (kept, held_out) = split_indices(self.rows(), config)?;
+        Ok(TableSplit { kept: self.select(&kept), held_out: self.select(&held_out) })
     }
 
     /// The column names, in file order.
@@ -198,71 +236,75 @@ impl Table {
     }
 
     /// The columns `names`, in that order, as a `names.len() × rows` matrix: one sample per
-    /// column, as a network takes it. Every cell must be a finite number.
+    /// column, as a network takes it. Every cell must be a finite number: an empty cell is an
+    /// error too ([`Features::fit_with`] can fill it).
     pub fn matrix<T: Float>(&self, names: &[&str]) -> Result<DMatrix<T>> {
         let mut values = Vec::with_capacity(names.len());
         for &name in names {
-            let column = self.column(name)?;
-            match &column.numbers {
-                Ok(numbers) => values.push(numbers),
-                Err(row) => {
-                    let cell = &column.text[*row];
-                    // A column without a single number is likely one of categories.
-                    let what = if cell.parse::<f64>().is_ok() {
-                        "is not a finite number"
-                    } else if column.text.iter().all(|c| c.parse::<f64>().is_err()) {
-                        "is not a number (for a column of categories, see data::table::Features)"
-                    } else {
-                        "is not a number"
-                    };
-                    return Err(self.error(*row, format!("column {name:?}: {cell:?} {what}")));
-                }
-            }
+            values.push(self.numbers(name, None)?);
         }
         Ok(DMatrix::from_fn(names.len(), self.rows(), |i, j| T::lit(values[i][j])))
     }
 
-    /// The column `name` as class labels: its distinct values sorted (numerically when they
-    /// are all numbers), and each row's index among them.
-    pub fn labels(&self, name: &str) -> Result<Labels> {
-        let column = self.column(name)?;
-        let mut classes: Vec<&str> = column.text.iter().map(String::as_str).collect();
-        match &column.numbers {
-            // Numbers by value, so that "10" follows "9" and "1.0" is "1"'s class.
-            Ok(numbers) => {
-                let mut order: Vec<f64> = numbers.clone();
-                order.sort_by(f64::total_cmp);
-                order.dedup();
-                let indices = numbers
-                    .iter()
-                    .map(|v| order.binary_search_by(|c| c.total_cmp(v)).expect("every value is in the order"))
-                    .collect();
-                let classes = order
-                    .iter()
-                    .map(|v| {
-                        let first = numbers.iter().position(|n| n == v).expect("a value of the column");
-                        column.text[first].clone()
-                    })
-                    .collect();
-                Ok(Labels { indices, classes })
-            }
-            Err(_) => {
-                classes.sort_unstable();
-                classes.dedup();
-                let indices = column
-                    .text
-                    .iter()
-                    .map(|cell| classes.binary_search(&cell.as_str()).expect("every cell is a class"))
-                    .collect();
-                Ok(Labels { indices, classes: classes.into_iter().map(str::to_string).collect() })
-            }
-        }
+    /// The column `name` as numbers, its empty cells filled with `fill`, or an error naming the
+    /// first cell that is not a number, or empty without a fill.
+    fn numbers(&self, name: &str, fill: Option<f64>) -> Result<Vec<f64>> {
+        (self.numbers_or_missing(name)?.iter().enumerate())
+            .map(|(row, n)| n.or(fill).ok_or_else(|| self.missing(row, name)))
+            .collect()
     }
 
-    /// Whether every cell of the column `name` is a finite number (a numeric feature; the
-    /// others hold categories, for a [`OneHot`] code).
+    /// The column `name` as numbers, `None` where empty, or an error naming the first cell
+    /// that is not a number.
+    fn numbers_or_missing(&self, name: &str) -> Result<&[Option<f64>]> {
+        let column = self.column(name)?;
+        let row = match &column.numbers {
+            Ok(numbers) => return Ok(numbers),
+            Err(row) => *row,
+        };
+        let cell = &column.text[row];
+        // A column without a single number is likely one of categories.
+        let what = if cell.parse::<f64>().is_ok() {
+            "is not a finite number"
+        } else if column.text.iter().all(|c| c.parse::<f64>().is_err()) {
+            "is not a number (for a column of categories, see data::table::Features)"
+        } else {
+            "is not a number"
+        };
+        Err(self.error(row, format!("column {name:?}: {cell:?} {what}")))
+    }
+
+    /// The error for the empty cell of column `name` at data row `row`.
+    fn missing(&self, row: usize, name: &str) -> Error {
+        let reason = format!(
+            "column {name:?} is empty (a missing value: fill it in the file, or see data::table::Missing)"
+        );
+        self.error(row, reason)
+    }
+
+    /// The column `name` as class labels: its distinct values sorted (numerically when they
+    /// are all numbers), and each row's index among them. An empty cell is an error.
+    pub fn labels(&self, name: &str) -> Result<Labels> {
+        let column = self.column(name)?;
+        if let Some(row) = column.first_missing() {
+            return Err(self.missing(row, name));
+        }
+        let (classes, indices) = classes_of(column);
+        let indices = indices.into_iter().map(|i| i.expect("no cell is empty")).collect();
+        Ok(Labels { indices, classes })
+    }
+
+    /// Whether the column `name` holds numbers: every cell that is not empty is a finite
+    /// number, and at least one is (a numeric feature; the others hold categories, for a
+    /// [`OneHot`] code).
     pub fn is_numeric(&self, name: &str) -> Result<bool> {
-        Ok(self.column(name)?.numbers.is_ok())
+        let column = self.column(name)?;
+        Ok(column.numbers.as_ref().is_ok_and(|n| n.iter().any(Option::is_some)))
+    }
+
+    /// How many cells of the column `name` are empty (missing values).
+    pub fn missing_cells(&self, name: &str) -> Result<usize> {
+        Ok(self.column(name)?.text.iter().filter(|c| c.is_empty()).count())
     }
 
     fn column(&self, name: &str) -> Result<&Column> {
@@ -324,7 +366,7 @@ impl OneHot {
     }
 
     /// The code of the column `column` of `table`: its distinct values, sorted as
-    /// [`Table::labels`] sorts them.
+    /// [`Table::labels`] sorts them. An empty cell is an error.
     pub fn fit(table: &Table, column: &str) -> Result<Self> {
         OneHot::new(column, table.labels(column)?.classes)
     }
@@ -347,23 +389,31 @@ impl OneHot {
         self.classes.iter().map(|class| format!("{}={class}", self.column)).collect()
     }
 
-    /// The column of `table` as a `classes × rows` matrix of 0s and 1s.
+    /// The column of `table` as a `classes × rows` matrix of 0s and 1s. An empty cell is an
+    /// error.
     pub fn encode<T: Float>(&self, table: &Table) -> Result<DMatrix<T>> {
         let mut x = DMatrix::zeros(self.classes.len(), table.rows());
-        self.encode_into(table, x.rows_mut(0, self.classes.len()))?;
+        self.encode_into(table, x.rows_mut(0, self.classes.len()), None)?;
         Ok(x)
     }
 
-    /// Writes the code of `table`'s column into `out` (`classes × rows`, zeros).
-    fn encode_into<T: Float>(&self, table: &Table, mut out: nalgebra::DMatrixViewMut<'_, T>) -> Result<()> {
-        for (sample, class) in self.classes_of(table)?.into_iter().enumerate() {
+    /// Writes the code of `table`'s column into `out` (`classes × rows`, zeros), empty cells
+    /// taken as class `fill`.
+    fn encode_into<T: Float>(
+        &self,
+        table: &Table,
+        mut out: nalgebra::DMatrixViewMut<'_, T>,
+        fill: Option<usize>,
+    ) -> Result<()> {
+        for (sample, class) in self.class_indices(table, fill)?.into_iter().enumerate() {
             out[(class, sample)] = T::one();
         }
         Ok(())
     }
 
-    /// Each row's class index, or an error naming the first cell that is none of the classes.
-    fn classes_of(&self, table: &Table) -> Result<Vec<usize>> {
+    /// Each row's class index (`fill` for an empty cell), or an error naming the first cell
+    /// that is none of the classes, or empty without a fill.
+    fn class_indices(&self, table: &Table, fill: Option<usize>) -> Result<Vec<usize>> {
         let column = table.column(&self.column)?;
         let texts: HashMap<&str, usize> =
             self.classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
@@ -372,6 +422,9 @@ impl OneHot {
         let class_of = |cell: &str| texts.get(cell).or_else(|| numbers.get(&number_key(cell)?)).copied();
         (column.text.iter().enumerate())
             .map(|(row, cell)| {
+                if cell.is_empty() {
+                    return fill.ok_or_else(|| table.missing(row, &self.column));
+                }
                 class_of(cell).ok_or_else(|| {
                     let mut shown: Vec<String> = self.classes.iter().take(10).map(|c| format!("{c:?}")).collect();
                     if self.classes.len() > 10 {
@@ -389,6 +442,44 @@ impl OneHot {
     }
 }
 
+/// The distinct values of `column`'s cells that are not empty, sorted (by value when every one
+/// is a number, so that "10" follows "9" and "1.0" is "1"'s class; as text otherwise), and each
+/// row's index among them (`None` where empty).
+fn classes_of(column: &Column) -> (Vec<String>, Vec<Option<usize>>) {
+    match &column.numbers {
+        Ok(numbers) => {
+            let mut order: Vec<f64> = numbers.iter().flatten().copied().collect();
+            order.sort_by(f64::total_cmp);
+            order.dedup();
+            let indices = (numbers.iter())
+                .map(|v| {
+                    v.map(|v| order.binary_search_by(|c| c.total_cmp(&v)).expect("a value in the order"))
+                })
+                .collect();
+            let classes = (order.iter())
+                .map(|&v| {
+                    let first = numbers.iter().position(|&n| n == Some(v)).expect("a value of the column");
+                    column.text[first].clone()
+                })
+                .collect();
+            (classes, indices)
+        }
+        Err(_) => {
+            let mut classes: Vec<&str> =
+                column.text.iter().map(String::as_str).filter(|c| !c.is_empty()).collect();
+            classes.sort_unstable();
+            classes.dedup();
+            let indices = (column.text.iter())
+                .map(|cell| match cell.as_str() {
+                    "" => None,
+                    cell => Some(classes.binary_search(&cell).expect("every cell is a class")),
+                })
+                .collect();
+            (classes.into_iter().map(str::to_string).collect(), indices)
+        }
+    }
+}
+
 /// The finite number a cell spells, as a key equal for equal numbers (`"1"`, `"1.0"`, `"-0"` and
 /// `"0"` each share one).
 fn number_key(cell: &str) -> Option<u64> {
@@ -397,9 +488,11 @@ fn number_key(cell: &str) -> Option<u64> {
 }
 
 /// A table's inputs, in a fixed order: numeric columns as they are, then columns of categories
-/// as [`OneHot`] codes. Fit it on the training table, build the network on
-/// [`matrix`](Features::matrix), and [`save`](Features::save) it beside the model: the same plan
-/// then encodes every later table row for row, whatever the order of its columns.
+/// as [`OneHot`] codes, then (with [`Missing::indicators`]) a 0/1 row per column that had empty
+/// cells. Fit it on the training table, build the network on [`matrix`](Features::matrix), and
+/// [`save`](Features::save) it beside the model: the same plan then encodes every later table
+/// row for row, whatever the order of its columns, and fills its empty cells with the training
+/// table's values ([`fit_with`](Features::fit_with)).
 ///
 /// ```
 /// use feedforward::data::table::{Features, Table};
@@ -414,17 +507,51 @@ fn number_key(cell: &str) -> Option<u64> {
 /// assert_eq!(features.matrix::<f32>(&later)?.as_slice(), &[60.0, 0.0, 1.0]);
 /// # Ok::<(), feedforward::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Empty cells, filled by [`Missing`] policies fitted on the training table:
+///
+/// ```
+/// use feedforward::data::table::{FillCategories, FillNumbers, Features, Missing, Table};
+///
+/// let training = Table::parse("age,port\n30,S\n,C\n20,S\n".as_bytes(), "train.csv")?;
+/// // By default an empty cell is an error naming its line.
+/// let e = Features::fit(&training, &["age"], &["port"]).unwrap_err();
+/// assert!(e.to_string().starts_with("train.csv:3: column \"age\" is empty"));
+/// let missing = Missing { numbers: FillNumbers::Median, categories: FillCategories::MostFrequent, indicators: true };
+/// let features = Features::fit_with(&training, &["age"], &["port"], missing)?;
+/// assert_eq!(features.names(), ["age", "port=C", "port=S", "age missing"]);
+/// assert_eq!((features.fill("age"), features.fill("port")), (Some("25".into()), Some("S".into())));
+/// // A later table is filled with the training table's values.
+/// let later = Table::parse("port,age\n,\nC,40\n".as_bytes(), "new.csv")?;
+/// #[rustfmt::skip]
+/// assert_eq!(features.matrix::<f32>(&later)?.as_slice(), &[
+///     25.0, 0.0, 1.0, 1.0, // age filled with the median, port with S, and flagged
+///     40.0, 1.0, 0.0, 0.0,
+/// ]);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
 pub struct Features {
     numeric: Vec<String>,
     categorical: Vec<OneHot>,
+    /// The value filling each numeric column's empty cells (`None`: refused), in `numeric`'s
+    /// order.
+    number_fills: Vec<Option<f64>>,
+    /// The class filling each code's empty cells, in `categorical`'s order.
+    class_fills: Vec<Option<usize>>,
+    /// The columns with an indicator row, in the plan's order.
+    indicators: Vec<String>,
 }
 
-/// The format of [`Features::save`]'s files.
-const FEATURES_FORMAT: u64 = 1;
+/// Every fill is a finite number, so equality is reflexive.
+impl Eq for Features {}
+
+/// The format of [`Features::save`]'s files; files of format 1 (without fills) still load.
+const FEATURES_FORMAT: u64 = 2;
 
 impl Features {
-    /// The plan `numeric`, then `categorical`. Rejects a column named twice.
+    /// The plan `numeric`, then `categorical`, with no fills: an empty cell is an error.
+    /// Rejects a column named twice.
     pub fn new(numeric: Vec<String>, categorical: Vec<OneHot>) -> Result<Self> {
         let columns: Vec<&str> =
             numeric.iter().map(String::as_str).chain(categorical.iter().map(OneHot::column)).collect();
@@ -435,14 +562,54 @@ impl Features {
                 got: format!("{:?} twice in {columns:?}", columns[i]),
             });
         }
-        Ok(Features { numeric, categorical })
+        let (number_fills, class_fills) = (vec![None; numeric.len()], vec![None; categorical.len()]);
+        Ok(Features { numeric, categorical, number_fills, class_fills, indicators: Vec::new() })
     }
 
     /// The columns `numeric` of `table` as they are, then a [`OneHot::fit`] code of each of
-    /// `categorical`.
+    /// `categorical`. An empty cell is an error naming its line: see
+    /// [`fit_with`](Features::fit_with).
     pub fn fit(table: &Table, numeric: &[&str], categorical: &[&str]) -> Result<Self> {
-        let codes = categorical.iter().map(|&c| OneHot::fit(table, c)).collect::<Result<_>>()?;
-        Features::new(numeric.iter().map(|&n| n.to_string()).collect(), codes)
+        Features::fit_with(table, numeric, categorical, Missing::default())
+    }
+
+    /// [`fit`](Features::fit), with the empty cells of each kind of column treated as
+    /// `missing` says: refused, or filled with a value fitted on `table` (and flagged in an
+    /// indicator row). Fit it on the rows you train on ([`Table::split`]).
+    pub fn fit_with(table: &Table, numeric: &[&str], categorical: &[&str], missing: Missing) -> Result<Self> {
+        let mut indicators = Vec::new();
+        let mut flag = |name: &str, column: &Column| -> Result<()> {
+            if let Some(row) = column.first_missing() {
+                // A refused column's empty cell is an error now, not at the first encode.
+                let refused = match numeric.contains(&name) {
+                    true => missing.numbers == FillNumbers::Refuse,
+                    false => missing.categories == FillCategories::Refuse,
+                };
+                if refused {
+                    return Err(table.missing(row, name));
+                }
+                if missing.indicators {
+                    indicators.push(name.to_string());
+                }
+            }
+            Ok(())
+        };
+        let mut number_fills = Vec::with_capacity(numeric.len());
+        for &name in numeric {
+            let numbers = table.numbers_or_missing(name)?;
+            flag(name, table.column(name)?)?;
+            number_fills.push(missing.numbers.fit(numbers, name)?);
+        }
+        let (mut codes, mut class_fills) = (Vec::new(), Vec::new());
+        for &name in categorical {
+            let column = table.column(name)?;
+            flag(name, column)?;
+            let (classes, indices) = classes_of(column);
+            class_fills.push(missing.categories.fit(&indices, classes.len()));
+            codes.push(OneHot::new(name, classes)?);
+        }
+        let features = Features::new(numeric.iter().map(|&n| n.to_string()).collect(), codes)?;
+        Ok(Features { number_fills, class_fills, indicators, ..features })
     }
 
     /// The numeric columns, in row order.
@@ -457,53 +624,101 @@ impl Features {
         &self.categorical
     }
 
+    /// The value filling the empty cells of `column`, as text (a number, or a class), or
+    /// `None` if they are refused (or no column of the plan has that name).
+    #[must_use]
+    pub fn fill(&self, column: &str) -> Option<String> {
+        let number = (self.numeric.iter().zip(&self.number_fills)).find(|(n, _)| *n == column);
+        if let Some((_, fill)) = number {
+            return fill.map(|v| v.to_string());
+        }
+        let (code, fill) =
+            self.categorical.iter().zip(&self.class_fills).find(|(c, _)| c.column == column)?;
+        fill.map(|class| code.classes[class].clone())
+    }
+
+    /// The columns with an indicator row (the last rows, in this order).
+    #[must_use]
+    pub fn indicators(&self) -> &[String] {
+        &self.indicators
+    }
+
     /// The name of each input row: the numeric columns, then each code's
-    /// [`feature_names`](OneHot::feature_names).
+    /// [`feature_names`](OneHot::feature_names), then `"{column} missing"` for each indicator.
     #[must_use]
     pub fn names(&self) -> Vec<String> {
         let codes = self.categorical.iter().flat_map(OneHot::feature_names);
-        self.numeric.iter().cloned().chain(codes).collect()
+        let indicators = self.indicators.iter().map(|c| format!("{c} missing"));
+        self.numeric.iter().cloned().chain(codes).chain(indicators).collect()
     }
 
     /// The number of input rows: the network's inputs.
     #[must_use]
     pub fn rows(&self) -> usize {
-        self.numeric.len() + self.categorical.iter().map(|c| c.classes.len()).sum::<usize>()
+        let codes: usize = self.categorical.iter().map(|c| c.classes.len()).sum();
+        self.numeric.len() + codes + self.indicators.len()
     }
 
     /// The inputs of `table`, `rows() × table.rows()`, one sample per column: the numeric
-    /// columns (as [`Table::matrix`] reads them), then each code's rows. A missing column, a
-    /// word in a numeric column, or a category a code never saw is an error naming it.
+    /// columns (as [`Table::matrix`] reads them), then each code's rows, then the indicator
+    /// rows, empty cells filled as the plan says. A missing column, a word in a numeric
+    /// column, a category a code never saw, or an empty cell the plan does not fill is an error
+    /// naming it.
     pub fn matrix<T: Float>(&self, table: &Table) -> Result<DMatrix<T>> {
-        let numeric: Vec<&str> = self.numeric.iter().map(String::as_str).collect();
         let mut x = DMatrix::zeros(self.rows(), table.rows());
-        x.rows_mut(0, numeric.len()).copy_from(&table.matrix::<T>(&numeric)?);
-        let mut row = numeric.len();
-        for code in &self.categorical {
-            code.encode_into(table, x.rows_mut(row, code.classes.len()))?;
+        for (row, (name, &fill)) in self.numeric.iter().zip(&self.number_fills).enumerate() {
+            let numbers = table.numbers(name, fill)?;
+            x.row_mut(row).iter_mut().zip(numbers).for_each(|(x, v)| *x = T::lit(v));
+        }
+        let mut row = self.numeric.len();
+        for (code, &fill) in self.categorical.iter().zip(&self.class_fills) {
+            code.encode_into(table, x.rows_mut(row, code.classes.len()), fill)?;
             row += code.classes.len();
+        }
+        for name in &self.indicators {
+            let column = table.column(name)?;
+            x.row_mut(row).iter_mut().zip(&column.text).for_each(|(x, cell)| {
+                if cell.is_empty() {
+                    *x = T::one();
+                }
+            });
+            row += 1;
         }
         Ok(x)
     }
 
-    /// Writes the plan to `path` as JSON: `{"format_version": 1, "numeric": [...],
-    /// "categorical": [{"column": ..., "classes": [...]}, ...]}`.
+    /// Writes the plan to `path` as JSON: `{"format_version": 2, "numeric": [...],
+    /// "numeric_fills": {column: value, ...}, "categorical": [{"column": ..., "classes": [...],
+    /// "fill": class}, ...], "indicators": [...]}` (a code without a fill has no `"fill"`).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let codes: Vec<serde_json::Value> = (self.categorical.iter())
-            .map(|c| serde_json::json!({ "column": c.column, "classes": c.classes }))
+        let codes: Vec<serde_json::Value> = (self.categorical.iter().zip(&self.class_fills))
+            .map(|(c, fill)| {
+                let mut code = serde_json::json!({ "column": c.column, "classes": c.classes });
+                if let Some(class) = fill {
+                    code["fill"] = c.classes[*class].clone().into();
+                }
+                code
+            })
+            .collect();
+        let fills: serde_json::Map<String, serde_json::Value> = (self.numeric.iter().zip(&self.number_fills))
+            .filter_map(|(name, fill)| Some((name.clone(), (*fill)?.into())))
             .collect();
         let json = serde_json::json!({
             "format_version": FEATURES_FORMAT,
             "numeric": self.numeric,
+            "numeric_fills": fills,
             "categorical": codes,
+            "indicators": self.indicators,
         });
-        let text = serde_json::to_string_pretty(&json).expect("JSON of strings serializes");
+        let text =
+            serde_json::to_string_pretty(&json).expect("JSON of strings and finite numbers serializes");
         std::fs::write(path, text).map_err(Error::at(path))
     }
 
-    /// Reads a plan [`save`](Features::save) wrote. A file that is not one is an
-    /// [`Error::Csv`] naming what is wrong (at the line of a JSON syntax error, else line 1).
+    /// Reads a plan [`save`](Features::save) wrote (format 2, or format 1, which had no fills
+    /// or indicators). A file that is not one is an [`Error::Csv`] naming what is wrong (at
+    /// the line of a JSON syntax error, else line 1).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
@@ -514,8 +729,9 @@ impl Features {
             line: e.line().max(1),
             reason: format!("not a features file: {e}"),
         })?;
-        if json.get("format_version").and_then(serde_json::Value::as_u64) != Some(FEATURES_FORMAT) {
-            return Err(bad(format!("not a features file of format version {FEATURES_FORMAT}")));
+        let version = json.get("format_version").and_then(serde_json::Value::as_u64);
+        if !matches!(version, Some(1..=FEATURES_FORMAT)) {
+            return Err(bad(format!("not a features file of format version 1 to {FEATURES_FORMAT}")));
         }
         let strings = |value: Option<&serde_json::Value>, what: &str| -> Result<Vec<String>> {
             let items = value
@@ -532,15 +748,54 @@ impl Features {
         let numeric = strings(json.get("numeric"), "\"numeric\"")?;
         let codes = json.get("categorical").and_then(serde_json::Value::as_array);
         let codes = codes.ok_or_else(|| bad("\"categorical\" is not a list".into()))?;
+        let mut class_fills = Vec::with_capacity(codes.len());
         let categorical = (codes.iter())
             .map(|code| {
                 let column = code.get("column").and_then(serde_json::Value::as_str);
                 let column =
                     column.ok_or_else(|| bad(format!("a code without a \"column\" name: {code}")))?;
                 let classes = strings(code.get("classes"), &format!("the classes of {column:?}"))?;
+                let fill = match code.get("fill") {
+                    None => None,
+                    Some(fill) => {
+                        let class = fill.as_str().and_then(|f| classes.iter().position(|c| c == f));
+                        let why =
+                            || bad(format!("the fill of {column:?}, {fill}, is not one of its classes"));
+                        Some(class.ok_or_else(why)?)
+                    }
+                };
+                class_fills.push(fill);
                 OneHot::new(column, classes).map_err(|e| bad(e.to_string()))
             })
             .collect::<Result<_>>()?;
-        Features::new(numeric, categorical).map_err(|e| bad(e.to_string()))
+        let mut features = Features::new(numeric, categorical).map_err(|e| bad(e.to_string()))?;
+        features.class_fills = class_fills;
+        if let Some(fills) = json.get("numeric_fills") {
+            let fills = fills.as_object().ok_or_else(|| bad("\"numeric_fills\" is not a map".into()))?;
+            for (column, value) in fills {
+                let at = features.numeric.iter().position(|n| n == column);
+                let at =
+                    at.ok_or_else(|| bad(format!("a fill for {column:?}, which is not a numeric column")))?;
+                let value = value
+                    .as_f64()
+                    .ok_or_else(|| bad(format!("the fill of {column:?}, {value}, is not a number")))?;
+                features.number_fills[at] = Some(value);
+            }
+        }
+        if let Some(indicators) = json.get("indicators") {
+            let indicators = strings(Some(indicators), "\"indicators\"")?;
+            let columns: Vec<&str> = (features.numeric.iter().map(String::as_str))
+                .chain(features.categorical.iter().map(OneHot::column))
+                .collect();
+            for (i, name) in indicators.iter().enumerate() {
+                if !columns.contains(&name.as_str()) || indicators[..i].contains(name) {
+                    return Err(bad(format!(
+                        "indicator {name:?} is not a column of the plan, or is given twice"
+                    )));
+                }
+            }
+            features.indicators = indicators;
+        }
+        Ok(features)
     }
 }

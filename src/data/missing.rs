@@ -1,0 +1,118 @@
+//! Missing values: the policies of [`Missing`], and the fill values they fit.
+
+use crate::{Error, Result};
+
+/// What [`Features::fit_with`](super::table::Features::fit_with) does with a table's empty
+/// cells (missing values), per kind of column.
+///
+/// An empty cell is by default an error naming its file, line and column: nothing is filled in
+/// unless asked. A policy fills the empty cells of a kind of column with a value fitted on the
+/// training table and saved with the plan, so every later table is filled with the training
+/// table's values (scikit-learn's `SimpleImputer`, with its `add_indicator`):
+///
+/// | policy | fills an empty cell with | fitted on the training table |
+/// |---|---|---|
+/// | [`FillNumbers::Mean`] | the mean of the column's numbers | yes |
+/// | [`FillNumbers::Median`] | their median (the mean of the middle two for an even count) | yes |
+/// | [`FillNumbers::Value`] | a value of your choice | no |
+/// | [`FillCategories::MostFrequent`] | the most frequent class (the first in class order on a tie) | yes |
+///
+/// With [`indicators`](Missing::indicators), each column that had empty cells in the training
+/// table also gets an input row of its own, `"{column} missing"`: 1 where the cell was empty,
+/// 0 elsewhere, so that the network can tell a filled value from a real one.
+///
+/// A column filled by a policy is filled in every later table too, even if the training table
+/// had no empty cell in it (its mean is fitted all the same); it gets an indicator row only if
+/// the training table had one.
+///
+/// The default refuses them all, as [`Features::fit`](super::table::Features::fit) does.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Missing {
+    /// For the numeric columns (default [`FillNumbers::Refuse`]).
+    pub numbers: FillNumbers,
+    /// For the columns of categories (default [`FillCategories::Refuse`]).
+    pub categories: FillCategories,
+    /// Add a 0/1 input row per column that had empty cells in the training table, 1 where its
+    /// cell is empty (default `false`).
+    pub indicators: bool,
+}
+
+/// What fills an empty cell of a numeric column.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum FillNumbers {
+    /// Nothing: an empty cell is an error naming its line.
+    #[default]
+    Refuse,
+    /// The mean of the column's numbers in the training table.
+    Mean,
+    /// The median of the column's numbers in the training table.
+    Median,
+    /// This value (finite).
+    Value(f64),
+}
+
+/// What fills an empty cell of a column of categories.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FillCategories {
+    /// Nothing: an empty cell is an error naming its line.
+    #[default]
+    Refuse,
+    /// The class most frequent in the training table (the first in the code's class order on a
+    /// tie).
+    MostFrequent,
+}
+
+impl FillNumbers {
+    /// The value filling the empty cells of a column whose cells hold `numbers` (`None` where
+    /// empty); `None` for [`Refuse`](FillNumbers::Refuse). `column` names it in errors.
+    pub(crate) fn fit(self, numbers: &[Option<f64>], column: &str) -> Result<Option<f64>> {
+        let mut present: Vec<f64> = numbers.iter().flatten().copied().collect();
+        let none = || Error::ShapeMismatch {
+            what: format!("the numbers of column {column:?}, to fill its empty cells"),
+            expected: "at least one number".into(),
+            got: "only empty cells".into(),
+        };
+        let fill = match self {
+            FillNumbers::Refuse => return Ok(None),
+            FillNumbers::Value(value) => {
+                crate::optim::check("fill value", value, true, "must be finite")?;
+                value
+            }
+            FillNumbers::Mean if present.is_empty() => return Err(none()),
+            FillNumbers::Mean => {
+                let n = present.len() as f64;
+                let mean = present.iter().sum::<f64>() / n;
+                // Numbers near f64::MAX overflow the sum, never the sum of their shares.
+                if mean.is_finite() { mean } else { present.iter().map(|v| v / n).sum() }
+            }
+            FillNumbers::Median => {
+                present.sort_by(f64::total_cmp);
+                let n = present.len();
+                match n {
+                    0 => return Err(none()),
+                    _ if n % 2 == 1 => present[n / 2],
+                    // Halved first, so that two numbers near f64::MAX do not overflow.
+                    _ => present[n / 2 - 1] / 2.0 + present[n / 2] / 2.0,
+                }
+            }
+        };
+        Ok(Some(fill))
+    }
+}
+
+impl FillCategories {
+    /// The class index filling the empty cells of a column whose cells are `classes` (`None`
+    /// where empty) among `count` classes; `None` for [`Refuse`](FillCategories::Refuse).
+    pub(crate) fn fit(self, classes: &[Option<usize>], count: usize) -> Option<usize> {
+        match self {
+            FillCategories::Refuse => None,
+            FillCategories::MostFrequent => {
+                let mut counts = vec![0usize; count];
+                classes.iter().flatten().for_each(|&c| counts[c] += 1);
+                // The first of the largest: `max_by_key` would take the last.
+                let most = counts.iter().copied().max()?;
+                counts.iter().position(|&c| c == most)
+            }
+        }
+    }
+}
