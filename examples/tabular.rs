@@ -13,6 +13,7 @@
 //! numeric columns); any other column must hold numbers. An empty cell is an error naming its
 //! line, unless `--fill-numbers` and `--fill-categories` fill it (with values fitted on the
 //! training rows only), and `--missing-indicators` adds a 0/1 row per column that had gaps.
+//! `--missing-values NA` makes cells that say `NA` missing values too.
 //!
 //! ```text
 //! cargo run --release --example tabular
@@ -22,10 +23,13 @@
 //! cargo run --release --example tabular -- --csv titanic.csv --target Survived \
 //!     --ignore PassengerId,Name,Ticket,Cabin --categorical Sex,Embarked \
 //!     --fill-numbers median --fill-categories most-frequent --missing-indicators
+//! cargo run --release --example tabular -- --csv penguins.csv --target species \
+//!     --categorical island,sex --missing-values NA --fill-numbers median \
+//!     --fill-categories most-frequent
 //! ```
 
 use clap::{Parser, ValueEnum};
-use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, Table};
+use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, Table, TableOptions};
 use feedforward::metrics::ConfusionMatrix;
 use feedforward::train::{self, Batching, EarlyStopping, SplitConfig, TrainConfig};
 use feedforward::{Adam, AdamConfig, MlpConfig, Network, SoftmaxCrossEntropy, Standardize};
@@ -54,6 +58,9 @@ struct Args {
     /// CSV columns of categories (words or codes) to one-hot encode, comma-separated.
     #[arg(long, value_delimiter = ',', requires = "csv")]
     categorical: Vec<String>,
+    /// Cells that stand for a missing value besides empty ones (R's `NA`), comma-separated.
+    #[arg(long, value_delimiter = ',', requires = "csv")]
+    missing_values: Vec<String>,
     /// What fills an empty cell of a numeric column (fitted on the training rows).
     #[arg(long, value_enum, default_value_t = NumberFill::Refuse, requires = "csv")]
     fill_numbers: NumberFill,
@@ -161,7 +168,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // A CSV table's input plan (saved beside the model) comes with its data.
     let (x, y, class_names, features) = match (&args.csv, &args.target) {
         (Some(path), Some(target)) => {
-            let table = Table::read(path)?;
+            let options = TableOptions { missing: args.missing_values.clone(), ..TableOptions::default() };
+            let table = Table::read_with(path, &options)?;
             let mut excluded: Vec<&str> = args.ignore.iter().map(String::as_str).collect();
             excluded.push(target);
             excluded.extend(args.categorical.iter().map(String::as_str));
@@ -182,7 +190,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .filter_map(|&c| Some(format!("{c} = {}", features.fill(c)?)))
                 .collect();
             if !fills.is_empty() {
-                println!("empty cells filled with {}", fills.join(", "));
+                println!("missing values filled with {}", fills.join(", "));
             }
             if !features.indicators().is_empty() {
                 println!(

@@ -158,8 +158,9 @@ fn tabular_fills_the_gaps_of_a_table_when_asked() {
         let sex = if (i / 3) % 2 == 0 { "female" } else { "male" };
         // One age in five unrecorded, more often for those who did not survive; a few ports.
         let survived = (sex == "female" && class < 3) || (sex == "male" && class == 1 && i % 4 == 0);
+        // Ages unrecorded as R writes them, ports left empty.
         let age = if i % 5 == 0 || (!survived && i % 7 == 0) {
-            String::new()
+            "NA".to_string()
         } else {
             (18 + (i * 13) % 50).to_string()
         };
@@ -175,11 +176,16 @@ fn tabular_fills_the_gaps_of_a_table_when_asked() {
     let run = run_binary(&bin, &base);
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
-    // Row 0 (line 2) has no age and no port; the training rows decide which comes first.
-    assert!(stderr.contains("ship.csv:") && stderr.contains("is empty (a missing value"), "{stderr}");
+    assert!(stderr.contains("ship.csv:2: column \"Age\": \"NA\" is not a number"), "{stderr}");
+    let run = run_binary(&bin, &[&base[..], &["--missing-values", "NA"]].concat());
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("column \"Age\" is \"NA\" (a missing value"), "{stderr}");
     let model = dir.path().join("ship.safetensors");
     let json = dir.path().join("m.json");
     let fill = [
+        "--missing-values",
+        "NA",
         "--fill-numbers",
         "median",
         "--fill-categories",
@@ -194,7 +200,7 @@ fn tabular_fills_the_gaps_of_a_table_when_asked() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
     assert!(
-        stdout.contains("empty cells filled with Pclass = ") && stdout.contains("Embarked = S"),
+        stdout.contains("missing values filled with Pclass = ") && stdout.contains("Embarked = S"),
         "{stdout}"
     );
     assert!(stdout.contains("missing-value rows [\"Age missing\", \"Embarked missing\"]"), "{stdout}");

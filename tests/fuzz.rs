@@ -166,33 +166,43 @@ fn header_end(bytes: &[u8]) -> usize {
 }
 
 fn check_table(text: &str) {
-    use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot, Table};
+    use feedforward::data::table::{Table, TableOptions};
+    // Every call may fail, with a typed error; none may panic. Read plain, and with R's and
+    // others' markers of missing values.
+    let markers = TableOptions { missing: vec!["NA".into(), "?".into()], ..TableOptions::default() };
+    let tables =
+        [Table::parse(text.as_bytes(), "fuzz.csv"), Table::parse_with(text.as_bytes(), "fuzz.csv", &markers)];
+    for table in tables.into_iter().flatten() {
+        check_table_uses(&table);
+    }
+}
+
+fn check_table_uses(table: &feedforward::data::table::Table) {
+    use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot};
     use feedforward::train::SplitConfig;
-    // Every call may fail, with a typed error; none may panic.
-    let Ok(table) = Table::parse(text.as_bytes(), "fuzz.csv") else { return };
     let names: Vec<&str> = table.column_names().iter().map(String::as_str).collect();
     for &name in &names {
         let _ = table.matrix::<f32>(&[name]);
         let _ = table.labels(name);
         let _ = table.is_numeric(name);
-        if let Ok(code) = OneHot::fit(&table, name) {
-            let encoded = code.encode::<f32>(&table).expect("a code fitted on a table encodes it");
+        if let Ok(code) = OneHot::fit(table, name) {
+            let encoded = code.encode::<f32>(table).expect("a code fitted on a table encodes it");
             assert_eq!(encoded.shape(), (code.classes().len(), table.rows()));
         }
     }
     let _ = table.matrix::<f64>(&names);
     if let Some((&first, rest)) = names.split_first()
-        && let Ok(features) = Features::fit(&table, rest, &[first])
+        && let Ok(features) = Features::fit(table, rest, &[first])
     {
-        let _ = features.matrix::<f32>(&table);
+        let _ = features.matrix::<f32>(table);
     }
     // With every empty cell filled, a plan fitted on the table encodes all of it, finite.
     let (numeric, categorical): (Vec<&str>, Vec<&str>) =
         names.iter().partition(|&&n| table.is_numeric(n).unwrap());
     let missing =
         Missing { numbers: FillNumbers::Median, categories: FillCategories::MostFrequent, indicators: true };
-    if let Ok(features) = Features::fit_with(&table, &numeric, &categorical, missing) {
-        let x = features.matrix::<f64>(&table).expect("a plan that fills every gap encodes its own table");
+    if let Ok(features) = Features::fit_with(table, &numeric, &categorical, missing) {
+        let x = features.matrix::<f64>(table).expect("a plan that fills every gap encodes its own table");
         assert_eq!(x.shape(), (features.rows(), table.rows()));
         assert!(x.iter().all(|v| v.is_finite()));
     }

@@ -3,7 +3,9 @@
 #![cfg(feature = "data")]
 
 use feedforward::Error;
-use feedforward::data::table::{Features, FillCategories, FillNumbers, Labels, Missing, OneHot, Table};
+use feedforward::data::table::{
+    Features, FillCategories, FillNumbers, Labels, Missing, OneHot, Table, TableOptions,
+};
 use nalgebra::DMatrix;
 
 fn parse(text: &str) -> Result<Table, Error> {
@@ -504,4 +506,46 @@ fn an_indicator_row_lets_a_network_learn_from_missingness() {
     };
     let (with, without) = (r2(true), r2(false));
     assert!(with > 0.99 && without < 0.9, "R² {with} with the indicator, {without} without");
+}
+
+/// Markers of missing values (R's `NA`) are missing values when the options say so, and words
+/// otherwise: nothing is guessed.
+#[test]
+fn markers_of_missing_values_are_missing_when_named() {
+    let text = "mass,sex,note\n3750,male,?\n NA ,NA,ok\n3800,female,?\n";
+    let plain = parse(text).unwrap();
+    assert!(!plain.is_numeric("mass").unwrap());
+    assert_eq!(
+        failure(plain.matrix::<f32>(&["mass"])),
+        (3, "column \"mass\": \"NA\" is not a number".into())
+    );
+    assert_eq!(plain.labels("sex").unwrap().classes, ["NA", "female", "male"]);
+    let options = TableOptions { missing: vec!["NA".into(), "?".into()], ..TableOptions::default() };
+    let t = Table::parse_with(text.as_bytes(), "t.csv", &options).unwrap();
+    let counts: Vec<usize> = ["mass", "sex", "note"].iter().map(|c| t.missing_cells(c).unwrap()).collect();
+    assert_eq!(counts, [1, 1, 2]);
+    assert!(t.is_numeric("mass").unwrap());
+    let na = "is \"NA\" (a missing value: fill it in the file, or see data::table::Missing)";
+    assert_eq!(failure(t.matrix::<f32>(&["mass"])), (3, format!("column \"mass\" {na}")));
+    assert_eq!(failure(t.labels("sex")), (3, format!("column \"sex\" {na}")));
+    let missing =
+        Missing { numbers: FillNumbers::Mean, categories: FillCategories::MostFrequent, indicators: true };
+    let features = Features::fit_with(&t, &["mass"], &["sex", "note"], missing).unwrap();
+    assert_eq!(
+        features.names(),
+        ["mass", "sex=female", "sex=male", "note=ok", "mass missing", "sex missing", "note missing"]
+    );
+    assert_eq!(features.fill("mass"), Some("3775".into()));
+    assert_eq!(features.fill("sex"), Some("female".into()));
+    let x = features.matrix::<f64>(&t).unwrap();
+    assert_eq!(x.column(1).as_slice(), &[3775.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
+    // The same options from a file, with another delimiter.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.tsv");
+    std::fs::write(&path, text.replace(',', "\t")).unwrap();
+    let read = Table::read_with(&path, &TableOptions { delimiter: b'\t', ..options }).unwrap();
+    assert_eq!(
+        read.matrix::<f32>(&["mass"]).unwrap_err().to_string(),
+        format!("{}:3: column \"mass\" {na}", path.display())
+    );
 }

@@ -12,7 +12,8 @@
 //!
 //! **Nothing is guessed.** A row with more or fewer cells than the header, a cell that is not
 //! a number in a column taken as numbers, or `NaN`/`inf`, is an [`Error::Csv`] naming the file,
-//! the line and the column. An empty cell is a missing value: the table holds it, and taking
+//! the line and the column. An empty cell is a missing value, and so is a cell that says one
+//! of the markers named in [`TableOptions::missing`] (R's `NA`): the table holds it, and taking
 //! its column as numbers or labels is an error naming its line, unless a [`Missing`] policy of
 //! [`Features::fit_with`] fills it. A file longer than [`MAX_FILE_BYTES`] is an error, not an
 //! exhausted memory.
@@ -69,30 +70,59 @@ impl std::fmt::Debug for Table {
     }
 }
 
-/// One column's cells as read (an empty string where missing), and as numbers where every
-/// cell present is one.
+/// One column's cells as read, which of them are missing values, and the cells as numbers
+/// where every cell present is one.
 #[derive(Clone, Debug, PartialEq)]
 struct Column {
     text: Vec<String>,
+    /// Whether each cell is a missing value: empty, or one of the file's markers.
+    missing: Vec<bool>,
     /// The values (`None` where missing), when every cell present is a finite number;
     /// otherwise the first row whose cell is not.
     numbers: std::result::Result<Vec<Option<f64>>, usize>,
 }
 
 impl Column {
-    fn new(text: Vec<String>) -> Self {
-        let numbers = (text.iter().enumerate())
-            .map(|(row, cell)| match cell.as_str() {
-                "" => Ok(None),
-                _ => cell.parse::<f64>().ok().filter(|v| v.is_finite()).map(Some).ok_or(row),
+    fn new(text: Vec<String>, missing: Vec<bool>) -> Self {
+        let numbers = (text.iter().zip(&missing).enumerate())
+            .map(|(row, (cell, &missing))| match missing {
+                true => Ok(None),
+                false => cell.parse::<f64>().ok().filter(|v| v.is_finite()).map(Some).ok_or(row),
             })
             .collect();
-        Column { text, numbers }
+        Column { text, missing, numbers }
     }
 
-    /// The first row whose cell is empty.
+    /// The first row whose cell is a missing value.
     fn first_missing(&self) -> Option<usize> {
-        self.text.iter().position(String::is_empty)
+        self.missing.iter().position(|&m| m)
+    }
+}
+
+/// How [`Table::read_with`] and [`Table::parse_with`] read a table.
+///
+/// ```
+/// use feedforward::data::table::{Table, TableOptions};
+///
+/// // R writes a missing value as NA.
+/// let options = TableOptions { missing: vec!["NA".into()], ..TableOptions::default() };
+/// let table = Table::parse_with("mass;sex\n3750;male\nNA;NA\n".as_bytes(), "penguins.csv", &TableOptions { delimiter: b';', ..options })?;
+/// assert_eq!((table.missing_cells("mass")?, table.missing_cells("sex")?), (1, 1));
+/// assert!(table.is_numeric("mass")?);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableOptions {
+    /// The byte between cells (default `b','`; `b';'` and `b'\t'` are common).
+    pub delimiter: u8,
+    /// Cells that stand for a missing value, as written (after trimming), besides an empty
+    /// cell, which always does: `"NA"` in R's files, `"?"` in some others (default none).
+    pub missing: Vec<String>,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions { delimiter: b',', missing: Vec::new() }
     }
 }
 
@@ -119,24 +149,35 @@ pub struct Labels {
 impl Table {
     /// Reads the CSV file at `path` (comma-separated, with a header row).
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
-        Table::read_with_delimiter(path, b',')
+        Table::read_with(path, &TableOptions::default())
     }
 
     /// [`read`](Table::read) with another delimiter (`b';'`, `b'\t'`).
     pub fn read_with_delimiter(path: impl AsRef<Path>, delimiter: u8) -> Result<Self> {
+        Table::read_with(path, &TableOptions { delimiter, ..TableOptions::default() })
+    }
+
+    /// [`read`](Table::read) with `options`: a delimiter, and markers of missing values.
+    pub fn read_with(path: impl AsRef<Path>, options: &TableOptions) -> Result<Self> {
         let path = path.as_ref();
         let file =
             std::fs::File::open(path).map_err(|e| Error::io(path, e, "a CSV table with a header row"))?;
-        Table::parse_with_delimiter(file, path, delimiter)
+        Table::parse_with(file, path, options)
     }
 
     /// Parses a comma-separated table from any reader; `path` only names the source in errors.
     pub fn parse(reader: impl Read, path: impl Into<PathBuf>) -> Result<Self> {
-        Table::parse_with_delimiter(reader, path, b',')
+        Table::parse_with(reader, path, &TableOptions::default())
     }
 
     /// [`parse`](Table::parse) with another delimiter (`b';'`, `b'\t'`).
     pub fn parse_with_delimiter(reader: impl Read, path: impl Into<PathBuf>, delimiter: u8) -> Result<Self> {
+        Table::parse_with(reader, path, &TableOptions { delimiter, ..TableOptions::default() })
+    }
+
+    /// [`parse`](Table::parse) with `options`: a delimiter, and markers of missing values.
+    pub fn parse_with(reader: impl Read, path: impl Into<PathBuf>, options: &TableOptions) -> Result<Self> {
+        let delimiter = options.delimiter;
         let path = path.into();
         let err = |line: usize, reason: String| Error::Csv { path: path.clone(), line, reason };
         let mut bytes = Vec::new();
@@ -190,7 +231,13 @@ impl Table {
             }
             lines.push(line);
         }
-        let columns = columns.into_iter().map(Column::new).collect();
+        let is_missing = |cell: &String| cell.is_empty() || options.missing.contains(cell);
+        let columns = (columns.into_iter())
+            .map(|text| {
+                let missing = text.iter().map(is_missing).collect();
+                Column::new(text, missing)
+            })
+            .collect();
         Ok(Table { path, names, columns, lines })
     }
 
@@ -198,7 +245,10 @@ impl Table {
     /// order; errors still name their lines in the file.
     fn select(&self, rows: &[usize]) -> Table {
         let columns = (self.columns.iter())
-            .map(|c| Column::new(rows.iter().map(|&r| c.text[r].clone()).collect()))
+            .map(|c| {
+                let text = rows.iter().map(|&r| c.text[r].clone()).collect();
+                Column::new(text, rows.iter().map(|&r| c.missing[r]).collect())
+            })
             .collect();
         let lines = rows.iter().map(|&r| self.lines[r]).collect();
         Table { path: self.path.clone(), names: self.names.clone(), columns, lines }
@@ -274,10 +324,12 @@ impl Table {
         Err(self.error(row, format!("column {name:?}: {cell:?} {what}")))
     }
 
-    /// The error for the empty cell of column `name` at data row `row`.
+    /// The error for the missing value of column `name` at data row `row`.
     fn missing(&self, row: usize, name: &str) -> Error {
+        let cell = self.column(name).map(|c| c.text[row].as_str()).unwrap_or_default();
+        let what = if cell.is_empty() { "empty".to_string() } else { format!("{cell:?}") };
         let reason = format!(
-            "column {name:?} is empty (a missing value: fill it in the file, or see data::table::Missing)"
+            "column {name:?} is {what} (a missing value: fill it in the file, or see data::table::Missing)"
         );
         self.error(row, reason)
     }
@@ -302,9 +354,10 @@ impl Table {
         Ok(column.numbers.as_ref().is_ok_and(|n| n.iter().any(Option::is_some)))
     }
 
-    /// How many cells of the column `name` are empty (missing values).
+    /// How many cells of the column `name` are missing values (empty, or a marker of
+    /// [`TableOptions::missing`]).
     pub fn missing_cells(&self, name: &str) -> Result<usize> {
-        Ok(self.column(name)?.text.iter().filter(|c| c.is_empty()).count())
+        Ok(self.column(name)?.missing.iter().filter(|&&m| m).count())
     }
 
     fn column(&self, name: &str) -> Result<&Column> {
@@ -422,7 +475,7 @@ impl OneHot {
         let class_of = |cell: &str| texts.get(cell).or_else(|| numbers.get(&number_key(cell)?)).copied();
         (column.text.iter().enumerate())
             .map(|(row, cell)| {
-                if cell.is_empty() {
+                if column.missing[row] {
                     return fill.ok_or_else(|| table.missing(row, &self.column));
                 }
                 class_of(cell).ok_or_else(|| {
@@ -465,15 +518,13 @@ fn classes_of(column: &Column) -> (Vec<String>, Vec<Option<usize>>) {
             (classes, indices)
         }
         Err(_) => {
-            let mut classes: Vec<&str> =
-                column.text.iter().map(String::as_str).filter(|c| !c.is_empty()).collect();
+            let present =
+                || column.text.iter().zip(&column.missing).map(|(c, &m)| (!m).then_some(c.as_str()));
+            let mut classes: Vec<&str> = present().flatten().collect();
             classes.sort_unstable();
             classes.dedup();
-            let indices = (column.text.iter())
-                .map(|cell| match cell.as_str() {
-                    "" => None,
-                    cell => Some(classes.binary_search(&cell).expect("every cell is a class")),
-                })
+            let indices = present()
+                .map(|cell| cell.map(|cell| classes.binary_search(&cell).expect("every cell is a class")))
                 .collect();
             (classes.into_iter().map(str::to_string).collect(), indices)
         }
@@ -677,8 +728,8 @@ impl Features {
         }
         for name in &self.indicators {
             let column = table.column(name)?;
-            x.row_mut(row).iter_mut().zip(&column.text).for_each(|(x, cell)| {
-                if cell.is_empty() {
+            x.row_mut(row).iter_mut().zip(&column.missing).for_each(|(x, &missing)| {
+                if missing {
                     *x = T::one();
                 }
             });
