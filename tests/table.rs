@@ -549,3 +549,21 @@ fn markers_of_missing_values_are_missing_when_named() {
         format!("{}:3: column \"mass\" {na}", path.display())
     );
 }
+
+/// Rows without a value where one is needed (a target) are dropped on request, and the rows
+/// kept still name their lines.
+#[test]
+fn rows_missing_a_needed_value_are_dropped_on_request() {
+    let t = parse("x,y,z\n1,10,a\n2,,b\n,30,\n4,40,oops\n").unwrap();
+    let kept = t.without_missing(&["y"]).unwrap();
+    assert_eq!((kept.rows(), kept.missing_cells("x").unwrap()), (3, 1));
+    // Its second row is line 4 of the file.
+    let (line, reason) = failure(kept.labels("z"));
+    assert!(line == 4 && reason.starts_with("column \"z\" is empty"), "{line}: {reason}");
+    let both = t.without_missing(&["x", "y"]).unwrap();
+    assert_eq!(both.matrix::<f32>(&["x", "y"]).unwrap().as_slice(), &[1.0, 10.0, 4.0, 40.0]);
+    assert_eq!(both.labels("z").unwrap().classes, ["a", "oops"]);
+    assert_eq!(t.without_missing(&[]).unwrap(), t);
+    let (line, reason) = failure(t.without_missing(&["w"]));
+    assert!(line == 1 && reason.contains("no column is named \"w\""), "{reason}");
+}

@@ -254,6 +254,24 @@ impl Table {
         Table { path: self.path.clone(), names: self.names.clone(), columns, lines }
     }
 
+    /// The rows whose cells in `columns` are all present (pandas' `dropna(subset=…)`), in
+    /// order; errors still name their lines in the file. For a target with gaps, say: a sample
+    /// without its target cannot be trained on, nor filled in.
+    ///
+    /// ```
+    /// use feedforward::data::table::Table;
+    ///
+    /// let table = Table::parse("area,price\n80,310\n45,\n,420\n".as_bytes(), "houses.csv")?;
+    /// let priced = table.without_missing(&["price"])?;
+    /// assert_eq!((table.rows(), priced.rows(), priced.missing_cells("area")?), (3, 2, 1));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn without_missing(&self, columns: &[&str]) -> Result<Table> {
+        let columns = columns.iter().map(|&c| self.column(c)).collect::<Result<Vec<_>>>()?;
+        let rows: Vec<usize> = (0..self.rows()).filter(|&r| columns.iter().all(|c| !c.missing[r])).collect();
+        Ok(self.select(&rows))
+    }
+
     /// Cuts the table in two as [`train::split`](crate::train::split) cuts a data set of as
     /// many samples with the same `config`: the same rows held out. Split a table before
     /// fitting [`Features`] on it, so that nothing fitted (a fill value, say) sees the rows held
