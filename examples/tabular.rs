@@ -10,7 +10,7 @@
 //! `--csv FILE --target COLUMN` runs the same on a CSV table of your own (a header row, one
 //! sample per row): every other column is an input, but those named by `--ignore`. Columns of
 //! categories named by `--categorical` enter as one-hot codes (a row per category, after the
-//! numeric columns); any other column must hold numbers. An empty cell is an error naming its
+//! numeric columns); any other column must hold numbers. A missing value is an error naming its
 //! line, unless `--fill-numbers` and `--fill-categories` fill it (with values fitted on the
 //! training rows only), and `--missing-indicators` adds a 0/1 row per column that had gaps.
 //! `--missing-values NA` makes cells that say `NA` missing values too.
@@ -61,13 +61,13 @@ struct Args {
     /// Cells that stand for a missing value besides empty ones (R's `NA`), comma-separated.
     #[arg(long, value_delimiter = ',', requires = "csv")]
     missing_values: Vec<String>,
-    /// What fills an empty cell of a numeric column (fitted on the training rows).
+    /// What fills a missing value of a numeric column (fitted on the training rows).
     #[arg(long, value_enum, default_value_t = NumberFill::Refuse, requires = "csv")]
     fill_numbers: NumberFill,
-    /// What fills an empty cell of a column of categories (fitted on the training rows).
+    /// What fills a missing value of a column of categories (fitted on the training rows).
     #[arg(long, value_enum, default_value_t = CategoryFill::Refuse, requires = "csv")]
     fill_categories: CategoryFill,
-    /// Add an input row per column that had empty cells: 1 where the cell was empty.
+    /// Add an input row per column that had missing values: 1 where the value was missing.
     #[arg(long, requires = "csv")]
     missing_indicators: bool,
     /// How the loss weighs the classes.
@@ -96,7 +96,7 @@ enum Weights {
 /// `--fill-numbers`: [`FillNumbers`] as a command-line choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum NumberFill {
-    /// An empty cell is an error naming its line.
+    /// A missing value is an error naming its line.
     Refuse,
     /// The mean of the column on the training rows.
     Mean,
@@ -107,7 +107,7 @@ enum NumberFill {
 /// `--fill-categories`: [`FillCategories`] as a command-line choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum CategoryFill {
-    /// An empty cell is an error naming its line.
+    /// A missing value is an error naming its line.
     Refuse,
     /// The most frequent class on the training rows.
     MostFrequent,

@@ -2,27 +2,28 @@
 
 use crate::{Error, Result};
 
-/// What [`Features::fit_with`](super::table::Features::fit_with) does with a table's empty
-/// cells (missing values), per kind of column.
+/// What [`Features::fit_with`](super::table::Features::fit_with) does with a table's missing
+/// values (empty cells, and cells that say a marker of
+/// [`TableOptions::missing`](super::table::TableOptions::missing)), per kind of column.
 ///
-/// An empty cell is by default an error naming its file, line and column: nothing is filled in
-/// unless asked. A policy fills the empty cells of a kind of column with a value fitted on the
+/// A missing value is by default an error naming its file, line and column: nothing is filled in
+/// unless asked. A policy fills the missing values of a kind of column with a value fitted on the
 /// training table and saved with the plan, so every later table is filled with the training
 /// table's values (scikit-learn's `SimpleImputer`, with its `add_indicator`):
 ///
-/// | policy | fills an empty cell with | fitted on the training table |
+/// | policy | fills a missing value with | fitted on the training table |
 /// |---|---|---|
 /// | [`FillNumbers::Mean`] | the mean of the column's numbers | yes |
 /// | [`FillNumbers::Median`] | their median (the mean of the middle two for an even count) | yes |
 /// | [`FillNumbers::Value`] | a value of your choice | no |
 /// | [`FillCategories::MostFrequent`] | the most frequent class (the first in class order on a tie) | yes |
 ///
-/// With [`indicators`](Missing::indicators), each column that had empty cells in the training
-/// table also gets an input row of its own, `"{column} missing"`: 1 where the cell was empty,
+/// With [`indicators`](Missing::indicators), each column that had missing values in the training
+/// table also gets an input row of its own, `"{column} missing"`: 1 where the value was missing,
 /// 0 elsewhere, so that the network can tell a filled value from a real one.
 ///
 /// A column filled by a policy is filled in every later table too, even if the training table
-/// had no empty cell in it (its mean is fitted all the same); it gets an indicator row only if
+/// had no missing value in it (its mean is fitted all the same); it gets an indicator row only if
 /// the training table had one.
 ///
 /// The default refuses them all, as [`Features::fit`](super::table::Features::fit) does.
@@ -32,15 +33,15 @@ pub struct Missing {
     pub numbers: FillNumbers,
     /// For the columns of categories (default [`FillCategories::Refuse`]).
     pub categories: FillCategories,
-    /// Add a 0/1 input row per column that had empty cells in the training table, 1 where its
-    /// cell is empty (default `false`).
+    /// Add a 0/1 input row per column that had missing values in the training table, 1 where its
+    /// value is missing (default `false`).
     pub indicators: bool,
 }
 
-/// What fills an empty cell of a numeric column.
+/// What fills a missing value of a numeric column.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum FillNumbers {
-    /// Nothing: an empty cell is an error naming its line.
+    /// Nothing: a missing value is an error naming its line.
     #[default]
     Refuse,
     /// The mean of the column's numbers in the training table.
@@ -51,10 +52,10 @@ pub enum FillNumbers {
     Value(f64),
 }
 
-/// What fills an empty cell of a column of categories.
+/// What fills a missing value of a column of categories.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FillCategories {
-    /// Nothing: an empty cell is an error naming its line.
+    /// Nothing: a missing value is an error naming its line.
     #[default]
     Refuse,
     /// The class most frequent in the training table (the first in the code's class order on a
@@ -63,14 +64,14 @@ pub enum FillCategories {
 }
 
 impl FillNumbers {
-    /// The value filling the empty cells of a column whose cells hold `numbers` (`None` where
-    /// empty); `None` for [`Refuse`](FillNumbers::Refuse). `column` names it in errors.
+    /// The value filling the missing values of a column whose cells hold `numbers` (`None` where
+    /// missing); `None` for [`Refuse`](FillNumbers::Refuse). `column` names it in errors.
     pub(crate) fn fit(self, numbers: &[Option<f64>], column: &str) -> Result<Option<f64>> {
         let mut present: Vec<f64> = numbers.iter().flatten().copied().collect();
         let none = || Error::ShapeMismatch {
-            what: format!("the numbers of column {column:?}, to fill its empty cells"),
+            what: format!("the numbers of column {column:?}, to fill its missing values"),
             expected: "at least one number".into(),
-            got: "only empty cells".into(),
+            got: "only missing values".into(),
         };
         let fill = match self {
             FillNumbers::Refuse => return Ok(None),
@@ -101,8 +102,8 @@ impl FillNumbers {
 }
 
 impl FillCategories {
-    /// The class index filling the empty cells of a column whose cells are `classes` (`None`
-    /// where empty) among `count` classes; `None` for [`Refuse`](FillCategories::Refuse).
+    /// The class index filling the missing values of a column whose cells are `classes` (`None`
+    /// where missing) among `count` classes; `None` for [`Refuse`](FillCategories::Refuse).
     pub(crate) fn fit(self, classes: &[Option<usize>], count: usize) -> Option<usize> {
         match self {
             FillCategories::Refuse => None,

@@ -304,7 +304,7 @@ impl Table {
     }
 
     /// The columns `names`, in that order, as a `names.len() × rows` matrix: one sample per
-    /// column, as a network takes it. Every cell must be a finite number: an empty cell is an
+    /// column, as a network takes it. Every cell must be a finite number: a missing value is an
     /// error too ([`Features::fit_with`] can fill it).
     pub fn matrix<T: Float>(&self, names: &[&str]) -> Result<DMatrix<T>> {
         let mut values = Vec::with_capacity(names.len());
@@ -314,15 +314,15 @@ impl Table {
         Ok(DMatrix::from_fn(names.len(), self.rows(), |i, j| T::lit(values[i][j])))
     }
 
-    /// The column `name` as numbers, its empty cells filled with `fill`, or an error naming the
-    /// first cell that is not a number, or empty without a fill.
+    /// The column `name` as numbers, its missing values filled with `fill`, or an error naming the
+    /// first cell that is not a number, or missing without a fill.
     fn numbers(&self, name: &str, fill: Option<f64>) -> Result<Vec<f64>> {
         (self.numbers_or_missing(name)?.iter().enumerate())
             .map(|(row, n)| n.or(fill).ok_or_else(|| self.missing(row, name)))
             .collect()
     }
 
-    /// The column `name` as numbers, `None` where empty, or an error naming the first cell
+    /// The column `name` as numbers, `None` where missing, or an error naming the first cell
     /// that is not a number.
     fn numbers_or_missing(&self, name: &str) -> Result<&[Option<f64>]> {
         let column = self.column(name)?;
@@ -353,7 +353,7 @@ impl Table {
     }
 
     /// The column `name` as class labels: its distinct values sorted (numerically when they
-    /// are all numbers), and each row's index among them. An empty cell is an error.
+    /// are all numbers), and each row's index among them. A missing value is an error.
     pub fn labels(&self, name: &str) -> Result<Labels> {
         let column = self.column(name)?;
         if let Some(row) = column.first_missing() {
@@ -364,7 +364,7 @@ impl Table {
         Ok(Labels { indices, classes })
     }
 
-    /// Whether the column `name` holds numbers: every cell that is not empty is a finite
+    /// Whether the column `name` holds numbers: every cell that is not missing is a finite
     /// number, and at least one is (a numeric feature; the others hold categories, for a
     /// [`OneHot`] code).
     pub fn is_numeric(&self, name: &str) -> Result<bool> {
@@ -437,7 +437,7 @@ impl OneHot {
     }
 
     /// The code of the column `column` of `table`: its distinct values, sorted as
-    /// [`Table::labels`] sorts them. An empty cell is an error.
+    /// [`Table::labels`] sorts them. A missing value is an error.
     pub fn fit(table: &Table, column: &str) -> Result<Self> {
         OneHot::new(column, table.labels(column)?.classes)
     }
@@ -460,7 +460,7 @@ impl OneHot {
         self.classes.iter().map(|class| format!("{}={class}", self.column)).collect()
     }
 
-    /// The column of `table` as a `classes × rows` matrix of 0s and 1s. An empty cell is an
+    /// The column of `table` as a `classes × rows` matrix of 0s and 1s. A missing value is an
     /// error.
     pub fn encode<T: Float>(&self, table: &Table) -> Result<DMatrix<T>> {
         let mut x = DMatrix::zeros(self.classes.len(), table.rows());
@@ -468,7 +468,7 @@ impl OneHot {
         Ok(x)
     }
 
-    /// Writes the code of `table`'s column into `out` (`classes × rows`, zeros), empty cells
+    /// Writes the code of `table`'s column into `out` (`classes × rows`, zeros), missing values
     /// taken as class `fill`.
     fn encode_into<T: Float>(
         &self,
@@ -482,8 +482,8 @@ impl OneHot {
         Ok(())
     }
 
-    /// Each row's class index (`fill` for an empty cell), or an error naming the first cell
-    /// that is none of the classes, or empty without a fill.
+    /// Each row's class index (`fill` for a missing value), or an error naming the first cell
+    /// that is none of the classes, or missing without a fill.
     fn class_indices(&self, table: &Table, fill: Option<usize>) -> Result<Vec<usize>> {
         let column = table.column(&self.column)?;
         let texts: HashMap<&str, usize> =
@@ -513,9 +513,9 @@ impl OneHot {
     }
 }
 
-/// The distinct values of `column`'s cells that are not empty, sorted (by value when every one
+/// The distinct values of `column`'s cells that are not missing, sorted (by value when every one
 /// is a number, so that "10" follows "9" and "1.0" is "1"'s class; as text otherwise), and each
-/// row's index among them (`None` where empty).
+/// row's index among them (`None` where missing).
 fn classes_of(column: &Column) -> (Vec<String>, Vec<Option<usize>>) {
     match &column.numbers {
         Ok(numbers) => {
@@ -557,10 +557,10 @@ fn number_key(cell: &str) -> Option<u64> {
 }
 
 /// A table's inputs, in a fixed order: numeric columns as they are, then columns of categories
-/// as [`OneHot`] codes, then (with [`Missing::indicators`]) a 0/1 row per column that had empty
-/// cells. Fit it on the training table, build the network on [`matrix`](Features::matrix), and
+/// as [`OneHot`] codes, then (with [`Missing::indicators`]) a 0/1 row per column that had missing
+/// values. Fit it on the training table, build the network on [`matrix`](Features::matrix), and
 /// [`save`](Features::save) it beside the model: the same plan then encodes every later table
-/// row for row, whatever the order of its columns, and fills its empty cells with the training
+/// row for row, whatever the order of its columns, and fills its missing values with the training
 /// table's values ([`fit_with`](Features::fit_with)).
 ///
 /// ```
@@ -583,7 +583,7 @@ fn number_key(cell: &str) -> Option<u64> {
 /// use feedforward::data::table::{FillCategories, FillNumbers, Features, Missing, Table};
 ///
 /// let training = Table::parse("age,port\n30,S\n,C\n20,S\n".as_bytes(), "train.csv")?;
-/// // By default an empty cell is an error naming its line.
+/// // By default a missing value is an error naming its line.
 /// let e = Features::fit(&training, &["age"], &["port"]).unwrap_err();
 /// assert!(e.to_string().starts_with("train.csv:3: column \"age\" is empty"));
 /// let missing = Missing { numbers: FillNumbers::Median, categories: FillCategories::MostFrequent, indicators: true };
@@ -603,10 +603,10 @@ fn number_key(cell: &str) -> Option<u64> {
 pub struct Features {
     numeric: Vec<String>,
     categorical: Vec<OneHot>,
-    /// The value filling each numeric column's empty cells (`None`: refused), in `numeric`'s
+    /// The value filling each numeric column's missing values (`None`: refused), in `numeric`'s
     /// order.
     number_fills: Vec<Option<f64>>,
-    /// The class filling each code's empty cells, in `categorical`'s order.
+    /// The class filling each code's missing values, in `categorical`'s order.
     class_fills: Vec<Option<usize>>,
     /// The columns with an indicator row, in the plan's order.
     indicators: Vec<String>,
@@ -619,7 +619,7 @@ impl Eq for Features {}
 const FEATURES_FORMAT: u64 = 2;
 
 impl Features {
-    /// The plan `numeric`, then `categorical`, with no fills: an empty cell is an error.
+    /// The plan `numeric`, then `categorical`, with no fills: a missing value is an error.
     /// Rejects a column named twice.
     pub fn new(numeric: Vec<String>, categorical: Vec<OneHot>) -> Result<Self> {
         let columns: Vec<&str> =
@@ -636,20 +636,20 @@ impl Features {
     }
 
     /// The columns `numeric` of `table` as they are, then a [`OneHot::fit`] code of each of
-    /// `categorical`. An empty cell is an error naming its line: see
+    /// `categorical`. A missing value is an error naming its line: see
     /// [`fit_with`](Features::fit_with).
     pub fn fit(table: &Table, numeric: &[&str], categorical: &[&str]) -> Result<Self> {
         Features::fit_with(table, numeric, categorical, Missing::default())
     }
 
-    /// [`fit`](Features::fit), with the empty cells of each kind of column treated as
+    /// [`fit`](Features::fit), with the missing values of each kind of column treated as
     /// `missing` says: refused, or filled with a value fitted on `table` (and flagged in an
     /// indicator row). Fit it on the rows you train on ([`Table::split`]).
     pub fn fit_with(table: &Table, numeric: &[&str], categorical: &[&str], missing: Missing) -> Result<Self> {
         let mut indicators = Vec::new();
         let mut flag = |name: &str, column: &Column| -> Result<()> {
             if let Some(row) = column.first_missing() {
-                // A refused column's empty cell is an error now, not at the first encode.
+                // A refused column's missing value is an error now, not at the first encode.
                 let refused = match numeric.contains(&name) {
                     true => missing.numbers == FillNumbers::Refuse,
                     false => missing.categories == FillCategories::Refuse,
@@ -693,7 +693,7 @@ impl Features {
         &self.categorical
     }
 
-    /// The value filling the empty cells of `column`, as text (a number, or a class), or
+    /// The value filling the missing values of `column`, as text (a number, or a class), or
     /// `None` if they are refused (or no column of the plan has that name).
     #[must_use]
     pub fn fill(&self, column: &str) -> Option<String> {
@@ -730,8 +730,8 @@ impl Features {
 
     /// The inputs of `table`, `rows() × table.rows()`, one sample per column: the numeric
     /// columns (as [`Table::matrix`] reads them), then each code's rows, then the indicator
-    /// rows, empty cells filled as the plan says. A missing column, a word in a numeric
-    /// column, a category a code never saw, or an empty cell the plan does not fill is an error
+    /// rows, missing values filled as the plan says. A missing column, a word in a numeric
+    /// column, a category a code never saw, or a missing value the plan does not fill is an error
     /// naming it.
     pub fn matrix<T: Float>(&self, table: &Table) -> Result<DMatrix<T>> {
         let mut x = DMatrix::zeros(self.rows(), table.rows());
