@@ -567,3 +567,29 @@ fn rows_missing_a_needed_value_are_dropped_on_request() {
     let (line, reason) = failure(t.without_missing(&["w"]));
     assert!(line == 1 && reason.contains("no column is named \"w\""), "{reason}");
 }
+
+/// Rows in memory read as a file's would: the same checks, the same missing values, and errors
+/// at the line each row would have under the header.
+#[test]
+fn rows_in_memory_read_as_a_file_would() {
+    let options = TableOptions { missing: vec!["NA".into()], ..TableOptions::default() };
+    let rows = [vec!["1", " Lyon, north ", "NA"], vec!["2", "", "x"]];
+    let t = Table::from_rows("db", &["id", "city", "note"], &rows, &options).unwrap();
+    let from_file =
+        Table::parse_with("id,city,note\n1,\" Lyon, north \",NA\n2,,x\n".as_bytes(), "db", &options).unwrap();
+    assert_eq!(t, from_file);
+    assert_eq!(t.labels("id").unwrap().classes, ["1", "2"]);
+    assert_eq!((t.missing_cells("city").unwrap(), t.missing_cells("note").unwrap()), (1, 1));
+    let error = |e: Error| match e {
+        Error::Csv { path, line, reason } => (path.display().to_string(), line, reason),
+        other => panic!("not a CSV error: {other}"),
+    };
+    let (path, line, reason) = error(t.labels("city").unwrap_err());
+    assert!(path == "db" && line == 3 && reason.starts_with("column \"city\" is empty"), "{line}: {reason}");
+    let ragged = Table::from_rows("db", &["a", "b"], &[vec!["1", "2"], vec!["3"]], &options).unwrap_err();
+    assert_eq!(error(ragged), ("db".into(), 3, "1 cells, the header has 2".into()));
+    let twice = Table::from_rows("db", &["a", " a"], &[["1", "2"]], &options).unwrap_err();
+    assert_eq!(error(twice).2, "two columns are named \"a\"");
+    let nameless = Table::from_rows::<[&str; 0], &str>("db", &[""], &[], &options).unwrap_err();
+    assert_eq!(error(nameless).2, "column 1 of the header has no name");
+}

@@ -210,6 +210,55 @@ impl Table {
             Some(Ok(record)) => record,
         };
         let names: Vec<String> = header.iter().map(str::to_string).collect();
+        let rows = records.map(|record| {
+            let record = record.map_err(|e| err(line_at(e.position()), format!("unreadable row: {e}")))?;
+            Ok((line_at(record.position()), record.iter().map(str::to_string).collect()))
+        });
+        Table::from_lines(path.clone(), names, rows, &options.missing)
+    }
+
+    /// A table from cells in memory (a database's rows, the fields of a request to a model):
+    /// the column `names`, then each row's cells in that order, read as a file's would be
+    /// (trimmed; missing when empty or one of `options.missing`, whose `delimiter` is unused).
+    /// `source` names them in errors, which give a row the line it would have in a file: row 0
+    /// is line 2, under the header.
+    ///
+    /// ```
+    /// use feedforward::data::table::{Features, Table, TableOptions};
+    ///
+    /// let training = Table::parse("area,city\n80,Lyon\n45,Paris\n".as_bytes(), "a.csv")?;
+    /// let features = Features::fit(&training, &["area"], &["city"])?;
+    /// // A request's fields, no CSV to write (a comma in a value is just a comma).
+    /// let request = Table::from_rows("request", &["city", "area"], &[["Paris", "61.5"]], &TableOptions::default())?;
+    /// assert_eq!(features.matrix::<f32>(&request)?.as_slice(), &[61.5, 0.0, 1.0]);
+    /// let bad = Table::from_rows("request", &["city", "area"], &[["Paris", "big"]], &TableOptions::default())?;
+    /// let e = features.matrix::<f32>(&bad).unwrap_err();
+    /// assert!(e.to_string().starts_with("request:2: column \"area\": \"big\" is not a number"));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn from_rows<R: AsRef<[S]>, S: AsRef<str>>(
+        source: impl Into<PathBuf>,
+        names: &[&str],
+        rows: &[R],
+        options: &TableOptions,
+    ) -> Result<Self> {
+        let names = names.iter().map(|n| n.trim().to_string()).collect();
+        let rows = (rows.iter().enumerate()).map(|(i, row)| {
+            Ok((i + 2, row.as_ref().iter().map(|c| c.as_ref().trim().to_string()).collect()))
+        });
+        Table::from_lines(source.into(), names, rows, &options.missing)
+    }
+
+    /// A table from its column `names` and its rows, each with its line in the source: checks
+    /// the names and each row's length, and marks the cells that are empty or one of
+    /// `markers` as missing values.
+    fn from_lines(
+        path: PathBuf,
+        names: Vec<String>,
+        rows: impl Iterator<Item = Result<(usize, Vec<String>)>>,
+        markers: &[String],
+    ) -> Result<Self> {
+        let err = |line: usize, reason: String| Error::Csv { path: path.clone(), line, reason };
         for (i, name) in names.iter().enumerate() {
             if name.is_empty() {
                 return Err(err(1, format!("column {} of the header has no name", i + 1)));
@@ -220,18 +269,17 @@ impl Table {
         }
         let mut columns: Vec<Vec<String>> = vec![Vec::new(); names.len()];
         let mut lines = Vec::new();
-        for record in records {
-            let record = record.map_err(|e| err(line_at(e.position()), format!("unreadable row: {e}")))?;
-            let line = line_at(record.position());
-            if record.len() != names.len() {
-                return Err(err(line, format!("{} cells, the header has {}", record.len(), names.len())));
+        for row in rows {
+            let (line, cells) = row?;
+            if cells.len() != names.len() {
+                return Err(err(line, format!("{} cells, the header has {}", cells.len(), names.len())));
             }
-            for (cell, column) in record.iter().zip(&mut columns) {
-                column.push(cell.to_string());
+            for (cell, column) in cells.into_iter().zip(&mut columns) {
+                column.push(cell);
             }
             lines.push(line);
         }
-        let is_missing = |cell: &String| cell.is_empty() || options.missing.contains(cell);
+        let is_missing = |cell: &String| cell.is_empty() || markers.contains(cell);
         let columns = (columns.into_iter())
             .map(|text| {
                 let missing = text.iter().map(is_missing).collect();
