@@ -399,6 +399,9 @@ fn missing_values_are_filled_with_values_fitted_on_the_training_table() {
     )
     .unwrap_err();
     assert!(matches!(e, Error::InvalidHyperparameter { name: "fill value", .. }), "{e}");
+    // A column named as both kinds is refused as such, before its gaps are looked at.
+    let e = Features::fit_with(&training, &["n"], &["n"], Missing::default()).unwrap_err();
+    assert!(e.to_string().contains("\"n\" twice"), "{e}");
     let t = parse("a,b\n1,\n2,\n").unwrap();
     let e =
         Features::fit_with(&t, &["b"], &[], Missing { numbers: FillNumbers::Median, ..Missing::default() })

@@ -672,13 +672,7 @@ impl Features {
     pub fn new(numeric: Vec<String>, categorical: Vec<OneHot>) -> Result<Self> {
         let columns: Vec<&str> =
             numeric.iter().map(String::as_str).chain(categorical.iter().map(OneHot::column)).collect();
-        if let Some(i) = (1..columns.len()).find(|&i| columns[..i].contains(&columns[i])) {
-            return Err(Error::ShapeMismatch {
-                what: "the columns of a table's features".into(),
-                expected: "each column once".into(),
-                got: format!("{:?} twice in {columns:?}", columns[i]),
-            });
-        }
+        each_once(&columns)?;
         let (number_fills, class_fills) = (vec![None; numeric.len()], vec![None; categorical.len()]);
         Ok(Features { numeric, categorical, number_fills, class_fills, indicators: Vec::new() })
     }
@@ -694,6 +688,8 @@ impl Features {
     /// `missing` says: refused, or filled with a value fitted on `table` (and flagged in an
     /// indicator row). Fit it on the rows you train on ([`Table::split`]).
     pub fn fit_with(table: &Table, numeric: &[&str], categorical: &[&str], missing: Missing) -> Result<Self> {
+        // First, so that a column named as both kinds is not taken for the first kind.
+        each_once(&[numeric, categorical].concat())?;
         let mut indicators = Vec::new();
         let mut flag = |name: &str, column: &Column| -> Result<()> {
             if let Some(row) = column.first_missing() {
@@ -914,5 +910,17 @@ impl Features {
             features.indicators = indicators;
         }
         Ok(features)
+    }
+}
+
+/// Rejects a column named twice among a plan's `columns`.
+fn each_once(columns: &[&str]) -> Result<()> {
+    match (1..columns.len()).find(|&i| columns[..i].contains(&columns[i])) {
+        None => Ok(()),
+        Some(i) => Err(Error::ShapeMismatch {
+            what: "the columns of a table's features".into(),
+            expected: "each column once".into(),
+            got: format!("{:?} twice in {columns:?}", columns[i]),
+        }),
     }
 }
