@@ -238,13 +238,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("stopped after {} epochs; the best epoch's weights are kept", report.epochs.len());
 
     let m = ConfusionMatrix::new(classes, &net.predict(&test.held_out_inputs)?, &test.held_out_targets)?
-        .with_class_names(class_names)?;
+        .with_class_names(class_names.clone())?;
     println!("test set, {} samples:\n{m}", test.held_out_targets.len());
     let macro_f1 = m.macro_f1().unwrap_or(f64::NAN);
     println!("accuracy {:.2}%, macro F1 {macro_f1:.3}", 100.0 * m.accuracy());
     if let Some(path) = &args.model {
-        net.save(path)?;
-        println!("model: {} (takes raw features)", path.display());
+        // The class names ride in the model file: a server maps an output row to its name.
+        net.save_with_metadata(path, &[("classes", &serde_json::to_string(&class_names)?)])?;
+        println!("model: {} (takes raw features; class names in its metadata)", path.display());
         if let Some(features) = &features {
             let plan = path.with_extension("features.json");
             features.save(&plan)?;

@@ -200,6 +200,64 @@ pub fn save<T: Float>(network: &Network<T>, path: impl AsRef<Path>) -> Result<()
     write_bytes(path.as_ref(), &to_bytes(network)?)
 }
 
+/// Whether a metadata key is one this crate writes itself (`"format"`, and every key that
+/// begins with `"feedforward"`), which a user's entries may not take.
+fn is_reserved(key: &str) -> bool {
+    key == "format" || key.starts_with(ARCHITECTURE_KEY)
+}
+
+/// [`save`] with `metadata` entries of your own in the file's header (safetensors keeps
+/// text under text keys): what the model's outputs mean (class names), the data or code it was
+/// trained with. [`metadata`] reads them back. Refuses a key given twice, and the crate's own
+/// keys (`"format"`, and those beginning with `"feedforward"`).
+///
+/// ```
+/// use feedforward::{MlpConfig, Network, weights};
+/// use rand::SeedableRng;
+/// let net = Network::<f32>::mlp(&[4, 3], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))?;
+/// let path = std::env::temp_dir().join("feedforward-doc-metadata.safetensors");
+/// net.save_with_metadata(&path, &[("classes", r#"["cat", "dog", "bird"]"#), ("data", "2026-11 export")])?;
+/// let metadata = weights::metadata(&path)?;
+/// assert_eq!(metadata["classes"], r#"["cat", "dog", "bird"]"#);
+/// assert_eq!(metadata.len(), 2); // the crate's own entries are not among them
+/// assert!(Network::<f32>::load(&path).is_ok());
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+pub fn save_with_metadata<T: Float>(
+    network: &Network<T>,
+    path: impl AsRef<Path>,
+    metadata: &[(&str, &str)],
+) -> Result<()> {
+    let path = path.as_ref();
+    let bad = |reason: String| Error::Weights { path: path.to_path_buf(), reason };
+    for (i, &(key, _)) in metadata.iter().enumerate() {
+        if is_reserved(key) {
+            return Err(bad(format!(
+                "metadata key {key:?} is the crate's own (\"format\", \"feedforward…\")"
+            )));
+        }
+        if metadata[..i].iter().any(|&(k, _)| k == key) {
+            return Err(bad(format!("metadata key {key:?} is given twice")));
+        }
+    }
+    let entries = metadata.iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect();
+    write_bytes(path, &to_bytes_with(network, Vec::new(), entries)?)
+}
+
+/// The metadata entries of the safetensors file at `path` but the crate's own: what
+/// [`save_with_metadata`] wrote, or what another tool did.
+pub fn metadata(path: impl AsRef<Path>) -> Result<std::collections::BTreeMap<String, String>> {
+    let path = path.as_ref();
+    let bytes = read(path)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| Error::Weights {
+        path: path.to_path_buf(),
+        reason: format!("not a safetensors file: {e}"),
+    })?;
+    let entries = header.metadata().clone().unwrap_or_default();
+    Ok(entries.into_iter().filter(|(key, _)| !is_reserved(key)).collect())
+}
+
 /// Writes `bytes` to `path`.
 pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = crate::error::create_file(path)?;
@@ -335,6 +393,13 @@ impl<T: Float> Network<T> {
     /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         save(self, path)
+    }
+
+    /// [`Network::save`] with `metadata` entries of your own (see
+    /// [`weights::save_with_metadata`](save_with_metadata)); [`weights::metadata`](metadata)
+    /// reads them back.
+    pub fn save_with_metadata(&self, path: impl AsRef<Path>, metadata: &[(&str, &str)]) -> Result<()> {
+        save_with_metadata(self, path, metadata)
     }
 
     /// Rebuilds a network from a file written by [`Network::save`]: architecture and

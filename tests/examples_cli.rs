@@ -127,6 +127,8 @@ fn tabular_reads_a_csv_table_of_your_own() {
         let new = feedforward::data::table::Table::parse(new.as_bytes(), "new.csv").unwrap();
         let net = feedforward::Network::<f32>::load(&model).unwrap();
         assert_eq!(net.predict(&plan.matrix(&new).unwrap()).unwrap(), [2]);
+        let classes = &feedforward::weights::metadata(&model).unwrap()["classes"];
+        assert_eq!(classes, r#"["setosa","versicolor","virginica"]"#);
     }
     assert!(stdout.contains("classes: 0 = setosa, 1 = versicolor, 2 = virginica"), "{stdout}");
     assert!(metrics(&json)["test_accuracy"].as_f64().unwrap() > 0.9, "{stdout}");

@@ -262,3 +262,46 @@ fn a_file_without_architecture_still_loads_into_a_built_network() {
     let mut n = net(MnistNet::Seed, 0);
     weights::load_into(&mut n, &path).unwrap();
 }
+
+/// Metadata of the user's own rides in the model file beside the architecture, comes back
+/// without the crate's entries, and cannot take the crate's keys.
+#[test]
+fn metadata_of_your_own_is_saved_and_read_back() {
+    let a = net(MnistNet::Default, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.safetensors");
+    let classes = r#"["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]"#;
+    a.save_with_metadata(&path, &[("classes", classes), ("trained on", "MNIST, 60,000 images")]).unwrap();
+    let metadata = weights::metadata(&path).unwrap();
+    assert_eq!(metadata.len(), 2);
+    assert_eq!(
+        (metadata["classes"].as_str(), metadata["trained on"].as_str()),
+        (classes, "MNIST, 60,000 images")
+    );
+    let b = Network::<f32>::load(&path).unwrap();
+    let x = nalgebra::DMatrix::from_element(784, 2, 0.25f32);
+    assert_eq!(a.output(&x).unwrap(), b.output(&x).unwrap());
+    // A plain model file has none of its own.
+    a.save(dir.path().join("plain.safetensors")).unwrap();
+    assert!(weights::metadata(dir.path().join("plain.safetensors")).unwrap().is_empty());
+    // The crate's keys, and a key given twice, are refused, and nothing is written.
+    let refused = dir.path().join("refused.safetensors");
+    for (entries, why) in [
+        (&[("format", "pt")][..], "\"format\" is the crate's own"),
+        (&[("feedforward", "{}")][..], "\"feedforward\" is the crate's own"),
+        (&[("feedforward.checkpoint", "{}")][..], "\"feedforward.checkpoint\" is the crate's own"),
+        (&[("a", "1"), ("a", "2")][..], "\"a\" is given twice"),
+    ] {
+        match a.save_with_metadata(&refused, entries) {
+            Err(Error::Weights { path, reason }) => {
+                assert!(path == refused && reason.contains(why), "{reason}");
+            }
+            other => panic!("{entries:?}: {other:?}"),
+        }
+        assert!(!refused.exists());
+    }
+    let not_safetensors = dir.path().join("notes.txt");
+    std::fs::write(&not_safetensors, "hello").unwrap();
+    assert!(matches!(weights::metadata(&not_safetensors), Err(Error::Weights { .. })));
+    assert!(matches!(weights::metadata(dir.path().join("none")), Err(Error::MissingFile { .. })));
+}
