@@ -186,9 +186,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             for code in features.categorical() {
                 println!("one-hot rows {:?}", code.feature_names());
             }
-            let fills: Vec<String> = (inputs.iter().chain(&categorical))
-                .filter_map(|&c| Some(format!("{c} = {}", features.fill(c)?)))
-                .collect();
+            // The columns with gaps in this table (every column gets a fill, for later tables).
+            let mut fills = Vec::new();
+            for &column in inputs.iter().chain(&categorical) {
+                let (gaps, fill) = (table.missing_cells(column)?, features.fill(column));
+                if let (1.., Some(fill)) = (gaps, fill) {
+                    fills.push(format!("{column} = {fill} ({gaps} of {})", table.rows()));
+                }
+            }
             if !fills.is_empty() {
                 println!("missing values filled with {}", fills.join(", "));
             }

@@ -202,7 +202,7 @@ fn tabular_fills_the_gaps_of_a_table_when_asked() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
     assert!(
-        stdout.contains("missing values filled with Pclass = ") && stdout.contains("Embarked = S"),
+        stdout.contains("missing values filled with Age = ") && stdout.contains(", Embarked = S (5 of 400)"),
         "{stdout}"
     );
     assert!(stdout.contains("missing-value rows [\"Age missing\", \"Embarked missing\"]"), "{stdout}");
