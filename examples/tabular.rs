@@ -13,7 +13,9 @@
 //! numeric columns); any other column must hold numbers. A missing value is an error naming its
 //! line, unless `--fill-numbers` and `--fill-categories` fill it (with values fitted on the
 //! training rows only), and `--missing-indicators` adds a 0/1 row per column that had gaps.
-//! `--missing-values NA` makes cells that say `NA` missing values too.
+//! `--missing-values NA` makes cells that say `NA` missing values too. The plan is fitted on the
+//! training rows, so a category only the test rows have is an error naming its line, unless
+//! `--unseen-categories all-zeros` encodes it as no known class.
 //!
 //! ```text
 //! cargo run --release --example tabular
@@ -29,7 +31,9 @@
 //! ```
 
 use clap::{Parser, ValueEnum};
-use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, Table, TableOptions};
+use feedforward::data::table::{
+    Features, FillCategories, FillNumbers, Missing, Table, TableOptions, UnseenCategories,
+};
 use feedforward::metrics::ConfusionMatrix;
 use feedforward::train::{self, Batching, EarlyStopping, SplitConfig, TrainConfig};
 use feedforward::{Adam, AdamConfig, MlpConfig, Network, SoftmaxCrossEntropy, Standardize};
@@ -70,6 +74,10 @@ struct Args {
     /// Add an input row per column that had missing values: 1 where the value was missing.
     #[arg(long, requires = "csv")]
     missing_indicators: bool,
+    /// What the one-hot codes do with a category the training rows did not have (saved with
+    /// the input plan).
+    #[arg(long, value_enum, default_value_t = Unseen::Refuse, requires = "csv")]
+    unseen_categories: Unseen,
     /// How the loss weighs the classes.
     #[arg(long, value_enum, default_value_t = Weights::Balanced)]
     class_weights: Weights,
@@ -111,6 +119,15 @@ enum CategoryFill {
     Refuse,
     /// The most frequent class on the training rows.
     MostFrequent,
+}
+
+/// `--unseen-categories`: [`UnseenCategories`] as a command-line choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Unseen {
+    /// An error naming its line.
+    Refuse,
+    /// No known class: all the code's rows 0.
+    AllZeros,
 }
 
 impl Args {
@@ -180,7 +197,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let categorical: Vec<&str> = args.categorical.iter().map(String::as_str).collect();
             // The plan is fitted on the training rows: the test rows' values fill nothing.
             let training = table.split(test_split(table.rows()))?.kept;
-            let features = Features::fit_with(&training, &inputs, &categorical, args.missing())?;
+            let unseen = match args.unseen_categories {
+                Unseen::Refuse => UnseenCategories::Refuse,
+                Unseen::AllZeros => UnseenCategories::AllZeros,
+            };
+            let features = Features::fit_with(&training, &inputs, &categorical, args.missing())?
+                .with_unseen_categories(unseen);
             let labels = table.labels(target)?;
             println!("{}: {} rows; inputs {inputs:?}", path.display(), table.rows());
             for code in features.categorical() {

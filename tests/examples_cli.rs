@@ -226,6 +226,47 @@ fn tabular_fills_the_gaps_of_a_table_when_asked() {
     assert!(!run.status.success());
 }
 
+/// `tabular --csv` fits its plan on the training rows: a category only the test rows have is an
+/// error naming its line, unless `--unseen-categories all-zeros`, which the saved plan keeps.
+#[test]
+fn tabular_encodes_a_category_only_the_test_rows_have_when_asked() {
+    use feedforward::train::{self, SplitConfig};
+    let rows = 200;
+    // The rows the example holds out for its test: train::split's, with its settings.
+    let ids = nalgebra::DMatrix::from_fn(1, rows, |_, j| j as f32);
+    let labels: Vec<usize> = (0..rows).collect();
+    let test = train::split(&ids, &labels[..], SplitConfig { held_out: rows / 5, seed: 0 }).unwrap();
+    let (first, second) = (test.held_out_targets[3], test.held_out_targets[7]);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("planets.csv");
+    let mut text = String::from("size,world,kind\n");
+    for i in 0..rows {
+        let world = if i == first || i == second { "Mars" } else { ["Earth", "Venus"][i % 2] };
+        let size = (i * 37) % 100;
+        text.push_str(&format!("{size},{world},{}\n", if size < 50 { "small" } else { "large" }));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let base = ["--csv", csv.to_str().unwrap(), "--target", "kind", "--categorical", "world"];
+    let run = run_binary(&bin, &base);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let line = first.min(second) + 2;
+    assert!(
+        stderr
+            .contains(&format!("planets.csv:{line}: column \"world\": \"Mars\" is not one of the 2 classes")),
+        "{stderr}"
+    );
+    let model = dir.path().join("planets.safetensors");
+    let lenient = ["--unseen-categories", "all-zeros", "--model", model.to_str().unwrap()];
+    let run = run_binary(&bin, &[&base[..], &lenient[..]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("one-hot rows [\"world=Earth\", \"world=Venus\"]"), "{stdout}");
+    let plan = std::fs::read_to_string(dir.path().join("planets.features.json")).unwrap();
+    assert!(plan.contains("\"unseen_categories\": \"all_zeros\""), "{plan}");
+}
+
 #[test]
 fn bad_flags_are_errors_not_panics() {
     let run = run_binary(&build_example("regression"), &["--epochs", "many"]);

@@ -4,7 +4,7 @@
 
 use feedforward::Error;
 use feedforward::data::table::{
-    Features, FillCategories, FillNumbers, Labels, Missing, OneHot, Table, TableOptions,
+    Features, FillCategories, FillNumbers, Labels, Missing, OneHot, Table, TableOptions, UnseenCategories,
 };
 use nalgebra::DMatrix;
 
@@ -595,4 +595,40 @@ fn rows_in_memory_read_as_a_file_would() {
     assert_eq!(error(twice).2, "two columns are named \"a\"");
     let nameless = Table::from_rows::<[&str; 0], &str>("db", &[""], &[], &options).unwrap_err();
     assert_eq!(error(nameless).2, "column 1 of the header has no name");
+}
+
+/// A category the training table did not have is an error, unless the plan says to encode it
+/// as no known class; the choice is saved with the plan.
+#[test]
+fn an_unseen_category_is_refused_or_all_zeros_as_the_plan_says() {
+    let training = parse("km,city\n1,Lyon\n2,Paris\n3,\n").unwrap();
+    let missing =
+        Missing { categories: FillCategories::MostFrequent, indicators: true, ..Missing::default() };
+    let strict = Features::fit_with(&training, &["km"], &["city"], missing).unwrap();
+    assert_eq!(strict.unseen_categories(), UnseenCategories::Refuse);
+    let later = parse("city,km\nNice,4\n,5\nParis,6\n").unwrap();
+    let (line, reason) = failure(strict.matrix::<f32>(&later));
+    assert!(line == 2 && reason.contains("\"Nice\" is not one of the 2 classes"), "{reason}");
+    let lenient = strict.clone().with_unseen_categories(UnseenCategories::AllZeros);
+    let x = lenient.matrix::<f64>(&later).unwrap();
+    // Rows: km, city=Lyon, city=Paris, city missing. Nice is no known class and not missing;
+    // the missing city is filled with the first of the tied classes, Lyon.
+    assert_eq!(x.as_slice(), &[4.0, 0.0, 0.0, 0.0, 5.0, 1.0, 0.0, 1.0, 6.0, 0.0, 1.0, 0.0]);
+    // A missing value is still not an unseen category: without a fill it is refused.
+    let no_fill = Features::fit(&parse("city\nLyon\n").unwrap(), &[], &["city"])
+        .unwrap()
+        .with_unseen_categories(UnseenCategories::AllZeros);
+    let (line, reason) = failure(no_fill.matrix::<f32>(&parse("city\nNice\n\"\"\n").unwrap()));
+    assert!(line == 3 && reason.starts_with("column \"city\" is empty"), "{reason}");
+    // Saved and loaded with the plan.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.json");
+    lenient.save(&path).unwrap();
+    assert_eq!(Features::load(&path).unwrap(), lenient);
+    strict.save(&path).unwrap();
+    assert_eq!(Features::load(&path).unwrap(), strict);
+    let text = std::fs::read_to_string(&path).unwrap().replace("\"refuse\"", "\"ignore\"");
+    std::fs::write(&path, text).unwrap();
+    let e = Features::load(&path).unwrap_err();
+    assert!(e.to_string().contains("\"unseen_categories\" is \"ignore\""), "{e}");
 }

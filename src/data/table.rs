@@ -512,27 +512,36 @@ impl OneHot {
     /// error.
     pub fn encode<T: Float>(&self, table: &Table) -> Result<DMatrix<T>> {
         let mut x = DMatrix::zeros(self.classes.len(), table.rows());
-        self.encode_into(table, x.rows_mut(0, self.classes.len()), None)?;
+        self.encode_into(table, x.rows_mut(0, self.classes.len()), None, UnseenCategories::Refuse)?;
         Ok(x)
     }
 
     /// Writes the code of `table`'s column into `out` (`classes × rows`, zeros), missing values
-    /// taken as class `fill`.
+    /// taken as class `fill`, and cells of none of the classes as `unseen` says.
     fn encode_into<T: Float>(
         &self,
         table: &Table,
         mut out: nalgebra::DMatrixViewMut<'_, T>,
         fill: Option<usize>,
+        unseen: UnseenCategories,
     ) -> Result<()> {
-        for (sample, class) in self.class_indices(table, fill)?.into_iter().enumerate() {
-            out[(class, sample)] = T::one();
+        for (sample, class) in self.class_indices(table, fill, unseen)?.into_iter().enumerate() {
+            if let Some(class) = class {
+                out[(class, sample)] = T::one();
+            }
         }
         Ok(())
     }
 
-    /// Each row's class index (`fill` for a missing value), or an error naming the first cell
-    /// that is none of the classes, or missing without a fill.
-    fn class_indices(&self, table: &Table, fill: Option<usize>) -> Result<Vec<usize>> {
+    /// Each row's class index (`fill` for a missing value; `None` for a cell of none of the
+    /// classes, if `unseen` allows it), or an error naming the first cell that is none of the
+    /// classes, or missing without a fill.
+    fn class_indices(
+        &self,
+        table: &Table,
+        fill: Option<usize>,
+        unseen: UnseenCategories,
+    ) -> Result<Vec<Option<usize>>> {
         let column = table.column(&self.column)?;
         let texts: HashMap<&str, usize> =
             self.classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
@@ -542,9 +551,12 @@ impl OneHot {
         (column.text.iter().enumerate())
             .map(|(row, cell)| {
                 if column.missing[row] {
-                    return fill.ok_or_else(|| table.missing(row, &self.column));
+                    return fill.map(Some).ok_or_else(|| table.missing(row, &self.column));
                 }
-                class_of(cell).ok_or_else(|| {
+                if unseen == UnseenCategories::AllZeros {
+                    return Ok(class_of(cell));
+                }
+                class_of(cell).map(Some).ok_or_else(|| {
                     let mut shown: Vec<String> = self.classes.iter().take(10).map(|c| format!("{c:?}")).collect();
                     if self.classes.len() > 10 {
                         shown.push("…".into());
@@ -658,6 +670,31 @@ pub struct Features {
     class_fills: Vec<Option<usize>>,
     /// The columns with an indicator row, in the plan's order.
     indicators: Vec<String>,
+    /// What the codes do with a category the training table did not have.
+    unseen: UnseenCategories,
+}
+
+/// What a [`Features`] plan's one-hot codes do with a category the training table did not
+/// have (a new city in a request to a served model).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnseenCategories {
+    /// An error naming the file, line and column, and the classes it knows (the default).
+    #[default]
+    Refuse,
+    /// All the code's rows 0 for that sample, as for no known class (scikit-learn's
+    /// `handle_unknown="ignore"`): the network sees none of the classes it learned.
+    AllZeros,
+}
+
+impl UnseenCategories {
+    /// The name in features files: `"refuse"` or `"all_zeros"`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            UnseenCategories::Refuse => "refuse",
+            UnseenCategories::AllZeros => "all_zeros",
+        }
+    }
 }
 
 /// Every fill is a finite number, so equality is reflexive.
@@ -674,7 +711,8 @@ impl Features {
             numeric.iter().map(String::as_str).chain(categorical.iter().map(OneHot::column)).collect();
         each_once(&columns)?;
         let (number_fills, class_fills) = (vec![None; numeric.len()], vec![None; categorical.len()]);
-        Ok(Features { numeric, categorical, number_fills, class_fills, indicators: Vec::new() })
+        let unseen = UnseenCategories::Refuse;
+        Ok(Features { numeric, categorical, number_fills, class_fills, indicators: Vec::new(), unseen })
     }
 
     /// The columns `numeric` of `table` as they are, then a [`OneHot::fit`] code of each of
@@ -723,6 +761,31 @@ impl Features {
         }
         let features = Features::new(numeric.iter().map(|&n| n.to_string()).collect(), codes)?;
         Ok(Features { number_fills, class_fills, indicators, ..features })
+    }
+
+    /// The same plan, its codes treating a category the training table did not have as
+    /// `unseen` says (saved with the plan).
+    ///
+    /// ```
+    /// use feedforward::data::table::{Features, Table, UnseenCategories};
+    ///
+    /// let training = Table::parse("city\nLyon\nParis\n".as_bytes(), "a.csv")?;
+    /// let later = Table::parse("city\nNice\n".as_bytes(), "b.csv")?;
+    /// let features = Features::fit(&training, &[], &["city"])?;
+    /// assert!(features.matrix::<f32>(&later).is_err());
+    /// let lenient = features.with_unseen_categories(UnseenCategories::AllZeros);
+    /// assert_eq!(lenient.matrix::<f32>(&later)?.as_slice(), &[0.0, 0.0]);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_unseen_categories(self, unseen: UnseenCategories) -> Self {
+        Features { unseen, ..self }
+    }
+
+    /// What the codes do with a category the training table did not have.
+    #[must_use]
+    pub fn unseen_categories(&self) -> UnseenCategories {
+        self.unseen
     }
 
     /// The numeric columns, in row order.
@@ -785,7 +848,7 @@ impl Features {
         }
         let mut row = self.numeric.len();
         for (code, &fill) in self.categorical.iter().zip(&self.class_fills) {
-            code.encode_into(table, x.rows_mut(row, code.classes.len()), fill)?;
+            code.encode_into(table, x.rows_mut(row, code.classes.len()), fill, self.unseen)?;
             row += code.classes.len();
         }
         for name in &self.indicators {
@@ -802,7 +865,8 @@ impl Features {
 
     /// Writes the plan to `path` as JSON: `{"format_version": 2, "numeric": [...],
     /// "numeric_fills": {column: value, ...}, "categorical": [{"column": ..., "classes": [...],
-    /// "fill": class}, ...], "indicators": [...]}` (a code without a fill has no `"fill"`).
+    /// "fill": class}, ...], "indicators": [...], "unseen_categories": "refuse"}` (a code
+    /// without a fill has no `"fill"`).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let codes: Vec<serde_json::Value> = (self.categorical.iter().zip(&self.class_fills))
@@ -823,6 +887,7 @@ impl Features {
             "numeric_fills": fills,
             "categorical": codes,
             "indicators": self.indicators,
+            "unseen_categories": self.unseen.name(),
         });
         let text =
             serde_json::to_string_pretty(&json).expect("JSON of strings and finite numbers serializes");
@@ -908,6 +973,13 @@ impl Features {
                 }
             }
             features.indicators = indicators;
+        }
+        if let Some(unseen) = json.get("unseen_categories") {
+            let policies = [UnseenCategories::Refuse, UnseenCategories::AllZeros];
+            let policy = policies.into_iter().find(|p| unseen.as_str() == Some(p.name()));
+            features.unseen = policy.ok_or_else(|| {
+                bad(format!("\"unseen_categories\" is {unseen}, not \"refuse\" or \"all_zeros\""))
+            })?;
         }
         Ok(features)
     }
