@@ -729,13 +729,10 @@ impl Features {
         // First, so that a column named as both kinds is not taken for the first kind.
         each_once(&[numeric, categorical].concat())?;
         let mut indicators = Vec::new();
-        let mut flag = |name: &str, column: &Column| -> Result<()> {
+        // A column with gaps: an error now if its kind's policy refuses them (not at the first
+        // encode), else an indicator row if asked.
+        let mut flag = |name: &str, column: &Column, refused: bool| -> Result<()> {
             if let Some(row) = column.first_missing() {
-                // A refused column's missing value is an error now, not at the first encode.
-                let refused = match numeric.contains(&name) {
-                    true => missing.numbers == FillNumbers::Refuse,
-                    false => missing.categories == FillCategories::Refuse,
-                };
                 if refused {
                     return Err(table.missing(row, name));
                 }
@@ -748,13 +745,13 @@ impl Features {
         let mut number_fills = Vec::with_capacity(numeric.len());
         for &name in numeric {
             let numbers = table.numbers_or_missing(name)?;
-            flag(name, table.column(name)?)?;
+            flag(name, table.column(name)?, missing.numbers == FillNumbers::Refuse)?;
             number_fills.push(missing.numbers.fit(numbers, name)?);
         }
         let (mut codes, mut class_fills) = (Vec::new(), Vec::new());
         for &name in categorical {
             let column = table.column(name)?;
-            flag(name, column)?;
+            flag(name, column, missing.categories == FillCategories::Refuse)?;
             let (classes, indices) = classes_of(column);
             class_fills.push(missing.categories.fit(&indices, classes.len()));
             codes.push(OneHot::new(name, classes)?);
