@@ -96,9 +96,15 @@ fn every_bad_file_names_its_line_and_column() {
     let t = parse("a,b\n1,x\n2,nan\n3,inf\n").unwrap();
     let (l, r) = failure(t.matrix::<f32>(&["a", "b"]));
     assert_eq!((l, r.as_str()), (2, "column \"b\": \"x\" is not a number"));
+    // NaN is what numpy writes for a missing value: the error names the option that reads it
+    // as one. An infinity is just not finite.
     let t = parse("a,b\n1,2\n2,NaN\n3,inf\n").unwrap();
     let (l, r) = failure(t.matrix::<f32>(&["b"]));
-    assert_eq!((l, r.as_str()), (3, "column \"b\": \"NaN\" is not a finite number"));
+    let marker = "is not a number (if it marks a missing value, see data::table::TableOptions::missing)";
+    assert_eq!((l, r), (3, format!("column \"b\": \"NaN\" {marker}")));
+    let t = parse("a,b\n1,2\n2,-inf\n").unwrap();
+    let (l, r) = failure(t.matrix::<f32>(&["b"]));
+    assert_eq!((l, r.as_str()), (3, "column \"b\": \"-inf\" is not a finite number"));
     let (l, r) = failure(t.labels("c"));
     assert!(l == 1 && r.contains("no column is named \"c\"") && r.contains("[\"a\", \"b\"]"), "{r}");
     assert!(matches!(Table::read("/nonexistent/t.csv"), Err(Error::MissingFile { .. })));
@@ -520,7 +526,11 @@ fn markers_of_missing_values_are_missing_when_named() {
     assert!(!plain.is_numeric("mass").unwrap());
     assert_eq!(
         failure(plain.matrix::<f32>(&["mass"])),
-        (3, "column \"mass\": \"NA\" is not a number".into())
+        (
+            3,
+            "column \"mass\": \"NA\" is not a number (if it marks a missing value, see data::table::TableOptions::missing)"
+                .into()
+        )
     );
     assert_eq!(plain.labels("sex").unwrap().classes, ["NA", "female", "male"]);
     let options = TableOptions { missing: vec!["NA".into(), "?".into()], ..TableOptions::default() };

@@ -379,8 +379,13 @@ impl Table {
             Err(row) => *row,
         };
         let cell = &column.text[row];
+        // What other tools write for a missing value: name the option that reads it as one.
+        const MARKERS: [&str; 9] = ["NA", "N/A", "n/a", "na", "null", "NULL", "None", "?", "-"];
+        let marker = MARKERS.contains(&cell.as_str()) || cell.eq_ignore_ascii_case("nan");
         // A column without a single number is likely one of categories.
-        let what = if cell.parse::<f64>().is_ok() {
+        let what = if marker {
+            "is not a number (if it marks a missing value, see data::table::TableOptions::missing)"
+        } else if cell.parse::<f64>().is_ok() {
             "is not a finite number"
         } else if column.text.iter().all(|c| c.parse::<f64>().is_err()) {
             "is not a number (for a column of categories, see data::table::Features)"
