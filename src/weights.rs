@@ -197,7 +197,7 @@ fn memory_error(reason: String) -> Error {
 
 /// Saves the network's parameters, buffers and architecture to a safetensors file at `path`.
 pub fn save<T: Float>(network: &Network<T>, path: impl AsRef<Path>) -> Result<()> {
-    write_bytes(path.as_ref(), &to_bytes(network)?)
+    save_with_metadata(network, path, &[])
 }
 
 /// Whether a metadata key is one this crate writes itself (`"format"`, and every key that

@@ -172,7 +172,7 @@ impl<T: Float> Staged<T> {
     ) -> Result<Self> {
         let mut current: Vec<Vec<T>> = Vec::new();
         for (key, values) in &state.buffers {
-            let Some(number) = key.strip_prefix(name).and_then(|rest| rest.strip_prefix('.')) else {
+            let Some(number) = tensor_number(key, name) else {
                 continue;
             };
             let bad = |reason: String| Error::OptimizerState { reason: format!("buffer {key:?}: {reason}") };
@@ -339,11 +339,8 @@ impl<T: Float, const N: usize> StateSet<T, N> {
     /// to none of the state kinds is refused too. Nothing is changed on error.
     pub fn load(&mut self, state: &OptimizerState<T>, lengths: &[usize]) -> Result<()> {
         state.expect_kind(self.kind)?;
-        let owned =
-            |key: &str, b: &Staged<T>| key.strip_prefix(b.name()).is_some_and(|rest| rest.starts_with('.'));
-        if let Some((key, _)) =
-            state.buffers.iter().find(|(key, _)| !self.buffers.iter().any(|b| owned(key, b)))
-        {
+        let owned = |key: &str| self.buffers.iter().any(|b| tensor_number(key, b.name()).is_some());
+        if let Some((key, _)) = state.buffers.iter().find(|(key, _)| !owned(key)) {
             let names: Vec<&str> = self.buffers.iter().map(Staged::name).collect();
             return Err(Error::OptimizerState {
                 reason: format!("buffer {key:?} is none of {:?}'s ({})", self.kind, names.join(", ")),
@@ -359,4 +356,10 @@ impl<T: Float, const N: usize> StateSet<T, N> {
         self.steps = state.steps;
         Ok(())
     }
+}
+
+/// The part of buffer name `key` after `"{name}."` (the tensor number, if it is written as
+/// one), or `None` when `key` is not one of the state kind `name`'s buffers.
+fn tensor_number<'a>(key: &'a str, name: &str) -> Option<&'a str> {
+    key.strip_prefix(name)?.strip_prefix('.')
 }
