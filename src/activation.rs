@@ -35,7 +35,8 @@ use serde_json::{Map, Value};
 pub enum DerivativeFrom {
     /// The output `y = f(z)`: a fused layer need not keep `z`.
     Output,
-    /// The input `z`: a fused layer recomputes `z` in its backward pass (one more product).
+    /// The input `z`: a fused layer computes `f'(z)` beside `f(z)` in its training forward
+    /// pass and keeps it for backward (one buffer of its outputs).
     Input,
 }
 
@@ -275,8 +276,8 @@ pub enum Activation {
     Tanh,
     /// The [`Sigmoid`] function.
     Sigmoid,
-    /// The [`Gelu`] function. Its derivative needs `z`, which the layer recomputes in its
-    /// backward pass: one product more than the other activations.
+    /// The [`Gelu`] function. Its derivative needs `z`: the layer's training forward pass
+    /// keeps `f'(z)` for backward, one buffer of its outputs more than the other activations.
     Gelu,
     /// The [`Silu`] function. Like GELU, its derivative needs `z`.
     Silu,

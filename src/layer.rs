@@ -8,14 +8,16 @@
 //! |---|---|---|
 //! | `z = Wᵀx + b`, `y = f(z)` | one product, then `f(z + b)` in place | `δ = dL/dz = f'(z) ⊙ dL/dy`; `dW = x·δᵀ`, `db = Σ_batch δ`, `dx = W·δ` |
 //!
-//! `f'` is read off the output (`1{y > 0}` for ReLU), so `z` is never stored; for an activation
-//! whose derivative needs `z` (GELU) backward recomputes it, one product more.
+//! `f'` is read off the output (`1{y > 0}` for ReLU), so `z` is never stored. For an activation
+//! whose derivative needs `z` (GELU, SiLU), the training forward pass
+//! ([`forward_train`](Module::forward_train)) computes `f'(z)` beside `f(z)` and keeps it for
+//! backward: one buffer of the layer's outputs, where recomputing `z` would cost a product.
 
 use crate::activation::{ActivationFunction, DerivativeFrom, with_function};
 use crate::error::plural;
-use crate::linalg::{Op, ensure_shape, flush_subnormal, gemm, map2, simd, update};
+use crate::linalg::{Op, ensure_shape, flush_subnormal, gemm, map1, map2, simd, update};
 use crate::parallel::{Cols, ColsMut, MAX_BLOCKS, for_column_blocks};
-use crate::{Activation, Error, Float, Module, Parameter, Regularization, Result};
+use crate::{Activation, Error, Float, Module, Parameter, Regularization, Result, TrainContext};
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, RngExt};
 use std::sync::Mutex;
@@ -153,8 +155,11 @@ pub struct Layer<T: Float> {
     delta: DMatrix<T>,
     /// Backward scratch: the bias gradient of each column block, summed in block order.
     bias_partials: DMatrix<T>,
-    /// Backward scratch: `z = Wᵀx + b` recomputed, for an activation whose derivative reads it.
-    pre_activation: DMatrix<T>,
+    /// `f'(z)` of the last training forward pass, for an activation whose derivative reads `z`.
+    derivative: DMatrix<T>,
+    /// Whether `derivative` belongs to the batch backward is given: set by `forward_train`,
+    /// cleared by `backward`, so a backward after a plain `forward` recomputes it instead.
+    derivative_kept: bool,
 }
 
 impl<T: Float> std::fmt::Debug for Layer<T> {
@@ -231,7 +236,14 @@ impl<T: Float> Layer<T> {
 
     fn assemble_with(params: Vec<Parameter<T>>, activation: Activation) -> Self {
         let empty = || DMatrix::zeros(0, 0);
-        Layer { params, activation, delta: empty(), bias_partials: empty(), pre_activation: empty() }
+        Layer {
+            params,
+            activation,
+            delta: empty(),
+            bias_partials: empty(),
+            derivative: empty(),
+            derivative_kept: false,
+        }
     }
 
     /// The same layer with `activation` applied to its output, fused into its own passes.
@@ -298,8 +310,22 @@ impl<T: Float> Module<T> for Layer<T> {
         gemm(T::one(), self.weight(), Op::T, input, Op::Id, T::zero(), output);
         let bias = self.bias().map(|b| b.as_slice());
         if self.activation != Activation::Identity || bias.is_some() {
-            with_function!(self.activation, f => bias_and_activation(output, bias, move |z| f.f(z)));
+            with_function!(self.activation, f => bias_and_activation(output, None, bias, f));
         }
+    }
+
+    /// As [`forward`](Module::forward); an activation whose derivative reads `z` also gets
+    /// `f'(z)` computed in the same pass and kept for [`backward`](Module::backward).
+    fn forward_train(&mut self, input: &DMatrix<T>, output: &mut DMatrix<T>, _: &mut TrainContext) {
+        if self.activation.derivative_from() == DerivativeFrom::Output {
+            return self.forward(input, output);
+        }
+        let Layer { params, activation, derivative, derivative_kept, .. } = self;
+        gemm(T::one(), params[0].value(), Op::T, input, Op::Id, T::zero(), output);
+        ensure_shape(derivative, output.nrows(), output.ncols());
+        let bias = params.get(1).map(|b| b.value().as_slice());
+        with_function!(*activation, f => bias_and_activation(output, Some(derivative), bias, f));
+        *derivative_kept = true;
     }
 
     fn backward(
@@ -309,23 +335,29 @@ impl<T: Float> Module<T> for Layer<T> {
         grad_output: &DMatrix<T>,
         grad_input: Option<&mut DMatrix<T>>,
     ) {
-        let Layer { params, activation, delta, bias_partials, pre_activation } = self;
+        let Layer { params, activation, delta, bias_partials, derivative, derivative_kept } = self;
         let (weight, bias) = match params.split_first_mut() {
             Some((w, rest)) => (w, rest.first_mut()),
             None => unreachable!("a layer always has a weight"),
         };
-        // An activation whose derivative reads z: recompute z = Wᵀx + b (y is all we kept).
-        if activation.derivative_from() == DerivativeFrom::Input {
-            ensure_shape(pre_activation, weight.value().ncols(), input.ncols());
-            gemm(T::one(), weight.value(), Op::T, input, Op::Id, T::zero(), pre_activation);
-            if let Some(b) = &bias {
-                bias_and_activation(pre_activation, Some(b.value().as_slice()), |z| z);
-            }
-        }
+        // f' is read off y, or is f'(z) as kept by forward_train. Without one (a composite
+        // module that ran this layer's plain `forward`), z = Wᵀx + b is recomputed: the
+        // product goes to the δ scratch, which holds f(z) after the pass and δ below.
         let at: &DMatrix<T> = match activation.derivative_from() {
             DerivativeFrom::Output => output,
-            DerivativeFrom::Input => pre_activation,
+            DerivativeFrom::Input => {
+                if !*derivative_kept {
+                    let (rows, cols) = grad_output.shape();
+                    ensure_shape(delta, rows, cols);
+                    ensure_shape(derivative, rows, cols);
+                    gemm(T::one(), weight.value(), Op::T, input, Op::Id, T::zero(), delta);
+                    let b = bias.as_ref().map(|b| b.value().as_slice());
+                    with_function!(*activation, f => bias_and_activation(delta, Some(derivative), b, f));
+                }
+                derivative
+            }
         };
+        *derivative_kept = false;
         // A frozen tensor's gradient is not needed (`Parameter::freeze`): skip its sum.
         let bias = bias.filter(|b| !b.is_frozen()).map(Parameter::grad_slice_mut);
         // δ = dL/dz: dL/dy itself for the identity, else written to the scratch buffer.
@@ -340,7 +372,7 @@ impl<T: Float> Module<T> for Layer<T> {
             let d = Some(&mut *delta);
             with_function!(*activation, f => {
                 delta_and_bias_gradient(d, at, grad_output, bias, bias_partials, move |at, dy| {
-                    flush_subnormal(f.gradient(at, dy))
+                    flush_subnormal(local_gradient(f, at, dy))
                 })
             });
             delta
@@ -380,28 +412,52 @@ impl<T: Float> Module<T> for Layer<T> {
     }
 }
 
+/// `dL/dz` from `dL/dy` and `at`, the value backward reads for `f`: the output `y`, or `f'(z)`
+/// itself as kept by [`forward_train`](Module::forward_train) for a derivative that reads `z`.
+#[inline(always)]
+fn local_gradient<T: Float, A: ActivationFunction>(f: A, at: T, dy: T) -> T {
+    match A::DERIVATIVE_FROM {
+        DerivativeFrom::Output => f.gradient(at, dy),
+        DerivativeFrom::Input => at * dy,
+    }
+}
+
 /// `y = f(y + b)` in place, `b` (when given) added to every column: a layer's bias and
-/// activation in one pass over its output.
-fn bias_and_activation<T: Float>(y: &mut DMatrix<T>, bias: Option<&[T]>, f: impl Fn(T) -> T + Copy + Sync) {
+/// activation in one pass over its output. With `derivative`, `f'(y + b)` goes there in the
+/// same pass (while the column is in L1).
+fn bias_and_activation<T: Float, A: ActivationFunction>(
+    y: &mut DMatrix<T>,
+    derivative: Option<&mut DMatrix<T>>,
+    bias: Option<&[T]>,
+    f: A,
+) {
     let (rows, cols) = y.shape();
     if rows == 0 {
         return;
     }
-    let block = |y: ColsMut<'_, T>| {
+    let block = |(y, d): (ColsMut<'_, T>, Option<ColsMut<'_, T>>)| {
         simd(
             #[inline(always)]
             || {
+                let mut d = d.map(|d| d.0.chunks_exact_mut(rows));
                 for y in y.0.chunks_exact_mut(rows) {
+                    // f' first: it reads z before f overwrites it.
+                    match (d.as_mut().and_then(Iterator::next), bias) {
+                        (Some(d), Some(b)) => map2(d, y, b, |z, b| f.derivative(z + b)),
+                        (Some(d), None) => map1(d, y, |z| f.derivative(z)),
+                        (None, _) => {}
+                    }
                     match bias {
-                        Some(b) => update(y, b, |z, b| f(z + b)),
+                        Some(b) => update(y, b, |z, b| f.f(z + b)),
                         // One slice: vectorizes without the chunking of `update`.
-                        None => y.iter_mut().for_each(|z| *z = f(*z)),
+                        None => y.iter_mut().for_each(|z| *z = f.f(*z)),
                     }
                 }
             },
         )
     };
-    for_column_blocks(cols, rows, ColsMut(y.as_mut_slice(), rows), &block, &|(), ()| ());
+    let data = (ColsMut(y.as_mut_slice(), rows), derivative.map(|d| ColsMut(d.as_mut_slice(), rows)));
+    for_column_blocks(cols, rows, data, &block, &|(), ()| ());
 }
 
 /// One pass over the batch: `δ = gradient(y, dy)` column by column into `delta` (when given;

@@ -376,6 +376,11 @@ pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync + std
     /// `dL/d(input)`, and calls no `backward` below it: nothing there trains
     /// ([`Parameter::freeze`]).
     ///
+    /// A network calls it after [`forward_train`](Module::forward_train) on the same batch, and
+    /// a module may use what that pass kept ([`Dropout`](crate::Dropout)'s mask,
+    /// [`BatchNorm`](crate::BatchNorm)'s statistics, a GELU [`Layer`](crate::Layer)'s `f'(z)`):
+    /// a composite module runs its children's `forward_train` before their `backward`.
+    ///
     /// The crate's own modules store 0 for values below the smallest normal number, which x86
     /// CPUs compute with many times slower, in every later product
     /// ([`linalg::flush_subnormals`](crate::linalg::flush_subnormals) does the same for yours).

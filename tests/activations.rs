@@ -5,6 +5,7 @@
 use feedforward::gradcheck::{self, Config};
 use feedforward::{
     Activation, ActivationFunction, Gelu, Init, Layer, LeakyRelu, Module, Network, Relu, Sigmoid, Silu, Tanh,
+    TrainContext,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -127,33 +128,58 @@ fn each_fused_layer_gradient_checks_with_and_without_bias() {
     }
 }
 
-/// A fused layer and `Layer → module` compute the same bits, forward and backward.
+/// How the fused layer's forward pass runs before its backward pass.
+#[derive(Clone, Copy, Debug)]
+enum FusedPass {
+    /// `forward_train`, which keeps `f'(z)` for GELU and SiLU.
+    Training,
+    /// The plain `forward`: backward must recompute `z`.
+    Inference,
+    /// `forward_train` and backward on another batch, then the plain `forward`: what the
+    /// first backward used must not serve the second.
+    InferenceAfterTraining,
+}
+
+/// A fused layer and `Layer → module` compute the same bits, forward and backward, whichever
+/// forward pass came before the backward one.
 #[test]
 fn fused_and_module_give_the_same_bits() {
     for activation in every_activation() {
         let Some(mut m) = module(activation) else { continue };
-        let mut rng = StdRng::seed_from_u64(7);
-        let mut fused = layer(true, activation, &mut rng);
-        let mut plain = fused.clone().with_activation(Activation::Identity);
-        // A batch big enough to be cut into blocks on every thread.
-        let x = random_matrix(6, 9000, &mut rng);
-        let dy = random_matrix(5, 9000, &mut rng);
-        let (mut y_fused, mut z, mut y) =
-            (DMatrix::zeros(5, 9000), DMatrix::zeros(5, 9000), DMatrix::zeros(5, 9000));
-        fused.forward(&x, &mut y_fused);
-        plain.forward(&x, &mut z);
-        m.forward(&z, &mut y);
-        assert_eq!(y_fused, y, "{activation:?} forward");
-        let (mut dx_fused, mut dz, mut dx) =
-            (DMatrix::zeros(6, 9000), DMatrix::zeros(5, 9000), DMatrix::zeros(6, 9000));
-        fused.backward(&x, &y_fused, &dy, Some(&mut dx_fused));
-        m.backward(&z, &y, &dy, Some(&mut dz));
-        plain.backward(&x, &z, &dz, Some(&mut dx));
-        assert_eq!(dx_fused, dx, "{activation:?} input gradient");
-        let grads = |l: &Layer<f64>| {
-            feedforward::module::parameters_of(l).iter().map(|p| p.grad().clone()).collect::<Vec<_>>()
-        };
-        assert_eq!(grads(&fused), grads(&plain), "{activation:?} parameter gradients");
+        for pass in [FusedPass::Training, FusedPass::Inference, FusedPass::InferenceAfterTraining] {
+            let mut rng = StdRng::seed_from_u64(7);
+            let mut fused = layer(true, activation, &mut rng);
+            let mut plain = fused.clone().with_activation(Activation::Identity);
+            // A batch big enough to be cut into blocks on every thread.
+            let x = random_matrix(6, 9000, &mut rng);
+            let dy = random_matrix(5, 9000, &mut rng);
+            let (mut y_fused, mut z, mut y) =
+                (DMatrix::zeros(5, 9000), DMatrix::zeros(5, 9000), DMatrix::zeros(5, 9000));
+            let (mut dx_fused, mut dz, mut dx) =
+                (DMatrix::zeros(6, 9000), DMatrix::zeros(5, 9000), DMatrix::zeros(6, 9000));
+            let context = &mut TrainContext::new(0, 1, 0);
+            match pass {
+                FusedPass::Training => fused.forward_train(&x, &mut y_fused, context),
+                FusedPass::Inference => fused.forward(&x, &mut y_fused),
+                FusedPass::InferenceAfterTraining => {
+                    let other = x.map(|v| 1.5 - v);
+                    fused.forward_train(&other, &mut y_fused, context);
+                    fused.backward(&other, &y_fused, &dy, Some(&mut dx_fused));
+                    fused.forward(&x, &mut y_fused);
+                }
+            }
+            plain.forward(&x, &mut z);
+            m.forward(&z, &mut y);
+            assert_eq!(y_fused, y, "{activation:?} forward, {pass:?}");
+            fused.backward(&x, &y_fused, &dy, Some(&mut dx_fused));
+            m.backward(&z, &y, &dy, Some(&mut dz));
+            plain.backward(&x, &z, &dz, Some(&mut dx));
+            assert_eq!(dx_fused, dx, "{activation:?} input gradient, {pass:?}");
+            let grads = |l: &Layer<f64>| {
+                feedforward::module::parameters_of(l).iter().map(|p| p.grad().clone()).collect::<Vec<_>>()
+            };
+            assert_eq!(grads(&fused), grads(&plain), "{activation:?} parameter gradients, {pass:?}");
+        }
     }
 }
 
