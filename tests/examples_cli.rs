@@ -1,7 +1,8 @@
 //! The examples beyond MNIST, run as a user runs them: `regression` fits sin x to a test MSE of
 //! at most 1e-3 (R² at least 0.99) and draws it; `spirals` reaches 100% training accuracy with two hidden layers;
 //! `tabular`'s class weights raise the recall of its rare classes, and its model file takes raw features;
-//! it reads a CSV table of the user's own, and fills its gaps when asked.
+//! it reads a CSV table of the user's own, and fills its gaps when asked; it predicts numeric
+//! columns (regression) and 0/1 columns (multi-label) of one.
 
 mod common;
 use common::{build_example, metrics, run_binary};
@@ -139,7 +140,7 @@ fn tabular_reads_a_csv_table_of_your_own() {
     );
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("--categorical \"species\": that column is the target or ignored"), "{stderr}");
+    assert!(stderr.contains("--categorical \"species\": that column is a target or ignored"), "{stderr}");
     // Forgetting --ignore: the comment column is not a number, and the error says where.
     let run = run_binary(&bin, &["--csv", csv, "--target", "species"]);
     assert!(!run.status.success());
@@ -265,6 +266,137 @@ fn tabular_encodes_a_category_only_the_test_rows_have_when_asked() {
     assert!(stdout.contains("one-hot rows [\"world=Earth\", \"world=Venus\"]"), "{stdout}");
     let plan = std::fs::read_to_string(dir.path().join("planets.features.json")).unwrap();
     assert!(plan.contains("\"unseen_categories\": \"all_zeros\""), "{plan}");
+}
+
+/// `tabular --task regression`: two numeric targets of a CSV table (a price in euros, a rent
+/// in euros a month), predicted in their own units by the saved model; their names and the
+/// task ride in its metadata. A target that does not suit the task is an error saying why.
+#[test]
+fn tabular_predicts_numeric_columns_of_a_csv_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("houses.csv");
+    let rate = |city: &str| match city {
+        "Lyon" => 3000.0,
+        "Paris" => 9000.0,
+        _ => 5000.0,
+    };
+    let mut text = String::from("id,area,age,city,price,rent\n");
+    for i in 0..600 {
+        let (area, age) = (30.0 + ((i * 37) % 171) as f64, ((i * 13) % 81) as f64);
+        let city = ["Lyon", "Paris", "Nice"][(i / 2) % 3];
+        let price = rate(city) * area * (1.0 - age / 300.0);
+        let rent = 0.004 * price + ((i * 7) % 11) as f64;
+        text.push_str(&format!("{i},{area},{age},{city},{price:.0},{rent:.0}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let (model, json) = (dir.path().join("houses.safetensors"), dir.path().join("m.json"));
+    let csv = csv.to_str().unwrap();
+    let base = ["--csv", csv, "--task", "regression", "--target", "price,rent", "--ignore", "id"];
+    let files =
+        ["--categorical", "city", "--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
+    let run = run_binary(&bin, &[&base[..], &files[..]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        stdout.contains("regression targets: price, rent") && stdout.contains("direction: restore"),
+        "{stdout}"
+    );
+    let m = metrics(&json);
+    assert_eq!(m["task"], "regression");
+    for target in m["test_per_target"].as_array().unwrap() {
+        assert!(target["r2"].as_f64().unwrap() > 0.97, "{m}");
+    }
+    #[cfg(feature = "data")]
+    {
+        use feedforward::data::table::{Features, Table};
+        let metadata = feedforward::weights::metadata(&model).unwrap();
+        assert_eq!(
+            (metadata["task"].as_str(), metadata["targets"].as_str()),
+            ("regression", r#"["price","rent"]"#)
+        );
+        // A new house, in raw units: 100 m², 30 years, in Paris.
+        let plan = Features::load(dir.path().join("houses.features.json")).unwrap();
+        let new = Table::parse("city,age,area\nParis,30,100\n".as_bytes(), "new.csv").unwrap();
+        let net = feedforward::Network::<f32>::load(&model).unwrap();
+        let y = net.output(&plan.matrix(&new).unwrap()).unwrap();
+        let price = 9000.0 * 100.0 * 0.9;
+        assert!((f64::from(y[0]) / price - 1.0).abs() < 0.1, "price {} against {price}", y[0]);
+        assert!(
+            (f64::from(y[1]) / (0.004 * price) - 1.0).abs() < 0.1,
+            "rent {} against {}",
+            y[1],
+            0.004 * price
+        );
+    }
+    // A classification has one target column; class weights are a classification's.
+    let run = run_binary(&bin, &["--csv", csv, "--target", "price,rent", "--ignore", "id,city"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("a classification has one target column"), "{stderr}");
+    let run = run_binary(&bin, &[&base[..], &["--categorical", "city", "--class-weights", "none"]].concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("--class-weights: the classes of a classification"),
+        "{stderr}"
+    );
+    // A column of words is no regression target.
+    let run = run_binary(&bin, &["--csv", csv, "--task", "regression", "--target", "city", "--ignore", "id"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("houses.csv:2: column \"city\": \"Lyon\" is not a number"), "{stderr}");
+}
+
+/// `tabular --task multi-label`: three 0/1 columns of a CSV table, any number of them true in a
+/// row, learned with a sigmoid each; a cell other than 0 or 1 there is an error naming its line.
+#[test]
+fn tabular_learns_labels_of_a_csv_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("title,laughs,tears,chases,comedy,drama,thriller\n");
+    let mut rows = Vec::new();
+    for i in 0..800 {
+        let (laughs, tears, chases) = ((i * 37) % 101, (i * 53) % 103, (i * 71) % 107);
+        let labels = [laughs > 50, tears > 40 && laughs < 80, chases > 60].map(u8::from);
+        rows.push(format!(
+            "\"Movie {i}, the sequel\",{laughs},{tears},{chases},{},{},{}\n",
+            labels[0], labels[1], labels[2]
+        ));
+    }
+    text.extend(rows.iter().cloned());
+    let csv = dir.path().join("movies.csv");
+    std::fs::write(&csv, &text).unwrap();
+    let bin = build_example("tabular");
+    let (model, json) = (dir.path().join("movies.safetensors"), dir.path().join("m.json"));
+    let args = |csv: &std::path::Path| {
+        let csv = csv.to_str().unwrap().to_string();
+        ["--csv", &csv, "--task", "multi-label", "--target", "comedy,drama,thriller", "--ignore", "title"]
+            .map(String::from)
+    };
+    let files = ["--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
+    let base = args(&csv);
+    let base: Vec<&str> = base.iter().map(String::as_str).collect();
+    let run = run_binary(&bin, &[&base[..], &files[..]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("labels: comedy, drama, thriller") && stdout.contains("micro F1"), "{stdout}");
+    let m = metrics(&json);
+    assert_eq!(m["task"], "multi-label");
+    assert!(m["test_micro_f1"].as_f64().unwrap() > 0.9, "{m}");
+    assert_eq!(m["test_f1"].as_array().unwrap().len(), 3, "{m}");
+    #[cfg(feature = "data")]
+    {
+        let metadata = feedforward::weights::metadata(&model).unwrap();
+        assert_eq!(metadata["labels"], r#"["comedy","drama","thriller"]"#);
+    }
+    // A 2 among the labels, on the file's line 9 (row 7 after the header).
+    assert!(rows[7].ends_with(",57,62,69,1,1,1\n"), "{}", rows[7]);
+    rows[7] = rows[7].replace(",57,62,69,1,", ",57,62,69,2,");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, format!("title,laughs,tears,chases,comedy,drama,thriller\n{}", rows.concat()))
+        .unwrap();
+    let bad_args = args(&bad);
+    let run = run_binary(&bin, &bad_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(stderr.contains("bad.csv:9: column \"comedy\": 2 is not 0 or 1 (a label)"), "{stderr}");
 }
 
 #[test]

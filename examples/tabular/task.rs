@@ -1,0 +1,214 @@
+//! What `tabular` learns from its target columns, and how it scores the result on the test
+//! rows:
+//!
+//! | task | targets | outputs | loss | scores |
+//! |---|---|---|---|---|
+//! | classification | one column of classes (words or numbers) | a logit per class | softmax cross-entropy, class weights | accuracy; recall, precision, F1 per class; macro F1 |
+//! | regression | numeric columns | a value per column, in its own units | mean squared error | RMSE, MAE and R² per column |
+//! | multi-label | 0/1 columns | a logit per column | binary cross-entropy | precision, recall, F1 per label; micro and macro F1; exact match |
+
+use clap::ValueEnum;
+use feedforward::data::table::Table;
+use feedforward::metrics::{ConfusionMatrix, MultiLabelMetrics, RegressionMetrics};
+use nalgebra::DMatrix;
+use serde_json::{Map, Value, json};
+use std::fmt::Write;
+use std::path::Path;
+
+/// `--task`: what the target columns are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TaskKind {
+    /// One column of classes: each row belongs to one.
+    Classification,
+    /// Numeric columns to predict.
+    Regression,
+    /// 0/1 columns, one per label: each row may have any number of them.
+    MultiLabel,
+}
+
+/// The targets of every row, as the task uses them.
+pub enum Task {
+    /// Each row's class index; `classes` names them (sorted).
+    Classification { labels: Vec<usize>, classes: Vec<String> },
+    /// `columns × rows` values.
+    Regression { values: DMatrix<f32>, columns: Vec<String> },
+    /// `labels × rows` 0/1 targets.
+    MultiLabel { targets: DMatrix<f32>, labels: Vec<String> },
+}
+
+impl Task {
+    /// The target columns of `table` (read from `path`) as `kind` says: one column for a
+    /// classification, 0s and 1s for a multi-label task. A gap, or a cell that is not a number
+    /// (or not 0 or 1), is an error naming its line.
+    pub fn read(
+        table: &Table,
+        path: &Path,
+        kind: TaskKind,
+        columns: &[&str],
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let names = || columns.iter().map(|c| c.to_string()).collect();
+        Ok(match kind {
+            TaskKind::Classification => {
+                let [column] = columns else {
+                    let hint = "(--task regression or multi-label for several)";
+                    return Err(format!(
+                        "--target: a classification has one target column, not {columns:?} {hint}"
+                    )
+                    .into());
+                };
+                let labels = table.labels(column)?;
+                Task::Classification { labels: labels.indices, classes: labels.classes }
+            }
+            TaskKind::Regression => Task::Regression { values: table.matrix(columns)?, columns: names() },
+            TaskKind::MultiLabel => {
+                let targets: DMatrix<f32> = table.matrix(columns)?;
+                // Row k of the table is line k + 2 of its file (after the header).
+                if let Some((k, &v)) = targets.iter().enumerate().find(|(_, v)| **v != 0.0 && **v != 1.0) {
+                    let (column, row) = (columns[k % columns.len()], k / columns.len());
+                    let line = row + 2;
+                    return Err(format!(
+                        "{}:{line}: column {column:?}: {v} is not 0 or 1 (a label)",
+                        path.display()
+                    )
+                    .into());
+                }
+                Task::MultiLabel { targets, labels: names() }
+            }
+        })
+    }
+
+    /// A line naming what the network learns.
+    pub fn describe(&self) -> String {
+        match self {
+            Task::Classification { classes, .. } => {
+                let names: Vec<String> =
+                    classes.iter().enumerate().map(|(i, n)| format!("{i} = {n}")).collect();
+                format!("classes: {}", names.join(", "))
+            }
+            Task::Regression { columns, .. } => format!("regression targets: {}", columns.join(", ")),
+            Task::MultiLabel { labels, .. } => format!("labels: {}", labels.join(", ")),
+        }
+    }
+}
+
+/// What a run reports on its test rows.
+pub struct Scores {
+    /// The printed table and summary.
+    pub report: String,
+    /// Entries of the model file's metadata: what the outputs are.
+    pub metadata: Vec<(&'static str, String)>,
+    /// Fields of the `--metrics` JSON.
+    pub json: Map<String, Value>,
+}
+
+/// A classifier's test scores: `predicted` and `truth` class indices, `classes` their names.
+pub fn classification(
+    predicted: &[usize],
+    truth: &[usize],
+    classes: &[String],
+) -> Result<Scores, Box<dyn std::error::Error>> {
+    let m = ConfusionMatrix::new(classes.len(), predicted, truth)?.with_class_names(classes.to_vec())?;
+    let macro_f1 = m.macro_f1();
+    let report = format!(
+        "test set, {} samples:\n{m}accuracy {:.2}%, macro F1 {:.3}\n",
+        truth.len(),
+        100.0 * m.accuracy(),
+        macro_f1.unwrap_or(f64::NAN)
+    );
+    let json = json!({
+        "test_accuracy": m.accuracy(),
+        "test_recall": m.recall(),
+        "test_f1": m.f1(),
+        "test_macro_f1": macro_f1,
+    });
+    Ok(Scores { report, metadata: vec![("classes", serde_json::to_string(classes)?)], json: object(json) })
+}
+
+/// A regression's test scores: `predicted` and `truth` are `columns × samples`, in the
+/// targets' own units.
+pub fn regression(
+    predicted: &DMatrix<f32>,
+    truth: &DMatrix<f32>,
+    columns: &[String],
+) -> Result<Scores, Box<dyn std::error::Error>> {
+    let width = columns.iter().map(String::len).max().unwrap_or(0).max("target".len());
+    let mut report = format!(
+        "test set, {} samples:\n{:>width$}  {:>12}  {:>12}  {:>8}\n",
+        truth.ncols(),
+        "target",
+        "RMSE",
+        "MAE",
+        "R²"
+    );
+    let mut per_column = Vec::new();
+    for (k, name) in columns.iter().enumerate() {
+        let row = |m: &DMatrix<f32>| m.rows(k, 1).into_owned();
+        let m = RegressionMetrics::new(&row(predicted), &row(truth))?;
+        let r2 = m.r2.map_or("-".to_string(), |r2| format!("{r2:.4}"));
+        writeln!(report, "{name:>width$}  {:>12}  {:>12}  {r2:>8}", significant(m.rmse), significant(m.mae))?;
+        per_column.push(json!({ "target": name, "rmse": m.rmse, "mae": m.mae, "r2": m.r2 }));
+    }
+    let all = RegressionMetrics::new(predicted, truth)?;
+    if columns.len() > 1 {
+        writeln!(report, "mean R² {}", all.r2.map_or("-".into(), |r2| format!("{r2:.4}")))?;
+    }
+    let json = json!({
+        "test_mse": all.mse,
+        "test_mae": all.mae,
+        "test_r2": all.r2,
+        "test_per_target": per_column,
+    });
+    Ok(Scores { report, metadata: vec![("targets", serde_json::to_string(columns)?)], json: object(json) })
+}
+
+/// A multi-label classifier's test scores: `probabilities` (decided at 0.5) and `targets` are
+/// `labels × samples`.
+pub fn multi_label(
+    probabilities: &DMatrix<f32>,
+    targets: &DMatrix<f32>,
+    labels: &[String],
+) -> Result<Scores, Box<dyn std::error::Error>> {
+    let m = MultiLabelMetrics::new(probabilities, targets, 0.5)?;
+    let width = labels.iter().map(String::len).max().unwrap_or(0).max("label".len());
+    let score = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    let mut report = format!(
+        "test set, {} samples:\n{:>width$}  {:>9}  {:>6}  {:>5}\n",
+        targets.ncols(),
+        "label",
+        "precision",
+        "recall",
+        "F1"
+    );
+    for (name, label) in labels.iter().zip(m.per_label()) {
+        let (p, r, f) = (label.precision()[1], label.recall()[1], label.f1()[1]);
+        writeln!(report, "{name:>width$}  {:>9}  {:>6}  {:>5}", score(p), score(r), score(f))?;
+    }
+    writeln!(
+        report,
+        "micro F1 {}, macro F1 {}, every label right on {:.2}% of the samples",
+        score(m.micro_f1()),
+        score(m.macro_f1()),
+        100.0 * m.subset_accuracy()
+    )?;
+    let json = json!({
+        "test_f1": m.f1(),
+        "test_micro_f1": m.micro_f1(),
+        "test_macro_f1": m.macro_f1(),
+        "test_subset_accuracy": m.subset_accuracy(),
+    });
+    Ok(Scores { report, metadata: vec![("labels", serde_json::to_string(labels)?)], json: object(json) })
+}
+
+/// `v` to 4 significant digits, without an exponent: `25019`, `126.9`, `0.001234`.
+fn significant(v: f64) -> String {
+    let digits = if v == 0.0 || !v.is_finite() { 0.0 } else { v.abs().log10().floor() };
+    format!("{v:.*}", (3.0 - digits).max(0.0) as usize)
+}
+
+/// The fields of a JSON object built by `json!`.
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("json! of braces is an object"),
+    }
+}
