@@ -1,9 +1,12 @@
 //! Metrics: for classification, a confusion matrix with accuracy and per-class recall, precision
 //! and F1; for multi-label classification, the same per label, pooled, and the exact-match
-//! share; for regression, the mean squared and absolute errors and the coefficient of determination R².
+//! share; for regression, the mean squared and absolute errors and the coefficient of determination R²;
+//! from scores rather than decisions, the area under the ROC curve ([`roc_auc`],
+//! [`one_vs_rest_auc`], [`MultiLabelMetrics::auc`]).
 
+use crate::error::plural;
 use crate::linalg::first_non_finite;
-use crate::{Error, Float, Result};
+use crate::{Error, Float, Result, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use std::fmt;
 
@@ -311,6 +314,8 @@ pub struct MultiLabelMetrics {
     per_label: Vec<ConfusionMatrix>,
     pooled: ConfusionMatrix,
     subset_accuracy: f64,
+    /// Each label's ROC AUC from the probabilities themselves.
+    auc: Vec<Option<f64>>,
 }
 
 impl MultiLabelMetrics {
@@ -336,7 +341,27 @@ impl MultiLabelMetrics {
             .collect::<Result<Vec<_>>>()?;
         let pooled = ConfusionMatrix::new(2, predicted.as_slice(), truth.as_slice())?;
         let right = predicted.column_iter().zip(truth.column_iter()).filter(|(p, t)| p == t).count();
-        Ok(MultiLabelMetrics { per_label, pooled, subset_accuracy: right as f64 / predicted.ncols() as f64 })
+        let auc = (0..truth.nrows())
+            .map(|k| {
+                let positive: Vec<bool> = truth.row(k).iter().map(|&t| t == 1).collect();
+                roc_auc(&probabilities.row(k).iter().copied().collect::<Vec<T>>(), &positive)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let subset_accuracy = right as f64 / predicted.ncols() as f64;
+        Ok(MultiLabelMetrics { per_label, pooled, subset_accuracy, auc })
+    }
+
+    /// Each label's area under the ROC curve ([`roc_auc`]), from the probabilities rather than
+    /// the decisions at the threshold; `None` for a label whose targets are all yes or all no.
+    #[must_use]
+    pub fn auc(&self) -> &[Option<f64>] {
+        &self.auc
+    }
+
+    /// The mean of the labels' ROC AUC over the labels where it is defined.
+    #[must_use]
+    pub fn macro_auc(&self) -> Option<f64> {
+        mean_of_defined(self.auc.clone())
     }
 
     /// Each label's 2×2 confusion matrix: class 1 is yes (its precision, recall and F1 are
@@ -376,6 +401,87 @@ impl MultiLabelMetrics {
     pub fn subset_accuracy(&self) -> f64 {
         self.subset_accuracy
     }
+}
+
+/// The area under the ROC curve of `scores` (one per sample, higher for more likely
+/// positive: a probability or a logit) against whether each sample is `positive`: the chance
+/// that a positive sample drawn at random scores above a negative one, a tie counting half
+/// (scikit-learn's `roc_auc_score` for two classes). 1 ranks every positive first, 0.5 is
+/// chance, and it does not depend on a threshold. `None` when every sample is positive or
+/// every one negative (no pair to rank).
+///
+/// Errors: slices of different lengths, no samples, a NaN or ±inf score (naming the sample).
+/// Sorts a copy of the scores: `O(n log n)`.
+///
+/// ```
+/// use feedforward::metrics::roc_auc;
+/// // Of the 4 (positive, negative) pairs, 3 are ranked right.
+/// let auc = roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true])?;
+/// assert_eq!(auc, Some(0.75));
+/// assert_eq!(roc_auc(&[0.3, 0.3], &[false, true])?, Some(0.5)); // a tie
+/// assert_eq!(roc_auc(&[0.3, 0.9], &[true, true])?, None);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+pub fn roc_auc<T: Float>(scores: &[T], positive: &[bool]) -> Result<Option<f64>> {
+    if scores.len() != positive.len() {
+        return Err(Error::shape(
+            "ROC AUC truth",
+            format!("{} (one per score)", plural(scores.len(), "value")),
+            plural(positive.len(), "value"),
+        ));
+    }
+    if scores.is_empty() {
+        return Err(Error::EmptyBatch { what: "ROC AUC scores" });
+    }
+    if let Some((sample, value)) = first_non_finite(scores) {
+        let (what, value) = ("ROC AUC score".to_string(), value.as_f64());
+        return Err(Error::NonFinite { step: None, what, value, sample: Some(sample) });
+    }
+    let mut ranked: Vec<(T, bool)> = scores.iter().copied().zip(positive.iter().copied()).collect();
+    ranked.sort_unstable_by(|a, b| a.0.as_f64().total_cmp(&b.0.as_f64()));
+    // Walking up the scores, group by group of equal ones: each positive outranks every
+    // negative below its group, and ties with half of its group's negatives. The counts are
+    // whole or half numbers, exact in f64.
+    let (mut pairs, mut negatives_below, mut positives) = (0.0f64, 0.0f64, 0.0f64);
+    for group in ranked.chunk_by(|a, b| a.0 == b.0) {
+        let p = group.iter().filter(|(_, positive)| *positive).count() as f64;
+        let n = group.len() as f64 - p;
+        pairs += p * negatives_below + 0.5 * p * n;
+        negatives_below += n;
+        positives += p;
+    }
+    let negatives = negatives_below;
+    Ok((positives > 0.0 && negatives > 0.0).then(|| pairs / (positives * negatives)))
+}
+
+/// Each class's ROC AUC against the rest ([`roc_auc`] of its row of `scores` against
+/// whether the label is that class): `scores` is `classes × samples`, the probabilities of
+/// [`Network::probabilities`](crate::Network::probabilities) or the logits. `None` for a class
+/// every sample or no sample has. The mean of the defined ones is scikit-learn's
+/// `roc_auc_score(multi_class="ovr", average="macro")`.
+///
+/// Errors: a label `>= classes` or a count of labels other than the samples (naming the
+/// sample), no samples, NaN or ±inf scores.
+///
+/// ```
+/// use feedforward::metrics::one_vs_rest_auc;
+/// use nalgebra::DMatrix;
+/// // Three classes, four samples (one per column).
+/// let p = DMatrix::from_column_slice(3, 4, &[0.8, 0.1, 0.1, 0.2, 0.7, 0.1, 0.3, 0.3, 0.4, 0.9, 0.05, 0.05]);
+/// let auc = one_vs_rest_auc(&p, &[0, 1, 2, 2])?;
+/// // Class 0: sample 0 (0.8) outranks samples 1 and 2 but not 3 (0.9). Class 2: samples 2 and
+/// // 3 (0.4, 0.05) against 0 and 1 (0.1, 0.1): 2 of 4 pairs.
+/// assert_eq!(auc, [Some(2.0 / 3.0), Some(1.0), Some(0.5)]);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+pub fn one_vs_rest_auc<T: Float>(scores: &DMatrix<T>, labels: &[usize]) -> Result<Vec<Option<f64>>> {
+    SoftmaxCrossEntropy::check_labels(scores.nrows(), scores.ncols(), labels)?;
+    (0..scores.nrows())
+        .map(|class| {
+            let positive: Vec<bool> = labels.iter().map(|&l| l == class).collect();
+            roc_auc(&scores.row(class).iter().copied().collect::<Vec<T>>(), &positive)
+        })
+        .collect()
 }
 
 /// The mean of the scores that are defined; `None` if none is.

@@ -132,6 +132,8 @@ fn tabular_reads_a_csv_table_of_your_own() {
         assert_eq!(classes, r#"["setosa","versicolor","virginica"]"#);
     }
     assert!(stdout.contains("classes: 0 = setosa, 1 = versicolor, 2 = virginica"), "{stdout}");
+    assert!(stdout.contains("ROC AUC, each class against the rest: setosa "), "{stdout}");
+    assert_eq!(metrics(&json)["test_auc"].as_array().map(Vec::len), Some(3));
     assert!(metrics(&json)["test_accuracy"].as_f64().unwrap() > 0.9, "{stdout}");
     // The target as an input would give the answer away.
     let run = run_binary(
@@ -381,6 +383,8 @@ fn tabular_learns_labels_of_a_csv_table() {
     assert_eq!(m["task"], "multi-label");
     assert!(m["test_micro_f1"].as_f64().unwrap() > 0.9, "{m}");
     assert_eq!(m["test_f1"].as_array().unwrap().len(), 3, "{m}");
+    // Ranked by their probabilities, each label's rows come out nearly in order.
+    assert!(m["test_auc"].as_array().unwrap().iter().all(|auc| auc.as_f64().unwrap() > 0.95), "{m}");
     #[cfg(feature = "data")]
     {
         let metadata = feedforward::weights::metadata(&model).unwrap();

@@ -227,3 +227,89 @@ fn regression_metrics_match_their_definitions() {
         "{err}"
     );
 }
+
+/// The ROC AUC by its definition: over every (positive, negative) pair, 1 when the positive
+/// scores higher, ½ for a tie. `O(P·N)`, written independently of the library's sort.
+fn auc_by_pairs(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let of = |kind: bool| scores.iter().zip(positive).filter(move |(_, p)| **p == kind).map(|(s, _)| *s);
+    let (mut right, mut pairs) = (0.0, 0.0);
+    for p in of(true) {
+        for n in of(false) {
+            pairs += 1.0;
+            right += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    (pairs > 0.0).then(|| right / pairs)
+}
+
+#[test]
+fn roc_auc_counts_the_pairs_ranked_right_ties_half() {
+    use feedforward::metrics::roc_auc;
+    // scikit-learn's documented example of `roc_auc_score`.
+    assert_eq!(roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]).unwrap(), Some(0.75));
+    let mut rng = StdRng::seed_from_u64(11);
+    for n in [1, 2, 3, 10, 57, 400] {
+        // Scores on a coarse grid, so that many tie, across both kinds of sample.
+        let scores: Vec<f64> =
+            (0..n).map(|_| f64::from(rand::RngExt::random_range(&mut rng, 0..7u8)) / 7.0).collect();
+        let positive: Vec<bool> = (0..n).map(|_| rand::RngExt::random_bool(&mut rng, 0.3)).collect();
+        let auc = roc_auc(&scores, &positive).unwrap();
+        assert_eq!(auc, auc_by_pairs(&scores, &positive), "n = {n}");
+        // Reversing the scores reverses the ranking.
+        let reversed: Vec<f64> = scores.iter().map(|s| -s).collect();
+        if let Some(a) = auc {
+            assert!((roc_auc(&reversed, &positive).unwrap().unwrap() - (1.0 - a)).abs() < 1e-15);
+        }
+        // f32 scores give the same ranking.
+        let narrow: Vec<f32> = scores.iter().map(|&s| s as f32).collect();
+        assert_eq!(roc_auc(&narrow, &positive).unwrap(), auc);
+    }
+    // No pair to rank: every sample positive, or none.
+    assert_eq!(roc_auc(&[0.2, 0.9], &[false, false]).unwrap(), None);
+    // What it cannot score is an error naming why.
+    assert!(matches!(roc_auc(&[0.2, 0.9], &[true]), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(roc_auc::<f64>(&[], &[]), Err(Error::EmptyBatch { .. })));
+    assert!(matches!(
+        roc_auc(&[0.2, f64::NAN], &[true, false]),
+        Err(Error::NonFinite { sample: Some(1), .. })
+    ));
+}
+
+#[test]
+fn one_vs_rest_and_multi_label_auc_score_each_row_against_its_truth() {
+    use feedforward::metrics::{one_vs_rest_auc, roc_auc};
+    let mut rng = StdRng::seed_from_u64(5);
+    let scores = DMatrix::from_fn(4, 60, |_, _| rand::RngExt::random_range(&mut rng, 0.0..1.0));
+    // Class 3 never occurs: no positive to rank.
+    let labels: Vec<usize> = (0..60).map(|j| (j * 7 + j / 5) % 3).collect();
+    let auc = one_vs_rest_auc(&scores, &labels).unwrap();
+    for (class, auc) in auc.iter().enumerate() {
+        let row: Vec<f64> = scores.row(class).iter().copied().collect();
+        let positive: Vec<bool> = labels.iter().map(|&l| l == class).collect();
+        assert_eq!(*auc, auc_by_pairs(&row, &positive), "class {class}");
+    }
+    assert_eq!(auc[3], None);
+    assert!(matches!(
+        one_vs_rest_auc(&scores, &[&labels[..59], &[4]].concat()),
+        Err(Error::LabelOutOfRange { index: 59, label: 4, classes: 4 })
+    ));
+    // Multi-label: each label's row of probabilities against its row of targets.
+    let targets =
+        DMatrix::from_fn(4, 60, |k, j| if k == 2 { 1.0 } else { f64::from(u8::from((j * (k + 3)) % 5 < 2)) });
+    let m = MultiLabelMetrics::new(&scores, &targets, 0.5).unwrap();
+    for k in 0..4 {
+        let row: Vec<f64> = scores.row(k).iter().copied().collect();
+        let positive: Vec<bool> = targets.row(k).iter().map(|&t| t == 1.0).collect();
+        assert_eq!(m.auc()[k], roc_auc(&row, &positive).unwrap(), "label {k}");
+    }
+    // Label 2 is yes everywhere: no AUC, and the mean is over the other three.
+    assert_eq!(m.auc()[2], None);
+    let defined: Vec<f64> = m.auc().iter().flatten().copied().collect();
+    assert_eq!(m.macro_auc(), Some(defined.iter().sum::<f64>() / 3.0));
+}

@@ -325,8 +325,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 class_weights(args.class_weights.unwrap_or(Weights::Balanced), &fit.targets, classes.len());
             let loss = SoftmaxCrossEntropy::new().with_class_weights(weights)?;
             let (net, epochs) = train(&args, &fit, &loss, classes.len(), None, &mut rng)?;
-            let scores =
-                task::classification(&net.predict(&test.held_out_inputs)?, &test.held_out_targets, classes)?;
+            let scores = task::classification(
+                &net.probabilities(&test.held_out_inputs)?,
+                &test.held_out_targets,
+                classes,
+            )?;
             (net, epochs, scores)
         }
         Task::Regression { values, columns } => {

@@ -9,7 +9,7 @@
 
 use clap::ValueEnum;
 use feedforward::data::table::Table;
-use feedforward::metrics::{ConfusionMatrix, MultiLabelMetrics, RegressionMetrics};
+use feedforward::metrics::{ConfusionMatrix, MultiLabelMetrics, RegressionMetrics, one_vs_rest_auc};
 use nalgebra::DMatrix;
 use serde_json::{Map, Value, json};
 use std::fmt::Write;
@@ -101,27 +101,39 @@ pub struct Scores {
     pub json: Map<String, Value>,
 }
 
-/// A classifier's test scores: `predicted` and `truth` class indices, `classes` their names.
+/// A classifier's test scores: `probabilities` (`classes × samples`) against the `truth`'s
+/// class indices, `classes` their names. A sample is predicted its most probable class.
 pub fn classification(
-    predicted: &[usize],
+    probabilities: &DMatrix<f32>,
     truth: &[usize],
     classes: &[String],
 ) -> Result<Scores, Box<dyn std::error::Error>> {
-    let m = ConfusionMatrix::new(classes.len(), predicted, truth)?.with_class_names(classes.to_vec())?;
+    let predicted: Vec<usize> = probabilities.column_iter().map(|p| p.argmax().0).collect();
+    let m = ConfusionMatrix::new(classes.len(), &predicted, truth)?.with_class_names(classes.to_vec())?;
+    let auc = one_vs_rest_auc(probabilities, truth)?;
     let macro_f1 = m.macro_f1();
+    let each: Vec<String> =
+        classes.iter().zip(&auc).map(|(name, auc)| format!("{name} {}", score(*auc))).collect();
     let report = format!(
-        "test set, {} samples:\n{m}accuracy {:.2}%, macro F1 {:.3}\n",
+        "test set, {} samples:\n{m}accuracy {:.2}%, macro F1 {}\nROC AUC, each class against the rest: {}\n",
         truth.len(),
         100.0 * m.accuracy(),
-        macro_f1.unwrap_or(f64::NAN)
+        score(macro_f1),
+        each.join(", ")
     );
     let json = json!({
         "test_accuracy": m.accuracy(),
         "test_recall": m.recall(),
         "test_f1": m.f1(),
         "test_macro_f1": macro_f1,
+        "test_auc": auc,
     });
     Ok(Scores { report, metadata: vec![("classes", serde_json::to_string(classes)?)], json: object(json) })
+}
+
+/// A score to 3 decimals, or `-` where it is not defined.
+fn score(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.3}"))
 }
 
 /// A regression's test scores: `predicted` and `truth` are `columns × samples`, in the
@@ -170,24 +182,26 @@ pub fn multi_label(
 ) -> Result<Scores, Box<dyn std::error::Error>> {
     let m = MultiLabelMetrics::new(probabilities, targets, 0.5)?;
     let width = labels.iter().map(String::len).max().unwrap_or(0).max("label".len());
-    let score = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
     let mut report = format!(
-        "test set, {} samples:\n{:>width$}  {:>9}  {:>6}  {:>5}\n",
+        "test set, {} samples:\n{:>width$}  {:>9}  {:>6}  {:>5}  {:>7}\n",
         targets.ncols(),
         "label",
         "precision",
         "recall",
-        "F1"
+        "F1",
+        "ROC AUC"
     );
-    for (name, label) in labels.iter().zip(m.per_label()) {
+    for ((name, label), auc) in labels.iter().zip(m.per_label()).zip(m.auc()) {
         let (p, r, f) = (label.precision()[1], label.recall()[1], label.f1()[1]);
-        writeln!(report, "{name:>width$}  {:>9}  {:>6}  {:>5}", score(p), score(r), score(f))?;
+        let auc = score(*auc);
+        writeln!(report, "{name:>width$}  {:>9}  {:>6}  {:>5}  {auc:>7}", score(p), score(r), score(f))?;
     }
     writeln!(
         report,
-        "micro F1 {}, macro F1 {}, every label right on {:.2}% of the samples",
+        "micro F1 {}, macro F1 {}, macro ROC AUC {}, every label right on {:.2}% of the samples",
         score(m.micro_f1()),
         score(m.macro_f1()),
+        score(m.macro_auc()),
         100.0 * m.subset_accuracy()
     )?;
     let json = json!({
@@ -195,6 +209,7 @@ pub fn multi_label(
         "test_micro_f1": m.micro_f1(),
         "test_macro_f1": m.macro_f1(),
         "test_subset_accuracy": m.subset_accuracy(),
+        "test_auc": m.auc(),
     });
     Ok(Scores { report, metadata: vec![("labels", serde_json::to_string(labels)?)], json: object(json) })
 }
