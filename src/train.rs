@@ -392,19 +392,77 @@ pub fn split<T: Float, Y: Targets + ?Sized>(
         ));
     }
     let (kept, held) = split_indices(samples, config)?;
+    Ok(split_at(inputs, targets, &kept, &held))
+}
+
+/// [`split`] for a classifier, holding out each class in its share of the data set
+/// (scikit-learn's `train_test_split(…, stratify=labels)`): a class of `n_c` of the `n`
+/// samples has `held_out·n_c/n` of them held out, rounded so that the counts add up to
+/// `held_out` (the largest remainders round up). A rare class then has its share in both
+/// parts, where a plain random cut can leave a test set with none of it. Which samples of a
+/// class are held out is drawn from `config.seed`.
+///
+/// ```
+/// use feedforward::train::{self, SplitConfig};
+/// use nalgebra::DMatrix;
+/// // 90 samples of class 0 and 10 of class 1.
+/// let labels: Vec<usize> = (0..100).map(|j| usize::from(j % 10 == 0)).collect();
+/// let x = DMatrix::<f32>::from_fn(1, 100, |_, j| j as f32);
+/// let split = train::stratified_split(&x, &labels, SplitConfig { held_out: 20, seed: 3 })?;
+/// let rare = split.held_out_targets.iter().filter(|&&c| c == 1).count();
+/// assert_eq!((split.held_out_targets.len(), rare), (20, 2));
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`split`]'s.
+pub fn stratified_split<T: Float>(
+    inputs: &DMatrix<T>,
+    labels: &[usize],
+    config: SplitConfig,
+) -> Result<Split<T, Vec<usize>>> {
+    if labels.len() != inputs.ncols() {
+        return Err(Error::shape(
+            "labels to split",
+            format!("{} (one per input column)", plural(inputs.ncols(), "label")),
+            plural(labels.len(), "label"),
+        ));
+    }
+    let (kept, held) = stratified_indices(labels, config)?;
+    Ok(split_at(inputs, labels, &kept, &held))
+}
+
+/// The samples `kept` and those `held` out, copied in the order given.
+fn split_at<T: Float, Y: Targets + ?Sized>(
+    inputs: &DMatrix<T>,
+    targets: &Y,
+    kept: &[usize],
+    held: &[usize],
+) -> Split<T, Y::Batch> {
     let part = |indices: &[usize]| {
         let (mut x, mut y) = (DMatrix::zeros(0, 0), Y::Batch::default());
         gather_columns(inputs, indices, &mut x);
         targets.gather(indices, &mut y);
         (x, y)
     };
-    let ((inputs, targets), (held_out_inputs, held_out_targets)) = (part(&kept), part(&held));
-    Ok(Split { inputs, targets, held_out_inputs, held_out_targets })
+    let ((inputs, targets), (held_out_inputs, held_out_targets)) = (part(kept), part(held));
+    Split { inputs, targets, held_out_inputs, held_out_targets }
 }
 
 /// The samples [`split`] keeps and those it holds out, each in increasing order; shared with
 /// `Table::split`, so a table and its matrix split alike.
 pub(crate) fn split_indices(samples: usize, config: SplitConfig) -> Result<(Vec<usize>, Vec<usize>)> {
+    check_held_out(samples, config)?;
+    let mut order: Vec<usize> = (0..samples).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
+    let mut kept = order.split_off(config.held_out);
+    order.sort_unstable();
+    kept.sort_unstable();
+    Ok((kept, order))
+}
+
+/// Refuses to hold out no sample, or every one.
+fn check_held_out(samples: usize, config: SplitConfig) -> Result<()> {
     if config.held_out == 0 || config.held_out >= samples {
         return Err(Error::InvalidHyperparameter {
             name: "held-out samples",
@@ -412,12 +470,39 @@ pub(crate) fn split_indices(samples: usize, config: SplitConfig) -> Result<(Vec<
             requirement: "must be at least 1 and fewer than the samples",
         });
     }
-    let mut order: Vec<usize> = (0..samples).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
-    let mut kept = order.split_off(config.held_out);
-    order.sort_unstable();
+    Ok(())
+}
+
+/// The samples [`stratified_split`] keeps and those it holds out, each in increasing order;
+/// shared with `Table::stratified_split`.
+pub(crate) fn stratified_indices(labels: &[usize], config: SplitConfig) -> Result<(Vec<usize>, Vec<usize>)> {
+    let samples = labels.len();
+    check_held_out(samples, config)?;
+    let mut by_class: Vec<usize> = (0..samples).collect();
+    by_class.sort_by_key(|&i| labels[i]);
+    let classes: Vec<&[usize]> = by_class.chunk_by(|&a, &b| labels[a] == labels[b]).collect();
+    // Each class's quota held_out·n_c/n: its whole part, then one more for the classes with the
+    // largest remainders until the counts add up (each whole part is below n_c, as held_out < n).
+    let quota = |members: &[usize]| {
+        (config.held_out * members.len() / samples, config.held_out * members.len() % samples)
+    };
+    let mut counts: Vec<usize> = classes.iter().map(|c| quota(c).0).collect();
+    let mut by_remainder: Vec<usize> = (0..classes.len()).collect();
+    by_remainder.sort_by_key(|&k| std::cmp::Reverse(quota(classes[k]).1));
+    let short = config.held_out - counts.iter().sum::<usize>();
+    by_remainder.iter().take(short).for_each(|&k| counts[k] += 1);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let (mut kept, mut held) =
+        (Vec::with_capacity(samples - config.held_out), Vec::with_capacity(config.held_out));
+    for (members, count) in classes.into_iter().zip(counts) {
+        let mut members = members.to_vec();
+        members.shuffle(&mut rng);
+        held.extend_from_slice(&members[..count]);
+        kept.extend_from_slice(&members[count..]);
+    }
     kept.sort_unstable();
-    Ok((kept, order))
+    held.sort_unstable();
+    Ok((kept, held))
 }
 
 /// Where a step sits in the run, handed to the callback of [`fit`].

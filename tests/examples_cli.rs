@@ -181,7 +181,14 @@ fn tabular_fills_the_gaps_of_a_table_when_asked() {
     let run = run_binary(&bin, &base);
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("ship.csv:2: column \"Age\": \"NA\" is not a number"), "{stderr}");
+    // It names a line of the file whose age is NA (the first such among the training rows).
+    let line: usize = stderr
+        .split_once("ship.csv:")
+        .and_then(|(_, rest)| rest.split_once(": column \"Age\": \"NA\" is not a number"))
+        .and_then(|(line, _)| line.parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let text = std::fs::read_to_string(csv).unwrap();
+    assert_eq!(text.lines().nth(line - 1).unwrap().split(',').nth(3), Some("NA"), "{stderr}");
     let run = run_binary(&bin, &[&base[..], &["--missing-values", "NA"]].concat());
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -235,17 +242,19 @@ fn tabular_fills_the_gaps_of_a_table_when_asked() {
 fn tabular_encodes_a_category_only_the_test_rows_have_when_asked() {
     use feedforward::train::{self, SplitConfig};
     let rows = 200;
-    // The rows the example holds out for its test: train::split's, with its settings.
+    // The rows the example holds out for its test: train::stratified_split's by the classes
+    // of `kind` ("large" 0, "small" 1), with its settings.
     let ids = nalgebra::DMatrix::from_fn(1, rows, |_, j| j as f32);
-    let labels: Vec<usize> = (0..rows).collect();
-    let test = train::split(&ids, &labels[..], SplitConfig { held_out: rows / 5, seed: 0 }).unwrap();
-    let (first, second) = (test.held_out_targets[3], test.held_out_targets[7]);
+    let size = |i: usize| (i * 37) % 100;
+    let kinds: Vec<usize> = (0..rows).map(|i| usize::from(size(i) < 50)).collect();
+    let test = train::stratified_split(&ids, &kinds, SplitConfig { held_out: rows / 5, seed: 0 }).unwrap();
+    let (first, second) = (test.held_out_inputs[3] as usize, test.held_out_inputs[7] as usize);
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("planets.csv");
     let mut text = String::from("size,world,kind\n");
     for i in 0..rows {
         let world = if i == first || i == second { "Mars" } else { ["Earth", "Venus"][i % 2] };
-        let size = (i * 37) % 100;
+        let size = size(i);
         text.push_str(&format!("{size},{world},{}\n", if size < 50 { "small" } else { "large" }));
     }
     std::fs::write(&csv, text).unwrap();

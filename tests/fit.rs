@@ -538,6 +538,68 @@ fn split_holds_out_a_seeded_random_part_with_its_targets() {
     assert!(e.to_string().contains("300 samples (one per input column), got 299 samples"), "{e}");
 }
 
+/// `stratified_split` holds out each class in its share, the counts adding up to `held_out`
+/// whatever the rounding, every sample in exactly one part with its label; a plain split of
+/// the same data can miss a rare class.
+#[test]
+fn a_stratified_split_holds_out_each_class_in_its_share() {
+    let mut rng = StdRng::seed_from_u64(2);
+    for (n, classes, held_out) in
+        [(100, 2, 20), (97, 3, 13), (1000, 5, 1), (40, 4, 39), (23, 1, 7), (300, 6, 150)]
+    {
+        // Classes of very different sizes: class c about twice as common as class c + 1.
+        let labels: Vec<usize> = (0..n)
+            .map(|_| {
+                let u: f64 = rand::RngExt::random(&mut rng);
+                (0..classes).find(|&c| u < 1.0 - 0.5f64.powi(c as i32 + 1)).unwrap_or(classes - 1)
+            })
+            .collect();
+        let x = DMatrix::from_fn(1, n, |_, j| j as f32);
+        let config = SplitConfig { held_out, seed: 4 };
+        let split = train::stratified_split(&x, &labels, config).unwrap();
+        assert_eq!(split.held_out_targets.len(), held_out);
+        let count = |labels: &[usize], c: usize| labels.iter().filter(|&&l| l == c).count();
+        for c in 0..classes {
+            let (total, held) = (count(&labels, c), count(&split.held_out_targets, c));
+            // Its share held_out·n_c/n, rounded down or up.
+            let exact = held_out * total;
+            assert!(held * n < exact + n && exact < (held + 1) * n, "n {n}, class {c}: {held} of {total}");
+            assert_eq!(held + count(&split.targets, c), total);
+        }
+        // Each sample once, in order, with its own label; the same seed, the same cut.
+        let ids = |m: &DMatrix<f32>| m.row(0).iter().map(|&v| v as usize).collect::<Vec<_>>();
+        let (kept, held) = (ids(&split.inputs), ids(&split.held_out_inputs));
+        assert!(kept.windows(2).all(|w| w[0] < w[1]) && held.windows(2).all(|w| w[0] < w[1]));
+        let mut all = [kept.clone(), held.clone()].concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..n).collect::<Vec<_>>());
+        assert!(held.iter().zip(&split.held_out_targets).all(|(&j, &l)| labels[j] == l));
+        assert_eq!(train::stratified_split(&x, &labels, config).unwrap(), split);
+    }
+    // 2 samples of class 1 in 200, half of the samples held out: the stratified cut always
+    // holds out exactly one of them, where a plain cut holds out both or neither for some
+    // seeds.
+    let labels: Vec<usize> = (0..200).map(|j| usize::from(j == 50 || j == 150)).collect();
+    let x = DMatrix::from_fn(1, 200, |_, j| j as f32);
+    for seed in 0..20 {
+        let held_out = 100;
+        let split = train::stratified_split(&x, &labels, SplitConfig { held_out, seed }).unwrap();
+        assert_eq!(split.held_out_targets.iter().filter(|&&l| l == 1).count(), 1, "seed {seed}");
+    }
+    let plain_misses = (0..20).any(|seed| {
+        let split = train::split(&x, &labels[..], SplitConfig { held_out: 100, seed }).unwrap();
+        split.held_out_targets.iter().filter(|&&l| l == 1).count() != 1
+    });
+    assert!(plain_misses, "some plain cut holds out both rare samples or neither");
+    // The checks of a plain split.
+    let e = train::stratified_split(&x, &labels[..199], SplitConfig { held_out: 5, seed: 0 }).unwrap_err();
+    assert!(e.to_string().contains("200 labels (one per input column), got 199 labels"), "{e}");
+    for held_out in [0, 200] {
+        let e = train::stratified_split(&x, &labels, SplitConfig { held_out, seed: 0 }).unwrap_err();
+        assert!(matches!(e, Error::InvalidHyperparameter { name: "held-out samples", .. }), "{e}");
+    }
+}
+
 /// Rewrites the safetensors file at `path` (f32 tensors only) after `edit` has changed its
 /// tensors, given as name, shape and values; the metadata is kept.
 fn rewrite_tensors(path: &std::path::Path, edit: impl FnOnce(&mut Vec<(String, Vec<usize>, Vec<f32>)>)) {

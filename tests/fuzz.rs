@@ -209,6 +209,14 @@ fn check_table_uses(table: &feedforward::data::table::Table) {
     if table.rows() >= 2 {
         let parts = table.split(SplitConfig { held_out: 1, seed: 0 }).unwrap();
         assert_eq!((parts.kept.rows(), parts.held_out.rows()), (table.rows() - 1, 1));
+        // By the classes of any column that reads as labels: the counts add up.
+        let held_out = table.rows() / 2;
+        for &name in &names {
+            if table.labels(name).is_ok() && held_out >= 1 {
+                let parts = table.stratified_split(SplitConfig { held_out, seed: 1 }, name).unwrap();
+                assert_eq!((parts.kept.rows(), parts.held_out.rows()), (table.rows() - held_out, held_out));
+            }
+        }
     }
 }
 

@@ -494,6 +494,29 @@ fn a_table_splits_as_train_split_does() {
     assert!(matches!(e, Error::InvalidHyperparameter { .. }), "{e}");
 }
 
+/// A table's stratified split holds out the rows `train::stratified_split` holds out for the
+/// labels of its column; a column with a gap cannot stratify.
+#[test]
+fn a_table_splits_by_its_classes_as_train_stratified_split_does() {
+    use feedforward::train::{self, SplitConfig};
+    let mut text = String::from("id,kind\n");
+    for i in 0..60 {
+        text.push_str(&format!("{i},{}\n", ["ant", "bee", "bee", "cat", "cat", "cat"][i % 6]));
+    }
+    let table = parse(&text).unwrap();
+    let config = SplitConfig { held_out: 12, seed: 8 };
+    let parts = table.stratified_split(config, "kind").unwrap();
+    let ids = table.matrix::<f64>(&["id"]).unwrap();
+    let split = train::stratified_split(&ids, &table.labels("kind").unwrap().indices, config).unwrap();
+    assert_eq!(parts.kept.matrix::<f64>(&["id"]).unwrap(), split.inputs);
+    assert_eq!(parts.held_out.matrix::<f64>(&["id"]).unwrap(), split.held_out_inputs);
+    // 10 ants, 20 bees, 30 cats: 2, 4 and 6 held out.
+    let held = parts.held_out.labels("kind").unwrap().indices;
+    assert_eq!((0..3).map(|c| held.iter().filter(|&&l| l == c).count()).collect::<Vec<_>>(), [2, 4, 6]);
+    let gap = parse("id,kind\n1,ant\n2,\n3,bee\n").unwrap();
+    assert!(gap.stratified_split(SplitConfig { held_out: 1, seed: 0 }, "kind").is_err());
+}
+
 /// When a value is missing for a reason, its indicator row carries that: a target that
 /// depends on whether `x` was recorded is learned with the row. Without it, a filled cell
 /// looks like a real 5, and the network cannot tell them apart.

@@ -2,10 +2,10 @@
 //! a classification, a regression or a multi-label task.
 //!
 //! Without `--csv`: three features in their own units (an amount in euros, a rate, a count of
-//! days), three classes at about 90%, 8% and 2%. The run holds out a test set, standardizes
-//! inside the network (fitted on the training part only), weighs the classes, stops early on a
-//! validation set, reports per-class recall, precision and F1, and saves a model that takes
-//! raw features. Balanced class weights find more of the rare classes (higher recall) at the
+//! days), three classes at about 90%, 8% and 2%. The run holds out a test set (each class in
+//! its share), standardizes inside the network (fitted on the training part only), weighs the
+//! classes, stops early on a validation set, reports per-class recall, precision, F1 and ROC
+//! AUC, and saves a model that takes raw features. Balanced class weights find more of the rare classes (higher recall) at the
 //! price of more false alarms (lower precision, accuracy and macro F1): compare
 //! `--class-weights none`.
 //!
@@ -168,7 +168,7 @@ impl Args {
     }
 
     /// A fifth of `samples` held out for the test: the same rows of a table and of its matrix
-    /// (`Table::split` and `train::split` cut alike).
+    /// (`Table::split` and `train::split` cut alike, and so do their stratified twins).
     fn test_split(&self, samples: usize) -> SplitConfig {
         SplitConfig { held_out: samples / 5, seed: self.seed }
     }
@@ -219,15 +219,21 @@ fn read_csv(args: &Args, path: &Path) -> Result<(DMatrix<f32>, Task, Features), 
         return Err(format!("--categorical {c:?}: that column is a target or ignored").into());
     }
     let categorical: Vec<&str> = args.categorical.iter().map(String::as_str).collect();
-    // The plan is fitted on the training rows: the test rows' values fill nothing.
-    let training = table.split(args.test_split(table.rows()))?.kept;
+    let task = Task::read(&table, path, args.task, &targets)?;
+    // The plan is fitted on the training rows (the rows `splits` keeps): the test rows'
+    // values fill nothing.
+    let config = args.test_split(table.rows());
+    let training = match args.task {
+        TaskKind::Classification => table.stratified_split(config, targets[0])?,
+        _ => table.split(config)?,
+    }
+    .kept;
     let unseen = match args.unseen_categories {
         Unseen::Refuse => UnseenCategories::Refuse,
         Unseen::AllZeros => UnseenCategories::AllZeros,
     };
     let features =
         Features::fit_with(&training, &inputs, &categorical, args.missing())?.with_unseen_categories(unseen);
-    let task = Task::read(&table, path, args.task, &targets)?;
     println!("{}: {} rows; inputs {inputs:?}", path.display(), table.rows());
     for code in features.categorical() {
         println!("one-hot rows {:?}", code.feature_names());
@@ -253,18 +259,19 @@ fn read_csv(args: &Args, path: &Path) -> Result<(DMatrix<f32>, Task, Features), 
 }
 
 /// The test split of `x` and `y`, and of the rest the rows to fit on with a fifth held out
-/// for validation (early stopping).
+/// for validation (early stopping), both cut by `cut`: `train::split`, or for classes
+/// `train::stratified_split`, which holds out each class in its share.
 type Splits<B> = (Split<f32, B>, Split<f32, B>);
 
 fn splits<Y: Targets + ?Sized>(
     args: &Args,
     x: &DMatrix<f32>,
     y: &Y,
+    cut: impl Fn(&DMatrix<f32>, &Y, SplitConfig) -> feedforward::Result<Split<f32, Y::Batch>>,
 ) -> feedforward::Result<Splits<Y::Batch>> {
-    let test = train::split(x, y, args.test_split(x.ncols()))?;
+    let test = cut(x, y, args.test_split(x.ncols()))?;
     let held_out = test.inputs.ncols() / 5;
-    let fit =
-        train::split(&test.inputs, Y::view(&test.targets), SplitConfig { held_out, seed: args.seed + 1 })?;
+    let fit = cut(&test.inputs, Y::view(&test.targets), SplitConfig { held_out, seed: args.seed + 1 })?;
     Ok((test, fit))
 }
 
@@ -320,7 +327,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", task.describe());
     let (net, epochs, scores) = match &task {
         Task::Classification { labels, classes } => {
-            let (test, fit) = splits(&args, &x, &labels[..])?;
+            let (test, fit) = splits(&args, &x, &labels[..], train::stratified_split)?;
             let weights =
                 class_weights(args.class_weights.unwrap_or(Weights::Balanced), &fit.targets, classes.len());
             let loss = SoftmaxCrossEntropy::new().with_class_weights(weights)?;
@@ -333,7 +340,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             (net, epochs, scores)
         }
         Task::Regression { values, columns } => {
-            let (test, fit) = splits(&args, &x, values)?;
+            let (test, fit) = splits(&args, &x, values, train::split)?;
             // The network learns standardized targets and gives them back in their units.
             let restore = Standardize::fit(&fit.targets)?.inverse();
             let (net, epochs) =
@@ -343,7 +350,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             (net, epochs, scores)
         }
         Task::MultiLabel { targets, labels } => {
-            let (test, fit) = splits(&args, &x, targets)?;
+            let (test, fit) = splits(&args, &x, targets, train::split)?;
             let (net, epochs) = train(&args, &fit, &BinaryCrossEntropy::new(), labels.len(), None, &mut rng)?;
             let probabilities = net.sigmoid_probabilities(&test.held_out_inputs)?;
             (net, epochs, task::multi_label(&probabilities, &test.held_out_targets, labels)?)

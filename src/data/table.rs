@@ -42,7 +42,7 @@
 
 use super::csv::MAX_FILE_BYTES;
 pub use super::missing::{FillCategories, FillNumbers, Missing};
-use crate::train::{SplitConfig, split_indices};
+use crate::train::{SplitConfig, split_indices, stratified_indices};
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
 use std::collections::{HashMap, HashSet};
@@ -329,6 +329,31 @@ impl Table {
     /// [`Error::InvalidHyperparameter`] when `held_out` is 0 or not fewer than the rows.
     pub fn split(&self, config: SplitConfig) -> Result<TableSplit> {
         let (kept, held_out) = split_indices(self.rows(), config)?;
+        Ok(TableSplit { kept: self.select(&kept), held_out: self.select(&held_out) })
+    }
+
+    /// Cuts the table in two as [`train::stratified_split`](crate::train::stratified_split)
+    /// cuts a data set whose labels are this table's `column` (as [`Table::labels`] reads it)
+    /// with the same `config`: each class in its share of the rows held out, the same rows.
+    ///
+    /// ```
+    /// use feedforward::data::table::Table;
+    /// use feedforward::train::SplitConfig;
+    ///
+    /// let mut text = String::from("x,kind\n");
+    /// (0..40).for_each(|i| text.push_str(&format!("{i},{}\n", if i % 8 == 0 { "rare" } else { "common" })));
+    /// let table = Table::parse(text.as_bytes(), "kinds.csv")?;
+    /// let split = table.stratified_split(SplitConfig { held_out: 8, seed: 1 }, "kind")?;
+    /// let rare = split.held_out.labels("kind")?.indices.iter().filter(|&&c| c == 1).count();
+    /// assert_eq!((split.held_out.rows(), rare), (8, 1));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A `column` that [`Table::labels`] cannot read (missing, or with gaps), and
+    /// [`Error::InvalidHyperparameter`] when `held_out` is 0 or not fewer than the rows.
+    pub fn stratified_split(&self, config: SplitConfig, column: &str) -> Result<TableSplit> {
+        let (kept, held_out) = stratified_indices(&self.labels(column)?.indices, config)?;
         Ok(TableSplit { kept: self.select(&kept), held_out: self.select(&held_out) })
     }
 
