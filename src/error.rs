@@ -129,7 +129,7 @@ pub enum Error {
     },
 
     /// A CSV file (a table, or Kaggle's digit-recognizer format) with a bad row or cell, or a
-    /// table's features file ([`data::table::Features`](crate::data::table::Features)) that
+    /// table's features file (`data::table::Features`, feature `data`) that
     /// cannot be read.
     #[error("{path}:{line}: {reason}")]
     Csv {

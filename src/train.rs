@@ -9,7 +9,8 @@
 //! | `checkpoint`, `resume` | a checkpoint file after epochs; continue a run from one, bit for bit |
 //!
 //! A validation set ([`Data::with_validation`]) is evaluated after every epoch and reported to
-//! the callback ([`Event::Epoch`]); [`split`] holds one out of a data set at random.
+//! the callback ([`Event::Epoch`]); [`split`] holds one out of a data set at random,
+//! [`stratified_split`] each class in its share, and [`folds`] cuts one for cross-validation.
 //!
 //! **Checkpoints** are safetensors model files ([`Network::load`] reads them) that also hold the
 //! optimizer's state ([`Optimizer::state`]) as tensors `optimizer.{buffer}.{tensor}`, with early
@@ -25,6 +26,9 @@ use crate::error::plural;
 use crate::loss::{Loss, Targets};
 use crate::network::{InputScan, check_finite};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
+pub use crate::split::{
+    FoldConfig, Folds, Split, SplitConfig, folds, split, stratified_folds, stratified_split,
+};
 use crate::{Error, Evaluation, Float, Network, Optimizer, Result, StepReport, weights};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -321,188 +325,6 @@ impl<'a, T: Float, Y: ?Sized> Data<'a, T, Y> {
     pub fn with_validation<Q: Borrow<Y> + ?Sized>(self, inputs: &'a DMatrix<T>, targets: &'a Q) -> Self {
         Data { validation: Some((inputs, targets.borrow())), ..self }
     }
-}
-
-/// How [`split`] cuts a data set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SplitConfig {
-    /// Samples to hold out, at least 1 and fewer than the data set has.
-    pub held_out: usize,
-    /// Seed of the random draw of the held-out samples.
-    pub seed: u64,
-}
-
-/// A data set cut in two by [`split`]: the samples to train on and those held out (for
-/// validation or a test), each part in the data set's order. `B` is the targets' owned form
-/// (`Vec<usize>` for labels, `DMatrix<T>` for a matrix).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Split<T: Float, B> {
-    /// Inputs of the samples to train on.
-    pub inputs: DMatrix<T>,
-    /// Their targets.
-    pub targets: B,
-    /// Inputs of the held-out samples.
-    pub held_out_inputs: DMatrix<T>,
-    /// Their targets.
-    pub held_out_targets: B,
-}
-
-impl<T: Float, B> Split<T, B> {
-    /// The [`Data`] for [`fit`]: the samples to train on, with the held-out ones as the
-    /// validation set.
-    #[must_use]
-    pub fn data<Y: Targets<Batch = B> + ?Sized>(&self) -> Data<'_, T, Y> {
-        Data::new(&self.inputs, Y::view(&self.targets))
-            .with_validation(&self.held_out_inputs, Y::view(&self.held_out_targets))
-    }
-}
-
-/// Holds out `config.held_out` samples of a data set (`inputs`, one sample per column, and
-/// their `targets`), drawn at random from `config.seed`: the same seed, the same cut. Both
-/// parts are copies, each in the data set's order.
-///
-/// ```
-/// use feedforward::train::{self, SplitConfig};
-/// use nalgebra::DMatrix;
-/// let x = DMatrix::<f32>::from_fn(2, 10, |i, j| (10 * i + j) as f32);
-/// let labels: Vec<usize> = (0..10).map(|j| j % 3).collect();
-/// let split = train::split(&x, &labels[..], SplitConfig { held_out: 3, seed: 7 })?;
-/// assert_eq!((split.inputs.ncols(), split.held_out_targets.len()), (7, 3));
-/// // Every sample lands in exactly one part.
-/// let mut firsts: Vec<f32> = split.inputs.row(0).iter().chain(split.held_out_inputs.row(0).iter()).copied().collect();
-/// firsts.sort_by(f32::total_cmp);
-/// assert_eq!(firsts, (0..10).map(|j| j as f32).collect::<Vec<_>>());
-/// # Ok::<(), feedforward::Error>(())
-/// ```
-///
-/// # Errors
-/// [`Error::ShapeMismatch`] when `inputs` and `targets` hold different numbers of samples;
-/// [`Error::InvalidHyperparameter`] when `held_out` is 0 or not fewer than the samples.
-pub fn split<T: Float, Y: Targets + ?Sized>(
-    inputs: &DMatrix<T>,
-    targets: &Y,
-    config: SplitConfig,
-) -> Result<Split<T, Y::Batch>> {
-    let samples = inputs.ncols();
-    if targets.samples() != samples {
-        return Err(Error::shape(
-            "targets to split",
-            format!("{} (one per input column)", plural(samples, "sample")),
-            plural(targets.samples(), "sample"),
-        ));
-    }
-    let (kept, held) = split_indices(samples, config)?;
-    Ok(split_at(inputs, targets, &kept, &held))
-}
-
-/// [`split`] for a classifier, holding out each class in its share of the data set
-/// (scikit-learn's `train_test_split(…, stratify=labels)`): a class of `n_c` of the `n`
-/// samples has `held_out·n_c/n` of them held out, rounded so that the counts add up to
-/// `held_out` (the largest remainders round up). A rare class then has its share in both
-/// parts, where a plain random cut can leave a test set with none of it. Which samples of a
-/// class are held out is drawn from `config.seed`.
-///
-/// ```
-/// use feedforward::train::{self, SplitConfig};
-/// use nalgebra::DMatrix;
-/// // 90 samples of class 0 and 10 of class 1.
-/// let labels: Vec<usize> = (0..100).map(|j| usize::from(j % 10 == 0)).collect();
-/// let x = DMatrix::<f32>::from_fn(1, 100, |_, j| j as f32);
-/// let split = train::stratified_split(&x, &labels, SplitConfig { held_out: 20, seed: 3 })?;
-/// let rare = split.held_out_targets.iter().filter(|&&c| c == 1).count();
-/// assert_eq!((split.held_out_targets.len(), rare), (20, 2));
-/// # Ok::<(), feedforward::Error>(())
-/// ```
-///
-/// # Errors
-/// As [`split`]'s.
-pub fn stratified_split<T: Float>(
-    inputs: &DMatrix<T>,
-    labels: &[usize],
-    config: SplitConfig,
-) -> Result<Split<T, Vec<usize>>> {
-    if labels.len() != inputs.ncols() {
-        return Err(Error::shape(
-            "labels to split",
-            format!("{} (one per input column)", plural(inputs.ncols(), "label")),
-            plural(labels.len(), "label"),
-        ));
-    }
-    let (kept, held) = stratified_indices(labels, config)?;
-    Ok(split_at(inputs, labels, &kept, &held))
-}
-
-/// The samples `kept` and those `held` out, copied in the order given.
-fn split_at<T: Float, Y: Targets + ?Sized>(
-    inputs: &DMatrix<T>,
-    targets: &Y,
-    kept: &[usize],
-    held: &[usize],
-) -> Split<T, Y::Batch> {
-    let part = |indices: &[usize]| {
-        let (mut x, mut y) = (DMatrix::zeros(0, 0), Y::Batch::default());
-        gather_columns(inputs, indices, &mut x);
-        targets.gather(indices, &mut y);
-        (x, y)
-    };
-    let ((inputs, targets), (held_out_inputs, held_out_targets)) = (part(kept), part(held));
-    Split { inputs, targets, held_out_inputs, held_out_targets }
-}
-
-/// The samples [`split`] keeps and those it holds out, each in increasing order; shared with
-/// `Table::split`, so a table and its matrix split alike.
-pub(crate) fn split_indices(samples: usize, config: SplitConfig) -> Result<(Vec<usize>, Vec<usize>)> {
-    check_held_out(samples, config)?;
-    let mut order: Vec<usize> = (0..samples).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
-    let mut kept = order.split_off(config.held_out);
-    order.sort_unstable();
-    kept.sort_unstable();
-    Ok((kept, order))
-}
-
-/// Refuses to hold out no sample, or every one.
-fn check_held_out(samples: usize, config: SplitConfig) -> Result<()> {
-    if config.held_out == 0 || config.held_out >= samples {
-        return Err(Error::InvalidHyperparameter {
-            name: "held-out samples",
-            value: config.held_out as f64,
-            requirement: "must be at least 1 and fewer than the samples",
-        });
-    }
-    Ok(())
-}
-
-/// The samples [`stratified_split`] keeps and those it holds out, each in increasing order;
-/// shared with `Table::stratified_split`.
-pub(crate) fn stratified_indices(labels: &[usize], config: SplitConfig) -> Result<(Vec<usize>, Vec<usize>)> {
-    let samples = labels.len();
-    check_held_out(samples, config)?;
-    let mut by_class: Vec<usize> = (0..samples).collect();
-    by_class.sort_by_key(|&i| labels[i]);
-    let classes: Vec<&[usize]> = by_class.chunk_by(|&a, &b| labels[a] == labels[b]).collect();
-    // Each class's quota held_out·n_c/n: its whole part, then one more for the classes with the
-    // largest remainders until the counts add up (each whole part is below n_c, as held_out < n).
-    let quota = |members: &[usize]| {
-        (config.held_out * members.len() / samples, config.held_out * members.len() % samples)
-    };
-    let mut counts: Vec<usize> = classes.iter().map(|c| quota(c).0).collect();
-    let mut by_remainder: Vec<usize> = (0..classes.len()).collect();
-    by_remainder.sort_by_key(|&k| std::cmp::Reverse(quota(classes[k]).1));
-    let short = config.held_out - counts.iter().sum::<usize>();
-    by_remainder.iter().take(short).for_each(|&k| counts[k] += 1);
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let (mut kept, mut held) =
-        (Vec::with_capacity(samples - config.held_out), Vec::with_capacity(config.held_out));
-    for (members, count) in classes.into_iter().zip(counts) {
-        let mut members = members.to_vec();
-        members.shuffle(&mut rng);
-        held.extend_from_slice(&members[..count]);
-        kept.extend_from_slice(&members[count..]);
-    }
-    kept.sort_unstable();
-    held.sort_unstable();
-    Ok((kept, held))
 }
 
 /// Where a step sits in the run, handed to the callback of [`fit`].

@@ -593,11 +593,97 @@ fn a_stratified_split_holds_out_each_class_in_its_share() {
     assert!(plain_misses, "some plain cut holds out both rare samples or neither");
     // The checks of a plain split.
     let e = train::stratified_split(&x, &labels[..199], SplitConfig { held_out: 5, seed: 0 }).unwrap_err();
-    assert!(e.to_string().contains("200 labels (one per input column), got 199 labels"), "{e}");
+    assert!(e.to_string().contains("200 samples (one per input column), got 199 samples"), "{e}");
     for held_out in [0, 200] {
         let e = train::stratified_split(&x, &labels, SplitConfig { held_out, seed: 0 }).unwrap_err();
         assert!(matches!(e, Error::InvalidHyperparameter { name: "held-out samples", .. }), "{e}");
     }
+}
+
+/// `folds` holds out each sample exactly once, in parts whose sizes differ by at most one, each
+/// split keeping the rest with its targets; `stratified_folds` also spreads each class so. A
+/// cross-validated classifier scores every sample with a model that did not train on it.
+#[test]
+fn folds_hold_out_each_sample_once_and_stratified_ones_spread_each_class() {
+    use feedforward::train::FoldConfig;
+    let ids = |m: &DMatrix<f32>| m.row(0).iter().map(|&v| v as usize).collect::<Vec<_>>();
+    let mut rng = StdRng::seed_from_u64(9);
+    for (n, folds) in [(10, 2), (11, 3), (7, 7), (100, 5), (57, 10)] {
+        let labels: Vec<usize> =
+            (0..n).map(|_| if rand::RngExt::random_bool(&mut rng, 0.2) { 1 } else { 0 }).collect();
+        let x = DMatrix::from_fn(2, n, |i, j| if i == 0 { j as f32 } else { (7 * j) as f32 });
+        let config = FoldConfig { folds, seed: 3 };
+        for stratified in [false, true] {
+            let cut = || match stratified {
+                false => train::folds(&x, &labels[..], config).unwrap(),
+                true => train::stratified_folds(&x, &labels, config).unwrap(),
+            };
+            assert_eq!(cut().len(), folds);
+            let mut held_once = Vec::new();
+            let (mut sizes, mut rare) = (Vec::new(), Vec::new());
+            for (k, split) in cut().enumerate() {
+                let (kept, held) = (ids(&split.inputs), ids(&split.held_out_inputs));
+                assert_eq!(held, cut().parts()[k], "part {k}");
+                assert!(kept.windows(2).all(|w| w[0] < w[1]) && held.windows(2).all(|w| w[0] < w[1]));
+                let mut all = [kept.clone(), held.clone()].concat();
+                all.sort_unstable();
+                assert_eq!(all, (0..n).collect::<Vec<_>>(), "part {k}: kept and held out make the set");
+                assert!(held.iter().zip(&split.held_out_targets).all(|(&j, &l)| labels[j] == l));
+                assert!(kept.iter().zip(&split.targets).all(|(&j, &l)| labels[j] == l));
+                assert!(kept.iter().enumerate().all(|(c, &j)| split.inputs[(1, c)] == (7 * j) as f32));
+                sizes.push(held.len());
+                rare.push(split.held_out_targets.iter().filter(|&&l| l == 1).count());
+                held_once.extend(held);
+            }
+            held_once.sort_unstable();
+            assert_eq!(held_once, (0..n).collect::<Vec<_>>(), "n {n}: each sample held out once");
+            let spread = |v: &[usize]| v.iter().max().unwrap() - v.iter().min().unwrap();
+            assert!(spread(&sizes) <= 1, "n {n}, {folds} folds: sizes {sizes:?}");
+            if stratified {
+                assert!(spread(&rare) <= 1, "n {n}, {folds} folds: class 1 per part {rare:?}");
+            }
+            // Seeded.
+            assert_eq!(cut().parts(), cut().parts());
+        }
+    }
+    // A plain cut can leave a part without the rare class; the stratified one cannot.
+    let labels: Vec<usize> = (0..40).map(|j| usize::from(j % 10 == 0)).collect();
+    let x = DMatrix::from_fn(1, 40, |_, j| j as f32);
+    let rare_per_part = |parts: &[Vec<usize>]| {
+        parts.iter().map(|p| p.iter().filter(|&&j| labels[j] == 1).count()).collect::<Vec<_>>()
+    };
+    let plain_misses = (0..20).any(|seed| {
+        rare_per_part(train::folds(&x, &labels[..], FoldConfig { folds: 4, seed }).unwrap().parts())
+            .contains(&0)
+    });
+    assert!(plain_misses, "some plain cut leaves a part without class 1");
+    for seed in 0..20 {
+        let folds = train::stratified_folds(&x, &labels, FoldConfig { folds: 4, seed }).unwrap();
+        assert_eq!(rare_per_part(folds.parts()), [1, 1, 1, 1], "seed {seed}");
+    }
+    // Bad requests.
+    for folds in [0, 1, 41] {
+        let e = train::folds(&x, &labels[..], FoldConfig { folds, seed: 0 }).err().unwrap();
+        assert!(matches!(e, Error::InvalidHyperparameter { name: "folds", .. }), "{folds}: {e}");
+    }
+    let e = train::stratified_folds(&x, &labels[..39], FoldConfig { folds: 2, seed: 0 }).err().unwrap();
+    assert!(e.to_string().contains("40 samples (one per input column), got 39 samples"), "{e}");
+
+    // Cross-validated accuracy of a classifier: each part scored by the model of the others.
+    let (x, labels) = blobs(150, 4);
+    let mut right = 0;
+    for (k, fold) in
+        train::stratified_folds(&x, &labels, FoldConfig { folds: 5, seed: 0 }).unwrap().enumerate()
+    {
+        let mut net = net(k as u64);
+        let mut adam = Adam::new(AdamConfig { learning_rate: 1e-2, ..AdamConfig::default() }).unwrap();
+        let data = train::Data::new(&fold.inputs, &fold.targets[..]);
+        train::fit(&mut net, &mut adam, &SoftmaxCrossEntropy::new(), data, &minibatches(30), |_, _, _| {})
+            .unwrap();
+        let predicted = net.predict(&fold.held_out_inputs).unwrap();
+        right += predicted.iter().zip(&fold.held_out_targets).filter(|(p, t)| p == t).count();
+    }
+    assert!(right as f64 / 150.0 > 0.9, "cross-validated accuracy {}", right as f64 / 150.0);
 }
 
 /// Rewrites the safetensors file at `path` (f32 tensors only) after `edit` has changed its

@@ -517,6 +517,34 @@ fn a_table_splits_by_its_classes_as_train_stratified_split_does() {
     assert!(gap.stratified_split(SplitConfig { held_out: 1, seed: 0 }, "kind").is_err());
 }
 
+/// A table's folds hold out the rows `train::folds` (or `stratified_folds`) holds out for as
+/// many samples (or for the labels of its column).
+#[test]
+fn a_table_cuts_into_folds_as_train_folds_does() {
+    use feedforward::train::{self, FoldConfig};
+    let mut text = String::from("id,kind\n");
+    for i in 0..23 {
+        text.push_str(&format!("{i},{}\n", ["ant", "bee", "bee", "cat", "cat", "cat", "cat"][i % 7]));
+    }
+    let table = parse(&text).unwrap();
+    let ids = table.matrix::<f64>(&["id"]).unwrap();
+    let labels = table.labels("kind").unwrap().indices;
+    let config = FoldConfig { folds: 4, seed: 6 };
+    let plain = table.folds(config).unwrap().zip(train::folds(&ids, &labels[..], config).unwrap());
+    let stratified = table
+        .stratified_folds(config, "kind")
+        .unwrap()
+        .zip(train::stratified_folds(&ids, &labels, config).unwrap());
+    let mut seen = 0;
+    for (part, split) in plain.chain(stratified) {
+        assert_eq!(part.kept.matrix::<f64>(&["id"]).unwrap(), split.inputs);
+        assert_eq!(part.held_out.matrix::<f64>(&["id"]).unwrap(), split.held_out_inputs);
+        seen += 1;
+    }
+    assert_eq!(seen, 8);
+    assert!(table.folds(FoldConfig { folds: 24, seed: 0 }).is_err());
+}
+
 /// When a value is missing for a reason, its indicator row carries that: a target that
 /// depends on whether `x` was recorded is learned with the row. Without it, a filled cell
 /// looks like a real 5, and the network cannot tell them apart.

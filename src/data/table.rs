@@ -42,7 +42,8 @@
 
 use super::csv::MAX_FILE_BYTES;
 pub use super::missing::{FillCategories, FillNumbers, Missing};
-use crate::train::{SplitConfig, split_indices, stratified_indices};
+use crate::split::{by_class, fold_indices, kept_besides, split_indices, stratified_indices};
+use crate::train::{FoldConfig, SplitConfig};
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
 use std::collections::{HashMap, HashSet};
@@ -355,6 +356,48 @@ impl Table {
     pub fn stratified_split(&self, config: SplitConfig, column: &str) -> Result<TableSplit> {
         let (kept, held_out) = stratified_indices(&self.labels(column)?.indices, config)?;
         Ok(TableSplit { kept: self.select(&kept), held_out: self.select(&held_out) })
+    }
+
+    /// Cuts the table into `config.folds` parts for cross-validation, each held out once, as
+    /// [`train::folds`](crate::train::folds) cuts a data set of as many samples: the same rows
+    /// in each part. Each [`TableSplit`] is made as the iterator reaches it.
+    ///
+    /// ```
+    /// use feedforward::data::table::Table;
+    /// use feedforward::train::FoldConfig;
+    ///
+    /// let table = Table::parse("x,y\n1,a\n2,b\n3,a\n4,b\n5,a\n".as_bytes(), "five.csv")?;
+    /// let sizes: Vec<usize> = table.folds(FoldConfig { folds: 2, seed: 0 })?.map(|f| f.held_out.rows()).collect();
+    /// assert_eq!(sizes, [3, 2]);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] when `folds` is below 2 or above the rows.
+    pub fn folds(&self, config: FoldConfig) -> Result<impl ExactSizeIterator<Item = TableSplit> + '_> {
+        Ok(self.fold_splits(fold_indices(&[(0..self.rows()).collect()], config)?))
+    }
+
+    /// [`Table::folds`] by the classes of `column` (as [`Table::labels`] reads it), as
+    /// [`train::stratified_folds`](crate::train::stratified_folds) cuts: each class spread over
+    /// the parts in its share.
+    ///
+    /// # Errors
+    /// A `column` that [`Table::labels`] cannot read, and those of [`Table::folds`].
+    pub fn stratified_folds(
+        &self,
+        config: FoldConfig,
+        column: &str,
+    ) -> Result<impl ExactSizeIterator<Item = TableSplit> + '_> {
+        Ok(self.fold_splits(fold_indices(&by_class(&self.labels(column)?.indices), config)?))
+    }
+
+    /// Each part of `parts` held out in turn.
+    fn fold_splits(&self, parts: Vec<Vec<usize>>) -> impl ExactSizeIterator<Item = TableSplit> + '_ {
+        (0..parts.len()).map(move |k| TableSplit {
+            kept: self.select(&kept_besides(&parts, k)),
+            held_out: self.select(&parts[k]),
+        })
     }
 
     /// The column names, in file order.
