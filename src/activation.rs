@@ -58,7 +58,9 @@ pub trait ActivationFunction: Copy + std::fmt::Debug + Send + Sync + 'static {
     /// says.
     fn derivative<T: Float>(&self, at: T) -> T;
 
-    /// `dL/dz = f'·dL/dy`. Override only to compute it in fewer operations (ReLU selects).
+    /// `dL/dz = f'·dL/dy`. Override only to compute the same value in fewer operations (ReLU
+    /// selects): a fused [`Layer`](crate::Layer) whose activation's derivative reads the input
+    /// multiplies `dL/dy` by the `f'(z)` it kept instead.
     #[inline(always)]
     fn gradient<T: Float>(&self, at: T, dy: T) -> T {
         self.derivative(at) * dy

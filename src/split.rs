@@ -219,7 +219,7 @@ pub fn folds<'a, T: Float, Y: Targets + ?Sized>(
     config: FoldConfig,
 ) -> Result<Folds<'a, T, Y>> {
     check_samples(inputs, targets.samples(), "targets to cut into folds")?;
-    let parts = fold_indices(&[(0..inputs.ncols()).collect()], config)?;
+    let parts = fold_parts(inputs.ncols(), config)?;
     Ok(Folds { inputs, targets, parts, next: 0 })
 }
 
@@ -236,7 +236,7 @@ pub fn stratified_folds<'a, T: Float>(
     config: FoldConfig,
 ) -> Result<Folds<'a, T, [usize]>> {
     check_samples(inputs, labels.len(), "labels to cut into folds")?;
-    let parts = fold_indices(&by_class(labels), config)?;
+    let parts = stratified_fold_parts(labels, config)?;
     Ok(Folds { inputs, targets: labels, parts, next: 0 })
 }
 
@@ -284,10 +284,20 @@ pub(crate) fn kept_besides(parts: &[Vec<usize>], k: usize) -> Vec<usize> {
     kept
 }
 
+/// The parts [`folds`] holds out, each in increasing order; shared with `Table::folds`.
+pub(crate) fn fold_parts(samples: usize, config: FoldConfig) -> Result<Vec<Vec<usize>>> {
+    deal(&[(0..samples).collect()], config)
+}
+
+/// The parts [`stratified_folds`] holds out; shared with `Table::stratified_folds`.
+pub(crate) fn stratified_fold_parts(labels: &[usize], config: FoldConfig) -> Result<Vec<Vec<usize>>> {
+    deal(&by_class(labels), config)
+}
+
 /// The parts of a cross-validation over the samples of `groups` (one group, or one per
 /// class): each group shuffled, the groups laid end to end, then dealt to the parts in turn,
 /// so that each group's count, and each part's size, differ by at most one between parts.
-pub(crate) fn fold_indices(groups: &[Vec<usize>], config: FoldConfig) -> Result<Vec<Vec<usize>>> {
+fn deal(groups: &[Vec<usize>], config: FoldConfig) -> Result<Vec<Vec<usize>>> {
     let samples: usize = groups.iter().map(Vec::len).sum();
     if config.folds < 2 || config.folds > samples {
         return Err(Error::InvalidHyperparameter {
@@ -312,7 +322,7 @@ pub(crate) fn fold_indices(groups: &[Vec<usize>], config: FoldConfig) -> Result<
 }
 
 /// The samples of each class, classes in increasing order, each in increasing order.
-pub(crate) fn by_class(labels: &[usize]) -> Vec<Vec<usize>> {
+fn by_class(labels: &[usize]) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..labels.len()).collect();
     order.sort_by_key(|&i| labels[i]);
     order.chunk_by(|&a, &b| labels[a] == labels[b]).map(<[usize]>::to_vec).collect()

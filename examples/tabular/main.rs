@@ -301,10 +301,8 @@ fn train<L: Loss<f32> + ?Sized>(
         ..TrainConfig::default()
     };
     let report = train::fit(&mut net, &mut optimizer, loss, fit.data(), &config, |_, _, _| {})?;
-    match report.stopped_early {
-        true => println!("stopped after {} epochs; the best epoch's weights are kept", report.epochs.len()),
-        false => println!("ran all {} epochs; the best epoch's weights are kept", report.epochs.len()),
-    }
+    let ran = if report.stopped_early { "stopped after" } else { "ran all" };
+    println!("{ran} {} epochs; the best epoch's weights are kept", report.epochs.len());
     Ok((net, report.epochs.len()))
 }
 

@@ -42,7 +42,7 @@
 
 use super::csv::MAX_FILE_BYTES;
 pub use super::missing::{FillCategories, FillNumbers, Missing};
-use crate::split::{by_class, fold_indices, kept_besides, split_indices, stratified_indices};
+use crate::split::{fold_parts, kept_besides, split_indices, stratified_fold_parts, stratified_indices};
 use crate::train::{FoldConfig, SplitConfig};
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
@@ -375,7 +375,7 @@ impl Table {
     /// # Errors
     /// [`Error::InvalidHyperparameter`] when `folds` is below 2 or above the rows.
     pub fn folds(&self, config: FoldConfig) -> Result<impl ExactSizeIterator<Item = TableSplit> + '_> {
-        Ok(self.fold_splits(fold_indices(&[(0..self.rows()).collect()], config)?))
+        Ok(self.fold_splits(fold_parts(self.rows(), config)?))
     }
 
     /// [`Table::folds`] by the classes of `column` (as [`Table::labels`] reads it), as
@@ -389,7 +389,7 @@ impl Table {
         config: FoldConfig,
         column: &str,
     ) -> Result<impl ExactSizeIterator<Item = TableSplit> + '_> {
-        Ok(self.fold_splits(fold_indices(&by_class(&self.labels(column)?.indices), config)?))
+        Ok(self.fold_splits(stratified_fold_parts(&self.labels(column)?.indices, config)?))
     }
 
     /// Each part of `parts` held out in turn.
