@@ -545,6 +545,33 @@ fn a_table_cuts_into_folds_as_train_folds_does() {
     assert!(table.folds(FoldConfig { folds: 24, seed: 0 }).is_err());
 }
 
+/// The rows of a part that lacks a class keep the training table's class indices through
+/// `labels_with`; its own `labels` would number them otherwise. A class the training rows did
+/// not have is an error naming its line.
+#[test]
+fn labels_of_another_table_keep_the_training_classes() {
+    let training = parse("grade,x\n1,5\n2,6\n3,7\n1.0,8\n").unwrap();
+    let classes = training.labels("grade").unwrap().classes;
+    assert_eq!(classes, ["1", "2", "3"]);
+    let test = parse("grade,x\n3,1\n1.0,2\n3.0,3\n").unwrap();
+    let labels = test.labels_with("grade", &classes).unwrap();
+    assert_eq!((labels.indices, labels.classes), (vec![2, 0, 2], classes.clone()));
+    assert_eq!(test.labels("grade").unwrap().indices, [1, 0, 1], "its own numbering");
+    let unknown = parse("grade,x\n2,1\n4,2\n").unwrap();
+    assert_eq!(
+        failure(unknown.labels_with("grade", &classes)),
+        (
+            3,
+            "column \"grade\": \"4\" is not one of the 3 classes of the training labels: \"1\", \"2\", \"3\""
+                .into()
+        )
+    );
+    let gap = parse("grade,x\n2,1\n,2\n").unwrap();
+    assert_eq!(failure(gap.labels_with("grade", &classes)).0, 3);
+    assert!(test.labels_with("grade", &[]).is_err());
+    assert!(test.labels_with("grade", &["1".into(), "1.0".into()]).is_err());
+}
+
 /// When a value is missing for a reason, its indicator row carries that: a target that
 /// depends on whether `x` was recorded is learned with the row. Without it, a filled cell
 /// looks like a real 5, and the network cannot tell them apart.

@@ -474,7 +474,9 @@ impl Table {
     }
 
     /// The column `name` as class labels: its distinct values sorted (numerically when they
-    /// are all numbers), and each row's index among them. A missing value is an error.
+    /// are all numbers), and each row's index among them. A missing value is an error. The
+    /// classes are this table's own: label the rows of another table (a test part) with
+    /// [`labels_with`](Table::labels_with) and these classes.
     pub fn labels(&self, name: &str) -> Result<Labels> {
         let column = self.column(name)?;
         if let Some(row) = column.first_missing() {
@@ -483,6 +485,35 @@ impl Table {
         let (classes, indices) = classes_of(column);
         let indices = indices.into_iter().map(|i| i.expect("no cell is empty")).collect();
         Ok(Labels { indices, classes })
+    }
+
+    /// The column `name` as class indices into `classes`, those of the table a model was
+    /// trained on (its [`labels`](Table::labels)`.classes`): for a table of other rows (a test
+    /// part, new data), whose own [`labels`](Table::labels) would number only the classes it
+    /// has, so that a class it lacks would shift the others' indices. A cell of none of the
+    /// `classes` is an error naming its line, and so is a missing value; classes match as text,
+    /// or as numbers when both spell one.
+    ///
+    /// ```
+    /// use feedforward::data::table::Table;
+    /// let training = Table::parse("species\nAdelie\nChinstrap\nGentoo\n".as_bytes(), "train.csv")?;
+    /// let test = Table::parse("species\nGentoo\nAdelie\n".as_bytes(), "test.csv")?;
+    /// let classes = training.labels("species")?.classes;
+    /// assert_eq!(test.labels_with("species", &classes)?.indices, [2, 0]);
+    /// assert_eq!(test.labels("species")?.indices, [1, 0]); // its own numbering: Gentoo is 1
+    /// let odd = Table::parse("species\nEmperor\n".as_bytes(), "odd.csv")?;
+    /// assert!(odd.labels_with("species", &classes).is_err());
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// An unknown column, a cell of none of `classes` or a missing one (naming its line), and
+    /// no `classes` or a class given twice.
+    pub fn labels_with(&self, name: &str, classes: &[String]) -> Result<Labels> {
+        let code = OneHot::new(name, classes.to_vec())?;
+        let indices = code.class_indices(self, None, UnseenCategories::Refuse, "the training labels")?;
+        let indices = indices.into_iter().map(|i| i.expect("refused unless a class")).collect();
+        Ok(Labels { indices, classes: classes.to_vec() })
     }
 
     /// Whether the column `name` holds numbers: every cell that is not missing is a finite
@@ -539,7 +570,7 @@ impl OneHot {
     pub fn new(column: impl Into<String>, classes: Vec<String>) -> Result<Self> {
         let column = column.into();
         let bad = |requirement: String| Error::ShapeMismatch {
-            what: format!("the classes of the one-hot code of column {column:?}"),
+            what: format!("the classes of column {column:?}"),
             expected: requirement,
             got: format!("{classes:?}"),
         };
@@ -598,7 +629,8 @@ impl OneHot {
         fill: Option<usize>,
         unseen: UnseenCategories,
     ) -> Result<()> {
-        for (sample, class) in self.class_indices(table, fill, unseen)?.into_iter().enumerate() {
+        let indices = self.class_indices(table, fill, unseen, "its one-hot code")?;
+        for (sample, class) in indices.into_iter().enumerate() {
             if let Some(class) = class {
                 out[(class, sample)] = T::one();
             }
@@ -608,12 +640,13 @@ impl OneHot {
 
     /// Each row's class index (`fill` for a missing value; `None` for a cell of none of the
     /// classes, if `unseen` allows it), or an error naming the first cell that is none of the
-    /// classes, or missing without a fill.
+    /// classes (those of `whose`, in the message), or missing without a fill.
     fn class_indices(
         &self,
         table: &Table,
         fill: Option<usize>,
         unseen: UnseenCategories,
+        whose: &str,
     ) -> Result<Vec<Option<usize>>> {
         let column = table.column(&self.column)?;
         let texts: HashMap<&str, usize> =
@@ -630,13 +663,14 @@ impl OneHot {
                     return Ok(class_of(cell));
                 }
                 class_of(cell).map(Some).ok_or_else(|| {
-                    let mut shown: Vec<String> = self.classes.iter().take(10).map(|c| format!("{c:?}")).collect();
+                    let mut shown: Vec<String> =
+                        self.classes.iter().take(10).map(|c| format!("{c:?}")).collect();
                     if self.classes.len() > 10 {
                         shown.push("…".into());
                     }
                     let (column, count) = (&self.column, self.classes.len());
                     let reason = format!(
-                        "column {column:?}: {cell:?} is not one of the {count} classes of its one-hot code: {}",
+                        "column {column:?}: {cell:?} is not one of the {count} classes of {whose}: {}",
                         shown.join(", ")
                     );
                     table.error(row, reason)
