@@ -412,6 +412,56 @@ fn tabular_learns_labels_of_a_csv_table() {
     assert!(stderr.contains("bad.csv:9: column \"comedy\": 2 is not 0 or 1 (a label)"), "{stderr}");
 }
 
+/// `tabular --folds K`: each part of the rows scored by a network trained on the others, a line
+/// per fold and the mean and spread of the scores; every row is scored once.
+#[test]
+fn tabular_cross_validates_a_csv_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("flowers.csv");
+    let mut text = String::from("petal length,petal width,species\n");
+    // 10 of one species in 130: a stratified cut gives each of the 4 parts 2 or 3 of them.
+    for i in 0..130 {
+        let c = if i % 13 == 0 { 2 } else { i % 2 };
+        let wobble = ((i * 37) % 11) as f64 / 20.0;
+        let (length, width) = (1.5 + 2.0 * c as f64 + wobble, 0.2 + 0.9 * c as f64 + wobble / 3.0);
+        text.push_str(&format!("{length:.2},{width:.2},{}\n", ["setosa", "versicolor", "virginica"][c]));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let json = dir.path().join("cv.json");
+    let csv = csv.to_str().unwrap();
+    let args = ["--csv", csv, "--target", "species", "--folds", "4", "--metrics", json.to_str().unwrap()];
+    let run = run_binary(&bin, &args);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    let rows: Vec<usize> = (1..=4)
+        .map(|k| {
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("fold {k} of 4: ")))
+                .unwrap_or_else(|| panic!("{stdout}"));
+            line["fold 1 of 4: ".len()..].split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(rows.iter().sum::<usize>(), 130, "every row scored once: {rows:?}");
+    assert!(
+        stdout.contains("cross-validated over 4 folds (mean ± standard deviation): accuracy "),
+        "{stdout}"
+    );
+    let m = metrics(&json);
+    assert_eq!((m["folds"].as_u64(), m["per_fold"].as_array().map(Vec::len)), (Some(4), Some(4)));
+    let accuracy: Vec<f64> =
+        m["per_fold"].as_array().unwrap().iter().map(|f| f["test_accuracy"].as_f64().unwrap()).collect();
+    let mean = accuracy.iter().sum::<f64>() / 4.0;
+    assert!((m["mean"]["test_accuracy"].as_f64().unwrap() - mean).abs() < 1e-12, "{m}");
+    assert!(mean > 0.9, "{m}");
+    // Every part has the rare species: its per-class recall is defined in each.
+    assert!(m["per_fold"].as_array().unwrap().iter().all(|f| f["test_recall"][2].is_number()), "{m}");
+    // No model from a cross-validation.
+    let run = run_binary(&bin, &[&args[..], &["--model", "m.safetensors"]].concat());
+    assert!(!run.status.success());
+}
+
 #[test]
 fn bad_flags_are_errors_not_panics() {
     let run = run_binary(&build_example("regression"), &["--epochs", "many"]);

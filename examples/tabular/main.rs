@@ -24,6 +24,11 @@
 //! units: the model ends in the inverse of a `Standardize` fitted on the training targets) or
 //! `multi-label` (one or more 0/1 columns, a sigmoid per label).
 //!
+//! `--folds K` cross-validates instead of holding out one test part: the rows are cut into `K`
+//! parts (`train::folds`, or `stratified_folds` for a classification, with the table's twins),
+//! each scored by a network trained on the others, with a plan of inputs fitted on those
+//! others; it prints a line per fold and each score's mean and standard deviation.
+//!
 //! ```text
 //! cargo run --release --example tabular
 //! cargo run --release --example tabular -- --class-weights none --metrics tabular.json
@@ -39,15 +44,18 @@
 //!     --target price --categorical city
 //! cargo run --release --example tabular -- --csv movies.csv --task multi-label \
 //!     --target comedy,drama,thriller --ignore title
+//! cargo run --release --example tabular -- --csv penguins.csv --target species \
+//!     --categorical island,sex --missing-values NA --fill-numbers median \
+//!     --fill-categories most-frequent --folds 5
 //! ```
 
 mod task;
 
 use clap::{Parser, ValueEnum};
 use feedforward::data::table::{
-    Features, FillCategories, FillNumbers, Missing, Table, TableOptions, UnseenCategories,
+    Features, FillCategories, FillNumbers, Missing, Table, TableOptions, TableSplit, UnseenCategories,
 };
-use feedforward::train::{self, Batching, EarlyStopping, Split, SplitConfig, TrainConfig};
+use feedforward::train::{self, Batching, EarlyStopping, FoldConfig, Split, SplitConfig, TrainConfig};
 use feedforward::{
     Adam, AdamConfig, BinaryCrossEntropy, Loss, MeanSquaredError, MlpConfig, Network, SoftmaxCrossEntropy,
     Standardize, Targets,
@@ -55,8 +63,9 @@ use feedforward::{
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
-use task::{Task, TaskKind};
+use task::{Headline, Scores, Task, TaskKind};
 
 /// Learn from tabular data: a synthetic classification with rare classes, or a CSV table of
 /// your own.
@@ -102,6 +111,11 @@ struct Args {
     /// How the loss weighs the classes of a classification [default: balanced].
     #[arg(long, value_enum)]
     class_weights: Option<Weights>,
+    /// Cross-validate instead: cut the rows into this many parts (each class in its share, for
+    /// a classification), score each part with a network trained on the others, and report
+    /// the mean and spread of the scores. No model is saved.
+    #[arg(long, conflicts_with = "model")]
+    folds: Option<usize>,
     /// Seed of the data, the splits, the weights and the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -205,74 +219,142 @@ fn main() {
     }
 }
 
-/// A CSV table's inputs (encoded by a plan fitted on its training rows), its targets, and the
-/// plan, saved beside the model.
-fn read_csv(args: &Args, path: &Path) -> Result<(DMatrix<f32>, Task, Features), Box<dyn std::error::Error>> {
-    let options = TableOptions { missing: args.missing_values.clone(), ..TableOptions::default() };
-    let table = Table::read_with(path, &options)?;
-    let targets: Vec<&str> = args.target.iter().map(String::as_str).collect();
-    let mut excluded: Vec<&str> = args.ignore.iter().map(String::as_str).collect();
-    excluded.extend(&targets);
-    excluded.extend(args.categorical.iter().map(String::as_str));
-    let inputs = table.columns_except(&excluded);
-    if let Some(c) = args.categorical.iter().find(|&c| args.target.contains(c) || args.ignore.contains(c)) {
-        return Err(format!("--categorical {c:?}: that column is a target or ignored").into());
-    }
-    let categorical: Vec<&str> = args.categorical.iter().map(String::as_str).collect();
-    let task = Task::read(&table, path, args.task, &targets)?;
-    // The plan is fitted on the training rows (the rows `splits` keeps): the test rows'
-    // values fill nothing.
-    let config = args.test_split(table.rows());
-    let training = match args.task {
-        TaskKind::Classification => table.stratified_split(config, targets[0])?,
-        _ => table.split(config)?,
-    }
-    .kept;
-    let unseen = match args.unseen_categories {
-        Unseen::Refuse => UnseenCategories::Refuse,
-        Unseen::AllZeros => UnseenCategories::AllZeros,
-    };
-    let features =
-        Features::fit_with(&training, &inputs, &categorical, args.missing())?.with_unseen_categories(unseen);
-    println!("{}: {} rows; inputs {inputs:?}", path.display(), table.rows());
-    for code in features.categorical() {
-        println!("one-hot rows {:?}", code.feature_names());
-    }
-    // The columns with gaps in this table (every column gets a fill, for later tables).
-    let mut fills = Vec::new();
-    for &column in inputs.iter().chain(&categorical) {
-        let (gaps, fill) = (table.missing_cells(column)?, features.fill(column));
-        if let (1.., Some(fill)) = (gaps, fill) {
-            fills.push(format!("{column} = {fill} ({gaps} of {})", table.rows()));
-        }
-    }
-    if !fills.is_empty() {
-        println!("missing values filled with {}", fills.join(", "));
-    }
-    if !features.indicators().is_empty() {
-        println!(
-            "missing-value rows {:?}",
-            &features.names()[features.rows() - features.indicators().len()..]
-        );
-    }
-    Ok((features.matrix::<f32>(&table)?, task, features))
+/// A CSV table and the columns the flags name.
+struct Csv {
+    table: Table,
+    inputs: Vec<String>,
+    categorical: Vec<String>,
+    targets: Vec<String>,
 }
 
-/// The test split of `x` and `y`, and of the rest the rows to fit on with a fifth held out
-/// for validation (early stopping), both cut by `cut`: `train::split`, or for classes
-/// `train::stratified_split`, which holds out each class in its share.
-type Splits<B> = (Split<f32, B>, Split<f32, B>);
+/// Where the rows come from: a CSV table, or the synthetic data set.
+enum Source {
+    Csv(Csv),
+    Synthetic(DMatrix<f32>),
+}
 
-fn splits<Y: Targets + ?Sized>(
-    args: &Args,
-    x: &DMatrix<f32>,
-    y: &Y,
-    cut: impl Fn(&DMatrix<f32>, &Y, SplitConfig) -> feedforward::Result<Split<f32, Y::Batch>>,
-) -> feedforward::Result<Splits<Y::Batch>> {
-    let test = cut(x, y, args.test_split(x.ncols()))?;
-    let held_out = test.inputs.ncols() / 5;
-    let fit = cut(&test.inputs, Y::view(&test.targets), SplitConfig { held_out, seed: args.seed + 1 })?;
-    Ok((test, fit))
+/// The rows one evaluation trains on (a fifth of them held out for validation) and the rows
+/// it scores, each as inputs and targets; and for a CSV table, the plan of inputs fitted on
+/// the training rows.
+struct Cut {
+    train: (DMatrix<f32>, Task),
+    test: (DMatrix<f32>, Task),
+    plan: Option<Features>,
+}
+
+/// How much a run prints as it goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Narration {
+    /// Everything: the class weights, the network, when training stopped.
+    Full,
+    /// Nothing: a cross-validation prints a line per fold.
+    Quiet,
+}
+
+impl Csv {
+    /// Reads the table and checks the flags' columns; `task` holds the targets of every row
+    /// (each cell checked, named by its line).
+    fn read(args: &Args, path: &Path) -> Result<(Csv, Task), Box<dyn std::error::Error>> {
+        let options = TableOptions { missing: args.missing_values.clone(), ..TableOptions::default() };
+        let table = Table::read_with(path, &options)?;
+        let mut excluded: Vec<&str> = args.ignore.iter().map(String::as_str).collect();
+        excluded.extend(args.target.iter().map(String::as_str));
+        excluded.extend(args.categorical.iter().map(String::as_str));
+        let inputs = table.columns_except(&excluded).into_iter().map(str::to_string).collect();
+        if let Some(c) = args.categorical.iter().find(|&c| args.target.contains(c) || args.ignore.contains(c))
+        {
+            return Err(format!("--categorical {c:?}: that column is a target or ignored").into());
+        }
+        let targets: Vec<&str> = args.target.iter().map(String::as_str).collect();
+        let task = Task::read(&table, path, args.task, &targets)?;
+        let csv = Csv { table, inputs, categorical: args.categorical.clone(), targets: args.target.clone() };
+        println!("{}: {} rows; inputs {:?}", path.display(), csv.table.rows(), csv.inputs);
+        Ok((csv, task))
+    }
+
+    /// The cut of `parts` (rows of this table): the plan fitted on the kept rows (the test
+    /// rows' values fill nothing), both parts encoded by it, and their targets read as `task`
+    /// read the whole table's.
+    fn cut(&self, args: &Args, parts: TableSplit, task: &Task) -> Result<Cut, Box<dyn std::error::Error>> {
+        fn names(columns: &[String]) -> Vec<&str> {
+            columns.iter().map(String::as_str).collect()
+        }
+        let (inputs, categorical, targets) =
+            (names(&self.inputs), names(&self.categorical), names(&self.targets));
+        let unseen = match args.unseen_categories {
+            Unseen::Refuse => UnseenCategories::Refuse,
+            Unseen::AllZeros => UnseenCategories::AllZeros,
+        };
+        let plan = Features::fit_with(&parts.kept, &inputs, &categorical, args.missing())?
+            .with_unseen_categories(unseen);
+        let part = |table: &Table| -> Result<(DMatrix<f32>, Task), Box<dyn std::error::Error>> {
+            Ok((plan.matrix(table)?, task.of_part(table, &targets)?))
+        };
+        Ok(Cut { train: part(&parts.kept)?, test: part(&parts.held_out)?, plan: Some(plan) })
+    }
+
+    /// What `plan` makes of the table's columns: its one-hot rows, the fills of the columns
+    /// with gaps, its indicator rows.
+    fn print_plan(&self, plan: &Features) -> Result<(), Box<dyn std::error::Error>> {
+        for code in plan.categorical() {
+            println!("one-hot rows {:?}", code.feature_names());
+        }
+        let (table, mut fills) = (&self.table, Vec::new());
+        for column in self.inputs.iter().chain(&self.categorical) {
+            let (gaps, fill) = (table.missing_cells(column)?, plan.fill(column));
+            if let (1.., Some(fill)) = (gaps, fill) {
+                fills.push(format!("{column} = {fill} ({gaps} of {})", table.rows()));
+            }
+        }
+        if !fills.is_empty() {
+            println!("missing values filled with {}", fills.join(", "));
+        }
+        if !plan.indicators().is_empty() {
+            println!("missing-value rows {:?}", &plan.names()[plan.rows() - plan.indicators().len()..]);
+        }
+        Ok(())
+    }
+}
+
+/// The cuts to evaluate: one, a fifth of the rows held out for the test, or with `--folds`
+/// one per part. A classification holds out each class in its share.
+fn cuts(args: &Args, source: &Source, task: &Task) -> Result<Vec<Cut>, Box<dyn std::error::Error>> {
+    let stratified = args.task == TaskKind::Classification;
+    match (source, args.folds) {
+        (Source::Csv(csv), None) => {
+            let (table, config) = (&csv.table, args.test_split(csv.table.rows()));
+            let parts = if stratified {
+                table.stratified_split(config, &args.target[0])?
+            } else {
+                table.split(config)?
+            };
+            Ok(vec![csv.cut(args, parts, task)?])
+        }
+        (Source::Csv(csv), Some(folds)) => {
+            let (table, config) = (&csv.table, FoldConfig { folds, seed: args.seed });
+            let parts: Vec<TableSplit> = if stratified {
+                table.stratified_folds(config, &args.target[0])?.collect()
+            } else {
+                table.folds(config)?.collect()
+            };
+            parts.into_iter().map(|p| csv.cut(args, p, task)).collect()
+        }
+        (Source::Synthetic(x), folds) => {
+            let Task::Classification { labels, classes } = task else { unreachable!("synthetic classes") };
+            let classes = || Task::Classification { labels: Vec::new(), classes: classes.clone() };
+            let cut = |s: Split<f32, Vec<usize>>| Cut {
+                train: (s.inputs, classes().with_labels(s.targets)),
+                test: (s.held_out_inputs, classes().with_labels(s.held_out_targets)),
+                plan: None,
+            };
+            Ok(match folds {
+                None => vec![cut(train::stratified_split(x, labels, args.test_split(x.ncols()))?)],
+                Some(folds) => train::stratified_folds(x, labels, FoldConfig { folds, seed: args.seed })?
+                    .map(cut)
+                    .collect(),
+            })
+        }
+    }
 }
 
 /// Trains a network with `outputs` output rows on `fit` (stopping early on its held-out rows):
@@ -284,6 +366,7 @@ fn train<L: Loss<f32> + ?Sized>(
     loss: &L,
     outputs: usize,
     last: Option<Standardize<f32>>,
+    narration: Narration,
     rng: &mut StdRng,
 ) -> Result<(Network<f32>, usize), Box<dyn std::error::Error>> {
     let mut net = Network::<f32>::mlp(&[fit.inputs.nrows(), 32, outputs], MlpConfig::default(), rng)?
@@ -291,7 +374,6 @@ fn train<L: Loss<f32> + ?Sized>(
     if let Some(last) = last {
         net = net.push(last)?;
     }
-    print!("{net}");
     let mut optimizer = Adam::new(AdamConfig { learning_rate: 3e-3, ..AdamConfig::default() })?;
     let config = TrainConfig {
         epochs: 100,
@@ -301,9 +383,55 @@ fn train<L: Loss<f32> + ?Sized>(
         ..TrainConfig::default()
     };
     let report = train::fit(&mut net, &mut optimizer, loss, fit.data(), &config, |_, _, _| {})?;
-    let ran = if report.stopped_early { "stopped after" } else { "ran all" };
-    println!("{ran} {} epochs; the best epoch's weights are kept", report.epochs.len());
+    if narration == Narration::Full {
+        print!("{net}");
+        let ran = if report.stopped_early { "stopped after" } else { "ran all" };
+        println!("{ran} {} epochs; the best epoch's weights are kept", report.epochs.len());
+    }
     Ok((net, report.epochs.len()))
+}
+
+/// Trains on `cut.train` (a fifth of it held out for validation, each class in its share for a
+/// classification) and scores on `cut.test`.
+fn evaluate(
+    args: &Args,
+    cut: &Cut,
+    narration: Narration,
+    rng: &mut StdRng,
+) -> Result<(Network<f32>, usize, Scores), Box<dyn std::error::Error>> {
+    let ((x, train_task), (test_x, test_task)) = (&cut.train, &cut.test);
+    let validation = SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 1 };
+    Ok(match (train_task, test_task) {
+        (Task::Classification { labels, classes }, Task::Classification { labels: truth, .. }) => {
+            let fit = train::stratified_split(x, labels, validation)?;
+            let (weights, counts) =
+                class_weights(args.class_weights.unwrap_or(Weights::Balanced), &fit.targets, classes.len());
+            if narration == Narration::Full {
+                println!("training samples per class {counts:?}, class weights {weights:.2?}");
+            }
+            let loss = SoftmaxCrossEntropy::new().with_class_weights(weights)?;
+            let (net, epochs) = train(args, &fit, &loss, classes.len(), None, narration, rng)?;
+            let scores = task::classification(&net.probabilities(test_x)?, truth, classes)?;
+            (net, epochs, scores)
+        }
+        (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
+            let fit = train::split(x, values, validation)?;
+            // The network learns standardized targets and gives them back in their units.
+            let restore = Standardize::fit(&fit.targets)?.inverse();
+            let (net, epochs) =
+                train(args, &fit, &MeanSquaredError, columns.len(), Some(restore), narration, rng)?;
+            let scores = task::regression(&net.output(test_x)?, truth, columns)?;
+            (net, epochs, scores)
+        }
+        (Task::MultiLabel { targets, labels }, Task::MultiLabel { targets: truth, .. }) => {
+            let fit = train::split(x, targets, validation)?;
+            let loss = BinaryCrossEntropy::new();
+            let (net, epochs) = train(args, &fit, &loss, labels.len(), None, narration, rng)?;
+            let scores = task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels)?;
+            (net, epochs, scores)
+        }
+        _ => unreachable!("both parts of a cut are read as one task"),
+    })
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -311,73 +439,39 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         return Err("--class-weights: the classes of a classification only".into());
     }
     let mut rng = StdRng::seed_from_u64(args.seed);
-    // A CSV table's input plan (saved beside the model) comes with its data.
-    let (x, task, features) = match &args.csv {
+    let (source, task) = match &args.csv {
         Some(path) => {
-            let (x, task, features) = read_csv(&args, path)?;
-            (x, task, Some(features))
+            let (csv, task) = Csv::read(&args, path)?;
+            (Source::Csv(csv), task)
         }
         None => {
             let (x, labels) = data(args.samples, &mut rng);
-            (x, Task::Classification { labels, classes: (0..CLASSES).map(|c| c.to_string()).collect() }, None)
+            let classes = (0..CLASSES).map(|c| c.to_string()).collect();
+            (Source::Synthetic(x), Task::Classification { labels, classes })
         }
     };
-    println!("{}", task.describe());
-    let (net, epochs, scores) = match &task {
-        Task::Classification { labels, classes } => {
-            let (test, fit) = splits(&args, &x, &labels[..], train::stratified_split)?;
-            let weights =
-                class_weights(args.class_weights.unwrap_or(Weights::Balanced), &fit.targets, classes.len());
-            let loss = SoftmaxCrossEntropy::new().with_class_weights(weights)?;
-            let (net, epochs) = train(&args, &fit, &loss, classes.len(), None, &mut rng)?;
-            let scores = task::classification(
-                &net.probabilities(&test.held_out_inputs)?,
-                &test.held_out_targets,
-                classes,
-            )?;
-            (net, epochs, scores)
-        }
-        Task::Regression { values, columns } => {
-            let (test, fit) = splits(&args, &x, values, train::split)?;
-            // The network learns standardized targets and gives them back in their units.
-            let restore = Standardize::fit(&fit.targets)?.inverse();
-            let (net, epochs) =
-                train(&args, &fit, &MeanSquaredError, columns.len(), Some(restore), &mut rng)?;
-            let scores =
-                task::regression(&net.output(&test.held_out_inputs)?, &test.held_out_targets, columns)?;
-            (net, epochs, scores)
-        }
-        Task::MultiLabel { targets, labels } => {
-            let (test, fit) = splits(&args, &x, targets, train::split)?;
-            let (net, epochs) = train(&args, &fit, &BinaryCrossEntropy::new(), labels.len(), None, &mut rng)?;
-            let probabilities = net.sigmoid_probabilities(&test.held_out_inputs)?;
-            (net, epochs, task::multi_label(&probabilities, &test.held_out_targets, labels)?)
-        }
-    };
-    print!("{}", scores.report);
+    let cuts = cuts(&args, &source, &task)?;
     let task_name = args.task.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
-    if let Some(path) = &args.model {
-        // What the outputs are rides in the model file: a server maps an output row to its
-        // name without the training table.
-        let mut metadata: Vec<(&str, &str)> = vec![("task", &task_name)];
-        metadata.extend(scores.metadata.iter().map(|(k, v)| (*k, v.as_str())));
-        net.save_with_metadata(path, &metadata)?;
-        println!("model: {} (takes raw features; what its outputs are in its metadata)", path.display());
-        if let Some(features) = &features {
-            let plan = path.with_extension("features.json");
-            features.save(&plan)?;
-            println!("its inputs: {} (data::table::Features::load)", plan.display());
+    let mut json = match args.folds {
+        None => {
+            if let (Source::Csv(csv), Some(plan)) = (&source, &cuts[0].plan) {
+                csv.print_plan(plan)?;
+            }
+            println!("{}", task.describe());
+            single_run(&args, &cuts[0], &task_name, &mut rng)?
         }
-    }
+        Some(folds) => {
+            println!("{}", task.describe());
+            cross_validation(&args, &cuts, folds, &mut rng)?
+        }
+    };
     if let Some(path) = &args.metrics {
-        let mut json = scores.json;
         json.insert("task".into(), task_name.into());
         if let Some(weights) =
             args.class_weights.or((args.task == TaskKind::Classification).then_some(Weights::Balanced))
         {
             json.insert("class_weights".into(), format!("{weights:?}").to_lowercase().into());
         }
-        json.insert("epochs".into(), epochs.into());
         json.insert("seed".into(), args.seed.into());
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
         println!("metrics: {}", path.display());
@@ -385,8 +479,83 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The loss's class weights: 1 each, or balanced on the training rows' `labels`.
-fn class_weights(weights: Weights, labels: &[usize], classes: usize) -> Vec<f64> {
+/// One network trained and scored on the test rows: its report printed, the model saved if
+/// asked; returns the fields of the `--metrics` JSON.
+fn single_run(
+    args: &Args,
+    cut: &Cut,
+    task_name: &str,
+    rng: &mut StdRng,
+) -> Result<Map<String, Value>, Box<dyn std::error::Error>> {
+    let (net, epochs, scores) = evaluate(args, cut, Narration::Full, rng)?;
+    print!("{}", scores.report);
+    if let Some(path) = &args.model {
+        // What the outputs are rides in the model file: a server maps an output row to its
+        // name without the training table.
+        let mut metadata: Vec<(&str, &str)> = vec![("task", task_name)];
+        metadata.extend(scores.metadata.iter().map(|(k, v)| (*k, v.as_str())));
+        net.save_with_metadata(path, &metadata)?;
+        println!("model: {} (takes raw features; what its outputs are in its metadata)", path.display());
+        if let Some(plan) = &cut.plan {
+            let plan_path = path.with_extension("features.json");
+            plan.save(&plan_path)?;
+            println!("its inputs: {} (data::table::Features::load)", plan_path.display());
+        }
+    }
+    let mut json = scores.json;
+    json.insert("epochs".into(), epochs.into());
+    Ok(json)
+}
+
+/// A network per cut, each scored on its part: a line per fold, then each headline score's
+/// mean and standard deviation over the folds; returns the fields of the `--metrics` JSON.
+fn cross_validation(
+    args: &Args,
+    cuts: &[Cut],
+    folds: usize,
+    rng: &mut StdRng,
+) -> Result<Map<String, Value>, Box<dyn std::error::Error>> {
+    let mut per_fold = Vec::new();
+    let mut headlines: Vec<Vec<Headline>> = Vec::new();
+    for (k, cut) in cuts.iter().enumerate() {
+        let (_, epochs, scores) = evaluate(args, cut, Narration::Quiet, rng)?;
+        let line: Vec<String> =
+            scores.headline.iter().map(|h| format!("{} {:.4}", h.name, h.value)).collect();
+        println!(
+            "fold {} of {folds}: {} test rows, {} ({epochs} epochs)",
+            k + 1,
+            cut.test.0.ncols(),
+            line.join(", ")
+        );
+        let mut json = scores.json;
+        json.insert("epochs".into(), epochs.into());
+        per_fold.push(Value::Object(json));
+        headlines.push(scores.headline);
+    }
+    let (mut mean, mut sd) = (Map::new(), Map::new());
+    let mut summary = Vec::new();
+    // A score some fold lacks (a macro F1 with no class defined) is averaged over those that have it.
+    for first in &headlines[0] {
+        let values: Vec<f64> =
+            headlines.iter().filter_map(|h| h.iter().find(|s| s.key == first.key)).map(|s| s.value).collect();
+        let m = values.iter().sum::<f64>() / values.len() as f64;
+        let s = (values.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / values.len() as f64).sqrt();
+        summary.push(format!("{} {m:.4} ± {s:.4}", first.name));
+        mean.insert(first.key.into(), m.into());
+        sd.insert(first.key.into(), s.into());
+    }
+    println!("cross-validated over {folds} folds (mean ± standard deviation): {}", summary.join(", "));
+    let mut json = Map::new();
+    json.insert("folds".into(), folds.into());
+    json.insert("per_fold".into(), per_fold.into());
+    json.insert("mean".into(), mean.into());
+    json.insert("sd".into(), sd.into());
+    Ok(json)
+}
+
+/// The loss's class weights (1 each, or balanced on the training rows' `labels`), and the
+/// count of each class.
+fn class_weights(weights: Weights, labels: &[usize], classes: usize) -> (Vec<f64>, Vec<usize>) {
     let mut counts = vec![0usize; classes];
     labels.iter().for_each(|&c| counts[c] += 1);
     let weights: Vec<f64> = match weights {
@@ -395,6 +564,5 @@ fn class_weights(weights: Weights, labels: &[usize], classes: usize) -> Vec<f64>
             counts.iter().map(|&c| labels.len() as f64 / (classes as f64 * c.max(1) as f64)).collect()
         }
     };
-    println!("training samples per class {counts:?}, class weights {weights:.2?}");
-    weights
+    (weights, counts)
 }

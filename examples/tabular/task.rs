@@ -77,6 +77,32 @@ impl Task {
         })
     }
 
+    /// The same targets read from `part`, rows of the table this task was read from: the
+    /// classes keep their numbering, whichever of them `part` lacks (the whole table's cells
+    /// were checked by [`Task::read`]).
+    pub fn of_part(&self, part: &Table, columns: &[&str]) -> Result<Self, Box<dyn std::error::Error>> {
+        Ok(match self {
+            Task::Classification { classes, .. } => {
+                let labels = part.labels_with(columns[0], classes)?;
+                Task::Classification { labels: labels.indices, classes: labels.classes }
+            }
+            Task::Regression { columns: names, .. } => {
+                Task::Regression { values: part.matrix(columns)?, columns: names.clone() }
+            }
+            Task::MultiLabel { labels, .. } => {
+                Task::MultiLabel { targets: part.matrix(columns)?, labels: labels.clone() }
+            }
+        })
+    }
+
+    /// A classification's classes with these `labels` (the synthetic data's parts).
+    pub fn with_labels(self, labels: Vec<usize>) -> Self {
+        match self {
+            Task::Classification { classes, .. } => Task::Classification { labels, classes },
+            other => other,
+        }
+    }
+
     /// A line naming what the network learns.
     pub fn describe(&self) -> String {
         match self {
@@ -95,10 +121,22 @@ impl Task {
 pub struct Scores {
     /// The printed table and summary.
     pub report: String,
+    /// The scores that sum a run up, for a line per fold and their mean over folds.
+    pub headline: Vec<Headline>,
     /// Entries of the model file's metadata: what the outputs are.
     pub metadata: Vec<(&'static str, String)>,
     /// Fields of the `--metrics` JSON.
     pub json: Map<String, Value>,
+}
+
+/// One of the scores that sum a run up.
+#[derive(Clone, Copy, Debug)]
+pub struct Headline {
+    /// As printed: `"macro F1"`.
+    pub name: &'static str,
+    /// Its field in the `--metrics` JSON: `"test_macro_f1"`.
+    pub key: &'static str,
+    pub value: f64,
 }
 
 /// A classifier's test scores: `probabilities` (`classes × samples`) against the `truth`'s
@@ -127,8 +165,15 @@ pub fn classification(
         "test_f1": m.f1(),
         "test_macro_f1": macro_f1,
         "test_auc": auc,
+        "test_macro_auc": mean(&auc),
     });
-    Ok(Scores { report, metadata: vec![("classes", serde_json::to_string(classes)?)], json: object(json) })
+    let headline = [
+        ("accuracy", "test_accuracy", Some(m.accuracy())),
+        ("macro F1", "test_macro_f1", macro_f1),
+        ("macro ROC AUC", "test_macro_auc", mean(&auc)),
+    ];
+    let metadata = vec![("classes", serde_json::to_string(classes)?)];
+    Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
 }
 
 /// A score to 3 decimals, or `-` where it is not defined.
@@ -170,7 +215,9 @@ pub fn regression(
         "test_r2": all.r2,
         "test_per_target": per_column,
     });
-    Ok(Scores { report, metadata: vec![("targets", serde_json::to_string(columns)?)], json: object(json) })
+    let headline = [("mean R²", "test_r2", all.r2), ("MAE", "test_mae", Some(all.mae))];
+    let metadata = vec![("targets", serde_json::to_string(columns)?)];
+    Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
 }
 
 /// A multi-label classifier's test scores: `probabilities` (decided at 0.5) and `targets` are
@@ -210,14 +257,33 @@ pub fn multi_label(
         "test_macro_f1": m.macro_f1(),
         "test_subset_accuracy": m.subset_accuracy(),
         "test_auc": m.auc(),
+        "test_macro_auc": m.macro_auc(),
     });
-    Ok(Scores { report, metadata: vec![("labels", serde_json::to_string(labels)?)], json: object(json) })
+    let headline = [
+        ("micro F1", "test_micro_f1", m.micro_f1()),
+        ("macro F1", "test_macro_f1", m.macro_f1()),
+        ("macro ROC AUC", "test_macro_auc", m.macro_auc()),
+        ("exact match", "test_subset_accuracy", Some(m.subset_accuracy())),
+    ];
+    let metadata = vec![("labels", serde_json::to_string(labels)?)];
+    Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
 }
 
 /// `v` to 4 significant digits, without an exponent: `25019`, `126.9`, `0.001234`.
 fn significant(v: f64) -> String {
     let digits = if v == 0.0 || !v.is_finite() { 0.0 } else { v.abs().log10().floor() };
     format!("{v:.*}", (3.0 - digits).max(0.0) as usize)
+}
+
+/// The scores of `named` (name, JSON key, value) that are defined.
+fn defined(named: &[(&'static str, &'static str, Option<f64>)]) -> Vec<Headline> {
+    named.iter().filter_map(|&(name, key, value)| Some(Headline { name, key, value: value? })).collect()
+}
+
+/// The mean of the defined ones of `values`, if any is.
+fn mean(values: &[Option<f64>]) -> Option<f64> {
+    let defined: Vec<f64> = values.iter().flatten().copied().collect();
+    (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64)
 }
 
 /// The fields of a JSON object built by `json!`.
