@@ -49,22 +49,21 @@
 //!     --fill-categories most-frequent --folds 5
 //! ```
 
+mod data;
 mod task;
 
 use clap::{Parser, ValueEnum};
-use feedforward::data::table::{
-    Features, FillCategories, FillNumbers, Missing, Table, TableOptions, TableSplit, UnseenCategories,
-};
-use feedforward::train::{self, Batching, EarlyStopping, FoldConfig, Split, SplitConfig, TrainConfig};
+use data::{CLASSES, Csv, Cut, Source, cuts, synthetic};
+use feedforward::data::table::{FillCategories, FillNumbers, Missing, UnseenCategories};
+use feedforward::train::{self, Batching, EarlyStopping, Split, SplitConfig, TrainConfig};
 use feedforward::{
     Adam, AdamConfig, BinaryCrossEntropy, Loss, MeanSquaredError, MlpConfig, Network, SoftmaxCrossEntropy,
     Standardize, Targets,
 };
-use nalgebra::DMatrix;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 use serde_json::{Map, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use task::{Headline, Scores, Task, TaskKind};
 
 /// Learn from tabular data: a synthetic classification with rare classes, or a CSV table of
@@ -181,35 +180,19 @@ impl Args {
         Missing { numbers, categories, indicators: self.missing_indicators }
     }
 
+    /// What the one-hot codes do with a category the training rows lacked, as the flag asks.
+    fn unseen(&self) -> UnseenCategories {
+        match self.unseen_categories {
+            Unseen::Refuse => UnseenCategories::Refuse,
+            Unseen::AllZeros => UnseenCategories::AllZeros,
+        }
+    }
+
     /// A fifth of `samples` held out for the test: the same rows of a table and of its matrix
     /// (`Table::split` and `train::split` cut alike, and so do their stratified twins).
     fn test_split(&self, samples: usize) -> SplitConfig {
         SplitConfig { held_out: samples / 5, seed: self.seed }
     }
-}
-
-/// The synthetic data's classes.
-const CLASSES: usize = 3;
-
-/// `n` samples, one per column: class `c` drawn at 90/8/2%; the features overlap between
-/// classes, on scales a thousand times apart.
-fn data(n: usize, rng: &mut StdRng) -> (DMatrix<f32>, Vec<usize>) {
-    let labels: Vec<usize> = (0..n)
-        .map(|_| match rng.random::<f32>() {
-            u if u < 0.90 => 0,
-            u if u < 0.98 => 1,
-            _ => 2,
-        })
-        .collect();
-    let x = DMatrix::from_fn(3, n, |feature, j| {
-        let c = labels[j] as f32;
-        match feature {
-            0 => 1000.0 * (c + rng.random_range(-1.5..1.5)), // an amount in euros
-            1 => 0.01 * (c * c + rng.random_range(-2.0..2.0)), // a rate
-            _ => (30.0 * (1.0 + c) * rng.random::<f32>()).floor(), // a count of days
-        }
-    });
-    (x, labels)
 }
 
 fn main() {
@@ -219,29 +202,6 @@ fn main() {
     }
 }
 
-/// A CSV table and the columns the flags name.
-struct Csv {
-    table: Table,
-    inputs: Vec<String>,
-    categorical: Vec<String>,
-    targets: Vec<String>,
-}
-
-/// Where the rows come from: a CSV table, or the synthetic data set.
-enum Source {
-    Csv(Csv),
-    Synthetic(DMatrix<f32>),
-}
-
-/// The rows one evaluation trains on (a fifth of them held out for validation) and the rows
-/// it scores, each as inputs and targets; and for a CSV table, the plan of inputs fitted on
-/// the training rows.
-struct Cut {
-    train: (DMatrix<f32>, Task),
-    test: (DMatrix<f32>, Task),
-    plan: Option<Features>,
-}
-
 /// How much a run prints as it goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Narration {
@@ -249,112 +209,6 @@ enum Narration {
     Full,
     /// Nothing: a cross-validation prints a line per fold.
     Quiet,
-}
-
-impl Csv {
-    /// Reads the table and checks the flags' columns; `task` holds the targets of every row
-    /// (each cell checked, named by its line).
-    fn read(args: &Args, path: &Path) -> Result<(Csv, Task), Box<dyn std::error::Error>> {
-        let options = TableOptions { missing: args.missing_values.clone(), ..TableOptions::default() };
-        let table = Table::read_with(path, &options)?;
-        let mut excluded: Vec<&str> = args.ignore.iter().map(String::as_str).collect();
-        excluded.extend(args.target.iter().map(String::as_str));
-        excluded.extend(args.categorical.iter().map(String::as_str));
-        let inputs = table.columns_except(&excluded).into_iter().map(str::to_string).collect();
-        if let Some(c) = args.categorical.iter().find(|&c| args.target.contains(c) || args.ignore.contains(c))
-        {
-            return Err(format!("--categorical {c:?}: that column is a target or ignored").into());
-        }
-        let targets: Vec<&str> = args.target.iter().map(String::as_str).collect();
-        let task = Task::read(&table, path, args.task, &targets)?;
-        let csv = Csv { table, inputs, categorical: args.categorical.clone(), targets: args.target.clone() };
-        println!("{}: {} rows; inputs {:?}", path.display(), csv.table.rows(), csv.inputs);
-        Ok((csv, task))
-    }
-
-    /// The cut of `parts` (rows of this table): the plan fitted on the kept rows (the test
-    /// rows' values fill nothing), both parts encoded by it, and their targets read as `task`
-    /// read the whole table's.
-    fn cut(&self, args: &Args, parts: TableSplit, task: &Task) -> Result<Cut, Box<dyn std::error::Error>> {
-        fn names(columns: &[String]) -> Vec<&str> {
-            columns.iter().map(String::as_str).collect()
-        }
-        let (inputs, categorical, targets) =
-            (names(&self.inputs), names(&self.categorical), names(&self.targets));
-        let unseen = match args.unseen_categories {
-            Unseen::Refuse => UnseenCategories::Refuse,
-            Unseen::AllZeros => UnseenCategories::AllZeros,
-        };
-        let plan = Features::fit_with(&parts.kept, &inputs, &categorical, args.missing())?
-            .with_unseen_categories(unseen);
-        let part = |table: &Table| -> Result<(DMatrix<f32>, Task), Box<dyn std::error::Error>> {
-            Ok((plan.matrix(table)?, task.of_part(table, &targets)?))
-        };
-        Ok(Cut { train: part(&parts.kept)?, test: part(&parts.held_out)?, plan: Some(plan) })
-    }
-
-    /// What `plan` makes of the table's columns: its one-hot rows, the fills of the columns
-    /// with gaps, its indicator rows.
-    fn print_plan(&self, plan: &Features) -> Result<(), Box<dyn std::error::Error>> {
-        for code in plan.categorical() {
-            println!("one-hot rows {:?}", code.feature_names());
-        }
-        let (table, mut fills) = (&self.table, Vec::new());
-        for column in self.inputs.iter().chain(&self.categorical) {
-            let (gaps, fill) = (table.missing_cells(column)?, plan.fill(column));
-            if let (1.., Some(fill)) = (gaps, fill) {
-                fills.push(format!("{column} = {fill} ({gaps} of {})", table.rows()));
-            }
-        }
-        if !fills.is_empty() {
-            println!("missing values filled with {}", fills.join(", "));
-        }
-        if !plan.indicators().is_empty() {
-            println!("missing-value rows {:?}", &plan.names()[plan.rows() - plan.indicators().len()..]);
-        }
-        Ok(())
-    }
-}
-
-/// The cuts to evaluate: one, a fifth of the rows held out for the test, or with `--folds`
-/// one per part. A classification holds out each class in its share.
-fn cuts(args: &Args, source: &Source, task: &Task) -> Result<Vec<Cut>, Box<dyn std::error::Error>> {
-    let stratified = args.task == TaskKind::Classification;
-    match (source, args.folds) {
-        (Source::Csv(csv), None) => {
-            let (table, config) = (&csv.table, args.test_split(csv.table.rows()));
-            let parts = if stratified {
-                table.stratified_split(config, &args.target[0])?
-            } else {
-                table.split(config)?
-            };
-            Ok(vec![csv.cut(args, parts, task)?])
-        }
-        (Source::Csv(csv), Some(folds)) => {
-            let (table, config) = (&csv.table, FoldConfig { folds, seed: args.seed });
-            let parts: Vec<TableSplit> = if stratified {
-                table.stratified_folds(config, &args.target[0])?.collect()
-            } else {
-                table.folds(config)?.collect()
-            };
-            parts.into_iter().map(|p| csv.cut(args, p, task)).collect()
-        }
-        (Source::Synthetic(x), folds) => {
-            let Task::Classification { labels, classes } = task else { unreachable!("synthetic classes") };
-            let classes = || Task::Classification { labels: Vec::new(), classes: classes.clone() };
-            let cut = |s: Split<f32, Vec<usize>>| Cut {
-                train: (s.inputs, classes().with_labels(s.targets)),
-                test: (s.held_out_inputs, classes().with_labels(s.held_out_targets)),
-                plan: None,
-            };
-            Ok(match folds {
-                None => vec![cut(train::stratified_split(x, labels, args.test_split(x.ncols()))?)],
-                Some(folds) => train::stratified_folds(x, labels, FoldConfig { folds, seed: args.seed })?
-                    .map(cut)
-                    .collect(),
-            })
-        }
-    }
 }
 
 /// Trains a network with `outputs` output rows on `fit` (stopping early on its held-out rows):
@@ -445,7 +299,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             (Source::Csv(csv), task)
         }
         None => {
-            let (x, labels) = data(args.samples, &mut rng);
+            let (x, labels) = synthetic(args.samples, &mut rng);
             let classes = (0..CLASSES).map(|c| c.to_string()).collect();
             (Source::Synthetic(x), Task::Classification { labels, classes })
         }
