@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`Layer`] | `layer.rs` | fully connected `y = f(Wᵀx + b)`, optional bias, optional fused [`Activation`] |
 //! | [`Relu`], [`LeakyRelu`], [`Tanh`], [`Sigmoid`], [`Gelu`], [`Silu`], [`Activation`] | `activation.rs` | `f` and `f'` side by side, as modules or fused into a layer |
-//! | [`Loss`], [`SoftmaxCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
+//! | [`Loss`], [`SoftmaxCrossEntropy`], [`SoftTargetCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
 //! | [`Optimizer`], [`Sgd`], [`Adam`], [`AdamW`], [`Rmsprop`] | `optim/` | PyTorch's rules, double-buffered state, checkpointable |
 //! | [`Dropout`] | `dropout.rs` | inverted dropout in training, the identity in inference |
 //! | [`LayerNorm`] | `layer_norm.rs` | each sample's features normalized, then scaled and shifted by trainable `γ`, `β` |
@@ -74,7 +74,10 @@ pub use error::{Error, Result};
 pub use layer::{Init, Layer, NormalInit};
 pub use layer_norm::LayerNorm;
 pub use linalg::Float;
-pub use loss::{BinaryCrossEntropy, Huber, Loss, LossValue, MeanSquaredError, SoftmaxCrossEntropy, Targets};
+pub use loss::{
+    BinaryCrossEntropy, Huber, Loss, LossValue, MeanSquaredError, SoftTargetCrossEntropy,
+    SoftmaxCrossEntropy, Targets,
+};
 pub use module::{Buffer, BufferDomain, Module, ModuleClone, Parameter, Regularization, TrainContext};
 pub use network::{Evaluation, MlpConfig, Network, Normalization, StepReport};
 pub use optim::{

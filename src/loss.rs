@@ -8,6 +8,7 @@
 //! |---|---|---|---|
 //! | [`SoftmaxCrossEntropy`] | class indices `[usize]` | `ℓᵢ = logsumexp(zᵢ) − Σₖ qᵢₖ zᵢₖ`, `q` the (smoothed) one-hot of `yᵢ`; `L = (1/N)Σℓᵢ` (class weights: see the type) | `(softmax(zᵢ) − qᵢ)/N` |
 //! | [`MeanSquaredError`] | a matrix shaped like the outputs | `(z − t)²`, mean over all `R·N` entries | `2(z − t)/(R·N)` |
+//! | [`SoftTargetCrossEntropy`] | a matrix of probabilities in [0, 1], a distribution per sample | `ℓᵢ = Σₖ tᵢₖ(logsumexp(zᵢ) − zᵢₖ)`; `L = (1/N)Σℓᵢ` | `(Tᵢ·softmax(zᵢ) − tᵢ)/N`, `Tᵢ = Σₖ tᵢₖ` |
 //! | [`BinaryCrossEntropy`] | a matrix of probabilities in [0, 1] | `softplus(z) − t·z`, mean over all entries (positive weights: see the type) | `(σ(z) − t)/(R·N)` |
 //! | [`Huber`] | a matrix shaped like the outputs | `r²/2` if `|r| ≤ δ`, else `δ(|r| − δ/2)`, `r = z − t`; mean over all entries | `clamp(r, −δ, δ)/(R·N)` |
 //!
@@ -366,6 +367,87 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
         let (total, correct) =
             for_column_blocks(batch, classes, data, &block, &|a, b| (a.0 + b.0, a.1 + b.1));
         Ok(LossValue { loss: T::lit(total / total_weight), accuracy: Some(correct as f64 / batch as f64) })
+    }
+}
+
+/// Fused softmax + mean cross-entropy against a target distribution per sample (soft targets:
+/// a teacher's probabilities in knowledge distillation, mixed one-hot codes in mixup, the
+/// shares of annotators' votes), as PyTorch's `CrossEntropyLoss` takes probabilities. Targets
+/// are a matrix shaped like the logits, each entry in [0, 1]:
+///
+/// ```text
+/// ℓᵢ = Σₖ tᵢₖ·(logsumexp(zᵢ) − zᵢₖ),   L = (1/N)·Σᵢ ℓᵢ
+/// dL/dzᵢₖ = (Tᵢ·softmax(zᵢ)ₖ − tᵢₖ)/N,   Tᵢ = Σₖ tᵢₖ
+/// ```
+///
+/// For a one-hot `tᵢ` it is [`SoftmaxCrossEntropy`]'s loss and gradient. A column that sums to
+/// more or less than 1 weighs its sample by that sum (as PyTorch does; nothing is normalized).
+/// Accuracy: the share of samples whose largest logit is at their target's largest entry (the
+/// first, on ties, for both).
+///
+/// ```
+/// use feedforward::{Loss, SoftTargetCrossEntropy};
+/// use nalgebra::DMatrix;
+/// // Logits that match the target distribution: the loss is its entropy.
+/// let t = DMatrix::from_column_slice(2, 1, &[0.25, 0.75]);
+/// let z = t.map(f64::ln);
+/// let entropy = -(0.25 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
+/// assert!((SoftTargetCrossEntropy.loss(&z, &t)? - entropy).abs() < 1e-12);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SoftTargetCrossEntropy;
+
+impl<T: Float> Loss<T> for SoftTargetCrossEntropy {
+    type Target = DMatrix<T>;
+
+    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
+        check_matrix_targets(outputs, None, targets, is_probability, PROBABILITY)
+    }
+
+    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
+        let (classes, batch) = z.shape();
+        check_matrix_targets(classes, Some(batch), t, is_probability, PROBABILITY)?;
+        let n = T::lit(batch as f64);
+        let data = (
+            Cols(z.as_slice(), classes),
+            Cols(t.as_slice(), classes),
+            grad.map(|g| {
+                ensure_shape(g, classes, batch);
+                ColsMut(g.as_mut_slice(), classes)
+            }),
+        );
+        // Each block returns its samples' summed loss, in f64, and its count of agreeing argmaxes.
+        let block = |(z, t, g): (Cols<'_, T>, Cols<'_, T>, Option<ColsMut<'_, T>>)| {
+            let (mut total, mut agree) = (0.0f64, 0);
+            let mut grads = g.map(|g| g.0.chunks_exact_mut(classes));
+            for (z, t) in z.0.chunks_exact(classes).zip(t.0.chunks_exact(classes)) {
+                let ((argmax, max), (target, _)) = (column_max(z), column_max(t));
+                agree += usize::from(argmax == target);
+                let mass = t.iter().fold(T::zero(), |s, &v| s + v);
+                // Σ exp(z − max), each exponential computed once: kept in the gradient column
+                // when there is one.
+                let sum = match grads.as_mut().and_then(Iterator::next) {
+                    Some(g) => {
+                        let mut sum = T::zero();
+                        for (gk, &zk) in g.iter_mut().zip(z) {
+                            *gk = (zk - max).exp();
+                            sum += *gk;
+                        }
+                        let scale = mass / (sum * n);
+                        g.iter_mut().zip(t).for_each(|(gk, &tk)| *gk = flush_subnormal(*gk * scale - tk / n));
+                        sum
+                    }
+                    None => z.iter().fold(T::zero(), |s, &v| s + (v - max).exp()),
+                };
+                // Σₖ tₖ(logsumexp − zₖ) = T·logsumexp − Σₖ tₖzₖ.
+                let dot = z.iter().zip(t).map(|(&zk, &tk)| (tk * zk).as_f64()).sum::<f64>();
+                total += mass.as_f64() * (sum.ln() + max).as_f64() - dot;
+            }
+            (total, agree)
+        };
+        let (total, agree) = for_column_blocks(batch, classes, data, &block, &|a, b| (a.0 + b.0, a.1 + b.1));
+        Ok(LossValue { loss: T::lit(total / batch as f64), accuracy: Some(agree as f64 / batch as f64) })
     }
 }
 

@@ -686,6 +686,48 @@ fn folds_hold_out_each_sample_once_and_stratified_ones_spread_each_class() {
     assert!(right as f64 / 150.0 > 0.9, "cross-validated accuracy {}", right as f64 / 150.0);
 }
 
+/// Knowledge distillation through `fit`: a student trained with `SoftTargetCrossEntropy` on a
+/// teacher's probabilities (at a temperature of 2) predicts as the teacher does.
+#[test]
+fn a_student_learns_a_teachers_probabilities() {
+    use feedforward::SoftTargetCrossEntropy;
+    let (x, labels) = blobs(300, 12);
+    let mut teacher = Network::mlp(&[2, 32, 3], MlpConfig::default(), &mut StdRng::seed_from_u64(1)).unwrap();
+    let mut adam = Adam::new(AdamConfig { learning_rate: 1e-2, ..AdamConfig::default() }).unwrap();
+    let data = train::Data::new(&x, &labels[..]);
+    train::fit(&mut teacher, &mut adam, &SoftmaxCrossEntropy::new(), data, &minibatches(40), |_, _, _| {})
+        .unwrap();
+    let mut soft = teacher.output(&x).unwrap() / 2.0;
+    SoftmaxCrossEntropy::softmax_in_place(&mut soft);
+    let mut student = net(5);
+    let mut adam = Adam::new(AdamConfig { learning_rate: 1e-2, ..AdamConfig::default() }).unwrap();
+    let report = train::fit(
+        &mut student,
+        &mut adam,
+        &SoftTargetCrossEntropy,
+        train::Data::new(&x, &soft),
+        &minibatches(40),
+        |_, _, _| {},
+    )
+    .unwrap();
+    let (first, last) = (report.epochs[0].train_loss, report.epochs.last().unwrap().train_loss);
+    assert!(last < first, "the loss falls: {first} to {last}");
+    let (taught, learned) = (teacher.predict(&x).unwrap(), student.predict(&x).unwrap());
+    let agree = taught.iter().zip(&learned).filter(|(a, b)| a == b).count();
+    assert!(agree as f64 / 300.0 > 0.95, "student agrees with its teacher on {agree} of 300");
+    // Targets that are not probabilities are refused before training starts, naming the sample.
+    let e = train::fit(
+        &mut student,
+        &mut adam,
+        &SoftTargetCrossEntropy,
+        train::Data::new(&x, &(soft * 3.0)),
+        &minibatches(1),
+        |_, _, _| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::InvalidTarget { .. }), "{e}");
+}
+
 /// Rewrites the safetensors file at `path` (f32 tensors only) after `edit` has changed its
 /// tensors, given as name, shape and values; the metadata is kept.
 fn rewrite_tensors(path: &std::path::Path, edit: impl FnOnce(&mut Vec<(String, Vec<usize>, Vec<f32>)>)) {

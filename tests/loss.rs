@@ -3,7 +3,9 @@
 
 use approx::assert_relative_eq;
 use feedforward::gradcheck::{self, Config};
-use feedforward::{BinaryCrossEntropy, Error, Huber, Loss, MeanSquaredError, SoftmaxCrossEntropy};
+use feedforward::{
+    BinaryCrossEntropy, Error, Huber, Loss, MeanSquaredError, SoftTargetCrossEntropy, SoftmaxCrossEntropy,
+};
 use nalgebra::DMatrix;
 
 /// Gradient checks of every loss: f64, central differences with h = 1e-5, error
@@ -371,4 +373,68 @@ fn bad_targets_are_named() {
     }
     assert!(matches!(MeanSquaredError.loss(&z, &DMatrix::zeros(3, 3)), Err(Error::ShapeMismatch { .. })));
     assert!(matches!(Huber::default().loss(&z, &DMatrix::zeros(2, 2)), Err(Error::ShapeMismatch { .. })));
+}
+
+/// `Σₖ tₖ(logsumexp(z) − zₖ)` of one sample, by the plain formula in f64.
+fn naive_soft_ce(z: &[f64], t: &[f64]) -> f64 {
+    let lse = z.iter().map(|v| v.exp()).sum::<f64>().ln();
+    z.iter().zip(t).map(|(zk, tk)| tk * (lse - zk)).sum()
+}
+
+#[test]
+fn soft_target_cross_entropy_matches_the_plain_formula_and_gradient_checks() {
+    let z = logits();
+    // Distributions, and two columns whose mass is not 1 (weighed by it).
+    let t = DMatrix::from_fn(4, 5, |i, j| match j {
+        3 => [0.5, 0.5, 0.5, 0.0][i],
+        4 => [0.1, 0.0, 0.2, 0.0][i],
+        _ => [[0.7, 0.1, 0.1, 0.1], [0.0, 0.0, 1.0, 0.0], [0.25; 4]][j][i],
+    });
+    let expected: f64 =
+        (0..5).map(|j| naive_soft_ce(z.column(j).as_slice(), t.column(j).as_slice())).sum::<f64>() / 5.0;
+    let value = SoftTargetCrossEntropy.compute(&z, &t, None).unwrap();
+    assert_relative_eq!(value.loss, expected, max_relative = 1e-12);
+    let agree = (0..5).filter(|&j| z.column(j).argmax().0 == t.column(j).argmax().0).count();
+    assert_eq!(value.accuracy, Some(agree as f64 / 5.0));
+    let report = gradcheck::check_loss(&SoftTargetCrossEntropy, &z, &t, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+}
+
+/// With one-hot targets it is `SoftmaxCrossEntropy`, loss and gradient.
+#[test]
+fn soft_targets_that_are_one_hot_give_the_label_loss() {
+    let z = logits();
+    let labels = [2, 0, 3, 1, 1];
+    let one_hot = DMatrix::from_fn(4, 5, |i, j| f64::from(u8::from(labels[j] == i)));
+    let (mut soft, mut hard) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+    let a = SoftTargetCrossEntropy.loss_and_grad(&z, &one_hot, &mut soft).unwrap();
+    let b = SoftmaxCrossEntropy::new().loss_and_grad(&z, &labels[..], &mut hard).unwrap();
+    assert_relative_eq!(a, b, max_relative = 1e-14);
+    for (s, h) in soft.iter().zip(hard.iter()) {
+        assert_relative_eq!(*s, *h, max_relative = 1e-13, epsilon = 1e-17);
+    }
+}
+
+#[test]
+fn soft_target_cross_entropy_is_finite_for_huge_logits_and_names_bad_targets() {
+    let z = DMatrix::from_column_slice(3, 2, &[1e4, -1e4, 0.0, -1e4, 0.0, 1e4]);
+    let t = DMatrix::from_column_slice(3, 2, &[0.5, 0.5, 0.0, 0.0, 0.0, 1.0]);
+    let mut grad = DMatrix::zeros(0, 0);
+    let loss = SoftTargetCrossEntropy.loss_and_grad(&z, &t, &mut grad).unwrap();
+    // Sample 0: half its mass on logit −1e4, 2e4 below the largest: 0.5·2e4. Sample 1: 0.
+    assert_relative_eq!(loss, 0.5 * 0.5 * 2e4, max_relative = 1e-12);
+    assert!(grad.iter().all(|g: &f64| g.is_finite()));
+    let bad = DMatrix::from_column_slice(3, 2, &[0.5, 0.5, 0.0, 0.0, 1.5, -0.5]);
+    assert!(matches!(
+        SoftTargetCrossEntropy.loss(&z, &bad),
+        Err(Error::InvalidTarget { sample: 1, row: 1, .. })
+    ));
+    assert!(matches!(
+        SoftTargetCrossEntropy.loss(&z, &DMatrix::zeros(2, 2)),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        SoftTargetCrossEntropy.loss(&DMatrix::<f64>::zeros(3, 0), &DMatrix::zeros(3, 0)),
+        Err(Error::EmptyBatch { .. })
+    ));
 }
