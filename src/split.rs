@@ -39,8 +39,8 @@ pub struct Split<T: Float, B> {
 }
 
 impl<T: Float, B> Split<T, B> {
-    /// The [`Data`] for [`fit`](crate::train::fit): the samples to train on, with the held-out ones as the
-    /// validation set.
+    /// The [`Data`] for [`fit`](crate::train::fit): the samples to train on, with the
+    /// held-out ones as the validation set.
     #[must_use]
     pub fn data<Y: Targets<Batch = B> + ?Sized>(&self) -> Data<'_, T, Y> {
         Data::new(&self.inputs, Y::view(&self.targets))
