@@ -144,10 +144,10 @@ pub fn cuts(args: &Args, source: &Source, task: &Task) -> Result<Vec<Cut>, Box<d
         }
         (Source::Synthetic(x), folds) => {
             let Task::Classification { labels, classes } = task else { unreachable!("synthetic classes") };
-            let classes = || Task::Classification { labels: Vec::new(), classes: classes.clone() };
+            let task_of = |labels: Vec<usize>| Task::Classification { labels, classes: classes.clone() };
             let cut = |s: Split<f32, Vec<usize>>| Cut {
-                train: (s.inputs, classes().with_labels(s.targets)),
-                test: (s.held_out_inputs, classes().with_labels(s.held_out_targets)),
+                train: (s.inputs, task_of(s.targets)),
+                test: (s.held_out_inputs, task_of(s.held_out_targets)),
                 plan: None,
             };
             Ok(match folds {

@@ -95,14 +95,6 @@ impl Task {
         })
     }
 
-    /// A classification's classes with these `labels` (the synthetic data's parts).
-    pub fn with_labels(self, labels: Vec<usize>) -> Self {
-        match self {
-            Task::Classification { classes, .. } => Task::Classification { labels, classes },
-            other => other,
-        }
-    }
-
     /// A line naming what the network learns.
     pub fn describe(&self) -> String {
         match self {
