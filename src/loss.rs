@@ -409,16 +409,9 @@ impl<T: Float> Loss<T> for SoftTargetCrossEntropy {
         let (classes, batch) = z.shape();
         check_matrix_targets(classes, Some(batch), t, is_probability, PROBABILITY)?;
         let n = T::lit(batch as f64);
-        let data = (
-            Cols(z.as_slice(), classes),
-            Cols(t.as_slice(), classes),
-            grad.map(|g| {
-                ensure_shape(g, classes, batch);
-                ColsMut(g.as_mut_slice(), classes)
-            }),
-        );
+        let data = matrix_columns(z, t, grad);
         // Each block returns its samples' summed loss, in f64, and its count of agreeing argmaxes.
-        let block = |(z, t, g): (Cols<'_, T>, Cols<'_, T>, Option<ColsMut<'_, T>>)| {
+        let block = |(z, t, g): MatrixColumns<'_, T>| {
             let (mut total, mut agree) = (0.0f64, 0);
             let mut grads = g.map(|g| g.0.chunks_exact_mut(classes));
             for (z, t) in z.0.chunks_exact(classes).zip(t.0.chunks_exact(classes)) {
@@ -503,6 +496,24 @@ fn finite_targets<T: Float>(rows: usize, batch: Option<usize>, targets: &DMatrix
     check_matrix_targets(rows, batch, targets, |t| t.is_finite(), "must be finite")
 }
 
+/// The outputs, the targets and (when asked) the gradient of a loss whose targets are a matrix
+/// shaped like its outputs, as the columns [`for_column_blocks`] cuts into blocks.
+type MatrixColumns<'a, T> = (Cols<'a, T>, Cols<'a, T>, Option<ColsMut<'a, T>>);
+
+/// [`MatrixColumns`] of `outputs`, `targets` and `grad` (shaped like `outputs` first).
+fn matrix_columns<'a, T: Float>(
+    outputs: &'a DMatrix<T>,
+    targets: &'a DMatrix<T>,
+    grad: Option<&'a mut DMatrix<T>>,
+) -> MatrixColumns<'a, T> {
+    let (rows, batch) = outputs.shape();
+    let grad = grad.map(|g| {
+        ensure_shape(g, rows, batch);
+        ColsMut(g.as_mut_slice(), rows)
+    });
+    (Cols(outputs.as_slice(), rows), Cols(targets.as_slice(), rows), grad)
+}
+
 /// The shared driver of the entrywise losses: `L = (1/(R·N))·Σ loss(row, z, t)` over every
 /// entry, and `dL/dz = gradient(row, z, t)/(R·N)` into `grad` when given (`row` is the entry's
 /// output row, for per-output settings). Blocks of columns sum in f64 and are added in block
@@ -517,15 +528,8 @@ fn entrywise<T: Float>(
     let (rows, batch) = outputs.shape();
     let count = (rows * batch) as f64;
     let scale = T::lit(1.0 / count);
-    let data = (
-        Cols(outputs.as_slice(), rows),
-        Cols(targets.as_slice(), rows),
-        grad.map(|g| {
-            ensure_shape(g, rows, batch);
-            ColsMut(g.as_mut_slice(), rows)
-        }),
-    );
-    let block = |(z, t, g): (Cols<'_, T>, Cols<'_, T>, Option<ColsMut<'_, T>>)| {
+    let data = matrix_columns(outputs, targets, grad);
+    let block = |(z, t, g): MatrixColumns<'_, T>| {
         if let Some(g) = g {
             for (((g, &z), &t), row) in g.0.iter_mut().zip(z.0).zip(t.0).zip((0..rows).cycle()) {
                 *g = flush_subnormal(gradient(row, z, t) * scale);

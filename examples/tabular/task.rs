@@ -168,6 +168,19 @@ pub fn classification(
     Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
 }
 
+/// The start of a table with a row per target or label: the test set's size, then a header of
+/// `first` (right-aligned to the longest of `names`) and each of `columns` (right-aligned to its
+/// width). Returns the text and the width of the names' column.
+fn table_header(samples: usize, first: &str, names: &[String], columns: &[(&str, usize)]) -> (String, usize) {
+    let width = names.iter().map(String::len).max().unwrap_or(0).max(first.len());
+    let mut header = format!("test set, {samples} samples:\n{first:>width$}");
+    for (column, column_width) in columns {
+        header.push_str(&format!("  {column:>column_width$}"));
+    }
+    header.push('\n');
+    (header, width)
+}
+
 /// A score to 3 decimals, or `-` where it is not defined.
 fn score(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.3}"))
@@ -180,15 +193,8 @@ pub fn regression(
     truth: &DMatrix<f32>,
     columns: &[String],
 ) -> Result<Scores, Box<dyn std::error::Error>> {
-    let width = columns.iter().map(String::len).max().unwrap_or(0).max("target".len());
-    let mut report = format!(
-        "test set, {} samples:\n{:>width$}  {:>12}  {:>12}  {:>8}\n",
-        truth.ncols(),
-        "target",
-        "RMSE",
-        "MAE",
-        "R²"
-    );
+    let (mut report, width) =
+        table_header(truth.ncols(), "target", columns, &[("RMSE", 12), ("MAE", 12), ("R²", 8)]);
     let mut per_column = Vec::new();
     for (k, name) in columns.iter().enumerate() {
         let row = |m: &DMatrix<f32>| m.rows(k, 1).into_owned();
@@ -220,16 +226,8 @@ pub fn multi_label(
     labels: &[String],
 ) -> Result<Scores, Box<dyn std::error::Error>> {
     let m = MultiLabelMetrics::new(probabilities, targets, 0.5)?;
-    let width = labels.iter().map(String::len).max().unwrap_or(0).max("label".len());
-    let mut report = format!(
-        "test set, {} samples:\n{:>width$}  {:>9}  {:>6}  {:>5}  {:>7}\n",
-        targets.ncols(),
-        "label",
-        "precision",
-        "recall",
-        "F1",
-        "ROC AUC"
-    );
+    let columns = [("precision", 9), ("recall", 6), ("F1", 5), ("ROC AUC", 7)];
+    let (mut report, width) = table_header(targets.ncols(), "label", labels, &columns);
     for ((name, label), auc) in labels.iter().zip(m.per_label()).zip(m.auc()) {
         let (p, r, f) = (label.precision()[1], label.recall()[1], label.f1()[1]);
         let auc = score(*auc);
