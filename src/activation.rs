@@ -58,6 +58,21 @@ pub trait ActivationFunction: Copy + std::fmt::Debug + Send + Sync + 'static {
     /// says.
     fn derivative<T: Float>(&self, at: T) -> T;
 
+    /// `(f(z), f')`, with `f'` at the output or the input as
+    /// [`DERIVATIVE_FROM`](Self::DERIVATIVE_FROM) says: what a fused layer's training pass
+    /// computes for a derivative that reads `z`. Override only to share work between the two
+    /// (GELU's `tanh`, SiLU's sigmoid), giving the same bits as [`f`](Self::f) and
+    /// [`derivative`](Self::derivative).
+    #[inline(always)]
+    fn f_and_derivative<T: Float>(&self, z: T) -> (T, T) {
+        let y = self.f(z);
+        let at = match Self::DERIVATIVE_FROM {
+            DerivativeFrom::Output => y,
+            DerivativeFrom::Input => z,
+        };
+        (y, self.derivative(at))
+    }
+
     /// `dL/dz = f'·dL/dy`. Override only to compute the same value in fewer operations (ReLU
     /// selects): a fused [`Layer`](crate::Layer) whose activation's derivative reads the input
     /// multiplies `dL/dy` by the `f'(z)` it kept instead.
@@ -224,20 +239,41 @@ impl ActivationFunction for Gelu {
     const PROPAGATES_NON_FINITE: bool = true;
     #[inline(always)]
     fn f<T: Float>(&self, z: T) -> T {
-        let u = T::lit(GELU_K) * (z + T::lit(GELU_C) * z * z * z);
-        T::lit(0.5) * z * (T::one() + tanh(u))
+        gelu_from_tanh(z, gelu_tanh(z))
     }
     #[inline(always)]
     fn derivative<T: Float>(&self, z: T) -> T {
-        // Beyond |z| = 10, tanh u is ±1 to the last bit of an f64: f' is 1 or 0, and the
-        // formula below would compute 0·∞ for huge z.
-        if z.abs() > T::lit(10.0) {
-            return if z > T::zero() { T::one() } else { T::zero() };
-        }
-        let (k, c, half) = (T::lit(GELU_K), T::lit(GELU_C), T::lit(0.5));
-        let t = tanh(k * (z + c * z * z * z));
-        half * (T::one() + t) + half * z * (T::one() - t * t) * k * (T::one() + T::lit(3.0) * c * z * z)
+        gelu_derivative_from_tanh(z, gelu_tanh(z))
     }
+    #[inline(always)]
+    fn f_and_derivative<T: Float>(&self, z: T) -> (T, T) {
+        let t = gelu_tanh(z);
+        (gelu_from_tanh(z, t), gelu_derivative_from_tanh(z, t))
+    }
+}
+
+/// `tanh u`, `u = √(2/π)·(z + c·z³)`: what GELU and its derivative share.
+#[inline(always)]
+fn gelu_tanh<T: Float>(z: T) -> T {
+    tanh(T::lit(GELU_K) * (z + T::lit(GELU_C) * z * z * z))
+}
+
+/// `GELU(z) = z·(1 + tanh u)/2`.
+#[inline(always)]
+fn gelu_from_tanh<T: Float>(z: T, t: T) -> T {
+    T::lit(0.5) * z * (T::one() + t)
+}
+
+/// `GELU'(z) = (1 + tanh u)/2 + z·(1 − tanh² u)·u'/2`, `u' = √(2/π)·(1 + 3c·z²)`.
+#[inline(always)]
+fn gelu_derivative_from_tanh<T: Float>(z: T, t: T) -> T {
+    // Beyond |z| = 10, tanh u is ±1 to the last bit of an f64: f' is 1 or 0, and the
+    // formula below would compute 0·∞ for huge z.
+    if z.abs() > T::lit(10.0) {
+        return if z > T::zero() { T::one() } else { T::zero() };
+    }
+    let (k, c, half) = (T::lit(GELU_K), T::lit(GELU_C), T::lit(0.5));
+    half * (T::one() + t) + half * z * (T::one() - t * t) * k * (T::one() + T::lit(3.0) * c * z * z)
 }
 
 /// SiLU, also called swish: `z·σ(z)` (PyTorch's `nn.SiLU`), applied elementwise. Its
@@ -255,9 +291,19 @@ impl ActivationFunction for Silu {
     }
     #[inline(always)]
     fn derivative<T: Float>(&self, z: T) -> T {
-        let s = crate::loss::sigmoid(z);
-        s * (T::one() + z * (T::one() - s))
+        silu_derivative_from_sigmoid(z, crate::loss::sigmoid(z))
     }
+    #[inline(always)]
+    fn f_and_derivative<T: Float>(&self, z: T) -> (T, T) {
+        let s = crate::loss::sigmoid(z);
+        (z * s, silu_derivative_from_sigmoid(z, s))
+    }
+}
+
+/// `SiLU'(z) = σ(z)·(1 + z·(1 − σ(z)))`, given `s = σ(z)`.
+#[inline(always)]
+fn silu_derivative_from_sigmoid<T: Float>(z: T, s: T) -> T {
+    s * (T::one() + z * (T::one() - s))
 }
 
 /// What a [`Layer`](crate::Layer) applies to its affine output `z = Wᵀx + b`, in the same pass

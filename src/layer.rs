@@ -15,7 +15,7 @@
 
 use crate::activation::{ActivationFunction, DerivativeFrom, with_function};
 use crate::error::plural;
-use crate::linalg::{Op, ensure_shape, flush_subnormal, gemm, map1, map2, simd, update};
+use crate::linalg::{Op, ensure_shape, flush_subnormal, gemm, map1, map2, simd, update, update_pair};
 use crate::parallel::{Cols, ColsMut, MAX_BLOCKS, for_column_blocks};
 use crate::{Activation, Error, Float, Module, Parameter, Regularization, Result, TrainContext};
 use nalgebra::{DMatrix, DVector};
@@ -310,7 +310,7 @@ impl<T: Float> Module<T> for Layer<T> {
         gemm(T::one(), self.weight(), Op::T, input, Op::Id, T::zero(), output);
         let bias = self.bias().map(|b| b.as_slice());
         if self.activation != Activation::Identity || bias.is_some() {
-            with_function!(self.activation, f => bias_and_activation(output, None, bias, f));
+            with_function!(self.activation, f => activation_pass(output, Writes::Value, bias, f));
         }
     }
 
@@ -324,7 +324,8 @@ impl<T: Float> Module<T> for Layer<T> {
         gemm(T::one(), params[0].value(), Op::T, input, Op::Id, T::zero(), output);
         ensure_shape(derivative, output.nrows(), output.ncols());
         let bias = params.get(1).map(|b| b.value().as_slice());
-        with_function!(*activation, f => bias_and_activation(output, Some(derivative), bias, f));
+        let writes = Writes::ValueAndDerivative(derivative);
+        with_function!(*activation, f => activation_pass(output, writes, bias, f));
         *derivative_kept = true;
     }
 
@@ -341,8 +342,8 @@ impl<T: Float> Module<T> for Layer<T> {
             None => unreachable!("a layer always has a weight"),
         };
         // f' is read off y, or is f'(z) as kept by forward_train. Without one (a composite
-        // module that ran this layer's plain `forward`), z = Wᵀx + b is recomputed: the
-        // product goes to the δ scratch, which holds f(z) after the pass and δ below.
+        // module that ran this layer's plain `forward`), Wᵀx is recomputed into the δ scratch
+        // (which holds δ below) and f'(Wᵀx + b) taken from it.
         let at: &DMatrix<T> = match activation.derivative_from() {
             DerivativeFrom::Output => output,
             DerivativeFrom::Input => {
@@ -352,7 +353,8 @@ impl<T: Float> Module<T> for Layer<T> {
                     ensure_shape(derivative, rows, cols);
                     gemm(T::one(), weight.value(), Op::T, input, Op::Id, T::zero(), delta);
                     let b = bias.as_ref().map(|b| b.value().as_slice());
-                    with_function!(*activation, f => bias_and_activation(delta, Some(derivative), b, f));
+                    let writes = Writes::Derivative(derivative);
+                    with_function!(*activation, f => activation_pass(delta, writes, b, f));
                 }
                 derivative
             }
@@ -422,12 +424,22 @@ fn local_gradient<T: Float, A: ActivationFunction>(f: A, at: T, dy: T) -> T {
     }
 }
 
-/// `y = f(y + b)` in place, `b` (when given) added to every column: a layer's bias and
-/// activation in one pass over its output. With `derivative`, `f'(y + b)` goes there in the
-/// same pass (while the column is in L1).
-fn bias_and_activation<T: Float, A: ActivationFunction>(
+/// What [`activation_pass`] computes from `z = y + b`.
+enum Writes<'a, T> {
+    /// `f(z)`, over `y`.
+    Value,
+    /// `f(z)` over `y`, and `f'(z)` into the matrix (a training pass, for a derivative that
+    /// reads `z`).
+    ValueAndDerivative(&'a mut DMatrix<T>),
+    /// `f'(z)` into the matrix; `y` is left as it is.
+    Derivative(&'a mut DMatrix<T>),
+}
+
+/// A layer's bias and activation in one pass over its output `y` (`b`, when given, added to
+/// every column), as `writes` says. Everything for a column is computed while it is in L1.
+fn activation_pass<T: Float, A: ActivationFunction>(
     y: &mut DMatrix<T>,
-    derivative: Option<&mut DMatrix<T>>,
+    writes: Writes<'_, T>,
     bias: Option<&[T]>,
     f: A,
 ) {
@@ -435,22 +447,28 @@ fn bias_and_activation<T: Float, A: ActivationFunction>(
     if rows == 0 {
         return;
     }
+    let (value, derivative) = match writes {
+        Writes::Value => (true, None),
+        Writes::ValueAndDerivative(d) => (true, Some(d)),
+        Writes::Derivative(d) => (false, Some(d)),
+    };
     let block = |(y, d): (ColsMut<'_, T>, Option<ColsMut<'_, T>>)| {
         simd(
             #[inline(always)]
             || {
                 let mut d = d.map(|d| d.0.chunks_exact_mut(rows));
                 for y in y.0.chunks_exact_mut(rows) {
-                    // f' first: it reads z before f overwrites it.
-                    match (d.as_mut().and_then(Iterator::next), bias) {
-                        (Some(d), Some(b)) => map2(d, y, b, |z, b| f.derivative(z + b)),
-                        (Some(d), None) => map1(d, y, |z| f.derivative(z)),
-                        (None, _) => {}
+                    match (d.as_mut().and_then(Iterator::next), bias, value) {
+                        (Some(d), Some(b), true) => update_pair(y, d, b, |z, b| f.f_and_derivative(z + b)),
+                        (Some(d), Some(b), false) => map2(d, y, b, |z, b| f.derivative(z + b)),
+                        (Some(d), None, _) => map1(d, y, |z| f.derivative(z)),
+                        (None, Some(b), _) => update(y, b, |z, b| f.f(z + b)),
+                        (None, None, _) => {}
                     }
-                    match bias {
-                        Some(b) => update(y, b, |z, b| f.f(z + b)),
-                        // One slice: vectorizes without the chunking of `update`.
-                        None => y.iter_mut().for_each(|z| *z = f.f(*z)),
+                    // Without a bias, f(z) is a second pass over the column, after f'(z) (which
+                    // reads z): one slice vectorizes without the chunking of `update`.
+                    if value && bias.is_none() {
+                        y.iter_mut().for_each(|z| *z = f.f(*z));
                     }
                 }
             },

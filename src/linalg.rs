@@ -700,6 +700,28 @@ pub(crate) fn update<T: Float>(x: &mut [T], other: &[T], f: impl Fn(T, T) -> T) 
     }
 }
 
+/// `(x[i], out[i]) = f(x[i], other[i])`: [`update`] with a second output.
+#[inline(always)]
+pub(crate) fn update_pair<T: Float>(x: &mut [T], out: &mut [T], other: &[T], f: impl Fn(T, T) -> (T, T)) {
+    let len = x.len();
+    assert!(out.len() == len && other.len() == len, "update_pair: lengths differ");
+    let whole = len - len % LANES;
+    let (x_whole, x_rest) = x.split_at_mut(whole);
+    let (out_whole, out_rest) = out.split_at_mut(whole);
+    let chunks = x_whole.chunks_exact_mut(LANES).zip(out_whole.chunks_exact_mut(LANES));
+    for ((x, out), o) in chunks.zip(other.chunks_exact(LANES)) {
+        let (mut r, mut s) = ([T::zero(); LANES], [T::zero(); LANES]);
+        for lane in 0..LANES {
+            (r[lane], s[lane]) = f(x[lane], o[lane]);
+        }
+        x.copy_from_slice(&r);
+        out.copy_from_slice(&s);
+    }
+    for ((x, out), &o) in x_rest.iter_mut().zip(out_rest).zip(&other[whole..]) {
+        (*x, *out) = f(*x, o);
+    }
+}
+
 /// `Σ f(vᵢ)`, accumulated in `LANES` partial sums (element `i` goes to lane `i % LANES`):
 /// [`lane_sum`] compiled wide. Written out rather than as `simd(|| lane_sum(values, f))`,
 /// which measured the training step slower (README, Performance).

@@ -4,8 +4,8 @@
 
 use feedforward::gradcheck::{self, Config};
 use feedforward::{
-    Activation, ActivationFunction, Gelu, Init, Layer, LeakyRelu, Module, Network, Relu, Sigmoid, Silu, Tanh,
-    TrainContext,
+    Activation, ActivationFunction, Float, Gelu, Init, Layer, LeakyRelu, Module, Network, Relu, Sigmoid,
+    Silu, Tanh, TrainContext,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -36,8 +36,8 @@ fn module(activation: Activation) -> Option<Box<dyn Module<f64>>> {
     module
 }
 
-fn random_matrix(rows: usize, cols: usize, rng: &mut StdRng) -> DMatrix<f64> {
-    DMatrix::from_fn(rows, cols, |_, _| rand::RngExt::random_range(rng, -2.0..2.0))
+fn random_matrix<T: Float>(rows: usize, cols: usize, rng: &mut StdRng) -> DMatrix<T> {
+    DMatrix::from_fn(rows, cols, |_, _| T::lit(rand::RngExt::random_range(rng, -2.0..2.0)))
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn each_module_gradient_checks() {
     }
 }
 
-fn layer(bias: bool, activation: Activation, rng: &mut StdRng) -> Layer<f64> {
+fn layer<T: Float>(bias: bool, activation: Activation, rng: &mut StdRng) -> Layer<T> {
     let init = Init::normal(0.6, 0.5).unwrap();
     let layer = if bias { Layer::new(6, 5, init, rng) } else { Layer::without_bias(6, 5, init, rng) };
     layer.with_activation(activation)
@@ -140,47 +140,55 @@ enum FusedPass {
     InferenceAfterTraining,
 }
 
-/// A fused layer and `Layer → module` compute the same bits, forward and backward, whichever
-/// forward pass came before the backward one.
+/// A fused layer and `Layer → module` compute the same bits, forward and backward, with and
+/// without a bias, in `f32` and `f64`, whichever forward pass came before the backward one.
 #[test]
 fn fused_and_module_give_the_same_bits() {
     for activation in every_activation() {
-        let Some(mut m) = module(activation) else { continue };
-        for pass in [FusedPass::Training, FusedPass::Inference, FusedPass::InferenceAfterTraining] {
-            let mut rng = StdRng::seed_from_u64(7);
-            let mut fused = layer(true, activation, &mut rng);
-            let mut plain = fused.clone().with_activation(Activation::Identity);
-            // A batch big enough to be cut into blocks on every thread.
-            let x = random_matrix(6, 9000, &mut rng);
-            let dy = random_matrix(5, 9000, &mut rng);
-            let (mut y_fused, mut z, mut y) =
-                (DMatrix::zeros(5, 9000), DMatrix::zeros(5, 9000), DMatrix::zeros(5, 9000));
-            let (mut dx_fused, mut dz, mut dx) =
-                (DMatrix::zeros(6, 9000), DMatrix::zeros(5, 9000), DMatrix::zeros(6, 9000));
-            let context = &mut TrainContext::new(0, 1, 0);
-            match pass {
-                FusedPass::Training => fused.forward_train(&x, &mut y_fused, context),
-                FusedPass::Inference => fused.forward(&x, &mut y_fused),
-                FusedPass::InferenceAfterTraining => {
-                    let other = x.map(|v| 1.5 - v);
-                    fused.forward_train(&other, &mut y_fused, context);
-                    fused.backward(&other, &y_fused, &dy, Some(&mut dx_fused));
-                    fused.forward(&x, &mut y_fused);
-                }
+        for bias in [true, false] {
+            for pass in [FusedPass::Training, FusedPass::Inference, FusedPass::InferenceAfterTraining] {
+                same_bits::<f32>(activation, bias, pass);
+                same_bits::<f64>(activation, bias, pass);
             }
-            plain.forward(&x, &mut z);
-            m.forward(&z, &mut y);
-            assert_eq!(y_fused, y, "{activation:?} forward, {pass:?}");
-            fused.backward(&x, &y_fused, &dy, Some(&mut dx_fused));
-            m.backward(&z, &y, &dy, Some(&mut dz));
-            plain.backward(&x, &z, &dz, Some(&mut dx));
-            assert_eq!(dx_fused, dx, "{activation:?} input gradient, {pass:?}");
-            let grads = |l: &Layer<f64>| {
-                feedforward::module::parameters_of(l).iter().map(|p| p.grad().clone()).collect::<Vec<_>>()
-            };
-            assert_eq!(grads(&fused), grads(&plain), "{activation:?} parameter gradients, {pass:?}");
         }
     }
+}
+
+fn same_bits<T: Float>(activation: Activation, bias: bool, pass: FusedPass) {
+    let Some(mut m) = activation.module::<T>() else { return };
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut fused = layer::<T>(bias, activation, &mut rng);
+    let mut plain = fused.clone().with_activation(Activation::Identity);
+    // A batch big enough to be cut into blocks on every thread.
+    let x = random_matrix::<T>(6, 9000, &mut rng);
+    let dy = random_matrix::<T>(5, 9000, &mut rng);
+    let (mut y_fused, mut z, mut y) =
+        (DMatrix::zeros(5, 9000), DMatrix::zeros(5, 9000), DMatrix::zeros(5, 9000));
+    let (mut dx_fused, mut dz, mut dx) =
+        (DMatrix::zeros(6, 9000), DMatrix::zeros(5, 9000), DMatrix::zeros(6, 9000));
+    let context = &mut TrainContext::new(0, 1, 0);
+    match pass {
+        FusedPass::Training => fused.forward_train(&x, &mut y_fused, context),
+        FusedPass::Inference => fused.forward(&x, &mut y_fused),
+        FusedPass::InferenceAfterTraining => {
+            let other = x.map(|v| T::lit(1.5) - v);
+            fused.forward_train(&other, &mut y_fused, context);
+            fused.backward(&other, &y_fused, &dy, Some(&mut dx_fused));
+            fused.forward(&x, &mut y_fused);
+        }
+    }
+    let what = format!("{activation:?}, bias {bias}, {pass:?}, {}", std::any::type_name::<T>());
+    plain.forward(&x, &mut z);
+    m.forward(&z, &mut y);
+    assert_eq!(y_fused, y, "forward, {what}");
+    fused.backward(&x, &y_fused, &dy, Some(&mut dx_fused));
+    m.backward(&z, &y, &dy, Some(&mut dz));
+    plain.backward(&x, &z, &dz, Some(&mut dx));
+    assert_eq!(dx_fused, dx, "input gradient, {what}");
+    let grads = |l: &Layer<T>| {
+        feedforward::module::parameters_of(l).iter().map(|p| p.grad().clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(grads(&fused), grads(&plain), "parameter gradients, {what}");
 }
 
 #[test]
