@@ -82,6 +82,20 @@ pub enum Error {
         requirement: &'static str,
     },
 
+    /// An input value a module cannot take, though finite and of the right shape: a category
+    /// index of an [`Embedding`](crate::Embedding) that is not one of its row's categories.
+    #[error("input at sample {sample}, row {row} is {value}: it {requirement}")]
+    InvalidInput {
+        /// Position of the sample (column) in its batch or data set.
+        sample: usize,
+        /// The input row (feature).
+        row: usize,
+        /// The offending value.
+        value: f64,
+        /// What the module requires of it.
+        requirement: String,
+    },
+
     /// A hyper-parameter outside its valid range, rejected when the object was built.
     #[error("invalid hyper-parameter {name} = {}: {requirement}", readable(*value))]
     InvalidHyperparameter {

@@ -417,6 +417,17 @@ pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync + std
         let _ = visit;
     }
 
+    /// Rejects an input this module cannot take for its values (its shape was checked by
+    /// [`output_rows`](Module::output_rows)): an [`Embedding`](crate::Embedding)'s category
+    /// indices. The error names the sample (column). A network calls it before it runs the
+    /// module, in training and in inference, and [`train::fit`](crate::train::fit) calls the
+    /// first module's on the whole training and validation sets before the first step. Default:
+    /// any input.
+    fn check_input(&self, input: &DMatrix<T>) -> Result<()> {
+        let _ = input;
+        Ok(())
+    }
+
     /// Rejects a training batch of `samples` samples that this module cannot train on, before
     /// the step changes anything ([`BatchNorm`](crate::BatchNorm) needs at least two). Default:
     /// any batch.

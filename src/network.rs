@@ -667,15 +667,16 @@ impl<T: Float> Network<T> {
     /// `&self` way is [`output`](Network::output).
     pub fn forward(&mut self, x: &DMatrix<T>) -> Result<&DMatrix<T>> {
         self.check_input(x, InputScan::Needed, None)?;
-        self.forward_into_buffers(x, Pass::Inference);
+        self.forward_into_buffers(x, Pass::Inference)?;
         let output = self.buffers.activations.last().expect("check_input ensures at least one module");
         self.check_output(x, output, InputScan::Needed, None)?;
         Ok(output)
     }
 
     /// Runs the modules into the buffers: as in inference, or as in training step
-    /// `steps + 1` (drawing, or replaying, each module's random numbers).
-    fn forward_into_buffers(&mut self, x: &DMatrix<T>, pass: Pass) {
+    /// `steps + 1` (drawing, or replaying, each module's random numbers). Each module first
+    /// checks its input ([`Module::check_input`]).
+    fn forward_into_buffers(&mut self, x: &DMatrix<T>, pass: Pass) -> Result<()> {
         let batch = x.ncols();
         let step = self.steps + 1;
         let activations = &mut self.buffers.activations;
@@ -686,12 +687,14 @@ impl<T: Float> Network<T> {
             ensure_shape(output, self.rows[i], batch);
             let input = if i == 0 { x } else { &done[i - 1] };
             let context = || TrainContext::new(self.seed, step, i);
+            module.check_input(input)?;
             match pass {
                 Pass::Inference => module.forward(input, output),
                 Pass::Training => module.forward_train(input, output, &mut context()),
                 Pass::Replay => module.forward_train(input, output, &mut context().replaying()),
             }
         }
+        Ok(())
     }
 
     /// The training objective (loss + L2) of the next step with the random numbers its last
@@ -703,7 +706,7 @@ impl<T: Float> Network<T> {
         targets: &L::Target,
     ) -> Result<T> {
         self.check_input(x, InputScan::Needed, None)?;
-        self.forward_into_buffers(x, Pass::Replay);
+        self.forward_into_buffers(x, Pass::Replay)?;
         let output = self.buffers.activations.last().expect("check_input ensures at least one module");
         Ok(loss.compute(output, targets, None)?.loss + self.l2_penalty())
     }
@@ -717,7 +720,9 @@ impl<T: Float> Network<T> {
         let (mut current, mut next) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
         for (i, module) in self.modules.iter().enumerate() {
             ensure_shape(&mut next, self.rows[i], batch);
-            module.forward(if i == 0 { x } else { &current }, &mut next);
+            let input = if i == 0 { x } else { &current };
+            module.check_input(input)?;
+            module.forward(input, &mut next);
             std::mem::swap(&mut current, &mut next);
         }
         self.check_output(x, &current, InputScan::Needed, None)?;
@@ -857,7 +862,7 @@ impl<T: Float> Network<T> {
         for module in &self.modules {
             module.check_training_batch(x.ncols())?;
         }
-        self.forward_into_buffers(x, Pass::Training);
+        self.forward_into_buffers(x, Pass::Training)?;
         let last = self.modules.len() - 1;
         self.check_output(x, &self.buffers.activations[last], scan, step)?;
         let Buffers { activations, grads, .. } = &mut self.buffers;

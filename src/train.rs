@@ -704,6 +704,11 @@ where
         ));
     }
     check_finite(inputs, &format!("{what} set"), None)?;
+    // The first module's input is the data: checked whole, its errors name the sample's place
+    // in the set rather than in a shuffled minibatch.
+    if let Some(first) = network.modules().first() {
+        first.check_input(inputs)?;
+    }
     loss.check_targets(network.output_rows(), targets)
 }
 

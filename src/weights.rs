@@ -30,8 +30,8 @@
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
 use crate::{
-    Activation, BatchNorm, BufferDomain, Dropout, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu, Module,
-    Network, Relu, Result, Sigmoid, Silu, Standardize, Tanh,
+    Activation, BatchNorm, BufferDomain, Dropout, Embedding, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu,
+    Module, Network, Relu, Result, Sigmoid, Silu, Standardize, Tanh,
 };
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -511,6 +511,7 @@ fn built_in<T: Float>(
             Ok(Box::new(norm))
         }
         "BatchNorm" => Ok(Box::new(BatchNorm::<T>::from_settings(spec, max_entries)?)),
+        "Embedding" => Ok(Box::new(Embedding::<T>::from_settings(spec, max_entries)?)),
         "Tanh" => Ok(Box::new(Tanh)),
         "Sigmoid" => Ok(Box::new(Sigmoid)),
         "Gelu" => Ok(Box::new(Gelu)),
