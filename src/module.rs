@@ -339,7 +339,9 @@ impl<T: Float> Buffer<T> {
 /// [`forward_train`](Module::forward_train), [`visit_parameters`](Module::visit_parameters)
 /// and [`visit_buffers`](Module::visit_buffers) (and their `_mut` twins),
 /// [`check_training_batch`](Module::check_training_batch) and
-/// [`commit_step`](Module::commit_step): a [`BatchNorm`](crate::BatchNorm) child needs them all.
+/// [`commit_step`](Module::commit_step): a [`BatchNorm`](crate::BatchNorm) child needs them all;
+/// and [`check_input`](Module::check_input) to a child that takes the module's own input (an
+/// [`Embedding`](crate::Embedding) child needs it).
 ///
 /// `forward` takes `&self`, so one network serves predictions from many threads at once; a
 /// module must therefore be `Send + Sync`, and `Clone` (any `Clone` module gets

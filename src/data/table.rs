@@ -3,7 +3,9 @@
 //! ([`Table::matrix`]), a regression's targets the same way, or a classifier's labels
 //! ([`Table::labels`]). Columns of categories become inputs through [`OneHot`] codes, fitted
 //! on the training table and reused on every later one; [`Features`] holds a table's whole
-//! input plan (numeric columns, then codes), and saves it beside the model.
+//! input plan (numeric columns, then codes), and saves it beside the model. A column of many
+//! categories can instead enter as one row of class indices ([`OneHot::indices`]) for an
+//! [`Embedding`](crate::Embedding).
 //!
 //! Parsing follows RFC 4180 (quoted cells, the delimiter or line breaks inside quotes) through
 //! the `csv` crate; cells are trimmed, and a UTF-8 byte-order mark is skipped. Every cell is
@@ -618,6 +620,32 @@ impl OneHot {
         let mut x = DMatrix::zeros(self.classes.len(), table.rows());
         self.encode_into(table, x.rows_mut(0, self.classes.len()), None, UnseenCategories::Refuse)?;
         Ok(x)
+    }
+
+    /// The column of `table` as a `1 × rows` matrix of each row's class index (its row in the
+    /// code), for an [`Embedding`](crate::Embedding) row in place of the one-hot rows: a column
+    /// of thousands of categories (user ids, product codes) is then one input row, and the
+    /// network reads one vector per sample instead of a product over every class. A missing
+    /// value, or a cell of none of the classes, is an error naming its line.
+    ///
+    /// ```
+    /// use feedforward::data::table::{OneHot, Table};
+    /// use feedforward::EmbeddingRow;
+    ///
+    /// let training = Table::parse("user,rating\nann,4\nbob,2\nann,5\n".as_bytes(), "ratings.csv")?;
+    /// let users = OneHot::fit(&training, "user")?;
+    /// assert_eq!(users.indices::<f32>(&training)?.as_slice(), &[0.0, 1.0, 0.0]);
+    /// let row = EmbeddingRow { row: 0, categories: users.classes().len(), dims: 8 };
+    /// assert_eq!(row.categories, 2);
+    /// let later = Table::parse("user\ncid\n".as_bytes(), "new.csv")?;
+    /// assert!(users.indices::<f32>(&later).unwrap_err().to_string().starts_with("new.csv:2: column \"user\""));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn indices<T: Float>(&self, table: &Table) -> Result<DMatrix<T>> {
+        let indices = self.class_indices(table, None, UnseenCategories::Refuse, "the code")?;
+        let index =
+            |i: Option<usize>| T::lit(i.expect("refused unseen classes and unfilled gaps are errors") as f64);
+        Ok(DMatrix::from_iterator(1, indices.len(), indices.into_iter().map(index)))
     }
 
     /// Writes the code of `table`'s column into `out` (`classes × rows`, zeros), missing values
