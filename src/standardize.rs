@@ -169,6 +169,36 @@ impl<T: Float> Standardize<T> {
         Standardize::new(mean, std)
     }
 
+    /// The same map with the features `rows` left as they are (`μ = 0`, `σ = 1`): category
+    /// indices that an [`Embedding`](crate::Embedding) after it reads, among numbers to
+    /// standardize. A row beyond the features is an error.
+    ///
+    /// ```
+    /// use feedforward::Standardize;
+    /// use nalgebra::DMatrix;
+    /// // A price, then a user index.
+    /// let x = DMatrix::from_column_slice(2, 3, &[10.0f32, 0.0, 20.0, 2.0, 30.0, 1.0]);
+    /// let map = Standardize::fit(&x)?.with_rows_unchanged(&[1])?;
+    /// let y = map.apply(&x)?;
+    /// assert!((y[(0, 0)] + 1.2247449).abs() < 1e-6); // (10 − 20)/8.165
+    /// assert_eq!(y.row(1), x.row(1)); // the indices, exactly
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn with_rows_unchanged(mut self, rows: &[usize]) -> Result<Self> {
+        let features = self.features();
+        if let Some(&row) = rows.iter().find(|&&row| row >= features) {
+            return Err(Error::shape(
+                "Standardize rows left unchanged",
+                format!("rows below {features} (its features)"),
+                format!("row {row}"),
+            ));
+        }
+        for &row in rows {
+            (self.mean[row], self.std[row]) = (T::zero(), T::one());
+        }
+        Ok(Standardize::with_direction(self.mean, self.std, self.direction))
+    }
+
     /// The inverse map: `Restore` for a `Standardize` and back, with the same `μ` and `σ`.
     #[must_use]
     pub fn inverse(self) -> Self {

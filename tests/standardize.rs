@@ -63,6 +63,22 @@ fn standardized_data_has_mean_0_and_deviation_1_and_the_inverse_restores_it() {
 }
 
 #[test]
+fn rows_left_unchanged_pass_exactly_both_ways() {
+    // Row 1 as category indices, among numbers on large scales.
+    let x = features().map_with_location(|i, j, v| if i == 1 { (j % 5) as f64 } else { v });
+    let s = Standardize::fit(&x).unwrap().with_rows_unchanged(&[1, 3]).unwrap();
+    assert_eq!((s.mean()[1], s.std()[1], s.mean()[3], s.std()[3]), (0.0, 1.0, 0.0, 1.0));
+    let fitted = Standardize::fit(&x).unwrap();
+    assert_eq!((s.mean()[0], s.std()[2]), (fitted.mean()[0], fitted.std()[2]), "the other rows as fitted");
+    for map in [s.clone(), s.inverse()] {
+        let y = map.apply(&x).unwrap();
+        assert_eq!((y.row(1), y.row(3)), (x.row(1), x.row(3)), "{:?}", map.direction());
+    }
+    let e = Standardize::fit(&x).unwrap().with_rows_unchanged(&[0, 4]).unwrap_err();
+    assert!(e.to_string().contains("row 4"), "{e}");
+}
+
+#[test]
 fn the_gradient_through_both_directions_checks() {
     let mut rng = StdRng::seed_from_u64(3);
     let x = features();
