@@ -2,10 +2,11 @@
 //! every kind of bad file an error naming the file, the line and the column.
 #![cfg(feature = "data")]
 
-use feedforward::Error;
 use feedforward::data::table::{
-    Features, FillCategories, FillNumbers, Labels, Missing, OneHot, Table, TableOptions, UnseenCategories,
+    Encoding, Features, FillCategories, FillNumbers, Labels, Missing, OneHot, Table, TableOptions,
+    UnseenCategories,
 };
+use feedforward::{EmbeddingRow, Error};
 use nalgebra::DMatrix;
 
 fn parse(text: &str) -> Result<Table, Error> {
@@ -301,8 +302,8 @@ fn a_features_file_keeps_the_plan_and_bad_files_are_errors() {
     };
     let (line, reason) = csv(load("{\n\"format_version\": 1,\n\"numeric\": [\"km\",\n"));
     assert!(line == 4 && reason.starts_with("not a features file"), "{line}: {reason}");
-    let (_, reason) = csv(load(r#"{"format_version": 3, "numeric": [], "categorical": []}"#));
-    assert!(reason.contains("format version 1 to 2"), "{reason}");
+    let (_, reason) = csv(load(r#"{"format_version": 4, "numeric": [], "categorical": []}"#));
+    assert!(reason.contains("format version 1 to 3"), "{reason}");
     let (_, reason) = csv(load(r#"{"format_version": 1, "numeric": ["km", 3], "categorical": []}"#));
     assert!(reason.contains("\"numeric\" holds 3, not a string"), "{reason}");
     let (_, reason) =
@@ -719,4 +720,62 @@ fn an_unseen_category_is_refused_or_all_zeros_as_the_plan_says() {
     std::fs::write(&path, text).unwrap();
     let e = Features::load(&path).unwrap_err();
     assert!(e.to_string().contains("\"unseen_categories\" is \"ignore\""), "{e}");
+}
+
+/// A column of categories encoded as indices: one row of class indices in the plan's order,
+/// filled and refused as a one-hot code is, kept by the features file, and the rows an
+/// `Embedding` of them takes.
+#[test]
+fn a_column_encoded_as_indices_is_one_row_an_embedding_reads() {
+    let training = parse("km,user,fuel,make\n10,ann,petrol,kia\n20,bob,,audi\n30,cid,diesel,kia\n").unwrap();
+    let missing =
+        Missing { categories: FillCategories::MostFrequent, indicators: true, ..Missing::default() };
+    let features = Features::fit_with(&training, &["km"], &["user", "fuel", "make"], missing)
+        .unwrap()
+        .with_indices(&["make", "user"])
+        .unwrap();
+    assert_eq!(
+        (features.encoding("user"), features.encoding("fuel")),
+        (Some(Encoding::Index), Some(Encoding::OneHot))
+    );
+    assert_eq!(features.encoding("km"), None);
+    assert_eq!(
+        features.names(),
+        ["km", "user (index)", "fuel=diesel", "fuel=petrol", "make (index)", "fuel missing"]
+    );
+    assert_eq!(features.rows(), 6);
+    let x = features.matrix::<f32>(&training).unwrap();
+    #[rustfmt::skip]
+    assert_eq!(x.as_slice(), &[
+        10.0, 0.0, 0.0, 1.0, 1.0, 0.0,
+        20.0, 1.0, 1.0, 0.0, 0.0, 1.0, // the fuel gap filled with diesel (first of the tie), flagged
+        30.0, 2.0, 1.0, 0.0, 1.0, 0.0,
+    ]);
+    let dims = |code: &OneHot| if code.column() == "user" { 4 } else { 2 };
+    assert_eq!(
+        features.embedding_rows(dims),
+        [EmbeddingRow { row: 1, categories: 3, dims: 4 }, EmbeddingRow { row: 4, categories: 2, dims: 2 }]
+    );
+    // The same as the codes' own indices.
+    let user = OneHot::fit(&training, "user").unwrap();
+    assert_eq!(x.row(1), user.indices::<f32>(&training).unwrap().row(0));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.json");
+    features.save(&path).unwrap();
+    let loaded = Features::load(&path).unwrap();
+    assert_eq!(loaded, features);
+    std::fs::write(&path, r#"{"format_version": 3, "numeric": [], "categorical": [{"column": "c", "classes": ["x"], "encoding": "hash"}]}"#).unwrap();
+    let e = Features::load(&path).unwrap_err();
+    assert!(e.to_string().contains("the encoding of \"c\", \"hash\", is not \"index\""), "{e}");
+
+    // A user the training table did not have is an error even where one-hot codes would give
+    // all zeros: no index means "none of them".
+    let later = parse("km,user,fuel,make\n40,dan,petrol,kia\n").unwrap();
+    let lenient = features.clone().with_unseen_categories(UnseenCategories::AllZeros);
+    let (line, reason) = failure(lenient.matrix::<f32>(&later));
+    assert!(line == 2 && reason.contains("\"dan\" is not one of the 3 classes"), "{line}: {reason}");
+    // Only columns of categories of the plan can be indices.
+    let e = Features::fit(&training, &["km"], &["make"]).unwrap().with_indices(&["km"]).unwrap_err();
+    assert!(e.to_string().contains("\"km\""), "{e}");
 }

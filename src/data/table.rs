@@ -608,6 +608,14 @@ impl OneHot {
         &self.classes
     }
 
+    /// The input rows it takes as `encoding` says: one per class, or one.
+    fn rows(&self, encoding: Encoding) -> usize {
+        match encoding {
+            Encoding::OneHot => self.classes.len(),
+            Encoding::Index => 1,
+        }
+    }
+
     /// The name of each row, `"{column}={class}"` (`"city=Lyon"`).
     #[must_use]
     pub fn feature_names(&self) -> Vec<String> {
@@ -642,10 +650,18 @@ impl OneHot {
     /// # Ok::<(), feedforward::Error>(())
     /// ```
     pub fn indices<T: Float>(&self, table: &Table) -> Result<DMatrix<T>> {
-        let indices = self.class_indices(table, None, UnseenCategories::Refuse, "the code")?;
-        let index =
-            |i: Option<usize>| T::lit(i.expect("refused unseen classes and unfilled gaps are errors") as f64);
-        Ok(DMatrix::from_iterator(1, indices.len(), indices.into_iter().map(index)))
+        let classes = self.class_of_each_row(table, None)?;
+        Ok(DMatrix::from_iterator(1, classes.len(), classes.into_iter().map(|c| T::lit(c as f64))))
+    }
+
+    /// Each row's class index, a missing value taken as class `fill`: a cell of none of the
+    /// classes, or a gap without a fill, is an error naming its line.
+    fn class_of_each_row(&self, table: &Table, fill: Option<usize>) -> Result<Vec<usize>> {
+        let indices = self.class_indices(table, fill, UnseenCategories::Refuse, "the code")?;
+        Ok(indices
+            .into_iter()
+            .map(|i| i.expect("refused unseen classes and unfilled gaps are errors"))
+            .collect())
     }
 
     /// Writes the code of `table`'s column into `out` (`classes × rows`, zeros), missing values
@@ -803,6 +819,8 @@ pub struct Features {
     number_fills: Vec<Option<f64>>,
     /// The class filling each code's missing values, in `categorical`'s order.
     class_fills: Vec<Option<usize>>,
+    /// How each code enters the inputs, in `categorical`'s order.
+    encodings: Vec<Encoding>,
     /// The columns with an indicator row, in the plan's order.
     indicators: Vec<String>,
     /// What the codes do with a category the training table did not have.
@@ -832,11 +850,24 @@ impl UnseenCategories {
     }
 }
 
+/// How a column of categories enters a [`Features`] plan's inputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// A row per class, 1 in the row of each sample's class ([`OneHot::encode`]).
+    #[default]
+    OneHot,
+    /// One row of class indices ([`OneHot::indices`]), for an
+    /// [`Embedding`](crate::Embedding): a category the training table did not have is an
+    /// error whatever [`UnseenCategories`] says, since no index means "none of them".
+    Index,
+}
+
 /// Every fill is a finite number, so equality is reflexive.
 impl Eq for Features {}
 
-/// The format of [`Features::save`]'s files; files of format 1 (without fills) still load.
-const FEATURES_FORMAT: u64 = 2;
+/// The format of [`Features::save`]'s files; files of format 1 (without fills) and 2 (without
+/// encodings) still load.
+const FEATURES_FORMAT: u64 = 3;
 
 impl Features {
     /// The plan `numeric`, then `categorical`, with no fills: a missing value is an error.
@@ -846,8 +877,10 @@ impl Features {
             numeric.iter().map(String::as_str).chain(categorical.iter().map(OneHot::column)).collect();
         each_once(&columns)?;
         let (number_fills, class_fills) = (vec![None; numeric.len()], vec![None; categorical.len()]);
+        let encodings = vec![Encoding::OneHot; categorical.len()];
         let unseen = UnseenCategories::Refuse;
-        Ok(Features { numeric, categorical, number_fills, class_fills, indicators: Vec::new(), unseen })
+        let indicators = Vec::new();
+        Ok(Features { numeric, categorical, number_fills, class_fills, encodings, indicators, unseen })
     }
 
     /// The columns `numeric` of `table` as they are, then a [`OneHot::fit`] code of each of
@@ -920,6 +953,63 @@ impl Features {
         self.unseen
     }
 
+    /// The same plan with the columns of categories `columns` entering as one row of class
+    /// indices each ([`Encoding::Index`]) instead of one-hot rows: the inputs of an
+    /// [`Embedding`](crate::Embedding), whose rows [`embedding_rows`](Features::embedding_rows)
+    /// gives. A column that is not one of the plan's columns of categories is an error.
+    ///
+    /// ```
+    /// use feedforward::data::table::{Features, Table};
+    /// use feedforward::EmbeddingRow;
+    ///
+    /// let training = Table::parse("user,city,age\nann,Lyon,31\nbob,Paris,45\n".as_bytes(), "a.csv")?;
+    /// let features = Features::fit(&training, &["age"], &["user", "city"])?.with_indices(&["user"])?;
+    /// assert_eq!(features.names(), ["age", "user (index)", "city=Lyon", "city=Paris"]);
+    /// assert_eq!(features.matrix::<f32>(&training)?.as_slice(), &[31.0, 0.0, 1.0, 0.0, 45.0, 1.0, 0.0, 1.0]);
+    /// assert_eq!(features.embedding_rows(|_| 8), [EmbeddingRow { row: 1, categories: 2, dims: 8 }]);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn with_indices(mut self, columns: &[&str]) -> Result<Self> {
+        for &column in columns {
+            let at = self.categorical.iter().position(|c| c.column == column);
+            let at = at.ok_or_else(|| Error::ShapeMismatch {
+                what: "the columns to encode as indices".into(),
+                expected: format!("columns of categories of the plan ({:?})", self.categorical_columns()),
+                got: format!("{column:?}"),
+            })?;
+            self.encodings[at] = Encoding::Index;
+        }
+        Ok(self)
+    }
+
+    /// How the code of `column` enters the inputs (`None` if the plan has no such column of
+    /// categories).
+    #[must_use]
+    pub fn encoding(&self, column: &str) -> Option<Encoding> {
+        let at = self.categorical.iter().position(|c| c.column == column)?;
+        Some(self.encodings[at])
+    }
+
+    /// An [`EmbeddingRow`](crate::EmbeddingRow) for each column encoded as indices, in row
+    /// order: its input row, its number of classes, and `dims(code)` values per vector.
+    #[must_use]
+    pub fn embedding_rows(&self, dims: impl Fn(&OneHot) -> usize) -> Vec<crate::EmbeddingRow> {
+        let mut row = self.numeric.len();
+        let mut rows = Vec::new();
+        for (code, &encoding) in self.categorical.iter().zip(&self.encodings) {
+            if encoding == Encoding::Index {
+                rows.push(crate::EmbeddingRow { row, categories: code.classes.len(), dims: dims(code) });
+            }
+            row += code.rows(encoding);
+        }
+        rows
+    }
+
+    /// The names of the columns of categories, in order.
+    fn categorical_columns(&self) -> Vec<&str> {
+        self.categorical.iter().map(OneHot::column).collect()
+    }
+
     /// The numeric columns, in row order.
     #[must_use]
     pub fn numeric(&self) -> &[String] {
@@ -952,10 +1042,15 @@ impl Features {
     }
 
     /// The name of each input row: the numeric columns, then each code's
-    /// [`feature_names`](OneHot::feature_names), then `"{column} missing"` for each indicator.
+    /// [`feature_names`](OneHot::feature_names) (`"{column} (index)"` for a column encoded as
+    /// indices), then `"{column} missing"` for each indicator.
     #[must_use]
     pub fn names(&self) -> Vec<String> {
-        let codes = self.categorical.iter().flat_map(OneHot::feature_names);
+        let codes =
+            self.categorical.iter().zip(&self.encodings).flat_map(|(code, encoding)| match encoding {
+                Encoding::OneHot => code.feature_names(),
+                Encoding::Index => vec![format!("{} (index)", code.column)],
+            });
         let indicators = self.indicators.iter().map(|c| format!("{c} missing"));
         self.numeric.iter().cloned().chain(codes).chain(indicators).collect()
     }
@@ -963,7 +1058,7 @@ impl Features {
     /// The number of input rows: the network's inputs.
     #[must_use]
     pub fn rows(&self) -> usize {
-        let codes: usize = self.categorical.iter().map(|c| c.classes.len()).sum();
+        let codes: usize = self.categorical.iter().zip(&self.encodings).map(|(c, &e)| c.rows(e)).sum();
         self.numeric.len() + codes + self.indicators.len()
     }
 
@@ -979,9 +1074,18 @@ impl Features {
             x.row_mut(row).iter_mut().zip(numbers).for_each(|(x, v)| *x = T::lit(v));
         }
         let mut row = self.numeric.len();
-        for (code, &fill) in self.categorical.iter().zip(&self.class_fills) {
-            code.encode_into(table, x.rows_mut(row, code.classes.len()), fill, self.unseen)?;
-            row += code.classes.len();
+        for ((code, &fill), &encoding) in self.categorical.iter().zip(&self.class_fills).zip(&self.encodings)
+        {
+            match encoding {
+                Encoding::OneHot => {
+                    code.encode_into(table, x.rows_mut(row, code.classes.len()), fill, self.unseen)?
+                }
+                Encoding::Index => {
+                    let classes = code.class_of_each_row(table, fill)?;
+                    x.row_mut(row).iter_mut().zip(classes).for_each(|(x, class)| *x = T::lit(class as f64));
+                }
+            }
+            row += code.rows(encoding);
         }
         for name in &self.indicators {
             let column = table.column(name)?;
@@ -995,21 +1099,25 @@ impl Features {
         Ok(x)
     }
 
-    /// Writes the plan to `path` as JSON: `{"format_version": 2, "numeric": [...],
+    /// Writes the plan to `path` as JSON: `{"format_version": 3, "numeric": [...],
     /// "numeric_fills": {column: value, ...}, "categorical": [{"column": ..., "classes": [...],
-    /// "fill": class}, ...], "indicators": [...], "unseen_categories": "refuse"}` (a code
-    /// without a fill has no `"fill"`).
+    /// "fill": class, "encoding": "index"}, ...], "indicators": [...], "unseen_categories":
+    /// "refuse"}` (a code without a fill has no `"fill"`, a one-hot code no `"encoding"`).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let codes: Vec<serde_json::Value> = (self.categorical.iter().zip(&self.class_fills))
-            .map(|(c, fill)| {
-                let mut code = serde_json::json!({ "column": c.column, "classes": c.classes });
-                if let Some(class) = fill {
-                    code["fill"] = c.classes[*class].clone().into();
-                }
-                code
-            })
-            .collect();
+        let codes: Vec<serde_json::Value> =
+            (self.categorical.iter().zip(&self.class_fills).zip(&self.encodings))
+                .map(|((c, fill), encoding)| {
+                    let mut code = serde_json::json!({ "column": c.column, "classes": c.classes });
+                    if let Some(class) = fill {
+                        code["fill"] = c.classes[*class].clone().into();
+                    }
+                    if *encoding == Encoding::Index {
+                        code["encoding"] = "index".into();
+                    }
+                    code
+                })
+                .collect();
         let fills: serde_json::Map<String, serde_json::Value> = (self.numeric.iter().zip(&self.number_fills))
             .filter_map(|(name, fill)| Some((name.clone(), (*fill)?.into())))
             .collect();
@@ -1026,8 +1134,8 @@ impl Features {
         std::fs::write(path, text).map_err(Error::at(path))
     }
 
-    /// Reads a plan [`save`](Features::save) wrote (format 2, or format 1, which had no fills
-    /// or indicators). A file that is not one is an [`Error::Csv`] naming what is wrong (at
+    /// Reads a plan [`save`](Features::save) wrote (format 3; 2, which had no encodings; or 1,
+    /// which had no fills or indicators either). A file that is not one is an [`Error::Csv`] naming what is wrong (at
     /// the line of a JSON syntax error, else line 1).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
@@ -1059,6 +1167,7 @@ impl Features {
         let codes = json.get("categorical").and_then(serde_json::Value::as_array);
         let codes = codes.ok_or_else(|| bad("\"categorical\" is not a list".into()))?;
         let mut class_fills = Vec::with_capacity(codes.len());
+        let mut encodings = Vec::with_capacity(codes.len());
         let categorical = (codes.iter())
             .map(|code| {
                 let column = code.get("column").and_then(serde_json::Value::as_str);
@@ -1075,11 +1184,17 @@ impl Features {
                     }
                 };
                 class_fills.push(fill);
+                encodings.push(match code.get("encoding") {
+                    None => Encoding::OneHot,
+                    Some(e) if e.as_str() == Some("index") => Encoding::Index,
+                    Some(e) => return Err(bad(format!("the encoding of {column:?}, {e}, is not \"index\""))),
+                });
                 OneHot::new(column, classes).map_err(|e| bad(e.to_string()))
             })
             .collect::<Result<_>>()?;
         let mut features = Features::new(numeric, categorical).map_err(|e| bad(e.to_string()))?;
         features.class_fills = class_fills;
+        features.encodings = encodings;
         if let Some(fills) = json.get("numeric_fills") {
             let fills = fills.as_object().ok_or_else(|| bad("\"numeric_fills\" is not a map".into()))?;
             for (column, value) in fills {
