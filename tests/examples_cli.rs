@@ -356,6 +356,62 @@ fn tabular_predicts_numeric_columns_of_a_csv_table() {
     assert!(stderr.contains("houses.csv:2: column \"city\": \"Lyon\" is not a number"), "{stderr}");
 }
 
+/// `tabular --embed`: ratings by user and item ids, each id column embedded (one input row of
+/// class indices, a trainable vector per id) instead of hundreds of one-hot rows. The model
+/// and its plan predict a rating for a new request; bad `--embed` flags are errors.
+#[test]
+fn tabular_embeds_columns_of_many_categories() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ratings.csv");
+    // 120 users and 80 items, each with a bias; a taste and a trait that interact.
+    let bias = |id: usize, salt: usize| ((id * 7919 + salt) % 101) as f64 / 50.0 - 1.0;
+    let rating =
+        |user: usize, item: usize| 3.0 + bias(user, 1) + bias(item, 2) + bias(user, 3) * bias(item, 4);
+    let mut text = String::from("user,item,rating\n");
+    for i in 0..6000usize {
+        let (user, item) = ((i * 37 + i / 120) % 120, (i * 53 + i / 80) % 80);
+        text.push_str(&format!("u{user},item {item},{:.3}\n", rating(user, item)));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let (model, json) = (dir.path().join("ratings.safetensors"), dir.path().join("m.json"));
+    let csv = csv.to_str().unwrap();
+    let base = ["--csv", csv, "--task", "regression", "--target", "rating", "--categorical", "user,item"];
+    let files = ["--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
+    let embed = ["--embed", "user:8,item:8", "--weight-decay", "1e-4"];
+    let run = run_binary(&bin, &[&base[..], &embed[..], &files[..]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        stdout.contains("embedded user (index): 120 categories, vectors of 8")
+            && stdout.contains("Embedding       2 → 16")
+            && !stdout.contains("one-hot rows"),
+        "{stdout}"
+    );
+    let m = metrics(&json);
+    let r2 = m["test_per_target"][0]["r2"].as_f64().unwrap();
+    assert!(r2 > 0.9, "{m}");
+    #[cfg(feature = "data")]
+    {
+        use feedforward::data::table::{Encoding, Features, Table};
+        let plan = Features::load(dir.path().join("ratings.features.json")).unwrap();
+        assert_eq!(plan.encoding("user"), Some(Encoding::Index));
+        let net = feedforward::Network::<f32>::load(&model).unwrap();
+        let new = Table::parse("item,user\nitem 5,u17\n".as_bytes(), "new.csv").unwrap();
+        let y = net.output(&plan.matrix(&new).unwrap()).unwrap();
+        assert!((f64::from(y[0]) - rating(17, 5)).abs() < 0.5, "{} against {}", y[0], rating(17, 5));
+    }
+    for (flag, error) in [
+        ("user:0", "a length of at least 1"),
+        ("user", "expected COLUMN:LENGTH"),
+        ("rating:4", "--embed \"rating\": name the column in --categorical too"),
+    ] {
+        let run = run_binary(&bin, &[&base[..], &["--embed", flag]].concat());
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && stderr.contains(error), "{flag}: {stderr}");
+    }
+}
+
 /// `tabular --task multi-label`: three 0/1 columns of a CSV table, any number of them true in a
 /// row, learned with a sigmoid each; a cell other than 0 or 1 there is an error naming its line.
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::Args;
 use crate::task::{Task, TaskKind};
-use feedforward::data::table::{Features, Table, TableOptions, TableSplit};
+use feedforward::data::table::{Encoding, Features, Table, TableOptions, TableSplit};
 use feedforward::train::{self, FoldConfig, Split};
 use nalgebra::DMatrix;
 use rand::RngExt;
@@ -72,6 +72,9 @@ impl Csv {
         {
             return Err(format!("--categorical {c:?}: that column is a target or ignored").into());
         }
+        if let Some((c, _)) = args.embed.iter().find(|(c, _)| !args.categorical.contains(c)) {
+            return Err(format!("--embed {c:?}: name the column in --categorical too").into());
+        }
         let targets: Vec<&str> = args.target.iter().map(String::as_str).collect();
         let task = Task::read(&table, path, args.task, &targets)?;
         let csv = Csv { table, inputs, categorical: args.categorical.clone(), targets: args.target.clone() };
@@ -88,19 +91,27 @@ impl Csv {
         }
         let (inputs, categorical, targets) =
             (names(&self.inputs), names(&self.categorical), names(&self.targets));
+        let embedded: Vec<&str> = args.embed.iter().map(|(column, _)| column.as_str()).collect();
         let plan = Features::fit_with(&parts.kept, &inputs, &categorical, args.missing())?
-            .with_unseen_categories(args.unseen());
+            .with_unseen_categories(args.unseen())
+            .with_indices(&embedded)?;
         let part = |table: &Table| -> Result<(DMatrix<f32>, Task), Box<dyn std::error::Error>> {
             Ok((plan.matrix(table)?, task.of_part(table, &targets)?))
         };
         Ok(Cut { train: part(&parts.kept)?, test: part(&parts.held_out)?, plan: Some(plan) })
     }
 
-    /// What `plan` makes of the table's columns: its one-hot rows, the fills of the columns
-    /// with gaps, its indicator rows.
-    pub fn print_plan(&self, plan: &Features) -> Result<(), Box<dyn std::error::Error>> {
+    /// What `plan` makes of the table's columns: its one-hot rows, its embedded columns, the
+    /// fills of the columns with gaps, its indicator rows.
+    pub fn print_plan(&self, args: &Args, plan: &Features) -> Result<(), Box<dyn std::error::Error>> {
         for code in plan.categorical() {
-            println!("one-hot rows {:?}", code.feature_names());
+            if plan.encoding(code.column()) == Some(Encoding::OneHot) {
+                println!("one-hot rows {:?}", code.feature_names());
+            }
+        }
+        for row in args.embedding_rows(plan) {
+            let column = &plan.names()[row.row];
+            println!("embedded {column}: {} categories, vectors of {}", row.categories, row.dims);
         }
         let (table, mut fills) = (&self.table, Vec::new());
         for column in self.inputs.iter().chain(&self.categorical) {

@@ -17,7 +17,11 @@
 //! training rows only), and `--missing-indicators` adds a 0/1 row per column that had gaps.
 //! `--missing-values NA` makes cells that say `NA` missing values too. The plan is fitted on the
 //! training rows, so a category only the test rows have is an error naming its line, unless
-//! `--unseen-categories all-zeros` encodes it as no known class.
+//! `--unseen-categories all-zeros` encodes it as no known class. `--embed user:16,item:8`
+//! embeds some of the `--categorical` columns instead (ids of thousands of users or products):
+//! each enters as one row of class indices, and an `Embedding` after the input standardization
+//! gives each category a trainable vector of that length. `--weight-decay` sets Adam's (on
+//! the weights and the embeddings, not the biases).
 //!
 //! `--task` says what the target columns are (`task.rs`): `classification` (one column of
 //! classes, the default), `regression` (one or more numeric columns, predicted in their own
@@ -42,6 +46,8 @@
 //!     --fill-categories most-frequent
 //! cargo run --release --example tabular -- --csv houses.csv --task regression \
 //!     --target price --categorical city
+//! cargo run --release --example tabular -- --csv ratings.csv --task regression \
+//!     --target rating --categorical user,item --embed user:16,item:16 --weight-decay 1e-4
 //! cargo run --release --example tabular -- --csv movies.csv --task multi-label \
 //!     --target comedy,drama,thriller --ignore title
 //! cargo run --release --example tabular -- --csv penguins.csv --target species \
@@ -54,11 +60,11 @@ mod task;
 
 use clap::{Parser, ValueEnum};
 use data::{CLASSES, Csv, Cut, Source, cuts, synthetic};
-use feedforward::data::table::{FillCategories, FillNumbers, Missing, UnseenCategories};
+use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot, UnseenCategories};
 use feedforward::train::{self, Batching, EarlyStopping, Split, SplitConfig, TrainConfig};
 use feedforward::{
-    Adam, AdamConfig, BinaryCrossEntropy, Loss, MeanSquaredError, MlpConfig, Network, SoftmaxCrossEntropy,
-    Standardize, Targets,
+    Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, EmbeddingRow, Init, Layer, Loss,
+    MeanSquaredError, Network, SoftmaxCrossEntropy, Standardize, Targets,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -91,6 +97,11 @@ struct Args {
     /// CSV columns of categories (words or codes) to one-hot encode, comma-separated.
     #[arg(long, value_delimiter = ',', requires = "csv")]
     categorical: Vec<String>,
+    /// Columns named by --categorical to embed instead (a trainable vector per category: for
+    /// columns of many categories, such as ids), each with its vectors' length,
+    /// comma-separated: `user:16,item:8`.
+    #[arg(long, value_delimiter = ',', value_parser = column_and_length, requires = "csv")]
+    embed: Vec<(String, usize)>,
     /// Cells that stand for a missing value besides empty ones (R's `NA`), comma-separated.
     #[arg(long, value_delimiter = ',', requires = "csv")]
     missing_values: Vec<String>,
@@ -107,6 +118,10 @@ struct Args {
     /// the input plan).
     #[arg(long, value_enum, default_value_t = Unseen::Refuse, requires = "csv")]
     unseen_categories: Unseen,
+    /// Adam's weight decay (an L2 term in the gradient) on the weights and the embeddings'
+    /// vectors, not on the biases.
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f32,
     /// How the loss weighs the classes of a classification [default: balanced].
     #[arg(long, value_enum)]
     class_weights: Option<Weights>,
@@ -165,7 +180,25 @@ enum Unseen {
     AllZeros,
 }
 
+/// `COLUMN:LENGTH` of `--embed`.
+fn column_and_length(text: &str) -> Result<(String, usize), String> {
+    let (column, length) = text.rsplit_once(':').ok_or("expected COLUMN:LENGTH, as in user:16")?;
+    match length.parse::<usize>() {
+        Ok(length) if length > 0 && !column.is_empty() => Ok((column.to_string(), length)),
+        _ => Err(format!("{text:?}: expected COLUMN:LENGTH with a length of at least 1, as in user:16")),
+    }
+}
+
 impl Args {
+    /// The rows an `Embedding` takes under `plan`: each column `--embed` names, with its length.
+    fn embedding_rows(&self, plan: &Features) -> Vec<EmbeddingRow> {
+        let length = |code: &OneHot| {
+            let named = self.embed.iter().find(|(column, _)| column == code.column());
+            named.expect("the plan indexes only the columns --embed names").1
+        };
+        plan.embedding_rows(length)
+    }
+
     /// The missing-value policies the flags ask for.
     fn missing(&self) -> Missing {
         let numbers = match self.fill_numbers {
@@ -211,24 +244,43 @@ enum Narration {
     Quiet,
 }
 
+/// What a network ends in, and which of its input rows it embeds.
+struct Ends<'a> {
+    /// Category indices to embed (`--embed`), left out of the standardization.
+    embedded: &'a [EmbeddingRow],
+    /// A regression's way back to its targets' units.
+    last: Option<Standardize<f32>>,
+}
+
 /// Trains a network with `outputs` output rows on `fit` (stopping early on its held-out rows):
-/// standardized inputs, one hidden layer of 32 ReLUs, then `last` (a regression's way back to
-/// its targets' units), by Adam. Returns the network and the number of epochs it ran.
+/// standardized inputs (the embedded rows' vectors after them), one hidden layer of 32 ReLUs,
+/// then the last module of `ends`, by Adam. Returns the network and the number of epochs it
+/// ran.
 fn train<L: Loss<f32> + ?Sized>(
     args: &Args,
     fit: &Split<f32, <L::Target as Targets>::Batch>,
     loss: &L,
     outputs: usize,
-    last: Option<Standardize<f32>>,
+    ends: Ends<'_>,
     narration: Narration,
     rng: &mut StdRng,
 ) -> Result<(Network<f32>, usize), Box<dyn std::error::Error>> {
-    let mut net = Network::<f32>::mlp(&[fit.inputs.nrows(), 32, outputs], MlpConfig::default(), rng)?
-        .insert(0, Standardize::fit(&fit.inputs)?)?;
+    let Ends { embedded, last } = ends;
+    let index_rows: Vec<usize> = embedded.iter().map(|r| r.row).collect();
+    let standardize = Standardize::fit(&fit.inputs)?.with_rows_unchanged(&index_rows)?;
+    let mut net = Network::<f32>::new(fit.inputs.nrows()).push(standardize)?;
+    if !embedded.is_empty() {
+        net = net.push(Embedding::new(fit.inputs.nrows(), embedded, rng)?)?;
+    }
+    let width = net.output_rows();
+    net = net
+        .push(Layer::new(width, 32, Init::He, rng).with_activation(Activation::Relu))?
+        .push(Layer::new(32, outputs, Init::He, rng))?;
     if let Some(last) = last {
         net = net.push(last)?;
     }
-    let mut optimizer = Adam::new(AdamConfig { learning_rate: 3e-3, ..AdamConfig::default() })?;
+    let config = AdamConfig { learning_rate: 3e-3, weight_decay: args.weight_decay, ..AdamConfig::default() };
+    let mut optimizer = Adam::new(config)?;
     let config = TrainConfig {
         epochs: 100,
         batching: Batching::Minibatch { size: 64, shuffle: true },
@@ -254,6 +306,8 @@ fn evaluate(
     rng: &mut StdRng,
 ) -> Result<(Network<f32>, usize, Scores), Box<dyn std::error::Error>> {
     let ((x, train_task), (test_x, test_task)) = (&cut.train, &cut.test);
+    let embedded = cut.plan.as_ref().map(|plan| args.embedding_rows(plan)).unwrap_or_default();
+    let ends = |last| Ends { embedded: &embedded, last };
     let validation = SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 1 };
     Ok(match (train_task, test_task) {
         (Task::Classification { labels, classes }, Task::Classification { labels: truth, .. }) => {
@@ -264,7 +318,7 @@ fn evaluate(
                 println!("training samples per class {counts:?}, class weights {weights:.2?}");
             }
             let loss = SoftmaxCrossEntropy::new().with_class_weights(weights)?;
-            let (net, epochs) = train(args, &fit, &loss, classes.len(), None, narration, rng)?;
+            let (net, epochs) = train(args, &fit, &loss, classes.len(), ends(None), narration, rng)?;
             let scores = task::classification(&net.probabilities(test_x)?, truth, classes)?;
             (net, epochs, scores)
         }
@@ -273,14 +327,14 @@ fn evaluate(
             // The network learns standardized targets and gives them back in their units.
             let restore = Standardize::fit(&fit.targets)?.inverse();
             let (net, epochs) =
-                train(args, &fit, &MeanSquaredError, columns.len(), Some(restore), narration, rng)?;
+                train(args, &fit, &MeanSquaredError, columns.len(), ends(Some(restore)), narration, rng)?;
             let scores = task::regression(&net.output(test_x)?, truth, columns)?;
             (net, epochs, scores)
         }
         (Task::MultiLabel { targets, labels }, Task::MultiLabel { targets: truth, .. }) => {
             let fit = train::split(x, targets, validation)?;
             let loss = BinaryCrossEntropy::new();
-            let (net, epochs) = train(args, &fit, &loss, labels.len(), None, narration, rng)?;
+            let (net, epochs) = train(args, &fit, &loss, labels.len(), ends(None), narration, rng)?;
             let scores = task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels)?;
             (net, epochs, scores)
         }
@@ -309,7 +363,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut json = match args.folds {
         None => {
             if let (Source::Csv(csv), Some(plan)) = (&source, &cuts[0].plan) {
-                csv.print_plan(plan)?;
+                csv.print_plan(&args, plan)?;
             }
             println!("{}", task.describe());
             single_run(&args, &cuts[0], &task_name, &mut rng)?
