@@ -192,6 +192,11 @@ impl<T: Float> Embedding<T> {
             v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| format!("{what} is not a count"))
         };
         let inputs = count(spec.get("inputs").unwrap_or(&Value::Null), "inputs")?;
+        // The rows that pass through feed a later layer's weights, which the file holds: a
+        // corrupt count beyond them is an error, not a list of billions of rows.
+        if inputs > max_entries {
+            return Err(format!("inputs = {inputs} is more than the file's tensors can take"));
+        }
         let list = spec.get("rows").and_then(Value::as_array).ok_or("rows is not a list")?;
         let mut rows = Vec::with_capacity(list.len());
         let mut entries = 0usize;

@@ -285,3 +285,34 @@ fn it_learns_a_recommender_from_user_and_item_ids() {
     // the vectors learned how users and items interact too.
     assert!(learned < 0.5 * baseline, "held-out RMSE {learned} against {baseline} for the mean");
 }
+
+/// Frozen vectors (pre-trained ones, say) stay as they are while the layers above them train,
+/// and a frozen table's gradient is not computed; one table can be frozen alone.
+#[test]
+fn frozen_tables_stay_and_the_rest_trains() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut net = network(&mut rng);
+    let x = inputs::<f32>(64, &mut rng);
+    let y = DMatrix::from_fn(2, 64, |_, _| rng.random_range(-1.0f32..1.0));
+    let tables = |n: &Network<f32>| n.parameters().take(2).map(|p| p.value().clone()).collect::<Vec<_>>();
+    let (before, layer_before) = (tables(&net), net.parameters().nth(2).unwrap().value().clone());
+    net.freeze(0..1).unwrap();
+    let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+    for _ in 0..5 {
+        net.train_step(&x, &MeanSquaredError, &y, &mut adam).unwrap();
+    }
+    assert_eq!(tables(&net), before);
+    assert_ne!(net.parameters().nth(2).unwrap().value(), &layer_before);
+    // Only the second table frozen: the first trains.
+    let mut net = network(&mut rng);
+    let before = tables(&net);
+    net.modules_mut()[0].visit_parameters_mut(&mut |p| {
+        if p.name() == "table3" {
+            p.freeze();
+        }
+    });
+    let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+    net.train_step(&x, &MeanSquaredError, &y, &mut adam).unwrap();
+    let after = tables(&net);
+    assert!(after[0] != before[0] && after[1] == before[1]);
+}

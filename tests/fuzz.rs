@@ -127,9 +127,10 @@ fn a_header_claiming_a_huge_tensor_in_a_tiny_file_is_rejected() {
 }
 
 /// Networks whose files hold every kind of module this crate rebuilds from a file on its own:
-/// layers with each activation, `BatchNorm`, `LayerNorm`, `Dropout`, `Standardize`.
+/// layers with each activation, `BatchNorm`, `LayerNorm`, `Dropout`, `Standardize`,
+/// `Embedding`.
 fn rich_nets() -> Vec<Network<f32>> {
-    use feedforward::{Activation, MlpConfig, Normalization, Standardize};
+    use feedforward::{Activation, Embedding, EmbeddingRow, MlpConfig, Normalization, Standardize};
     use rand::{SeedableRng, rngs::StdRng};
     let mut rng = StdRng::seed_from_u64(7);
     let config = |hidden_activation, normalization| MlpConfig {
@@ -144,10 +145,18 @@ fn rich_nets() -> Vec<Network<f32>> {
         .unwrap()
         .insert(0, Standardize::fit(&x).unwrap())
         .unwrap();
+    let rows =
+        [EmbeddingRow { row: 1, categories: 4, dims: 2 }, EmbeddingRow { row: 2, categories: 3, dims: 3 }];
+    let embedded = Network::new(3)
+        .push(Embedding::new(3, &rows, &mut rng).unwrap())
+        .unwrap()
+        .push(feedforward::Layer::new(6, 2, feedforward::Init::He, &mut rng))
+        .unwrap();
     vec![
         Network::mlp(&[3, 6, 4, 2], config(Activation::Tanh, Normalization::BatchNorm), &mut rng).unwrap(),
         Network::mlp(&[3, 6, 2], config(Activation::Silu, Normalization::LayerNorm), &mut rng).unwrap(),
         standardized,
+        embedded,
     ]
 }
 
@@ -225,7 +234,7 @@ proptest! {
 
     #[test]
     fn model_file_mutated_header(
-        which in 0usize..3,
+        which in 0usize..4,
         edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..4),
         keep in 0usize..1_000_000,
     ) {
@@ -239,7 +248,7 @@ proptest! {
     /// says: shapes, offsets, feature counts, probabilities, `eps`, `momentum`.
     #[test]
     fn model_file_mutated_numbers(
-        which in 0usize..3,
+        which in 0usize..4,
         edits in prop::collection::vec((any::<usize>(), b'0'..=b'9'), 1..4),
     ) {
         let bytes = weights::to_bytes(&rich_nets()[which]).unwrap();
