@@ -17,6 +17,7 @@
 use crate::error::plural;
 use crate::module::Regularization;
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
+use crate::weights::count;
 use crate::{Error, Float, Module, Parameter, Result};
 use nalgebra::DMatrix;
 use rand::Rng;
@@ -188,10 +189,7 @@ impl<T: Float> Embedding<T> {
         spec: &Map<String, Value>,
         max_entries: usize,
     ) -> std::result::Result<Self, String> {
-        let count = |v: &Value, what: &str| {
-            v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| format!("{what} is not a count"))
-        };
-        let inputs = count(spec.get("inputs").unwrap_or(&Value::Null), "inputs")?;
+        let inputs = count(spec.get("inputs"), "inputs")?;
         // The rows that pass through feed a later layer's weights, which the file holds: a
         // corrupt count beyond them is an error, not a list of billions of rows.
         if inputs > max_entries {
@@ -203,8 +201,9 @@ impl<T: Float> Embedding<T> {
         for item in list {
             let triple =
                 item.as_array().filter(|a| a.len() == 3).ok_or("each row is [row, categories, dims]")?;
-            let row = count(&triple[0], "row")?;
-            let (categories, dims) = (count(&triple[1], "categories")?, count(&triple[2], "dims")?);
+            let row = count(Some(&triple[0]), "row")?;
+            let (categories, dims) =
+                (count(Some(&triple[1]), "categories")?, count(Some(&triple[2]), "dims")?);
             entries = categories.checked_mul(dims).and_then(|n| n.checked_add(entries)).unwrap_or(usize::MAX);
             if entries > max_entries {
                 return Err("the tables do not fit in the file's tensors".into());

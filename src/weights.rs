@@ -527,7 +527,7 @@ fn built_in<T: Float>(
 }
 
 /// A non-negative integer `field` of a JSON object, given as `value`.
-fn count(value: Option<&Value>, field: &str) -> std::result::Result<usize, String> {
+pub(crate) fn count(value: Option<&Value>, field: &str) -> std::result::Result<usize, String> {
     let n = value.and_then(Value::as_u64).ok_or_else(|| format!("{field} is not a count"))?;
     usize::try_from(n).map_err(|_| format!("{field} = {n} is too large"))
 }
