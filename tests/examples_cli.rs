@@ -383,7 +383,7 @@ fn tabular_embeds_columns_of_many_categories() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
     assert!(
-        stdout.contains("embedded user (index): 120 categories, vectors of 8")
+        stdout.contains("embedded user: 120 categories, vectors of 8")
             && stdout.contains("Embedding       2 → 16")
             && !stdout.contains("one-hot rows"),
         "{stdout}"

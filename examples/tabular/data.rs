@@ -105,13 +105,15 @@ impl Csv {
     /// fills of the columns with gaps, its indicator rows.
     pub fn print_plan(&self, args: &Args, plan: &Features) -> Result<(), Box<dyn std::error::Error>> {
         for code in plan.categorical() {
-            if plan.encoding(code.column()) == Some(Encoding::OneHot) {
-                println!("one-hot rows {:?}", code.feature_names());
+            match plan.encoding(code.column()) {
+                Some(Encoding::Index) => {
+                    let length = args.embedded_length(code.column());
+                    let length = length.expect("the plan indexes only the columns --embed names");
+                    let categories = code.classes().len();
+                    println!("embedded {}: {categories} categories, vectors of {length}", code.column());
+                }
+                _ => println!("one-hot rows {:?}", code.feature_names()),
             }
-        }
-        for row in args.embedding_rows(plan) {
-            let column = &plan.names()[row.row];
-            println!("embedded {column}: {} categories, vectors of {}", row.categories, row.dims);
         }
         let (table, mut fills) = (&self.table, Vec::new());
         for column in self.inputs.iter().chain(&self.categorical) {

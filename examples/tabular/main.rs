@@ -190,11 +190,15 @@ fn column_and_length(text: &str) -> Result<(String, usize), String> {
 }
 
 impl Args {
+    /// The length `--embed` gives the vectors of `column`, if it names it.
+    fn embedded_length(&self, column: &str) -> Option<usize> {
+        self.embed.iter().find(|(name, _)| name == column).map(|&(_, length)| length)
+    }
+
     /// The rows an `Embedding` takes under `plan`: each column `--embed` names, with its length.
     fn embedding_rows(&self, plan: &Features) -> Vec<EmbeddingRow> {
         let length = |code: &OneHot| {
-            let named = self.embed.iter().find(|(column, _)| column == code.column());
-            named.expect("the plan indexes only the columns --embed names").1
+            self.embedded_length(code.column()).expect("the plan indexes only the columns --embed names")
         };
         plan.embedding_rows(length)
     }
