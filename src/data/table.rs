@@ -768,9 +768,10 @@ fn number_key(cell: &str) -> Option<u64> {
 }
 
 /// A table's inputs, in a fixed order: numeric columns as they are, then columns of categories
-/// as [`OneHot`] codes (or one row of class indices each, for an [`Embedding`](crate::Embedding):
-/// [`with_indices`](Features::with_indices)), then (with [`Missing::indicators`]) a 0/1 row per column that had missing
-/// values. Fit it on the training table, build the network on [`matrix`](Features::matrix), and
+/// as [`OneHot`] codes (or one row of class indices each, for an
+/// [`Embedding`](crate::Embedding): [`with_indices`](Features::with_indices)), then (with
+/// [`Missing::indicators`]) a 0/1 row per column that had missing values. Fit it on the
+/// training table, build the network on [`matrix`](Features::matrix), and
 /// [`save`](Features::save) it beside the model: the same plan then encodes every later table
 /// row for row, whatever the order of its columns, and fills its missing values with the training
 /// table's values ([`fit_with`](Features::fit_with)).
