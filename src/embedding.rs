@@ -9,10 +9,12 @@
 //! | embed | `y = E[:, c]` | `∂L/∂E[:, c] = Σ ∂L/∂y` over the samples of category `c`; the index gets 0 |
 //! | pass through | `y = x` | `∂L/∂x = ∂L/∂y` |
 //!
+//! | unknown (index `categories`, with [`UnknownCategory::ZeroVector`]) | `y = 0` | none |
+//!
 //! A one-hot code followed by a [`Layer`](crate::Layer) without bias computes the same
-//! function (the layer's weights on those rows are the table), at a cost that grows with the
-//! number of categories in every product; an embedding reads one column of its table per
-//! sample, whatever their number.
+//! function (the layer's weights on those rows are the table; an all-zeros code is the unknown
+//! category's zero vector), at a cost that grows with the number of categories in every
+//! product; an embedding reads one column of its table per sample, whatever their number.
 
 use crate::error::plural;
 use crate::module::Regularization;
@@ -29,10 +31,38 @@ pub struct EmbeddingRow {
     /// The input row (feature) that holds each sample's category, a whole number in
     /// `0..categories`.
     pub row: usize,
-    /// How many categories the row has (at least 1).
+    /// How many categories the row has (at least 1; at most 2²⁴ in an `f32` network, whose
+    /// indices must all be exact).
     pub categories: usize,
     /// Length of each category's vector (at least 1).
     pub dims: usize,
+}
+
+/// What an [`Embedding`] makes of index `categories`, one past a row's last category: the
+/// index a `data::table::Features` plan gives a category its training table did not have, when
+/// it is told to take such categories (`UnseenCategories::AllZeros`; its `embedding` then
+/// builds the module with [`ZeroVector`](UnknownCategory::ZeroVector)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UnknownCategory {
+    /// An error naming the sample and row, as any index that is no category (the default).
+    #[default]
+    Refuse,
+    /// A vector of zeros, which no step changes: the network sees none of the categories it
+    /// learned, as an all-zeros one-hot code shows it none (PyTorch's `padding_idx`). A
+    /// category that is missing from the training rows but should have a vector of its own,
+    /// learned, needs a class of its own instead.
+    ZeroVector,
+}
+
+impl UnknownCategory {
+    /// The name in model files: `"refuse"` or `"zero_vector"`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            UnknownCategory::Refuse => "refuse",
+            UnknownCategory::ZeroVector => "zero_vector",
+        }
+    }
 }
 
 /// Entity embeddings of categorical input rows: each row named by an [`EmbeddingRow`] holds a
@@ -50,7 +80,8 @@ pub struct EmbeddingRow {
 /// [`Network`](crate::Network) checks ([`Module::check_input`]) before it runs the module, and
 /// [`train::fit`](crate::train::fit) checks the whole training and validation sets before the
 /// first step, so the error names the sample's position in the data set. The index itself gets
-/// no gradient (0).
+/// no gradient (0). [`with_unknown`](Embedding::with_unknown) lets index `categories` stand
+/// for a category the tables do not know (a new user), given a vector of zeros.
 ///
 /// ```
 /// use feedforward::{Activation, Embedding, EmbeddingRow, Init, Layer, Network};
@@ -86,13 +117,16 @@ pub struct Embedding<T: Float> {
     tables: Vec<Parameter<T>>,
     /// The input rows that pass through, in order.
     passed: Vec<usize>,
+    /// What index `categories` of a row means.
+    unknown: UnknownCategory,
 }
 
 impl<T: Float> Embedding<T> {
     /// Embeds the rows `rows` of an input of `inputs` rows, tables drawn from `N(0, 1)`.
     ///
     /// Errors: no rows to embed, a row beyond the input or named twice, no categories or no
-    /// dimensions, or more categories than `T` counts exactly (2²⁴ for `f32`).
+    /// dimensions, or more categories than `T` counts exactly with one to spare for an unknown
+    /// one (2²⁴ for `f32`).
     pub fn new<R: Rng + ?Sized>(inputs: usize, rows: &[EmbeddingRow], rng: &mut R) -> Result<Self> {
         let mut embedding = Self::zeros(inputs, rows)?;
         for table in &mut embedding.tables {
@@ -132,9 +166,10 @@ impl<T: Float> Embedding<T> {
                     });
                 }
             }
-            // Every index must be a value of T: f32 counts exactly up to 2^24.
-            let last = (r.categories - 1) as f64;
-            if T::lit(last).as_f64() != last {
+            // Every index must be a value of T, the unknown one (`categories`) too: f32 counts
+            // exactly up to 2^24. Past it, of two neighbours one is not a value.
+            let exact = |n: usize| T::lit(n as f64).as_f64() == n as f64;
+            if !exact(r.categories) || !exact(r.categories - 1) {
                 return Err(Error::InvalidHyperparameter {
                     name: "Embedding categories",
                     value: r.categories as f64,
@@ -150,7 +185,36 @@ impl<T: Float> Embedding<T> {
             })
             .collect();
         let passed = (0..inputs).filter(|i| embedded.binary_search_by_key(i, |r| r.row).is_err()).collect();
-        Ok(Embedding { inputs, embedded, tables, passed })
+        Ok(Embedding { inputs, embedded, tables, passed, unknown: UnknownCategory::Refuse })
+    }
+
+    /// The same embedding, taking index `categories` of each row as `unknown` says (saved in
+    /// model files).
+    ///
+    /// ```
+    /// use feedforward::{Embedding, EmbeddingRow, Module, UnknownCategory};
+    /// use nalgebra::DMatrix;
+    /// use rand::SeedableRng;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let rows = [EmbeddingRow { row: 0, categories: 3, dims: 2 }];
+    /// let embed = Embedding::<f32>::new(1, &rows, &mut rng)?.with_unknown(UnknownCategory::ZeroVector);
+    /// let x = DMatrix::from_row_slice(1, 2, &[1.0, 3.0]); // category 1, then an unknown one
+    /// embed.check_input(&x)?;
+    /// let mut y = DMatrix::zeros(2, 2);
+    /// embed.forward(&x, &mut y);
+    /// assert_eq!(y.column(0), embed.tables()[0].value().column(1));
+    /// assert_eq!(y.column(1).as_slice(), &[0.0, 0.0]);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_unknown(self, unknown: UnknownCategory) -> Self {
+        Embedding { unknown, ..self }
+    }
+
+    /// What index `categories` of a row means.
+    #[must_use]
+    pub fn unknown(&self) -> UnknownCategory {
+        self.unknown
     }
 
     /// Rows of the input.
@@ -171,6 +235,14 @@ impl<T: Float> Embedding<T> {
         &self.embedded
     }
 
+    /// The input rows that hold category indices, in order: those a
+    /// [`Standardize`](crate::Standardize) before the embedding must leave unchanged
+    /// ([`with_rows_unchanged`](crate::Standardize::with_rows_unchanged)).
+    #[must_use]
+    pub fn index_rows(&self) -> Vec<usize> {
+        self.embedded.iter().map(|r| r.row).collect()
+    }
+
     /// The table of each embedded row (`dims × categories`), in the order of [`rows`](Self::rows).
     #[must_use]
     pub fn tables(&self) -> &[Parameter<T>] {
@@ -183,8 +255,8 @@ impl<T: Float> Embedding<T> {
     }
 
     /// Rebuilds one from a model file's settings (`inputs`, `rows` as a list of `[row,
-    /// categories, dims]`), with zero tables until the file's tensors are loaded. `max_entries`
-    /// bounds the tables by what the file can hold.
+    /// categories, dims]`, and `unknown` unless it is `"refuse"`), with zero tables until the
+    /// file's tensors are loaded. `max_entries` bounds the tables by what the file can hold.
     pub(crate) fn from_settings(
         spec: &Map<String, Value>,
         max_entries: usize,
@@ -210,13 +282,45 @@ impl<T: Float> Embedding<T> {
             }
             rows.push(EmbeddingRow { row, categories, dims });
         }
-        Self::zeros(inputs, &rows).map_err(|e| e.to_string())
+        let unknown = match spec.get("unknown") {
+            None => UnknownCategory::Refuse,
+            Some(name) => [UnknownCategory::Refuse, UnknownCategory::ZeroVector]
+                .into_iter()
+                .find(|u| name.as_str() == Some(u.name()))
+                .ok_or_else(|| format!("unknown is {name}, not \"refuse\" or \"zero_vector\""))?,
+        };
+        Ok(Self::zeros(inputs, &rows).map_err(|e| e.to_string())?.with_unknown(unknown))
     }
 }
 
-/// The category `v` names, when it is a whole number in `0..categories`.
-fn category(v: f64, categories: usize) -> Option<usize> {
-    (v >= 0.0 && v < categories as f64 && v.fract() == 0.0).then_some(v as usize)
+/// The index `v` names, when it is a whole number in `0..indices`.
+fn whole_index(v: f64, indices: usize) -> Option<usize> {
+    (v >= 0.0 && v < indices as f64 && v.fract() == 0.0).then_some(v as usize)
+}
+
+/// The indices row `r` takes: its categories, and one more for an unknown category if
+/// `unknown` takes it.
+fn indices(unknown: UnknownCategory, r: &EmbeddingRow) -> usize {
+    match unknown {
+        UnknownCategory::Refuse => r.categories,
+        UnknownCategory::ZeroVector => r.categories + 1,
+    }
+}
+
+/// The table column of the index in `value` (rounded to the nearest whole number), or `None`
+/// for the unknown category.
+///
+/// # Panics
+/// If that is no index of the row (see [`Module::check_input`]).
+fn column_of<T: Float>(unknown: UnknownCategory, value: T, r: &EmbeddingRow) -> Option<usize> {
+    match whole_index(value.as_f64().round(), indices(unknown, r)) {
+        Some(c) => (c < r.categories).then_some(c),
+        None => panic!(
+            "Embedding row {}: {value} is not a category index (0..{}); Module::check_input rejects it before forward",
+            r.row,
+            indices(unknown, r)
+        ),
+    }
 }
 
 impl<T: Float> Module<T> for Embedding<T> {
@@ -239,15 +343,21 @@ impl<T: Float> Module<T> for Embedding<T> {
         for (sample, column) in input.column_iter().enumerate() {
             for r in &self.embedded {
                 let value = column[r.row];
-                if category(value.as_f64(), r.categories).is_none() {
+                if whole_index(value.as_f64(), indices(self.unknown, r)).is_none() {
+                    let categories = r.categories;
+                    let requirement = match self.unknown {
+                        UnknownCategory::Refuse => format!(
+                            "must be a category index: a whole number in 0..{categories} (the row's categories)"
+                        ),
+                        UnknownCategory::ZeroVector => format!(
+                            "must be a category index: a whole number in 0..{categories} (the row's categories), or {categories} (an unknown one)"
+                        ),
+                    };
                     return Err(Error::InvalidInput {
                         sample,
                         row: r.row,
                         value: value.as_f64(),
-                        requirement: format!(
-                            "must be a category index: a whole number in 0..{} (the row's categories)",
-                            r.categories
-                        ),
+                        requirement,
                     });
                 }
             }
@@ -256,8 +366,9 @@ impl<T: Float> Module<T> for Embedding<T> {
     }
 
     /// # Panics
-    /// If an index is not one of its row's categories once rounded to the nearest whole number
-    /// (a network calls [`check_input`](Module::check_input) first, which rejects it).
+    /// If an index is not one of its row's categories (or the unknown one, if taken) once
+    /// rounded to the nearest whole number (a network calls [`check_input`](Module::check_input)
+    /// first, which rejects it).
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
         let (inputs, outputs) = (self.inputs, self.outputs());
         let block = |(y, x): (ColsMut<'_, T>, Cols<'_, T>)| {
@@ -265,9 +376,13 @@ impl<T: Float> Module<T> for Embedding<T> {
                 let (through, mut vectors) = y.split_at_mut(self.passed.len());
                 through.iter_mut().zip(&self.passed).for_each(|(y, &i)| *y = x[i]);
                 for (r, table) in self.embedded.iter().zip(&self.tables) {
-                    let c = nearest_category(x[r.row], r);
                     let (vector, rest) = vectors.split_at_mut(r.dims);
-                    vector.copy_from_slice(&table.value().as_slice()[c * r.dims..(c + 1) * r.dims]);
+                    match column_of(self.unknown, x[r.row], r) {
+                        Some(c) => {
+                            vector.copy_from_slice(&table.value().as_slice()[c * r.dims..(c + 1) * r.dims])
+                        }
+                        None => vector.fill(T::zero()),
+                    }
                     vectors = rest;
                 }
             }
@@ -293,7 +408,8 @@ impl<T: Float> Module<T> for Embedding<T> {
                 for (x, dy) in
                     input.as_slice().chunks_exact(inputs).zip(grad_output.as_slice().chunks_exact(outputs))
                 {
-                    let c = nearest_category(x[r.row], r);
+                    // An unknown category's zero vector has no entries to learn.
+                    let Some(c) = column_of(self.unknown, x[r.row], r) else { continue };
                     let column = &mut grad[c * r.dims..(c + 1) * r.dims];
                     for (g, &d) in column.iter_mut().zip(&dy[offset..offset + r.dims]) {
                         *g = crate::linalg::flush_subnormal(*g + d);
@@ -328,20 +444,12 @@ impl<T: Float> Module<T> for Embedding<T> {
     fn describe(&self) -> Option<Map<String, Value>> {
         let rows =
             self.embedded.iter().map(|r| Value::from(vec![r.row, r.categories, r.dims])).collect::<Vec<_>>();
-        Some(Map::from_iter([("inputs".to_string(), self.inputs.into()), ("rows".to_string(), rows.into())]))
-    }
-}
-
-/// The category of `value`, rounded to the nearest whole number.
-///
-/// # Panics
-/// If that is not one of the row's categories (see [`Module::check_input`]).
-fn nearest_category<T: Float>(value: T, r: &EmbeddingRow) -> usize {
-    match category(value.as_f64().round(), r.categories) {
-        Some(c) => c,
-        None => panic!(
-            "Embedding row {}: {value} is not a category index (0..{}); Module::check_input rejects it before forward",
-            r.row, r.categories
-        ),
+        let mut settings =
+            Map::from_iter([("inputs".to_string(), self.inputs.into()), ("rows".to_string(), rows.into())]);
+        // Files of a refusing embedding stay as they were before the setting existed.
+        if self.unknown != UnknownCategory::Refuse {
+            settings.insert("unknown".into(), self.unknown.name().into());
+        }
+        Some(settings)
     }
 }

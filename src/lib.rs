@@ -12,7 +12,7 @@
 //! | [`Loss`], [`SoftmaxCrossEntropy`], [`SoftTargetCrossEntropy`], [`MeanSquaredError`], [`BinaryCrossEntropy`], [`Huber`] | `loss.rs` | training objectives and their gradients |
 //! | [`Optimizer`], [`Sgd`], [`Adam`], [`AdamW`], [`Rmsprop`] | `optim/` | PyTorch's rules, double-buffered state, checkpointable |
 //! | [`Dropout`] | `dropout.rs` | inverted dropout in training, the identity in inference |
-//! | [`Embedding`], [`EmbeddingRow`] | `embedding.rs` | input rows of category indices replaced by trainable vectors (entity embeddings); the other rows pass through |
+//! | [`Embedding`], [`EmbeddingRow`], [`UnknownCategory`] | `embedding.rs` | input rows of category indices replaced by trainable vectors (entity embeddings); the other rows pass through |
 //! | [`LayerNorm`] | `layer_norm.rs` | each sample's features normalized, then scaled and shifted by trainable `γ`, `β` |
 //! | [`BatchNorm`] | `batch_norm.rs` | each feature normalized over the batch in training and by running statistics ([`Buffer`]s saved with the model) in inference, then scaled and shifted |
 //! | [`Standardize`] | `standardize.rs` | a fixed per-feature `(x − μ)/σ`, or back, fitted on data and saved with the model |
@@ -72,7 +72,7 @@ pub use activation::{
 };
 pub use batch_norm::{BatchNorm, BatchNormStatistics};
 pub use dropout::Dropout;
-pub use embedding::{Embedding, EmbeddingRow};
+pub use embedding::{Embedding, EmbeddingRow, UnknownCategory};
 pub use error::{Error, Result};
 pub use layer::{Init, Layer, NormalInit};
 pub use layer_norm::LayerNorm;

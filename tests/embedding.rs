@@ -1,13 +1,13 @@
 //! `Embedding`: its forward pass against a plain formula and against one-hot codes through a
 //! layer, gradient checks, category indices that are not categories (in inference, in a step
-//! and in `fit`, each named by its sample), its settings, model files, the same run on any
-//! thread count, and a recommender it learns.
+//! and in `fit`, each named by its sample), the unknown category's zero vector, its settings,
+//! model files, the same run on any thread count, and a recommender it learns.
 
 use feedforward::gradcheck::{self, Config};
 use feedforward::train::{self, Batching, TrainConfig};
 use feedforward::{
     Activation, Adam, AdamConfig, Embedding, EmbeddingRow, Error, Init, Layer, MeanSquaredError, Module,
-    Network, Parameter,
+    Network, Parameter, UnknownCategory,
 };
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
@@ -53,15 +53,18 @@ fn the_output_is_the_rows_passed_through_then_each_rows_vector() {
     }
 }
 
+/// The unknown category (index 6 of six, samples 6 and 13) is the all-zeros code.
 #[test]
 fn an_embedding_then_a_layer_is_a_one_hot_code_then_that_layer() {
     let mut rng = StdRng::seed_from_u64(2);
-    let e = Embedding::<f64>::new(2, &[EmbeddingRow { row: 1, categories: 6, dims: 4 }], &mut rng).unwrap();
+    let e = Embedding::<f64>::new(2, &[EmbeddingRow { row: 1, categories: 6, dims: 4 }], &mut rng)
+        .unwrap()
+        .with_unknown(UnknownCategory::ZeroVector);
     let layer = Layer::<f64>::new(5, 3, Init::He, &mut rng);
-    let x = DMatrix::from_fn(2, 9, |i, j| if i == 0 { j as f64 * 0.3 - 1.0 } else { (j % 6) as f64 });
+    let x = DMatrix::from_fn(2, 14, |i, j| if i == 0 { j as f64 * 0.3 - 1.0 } else { (j % 7) as f64 });
     let net = Network::new(2).push(e.clone()).unwrap().push(layer.clone()).unwrap();
     // One-hot: row 0, then six rows of 0/1; the layer's weights on them are table·W.
-    let one_hot = DMatrix::from_fn(7, 9, |i, j| match i {
+    let one_hot = DMatrix::from_fn(7, 14, |i, j| match i {
         0 => x[(0, j)],
         _ => f64::from(x[(1, j)] as usize == i - 1),
     });
@@ -176,6 +179,71 @@ fn fit_names_the_bad_sample_by_its_place_in_the_training_set() {
     assert_eq!(net.steps(), 0);
 }
 
+/// With `UnknownCategory::ZeroVector`, index `categories` gives zeros, takes no gradient and is
+/// never trained; one more is still an error, and without the setting so is `categories`.
+#[test]
+fn the_unknown_category_is_a_zero_vector_that_no_step_changes() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let e = Embedding::<f64>::new(5, &rows(), &mut rng).unwrap().with_unknown(UnknownCategory::ZeroVector);
+    assert_eq!(e.index_rows(), [1, 3]);
+    let mut x = inputs::<f64>(12, &mut rng);
+    // Samples 0–3 have an unknown user (index 4 of row 1), samples 2–5 an unknown item (3).
+    (0..4).for_each(|j| x[(1, j)] = 4.0);
+    (2..6).for_each(|j| x[(3, j)] = 3.0);
+    e.check_input(&x).unwrap();
+    let mut y = DMatrix::from_element(8, 12, 9.0);
+    e.forward(&x, &mut y);
+    for j in 0..12 {
+        let (user, item) = (x[(1, j)] as usize, x[(3, j)] as usize);
+        // Table t's column c, or zeros for the index one past its columns.
+        let vector = |t: usize, c: usize| -> Vec<f64> {
+            let table = e.tables()[t].value();
+            match c == table.ncols() {
+                true => vec![0.0; table.nrows()],
+                false => table.column(c).iter().copied().collect(),
+            }
+        };
+        let mut expected = vec![x[(0, j)], x[(2, j)], x[(4, j)]];
+        expected.extend(vector(0, user));
+        expected.extend(vector(1, item));
+        assert_eq!(y.column(j).iter().copied().collect::<Vec<_>>(), expected, "sample {j}");
+    }
+    // The gradient checks hold with unknown categories among the samples, and the tables get
+    // nothing from them: samples 2 and 3 have neither category known.
+    let mut checked = e.clone();
+    let report = gradcheck::check_module(&mut checked, &x, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+    let mut unknown_only = e.clone();
+    let x2 = x.columns(2, 2).into_owned();
+    let mut y2 = DMatrix::zeros(8, 2);
+    unknown_only.forward(&x2, &mut y2);
+    unknown_only.backward(&x2, &y2, &DMatrix::from_element(8, 2, 1.0), None);
+    assert!(unknown_only.tables().iter().all(|t| t.grad().iter().all(|&g| g == 0.0)));
+
+    // Trained on known and unknown categories, the unknown ones still give zeros.
+    let mut net = Network::new(5).push(e).unwrap().push(Layer::new(8, 1, Init::He, &mut rng)).unwrap();
+    let targets = DMatrix::from_fn(1, 12, |_, j| j as f64 / 6.0 - 1.0);
+    let mut adam = Adam::with_learning_rate(0.05).unwrap();
+    for _ in 0..20 {
+        net.train_step(&x, &MeanSquaredError, &targets, &mut adam).unwrap();
+    }
+    let embedding = &net.modules()[0];
+    let mut y = DMatrix::zeros(8, 12);
+    embedding.forward(&x, &mut y);
+    assert!(y.view((3, 2), (5, 2)).iter().all(|&v| v == 0.0), "{y}");
+
+    // One past the unknown index is an error; without the setting, the unknown index is one.
+    x[(3, 7)] = 4.0;
+    let error = net.output(&x).unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { sample: 7, row: 3, .. }), "{error}");
+    assert!(error.to_string().contains("0..3 (the row's categories), or 3 (an unknown one)"), "{error}");
+    let refusing = Embedding::<f64>::new(5, &rows(), &mut rng).unwrap();
+    assert_eq!(refusing.unknown(), UnknownCategory::Refuse);
+    x[(3, 7)] = 1.0;
+    let error = refusing.check_input(&x).unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { sample: 0, row: 1, .. }), "{error}");
+}
+
 #[test]
 fn bad_settings_are_errors() {
     let mut rng = StdRng::seed_from_u64(7);
@@ -188,7 +256,10 @@ fn bad_settings_are_errors() {
     assert!(new(3, &[row(1, 0, 2)]).unwrap_err().to_string().contains("categories"));
     assert!(new(3, &[row(1, 2, 0)]).unwrap_err().to_string().contains("dims"));
     // f32 counts every whole number up to 2^24 exactly, not beyond; f64 further.
-    assert!(new(3, &[row(1, (1 << 24) + 2, 1)]).unwrap_err().to_string().contains("2^24"));
+    // (2^24 + 2 and 2^24 + 4 are f32 values, the indices below them not.)
+    for categories in [(1 << 24) + 1, (1 << 24) + 2, (1 << 24) + 3, (1 << 24) + 5] {
+        assert!(new(3, &[row(1, categories, 1)]).unwrap_err().to_string().contains("2^24"), "{categories}");
+    }
     assert!(new(3, &[row(1, 1 << 24, 1)]).is_ok());
     assert!(Embedding::<f64>::new(3, &[row(1, (1 << 24) + 2, 1)], &mut rng).is_ok());
     // The input must have the rows it was built for.
@@ -206,6 +277,31 @@ fn a_model_file_keeps_the_embedding() {
     let x = inputs::<f32>(10, &mut rng);
     assert_eq!(back.output(&x).unwrap(), net.output(&x).unwrap());
     assert_eq!(format!("{:?}", back.modules()), format!("{:?}", net.modules()));
+
+    // The unknown category's setting too; a setting of no known name is an error.
+    let mut lenient = Network::<f32>::new(5);
+    lenient
+        .push_boxed(Box::new(
+            Embedding::new(5, &rows(), &mut rng).unwrap().with_unknown(UnknownCategory::ZeroVector),
+        ))
+        .unwrap();
+    lenient.save(&path).unwrap();
+    let mut x = inputs::<f32>(3, &mut rng);
+    x[(1, 1)] = 4.0;
+    let back = Network::<f32>::load(&path).unwrap();
+    assert_eq!(back.output(&x).unwrap(), lenient.output(&x).unwrap());
+    let bytes = std::fs::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut metadata = metadata.metadata().clone().unwrap();
+    let key = feedforward::weights::ARCHITECTURE_KEY.to_string();
+    let architecture = metadata[&key].replace("\"zero_vector\"", "\"learned\"");
+    assert_ne!(architecture, metadata[&key]);
+    metadata.insert(key, architecture);
+    let edited = safetensors::serialize(file.tensors(), Some(metadata)).unwrap();
+    std::fs::write(&path, edited).unwrap();
+    let error = Network::<f32>::load(&path).unwrap_err().to_string();
+    assert!(error.contains("unknown is \"learned\""), "{error}");
 }
 
 #[test]

@@ -378,12 +378,12 @@ fn tabular_embeds_columns_of_many_categories() {
     let csv = csv.to_str().unwrap();
     let base = ["--csv", csv, "--task", "regression", "--target", "rating", "--categorical", "user,item"];
     let files = ["--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
-    let embed = ["--embed", "user:8,item:8", "--weight-decay", "1e-4"];
+    let embed = ["--embed", "user:8,item:8", "--weight-decay", "1e-4", "--unseen-categories", "all-zeros"];
     let run = run_binary(&bin, &[&base[..], &embed[..], &files[..]].concat());
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
     assert!(
-        stdout.contains("embedded user: 120 categories, vectors of 8")
+        stdout.contains("embedded user: 120 categories, vectors of 8; an unseen one, zeros")
             && stdout.contains("Embedding       2 → 16")
             && !stdout.contains("one-hot rows"),
         "{stdout}"
@@ -397,9 +397,15 @@ fn tabular_embeds_columns_of_many_categories() {
         let plan = Features::load(dir.path().join("ratings.features.json")).unwrap();
         assert_eq!(plan.encoding("user"), Some(Encoding::Index));
         let net = feedforward::Network::<f32>::load(&model).unwrap();
-        let new = Table::parse("item,user\nitem 5,u17\n".as_bytes(), "new.csv").unwrap();
-        let y = net.output(&plan.matrix(&new).unwrap()).unwrap();
+        let new = Table::parse("item,user\nitem 5,u17\nitem 5,u999\n".as_bytes(), "new.csv").unwrap();
+        let x = plan.matrix::<f32>(&new).unwrap();
+        let y = net.output(&x).unwrap();
         assert!((f64::from(y[0]) - rating(17, 5)).abs() < 0.5, "{} against {}", y[0], rating(17, 5));
+        // A user the training rows did not have: index 120 of 120, which the saved model takes
+        // (a zero vector).
+        let user_row = plan.names().iter().position(|n| n == "user (index)").unwrap();
+        assert_eq!(x[(user_row, 1)], 120.0);
+        assert!(y[1].is_finite(), "{y}");
     }
     for (flag, error) in [
         ("user:0", "a length of at least 1"),

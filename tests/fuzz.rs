@@ -128,9 +128,11 @@ fn a_header_claiming_a_huge_tensor_in_a_tiny_file_is_rejected() {
 
 /// Networks whose files hold every kind of module this crate rebuilds from a file on its own:
 /// layers with each activation, `BatchNorm`, `LayerNorm`, `Dropout`, `Standardize`,
-/// `Embedding`.
+/// `Embedding` (with an unknown category).
 fn rich_nets() -> Vec<Network<f32>> {
-    use feedforward::{Activation, Embedding, EmbeddingRow, MlpConfig, Normalization, Standardize};
+    use feedforward::{
+        Activation, Embedding, EmbeddingRow, MlpConfig, Normalization, Standardize, UnknownCategory,
+    };
     use rand::{SeedableRng, rngs::StdRng};
     let mut rng = StdRng::seed_from_u64(7);
     let config = |hidden_activation, normalization| MlpConfig {
@@ -148,7 +150,7 @@ fn rich_nets() -> Vec<Network<f32>> {
     let rows =
         [EmbeddingRow { row: 1, categories: 4, dims: 2 }, EmbeddingRow { row: 2, categories: 3, dims: 3 }];
     let embedded = Network::new(3)
-        .push(Embedding::new(3, &rows, &mut rng).unwrap())
+        .push(Embedding::new(3, &rows, &mut rng).unwrap().with_unknown(UnknownCategory::ZeroVector))
         .unwrap()
         .push(feedforward::Layer::new(6, 2, feedforward::Init::He, &mut rng))
         .unwrap();

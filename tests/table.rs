@@ -6,8 +6,9 @@ use feedforward::data::table::{
     Encoding, Features, FillCategories, FillNumbers, Labels, Missing, OneHot, Table, TableOptions,
     UnseenCategories,
 };
-use feedforward::{EmbeddingRow, Error};
+use feedforward::{EmbeddingRow, Error, UnknownCategory};
 use nalgebra::DMatrix;
+use rand::SeedableRng;
 
 fn parse(text: &str) -> Result<Table, Error> {
     Table::parse(text.as_bytes(), "t.csv")
@@ -769,12 +770,33 @@ fn a_column_encoded_as_indices_is_one_row_an_embedding_reads() {
     let e = Features::load(&path).unwrap_err();
     assert!(e.to_string().contains("the encoding of \"c\", \"hash\", is not \"index\""), "{e}");
 
-    // A user the training table did not have is an error even where one-hot codes would give
-    // all zeros: no index means "none of them".
-    let later = parse("km,user,fuel,make\n40,dan,petrol,kia\n").unwrap();
-    let lenient = features.clone().with_unseen_categories(UnseenCategories::AllZeros);
-    let (line, reason) = failure(lenient.matrix::<f32>(&later));
+    // A user the training table did not have is an error, or with all-zeros codes the index
+    // one past the classes, which the plan's embedding takes as a zero vector.
+    let later = parse("km,user,fuel,make\n40,dan,petrol,kia\n50,bob,gas,fiat\n").unwrap();
+    let (line, reason) = failure(features.matrix::<f32>(&later));
     assert!(line == 2 && reason.contains("\"dan\" is not one of the 3 classes"), "{line}: {reason}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let strict = features.embedding::<f32, _>(dims, &mut rng).unwrap();
+    assert_eq!(
+        (strict.rows(), strict.unknown()),
+        (&features.embedding_rows(dims)[..], UnknownCategory::Refuse)
+    );
+    let lenient = features.clone().with_unseen_categories(UnseenCategories::AllZeros);
+    let x = lenient.matrix::<f32>(&later).unwrap();
+    #[rustfmt::skip]
+    assert_eq!(x.as_slice(), &[
+        40.0, 3.0, 0.0, 1.0, 1.0, 0.0, // dan: user 3 of 3
+        50.0, 1.0, 0.0, 0.0, 2.0, 0.0, // gas: no fuel; fiat: make 2 of 2
+    ]);
+    let embedding = lenient.embedding::<f32, _>(dims, &mut rng).unwrap();
+    assert_eq!(embedding.unknown(), UnknownCategory::ZeroVector);
+    let net = feedforward::Network::new(6).push(embedding).unwrap();
+    let y = net.output(&x).unwrap();
+    assert_eq!(y.column(0).rows(4, 4).as_slice(), &[0.0; 4], "dan's vector");
+    assert_eq!(y.column(1).rows(8, 2).as_slice(), &[0.0; 2], "fiat's vector");
+    // A plan without indices has no embedding.
+    let one_hot = Features::fit(&training, &["km"], &["make"]).unwrap();
+    assert!(one_hot.embedding::<f32, _>(dims, &mut rng).is_err());
     // Only columns of categories of the plan can be indices.
     let e = Features::fit(&training, &["km"], &["make"]).unwrap().with_indices(&["km"]).unwrap_err();
     assert!(e.to_string().contains("\"km\""), "{e}");

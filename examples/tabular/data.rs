@@ -4,7 +4,7 @@
 
 use crate::Args;
 use crate::task::{Task, TaskKind};
-use feedforward::data::table::{Encoding, Features, Table, TableOptions, TableSplit};
+use feedforward::data::table::{Encoding, Features, Table, TableOptions, TableSplit, UnseenCategories};
 use feedforward::train::{self, FoldConfig, Split};
 use nalgebra::DMatrix;
 use rand::RngExt;
@@ -107,10 +107,15 @@ impl Csv {
         for code in plan.categorical() {
             match plan.encoding(code.column()) {
                 Some(Encoding::Index) => {
-                    let length = args.embedded_length(code.column());
-                    let length = length.expect("the plan indexes only the columns --embed names");
-                    let categories = code.classes().len();
-                    println!("embedded {}: {categories} categories, vectors of {length}", code.column());
+                    let (categories, length) = (code.classes().len(), args.vector_length(code));
+                    let unseen = match plan.unseen_categories() {
+                        UnseenCategories::AllZeros => "; an unseen one, zeros",
+                        UnseenCategories::Refuse => "",
+                    };
+                    println!(
+                        "embedded {}: {categories} categories, vectors of {length}{unseen}",
+                        code.column()
+                    );
                 }
                 _ => println!("one-hot rows {:?}", code.feature_names()),
             }

@@ -20,7 +20,8 @@
 //! `--unseen-categories all-zeros` encodes it as no known class. `--embed user:16,item:8`
 //! embeds some of the `--categorical` columns instead (ids of thousands of users or products):
 //! each enters as one row of class indices, and an `Embedding` after the input standardization
-//! gives each category a trainable vector of that length. `--weight-decay` sets Adam's (on
+//! gives each category a trainable vector of that length (an unseen one, under `all-zeros`, a
+//! vector of zeros). `--weight-decay` sets Adam's (on
 //! the weights and the embeddings, not the biases).
 //!
 //! `--task` says what the target columns are (`task.rs`): `classification` (one column of
@@ -60,11 +61,11 @@ mod task;
 
 use clap::{Parser, ValueEnum};
 use data::{CLASSES, Csv, Cut, Source, cuts, synthetic};
-use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot, UnseenCategories};
+use feedforward::data::table::{FillCategories, FillNumbers, Missing, OneHot, UnseenCategories};
 use feedforward::train::{self, Batching, EarlyStopping, Split, SplitConfig, TrainConfig};
 use feedforward::{
-    Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, EmbeddingRow, Init, Layer, Loss,
-    MeanSquaredError, Network, SoftmaxCrossEntropy, Standardize, Targets,
+    Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, Init, Layer, Loss, MeanSquaredError,
+    Network, SoftmaxCrossEntropy, Standardize, Targets,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -114,8 +115,8 @@ struct Args {
     /// Add an input row per column that had missing values: 1 where the value was missing.
     #[arg(long, requires = "csv")]
     missing_indicators: bool,
-    /// What the one-hot codes do with a category the training rows did not have (saved with
-    /// the input plan).
+    /// What the codes do with a category the training rows did not have (saved with the input
+    /// plan and, for an embedded column, the model).
     #[arg(long, value_enum, default_value_t = Unseen::Refuse, requires = "csv")]
     unseen_categories: Unseen,
     /// Adam's weight decay (an L2 term in the gradient) on the weights and the embeddings'
@@ -176,7 +177,7 @@ enum CategoryFill {
 enum Unseen {
     /// An error naming its line.
     Refuse,
-    /// No known class: all the code's rows 0.
+    /// No known class: all the code's rows 0 (an embedded column: a vector of zeros).
     AllZeros,
 }
 
@@ -190,17 +191,13 @@ fn column_and_length(text: &str) -> Result<(String, usize), String> {
 }
 
 impl Args {
-    /// The length `--embed` gives the vectors of `column`, if it names it.
-    fn embedded_length(&self, column: &str) -> Option<usize> {
-        self.embed.iter().find(|(name, _)| name == column).map(|&(_, length)| length)
-    }
-
-    /// The rows an `Embedding` takes under `plan`: each column `--embed` names, with its length.
-    fn embedding_rows(&self, plan: &Features) -> Vec<EmbeddingRow> {
-        let length = |code: &OneHot| {
-            self.embedded_length(code.column()).expect("the plan indexes only the columns --embed names")
-        };
-        plan.embedding_rows(length)
+    /// The length `--embed` gives the vectors of the code's column.
+    ///
+    /// # Panics
+    /// If `--embed` does not name it: the plan encodes as indices only the columns it names.
+    fn vector_length(&self, code: &OneHot) -> usize {
+        let column = self.embed.iter().find(|(name, _)| name == code.column());
+        column.map(|&(_, length)| length).expect("the plan indexes only the columns --embed names")
     }
 
     /// The missing-value policies the flags ask for.
@@ -248,10 +245,11 @@ enum Narration {
     Quiet,
 }
 
-/// What a network ends in, and which of its input rows it embeds.
-struct Ends<'a> {
-    /// Category indices to embed (`--embed`), left out of the standardization.
-    embedded: &'a [EmbeddingRow],
+/// What a network has at its ends besides its layers.
+struct Ends {
+    /// After the inputs' standardization, the embedding of the columns `--embed` names (their
+    /// rows of indices left out of the standardization).
+    embedding: Option<Embedding<f32>>,
     /// A regression's way back to its targets' units.
     last: Option<Standardize<f32>>,
 }
@@ -265,16 +263,16 @@ fn train<L: Loss<f32> + ?Sized>(
     fit: &Split<f32, <L::Target as Targets>::Batch>,
     loss: &L,
     outputs: usize,
-    ends: Ends<'_>,
+    ends: Ends,
     narration: Narration,
     rng: &mut StdRng,
 ) -> Result<(Network<f32>, usize), Box<dyn std::error::Error>> {
-    let Ends { embedded, last } = ends;
-    let index_rows: Vec<usize> = embedded.iter().map(|r| r.row).collect();
+    let Ends { embedding, last } = ends;
+    let index_rows = embedding.as_ref().map(Embedding::index_rows).unwrap_or_default();
     let standardize = Standardize::fit(&fit.inputs)?.with_rows_unchanged(&index_rows)?;
     let mut net = Network::<f32>::new(fit.inputs.nrows()).push(standardize)?;
-    if !embedded.is_empty() {
-        net = net.push(Embedding::new(fit.inputs.nrows(), embedded, rng)?)?;
+    if let Some(embedding) = embedding {
+        net = net.push(embedding)?;
     }
     let width = net.output_rows();
     net = net
@@ -310,8 +308,12 @@ fn evaluate(
     rng: &mut StdRng,
 ) -> Result<(Network<f32>, usize, Scores), Box<dyn std::error::Error>> {
     let ((x, train_task), (test_x, test_task)) = (&cut.train, &cut.test);
-    let embedded = cut.plan.as_ref().map(|plan| args.embedding_rows(plan)).unwrap_or_default();
-    let ends = |last| Ends { embedded: &embedded, last };
+    // Drawn first, as the layers' weights are drawn after it.
+    let embedding = match &cut.plan {
+        Some(plan) if !args.embed.is_empty() => Some(plan.embedding(|code| args.vector_length(code), rng)?),
+        _ => None,
+    };
+    let ends = move |last| Ends { embedding, last };
     let validation = SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 1 };
     Ok(match (train_task, test_task) {
         (Task::Classification { labels, classes }, Task::Classification { labels: truth, .. }) => {

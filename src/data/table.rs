@@ -650,18 +650,10 @@ impl OneHot {
     /// # Ok::<(), feedforward::Error>(())
     /// ```
     pub fn indices<T: Float>(&self, table: &Table) -> Result<DMatrix<T>> {
-        let classes = self.class_of_each_row(table, None)?;
-        Ok(DMatrix::from_iterator(1, classes.len(), classes.into_iter().map(|c| T::lit(c as f64))))
-    }
-
-    /// Each row's class index, a missing value taken as class `fill`: a cell of none of the
-    /// classes, or a gap without a fill, is an error naming its line.
-    fn class_of_each_row(&self, table: &Table, fill: Option<usize>) -> Result<Vec<usize>> {
-        let indices = self.class_indices(table, fill, UnseenCategories::Refuse, "the code")?;
-        Ok(indices
-            .into_iter()
-            .map(|i| i.expect("refused unseen classes and unfilled gaps are errors"))
-            .collect())
+        let classes = self.class_indices(table, None, UnseenCategories::Refuse, "the code")?;
+        let classes =
+            classes.into_iter().map(|c| c.expect("refused unseen classes and unfilled gaps are errors"));
+        Ok(DMatrix::from_iterator(1, table.rows(), classes.map(|c| T::lit(c as f64))))
     }
 
     /// Writes the code of `table`'s column into `out` (`classes × rows`, zeros), missing values
@@ -829,7 +821,7 @@ pub struct Features {
     unseen: UnseenCategories,
 }
 
-/// What a [`Features`] plan's one-hot codes do with a category the training table did not
+/// What a [`Features`] plan's codes do with a category the training table did not
 /// have (a new city in a request to a served model).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum UnseenCategories {
@@ -837,7 +829,9 @@ pub enum UnseenCategories {
     #[default]
     Refuse,
     /// All the code's rows 0 for that sample, as for no known class (scikit-learn's
-    /// `handle_unknown="ignore"`): the network sees none of the classes it learned.
+    /// `handle_unknown="ignore"`): the network sees none of the classes it learned. A column
+    /// encoded as indices gives the index one past its classes, an unknown category
+    /// ([`Encoding::Index`]).
     AllZeros,
 }
 
@@ -859,8 +853,11 @@ pub enum Encoding {
     #[default]
     OneHot,
     /// One row of class indices ([`OneHot::indices`]), for an
-    /// [`Embedding`](crate::Embedding): a category the training table did not have is an
-    /// error whatever [`UnseenCategories`] says, since no index means "none of them".
+    /// [`Embedding`](crate::Embedding). A category the training table did not have is an
+    /// error, or under [`UnseenCategories::AllZeros`] the index one past the classes
+    /// (`classes().len()`), which the embedding [`Features::embedding`] builds takes as a
+    /// vector of zeros ([`UnknownCategory::ZeroVector`](crate::UnknownCategory::ZeroVector)):
+    /// the index's counterpart of an all-zeros code.
     Index,
 }
 
@@ -1007,6 +1004,47 @@ impl Features {
         rows
     }
 
+    /// The [`Embedding`](crate::Embedding) of this plan's inputs: the
+    /// [`embedding_rows`](Features::embedding_rows) (`dims(code)` values per vector), tables
+    /// drawn from `rng`, and a category the training table did not have taken as the plan takes
+    /// it ([`UnknownCategory::ZeroVector`](crate::UnknownCategory::ZeroVector) under
+    /// [`UnseenCategories::AllZeros`], else refused). An error if no column is encoded as
+    /// indices.
+    ///
+    /// ```
+    /// use feedforward::data::table::{Features, Table, UnseenCategories};
+    /// use feedforward::{Network, Standardize};
+    /// use rand::SeedableRng;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    ///
+    /// let training = Table::parse("user,age\nann,31\nbob,45\nann,52\n".as_bytes(), "a.csv")?;
+    /// let plan = Features::fit(&training, &["age"], &["user"])?
+    ///     .with_indices(&["user"])?
+    ///     .with_unseen_categories(UnseenCategories::AllZeros);
+    /// let x = plan.matrix::<f32>(&training)?;
+    /// let embed = plan.embedding(|_| 4, &mut rng)?;
+    /// // The ages standardized, the user indices left as they are.
+    /// let standardize = Standardize::fit(&x)?.with_rows_unchanged(&embed.index_rows())?;
+    /// let net = Network::new(plan.rows()).push(standardize)?.push(embed)?;
+    /// // A user the training rows did not have: index 2, a zero vector.
+    /// let new = Table::parse("user,age\ncid,40\n".as_bytes(), "new.csv")?;
+    /// let request = plan.matrix::<f32>(&new)?;
+    /// assert_eq!(request.as_slice(), &[40.0, 2.0]);
+    /// assert_eq!(&net.output(&request)?.as_slice()[1..], &[0.0; 4]);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn embedding<T: Float, R: rand::Rng + ?Sized>(
+        &self,
+        dims: impl Fn(&OneHot) -> usize,
+        rng: &mut R,
+    ) -> Result<crate::Embedding<T>> {
+        let unknown = match self.unseen {
+            UnseenCategories::Refuse => crate::UnknownCategory::Refuse,
+            UnseenCategories::AllZeros => crate::UnknownCategory::ZeroVector,
+        };
+        Ok(crate::Embedding::new(self.rows(), &self.embedding_rows(dims), rng)?.with_unknown(unknown))
+    }
+
     /// The names of the columns of categories, in order.
     fn categorical_columns(&self) -> Vec<&str> {
         self.categorical.iter().map(OneHot::column).collect()
@@ -1083,8 +1121,10 @@ impl Features {
                     code.encode_into(table, x.rows_mut(row, code.classes.len()), fill, self.unseen)?
                 }
                 Encoding::Index => {
-                    let classes = code.class_of_each_row(table, fill)?;
-                    x.row_mut(row).iter_mut().zip(classes).for_each(|(x, class)| *x = T::lit(class as f64));
+                    let classes = code.class_indices(table, fill, self.unseen, "the code")?;
+                    let unknown = code.classes.len();
+                    let indices = classes.into_iter().map(|class| class.unwrap_or(unknown));
+                    x.row_mut(row).iter_mut().zip(indices).for_each(|(x, index)| *x = T::lit(index as f64));
                 }
             }
             row += code.rows(encoding);
