@@ -78,8 +78,8 @@ impl UnknownCategory {
 ///
 /// An index must be a whole number within its row's categories: a
 /// [`Network`](crate::Network) checks ([`Module::check_input`]) before it runs the module, and
-/// [`train::fit`](crate::train::fit) checks the whole training and validation sets before the
-/// first step, so the error names the sample's position in the data set. The index itself gets
+/// [`train::fit`](crate::train::fit) names the sample by its position in the data set (it
+/// checks a first module's input, the data, whole before the first step). The index itself gets
 /// no gradient (0). [`with_unknown`](Embedding::with_unknown) lets index `categories` stand
 /// for a category the tables do not know (a new user), given a vector of zeros.
 ///

@@ -399,8 +399,11 @@ pub struct FitReport {
 /// Trains `network` on `data` under `loss`, as `config` says.
 ///
 /// Before the first step, the whole training set (and validation set) is checked once: every
-/// input finite, every target valid for the loss ([`Loss::check_targets`]), so an error names
-/// the sample's position in the data set, not in a shuffled minibatch. After every step and
+/// input finite, every input value one the first module takes
+/// ([`Module::check_input`](crate::Module::check_input)), every target valid for the loss
+/// ([`Loss::check_targets`]), so an error names the sample's position in the data set, not in
+/// a shuffled minibatch (as does a later module's [`Error::InvalidInput`], raised in the step
+/// that meets the sample). After every step and
 /// every epoch, `on_event` sees what happened, the network and the optimizer (for printing,
 /// plotting, or inspecting optimizer state), and may stop the run by returning [`Flow::Stop`].
 /// Stops at the first error (e.g. [`Error::NonFinite`], which names the step and leaves the
@@ -578,7 +581,16 @@ where
                 gather_columns(inputs, chunk, &mut batch);
                 targets.gather(chunk, &mut batch_targets);
                 let batch_targets = <L::Target as Targets>::view(&batch_targets);
-                network.train_step_scanned(&batch, loss, batch_targets, optimizer, InputScan::Done, clip)
+                let step =
+                    network.train_step_scanned(&batch, loss, batch_targets, optimizer, InputScan::Done, clip);
+                // A later module's check (the first's ran on the whole set) named the sample by
+                // its place in the shuffled minibatch: name it by its place in the set.
+                step.map_err(|e| match e {
+                    Error::InvalidInput { sample, row, value, requirement } => {
+                        Error::InvalidInput { sample: chunk[sample], row, value, requirement }
+                    }
+                    e => e,
+                })
             };
             let step = match step {
                 Ok(step) => step,

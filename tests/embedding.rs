@@ -177,6 +177,20 @@ fn fit_names_the_bad_sample_by_its_place_in_the_training_set() {
             .unwrap_err();
     assert!(matches!(error, Error::InvalidInput { sample: 217, row: 1, .. }), "{error}");
     assert_eq!(net.steps(), 0);
+
+    // After another module, the embedding checks each minibatch: the sample is still named by
+    // its place in the set, once the steps reach it.
+    let mut late = Network::<f32>::new(5)
+        .push(feedforward::Relu)
+        .unwrap()
+        .push(Embedding::new(5, &rows(), &mut rng).unwrap())
+        .unwrap()
+        .push(Layer::new(8, 2, Init::He, &mut rng))
+        .unwrap();
+    let error =
+        train::fit(&mut late, &mut adam, &MeanSquaredError, train::Data::new(&x, &y), &config, |_, _, _| {})
+            .unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { sample: 217, row: 1, .. }), "{error}");
 }
 
 /// With `UnknownCategory::ZeroVector`, index `categories` gives zeros, takes no gradient and is
