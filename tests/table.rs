@@ -661,6 +661,30 @@ fn rows_missing_a_needed_value_are_dropped_on_request() {
     assert!(line == 1 && reason.contains("no column is named \"w\""), "{reason}");
 }
 
+/// `cells` reads a column as text (missing values `None`); `select` takes any rows, in any
+/// order, and its rows' errors still name their lines in the file.
+#[test]
+fn rows_are_selected_by_their_cells_and_keep_their_lines() {
+    let options = TableOptions { missing: vec!["NA".into()], ..TableOptions::default() };
+    let text = "user,score\nann,1\n\" bob , jr\",NA\nann,x\ncid,\n";
+    let t = Table::parse_with(text.as_bytes(), "t.csv", &options).unwrap();
+    assert_eq!(t.cells("user").unwrap(), [Some("ann"), Some("bob , jr"), Some("ann"), Some("cid")]);
+    assert_eq!(t.cells("score").unwrap(), [Some("1"), None, Some("x"), None]);
+    let (line, reason) = failure(t.cells("name"));
+    assert!(line == 1 && reason.contains("no column is named \"name\""), "{reason}");
+    // Every row of ann, taken twice, the last first: the word "x" is on line 4 of the file.
+    let users = t.cells("user").unwrap();
+    let ann: Vec<usize> = (0..t.rows()).rev().filter(|&r| users[r] == Some("ann")).collect();
+    let picked = t.select(&[&ann[..], &ann[..]].concat()).unwrap();
+    assert_eq!(picked.cells("score").unwrap(), [Some("x"), Some("1"), Some("x"), Some("1")]);
+    let (line, reason) = failure(picked.matrix::<f32>(&["score"]));
+    assert!(line == 4 && reason.contains("\"x\""), "{line}: {reason}");
+    assert_eq!(t.select(&[0, 1, 2, 3]).unwrap(), t);
+    assert_eq!(t.select(&[]).unwrap().rows(), 0);
+    let e = t.select(&[0, 4]).unwrap_err().to_string();
+    assert!(e.contains("t.csv") && e.contains("row 4"), "{e}");
+}
+
 /// Rows in memory read as a file's would: the same checks, the same missing values, and errors
 /// at the line each row would have under the header.
 #[test]

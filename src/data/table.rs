@@ -292,9 +292,37 @@ impl Table {
         Ok(Table { path, names, columns, lines })
     }
 
-    /// The rows `rows` (indices into this table, each below [`rows`](Table::rows)), in that
-    /// order; errors still name their lines in the file.
-    fn select(&self, rows: &[usize]) -> Table {
+    /// The rows `rows` (indices into this table, 0 for the first row after the header), in
+    /// that order, a row named twice taken twice; errors about them still name their lines in
+    /// the file. A row beyond the table is an error. With [`cells`](Table::cells), any cut of
+    /// the rows: by a date, or every row of some users (a group held out whole).
+    ///
+    /// ```
+    /// use feedforward::data::table::Table;
+    ///
+    /// let table = Table::parse("user,rating\nann,4\nbob,2\nann,5\ncid,3\n".as_bytes(), "ratings.csv")?;
+    /// let users = table.cells("user")?;
+    /// let (bob_or_cid, rest): (Vec<usize>, Vec<usize>) =
+    ///     (0..table.rows()).partition(|&r| matches!(users[r], Some("bob" | "cid")));
+    /// let (held_out, kept) = (table.select(&bob_or_cid)?, table.select(&rest)?);
+    /// assert_eq!((held_out.rows(), kept.rows()), (2, 2));
+    /// assert_eq!(kept.cells("rating")?, [Some("4"), Some("5")]);
+    /// assert!(table.select(&[4]).unwrap_err().to_string().contains("ratings.csv"));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn select(&self, rows: &[usize]) -> Result<Table> {
+        match rows.iter().find(|&&r| r >= self.rows()) {
+            Some(&r) => Err(Error::shape(
+                format!("the rows to select from {}", self.path.display()),
+                format!("rows 0..{} (the table's)", self.rows()),
+                format!("row {r}"),
+            )),
+            None => Ok(self.pick(rows)),
+        }
+    }
+
+    /// The rows `rows`, each below [`rows`](Table::rows): [`select`](Table::select) unchecked.
+    fn pick(&self, rows: &[usize]) -> Table {
         let columns = (self.columns.iter())
             .map(|c| {
                 let text = rows.iter().map(|&r| c.text[r].clone()).collect();
@@ -320,7 +348,7 @@ impl Table {
     pub fn without_missing(&self, columns: &[&str]) -> Result<Table> {
         let columns = columns.iter().map(|&c| self.column(c)).collect::<Result<Vec<_>>>()?;
         let rows: Vec<usize> = (0..self.rows()).filter(|&r| columns.iter().all(|c| !c.missing[r])).collect();
-        Ok(self.select(&rows))
+        Ok(self.pick(&rows))
     }
 
     /// Cuts the table in two as [`train::split`](crate::train::split) cuts a data set of as
@@ -332,7 +360,7 @@ impl Table {
     /// [`Error::InvalidHyperparameter`] when `held_out` is 0 or not fewer than the rows.
     pub fn split(&self, config: SplitConfig) -> Result<TableSplit> {
         let (kept, held_out) = split_indices(self.rows(), config)?;
-        Ok(TableSplit { kept: self.select(&kept), held_out: self.select(&held_out) })
+        Ok(TableSplit { kept: self.pick(&kept), held_out: self.pick(&held_out) })
     }
 
     /// Cuts the table in two as [`train::stratified_split`](crate::train::stratified_split)
@@ -357,7 +385,7 @@ impl Table {
     /// [`Error::InvalidHyperparameter`] when `held_out` is 0 or not fewer than the rows.
     pub fn stratified_split(&self, config: SplitConfig, column: &str) -> Result<TableSplit> {
         let (kept, held_out) = stratified_indices(&self.labels(column)?.indices, config)?;
-        Ok(TableSplit { kept: self.select(&kept), held_out: self.select(&held_out) })
+        Ok(TableSplit { kept: self.pick(&kept), held_out: self.pick(&held_out) })
     }
 
     /// Cuts the table into `config.folds` parts for cross-validation, each held out once, as
@@ -397,8 +425,8 @@ impl Table {
     /// Each part of `parts` held out in turn.
     fn fold_splits(&self, parts: Vec<Vec<usize>>) -> impl ExactSizeIterator<Item = TableSplit> + '_ {
         (0..parts.len()).map(move |k| TableSplit {
-            kept: self.select(&kept_besides(&parts, k)),
-            held_out: self.select(&parts[k]),
+            kept: self.pick(&kept_besides(&parts, k)),
+            held_out: self.pick(&parts[k]),
         })
     }
 
@@ -524,6 +552,19 @@ impl Table {
     pub fn is_numeric(&self, name: &str) -> Result<bool> {
         let column = self.column(name)?;
         Ok(column.numbers.as_ref().is_ok_and(|n| n.iter().any(Option::is_some)))
+    }
+
+    /// The cells of the column `name` as read, one per row (trimmed, without the quotes of a
+    /// quoted cell), `None` for a missing value (empty, or a marker of
+    /// [`TableOptions::missing`]). An error if the table has no such column.
+    pub fn cells(&self, name: &str) -> Result<Vec<Option<&str>>> {
+        let column = self.column(name)?;
+        Ok(column
+            .text
+            .iter()
+            .zip(&column.missing)
+            .map(|(text, &missing)| (!missing).then_some(text.as_str()))
+            .collect())
     }
 
     /// How many cells of the column `name` are missing values (empty, or a marker of
