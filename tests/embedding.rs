@@ -340,18 +340,21 @@ fn the_same_run_on_any_thread_count() {
 
 /// Ratings of 60 users for 40 items from hidden biases and tastes (`rating = bias(user) +
 /// bias(item) + taste(user)·trait(item)`, 3 factors, plus noise of deviation 0.1), half the
-/// pairs for training: the network must predict the held-out pairs, which it can only do
-/// through what the vectors learned of each user and item.
+/// pairs of users 0–49 for training: the network must predict the held-out pairs, which it can
+/// only do through what the vectors learned of each user and item. Users 50–59 are new: with
+/// their zero vectors (the unknown category), it must still predict better than the mean, from
+/// what it learned of the items.
 #[test]
 fn it_learns_a_recommender_from_user_and_item_ids() {
     let mut rng = StdRng::seed_from_u64(10);
-    let (users, items) = (60, 40);
+    let (users, items, known) = (60, 40, 50);
     let factors =
         |n: usize, rng: &mut StdRng| DMatrix::<f32>::from_fn(3, n, |_, _| rng.random_range(-1.0..1.0));
     let (taste, traits) = (factors(users, &mut rng), factors(items, &mut rng));
     let (user_bias, item_bias) = (factors(users, &mut rng), factors(items, &mut rng));
     let mut pairs: Vec<(usize, usize)> = (0..users).flat_map(|u| (0..items).map(move |i| (u, i))).collect();
     rand::seq::SliceRandom::shuffle(&mut pairs[..], &mut rng);
+    let (new_pairs, pairs): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|&(u, _)| u >= known);
     let (train_pairs, test_pairs) = pairs.split_at(pairs.len() / 2);
     let data = |pairs: &[(usize, usize)], rng: &mut StdRng| {
         let x = DMatrix::from_fn(2, pairs.len(), |r, j| if r == 0 { pairs[j].0 } else { pairs[j].1 } as f32);
@@ -366,12 +369,16 @@ fn it_learns_a_recommender_from_user_and_item_ids() {
     };
     let (x, y) = data(train_pairs, &mut rng);
     let (x_test, y_test) = data(test_pairs, &mut rng);
+    let (mut x_new, y_new) = data(&new_pairs, &mut rng);
+    // The index of an unknown user: one past the known ones.
+    x_new.row_mut(0).fill(known as f32);
     let rows = [
-        EmbeddingRow { row: 0, categories: users, dims: 16 },
+        EmbeddingRow { row: 0, categories: known, dims: 16 },
         EmbeddingRow { row: 1, categories: items, dims: 16 },
     ];
+    let embedding = Embedding::new(2, &rows, &mut rng).unwrap().with_unknown(UnknownCategory::ZeroVector);
     let mut net = Network::new(2)
-        .push(Embedding::new(2, &rows, &mut rng).unwrap())
+        .push(embedding)
         .unwrap()
         .push(Layer::new(32, 64, Init::He, &mut rng).with_activation(Activation::Relu))
         .unwrap()
@@ -386,14 +393,20 @@ fn it_learns_a_recommender_from_user_and_item_ids() {
     };
     train::fit(&mut net, &mut adam, &MeanSquaredError, train::Data::new(&x, &y), &config, |_, _, _| {})
         .unwrap();
-    let rmse = |p: &DMatrix<f32>| ((p - &y_test).map(|v| v * v).mean()).sqrt();
+    let rmse = |p: &DMatrix<f32>, y: &DMatrix<f32>| ((p - y).map(|v| v * v).mean()).sqrt();
     let mean = y.mean();
-    let baseline = rmse(&DMatrix::from_element(1, y_test.ncols(), mean));
-    let learned = rmse(&net.output(&x_test).unwrap());
+    let baseline = rmse(&DMatrix::from_element(1, y_test.ncols(), mean), &y_test);
+    let learned = rmse(&net.output(&x_test).unwrap(), &y_test);
     eprintln!("held-out RMSE {learned:.3}, predicting the mean {baseline:.3}");
     // The biases alone leave the tastes' part, about 0.55 of the mean's error here: below 0.5,
     // the vectors learned how users and items interact too.
     assert!(learned < 0.5 * baseline, "held-out RMSE {learned} against {baseline} for the mean");
+    let new_baseline = rmse(&DMatrix::from_element(1, y_new.ncols(), mean), &y_new);
+    let new_learned = rmse(&net.output(&x_new).unwrap(), &y_new);
+    eprintln!("new users: RMSE {new_learned:.3}, predicting the mean {new_baseline:.3}");
+    // What can be known of a new user's rating is its item's part: about 0.82 of the mean's
+    // error (the user's bias and taste are a third each of the variance).
+    assert!(new_learned < 0.9 * new_baseline, "new users' RMSE {new_learned} against {new_baseline}");
 }
 
 /// Frozen vectors (pre-trained ones, say) stay as they are while the layers above them train,
