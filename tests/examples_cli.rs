@@ -231,6 +231,15 @@ fn tabular_fills_the_gaps_of_a_table_when_asked() {
         let net = feedforward::Network::<f32>::load(&model).unwrap();
         assert_eq!(net.predict(&x).unwrap(), [1]);
     }
+    // The port's gaps as a class of their own: a one-hot row of the code.
+    let own = ["--missing-values", "NA", "--fill-numbers", "median", "--fill-categories", "missing-class"];
+    let run = run_binary(&bin, &[&base[..], &own[..]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        stdout.contains("\"Embarked=(missing)\"]") && stdout.contains(", Embarked = (missing) (5 of 400)"),
+        "{stdout}"
+    );
     // Flags for a table only.
     let run = run_binary(&bin, &["--fill-numbers", "mean"]);
     assert!(!run.status.success());

@@ -597,6 +597,66 @@ fn an_indicator_row_lets_a_network_learn_from_missingness() {
     assert!(with > 0.99 && without < 0.9, "R² {with} with the indicator, {without} without");
 }
 
+/// `FillCategories::MissingClass`: a column with gaps gets a class `(missing)` of its own, after
+/// the others, in its one-hot rows or as its last index; the plan file keeps it; a column
+/// without gaps gets none, and a gap in a later table is then an error. A network learns what
+/// a gap says through that class, where the most frequent class hides it.
+#[test]
+fn missing_values_can_be_a_class_of_their_own() {
+    let missing = Missing { categories: FillCategories::MissingClass, ..Missing::default() };
+    let training = parse("deck,port,age\nB,S,30\n,C,40\n(missing),S,50\nA,,60\n").unwrap();
+    let features = Features::fit_with(&training, &["age"], &["deck", "port"], missing).unwrap();
+    // A cell already says "(missing)": the gaps' class takes the next free name.
+    assert_eq!(features.categorical()[0].classes(), ["(missing)", "A", "B", "(missing 2)"]);
+    assert_eq!(features.categorical()[1].classes(), ["C", "S", "(missing)"]);
+    assert_eq!(features.fill("port").as_deref(), Some("(missing)"));
+    let x = features.matrix::<f32>(&training).unwrap();
+    #[rustfmt::skip]
+    assert_eq!(x.as_slice(), &[
+        30.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0,
+        40.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0,
+        50.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0,
+        60.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+    ]);
+    let indexed = features.clone().with_indices(&["port"]).unwrap();
+    let later = parse("deck,port,age\n,,35\n").unwrap();
+    assert_eq!(indexed.matrix::<f32>(&later).unwrap().as_slice(), &[35.0, 0.0, 0.0, 0.0, 1.0, 2.0]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.json");
+    indexed.save(&path).unwrap();
+    assert_eq!(Features::load(&path).unwrap(), indexed);
+    // No gaps in "deck" on these rows: no class for them, and a later gap is an error.
+    let full = parse("deck,port,age\nB,S,30\nA,,60\n").unwrap();
+    let features = Features::fit_with(&full, &["age"], &["deck", "port"], missing).unwrap();
+    assert_eq!(features.categorical()[0].classes(), ["A", "B"]);
+    assert_eq!(features.fill("deck"), None);
+    let (line, reason) = failure(features.matrix::<f32>(&later));
+    assert!(line == 2 && reason.contains("\"deck\""), "{line}: {reason}");
+
+    // The target is high where the deck was not recorded; deck B is the most frequent.
+    let mut text = String::from("deck,y\n");
+    for i in 0..240 {
+        let (deck, y) = match i % 4 {
+            0 => ("", 100),
+            1 => ("A", 10),
+            _ => ("B", 20),
+        };
+        text.push_str(&format!("{deck},{y}\n"));
+    }
+    let table = parse(&text).unwrap();
+    let y = table.matrix::<f32>(&["y"]).unwrap();
+    let r2 = |categories| {
+        let features =
+            Features::fit_with(&table, &[], &["deck"], Missing { categories, ..Missing::default() });
+        fitted_r2(&features.unwrap().matrix::<f32>(&table).unwrap(), &y, 4)
+    };
+    let (own, most_frequent) = (r2(FillCategories::MissingClass), r2(FillCategories::MostFrequent));
+    assert!(
+        own > 0.99 && most_frequent < 0.5,
+        "R² {own} with a class of its own, {most_frequent} filled with B"
+    );
+}
+
 /// Markers of missing values (R's `NA`) are missing values when the options say so, and words
 /// otherwise: nothing is guessed.
 #[test]

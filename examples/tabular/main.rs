@@ -170,6 +170,8 @@ enum CategoryFill {
     Refuse,
     /// The most frequent class on the training rows.
     MostFrequent,
+    /// A class of its own, "(missing)", for a column with gaps on the training rows.
+    MissingClass,
 }
 
 /// `--unseen-categories`: [`UnseenCategories`] as a command-line choice.
@@ -210,6 +212,7 @@ impl Args {
         let categories = match self.fill_categories {
             CategoryFill::Refuse => FillCategories::Refuse,
             CategoryFill::MostFrequent => FillCategories::MostFrequent,
+            CategoryFill::MissingClass => FillCategories::MissingClass,
         };
         Missing { numbers, categories, indicators: self.missing_indicators }
     }

@@ -17,6 +17,7 @@ use crate::{Error, Result};
 /// | [`FillNumbers::Median`] | their median (the mean of the middle two for an even count) | yes |
 /// | [`FillNumbers::Value`] | a value of your choice | no |
 /// | [`FillCategories::MostFrequent`] | the most frequent class (the first in class order on a tie) | yes |
+/// | [`FillCategories::MissingClass`] | a class of its own, `(missing)`, learned as the others are | yes (only a column with gaps gets it) |
 ///
 /// With [`indicators`](Missing::indicators), each column that had missing values in the training
 /// table also gets an input row of its own, `"{column} missing"`: 1 where the value was missing,
@@ -61,6 +62,22 @@ pub enum FillCategories {
     /// The class most frequent in the training table (the first in the code's class order on a
     /// tie).
     MostFrequent,
+    /// A class of its own, added after the others when the training table has missing values
+    /// in the column, so the network learns what a gap says as it learns any class (scikit-learn's
+    /// `OneHotEncoder` on missing values, pandas' `get_dummies(dummy_na=True)`). It is named
+    /// `(missing)` (`(missing 2)`, … if a cell says that already). A column without gaps in the
+    /// training table gets no such class: a missing value in a later table is then an error
+    /// naming its line, as nothing learned stands for it.
+    MissingClass,
+}
+
+/// The name of the class [`FillCategories::MissingClass`] adds to `classes`: `(missing)`, or
+/// the first of `(missing 2)`, `(missing 3)`, … that is not one of them.
+pub(crate) fn missing_class_name(classes: &[String]) -> String {
+    (1..)
+        .map(|n| if n == 1 { "(missing)".to_string() } else { format!("(missing {n})") })
+        .find(|name| !classes.contains(name))
+        .expect("some name is free")
 }
 
 impl FillNumbers {
@@ -103,10 +120,14 @@ impl FillNumbers {
 
 impl FillCategories {
     /// The class index filling the missing values of a column whose cells are `classes` (`None`
-    /// where missing) among `count` classes; `None` for [`Refuse`](FillCategories::Refuse).
+    /// where missing) among `count` classes; `None` for [`Refuse`](FillCategories::Refuse), and
+    /// for [`MissingClass`](FillCategories::MissingClass) on a column without gaps (otherwise
+    /// `count`: the caller adds that class).
     pub(crate) fn fit(self, classes: &[Option<usize>], count: usize) -> Option<usize> {
         match self {
             FillCategories::Refuse => None,
+            // The class after the others, added by the plan for a column with gaps.
+            FillCategories::MissingClass => classes.contains(&None).then_some(count),
             FillCategories::MostFrequent => {
                 let mut counts = vec![0usize; count];
                 classes.iter().flatten().for_each(|&c| counts[c] += 1);

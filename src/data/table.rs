@@ -960,8 +960,12 @@ impl Features {
         for &name in categorical {
             let column = table.column(name)?;
             flag(name, column, missing.categories == FillCategories::Refuse)?;
-            let (classes, indices) = classes_of(column);
-            class_fills.push(missing.categories.fit(&indices, classes.len()));
+            let (mut classes, indices) = classes_of(column);
+            let fill = missing.categories.fit(&indices, classes.len());
+            if fill == Some(classes.len()) {
+                classes.push(super::missing::missing_class_name(&classes));
+            }
+            class_fills.push(fill);
             codes.push(OneHot::new(name, classes)?);
         }
         let features = Features::new(numeric.iter().map(|&n| n.to_string()).collect(), codes)?;
