@@ -11,13 +11,16 @@
 //! | [`SoftTargetCrossEntropy`] | a matrix of probabilities in [0, 1], a distribution per sample | `ℓᵢ = Σₖ tᵢₖ(logsumexp(zᵢ) − zᵢₖ)`; `L = (1/N)Σℓᵢ` | `(Tᵢ·softmax(zᵢ) − tᵢ)/N`, `Tᵢ = Σₖ tᵢₖ` |
 //! | [`BinaryCrossEntropy`] | a matrix of probabilities in [0, 1] | `softplus(z) − t·z`, mean over all entries (positive weights: see the type) | `(σ(z) − t)/(R·N)` |
 //! | [`Huber`] | a matrix shaped like the outputs | `r²/2` if `|r| ≤ δ`, else `δ(|r| − δ/2)`, `r = z − t`; mean over all entries | `clamp(r, −δ, δ)/(R·N)` |
+//! | [`MeanAbsoluteError`] | a matrix shaped like the outputs | `|z − t|`, mean over all entries | `sign(z − t)/(R·N)` (0 at `z = t`) |
+//! | [`Quantile`] (`τ` per output row) | a matrix shaped like the outputs | `τ·r` if `r ≥ 0`, else `(τ − 1)·r`, `r = t − z`; mean over all entries | `−τ` if `t > z`, `1 − τ` if `t < z`, 0 at `t = z`; `/(R·N)` |
+//! | [`Poisson`] | a matrix of counts ≥ 0 | `eᶻ − t·z` (`z` the log-rate), mean over all entries | `(eᶻ − t)/(R·N)` |
 //!
-//! Every exponential is of a non-positive number (`logsumexp(z) = max(z) + ln Σ exp(z − max z)`,
-//! `softplus(z) = max(z, 0) + ln(1 + exp(−|z|))`), so logits of ±1e4 give finite losses and
-//! gradients.
+//! Every exponential in the classification losses is of a non-positive number (`logsumexp(z) =
+//! max(z) + ln Σ exp(z − max z)`, `softplus(z) = max(z, 0) + ln(1 + exp(−|z|))`), so logits of
+//! ±1e4 give finite losses and gradients. [`Poisson`]'s `eᶻ` is PyTorch's, unclamped.
 //!
-//! A loss of your own implements [`Loss`] (see `tests/custom_loss.rs`, mean absolute error
-//! trained through [`train::fit`](crate::train::fit)).
+//! A loss of your own implements [`Loss`] (see `tests/custom_loss.rs`, log-cosh trained through
+//! [`train::fit`](crate::train::fit)).
 
 use crate::error::plural;
 use crate::linalg::{ensure_shape, flush_subnormal};
@@ -742,4 +745,192 @@ impl<T: Float> Loss<T> for Huber {
         );
         Ok(LossValue { loss, accuracy: None })
     }
+}
+
+/// Mean absolute error over every entry (PyTorch's `L1Loss`, mean reduction):
+/// `L = (1/(R·N))·Σ |z − t|`, `dL/dz = sign(z − t)/(R·N)`, 0 where `z = t` (as PyTorch's).
+/// It predicts the median of each target where [`MeanSquaredError`] predicts the mean, so a few
+/// wild targets pull it less. Targets: a finite matrix shaped like the outputs.
+///
+/// ```
+/// use feedforward::{Loss, MeanAbsoluteError};
+/// use nalgebra::DMatrix;
+/// let z = DMatrix::from_column_slice(1, 2, &[1.0, -3.0]);
+/// assert_eq!(MeanAbsoluteError.loss(&z, &DMatrix::zeros(1, 2))?, 2.0); // (1 + 3) / 2
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeanAbsoluteError;
+
+impl<T: Float> Loss<T> for MeanAbsoluteError {
+    type Target = DMatrix<T>;
+
+    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
+        finite_targets(outputs, None, targets)
+    }
+
+    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
+        finite_targets(z.nrows(), Some(z.ncols()), t)?;
+        let loss = entrywise(z, t, grad, |_, z, t| (z - t).abs(), |_, z, t| sign(z - t));
+        Ok(LossValue { loss, accuracy: None })
+    }
+}
+
+/// −1, 0 or 1 as `r` is negative, zero or positive.
+fn sign<T: Float>(r: T) -> T {
+    if r > T::zero() {
+        T::one()
+    } else if r < T::zero() {
+        -T::one()
+    } else {
+        T::zero()
+    }
+}
+
+/// The pinball loss of quantile regression: output row `i` learns the quantile `τᵢ` of its
+/// target row (the value its target falls below with probability `τᵢ`), so that a network can
+/// predict a range as well as a value. With `r = t − z`:
+///
+/// ```text
+/// ℓ = τ·r if r ≥ 0, (τ − 1)·r if r < 0,    L = (1/(R·N))·Σ ℓ
+/// dL/dz = −τ if t > z, 1 − τ if t < z, 0 if t = z;    then /(R·N)
+/// ```
+///
+/// `τ = 0.5` is half the [`MeanAbsoluteError`]. Targets: a finite matrix shaped like the
+/// outputs; for several quantiles of one target, repeat its row once per quantile.
+///
+/// ```
+/// use feedforward::{Loss, Quantile};
+/// use nalgebra::DMatrix;
+/// // The 10%, 50% and 90% quantiles of one target: its row three times.
+/// let pinball = Quantile::new(vec![0.1, 0.5, 0.9])?;
+/// let y = DMatrix::<f64>::from_row_slice(1, 2, &[4.0, 6.0]);
+/// let targets = DMatrix::from_fn(3, 2, |_, j| y[j]);
+/// let z = DMatrix::from_row_slice(3, 2, &[3.0, 5.0, 5.0, 5.0, 7.0, 5.0]);
+/// // Row 0 (τ 0.1) is 1 under both targets: 0.1·1 each. Row 1 (τ 0.5) is 1 off: 0.5 each.
+/// // Row 2 (τ 0.9) is 3 over 4, (1 − 0.9)·3, then 1 under 6, 0.9·1.
+/// let expected = (0.1 + 0.1 + 0.5 + 0.5 + 0.1 * 3.0 + 0.9) / 6.0;
+/// assert!((pinball.loss(&z, &targets)? - expected).abs() < 1e-12);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quantile {
+    quantiles: Vec<f64>,
+}
+
+impl Quantile {
+    /// The loss with quantile `quantiles[i]` for output row `i`, each in (0, 1).
+    pub fn new(quantiles: Vec<f64>) -> Result<Self> {
+        if quantiles.is_empty() {
+            return Err(Error::shape("quantiles", "one per output row", "none"));
+        }
+        match quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            Some(&q) => Err(Error::InvalidHyperparameter {
+                name: "quantile",
+                value: q,
+                requirement: "must be in (0, 1)",
+            }),
+            None => Ok(Quantile { quantiles }),
+        }
+    }
+
+    /// The quantile of each output row.
+    #[must_use]
+    pub fn quantiles(&self) -> &[f64] {
+        &self.quantiles
+    }
+
+    /// Checks that the quantiles are one per output row.
+    fn check_rows(&self, rows: usize) -> Result<()> {
+        if self.quantiles.len() == rows {
+            return Ok(());
+        }
+        Err(Error::shape(
+            "quantiles",
+            format!("{} (one per output row)", plural(rows, "quantile")),
+            plural(self.quantiles.len(), "quantile"),
+        ))
+    }
+}
+
+impl<T: Float> Loss<T> for Quantile {
+    type Target = DMatrix<T>;
+
+    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
+        self.check_rows(outputs)?;
+        finite_targets(outputs, None, targets)
+    }
+
+    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
+        self.check_rows(z.nrows())?;
+        finite_targets(z.nrows(), Some(z.ncols()), t)?;
+        let tau = |row: usize| T::lit(self.quantiles[row]);
+        let loss = entrywise(
+            z,
+            t,
+            grad,
+            |row, z, t| {
+                let r = t - z;
+                if r >= T::zero() { tau(row) * r } else { (tau(row) - T::one()) * r }
+            },
+            |row, z, t| {
+                if t > z {
+                    -tau(row)
+                } else if t < z {
+                    T::one() - tau(row)
+                } else {
+                    T::zero()
+                }
+            },
+        );
+        Ok(LossValue { loss, accuracy: None })
+    }
+}
+
+/// The negative log-likelihood of counts under a Poisson law whose log-rate is the output
+/// (PyTorch's `PoissonNLLLoss` with `log_input=True`, `full=False`, mean reduction): for counts
+/// (visits, claims, sales) whose spread grows with their size. With `z` the log-rate and `t`
+/// the count:
+///
+/// ```text
+/// ℓ = eᶻ − t·z    (the log-likelihood's terms in z; ln t! is left out),    L = (1/(R·N))·Σ ℓ
+/// dL/dz = (eᶻ − t)/(R·N)
+/// ```
+///
+/// The predicted rate is `eᶻ` (`network.output(x)?.map(f32::exp)`). A log-rate past
+/// `ln(T::MAX)` (88.7 in `f32`) makes the loss infinite, and a training step is then rejected
+/// (as PyTorch computes it, with no clamp). Targets: finite and ≥ 0 (whole numbers, or any
+/// non-negative rate), shaped like the outputs.
+///
+/// ```
+/// use feedforward::{Loss, Poisson};
+/// use nalgebra::DMatrix;
+/// // Log-rate 0 (rate 1) against 3 events: e⁰ − 3·0 = 1.
+/// let z = DMatrix::zeros(1, 1);
+/// assert_eq!(Poisson.loss(&z, &DMatrix::from_element(1, 1, 3.0))?, 1.0);
+/// // A count cannot be negative.
+/// assert!(Poisson.loss(&z, &DMatrix::from_element(1, 1, -1.0)).is_err());
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Poisson;
+
+const COUNT: &str = "must be a finite count or rate, at least 0";
+
+impl<T: Float> Loss<T> for Poisson {
+    type Target = DMatrix<T>;
+
+    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
+        check_matrix_targets(outputs, None, targets, is_count, COUNT)
+    }
+
+    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
+        check_matrix_targets(z.nrows(), Some(z.ncols()), t, is_count, COUNT)?;
+        let loss = entrywise(z, t, grad, |_, z, t| z.exp() - t * z, |_, z, t| z.exp() - t);
+        Ok(LossValue { loss, accuracy: None })
+    }
+}
+
+fn is_count<T: Float>(t: T) -> bool {
+    t.is_finite() && t >= T::zero()
 }

@@ -1,22 +1,24 @@
-//! A downstream crate's own loss, written only against the public API: mean absolute error,
+//! A downstream crate's own loss, written only against the public API: log-cosh,
 //! gradient-checked and trained through `train::fit`. Also: whole networks gradient-checked and
 //! trained under each built-in loss, multi-label classification among them.
 
 use feedforward::gradcheck::{self, Config};
 use feedforward::train::{self, Batching, TrainConfig};
 use feedforward::{
-    BinaryCrossEntropy, Error, Float, Huber, Loss, LossValue, MeanSquaredError, MlpConfig, Network, Result,
-    Rmsprop, SoftmaxCrossEntropy,
+    BinaryCrossEntropy, Error, Float, Huber, Loss, LossValue, MeanAbsoluteError, MeanSquaredError, MlpConfig,
+    Network, Poisson, Quantile, Result, Rmsprop, SoftmaxCrossEntropy,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-/// `L = (1/(R·N))·Σ|z − t|`, `dL/dz = sign(z − t)/(R·N)` (0 at the kink).
+/// `L = (1/(R·N))·Σ ln cosh(z − t)`, `dL/dz = tanh(z − t)/(R·N)`: quadratic near the target,
+/// linear far from it, smooth everywhere. `ln cosh r = |r| + ln(1 + e^(−2|r|)) − ln 2`, which
+/// does not overflow.
 #[derive(Debug)]
-struct MeanAbsoluteError;
+struct LogCosh;
 
-impl<T: Float> Loss<T> for MeanAbsoluteError {
+impl<T: Float> Loss<T> for LogCosh {
     type Target = DMatrix<T>;
 
     fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
@@ -25,17 +27,11 @@ impl<T: Float> Loss<T> for MeanAbsoluteError {
         }
         let n = T::lit(z.len() as f64);
         if let Some(g) = grad {
-            g.zip_zip_apply(z, t, |g, z, t| {
-                *g = if z > t {
-                    T::one() / n
-                } else if z < t {
-                    -T::one() / n
-                } else {
-                    T::zero()
-                }
-            });
+            g.zip_zip_apply(z, t, |g, z, t| *g = (z - t).tanh() / n);
         }
-        let loss = z.iter().zip(t.iter()).fold(T::zero(), |acc, (&z, &t)| acc + (z - t).abs()) / n;
+        let ln2 = T::lit(std::f64::consts::LN_2);
+        let log_cosh = |r: T| r.abs() + (T::lit(-2.0) * r.abs()).exp().ln_1p() - ln2;
+        let loss = z.iter().zip(t.iter()).fold(T::zero(), |acc, (&z, &t)| acc + log_cosh(z - t)) / n;
         Ok(LossValue { loss, accuracy: None })
     }
 }
@@ -44,8 +40,11 @@ impl<T: Float> Loss<T> for MeanAbsoluteError {
 fn a_user_defined_loss_gradient_checks_and_trains_through_fit() {
     let z = DMatrix::from_fn(2, 5, |i, j| i as f64 * 0.3 - j as f64 * 0.7 + 0.11);
     let t = DMatrix::from_fn(2, 5, |i, j| (i + j) as f64 * 0.25);
-    let report = gradcheck::check_loss(&MeanAbsoluteError, &z, &t, &Config::default()).unwrap();
+    let report = gradcheck::check_loss(&LogCosh, &z, &t, &Config::default()).unwrap();
     assert!(report.max_error <= 1e-6, "{report}");
+    // Finite far from the target, where cosh overflows: ln cosh(1000) = 1000 − ln 2.
+    let far = LogCosh.loss(&DMatrix::from_element(1, 1, 1000.0), &DMatrix::zeros(1, 1)).unwrap();
+    assert!((far - (1000.0 - std::f64::consts::LN_2)).abs() < 1e-9, "{far}");
 
     // y = |x| − 0.5 on [-1, 1].
     let x = DMatrix::from_fn(1, 128, |_, j| -1.0 + 2.0 * j as f32 / 127.0);
@@ -59,14 +58,13 @@ fn a_user_defined_loss_gradient_checks_and_trains_through_fit() {
         batching: Batching::Minibatch { size: 16, shuffle: true },
         ..TrainConfig::default()
     };
-    let last =
-        train::fit(&mut net, &mut opt, &MeanAbsoluteError, train::Data::new(&x, &y), &config, |_, _, _| {})
-            .unwrap()
-            .last_step
-            .unwrap();
+    let last = train::fit(&mut net, &mut opt, &LogCosh, train::Data::new(&x, &y), &config, |_, _, _| {})
+        .unwrap()
+        .last_step
+        .unwrap();
     assert_eq!(last.accuracy, None, "a regression loss reports no accuracy");
     let after = net.loss(&x, &MeanAbsoluteError, &y).unwrap();
-    assert!(after < before / 5.0 && after < 0.05, "MAE {before} -> {after}");
+    assert!(after < before / 5.0 && after < 0.05, "mean absolute error {before} -> {after}");
 }
 
 fn small_net(outputs: usize, seed: u64) -> Network<f64> {
@@ -95,6 +93,18 @@ fn whole_networks_gradient_check_under_every_loss() {
     assert!(r.max_error <= 1e-6, "BCE: {r}");
     let r = gradcheck::check_network(&mut net, &x, &Huber::new(0.05).unwrap(), &regression, &config).unwrap();
     assert!(r.max_error <= 1e-6, "Huber: {r}");
+    // The outputs are away from the targets (the kinks of |z − t|), farther than the checks
+    // move them.
+    let z = net.output(&x).unwrap();
+    assert!(z.iter().zip(regression.iter()).all(|(&z, &t)| (z - t).abs() > 1e-3), "{z}");
+    let r = gradcheck::check_network(&mut net, &x, &MeanAbsoluteError, &regression, &config).unwrap();
+    assert!(r.max_error <= 1e-6, "MAE: {r}");
+    let pinball = Quantile::new(vec![0.2, 0.9]).unwrap();
+    let r = gradcheck::check_network(&mut net, &x, &pinball, &regression, &config).unwrap();
+    assert!(r.max_error <= 1e-6, "quantile: {r}");
+    let counts = DMatrix::from_fn(2, 6, |i, j| ((i + 2 * j) % 4) as f64);
+    let r = gradcheck::check_network(&mut net, &x, &Poisson, &counts, &config).unwrap();
+    assert!(r.max_error <= 1e-6, "Poisson: {r}");
     let smooth = SoftmaxCrossEntropy::new().with_label_smoothing(0.1).unwrap();
     let r = gradcheck::check_network(&mut net, &x, &smooth, &[0, 1, 1, 0, 1, 0][..], &config).unwrap();
     assert!(r.max_error <= 1e-6, "smoothed CE: {r}");

@@ -4,7 +4,8 @@
 use approx::assert_relative_eq;
 use feedforward::gradcheck::{self, Config};
 use feedforward::{
-    BinaryCrossEntropy, Error, Huber, Loss, MeanSquaredError, SoftTargetCrossEntropy, SoftmaxCrossEntropy,
+    BinaryCrossEntropy, Error, Huber, Loss, MeanAbsoluteError, MeanSquaredError, Poisson, Quantile,
+    SoftTargetCrossEntropy, SoftmaxCrossEntropy,
 };
 use nalgebra::DMatrix;
 
@@ -353,6 +354,154 @@ fn huber_known_values_and_gradient() {
     let report = gradcheck::check_loss(&huber, &z, &t, &Config::default()).unwrap();
     assert!(report.max_error <= BOUND, "{report}");
     assert!(Huber::new(0.0).is_err() && Huber::new(f64::NAN).is_err());
+}
+
+/// Targets a distance from `logits()` that keeps every entry away from the kinks `z = t` of the
+/// absolute and pinball losses, where central differences straddle a jump of the slope.
+fn targets_off_the_kinks() -> DMatrix<f64> {
+    let t = DMatrix::from_fn(4, 5, |i, j| (i as f64 - j as f64) * 0.37);
+    assert!(logits().iter().zip(t.iter()).all(|(&z, &t)| (z - t).abs() > 1e-3));
+    t
+}
+
+#[test]
+fn mean_absolute_error_known_values_and_gradient() {
+    // |1 − 0|, |−2 − 1|, |0.5 − 0.5|, |3 − 1| → (1 + 3 + 0 + 2) / 4.
+    let z = DMatrix::from_column_slice(2, 2, &[1.0, -2.0, 0.5, 3.0]);
+    let t = DMatrix::from_column_slice(2, 2, &[0.0, 1.0, 0.5, 1.0]);
+    let mut g = DMatrix::zeros(0, 0);
+    assert_eq!(MeanAbsoluteError.loss_and_grad(&z, &t, &mut g).unwrap(), 1.5);
+    // sign(z − t)/4, and 0 where z = t (PyTorch's).
+    assert_eq!(g.as_slice(), &[0.25, -0.25, 0.0, 0.25]);
+    let report =
+        gradcheck::check_loss(&MeanAbsoluteError, &logits(), &targets_off_the_kinks(), &Config::default())
+            .unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+}
+
+/// `τ·r` or `(τ − 1)·r` with `r = t − z`, as the pinball loss is usually written.
+fn naive_pinball(tau: f64, z: f64, t: f64) -> f64 {
+    let r = t - z;
+    (tau * r).max((tau - 1.0) * r)
+}
+
+#[test]
+fn quantile_loss_matches_the_plain_formula_and_gradient_checks() {
+    let taus = vec![0.1, 0.5, 0.75, 0.95];
+    let pinball = Quantile::new(taus.clone()).unwrap();
+    assert_eq!(pinball.quantiles(), &taus[..]);
+    let (z, t) = (logits(), targets_off_the_kinks());
+    let naive: f64 = (0..20).map(|k| naive_pinball(taus[k % 4], z[k], t[k])).sum::<f64>() / 20.0;
+    let mut g = DMatrix::zeros(0, 0);
+    assert_relative_eq!(pinball.loss_and_grad(&z, &t, &mut g).unwrap(), naive, max_relative = 1e-12);
+    for k in 0..20 {
+        let expected = if t[k] > z[k] { -taus[k % 4] } else { 1.0 - taus[k % 4] };
+        assert_relative_eq!(g[k], expected / 20.0, max_relative = 1e-12);
+    }
+    let report = gradcheck::check_loss(&pinball, &z, &t, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+    // τ = 0.5 is half the absolute error.
+    let half = Quantile::new(vec![0.5; 4]).unwrap().loss(&z, &t).unwrap();
+    assert_relative_eq!(2.0 * half, MeanAbsoluteError.loss(&z, &t).unwrap(), max_relative = 1e-12);
+    // Settings: each in (0, 1), one per output row.
+    for bad in [vec![], vec![0.0], vec![1.0], vec![0.5, f64::NAN], vec![-0.1]] {
+        assert!(Quantile::new(bad.clone()).is_err(), "{bad:?}");
+    }
+    let e = Quantile::new(vec![0.5; 3]).unwrap().loss(&z, &t).unwrap_err().to_string();
+    assert!(e.contains("4 quantiles (one per output row)"), "{e}");
+}
+
+/// A network trained with quantiles 0.1 and 0.9 of `y = x + noise` (noise uniform on [0, 2])
+/// brackets about 80% of new targets, 10% below and 10% above.
+#[test]
+fn quantile_regression_learns_a_range() {
+    use feedforward::train::{self, Batching, TrainConfig};
+    use feedforward::{Adam, MlpConfig, Network};
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut draw = |n: usize| {
+        let x = DMatrix::<f32>::from_fn(1, n, |_, _| rng.random_range(-1.0..1.0));
+        let y = x.map(|v| v + rng.random_range(0.0..2.0));
+        (x, y)
+    };
+    let ((x, y), (x_new, y_new)) = (draw(4000), draw(4000));
+    let mut net =
+        Network::mlp(&[1, 32, 2], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(4)).unwrap();
+    let pinball = Quantile::new(vec![0.1, 0.9]).unwrap();
+    let targets = DMatrix::from_fn(2, y.ncols(), |_, j| y[j]);
+    let mut adam = Adam::with_learning_rate(3e-3).unwrap();
+    let config = TrainConfig {
+        epochs: 60,
+        batching: Batching::Minibatch { size: 64, shuffle: true },
+        schedule: train::Schedule::Cosine { final_fraction: 0.0 },
+        ..TrainConfig::default()
+    };
+    train::fit(&mut net, &mut adam, &pinball, train::Data::new(&x, &targets), &config, |_, _, _| {}).unwrap();
+    let range = net.output(&x_new).unwrap();
+    let share = |row: usize, below: bool| {
+        let n = (0..y_new.ncols()).filter(|&j| (y_new[j] < range[(row, j)]) == below).count();
+        n as f64 / y_new.ncols() as f64
+    };
+    let (below_low, above_high) = (share(0, true), share(1, false));
+    assert!(
+        (0.07..0.13).contains(&below_low) && (0.07..0.13).contains(&above_high),
+        "{below_low} below, {above_high} above"
+    );
+}
+
+#[test]
+fn poisson_matches_the_plain_formula_and_gradient_checks() {
+    let (z, t) = (logits(), logits().map(|v| (v * 2.0 + 3.0).round().max(0.0)));
+    let naive: f64 = z.iter().zip(t.iter()).map(|(&z, &t)| z.exp() - t * z).sum::<f64>() / 20.0;
+    let mut g = DMatrix::zeros(0, 0);
+    assert_relative_eq!(Poisson.loss_and_grad(&z, &t, &mut g).unwrap(), naive, max_relative = 1e-12);
+    for k in 0..20 {
+        assert_relative_eq!(g[k], (z[k].exp() - t[k]) / 20.0, max_relative = 1e-12);
+    }
+    let report = gradcheck::check_loss(&Poisson, &z, &t, &Config::default()).unwrap();
+    assert!(report.max_error <= BOUND, "{report}");
+    // The loss of a count is least at the log of that count.
+    let at =
+        |z: f64| Poisson.loss(&DMatrix::from_element(1, 1, z), &DMatrix::from_element(1, 1, 5.0)).unwrap();
+    assert!(at(5f64.ln()) < at(5f64.ln() - 0.01) && at(5f64.ln()) < at(5f64.ln() + 0.01));
+    let mut bad = t.clone();
+    bad[(2, 3)] = -1.0;
+    match Poisson.loss(&z, &bad) {
+        Err(e @ Error::InvalidTarget { sample: 3, row: 2, .. }) => {
+            assert!(e.to_string().contains("count"), "{e}")
+        }
+        other => panic!("expected an invalid target, got {other:?}"),
+    }
+}
+
+/// Counts drawn from a Poisson law of rate `e^(x + 1)`: a network trained on them predicts the
+/// rate itself, where the mean squared error on the counts would weigh the large ones most.
+#[test]
+fn poisson_regression_learns_a_rate() {
+    use feedforward::train::{self, Batching, TrainConfig};
+    use feedforward::{Adam, MlpConfig, Network};
+    use rand::{RngExt, SeedableRng};
+    use rand_distr::Distribution;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let x = DMatrix::<f32>::from_fn(1, 16000, |_, _| rng.random_range(-1.0..1.0));
+    let y = x.map(|v| rand_distr::Poisson::new((v + 1.0).exp()).unwrap().sample(&mut rng));
+    let mut net =
+        Network::mlp(&[1, 32, 1], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(6)).unwrap();
+    let mut adam = Adam::with_learning_rate(3e-3).unwrap();
+    let config = TrainConfig {
+        epochs: 30,
+        batching: Batching::Minibatch { size: 64, shuffle: true },
+        schedule: train::Schedule::Cosine { final_fraction: 0.0 },
+        ..TrainConfig::default()
+    };
+    train::fit(&mut net, &mut adam, &Poisson, train::Data::new(&x, &y), &config, |_, _, _| {}).unwrap();
+    // Inside the range of the inputs, away from its ends, where fewer samples speak.
+    let grid = DMatrix::<f32>::from_fn(1, 19, |_, j| j as f32 / 10.0 - 0.9);
+    let rate = net.output(&grid).unwrap().map(f32::exp);
+    for j in 0..19 {
+        let truth = (grid[j] + 1.0).exp();
+        assert!((rate[j] / truth - 1.0).abs() < 0.05, "x = {}: rate {} against {truth}", grid[j], rate[j]);
+    }
 }
 
 #[test]
