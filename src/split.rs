@@ -1,7 +1,8 @@
 //! Cutting a data set for evaluation: [`split`] holds out a random part, [`stratified_split`]
-//! each class in its share; [`folds`] and [`stratified_folds`] cut it into `k` parts for
-//! cross-validation, each held out once. All draw from a seed, so the same seed gives the same
-//! cut, and each part keeps the data set's order. Reached as `feedforward::train::…`; a CSV
+//! each class in its share, [`group_split`] whole groups (every sample of some users); [`folds`],
+//! [`stratified_folds`] and [`group_folds`] cut it into `k` parts for cross-validation, each
+//! held out once. All draw from a seed, so the same seed gives the same cut, and each part keeps
+//! the data set's order. Reached as `feedforward::train::…`; a CSV
 //! table cuts alike (`data::table::Table::split` and its twins), so that a plan of inputs is
 //! fitted on the rows a network trains on.
 
@@ -108,6 +109,66 @@ pub fn stratified_split<T: Float>(
     check_samples(inputs, labels.len(), "labels to split")?;
     let (kept, held) = stratified_indices(labels, config)?;
     Ok(split_at(inputs, labels, &kept, &held))
+}
+
+/// [`split`] by groups: every sample of a group lands in the same part, so a model is scored
+/// on groups it never saw (scikit-learn's `GroupShuffleSplit`). `groups[j]` is sample `j`'s
+/// group (a user's or a patient's index, say); whole groups are held out, in an order drawn
+/// from `config.seed`, until at least `config.held_out` samples are (the last group may take
+/// the count past it). Samples of one group are alike, so a plain random cut, which puts some
+/// of a group on each side, scores a model on what it already saw.
+///
+/// ```
+/// use feedforward::train::{self, SplitConfig};
+/// use nalgebra::DMatrix;
+/// // 12 ratings by 4 users, 3 each.
+/// let users: Vec<usize> = (0..12).map(|j| j / 3).collect();
+/// let x = DMatrix::<f32>::from_fn(1, 12, |_, j| j as f32);
+/// let split = train::group_split(&x, &users[..], &users, SplitConfig { held_out: 4, seed: 0 })?;
+/// // Two users held out whole (6 samples: 3 were not enough), none of theirs kept.
+/// assert_eq!(split.held_out_targets.len(), 6);
+/// assert!(split.held_out_targets.iter().all(|u| !split.targets.contains(u)));
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] when `inputs`, `targets` and `groups` hold different numbers of
+/// samples; [`Error::InvalidHyperparameter`] when `held_out` is 0 or not fewer than the
+/// samples, or when it would hold out every group.
+pub fn group_split<T: Float, Y: Targets + ?Sized>(
+    inputs: &DMatrix<T>,
+    targets: &Y,
+    groups: &[usize],
+    config: SplitConfig,
+) -> Result<Split<T, Y::Batch>> {
+    check_samples(inputs, targets.samples(), "targets to split")?;
+    check_samples(inputs, groups.len(), "groups to split by")?;
+    let (kept, held) = group_split_indices(groups, config)?;
+    Ok(split_at(inputs, targets, &kept, &held))
+}
+
+/// The samples [`group_split`] keeps and those it holds out, each in increasing order; shared
+/// with `Table::group_split`.
+pub(crate) fn group_split_indices(groups: &[usize], config: SplitConfig) -> Result<(Vec<usize>, Vec<usize>)> {
+    check_held_out(groups.len(), config)?;
+    let mut members = by_class(groups);
+    members.shuffle(&mut StdRng::seed_from_u64(config.seed));
+    let (mut held, mut taken) = (Vec::with_capacity(config.held_out), 0);
+    while held.len() < config.held_out {
+        held.extend_from_slice(&members[taken]);
+        taken += 1;
+    }
+    if taken == members.len() {
+        return Err(Error::InvalidHyperparameter {
+            name: "held-out samples",
+            value: config.held_out as f64,
+            requirement: "must leave at least one whole group to keep",
+        });
+    }
+    let mut kept: Vec<usize> = members[taken..].concat();
+    held.sort_unstable();
+    kept.sort_unstable();
+    Ok((kept, held))
 }
 
 /// The samples `kept` and those `held` out, copied in the order given.
@@ -240,6 +301,65 @@ pub fn stratified_folds<'a, T: Float>(
     Ok(Folds { inputs, targets: labels, parts, next: 0 })
 }
 
+/// [`folds`] by groups: every sample of a group in the same part (scikit-learn's
+/// `GroupKFold`), so each part is scored by a model that saw none of its groups. `groups[j]` is
+/// sample `j`'s group. The groups are taken largest first (those of one size in an order drawn
+/// from `config.seed`), each into the part with the fewest samples so far, which evens out the
+/// parts' sizes.
+///
+/// ```
+/// use feedforward::train::{self, FoldConfig};
+/// use nalgebra::DMatrix;
+/// // 5 patients with 4, 3, 2, 2 and 1 visits.
+/// let patients = [0, 0, 0, 0, 1, 1, 1, 2, 2, 3, 3, 4];
+/// let x = DMatrix::<f32>::from_fn(1, 12, |_, j| j as f32);
+/// let folds = train::group_folds(&x, &patients[..], &patients, FoldConfig { folds: 2, seed: 0 })?;
+/// let sizes: Vec<usize> = folds.parts().iter().map(Vec::len).collect();
+/// assert_eq!(sizes, [6, 6]); // 4 + 2 and 3 + 2 + 1
+/// for fold in folds {
+///     assert!(fold.held_out_targets.iter().all(|p| !fold.targets.contains(p)));
+/// }
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] when `inputs`, `targets` and `groups` hold different numbers of
+/// samples; [`Error::InvalidHyperparameter`] when `folds` is below 2 or above the groups.
+pub fn group_folds<'a, T: Float, Y: Targets + ?Sized>(
+    inputs: &'a DMatrix<T>,
+    targets: &'a Y,
+    groups: &[usize],
+    config: FoldConfig,
+) -> Result<Folds<'a, T, Y>> {
+    check_samples(inputs, targets.samples(), "targets to cut into folds")?;
+    check_samples(inputs, groups.len(), "groups to cut into folds by")?;
+    let parts = group_fold_parts(groups, config)?;
+    Ok(Folds { inputs, targets, parts, next: 0 })
+}
+
+/// The parts [`group_folds`] holds out, each in increasing order; shared with
+/// `Table::group_folds`.
+pub(crate) fn group_fold_parts(groups: &[usize], config: FoldConfig) -> Result<Vec<Vec<usize>>> {
+    let mut members = by_class(groups);
+    if config.folds < 2 || config.folds > members.len() {
+        return Err(Error::InvalidHyperparameter {
+            name: "folds",
+            value: config.folds as f64,
+            requirement: "must be at least 2 and at most the groups",
+        });
+    }
+    members.shuffle(&mut StdRng::seed_from_u64(config.seed));
+    // Stable: groups of one size stay in the drawn order.
+    members.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    let mut parts: Vec<Vec<usize>> = vec![Vec::new(); config.folds];
+    for group in members {
+        let smallest = (0..config.folds).min_by_key(|&k| (parts[k].len(), k)).expect("at least 2 parts");
+        parts[smallest].extend(group);
+    }
+    parts.iter_mut().for_each(|p| p.sort_unstable());
+    Ok(parts)
+}
+
 /// The splits of a cross-validation, one per part held out, in order: see [`folds`].
 pub struct Folds<'a, T: Float, Y: Targets + ?Sized> {
     inputs: &'a DMatrix<T>,
@@ -321,7 +441,7 @@ fn deal(groups: &[Vec<usize>], config: FoldConfig) -> Result<Vec<Vec<usize>>> {
     Ok(parts)
 }
 
-/// The samples of each class, classes in increasing order, each in increasing order.
+/// The samples of each class (or group), classes in increasing order, each in increasing order.
 fn by_class(labels: &[usize]) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..labels.len()).collect();
     order.sort_by_key(|&i| labels[i]);

@@ -27,7 +27,8 @@ use crate::loss::{Loss, Targets};
 use crate::network::{InputScan, check_finite};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 pub use crate::split::{
-    FoldConfig, Folds, Split, SplitConfig, folds, split, stratified_folds, stratified_split,
+    FoldConfig, Folds, Split, SplitConfig, folds, group_folds, group_split, split, stratified_folds,
+    stratified_split,
 };
 use crate::{Error, Evaluation, Float, Network, Optimizer, Result, StepReport, weights};
 use nalgebra::DMatrix;

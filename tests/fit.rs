@@ -600,6 +600,71 @@ fn a_stratified_split_holds_out_each_class_in_its_share() {
     }
 }
 
+/// `group_split` and `group_folds` keep every sample of a group on one side: each group held out
+/// whole or kept whole, each sample held out once across the folds, the folds' sizes evened out
+/// (largest groups first into the smallest part), seeded; a random cut splits groups.
+#[test]
+fn group_cuts_keep_every_sample_of_a_group_on_one_side() {
+    use feedforward::train::{FoldConfig, SplitConfig};
+    let ids = |m: &DMatrix<f32>| m.row(0).iter().map(|&v| v as usize).collect::<Vec<_>>();
+    let mut rng = StdRng::seed_from_u64(12);
+    // 30 groups of 1 to 9 samples, shuffled among each other.
+    let mut groups: Vec<usize> = (0..30).flat_map(|g| vec![g; 1 + (g * 7) % 9]).collect();
+    rand::seq::SliceRandom::shuffle(&mut groups[..], &mut rng);
+    let n = groups.len();
+    let x = DMatrix::from_fn(1, n, |_, j| j as f32);
+    let labels: Vec<usize> = (0..n).map(|j| j % 3).collect();
+    let whole =
+        |held: &[usize], kept: &[usize]| held.iter().all(|&j| kept.iter().all(|&k| groups[j] != groups[k]));
+    for (held_out, seed) in [(1, 0), (20, 1), (n / 2, 2), (n - 10, 3)] {
+        let config = SplitConfig { held_out, seed };
+        let split = train::group_split(&x, &labels[..], &groups, config).unwrap();
+        let (kept, held) = (ids(&split.inputs), ids(&split.held_out_inputs));
+        assert!(whole(&held, &kept), "held out {held_out}: a group on both sides");
+        assert!(held.len() >= held_out && kept.len() + held.len() == n);
+        // The last group taken is what passed the count: without it, fewer than asked.
+        let largest = 9;
+        assert!(held.len() < held_out + largest, "{} for {held_out}", held.len());
+        assert!(held.iter().zip(&split.held_out_targets).all(|(&j, &l)| labels[j] == l));
+        assert_eq!(train::group_split(&x, &labels[..], &groups, config).unwrap(), split, "seeded");
+    }
+    // A random cut of as many samples puts some groups on both sides.
+    let plain = train::split(&x, &labels[..], SplitConfig { held_out: n / 2, seed: 2 }).unwrap();
+    assert!(!whole(&ids(&plain.held_out_inputs), &ids(&plain.inputs)));
+    for folds in [2, 3, 7, 30] {
+        let config = FoldConfig { folds, seed: 4 };
+        let cut = train::group_folds(&x, &labels[..], &groups, config).unwrap();
+        let sizes: Vec<usize> = cut.parts().iter().map(Vec::len).collect();
+        let mut held_once = Vec::new();
+        for split in cut {
+            let (kept, held) = (ids(&split.inputs), ids(&split.held_out_inputs));
+            assert!(whole(&held, &kept), "{folds} folds: a group on both sides");
+            held_once.extend(held);
+        }
+        held_once.sort_unstable();
+        assert_eq!(held_once, (0..n).collect::<Vec<_>>(), "{folds} folds: each sample held out once");
+        // Largest first into the smallest part: no part exceeds another by more than a group.
+        let spread = sizes.iter().max().unwrap() - sizes.iter().min().unwrap();
+        assert!(spread <= 9, "{folds} folds: sizes {sizes:?}");
+        let again = train::group_folds(&x, &labels[..], &groups, config).unwrap();
+        assert_eq!(again.parts().iter().map(Vec::len).collect::<Vec<_>>(), sizes, "seeded");
+    }
+    // Bad requests.
+    for folds in [1, 31] {
+        let e = train::group_folds(&x, &labels[..], &groups, FoldConfig { folds, seed: 0 }).err().unwrap();
+        assert!(matches!(e, Error::InvalidHyperparameter { name: "folds", .. }), "{folds}: {e}");
+    }
+    let e = train::group_split(&x, &labels[..], &groups[1..], SplitConfig { held_out: 3, seed: 0 })
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("groups to split by"), "{e}");
+    // Holding out all but a few samples can leave no whole group to keep.
+    let two = [0, 0, 0, 1, 1, 1];
+    let x6 = DMatrix::from_fn(1, 6, |_, j| j as f32);
+    let e = train::group_split(&x6, &two[..], &two, SplitConfig { held_out: 4, seed: 0 }).err().unwrap();
+    assert!(e.to_string().contains("at least one whole group"), "{e}");
+}
+
 /// `folds` holds out each sample exactly once, in parts whose sizes differ by at most one, each
 /// split keeping the rest with its targets; `stratified_folds` also spreads each class so. A
 /// cross-validated classifier scores every sample with a model that did not train on it.

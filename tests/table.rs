@@ -519,8 +519,9 @@ fn a_table_splits_by_its_classes_as_train_stratified_split_does() {
     assert!(gap.stratified_split(SplitConfig { held_out: 1, seed: 0 }, "kind").is_err());
 }
 
-/// A table's folds hold out the rows `train::folds` (or `stratified_folds`) holds out for as
-/// many samples (or for the labels of its column).
+/// A table's folds hold out the rows `train::folds` (or `stratified_folds`, or `group_folds`)
+/// holds out for as many samples (or for the labels of its column); `group_split` as
+/// `train::group_split`.
 #[test]
 fn a_table_cuts_into_folds_as_train_folds_does() {
     use feedforward::train::{self, FoldConfig};
@@ -545,6 +546,19 @@ fn a_table_cuts_into_folds_as_train_folds_does() {
     }
     assert_eq!(seen, 8);
     assert!(table.folds(FoldConfig { folds: 24, seed: 0 }).is_err());
+    // By groups: the same rows as train::group_folds and group_split with the column's classes.
+    let groups = table.labels("kind").unwrap().indices;
+    let by_group = table.group_folds(FoldConfig { folds: 3, seed: 1 }, "kind").unwrap();
+    let by_matrix = train::group_folds(&ids, &labels[..], &groups, FoldConfig { folds: 3, seed: 1 }).unwrap();
+    assert_eq!(by_group.len(), 3);
+    for (part, split) in by_group.zip(by_matrix) {
+        assert_eq!(part.held_out.matrix::<f64>(&["id"]).unwrap(), split.held_out_inputs);
+    }
+    let config = train::SplitConfig { held_out: 5, seed: 2 };
+    let part = table.group_split(config, "kind").unwrap();
+    let split = train::group_split(&ids, &labels[..], &groups, config).unwrap();
+    assert_eq!(part.held_out.matrix::<f64>(&["id"]).unwrap(), split.held_out_inputs);
+    assert!(table.group_folds(FoldConfig { folds: 4, seed: 0 }, "kind").is_err(), "three groups");
 }
 
 /// The rows of a part that lacks a class keep the training table's class indices through

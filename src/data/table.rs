@@ -44,7 +44,10 @@
 
 use super::csv::MAX_FILE_BYTES;
 pub use super::missing::{FillCategories, FillNumbers, Missing};
-use crate::split::{fold_parts, kept_besides, split_indices, stratified_fold_parts, stratified_indices};
+use crate::split::{
+    fold_parts, group_fold_parts, group_split_indices, kept_besides, split_indices, stratified_fold_parts,
+    stratified_indices,
+};
 use crate::train::{FoldConfig, SplitConfig};
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
@@ -420,6 +423,44 @@ impl Table {
         column: &str,
     ) -> Result<impl ExactSizeIterator<Item = TableSplit> + '_> {
         Ok(self.fold_splits(stratified_fold_parts(&self.labels(column)?.indices, config)?))
+    }
+
+    /// Cuts the table in two as [`train::group_split`](crate::train::group_split) cuts a data
+    /// set whose groups are this table's `column` (as [`Table::labels`] reads it: each distinct
+    /// value a group) with the same `config`: every row of a group on the same side.
+    ///
+    /// ```
+    /// use feedforward::data::table::Table;
+    /// use feedforward::train::SplitConfig;
+    ///
+    /// let table = Table::parse("user,rating\nann,4\nbob,2\nann,5\ncid,3\nbob,1\n".as_bytes(), "r.csv")?;
+    /// let split = table.group_split(SplitConfig { held_out: 1, seed: 0 }, "user")?;
+    /// let (kept, held) = (split.kept.cells("user")?, split.held_out.cells("user")?);
+    /// assert!(held.iter().all(|user| !kept.contains(user)));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A `column` that [`Table::labels`] cannot read, and those of
+    /// [`train::group_split`](crate::train::group_split).
+    pub fn group_split(&self, config: SplitConfig, column: &str) -> Result<TableSplit> {
+        let (kept, held_out) = group_split_indices(&self.labels(column)?.indices, config)?;
+        Ok(TableSplit { kept: self.pick(&kept), held_out: self.pick(&held_out) })
+    }
+
+    /// [`Table::folds`] by the groups of `column` (as [`Table::labels`] reads it), as
+    /// [`train::group_folds`](crate::train::group_folds) cuts: every row of a group in the
+    /// same part.
+    ///
+    /// # Errors
+    /// A `column` that [`Table::labels`] cannot read, and those of
+    /// [`train::group_folds`](crate::train::group_folds).
+    pub fn group_folds(
+        &self,
+        config: FoldConfig,
+        column: &str,
+    ) -> Result<impl ExactSizeIterator<Item = TableSplit> + '_> {
+        Ok(self.fold_splits(group_fold_parts(&self.labels(column)?.indices, config)?))
     }
 
     /// Each part of `parts` held out in turn.
