@@ -416,6 +416,18 @@ fn tabular_embeds_columns_of_many_categories() {
         assert_eq!(x[(user_row, 1)], 120.0);
         assert!(y[1].is_finite(), "{y}");
     }
+    // Scored on users it never saw (--group user): their zero vectors leave the items' part of
+    // the ratings, at most 3/7 of their variance here; better than their mean, far from what
+    // the known users' vectors give.
+    let grouped = run_binary(&bin, &[&base[..], &embed[..], &["--group", "user"], &files[2..]].concat());
+    let stdout = String::from_utf8_lossy(&grouped.stdout);
+    assert!(grouped.status.success(), "{}{stdout}", String::from_utf8_lossy(&grouped.stderr));
+    assert!(stdout.contains("groups of \"user\": 120"), "{stdout}");
+    let new_users = metrics(&json)["test_per_target"][0]["r2"].as_f64().unwrap();
+    assert!(new_users > 0.1 && new_users < 3.0 / 7.0, "R² {new_users} on new users, {r2} on known ones");
+    let run = run_binary(&bin, &[&base[..], &["--group", "city"]].concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("no column is named \"city\""), "{stderr}");
     for (flag, error) in [
         ("user:0", "a length of at least 1"),
         ("user", "expected COLUMN:LENGTH"),

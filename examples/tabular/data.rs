@@ -56,6 +56,8 @@ pub struct Cut {
     pub train: (DMatrix<f32>, Task),
     pub test: (DMatrix<f32>, Task),
     pub plan: Option<Features>,
+    /// With `--group`: the group of each training row (its class in the group column).
+    pub groups: Option<Vec<usize>>,
 }
 
 impl Csv {
@@ -71,6 +73,11 @@ impl Csv {
         if let Some(c) = args.categorical.iter().find(|&c| args.target.contains(c) || args.ignore.contains(c))
         {
             return Err(format!("--categorical {c:?}: that column is a target or ignored").into());
+        }
+        if let Some(group) = &args.group {
+            // Read now, so that a missing column or a gap is named before anything is fitted.
+            let groups = table.labels(group)?;
+            println!("groups of {group:?}: {}", groups.classes.len());
         }
         if let Some((c, _)) = args.embed.iter().find(|(c, _)| !args.categorical.contains(c)) {
             return Err(format!("--embed {c:?}: name the column in --categorical too").into());
@@ -98,7 +105,9 @@ impl Csv {
         let part = |table: &Table| -> Result<(DMatrix<f32>, Task), Box<dyn std::error::Error>> {
             Ok((plan.matrix(table)?, task.of_part(table, &targets)?))
         };
-        Ok(Cut { train: part(&parts.kept)?, test: part(&parts.held_out)?, plan: Some(plan) })
+        let groups = args.group.as_ref().map(|column| parts.kept.labels(column)).transpose()?;
+        let (train, test) = (part(&parts.kept)?, part(&parts.held_out)?);
+        Ok(Cut { train, test, plan: Some(plan), groups: groups.map(|labels| labels.indices) })
     }
 
     /// What `plan` makes of the table's columns: its one-hot rows, its embedded columns, the
@@ -138,25 +147,26 @@ impl Csv {
 }
 
 /// The cuts to evaluate: one, a fifth of the rows held out for the test, or with `--folds`
-/// one per part. A classification holds out each class in its share.
+/// one per part. With `--group`, whole groups; else a classification holds out each class in
+/// its share.
 pub fn cuts(args: &Args, source: &Source, task: &Task) -> Result<Vec<Cut>, Box<dyn std::error::Error>> {
     let stratified = args.task == TaskKind::Classification;
     match (source, args.folds) {
         (Source::Csv(csv), None) => {
             let (table, config) = (&csv.table, args.test_split(csv.table.rows()));
-            let parts = if stratified {
-                table.stratified_split(config, &args.target[0])?
-            } else {
-                table.split(config)?
+            let parts = match &args.group {
+                Some(column) => table.group_split(config, column)?,
+                None if stratified => table.stratified_split(config, &args.target[0])?,
+                None => table.split(config)?,
             };
             Ok(vec![csv.cut(args, parts, task)?])
         }
         (Source::Csv(csv), Some(folds)) => {
             let (table, config) = (&csv.table, FoldConfig { folds, seed: args.seed });
-            let parts: Vec<TableSplit> = if stratified {
-                table.stratified_folds(config, &args.target[0])?.collect()
-            } else {
-                table.folds(config)?.collect()
+            let parts: Vec<TableSplit> = match &args.group {
+                Some(column) => table.group_folds(config, column)?.collect(),
+                None if stratified => table.stratified_folds(config, &args.target[0])?.collect(),
+                None => table.folds(config)?.collect(),
             };
             parts.into_iter().map(|p| csv.cut(args, p, task)).collect()
         }
@@ -167,6 +177,7 @@ pub fn cuts(args: &Args, source: &Source, task: &Task) -> Result<Vec<Cut>, Box<d
                 train: (s.inputs, task_of(s.targets)),
                 test: (s.held_out_inputs, task_of(s.held_out_targets)),
                 plan: None,
+                groups: None,
             };
             Ok(match folds {
                 None => vec![cut(train::stratified_split(x, labels, args.test_split(x.ncols()))?)],

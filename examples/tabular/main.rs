@@ -21,8 +21,8 @@
 //! embeds some of the `--categorical` columns instead (ids of thousands of users or products):
 //! each enters as one row of class indices, and an `Embedding` after the input standardization
 //! gives each category a trainable vector of that length (an unseen one, under `all-zeros`, a
-//! vector of zeros). `--weight-decay` sets Adam's (on
-//! the weights and the embeddings, not the biases).
+//! vector of zeros). `--weight-decay` sets Adam's (on the weights and the embeddings, not the
+//! biases). `--fill-categories missing-class` gives a column's gaps a class of their own.
 //!
 //! `--task` says what the target columns are (`task.rs`): `classification` (one column of
 //! classes, the default), `regression` (one or more numeric columns, predicted in their own
@@ -32,7 +32,10 @@
 //! `--folds K` cross-validates instead of holding out one test part: the rows are cut into `K`
 //! parts (`train::folds`, or `stratified_folds` for a classification, with the table's twins),
 //! each scored by a network trained on the others, with a plan of inputs fitted on those
-//! others; it prints a line per fold and each score's mean and standard deviation.
+//! others; it prints a line per fold and each score's mean and standard deviation. `--group
+//! user` keeps every row of a user on one side of each cut (the test part or the folds, and the
+//! validation hold-out: `Table::group_split`, `group_folds`, `train::group_split`), so the
+//! scores are those of users the network never saw.
 //!
 //! ```text
 //! cargo run --release --example tabular
@@ -49,6 +52,9 @@
 //!     --target price --categorical city
 //! cargo run --release --example tabular -- --csv ratings.csv --task regression \
 //!     --target rating --categorical user,item --embed user:16,item:16 --weight-decay 1e-4
+//! cargo run --release --example tabular -- --csv ratings.csv --task regression \
+//!     --target rating --categorical user,item --embed user:16,item:16 --weight-decay 1e-4 \
+//!     --unseen-categories all-zeros --group user
 //! cargo run --release --example tabular -- --csv movies.csv --task multi-label \
 //!     --target comedy,drama,thriller --ignore title
 //! cargo run --release --example tabular -- --csv penguins.csv --target species \
@@ -67,6 +73,7 @@ use feedforward::{
     Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, Init, Layer, Loss, MeanSquaredError,
     Network, SoftmaxCrossEntropy, Standardize, Targets,
 };
+use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value};
@@ -131,6 +138,11 @@ struct Args {
     /// the mean and spread of the scores. No model is saved.
     #[arg(long, conflicts_with = "model")]
     folds: Option<usize>,
+    /// Cut by the groups of this column: every row of one value (a user, a patient) on the
+    /// same side of the test cut, the folds and the validation hold-out, so the scores are
+    /// those of groups the network never saw (instead of each class in its share).
+    #[arg(long, requires = "csv")]
+    group: Option<String>,
     /// Seed of the data, the splits, the weights and the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -302,8 +314,23 @@ fn train<L: Loss<f32> + ?Sized>(
     Ok((net, report.epochs.len()))
 }
 
-/// Trains on `cut.train` (a fifth of it held out for validation, each class in its share for a
-/// classification) and scores on `cut.test`.
+/// The validation hold-out of `x` and `targets`: whole groups when the rows have `groups`
+/// (`--group`), else the cut `plain` makes.
+fn hold_out<Y: Targets + ?Sized>(
+    x: &DMatrix<f32>,
+    targets: &Y,
+    groups: Option<&[usize]>,
+    config: SplitConfig,
+    plain: impl FnOnce() -> feedforward::Result<Split<f32, Y::Batch>>,
+) -> feedforward::Result<Split<f32, Y::Batch>> {
+    match groups {
+        Some(groups) => train::group_split(x, targets, groups, config),
+        None => plain(),
+    }
+}
+
+/// Trains on `cut.train` (a fifth of it held out for validation: whole groups with `--group`,
+/// else each class in its share for a classification) and scores on `cut.test`.
 fn evaluate(
     args: &Args,
     cut: &Cut,
@@ -318,9 +345,11 @@ fn evaluate(
     };
     let ends = move |last| Ends { embedding, last };
     let validation = SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 1 };
+    let groups = cut.groups.as_deref();
     Ok(match (train_task, test_task) {
         (Task::Classification { labels, classes }, Task::Classification { labels: truth, .. }) => {
-            let fit = train::stratified_split(x, labels, validation)?;
+            let stratified = || train::stratified_split(x, labels, validation);
+            let fit = hold_out(x, &labels[..], groups, validation, stratified)?;
             let (weights, counts) =
                 class_weights(args.class_weights.unwrap_or(Weights::Balanced), &fit.targets, classes.len());
             if narration == Narration::Full {
@@ -332,7 +361,7 @@ fn evaluate(
             (net, epochs, scores)
         }
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
-            let fit = train::split(x, values, validation)?;
+            let fit = hold_out(x, values, groups, validation, || train::split(x, values, validation))?;
             // The network learns standardized targets and gives them back in their units.
             let restore = Standardize::fit(&fit.targets)?.inverse();
             let (net, epochs) =
@@ -341,7 +370,7 @@ fn evaluate(
             (net, epochs, scores)
         }
         (Task::MultiLabel { targets, labels }, Task::MultiLabel { targets: truth, .. }) => {
-            let fit = train::split(x, targets, validation)?;
+            let fit = hold_out(x, targets, groups, validation, || train::split(x, targets, validation))?;
             let loss = BinaryCrossEntropy::new();
             let (net, epochs) = train(args, &fit, &loss, labels.len(), ends(None), narration, rng)?;
             let scores = task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels)?;
