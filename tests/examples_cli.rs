@@ -425,9 +425,17 @@ fn tabular_embeds_columns_of_many_categories() {
     assert!(stdout.contains("groups of \"user\": 120"), "{stdout}");
     let new_users = metrics(&json)["test_per_target"][0]["r2"].as_f64().unwrap();
     assert!(new_users > 0.1 && new_users < 3.0 / 7.0, "R² {new_users} on new users, {r2} on known ones");
-    let run = run_binary(&bin, &[&base[..], &["--group", "city"]].concat());
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success() && stderr.contains("no column is named \"city\""), "{stderr}");
+    for (flags, error) in [
+        (&["--group", "city"][..], "no column is named \"city\""),
+        (
+            &["--group", "user"][..],
+            "--group \"user\": the test rows' users are never among the training rows'",
+        ),
+    ] {
+        let run = run_binary(&bin, &[&base[..], flags].concat());
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && stderr.contains(error), "{flags:?}: {stderr}");
+    }
     for (flag, error) in [
         ("user:0", "a length of at least 1"),
         ("user", "expected COLUMN:LENGTH"),

@@ -75,6 +75,13 @@ impl Csv {
             return Err(format!("--categorical {c:?}: that column is a target or ignored").into());
         }
         if let Some(group) = &args.group {
+            if args.categorical.contains(group) && args.unseen() == UnseenCategories::Refuse {
+                return Err(format!(
+                    "--group {group:?}: the test rows' {group}s are never among the training rows' \
+                     (add --unseen-categories all-zeros, or leave {group:?} out of the inputs)"
+                )
+                .into());
+            }
             // Read now, so that a missing column or a gap is named before anything is fitted.
             let groups = table.labels(group)?;
             println!("groups of {group:?}: {}", groups.classes.len());
