@@ -67,8 +67,9 @@ impl UnknownCategory {
 
 /// Entity embeddings of categorical input rows: each row named by an [`EmbeddingRow`] holds a
 /// category index per sample, which becomes a trainable vector of `dims` values (a column of
-/// the row's table, drawn from `N(0, 1)` as PyTorch's `nn.Embedding`); the other input rows
-/// pass through unchanged.
+/// the row's table, drawn from `N(0, 0.01²)` as fastai's tabular models draw them, or from
+/// another deviation with [`normal`](Embedding::normal)); the other input rows pass through
+/// unchanged.
 ///
 /// Output rows: the rows that pass through, in their order, then the embedded rows' vectors,
 /// in the order of their rows. Parameters: a table per embedded row, `dims × categories`, named
@@ -122,15 +123,44 @@ pub struct Embedding<T: Float> {
 }
 
 impl<T: Float> Embedding<T> {
-    /// Embeds the rows `rows` of an input of `inputs` rows, tables drawn from `N(0, 1)`.
+    /// The deviation of the tables [`new`](Embedding::new) draws: 0.01, fastai's for the
+    /// embeddings of its tabular models.
+    ///
+    /// Small vectors train as well as large ones or better, and need no weight decay to do so:
+    /// on 20,000 synthetic ratings (an example in the README), the held-out RMSE after early
+    /// stopping was 0.158 from `N(0, 0.01²)` and 0.157 from `N(0, 0.1²)`, but 0.334 from
+    /// PyTorch's `N(0, 1)`, which needed a weight decay of 1e-4 to reach 0.166.
+    pub const STD: f64 = 0.01;
+
+    /// Embeds the rows `rows` of an input of `inputs` rows, tables drawn from
+    /// `N(0, STD²)` ([`STD`](Embedding::STD)).
     ///
     /// Errors: no rows to embed, a row beyond the input or named twice, no categories or no
     /// dimensions, or more categories than `T` counts exactly with one to spare for an unknown
     /// one (2²⁴ for `f32`).
     pub fn new<R: Rng + ?Sized>(inputs: usize, rows: &[EmbeddingRow], rng: &mut R) -> Result<Self> {
+        Self::normal(inputs, rows, Self::STD, rng)
+    }
+
+    /// [`new`](Embedding::new) with tables drawn from `N(0, std²)` (`std·N(0, 1)`): 1 for
+    /// PyTorch's `nn.Embedding`. Errors: those of `new`, and a `std` that is not finite and > 0.
+    pub fn normal<R: Rng + ?Sized>(
+        inputs: usize,
+        rows: &[EmbeddingRow],
+        std: f64,
+        rng: &mut R,
+    ) -> Result<Self> {
+        if !(std.is_finite() && std > 0.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "Embedding std",
+                value: std,
+                requirement: "must be finite and > 0",
+            });
+        }
         let mut embedding = Self::zeros(inputs, rows)?;
+        let std = T::lit(std);
         for table in &mut embedding.tables {
-            table.value_mut().iter_mut().for_each(|v| *v = T::standard_normal(rng));
+            table.value_mut().iter_mut().for_each(|v| *v = std * T::standard_normal(rng));
         }
         Ok(embedding)
     }
