@@ -405,6 +405,9 @@ fn tabular_embeds_columns_of_many_categories() {
         use feedforward::data::table::{Encoding, Features, Table};
         let plan = Features::load(dir.path().join("ratings.features.json")).unwrap();
         assert_eq!(plan.encoding("user"), Some(Encoding::Index));
+        // The same plan rides in the model file.
+        let metadata = feedforward::weights::metadata(&model).unwrap();
+        assert_eq!(Features::from_json(&metadata["features"], &model).unwrap(), plan);
         let net = feedforward::Network::<f32>::load(&model).unwrap();
         let new = Table::parse("item,user\nitem 5,u17\nitem 5,u999\n".as_bytes(), "new.csv").unwrap();
         let x = plan.matrix::<f32>(&new).unwrap();

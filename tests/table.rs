@@ -318,6 +318,15 @@ fn a_features_file_keeps_the_plan_and_bad_files_are_errors() {
     assert!(reason.contains("\"c\" twice"), "{reason}");
     let e = Features::load(dir.path().join("missing.json")).unwrap_err();
     assert!(matches!(e, Error::MissingFile { .. }), "{e}");
+    // The same JSON as text (a model file's metadata), its errors naming where it came from.
+    let features = Features::fit(&parse("km,make\n10,kia\n").unwrap(), &["km"], &["make"]).unwrap();
+    assert_eq!(Features::from_json(&features.to_json(), "m.safetensors").unwrap(), features);
+    match Features::from_json("{\"format_version\": 9}", "m.safetensors").unwrap_err() {
+        Error::Csv { path, line: 1, reason } => {
+            assert!(path.ends_with("m.safetensors") && reason.contains("format version"), "{reason}")
+        }
+        other => panic!("expected a CSV error, got {other}"),
+    }
 }
 
 /// An empty cell is a missing value: the table reads, and each use of its column that has no

@@ -67,7 +67,7 @@ mod task;
 
 use clap::{Parser, ValueEnum};
 use data::{CLASSES, Csv, Cut, Source, cuts, synthetic};
-use feedforward::data::table::{FillCategories, FillNumbers, Missing, OneHot, UnseenCategories};
+use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot, UnseenCategories};
 use feedforward::train::{self, Batching, EarlyStopping, Split, SplitConfig, TrainConfig};
 use feedforward::{
     Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, Init, Layer, Loss, MeanSquaredError,
@@ -436,16 +436,21 @@ fn single_run(
     let (net, epochs, scores) = evaluate(args, cut, Narration::Full, rng)?;
     print!("{}", scores.report);
     if let Some(path) = &args.model {
-        // What the outputs are rides in the model file: a server maps an output row to its
-        // name without the training table.
+        // What the outputs are, and the plan of inputs, ride in the model file: a server maps
+        // a table's rows to inputs and an output row to its name without the training table.
+        let plan = cut.plan.as_ref().map(Features::to_json);
         let mut metadata: Vec<(&str, &str)> = vec![("task", task_name)];
         metadata.extend(scores.metadata.iter().map(|(k, v)| (*k, v.as_str())));
+        metadata.extend(plan.as_deref().map(|json| ("features", json)));
         net.save_with_metadata(path, &metadata)?;
         println!("model: {} (takes raw features; what its outputs are in its metadata)", path.display());
         if let Some(plan) = &cut.plan {
             let plan_path = path.with_extension("features.json");
             plan.save(&plan_path)?;
-            println!("its inputs: {} (data::table::Features::load)", plan_path.display());
+            println!(
+                "its inputs: {} (data::table::Features::load), and in its metadata (\"features\")",
+                plan_path.display()
+            );
         }
     }
     let mut json = scores.json;

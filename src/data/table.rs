@@ -1227,12 +1227,34 @@ impl Features {
         Ok(x)
     }
 
-    /// Writes the plan to `path` as JSON: `{"format_version": 3, "numeric": [...],
-    /// "numeric_fills": {column: value, ...}, "categorical": [{"column": ..., "classes": [...],
-    /// "fill": class, "encoding": "index"}, ...], "indicators": [...], "unseen_categories":
-    /// "refuse"}` (a code without a fill has no `"fill"`, a one-hot code no `"encoding"`).
+    /// Writes the plan to `path` as JSON ([`to_json`](Features::to_json)).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        std::fs::write(path, self.to_json()).map_err(Error::at(path))
+    }
+
+    /// The plan as JSON: `{"format_version": 3, "numeric": [...], "numeric_fills": {column:
+    /// value, ...}, "categorical": [{"column": ..., "classes": [...], "fill": class,
+    /// "encoding": "index"}, ...], "indicators": [...], "unseen_categories": "refuse"}` (a code
+    /// without a fill has no `"fill"`, a one-hot code no `"encoding"`). Beside
+    /// [`save`](Features::save)'s file, it can travel in a model file's metadata, so that one
+    /// file serves raw rows:
+    ///
+    /// ```
+    /// use feedforward::data::table::{Features, Table};
+    /// use feedforward::{Network, weights};
+    ///
+    /// let training = Table::parse("city,area\nLyon,80\nParis,45\n".as_bytes(), "houses.csv")?;
+    /// let plan = Features::fit(&training, &["area"], &["city"])?;
+    /// let path = std::env::temp_dir().join("feedforward-doc-plan-in-model.safetensors");
+    /// Network::<f32>::new(plan.rows()).save_with_metadata(&path, &[("features", &plan.to_json())])?;
+    /// let metadata = weights::metadata(&path)?;
+    /// assert_eq!(Features::from_json(&metadata["features"], &path)?, plan);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    #[must_use]
+    pub fn to_json(&self) -> String {
         let codes: Vec<serde_json::Value> =
             (self.categorical.iter().zip(&self.class_fills).zip(&self.encodings))
                 .map(|((c, fill), encoding)| {
@@ -1257,20 +1279,26 @@ impl Features {
             "indicators": self.indicators,
             "unseen_categories": self.unseen.name(),
         });
-        let text =
-            serde_json::to_string_pretty(&json).expect("JSON of strings and finite numbers serializes");
-        std::fs::write(path, text).map_err(Error::at(path))
+        serde_json::to_string_pretty(&json).expect("JSON of strings and finite numbers serializes")
     }
 
     /// Reads a plan [`save`](Features::save) wrote (format 3; 2, which had no encodings; or 1,
-    /// which had no fills or indicators either). A file that is not one is an [`Error::Csv`] naming what is wrong (at
-    /// the line of a JSON syntax error, else line 1).
+    /// which had no fills or indicators either). A file that is not one is an [`Error::Csv`]
+    /// naming what is wrong (at the line of a JSON syntax error, else line 1).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(path, e, "a features file (Features::save)"))?;
+        Features::from_json(&text, path)
+    }
+
+    /// Reads a plan from the JSON of [`to_json`](Features::to_json), as
+    /// [`load`](Features::load) reads a file; `origin` names where the text came from in errors
+    /// (the model file whose metadata held it, say).
+    pub fn from_json(text: &str, origin: impl AsRef<Path>) -> Result<Self> {
+        let path = origin.as_ref();
         let bad = |reason: String| Error::Csv { path: path.to_path_buf(), line: 1, reason };
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Csv {
+        let json: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Csv {
             path: path.to_path_buf(),
             line: e.line().max(1),
             reason: format!("not a features file: {e}"),
