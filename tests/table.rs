@@ -897,6 +897,10 @@ fn a_column_encoded_as_indices_is_one_row_an_embedding_reads() {
     ]);
     let embedding = lenient.embedding::<f32, _>(dims, &mut rng).unwrap();
     assert_eq!(embedding.unknown(), UnknownCategory::ZeroVector);
+    assert_eq!(
+        (lenient.unknown_category(), features.unknown_category()),
+        (UnknownCategory::ZeroVector, UnknownCategory::Refuse)
+    );
     let net = feedforward::Network::new(6).push(embedding).unwrap();
     let y = net.output(&x).unwrap();
     assert_eq!(y.column(0).rows(4, 4).as_slice(), &[0.0; 4], "dan's vector");

@@ -1124,11 +1124,21 @@ impl Features {
         dims: impl Fn(&OneHot) -> usize,
         rng: &mut R,
     ) -> Result<crate::Embedding<T>> {
-        let unknown = match self.unseen {
+        let embedding = crate::Embedding::new(self.rows(), &self.embedding_rows(dims), rng)?;
+        Ok(embedding.with_unknown(self.unknown_category()))
+    }
+
+    /// What an [`Embedding`](crate::Embedding) of this plan's inputs makes of the index the
+    /// plan gives an unseen category: [`ZeroVector`](crate::UnknownCategory::ZeroVector) under
+    /// [`UnseenCategories::AllZeros`], else [`Refuse`](crate::UnknownCategory::Refuse) (no
+    /// such index is given). For an embedding built by hand (`Embedding::normal`, say):
+    /// `.with_unknown(plan.unknown_category())`.
+    #[must_use]
+    pub fn unknown_category(&self) -> crate::UnknownCategory {
+        match self.unseen {
             UnseenCategories::Refuse => crate::UnknownCategory::Refuse,
             UnseenCategories::AllZeros => crate::UnknownCategory::ZeroVector,
-        };
-        Ok(crate::Embedding::new(self.rows(), &self.embedding_rows(dims), rng)?.with_unknown(unknown))
+        }
     }
 
     /// The names of the columns of categories, in order.
