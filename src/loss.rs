@@ -10,8 +10,8 @@
 //! | [`MeanSquaredError`] | a matrix shaped like the outputs | `(z − t)²`, mean over all `R·N` entries | `2(z − t)/(R·N)` |
 //! | [`SoftTargetCrossEntropy`] | a matrix of probabilities in [0, 1], a distribution per sample | `ℓᵢ = Σₖ tᵢₖ(logsumexp(zᵢ) − zᵢₖ)`; `L = (1/N)Σℓᵢ` | `(Tᵢ·softmax(zᵢ) − tᵢ)/N`, `Tᵢ = Σₖ tᵢₖ` |
 //! | [`BinaryCrossEntropy`] | a matrix of probabilities in [0, 1] | `softplus(z) − t·z`, mean over all entries (positive weights: see the type) | `(σ(z) − t)/(R·N)` |
-//! | [`Huber`] | a matrix shaped like the outputs | `r²/2` if `|r| ≤ δ`, else `δ(|r| − δ/2)`, `r = z − t`; mean over all entries | `clamp(r, −δ, δ)/(R·N)` |
-//! | [`MeanAbsoluteError`] | a matrix shaped like the outputs | `|z − t|`, mean over all entries | `sign(z − t)/(R·N)` (0 at `z = t`) |
+//! | [`Huber`] | a matrix shaped like the outputs | `r²/2` if `\|r\| ≤ δ`, else `δ(\|r\| − δ/2)`, `r = z − t`; mean over all entries | `clamp(r, −δ, δ)/(R·N)` |
+//! | [`MeanAbsoluteError`] | a matrix shaped like the outputs | `\|z − t\|`, mean over all entries | `sign(z − t)/(R·N)` (0 at `z = t`) |
 //! | [`Quantile`] (`τ` per output row) | a matrix shaped like the outputs | `τ·r` if `r ≥ 0`, else `(τ − 1)·r`, `r = t − z`; mean over all entries | `−τ` if `t > z`, `1 − τ` if `t < z`, 0 at `t = z`; `/(R·N)` |
 //! | [`Poisson`] | a matrix of counts ≥ 0 | `eᶻ − t·z` (`z` the log-rate), mean over all entries | `(eᶻ − t)/(R·N)` |
 //!
