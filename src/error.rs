@@ -82,6 +82,17 @@ pub enum Error {
         requirement: &'static str,
     },
 
+    /// A sample weight of [`WeightedTargets`](crate::loss::WeightedTargets) that is negative or
+    /// not finite (`sample` names it), or weights that are all 0 (`sample` is `None`: a weighted
+    /// mean of nothing).
+    #[error("{}", sample_weight_message(*sample, *value))]
+    InvalidSampleWeight {
+        /// Position of the sample in its data set; `None` when every weight is 0.
+        sample: Option<usize>,
+        /// The offending weight.
+        value: f64,
+    },
+
     /// An input value a module cannot take, though finite and of the right shape: a category
     /// index of an [`Embedding`](crate::Embedding) that is not one of its row's categories.
     #[error("input at sample {sample}, row {row} is {value}: it {requirement}")]
@@ -191,6 +202,15 @@ fn non_finite_message(step: Option<usize>, what: &str, value: f64, sample: Optio
             "training diverged{at_step}: {what} is not finite ({value}); parameters are left as they were before this step; try a smaller learning rate"
         ),
         (None, None) => format!("{what} is not finite ({value})"),
+    }
+}
+
+fn sample_weight_message(sample: Option<usize>, value: f64) -> String {
+    match sample {
+        Some(i) => {
+            format!("sample weight of sample {i} is {}: it must be finite and at least 0", readable(value))
+        }
+        None => "every sample weight is 0: there is nothing to average over".to_string(),
     }
 }
 

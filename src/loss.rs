@@ -19,8 +19,16 @@
 //! max(z) + ln Σ exp(z − max z)`, `softplus(z) = max(z, 0) + ln(1 + exp(−|z|))`), so logits of
 //! ±1e4 give finite losses and gradients. [`Poisson`]'s `eᶻ` is PyTorch's, unclamped.
 //!
+//! Every built-in is also a [`PerSampleLoss`]: it gives each sample's loss (PyTorch's
+//! `reduction="none"`, [`Network::sample_losses`](crate::Network::sample_losses)), so that
+//! [`SampleWeighted`] can weigh each sample by a weight of its own ([`WeightedTargets`]).
+//!
 //! A loss of your own implements [`Loss`] (see `tests/custom_loss.rs`, log-cosh trained through
 //! [`train::fit`](crate::train::fit)).
+
+mod weighted;
+
+pub use weighted::{SampleWeighted, WeightedTargets};
 
 use crate::error::plural;
 use crate::linalg::{ensure_shape, flush_subnormal};
@@ -141,6 +149,70 @@ pub trait Loss<T: Float>: std::fmt::Debug + Sync {
         ensure_shape(grad, outputs.nrows(), outputs.ncols());
         Ok(self.compute(outputs, targets, Some(grad))?.loss)
     }
+}
+
+/// A reference to a loss is the loss: `SampleWeighted::new(&loss)` wraps a loss without
+/// moving it, `&dyn Loss<T, Target = …>` included.
+impl<T: Float, L: Loss<T> + ?Sized> Loss<T> for &L {
+    type Target = L::Target;
+
+    fn check_targets(&self, outputs: usize, targets: &Self::Target) -> Result<()> {
+        (**self).check_targets(outputs, targets)
+    }
+
+    fn compute(
+        &self,
+        outputs: &DMatrix<T>,
+        targets: &Self::Target,
+        grad: Option<&mut DMatrix<T>>,
+    ) -> Result<LossValue<T>> {
+        (**self).compute(outputs, targets, grad)
+    }
+}
+
+impl<T: Float, L: PerSampleLoss<T> + ?Sized> PerSampleLoss<T> for &L {
+    fn sample_losses(
+        &self,
+        outputs: &DMatrix<T>,
+        targets: &Self::Target,
+        losses: &mut Vec<SampleLoss<T>>,
+    ) -> Result<()> {
+        (**self).sample_losses(outputs, targets, losses)
+    }
+}
+
+/// One sample's part of a loss over a batch: `L = Σᵢ lossᵢ / Σᵢ countᵢ`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SampleLoss<T> {
+    /// The sample's loss `ℓᵢ`, from its own column of outputs and its own target (PyTorch's
+    /// `reduction="none"`).
+    pub loss: T,
+    /// What the sample adds to the mean's denominator: 1, or its label's class weight for a
+    /// loss that weighs classes ([`SoftmaxCrossEntropy::with_class_weights`]).
+    pub count: T,
+}
+
+/// A loss that is a mean of per-sample terms: sample `i`'s loss `ℓᵢ` reads column `i` of the
+/// outputs and its own target alone, and over a batch
+///
+/// ```text
+/// L = Σᵢ ℓᵢ / Σᵢ nᵢ,    column i of dL/dz = (dℓᵢ/dzᵢ) / Σᵢ nᵢ
+/// ```
+///
+/// with `nᵢ` the sample's [`count`](SampleLoss::count) (1 unless the loss weighs classes). Every
+/// built-in loss is one. It is what [`SampleWeighted`] needs to weigh samples, and what
+/// [`Network::sample_losses`](crate::Network::sample_losses) reports (which samples the model
+/// gets most wrong). A loss of your own implements it next to [`Loss`] (see
+/// `tests/custom_loss.rs`).
+pub trait PerSampleLoss<T: Float>: Loss<T> {
+    /// Overwrites `losses` with one [`SampleLoss`] per column of `outputs`, in order. Errors as
+    /// [`compute`](Loss::compute) does.
+    fn sample_losses(
+        &self,
+        outputs: &DMatrix<T>,
+        targets: &Self::Target,
+        losses: &mut Vec<SampleLoss<T>>,
+    ) -> Result<()>;
 }
 
 /// Fused softmax + mean cross-entropy over class-index targets, with optional label smoothing
@@ -291,6 +363,49 @@ fn check_label_range(classes: usize, labels: &[usize]) -> Result<()> {
     }
 }
 
+/// One batch's cross-entropy settings: the smoothed target `q = on·onehot(y) + off` and the
+/// class weights, giving each sample's loss from its `logsumexp`.
+struct CrossEntropyTerms<'a> {
+    weights: Option<&'a [f64]>,
+    /// `ε/K` on every class.
+    off: f64,
+    /// `1 − ε` more at the label.
+    on: f64,
+    /// `Σₖ wₖ` (`K` unweighted).
+    class_weight_sum: f64,
+}
+
+impl<'a> CrossEntropyTerms<'a> {
+    fn new(loss: &'a SoftmaxCrossEntropy, classes: usize) -> Self {
+        let weights = loss.class_weights.as_deref();
+        let eps = loss.label_smoothing;
+        CrossEntropyTerms {
+            weights,
+            off: eps / classes as f64,
+            on: 1.0 - eps,
+            class_weight_sum: weights.map_or(classes as f64, |w| w.iter().sum()),
+        }
+    }
+
+    fn weight(&self, k: usize) -> f64 {
+        self.weights.map_or(1.0, |w| w[k])
+    }
+
+    /// `A = Σₖ wₖqₖ` for label `y`: exactly 1 unweighted.
+    fn mass(&self, y: usize) -> f64 {
+        if self.weights.is_some() { self.on * self.weight(y) + self.off * self.class_weight_sum } else { 1.0 }
+    }
+
+    /// `ℓ = Σₖ wₖqₖ(logsumexp − zₖ) = A·logsumexp − (1 − ε)·w_y·z_y − (ε/K)·Σₖ wₖzₖ`.
+    fn loss<T: Float>(&self, z: &[T], y: usize, logsumexp: f64) -> f64 {
+        let mut loss = self.mass(y) * logsumexp - self.on * self.weight(y) * z[y].as_f64();
+        if self.off != 0.0 {
+            loss -= self.off * z.iter().enumerate().map(|(k, v)| self.weight(k) * v.as_f64()).sum::<f64>();
+        }
+        loss
+    }
+}
+
 impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
     type Target = [usize];
 
@@ -308,16 +423,14 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
         let (classes, batch) = logits.shape();
         Self::check_labels(classes, batch, labels)?;
         check_weight_count(self.class_weights.as_deref(), classes, "class weights")?;
-        let weights = self.class_weights.as_deref();
-        let weight = |k: usize| weights.map_or(1.0, |w| w[k]);
-        // The denominator Σ w_y (the batch size when unweighted), and Σ w over the classes.
-        let total_weight = weights.map_or(batch as f64, |w| labels.iter().map(|&y| w[y]).sum());
-        let class_weight_sum = weights.map_or(classes as f64, |w| w.iter().sum());
+        let terms = CrossEntropyTerms::new(self, classes);
+        // The denominator Σ w_y (the batch size when unweighted).
+        let total_weight = match terms.weights {
+            Some(w) => labels.iter().map(|&y| w[y]).sum(),
+            None => batch as f64,
+        };
         let n = T::lit(total_weight);
-        // q = (1 − ε)·onehot + ε/K: `off` on every class, `on` more at the label.
-        let eps = self.label_smoothing;
-        let (off, on) = (eps / classes as f64, 1.0 - eps);
-        let (off_t, on_t) = (T::lit(off), T::lit(on));
+        let (off, on) = (T::lit(terms.off), T::lit(terms.on));
         let data = (
             Cols(logits.as_slice(), classes),
             Cols(labels, 1),
@@ -334,8 +447,6 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
             for (z, &y) in z.0.chunks_exact(classes).zip(y.0) {
                 let (argmax, max) = column_max(z);
                 correct += usize::from(argmax == y);
-                // A = Σₖ wₖqₖ: exactly 1 unweighted.
-                let a = if weights.is_some() { on * weight(y) + off * class_weight_sum } else { 1.0 };
                 // Σ exp(z − max), each exponential computed once: kept in the gradient column
                 // when there is one (exp dominates this loop's cost).
                 let sum = match grads.as_mut().and_then(Iterator::next) {
@@ -345,25 +456,20 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
                             *gk = (zk - max).exp();
                             sum += *gk;
                         }
-                        let scale = T::lit(a) / (sum * n);
-                        if eps == 0.0 {
+                        let scale = T::lit(terms.mass(y)) / (sum * n);
+                        if terms.off == 0.0 {
                             g.iter_mut().for_each(|gk| *gk = flush_subnormal(*gk * scale));
                         } else {
                             for (k, gk) in g.iter_mut().enumerate() {
-                                *gk = flush_subnormal(*gk * scale - off_t * T::lit(weight(k)) / n);
+                                *gk = flush_subnormal(*gk * scale - off * T::lit(terms.weight(k)) / n);
                             }
                         }
-                        g[y] -= on_t * T::lit(weight(y)) / n;
+                        g[y] -= on * T::lit(terms.weight(y)) / n;
                         sum
                     }
-                    None => z.iter().fold(T::zero(), |acc, &v| acc + (v - max).exp()),
+                    None => sum_exp(z, max),
                 };
-                // Σₖ wₖqₖ(logsumexp − zₖ) = A·logsumexp − (1 − ε)·w_y·z[y] − (ε/K)·Σₖ wₖzₖ.
-                let mut sample = a * (sum.ln() + max).as_f64() - on * weight(y) * z[y].as_f64();
-                if eps != 0.0 {
-                    sample -= off * z.iter().enumerate().map(|(k, v)| weight(k) * v.as_f64()).sum::<f64>();
-                }
-                total += sample;
+                total += terms.loss(z, y, (sum.ln() + max).as_f64());
             }
             (total, correct)
         };
@@ -371,6 +477,32 @@ impl<T: Float> Loss<T> for SoftmaxCrossEntropy {
             for_column_blocks(batch, classes, data, &block, &|a, b| (a.0 + b.0, a.1 + b.1));
         Ok(LossValue { loss: T::lit(total / total_weight), accuracy: Some(correct as f64 / batch as f64) })
     }
+}
+
+impl<T: Float> PerSampleLoss<T> for SoftmaxCrossEntropy {
+    fn sample_losses(
+        &self,
+        logits: &DMatrix<T>,
+        labels: &[usize],
+        losses: &mut Vec<SampleLoss<T>>,
+    ) -> Result<()> {
+        let classes = logits.nrows();
+        Self::check_labels(classes, logits.ncols(), labels)?;
+        check_weight_count(self.class_weights.as_deref(), classes, "class weights")?;
+        let terms = CrossEntropyTerms::new(self, classes);
+        losses.clear();
+        losses.extend(logits.as_slice().chunks_exact(classes).zip(labels).map(|(z, &y)| {
+            let (_, max) = column_max(z);
+            let loss = terms.loss(z, y, (sum_exp(z, max).ln() + max).as_f64());
+            SampleLoss { loss: T::lit(loss), count: T::lit(terms.weight(y)) }
+        }));
+        Ok(())
+    }
+}
+
+/// `Σ exp(z − max)` of a column whose largest entry is `max`.
+fn sum_exp<T: Float>(z: &[T], max: T) -> T {
+    z.iter().fold(T::zero(), |s, &v| s + (v - max).exp())
 }
 
 /// Fused softmax + mean cross-entropy against a target distribution per sample (soft targets:
@@ -434,17 +566,38 @@ impl<T: Float> Loss<T> for SoftTargetCrossEntropy {
                         g.iter_mut().zip(t).for_each(|(gk, &tk)| *gk = flush_subnormal(*gk * scale - tk / n));
                         sum
                     }
-                    None => z.iter().fold(T::zero(), |s, &v| s + (v - max).exp()),
+                    None => sum_exp(z, max),
                 };
-                // Σₖ tₖ(logsumexp − zₖ) = T·logsumexp − Σₖ tₖzₖ.
-                let dot = z.iter().zip(t).map(|(&zk, &tk)| (tk * zk).as_f64()).sum::<f64>();
-                total += mass.as_f64() * (sum.ln() + max).as_f64() - dot;
+                total += soft_target_loss(z, t, mass, (sum.ln() + max).as_f64());
             }
             (total, agree)
         };
         let (total, agree) = for_column_blocks(batch, classes, data, &block, &|a, b| (a.0 + b.0, a.1 + b.1));
         Ok(LossValue { loss: T::lit(total / batch as f64), accuracy: Some(agree as f64 / batch as f64) })
     }
+}
+
+impl<T: Float> PerSampleLoss<T> for SoftTargetCrossEntropy {
+    fn sample_losses(&self, z: &DMatrix<T>, t: &DMatrix<T>, losses: &mut Vec<SampleLoss<T>>) -> Result<()> {
+        let (classes, batch) = z.shape();
+        check_matrix_targets(classes, Some(batch), t, is_probability, PROBABILITY)?;
+        losses.clear();
+        losses.extend(z.as_slice().chunks_exact(classes).zip(t.as_slice().chunks_exact(classes)).map(
+            |(z, t)| {
+                let (_, max) = column_max(z);
+                let mass = t.iter().fold(T::zero(), |s, &v| s + v);
+                let loss = soft_target_loss(z, t, mass, (sum_exp(z, max).ln() + max).as_f64());
+                SampleLoss { loss: T::lit(loss), count: T::one() }
+            },
+        ));
+        Ok(())
+    }
+}
+
+/// `ℓ = Σₖ tₖ(logsumexp − zₖ) = T·logsumexp − Σₖ tₖzₖ`, `T = Σₖ tₖ` the target's `mass`.
+fn soft_target_loss<T: Float>(z: &[T], t: &[T], mass: T, logsumexp: f64) -> f64 {
+    let dot = z.iter().zip(t).map(|(&zk, &tk)| (tk * zk).as_f64()).sum::<f64>();
+    mass.as_f64() * logsumexp - dot
 }
 
 /// Index and value of the largest entry of a non-empty column (the first, on ties): the
@@ -517,16 +670,36 @@ fn matrix_columns<'a, T: Float>(
     (Cols(outputs.as_slice(), rows), Cols(targets.as_slice(), rows), grad)
 }
 
-/// The shared driver of the entrywise losses: `L = (1/(R·N))·Σ loss(row, z, t)` over every
-/// entry, and `dL/dz = gradient(row, z, t)/(R·N)` into `grad` when given (`row` is the entry's
-/// output row, for per-output settings). Blocks of columns sum in f64 and are added in block
-/// order, so the result does not depend on the thread count.
+/// A loss taken entry by entry over outputs and targets of one shape: its value and gradient
+/// at one entry side by side (`row` is the entry's output row, for per-output settings). The
+/// loops live once, in [`entrywise`] and [`entrywise_samples`]; [`entrywise_loss!`] makes the
+/// type a [`Loss`] and a [`PerSampleLoss`].
+trait Entrywise<T: Float> {
+    /// Checks the loss's settings and the targets against `rows` outputs and, when given, a
+    /// batch of `batch` samples.
+    fn check(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()>;
+
+    /// `ℓ(z, t)` of one entry.
+    fn entry(&self, row: usize, z: T, t: T) -> T;
+
+    /// `dℓ/dz` of one entry.
+    fn entry_gradient(&self, row: usize, z: T, t: T) -> T;
+
+    /// The accuracy, for a loss that classifies.
+    fn accuracy(&self, _z: &DMatrix<T>, _t: &DMatrix<T>) -> Option<f64> {
+        None
+    }
+}
+
+/// The shared driver of the entrywise losses: `L = (1/(R·N))·Σ entry(row, z, t)` over every
+/// entry, and `dL/dz = entry_gradient(row, z, t)/(R·N)` into `grad` when given. Blocks of
+/// columns sum in f64 and are added in block order, so the result does not depend on the
+/// thread count.
 fn entrywise<T: Float>(
+    loss: &(impl Entrywise<T> + Sync),
     outputs: &DMatrix<T>,
     targets: &DMatrix<T>,
     grad: Option<&mut DMatrix<T>>,
-    loss: impl Fn(usize, T, T) -> T + Sync,
-    gradient: impl Fn(usize, T, T) -> T + Sync,
 ) -> T {
     let (rows, batch) = outputs.shape();
     let count = (rows * batch) as f64;
@@ -535,17 +708,63 @@ fn entrywise<T: Float>(
     let block = |(z, t, g): MatrixColumns<'_, T>| {
         if let Some(g) = g {
             for (((g, &z), &t), row) in g.0.iter_mut().zip(z.0).zip(t.0).zip((0..rows).cycle()) {
-                *g = flush_subnormal(gradient(row, z, t) * scale);
+                *g = flush_subnormal(loss.entry_gradient(row, z, t) * scale);
             }
         }
         z.0.iter()
             .zip(t.0)
             .zip((0..rows).cycle())
-            .map(|((&z, &t), row)| loss(row, z, t).as_f64())
+            .map(|((&z, &t), row)| loss.entry(row, z, t).as_f64())
             .sum::<f64>()
     };
     T::lit(for_column_blocks(batch, rows, data, &block, &|a, b| a + b) / count)
 }
+
+/// Each sample's loss under an entrywise loss: the mean of its column's entries, so that the
+/// batch's loss is the mean of the samples'.
+fn entrywise_samples<T: Float>(
+    loss: &impl Entrywise<T>,
+    outputs: &DMatrix<T>,
+    targets: &DMatrix<T>,
+    losses: &mut Vec<SampleLoss<T>>,
+) {
+    let rows = outputs.nrows();
+    let columns = outputs.as_slice().chunks_exact(rows).zip(targets.as_slice().chunks_exact(rows));
+    losses.clear();
+    losses.extend(columns.map(|(z, t)| {
+        let sum =
+            z.iter().zip(t).enumerate().map(|(row, (&z, &t))| loss.entry(row, z, t).as_f64()).sum::<f64>();
+        SampleLoss { loss: T::lit(sum / rows as f64), count: T::one() }
+    }));
+}
+
+/// Makes each [`Entrywise`] type a [`Loss`] on target matrices and a [`PerSampleLoss`].
+macro_rules! entrywise_loss {
+    ($($loss:ty),+) => {$(
+        impl<T: Float> Loss<T> for $loss {
+            type Target = DMatrix<T>;
+
+            fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
+                self.check(outputs, None, targets)
+            }
+
+            fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
+                self.check(z.nrows(), Some(z.ncols()), t)?;
+                Ok(LossValue { loss: entrywise(self, z, t, grad), accuracy: self.accuracy(z, t) })
+            }
+        }
+
+        impl<T: Float> PerSampleLoss<T> for $loss {
+            fn sample_losses(&self, z: &DMatrix<T>, t: &DMatrix<T>, losses: &mut Vec<SampleLoss<T>>) -> Result<()> {
+                self.check(z.nrows(), Some(z.ncols()), t)?;
+                entrywise_samples(self, z, t, losses);
+                Ok(())
+            }
+        }
+    )+};
+}
+
+entrywise_loss!(MeanSquaredError, BinaryCrossEntropy, Huber, MeanAbsoluteError, Quantile, Poisson);
 
 /// Mean squared error over every entry (PyTorch's `MSELoss`, mean reduction):
 /// `L = (1/(R·N))·Σ (z − t)²`, `dL/dz = 2(z − t)/(R·N)`. Targets: a finite matrix shaped like
@@ -562,18 +781,17 @@ fn entrywise<T: Float>(
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MeanSquaredError;
 
-impl<T: Float> Loss<T> for MeanSquaredError {
-    type Target = DMatrix<T>;
-
-    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
-        finite_targets(outputs, None, targets)
+impl<T: Float> Entrywise<T> for MeanSquaredError {
+    fn check(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
+        finite_targets(rows, batch, targets)
     }
 
-    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
-        finite_targets(z.nrows(), Some(z.ncols()), t)?;
-        let two = T::lit(2.0);
-        let loss = entrywise(z, t, grad, |_, z, t| (z - t) * (z - t), |_, z, t| two * (z - t));
-        Ok(LossValue { loss, accuracy: None })
+    fn entry(&self, _: usize, z: T, t: T) -> T {
+        (z - t) * (z - t)
+    }
+
+    fn entry_gradient(&self, _: usize, z: T, t: T) -> T {
+        T::lit(2.0) * (z - t)
     }
 }
 
@@ -638,38 +856,37 @@ impl BinaryCrossEntropy {
         self.pos_weight.as_deref()
     }
 
-    /// Checks the targets, and that the weights, if any, are one per output row.
-    fn check<T: Float>(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
-        check_weight_count(self.pos_weight.as_deref(), rows, "positive weights")?;
-        check_matrix_targets(rows, batch, targets, is_probability, PROBABILITY)
+    /// The positive weight `p` of output row `row` (1 when not set).
+    fn p<T: Float>(&self, row: usize) -> T {
+        self.pos_weight.as_deref().map_or(T::one(), |w| T::lit(w[row]))
+    }
+
+    /// `1 + (p − 1)·t`, the weight of `softplus(z)` and `σ(z)`: exactly 1 when `p = 1`.
+    fn both<T: Float>(&self, row: usize, t: T) -> T {
+        T::one() + (self.p::<T>(row) - T::one()) * t
     }
 }
 
 const PROBABILITY: &str = "must be a probability in [0, 1]";
 
-impl<T: Float> Loss<T> for BinaryCrossEntropy {
-    type Target = DMatrix<T>;
-
-    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
-        self.check(outputs, None, targets)
+impl<T: Float> Entrywise<T> for BinaryCrossEntropy {
+    fn check(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
+        check_weight_count(self.pos_weight.as_deref(), rows, "positive weights")?;
+        check_matrix_targets(rows, batch, targets, is_probability, PROBABILITY)
     }
 
-    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
-        self.check(z.nrows(), Some(z.ncols()), t)?;
-        let weights = self.pos_weight.as_deref();
-        let p = |row: usize| weights.map_or(T::one(), |w| T::lit(w[row]));
-        // 1 + (p − 1)·t, the weight of softplus(z) and σ(z): exactly 1 when p = 1.
-        let both = |row: usize, t: T| T::one() + (p(row) - T::one()) * t;
-        let loss = entrywise(
-            z,
-            t,
-            grad,
-            |row, z, t| both(row, t) * softplus(z) - p(row) * t * z,
-            |row, z, t| both(row, t) * sigmoid(z) - p(row) * t,
-        );
+    fn entry(&self, row: usize, z: T, t: T) -> T {
+        self.both(row, t) * softplus(z) - self.p::<T>(row) * t * z
+    }
+
+    fn entry_gradient(&self, row: usize, z: T, t: T) -> T {
+        self.both(row, t) * sigmoid(z) - self.p::<T>(row) * t
+    }
+
+    fn accuracy(&self, z: &DMatrix<T>, t: &DMatrix<T>) -> Option<f64> {
         let half = T::lit(0.5);
         let agree = z.iter().zip(t.iter()).filter(|&(&z, &t)| (z > T::zero()) == (t > half)).count();
-        Ok(LossValue { loss, accuracy: Some(agree as f64 / z.len() as f64) })
+        Some(agree as f64 / z.len() as f64)
     }
 }
 
@@ -723,27 +940,20 @@ impl Default for Huber {
     }
 }
 
-impl<T: Float> Loss<T> for Huber {
-    type Target = DMatrix<T>;
-
-    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
-        finite_targets(outputs, None, targets)
+impl<T: Float> Entrywise<T> for Huber {
+    fn check(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
+        finite_targets(rows, batch, targets)
     }
 
-    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
-        finite_targets(z.nrows(), Some(z.ncols()), t)?;
+    fn entry(&self, _: usize, z: T, t: T) -> T {
         let (delta, half) = (T::lit(self.delta), T::lit(0.5));
-        let loss = entrywise(
-            z,
-            t,
-            grad,
-            |_, z, t| {
-                let r = (z - t).abs();
-                if r <= delta { half * r * r } else { delta * (r - half * delta) }
-            },
-            |_, z, t| (z - t).max(-delta).min(delta),
-        );
-        Ok(LossValue { loss, accuracy: None })
+        let r = (z - t).abs();
+        if r <= delta { half * r * r } else { delta * (r - half * delta) }
+    }
+
+    fn entry_gradient(&self, _: usize, z: T, t: T) -> T {
+        let delta = T::lit(self.delta);
+        (z - t).max(-delta).min(delta)
     }
 }
 
@@ -762,17 +972,17 @@ impl<T: Float> Loss<T> for Huber {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MeanAbsoluteError;
 
-impl<T: Float> Loss<T> for MeanAbsoluteError {
-    type Target = DMatrix<T>;
-
-    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
-        finite_targets(outputs, None, targets)
+impl<T: Float> Entrywise<T> for MeanAbsoluteError {
+    fn check(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
+        finite_targets(rows, batch, targets)
     }
 
-    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
-        finite_targets(z.nrows(), Some(z.ncols()), t)?;
-        let loss = entrywise(z, t, grad, |_, z, t| (z - t).abs(), |_, z, t| sign(z - t));
-        Ok(LossValue { loss, accuracy: None })
+    fn entry(&self, _: usize, z: T, t: T) -> T {
+        (z - t).abs()
+    }
+
+    fn entry_gradient(&self, _: usize, z: T, t: T) -> T {
+        sign(z - t)
     }
 }
 
@@ -853,37 +1063,26 @@ impl Quantile {
     }
 }
 
-impl<T: Float> Loss<T> for Quantile {
-    type Target = DMatrix<T>;
-
-    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
-        self.check_rows(outputs)?;
-        finite_targets(outputs, None, targets)
+impl<T: Float> Entrywise<T> for Quantile {
+    fn check(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
+        self.check_rows(rows)?;
+        finite_targets(rows, batch, targets)
     }
 
-    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
-        self.check_rows(z.nrows())?;
-        finite_targets(z.nrows(), Some(z.ncols()), t)?;
-        let tau = |row: usize| T::lit(self.quantiles[row]);
-        let loss = entrywise(
-            z,
-            t,
-            grad,
-            |row, z, t| {
-                let r = t - z;
-                if r >= T::zero() { tau(row) * r } else { (tau(row) - T::one()) * r }
-            },
-            |row, z, t| {
-                if t > z {
-                    -tau(row)
-                } else if t < z {
-                    T::one() - tau(row)
-                } else {
-                    T::zero()
-                }
-            },
-        );
-        Ok(LossValue { loss, accuracy: None })
+    fn entry(&self, row: usize, z: T, t: T) -> T {
+        let (tau, r) = (T::lit(self.quantiles[row]), t - z);
+        if r >= T::zero() { tau * r } else { (tau - T::one()) * r }
+    }
+
+    fn entry_gradient(&self, row: usize, z: T, t: T) -> T {
+        let tau = T::lit(self.quantiles[row]);
+        if t > z {
+            -tau
+        } else if t < z {
+            T::one() - tau
+        } else {
+            T::zero()
+        }
     }
 }
 
@@ -917,17 +1116,17 @@ pub struct Poisson;
 
 const COUNT: &str = "must be a finite count or rate, at least 0";
 
-impl<T: Float> Loss<T> for Poisson {
-    type Target = DMatrix<T>;
-
-    fn check_targets(&self, outputs: usize, targets: &DMatrix<T>) -> Result<()> {
-        check_matrix_targets(outputs, None, targets, is_count, COUNT)
+impl<T: Float> Entrywise<T> for Poisson {
+    fn check(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
+        check_matrix_targets(rows, batch, targets, is_count, COUNT)
     }
 
-    fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
-        check_matrix_targets(z.nrows(), Some(z.ncols()), t, is_count, COUNT)?;
-        let loss = entrywise(z, t, grad, |_, z, t| z.exp() - t * z, |_, z, t| z.exp() - t);
-        Ok(LossValue { loss, accuracy: None })
+    fn entry(&self, _: usize, z: T, t: T) -> T {
+        z.exp() - t * z
+    }
+
+    fn entry_gradient(&self, _: usize, z: T, t: T) -> T {
+        z.exp() - t
     }
 }
 

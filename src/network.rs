@@ -22,7 +22,7 @@
 
 use crate::error::plural;
 use crate::linalg::{ensure_shape, first_non_finite};
-use crate::loss::{Loss, column_max};
+use crate::loss::{Loss, PerSampleLoss, column_max};
 use crate::module::{TrainContext, check_output_rows, parameters_of, parameters_of_mut};
 use crate::optim::Optimizer;
 use crate::{Activation, Error, Float, Init, Layer, Module, Parameter, Result, SoftmaxCrossEntropy};
@@ -825,6 +825,34 @@ impl<T: Float> Network<T> {
         let out = self.output(x)?;
         let value = loss.compute(&out, targets, None)?;
         Ok(Evaluation { loss: (value.loss + self.l2_penalty()).as_f64(), accuracy: value.accuracy })
+    }
+
+    /// Each sample's loss, one per column of `x`, in order (PyTorch's `reduction="none"`): which
+    /// samples the model gets most wrong. No L2 penalty; a loss that weighs classes includes
+    /// each sample's class weight, a [`SampleWeighted`](crate::SampleWeighted) one its sample
+    /// weight.
+    ///
+    /// ```
+    /// use feedforward::{MeanSquaredError, MlpConfig, Network};
+    /// use nalgebra::DMatrix;
+    /// use rand::SeedableRng;
+    /// let net = Network::<f64>::mlp(&[2, 4, 1], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))?;
+    /// let x = DMatrix::from_fn(2, 3, |i, j| (i + 2 * j) as f64);
+    /// let losses = net.sample_losses(&x, &MeanSquaredError, &DMatrix::zeros(1, 3))?;
+    /// // Against targets of 0, each sample's squared error is its output squared.
+    /// assert_eq!(losses, net.output(&x)?.map(|z| z * z).as_slice());
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn sample_losses<L: PerSampleLoss<T> + ?Sized>(
+        &self,
+        x: &DMatrix<T>,
+        loss: &L,
+        targets: &L::Target,
+    ) -> Result<Vec<T>> {
+        let out = self.output(x)?;
+        let mut samples = Vec::with_capacity(out.ncols());
+        loss.sample_losses(&out, targets, &mut samples)?;
+        Ok(samples.into_iter().map(|s| s.loss).collect())
     }
 
     /// Fraction of samples whose predicted class (argmax of the output) equals the label, in

@@ -1,12 +1,13 @@
 //! A downstream crate's own loss, written only against the public API: log-cosh,
-//! gradient-checked and trained through `train::fit`. Also: whole networks gradient-checked and
+//! gradient-checked, weighted per sample and trained through `train::fit`. Also: whole networks gradient-checked and
 //! trained under each built-in loss, multi-label classification among them.
 
 use feedforward::gradcheck::{self, Config};
 use feedforward::train::{self, Batching, TrainConfig};
 use feedforward::{
     BinaryCrossEntropy, Error, Float, Huber, Loss, LossValue, MeanAbsoluteError, MeanSquaredError, MlpConfig,
-    Network, Poisson, Quantile, Result, Rmsprop, SoftmaxCrossEntropy,
+    Network, PerSampleLoss, Poisson, Quantile, Result, Rmsprop, SampleLoss, SampleWeighted,
+    SoftmaxCrossEntropy, WeightedTargets,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -34,6 +35,42 @@ impl<T: Float> Loss<T> for LogCosh {
         let loss = z.iter().zip(t.iter()).fold(T::zero(), |acc, (&z, &t)| acc + log_cosh(z - t)) / n;
         Ok(LossValue { loss, accuracy: None })
     }
+}
+
+/// Each sample's log-cosh, the mean of its column: what `SampleWeighted` weighs.
+impl<T: Float> PerSampleLoss<T> for LogCosh {
+    fn sample_losses(&self, z: &DMatrix<T>, t: &DMatrix<T>, losses: &mut Vec<SampleLoss<T>>) -> Result<()> {
+        if z.shape() != t.shape() {
+            return Err(Error::shape("targets", format!("{:?}", z.shape()), format!("{:?}", t.shape())));
+        }
+        losses.clear();
+        for (z, t) in z.column_iter().zip(t.column_iter()) {
+            let one = LogCosh.loss(
+                &DMatrix::from_column_slice(z.len(), 1, z.as_slice()),
+                &DMatrix::from_column_slice(t.len(), 1, t.as_slice()),
+            )?;
+            losses.push(SampleLoss { loss: one, count: T::one() });
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_user_defined_loss_takes_sample_weights() {
+    let z = DMatrix::from_fn(2, 4, |i, j| i as f64 * 0.3 - j as f64 * 0.7 + 0.11);
+    let t = DMatrix::from_fn(2, 4, |i, j| (i + j) as f64 * 0.25);
+    let targets = WeightedTargets::new(&t, vec![1.0, 0.0, 2.5, 0.5]).unwrap();
+    let weighted = SampleWeighted::new(LogCosh);
+    let report = gradcheck::check_loss(&weighted, &z, &targets, &Config::default()).unwrap();
+    assert!(report.max_error <= 1e-6, "{report}");
+    // The second sample weighs nothing: dropping it changes nothing.
+    let kept = [0, 2, 3];
+    let (mut z_kept, mut t_kept) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+    train::gather_columns(&z, &kept, &mut z_kept);
+    train::gather_columns(&t, &kept, &mut t_kept);
+    let fewer = WeightedTargets::new(&t_kept, vec![1.0, 2.5, 0.5]).unwrap();
+    let (all, without) = (weighted.loss(&z, &targets).unwrap(), weighted.loss(&z_kept, &fewer).unwrap());
+    assert!((all - without).abs() <= 1e-12 * all.abs(), "{all} against {without}");
 }
 
 #[test]
