@@ -106,9 +106,40 @@ pub fn stratified_split<T: Float>(
     labels: &[usize],
     config: SplitConfig,
 ) -> Result<Split<T, Vec<usize>>> {
+    stratified_split_by(inputs, labels, labels, config)
+}
+
+/// [`stratified_split`] of targets other than the labels it stratifies by: labels with
+/// sample weights ([`WeightedTargets`](crate::loss::WeightedTargets)), say. `labels[j]` is
+/// sample `j`'s class; the cut is the one [`stratified_split`] makes of those labels.
+///
+/// ```
+/// use feedforward::loss::WeightedTargets;
+/// use feedforward::train::{self, SplitConfig};
+/// use nalgebra::DMatrix;
+/// let labels: Vec<usize> = (0..10).map(|j| usize::from(j % 5 == 0)).collect();
+/// let weighted = WeightedTargets::new(&labels[..], (0..10).map(|j| j as f64).collect())?;
+/// let x = DMatrix::<f32>::from_fn(1, 10, |_, j| j as f32);
+/// let split = train::stratified_split_by(&x, &weighted, &labels, SplitConfig { held_out: 5, seed: 1 })?;
+/// // Each sample keeps its weight (here its column's index), and one of the two of class 1 is held out.
+/// assert_eq!(split.held_out_targets.weights(), split.held_out_inputs.map(f64::from).as_slice());
+/// assert_eq!(split.held_out_targets.targets().iter().filter(|&&c| c == 1).count(), 1);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`stratified_split`]'s, and [`Error::ShapeMismatch`] when `targets` holds another number
+/// of samples.
+pub fn stratified_split_by<T: Float, Y: Targets + ?Sized>(
+    inputs: &DMatrix<T>,
+    targets: &Y,
+    labels: &[usize],
+    config: SplitConfig,
+) -> Result<Split<T, Y::Batch>> {
+    check_samples(inputs, targets.samples(), "targets to split")?;
     check_samples(inputs, labels.len(), "labels to split")?;
     let (kept, held) = stratified_indices(labels, config)?;
-    Ok(split_at(inputs, labels, &kept, &held))
+    Ok(split_at(inputs, targets, &kept, &held))
 }
 
 /// [`split`] by groups: every sample of a group lands in the same part, so a model is scored
@@ -296,9 +327,25 @@ pub fn stratified_folds<'a, T: Float>(
     labels: &'a [usize],
     config: FoldConfig,
 ) -> Result<Folds<'a, T, [usize]>> {
+    stratified_folds_by(inputs, labels, labels, config)
+}
+
+/// [`stratified_folds`] of targets other than the labels it stratifies by (labels with sample
+/// weights, say): the parts [`stratified_folds`] makes of `labels`.
+///
+/// # Errors
+/// As [`stratified_folds`]'s, and [`Error::ShapeMismatch`] when `targets` holds another number
+/// of samples.
+pub fn stratified_folds_by<'a, T: Float, Y: Targets + ?Sized>(
+    inputs: &'a DMatrix<T>,
+    targets: &'a Y,
+    labels: &[usize],
+    config: FoldConfig,
+) -> Result<Folds<'a, T, Y>> {
+    check_samples(inputs, targets.samples(), "targets to cut into folds")?;
     check_samples(inputs, labels.len(), "labels to cut into folds")?;
     let parts = stratified_fold_parts(labels, config)?;
-    Ok(Folds { inputs, targets: labels, parts, next: 0 })
+    Ok(Folds { inputs, targets, parts, next: 0 })
 }
 
 /// [`folds`] by groups: every sample of a group in the same part (scikit-learn's

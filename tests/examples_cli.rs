@@ -2,7 +2,7 @@
 //! at most 1e-3 (R² at least 0.99) and draws it; `spirals` reaches 100% training accuracy with two hidden layers;
 //! `tabular`'s class weights raise the recall of its rare classes, and its model file takes raw features;
 //! it reads a CSV table of the user's own, and fills its gaps when asked; it predicts numeric
-//! columns (regression) and 0/1 columns (multi-label) of one.
+//! columns (regression) and 0/1 columns (multi-label) of one, and weighs its rows by a column.
 
 mod common;
 use common::{build_example, metrics, run_binary};
@@ -561,4 +561,49 @@ fn bad_flags_are_errors_not_panics() {
     let run = run_binary(&build_example("regression"), &["--epochs", "many"]);
     assert!(!run.status.success());
     assert!(!String::from_utf8_lossy(&run.stderr).contains("panicked"));
+}
+
+/// `tabular --weight`: a column of sample weights. At every x two rows, y = 0 weighing 3 and
+/// y = 1 weighing 1: the saved model predicts the weighted mean, 0.25, where the same rows
+/// unweighted give 0.5. A negative weight is an error naming its line.
+#[test]
+fn tabular_weighs_rows_by_a_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("weighted.csv");
+    let mut text = String::from("x,y,w\n");
+    for i in 0..400 {
+        let (x, y) = ((i / 2) as f64 / 200.0, i % 2);
+        text.push_str(&format!("{x},{y},{}\n", if y == 0 { 3 } else { 1 }));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let model = dir.path().join("weighted.safetensors");
+    let base = ["--csv", csv.to_str().unwrap(), "--task", "regression", "--target", "y"];
+    let predictions = |flags: &[&str]| {
+        let run = run_binary(&bin, &[&base[..], flags, &["--model", model.to_str().unwrap()]].concat());
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let net = feedforward::Network::<f32>::load(&model).unwrap();
+        let x = nalgebra::DMatrix::from_row_slice(1, 5, &[0.1, 0.3, 0.5, 0.7, 0.9]);
+        net.output(&x).unwrap()
+    };
+    let weighted = predictions(&["--weight", "w"]);
+    assert!(weighted.iter().all(|&p| (p - 0.25).abs() < 0.15), "weighted: {weighted}");
+    assert!((weighted.mean() - 0.25).abs() < 0.1, "weighted: {weighted}");
+    let unweighted = predictions(&["--ignore", "w"]);
+    assert!(unweighted.iter().all(|&p| (p - 0.5).abs() < 0.15), "unweighted: {unweighted}");
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "x,y,w\n0,0,1\n1,1,1\n2,0,-1\n").unwrap();
+    let run = run_binary(
+        &bin,
+        &["--csv", bad.to_str().unwrap(), "--task", "regression", "--target", "y", "--weight", "w"],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("bad.csv:4: column \"w\": -1 is not a sample weight"),
+        "{stderr}"
+    );
+    let run = run_binary(&bin, &[&base[..], &["--weight", "y"]].concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--weight \"y\": that column is a target"), "{stderr}");
 }

@@ -58,6 +58,8 @@ pub struct Cut {
     pub plan: Option<Features>,
     /// With `--group`: the group of each training row (its class in the group column).
     pub groups: Option<Vec<usize>>,
+    /// With `--weight`: the weight of each training row.
+    pub weights: Option<Vec<f64>>,
 }
 
 impl Csv {
@@ -69,10 +71,18 @@ impl Csv {
         let mut excluded: Vec<&str> = args.ignore.iter().map(String::as_str).collect();
         excluded.extend(args.target.iter().map(String::as_str));
         excluded.extend(args.categorical.iter().map(String::as_str));
+        excluded.extend(args.weight.as_deref());
         let inputs = table.columns_except(&excluded).into_iter().map(str::to_string).collect();
         if let Some(c) = args.categorical.iter().find(|&c| args.target.contains(c) || args.ignore.contains(c))
         {
             return Err(format!("--categorical {c:?}: that column is a target or ignored").into());
+        }
+        if let Some(weight) = &args.weight {
+            if args.target.contains(weight) || args.categorical.contains(weight) {
+                return Err(format!("--weight {weight:?}: that column is a target or categorical").into());
+            }
+            // Read now, so that a bad weight is named by its line before anything is fitted.
+            table.sample_weights(weight)?;
         }
         if let Some(group) = &args.group {
             if args.categorical.contains(group) && args.unseen() == UnseenCategories::Refuse {
@@ -113,8 +123,9 @@ impl Csv {
             Ok((plan.matrix(table)?, task.of_part(table, &targets)?))
         };
         let groups = args.group.as_ref().map(|column| parts.kept.labels(column)).transpose()?;
+        let weights = args.weight.as_ref().map(|column| parts.kept.sample_weights(column)).transpose()?;
         let (train, test) = (part(&parts.kept)?, part(&parts.held_out)?);
-        Ok(Cut { train, test, plan: Some(plan), groups: groups.map(|labels| labels.indices) })
+        Ok(Cut { train, test, plan: Some(plan), groups: groups.map(|labels| labels.indices), weights })
     }
 
     /// What `plan` makes of the table's columns: its one-hot rows, its embedded columns, the
@@ -185,6 +196,7 @@ pub fn cuts(args: &Args, source: &Source, task: &Task) -> Result<Vec<Cut>, Box<d
                 test: (s.held_out_inputs, task_of(s.held_out_targets)),
                 plan: None,
                 groups: None,
+                weights: None,
             };
             Ok(match folds {
                 None => vec![cut(train::stratified_split(x, labels, args.test_split(x.ncols()))?)],

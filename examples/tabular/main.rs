@@ -23,6 +23,9 @@
 //! gives each category a trainable vector of that length (an unseen one, under `all-zeros`, a
 //! vector of zeros). `--weight-decay` sets Adam's (on the weights and the embeddings, not the
 //! biases). `--fill-categories missing-class` gives a column's gaps a class of their own.
+//! `--weight COLUMN` weighs each training row by its cell in that column (a survey's sampling
+//! weights, a count of identical rows, a trust in each label): the loss is `SampleWeighted`
+//! over `WeightedTargets`, and the validation hold-out carries the weights along.
 //!
 //! `--task` says what the target columns are (`task.rs`): `classification` (one column of
 //! classes, the default), `regression` (one or more numeric columns, predicted in their own
@@ -71,7 +74,7 @@ use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, O
 use feedforward::train::{self, Batching, EarlyStopping, Split, SplitConfig, TrainConfig};
 use feedforward::{
     Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, Init, Layer, Loss, MeanSquaredError,
-    Network, SoftmaxCrossEntropy, Standardize, Targets,
+    Network, PerSampleLoss, SampleWeighted, SoftmaxCrossEntropy, Standardize, Targets, WeightedTargets,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -143,6 +146,11 @@ struct Args {
     /// those of groups the network never saw (instead of each class in its share).
     #[arg(long, requires = "csv")]
     group: Option<String>,
+    /// A column of sample weights (numbers ≥ 0, not an input): each training row counts that
+    /// many times in the loss, the validation loss that stops training early included. The
+    /// test scores are unweighted.
+    #[arg(long, requires = "csv")]
+    weight: Option<String>,
     /// Seed of the data, the splits, the weights and the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -315,17 +323,62 @@ fn train<L: Loss<f32> + ?Sized>(
 }
 
 /// The validation hold-out of `x` and `targets`: whole groups when the rows have `groups`
-/// (`--group`), else the cut `plain` makes.
+/// (`--group`), else each class in its share when there are class `labels`, else at random.
 fn hold_out<Y: Targets + ?Sized>(
     x: &DMatrix<f32>,
     targets: &Y,
     groups: Option<&[usize]>,
+    labels: Option<&[usize]>,
     config: SplitConfig,
-    plain: impl FnOnce() -> feedforward::Result<Split<f32, Y::Batch>>,
 ) -> feedforward::Result<Split<f32, Y::Batch>> {
-    match groups {
-        Some(groups) => train::group_split(x, targets, groups, config),
-        None => plain(),
+    match (groups, labels) {
+        (Some(groups), _) => train::group_split(x, targets, groups, config),
+        (None, Some(labels)) => train::stratified_split_by(x, targets, labels, config),
+        (None, None) => train::split(x, targets, config),
+    }
+}
+
+/// How one task trains on a cut's training rows.
+struct Training<'a> {
+    /// The group of each row (`--group`).
+    groups: Option<&'a [usize]>,
+    /// The class of each row, for a classification: its validation hold-out is stratified.
+    labels: Option<&'a [usize]>,
+    /// The weight of each row (`--weight`).
+    weights: Option<&'a [f64]>,
+    outputs: usize,
+    embedding: Option<Embedding<f32>>,
+    narration: Narration,
+}
+
+/// Holds out a fifth of `x` for validation, then trains under the loss `setup` makes from the
+/// kept rows' targets (with the last module it gives), each row weighted by its `--weight`.
+fn fit_task<L, S>(
+    args: &Args,
+    x: &DMatrix<f32>,
+    targets: &L::Target,
+    training: Training<'_>,
+    setup: S,
+    rng: &mut StdRng,
+) -> Result<(Network<f32>, usize), Box<dyn std::error::Error>>
+where
+    L: PerSampleLoss<f32>,
+    S: FnOnce(&L::Target) -> feedforward::Result<(L, Option<Standardize<f32>>)>,
+{
+    let Training { groups, labels, weights, outputs, embedding, narration } = training;
+    let validation = SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 1 };
+    match weights {
+        None => {
+            let fit = hold_out(x, targets, groups, labels, validation)?;
+            let (loss, last) = setup(<L::Target as Targets>::view(&fit.targets))?;
+            train(args, &fit, &loss, outputs, Ends { embedding, last }, narration, rng)
+        }
+        Some(weights) => {
+            let weighted = WeightedTargets::new(targets, weights.to_vec())?;
+            let fit = hold_out(x, &weighted, groups, labels, validation)?;
+            let (loss, last) = setup(fit.targets.targets())?;
+            train(args, &fit, &SampleWeighted::new(loss), outputs, Ends { embedding, last }, narration, rng)
+        }
     }
 }
 
@@ -343,36 +396,39 @@ fn evaluate(
         Some(plan) if !args.embed.is_empty() => Some(plan.embedding(|code| args.vector_length(code), rng)?),
         _ => None,
     };
-    let ends = move |last| Ends { embedding, last };
-    let validation = SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 1 };
-    let groups = cut.groups.as_deref();
+    let training = |labels, outputs| Training {
+        groups: cut.groups.as_deref(),
+        labels,
+        weights: cut.weights.as_deref(),
+        outputs,
+        embedding,
+        narration,
+    };
     Ok(match (train_task, test_task) {
         (Task::Classification { labels, classes }, Task::Classification { labels: truth, .. }) => {
-            let stratified = || train::stratified_split(x, labels, validation);
-            let fit = hold_out(x, &labels[..], groups, validation, stratified)?;
-            let (weights, counts) =
-                class_weights(args.class_weights.unwrap_or(Weights::Balanced), &fit.targets, classes.len());
-            if narration == Narration::Full {
-                println!("training samples per class {counts:?}, class weights {weights:.2?}");
-            }
-            let loss = SoftmaxCrossEntropy::new().with_class_weights(weights)?;
-            let (net, epochs) = train(args, &fit, &loss, classes.len(), ends(None), narration, rng)?;
+            let setup = |kept: &[usize]| {
+                let choice = args.class_weights.unwrap_or(Weights::Balanced);
+                let (weights, counts) = class_weights(choice, kept, classes.len());
+                if narration == Narration::Full {
+                    println!("training samples per class {counts:?}, class weights {weights:.2?}");
+                }
+                Ok((SoftmaxCrossEntropy::new().with_class_weights(weights)?, None))
+            };
+            let training = training(Some(&labels[..]), classes.len());
+            let (net, epochs) = fit_task(args, x, &labels[..], training, setup, rng)?;
             let scores = task::classification(&net.probabilities(test_x)?, truth, classes)?;
             (net, epochs, scores)
         }
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
-            let fit = hold_out(x, values, groups, validation, || train::split(x, values, validation))?;
             // The network learns standardized targets and gives them back in their units.
-            let restore = Standardize::fit(&fit.targets)?.inverse();
-            let (net, epochs) =
-                train(args, &fit, &MeanSquaredError, columns.len(), ends(Some(restore)), narration, rng)?;
+            let setup = |kept: &DMatrix<f32>| Ok((MeanSquaredError, Some(Standardize::fit(kept)?.inverse())));
+            let (net, epochs) = fit_task(args, x, values, training(None, columns.len()), setup, rng)?;
             let scores = task::regression(&net.output(test_x)?, truth, columns)?;
             (net, epochs, scores)
         }
         (Task::MultiLabel { targets, labels }, Task::MultiLabel { targets: truth, .. }) => {
-            let fit = hold_out(x, targets, groups, validation, || train::split(x, targets, validation))?;
-            let loss = BinaryCrossEntropy::new();
-            let (net, epochs) = train(args, &fit, &loss, labels.len(), ends(None), narration, rng)?;
+            let setup = |_: &DMatrix<f32>| Ok((BinaryCrossEntropy::new(), None));
+            let (net, epochs) = fit_task(args, x, targets, training(None, labels.len()), setup, rng)?;
             let scores = task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels)?;
             (net, epochs, scores)
         }

@@ -501,6 +501,35 @@ impl Table {
         Ok(DMatrix::from_fn(names.len(), self.rows(), |i, j| T::lit(values[i][j])))
     }
 
+    /// The column `name` as sample weights (for
+    /// [`WeightedTargets`](crate::loss::WeightedTargets)): each a finite number ≥ 0, not all 0.
+    /// A cell that is not one, or missing, is an error naming its line.
+    ///
+    /// ```
+    /// use feedforward::data::table::Table;
+    /// let table = Table::parse("x,weight\n1,0.5\n2,2\n".as_bytes(), "survey.csv")?;
+    /// assert_eq!(table.sample_weights("weight")?, [0.5, 2.0]);
+    /// let negative = Table::parse("x,weight\n1,0.5\n2,-2\n".as_bytes(), "survey.csv")?;
+    /// let error = negative.sample_weights("weight").unwrap_err().to_string();
+    /// assert_eq!(error, "survey.csv:3: column \"weight\": -2 is not a sample weight (at least 0)");
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn sample_weights(&self, name: &str) -> Result<Vec<f64>> {
+        let weights = self.numbers(name, None)?;
+        if let Some(row) = weights.iter().position(|w| *w < 0.0) {
+            let reason = format!("column {name:?}: {} is not a sample weight (at least 0)", weights[row]);
+            return Err(self.error(row, reason));
+        }
+        if !weights.is_empty() && weights.iter().all(|&w| w == 0.0) {
+            // Line 1, the header: the column as a whole is at fault.
+            return Err(self.error_at(
+                1,
+                format!("column {name:?}: every sample weight is 0 (nothing to average over)"),
+            ));
+        }
+        Ok(weights)
+    }
+
     /// The column `name` as numbers, its missing values filled with `fill`, or an error naming the
     /// first cell that is not a number, or missing without a fill.
     fn numbers(&self, name: &str, fill: Option<f64>) -> Result<Vec<f64>> {
