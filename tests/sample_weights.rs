@@ -311,3 +311,54 @@ fn network_sample_losses_name_the_worst_samples() {
     assert_eq!(weighted, expected);
     assert!(net.sample_losses(&x, &MeanSquaredError, &DMatrix::zeros(1, 3)).is_err());
 }
+
+#[test]
+fn stratified_cuts_carry_each_sample_weight_along() {
+    use feedforward::train::{FoldConfig, SplitConfig};
+    // Sample j has weight j, and its input is j: a weight that followed another sample shows.
+    let labels: Vec<usize> = (0..30).map(|j| [0, 0, 0, 1, 2][j % 5]).collect();
+    let x = DMatrix::from_fn(1, 30, |_, j| j as f64);
+    let weighted = WeightedTargets::new(&labels[..], (0..30).map(f64::from).collect()).unwrap();
+    let follows = |inputs: &DMatrix<f64>, targets: &WeightedTargets<[usize]>| {
+        assert_eq!(inputs.as_slice(), targets.weights());
+        let expected: Vec<usize> = inputs.iter().map(|&j| labels[j as usize]).collect();
+        assert_eq!(targets.targets(), &expected[..]);
+    };
+    let config = SplitConfig { held_out: 10, seed: 4 };
+    let split = train::stratified_split_by(&x, &weighted, &labels, config).unwrap();
+    follows(&split.inputs, &split.targets);
+    follows(&split.held_out_inputs, &split.held_out_targets);
+    // The cut stratified_split makes of the labels alone.
+    let plain = train::stratified_split(&x, &labels, config).unwrap();
+    assert_eq!(split.held_out_inputs, plain.held_out_inputs);
+
+    let config = FoldConfig { folds: 3, seed: 2 };
+    let plain: Vec<_> = train::stratified_folds(&x, &labels, config).unwrap().collect();
+    let folds = train::stratified_folds_by(&x, &weighted, &labels, config).unwrap();
+    for (fold, plain) in folds.zip(plain) {
+        follows(&fold.inputs, &fold.targets);
+        follows(&fold.held_out_inputs, &fold.held_out_targets);
+        assert_eq!(fold.held_out_inputs, plain.held_out_inputs);
+    }
+    let short =
+        train::stratified_split_by(&x, &weighted, &labels[..29], SplitConfig { held_out: 10, seed: 4 });
+    assert!(matches!(short, Err(Error::ShapeMismatch { .. })));
+}
+
+#[cfg(feature = "data")]
+#[test]
+fn a_column_of_sample_weights_is_read_with_its_errors_at_their_lines() {
+    use feedforward::data::table::Table;
+    let parse = |text: &str| Table::parse(text.as_bytes(), "w.csv").unwrap();
+    assert_eq!(parse("w\n1\n0\n2.5\n").sample_weights("w").unwrap(), [1.0, 0.0, 2.5]);
+    let error = |text: &str| parse(text).sample_weights("w").unwrap_err().to_string();
+    assert_eq!(error("w\n1\n-0.5\n"), "w.csv:3: column \"w\": -0.5 is not a sample weight (at least 0)");
+    let empty = error("w,x\n1,1\n,2\n");
+    assert!(empty.starts_with("w.csv:3: column \"w\" is empty"), "{empty}");
+    assert!(error("w\n1\nheavy\n").starts_with("w.csv:3: column \"w\": \"heavy\" is not a number"));
+    assert_eq!(
+        error("w\n0\n0\n"),
+        "w.csv:1: column \"w\": every sample weight is 0 (nothing to average over)"
+    );
+    assert!(error("x\n1\n").contains("\"w\""), "{}", error("x\n1\n"));
+}
