@@ -17,7 +17,7 @@
 //! | [`BatchNorm`] | `batch_norm.rs` | each feature normalized over the batch in training and by running statistics ([`Buffer`]s saved with the model) in inference, then scaled and shifted |
 //! | [`Standardize`] | `standardize.rs` | a fixed per-feature `(x − μ)/σ`, or back, fitted on data and saved with the model |
 //! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
-//! | [`train`] | `train.rs`, `split.rs` | epochs, minibatches, full batch; hold-outs and cross-validation folds, plain, stratified or by groups |
+//! | [`train`] | `train.rs`, `split.rs`, `lr_finder.rs` | epochs, minibatches, full batch; hold-outs and cross-validation folds, plain, stratified or by groups; the learning-rate range test |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer; CSV tables of any task (`data::table`) |
 //! | [`weights`] | `weights.rs` | safetensors save/load, self-describing model files |
 //! | [`metrics`] | `metrics.rs` | confusion matrix (accuracy, per-class recall, precision and F1); the same per label for multi-label; a regression's MSE, MAE and R² |
@@ -57,6 +57,7 @@ mod layer;
 mod layer_norm;
 pub mod linalg;
 pub mod loss;
+mod lr_finder;
 pub mod metrics;
 pub mod module;
 mod network;

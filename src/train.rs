@@ -24,6 +24,7 @@
 use crate::checkpoint::{self, RunState, Tracker};
 use crate::error::plural;
 use crate::loss::{Loss, Targets};
+pub use crate::lr_finder::{RangeTest, RangeTestReport, find_learning_rate};
 use crate::network::{InputScan, check_finite};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 pub use crate::split::{
@@ -89,6 +90,13 @@ pub enum Schedule {
     /// `patience` epochs (PyTorch's `ReduceLROnPlateau`, mode `min`, relative threshold).
     /// Needs a validation set.
     ReduceOnPlateau(Plateau),
+    /// Multiplied geometrically, step by step, from 1 at the first step to `final_factor` at
+    /// the last: `final_factor^(step/(total − 1))`. The rising rate of the learning-rate range
+    /// test ([`find_learning_rate`]).
+    Ramp {
+        /// The factor at the last step, finite and > 0.
+        final_factor: f64,
+    },
 }
 
 /// The settings of [`Schedule::ReduceOnPlateau`], with PyTorch's defaults.
@@ -141,6 +149,9 @@ impl Schedule {
             Schedule::Constant | Schedule::ReduceOnPlateau(_) => 1.0,
             Schedule::Step { every_epochs, gamma } => gamma.powf((at.epoch / every_epochs.max(1)) as f64),
             Schedule::Exponential { gamma } => gamma.powf(at.epoch as f64),
+            Schedule::Ramp { final_factor } => {
+                final_factor.powf(at.step as f64 / at.total_steps.saturating_sub(1).max(1) as f64)
+            }
             Schedule::Cosine { final_fraction } => {
                 cosine(at.step as f64 / at.total_steps.max(1) as f64, final_fraction)
             }
@@ -173,6 +184,9 @@ impl Schedule {
                 if !fraction(final_fraction) =>
             {
                 bad("final fraction", final_fraction, "must be in [0, 1]")
+            }
+            Schedule::Ramp { final_factor } if !(final_factor > 0.0 && final_factor.is_finite()) => {
+                bad("ramp final factor", final_factor, "must be finite and > 0")
             }
             Schedule::ReduceOnPlateau(p) if !(p.factor > 0.0 && p.factor < 1.0) => {
                 bad("plateau factor", p.factor, "must be in (0, 1)")

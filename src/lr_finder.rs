@@ -1,0 +1,196 @@
+//! The learning-rate range test (Leslie Smith's; fastai's `lr_find`): a few training steps whose
+//! rate grows geometrically from tiny to huge, recording the loss of each. The loss stays flat
+//! while the rate is too small to matter, falls once it bites, and blows up once it is too
+//! large; a good rate lies on the fall, before the lowest point. Reached as
+//! `feedforward::train::find_learning_rate`.
+
+use crate::loss::Loss;
+use crate::train::{self, Batching, Data, Event, Flow, Schedule, TrainConfig};
+use crate::{Error, Float, Network, Optimizer, Result};
+use nalgebra::DMatrix;
+
+/// The settings of [`find_learning_rate`], with fastai's defaults but for the smoothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RangeTest {
+    /// The first step's rate (default 1e-7).
+    pub start: f64,
+    /// The last step's rate (default 10).
+    pub end: f64,
+    /// Steps from `start` to `end`, their rates geometrically spaced (default 100).
+    pub steps: usize,
+    /// Samples per step, reshuffled on each pass over the data (default 64).
+    pub batch_size: usize,
+    /// Seed of the shuffling (default 0).
+    pub seed: u64,
+    /// Weight of the past in the running mean of the loss, `β` in `m = β·m + (1 − β)·loss`,
+    /// debiased as Adam's: `m / (1 − βᵏ)` after `k` steps (default 0.9). fastai's 0.98 averages
+    /// over about 50 steps, half of a 100-step test: on `y = sin 3x` (the example of
+    /// [`find_learning_rate`]) its mean lagged the loss's fall by more than a decade of rates,
+    /// and its steepest slope was early noise.
+    pub smoothing: f64,
+    /// The test stops once the smoothed loss passes this multiple of its lowest (default 4;
+    /// for a loss that can be negative, once it passes the lowest by `divergence − 1` times the
+    /// lowest's magnitude).
+    pub divergence: f64,
+}
+
+impl Default for RangeTest {
+    fn default() -> Self {
+        RangeTest {
+            start: 1e-7,
+            end: 10.0,
+            steps: 100,
+            batch_size: 64,
+            seed: 0,
+            smoothing: 0.9,
+            divergence: 4.0,
+        }
+    }
+}
+
+impl RangeTest {
+    /// Rejects settings out of range.
+    fn check(&self) -> Result<()> {
+        let bad =
+            |name, value: f64, requirement| Err(Error::InvalidHyperparameter { name, value, requirement });
+        if !(self.start > 0.0 && self.start.is_finite()) {
+            return bad("range test start", self.start, "must be finite and > 0");
+        }
+        if !(self.end > self.start && self.end.is_finite()) {
+            return bad("range test end", self.end, "must be finite and above the start");
+        }
+        if self.steps < 2 {
+            return bad("range test steps", self.steps as f64, "must be at least 2");
+        }
+        if self.batch_size == 0 {
+            return bad("batch size", 0.0, "must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.smoothing) {
+            return bad("range test smoothing", self.smoothing, "must be in [0, 1)");
+        }
+        if self.divergence.is_nan() || self.divergence <= 1.0 {
+            return bad("range test divergence", self.divergence, "must be above 1");
+        }
+        Ok(())
+    }
+}
+
+/// What [`find_learning_rate`] recorded, one entry per step taken.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RangeTestReport {
+    /// Each step's learning rate.
+    pub rates: Vec<f64>,
+    /// Each step's loss on its batch (the objective, L2 included), before its update.
+    pub losses: Vec<f64>,
+    /// The running mean of the losses, debiased (see [`RangeTest::smoothing`]).
+    pub smoothed: Vec<f64>,
+    /// Whether the test ended early: the smoothed loss passed [`RangeTest::divergence`] times
+    /// its lowest, or a step was rejected for a non-finite value (not recorded).
+    pub diverged: bool,
+}
+
+impl RangeTestReport {
+    /// The rate at which the smoothed loss was lowest. Too large to train at: the loss is about
+    /// to climb there; a tenth of it is fastai's `lr_min`.
+    #[must_use]
+    pub fn minimum(&self) -> Option<f64> {
+        let best = self.smoothed.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1))?;
+        Some(self.rates[best.0])
+    }
+
+    /// The rate at which the smoothed loss fell fastest against the rate's logarithm (central
+    /// differences; fastai's `lr_steep`), a common choice to train at. The first 10 steps are
+    /// skipped (a quarter of a shorter test), as fastai's plot skips them: their smoothed loss
+    /// is a mean of too few losses to have a meaningful slope. `None` with fewer than 3 steps.
+    #[must_use]
+    pub fn steepest(&self) -> Option<f64> {
+        let (s, r) = (&self.smoothed, &self.rates);
+        let slope = |i: usize| (s[i + 1] - s[i - 1]) / (r[i + 1].ln() - r[i - 1].ln());
+        let skip = 10.min(s.len() / 4).max(1);
+        let i = (skip..s.len().saturating_sub(1)).min_by(|&a, &b| slope(a).total_cmp(&slope(b)))?;
+        Some(r[i])
+    }
+}
+
+/// Runs the learning-rate range test on a copy of `network` (left as it is) with `optimizer`
+/// (a fresh one of the kind you will train with; its rate is set back at the end, but the
+/// test's steps leave their state in it, so build another to train): [`RangeTest::steps`] minibatch
+/// steps through [`train::fit`] whose rate grows from `start` to `end` geometrically
+/// ([`Schedule::Ramp`]), each step's loss recorded, until the last step or until the loss
+/// diverges.
+///
+/// ```
+/// use feedforward::train::{self, RangeTest};
+/// use feedforward::{Adam, AdamConfig, MeanSquaredError, MlpConfig, Network};
+/// use nalgebra::DMatrix;
+/// use rand::SeedableRng;
+///
+/// // y = sin 3x on [−1, 1].
+/// let x = DMatrix::<f32>::from_fn(1, 1000, |_, j| j as f32 / 500.0 - 1.0);
+/// let y = x.map(|v| (3.0 * v).sin());
+/// let net = Network::<f32>::mlp(&[1, 64, 64, 1], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))?;
+/// let mut adam = Adam::new(AdamConfig::default())?; // its rate is the test's to set
+/// let report = train::find_learning_rate(&net, &mut adam, &MeanSquaredError, &x, &y, &RangeTest::default())?;
+/// // The loss fell, then blew up before a rate of 10.
+/// let (steep, lowest) = (report.steepest().unwrap(), report.minimum().unwrap());
+/// assert!(report.diverged && 1e-4 < steep && steep < lowest && lowest < 10.0, "{steep} {lowest}");
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidHyperparameter`] for settings out of range; what [`train::fit`] returns
+/// for data that does not suit the network or the loss. A step rejected for a non-finite value
+/// is no error: it ends the test ([`RangeTestReport::diverged`]).
+pub fn find_learning_rate<T, L, O>(
+    network: &Network<T>,
+    optimizer: &mut O,
+    loss: &L,
+    inputs: &DMatrix<T>,
+    targets: &L::Target,
+    config: &RangeTest,
+) -> Result<RangeTestReport>
+where
+    T: Float,
+    L: Loss<T> + ?Sized,
+    O: Optimizer<T> + ?Sized,
+{
+    config.check()?;
+    let mut net = network.clone();
+    let rate = optimizer.learning_rate();
+    optimizer.set_learning_rate(T::lit(config.start))?;
+    let per_epoch = inputs.ncols().div_ceil(config.batch_size).max(1);
+    let run = TrainConfig {
+        epochs: config.steps.div_ceil(per_epoch),
+        batching: Batching::Minibatch { size: config.batch_size, shuffle: true },
+        seed: config.seed,
+        max_steps: Some(config.steps),
+        schedule: Schedule::Ramp { final_factor: config.end / config.start },
+        ..TrainConfig::default()
+    };
+    let mut report = RangeTestReport::default();
+    let (beta, mut mean, mut lowest) = (config.smoothing, 0.0, f64::INFINITY);
+    let on_event = |event: Event<'_>, _: &Network<T>, optimizer: &O| {
+        let Event::Step(progress) = event else { return Flow::Continue };
+        let loss = progress.report.loss;
+        mean = beta * mean + (1.0 - beta) * loss;
+        let smoothed = mean / (1.0 - beta.powi(progress.step as i32));
+        report.rates.push(optimizer.learning_rate().as_f64());
+        report.losses.push(loss);
+        report.smoothed.push(smoothed);
+        lowest = lowest.min(smoothed);
+        // `divergence` times the lowest, for a loss that can be negative too (Poisson's).
+        if smoothed - lowest > (config.divergence - 1.0) * lowest.abs() {
+            report.diverged = true;
+            return Flow::Stop;
+        }
+        Flow::Continue
+    };
+    let outcome = train::fit(&mut net, optimizer, loss, Data::new(inputs, targets), &run, on_event);
+    optimizer.set_learning_rate(rate)?;
+    match outcome {
+        Ok(_) => {}
+        Err(Error::NonFinite { step: Some(_), sample: None, .. }) => report.diverged = true,
+        Err(e) => return Err(e),
+    }
+    Ok(report)
+}
