@@ -255,6 +255,7 @@ fn help_documents_every_flag() {
         "--early-stopping",
         "--checkpoint",
         "--resume",
+        "--find-lr",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -579,4 +580,38 @@ fn normalization_flag_builds_trains_and_saves_the_normalized_network() {
     assert!(!out.status.success());
     let err = stderr_of(&out);
     assert!(err.contains("at least 2 samples") && err.contains("got 1 sample"), "{err}");
+}
+
+/// `--find-lr`: the range test on the training images, its curve and suggestions printed, no
+/// training (no submission written).
+#[test]
+fn find_lr_prints_the_range_test_and_trains_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let submission = dir.path().join("s.csv");
+    let out = run(&[
+        "--find-lr",
+        "--optimizer",
+        "adam",
+        "--train-limit",
+        "3000",
+        "--test-limit",
+        "10",
+        "--submission",
+        s(&submission),
+        "--no-pictures",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", stderr_of(&out));
+    assert!(stdout.contains("learning-rate range test: "), "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("steepest fall at ")).expect("a line of suggestions");
+    let rates: Vec<f64> = line
+        .split(|c: char| c.is_whitespace() || c == ';' || c == ')')
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [steepest, lowest, tenth] = rates[..] else { panic!("three rates in {line:?}") };
+    assert!(1e-7 < steepest && steepest < lowest && lowest < 10.0, "{line}");
+    assert!((tenth - lowest / 10.0).abs() <= 0.01 * tenth, "{line}");
+    assert!(!submission.exists(), "--find-lr trains and writes nothing");
+    let conflict = run(&["--find-lr", "--resume", s(&dir.path().join("c.safetensors"))]);
+    assert!(!conflict.status.success());
 }

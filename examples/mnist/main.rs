@@ -19,7 +19,7 @@ use clap::Parser;
 use feedforward::data::{self, Split, csv};
 use feedforward::metrics::ConfusionMatrix;
 use feedforward::optim::{Momentum, OptimizerState, RmspropElementwise, SgdConfig};
-use feedforward::train::{self, Checkpointing, EarlyStopping, Event, Schedule};
+use feedforward::train::{self, Checkpointing, EarlyStopping, Event, RangeTest, Schedule};
 use feedforward::{
     Activation, Adam, AdamConfig, AdamW, Init, Network, Normalization, Optimizer, Rmsprop, RmspropRule, Sgd,
     SoftmaxCrossEntropy, weights,
@@ -151,6 +151,11 @@ struct Args {
     /// Print a report every N steps (seed recipe: 500; default recipe: every epoch).
     #[arg(long)]
     report_every: Option<usize>,
+    /// Instead of training, run the learning-rate range test (`train::find_learning_rate`)
+    /// with the optimizer and batch size chosen, on the training images (not the validation
+    /// ones): 100 steps from a rate of 1e-7 to 10, printed with the rates it suggests.
+    #[arg(long, conflicts_with_all = ["load", "resume"])]
+    find_lr: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -347,6 +352,38 @@ fn run(args: Args) -> Result<(), Failures> {
     );
 
     let train_labels = train_set.require_labels("the training set")?;
+    if args.find_lr {
+        let test = RangeTest {
+            batch_size: batch_size(&args).unwrap_or(train_set.len()),
+            seed: args.seed,
+            ..RangeTest::default()
+        };
+        let found = train::find_learning_rate(
+            &net,
+            optimizer.as_mut(),
+            &loss,
+            train_set.images(),
+            train_labels,
+            &test,
+        )?;
+        say!(
+            "learning-rate range test: {} steps{}",
+            found.rates.len(),
+            if found.diverged { ", stopped as the loss diverged" } else { "" }
+        );
+        say!("{:>10} {:>10} {:>10}", "rate", "loss", "smoothed");
+        for k in (0..found.rates.len()).step_by(5) {
+            say!("{:>10.2e} {:>10.4} {:>10.4}", found.rates[k], found.losses[k], found.smoothed[k]);
+        }
+        let rate = |r: Option<f64>| r.map_or("n/a".to_string(), |r| format!("{r:.2e}"));
+        say!(
+            "steepest fall at {}; lowest loss at {} (a tenth of it: {})",
+            rate(found.steepest()),
+            rate(found.minimum()),
+            rate(found.minimum().map(|r| r / 10.0))
+        );
+        return Ok(());
+    }
     let mut history = History::default();
     let should_train = args.load.is_none() || args.epochs.is_some() || args.iterations.is_some();
     let train_seconds = if should_train {
@@ -471,11 +508,7 @@ fn train_net(
 ) -> feedforward::Result<()> {
     let samples = data.inputs.ncols();
     let recipe = args.recipe;
-    let batch_size = match args.batch_size {
-        Some(BatchSize::Full) => None,
-        Some(BatchSize::Size(n)) => Some(n),
-        None => recipe.default_batch_size(),
-    };
+    let batch_size = batch_size(args);
     let steps_per_epoch = batch_size.map_or(1, |b| samples.div_ceil(b));
     let full_batch = steps_per_epoch == 1;
     let epochs = match (args.epochs, args.iterations) {
@@ -604,6 +637,15 @@ fn print_sanity_checks(net: &Network<f32>, opt: &dyn Optimizer<f32>) {
             opt.learning_rate() / (g(k) + 1e-3).sqrt(),
             p.grad().norm()
         );
+    }
+}
+
+/// Samples per step: as given, or the recipe's (`None`: full batch).
+fn batch_size(args: &Args) -> Option<usize> {
+    match args.batch_size {
+        Some(BatchSize::Full) => None,
+        Some(BatchSize::Size(n)) => Some(n),
+        None => args.recipe.default_batch_size(),
     }
 }
 
