@@ -7,7 +7,6 @@
 use crate::loss::Loss;
 use crate::train::{self, Batching, Data, Event, Flow, Schedule, TrainConfig};
 use crate::{Error, Float, Network, Optimizer, Result};
-use nalgebra::DMatrix;
 
 /// The settings of [`find_learning_rate`], with fastai's defaults but for the smoothing.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -112,7 +111,8 @@ impl RangeTestReport {
     }
 }
 
-/// Runs the learning-rate range test on a copy of `network` (left as it is) with `optimizer`
+/// Runs the learning-rate range test on the training set of `data` (its validation set, if
+/// any, is not used) and a copy of `network` (left as it is) with `optimizer`
 /// (a fresh one of the kind you will train with; its rate is set back at the end, but the
 /// test's steps leave their state in it, so build another to train): [`RangeTest::steps`] minibatch
 /// steps through [`train::fit`] whose rate grows from `start` to `end` geometrically
@@ -120,7 +120,7 @@ impl RangeTestReport {
 /// diverges.
 ///
 /// ```
-/// use feedforward::train::{self, RangeTest};
+/// use feedforward::train::{self, Data, RangeTest};
 /// use feedforward::{Adam, AdamConfig, MeanSquaredError, MlpConfig, Network};
 /// use nalgebra::DMatrix;
 /// use rand::SeedableRng;
@@ -130,7 +130,7 @@ impl RangeTestReport {
 /// let y = x.map(|v| (3.0 * v).sin());
 /// let net = Network::<f32>::mlp(&[1, 64, 64, 1], MlpConfig::default(), &mut rand::rngs::StdRng::seed_from_u64(0))?;
 /// let mut adam = Adam::new(AdamConfig::default())?; // its rate is the test's to set
-/// let report = train::find_learning_rate(&net, &mut adam, &MeanSquaredError, &x, &y, &RangeTest::default())?;
+/// let report = train::find_learning_rate(&net, &mut adam, &MeanSquaredError, Data::new(&x, &y), &RangeTest::default())?;
 /// // The loss fell, then blew up before a rate of 10.
 /// let (steep, lowest) = (report.steepest().unwrap(), report.minimum().unwrap());
 /// assert!(report.diverged && 1e-4 < steep && steep < lowest && lowest < 10.0, "{steep} {lowest}");
@@ -145,8 +145,7 @@ pub fn find_learning_rate<T, L, O>(
     network: &Network<T>,
     optimizer: &mut O,
     loss: &L,
-    inputs: &DMatrix<T>,
-    targets: &L::Target,
+    data: Data<'_, T, L::Target>,
     config: &RangeTest,
 ) -> Result<RangeTestReport>
 where
@@ -158,7 +157,7 @@ where
     let mut net = network.clone();
     let rate = optimizer.learning_rate();
     optimizer.set_learning_rate(T::lit(config.start))?;
-    let per_epoch = inputs.ncols().div_ceil(config.batch_size).max(1);
+    let per_epoch = data.inputs.ncols().div_ceil(config.batch_size).max(1);
     let run = TrainConfig {
         epochs: config.steps.div_ceil(per_epoch),
         batching: Batching::Minibatch { size: config.batch_size, shuffle: true },
@@ -185,7 +184,8 @@ where
         }
         Flow::Continue
     };
-    let outcome = train::fit(&mut net, optimizer, loss, Data::new(inputs, targets), &run, on_event);
+    let training = Data::new(data.inputs, data.targets);
+    let outcome = train::fit(&mut net, optimizer, loss, training, &run, on_event);
     optimizer.set_learning_rate(rate)?;
     match outcome {
         Ok(_) => {}

@@ -31,7 +31,8 @@ fn the_rates_rise_geometrically_and_the_network_is_left_alone() {
     let before: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
     // Up to 1e-2 only: no divergence, every step taken.
     let config = RangeTest { start: 1e-6, end: 1e-2, steps: 40, ..RangeTest::default() };
-    let report = train::find_learning_rate(&net, &mut adam(), &MeanSquaredError, &x, &y, &config).unwrap();
+    let report =
+        train::find_learning_rate(&net, &mut adam(), &MeanSquaredError, Data::new(&x, &y), &config).unwrap();
     assert!(!report.diverged);
     assert_eq!((report.rates.len(), report.losses.len(), report.smoothed.len()), (40, 40, 40));
     let ratio = 1e4f64.powf(1.0 / 39.0);
@@ -49,7 +50,8 @@ fn the_rates_rise_geometrically_and_the_network_is_left_alone() {
     let after: Vec<_> = net.parameters().map(|p| p.value().clone()).collect();
     assert_eq!(before, after);
     // The same settings, the same test.
-    let again = train::find_learning_rate(&net, &mut adam(), &MeanSquaredError, &x, &y, &config).unwrap();
+    let again =
+        train::find_learning_rate(&net, &mut adam(), &MeanSquaredError, Data::new(&x, &y), &config).unwrap();
     assert_eq!(report, again);
 }
 
@@ -58,7 +60,8 @@ fn the_test_stops_once_the_loss_blows_up() {
     let (x, y) = sine();
     let config = RangeTest::default();
     let report =
-        train::find_learning_rate(&network(), &mut adam(), &MeanSquaredError, &x, &y, &config).unwrap();
+        train::find_learning_rate(&network(), &mut adam(), &MeanSquaredError, Data::new(&x, &y), &config)
+            .unwrap();
     assert!(report.diverged && report.rates.len() < 100, "{} steps", report.rates.len());
     let lowest = report.smoothed.iter().copied().fold(f64::INFINITY, f64::min);
     let (last, before_last) =
@@ -81,7 +84,9 @@ fn a_rejected_step_ends_the_test() {
     // overflow to infinity (a rejected step) can end it before its last step.
     let config = RangeTest { start: 1e-3, end: 1e12, divergence: 1e300, ..RangeTest::default() };
     let mut sgd = Sgd::with_learning_rate(1.0).unwrap();
-    let report = train::find_learning_rate(&network(), &mut sgd, &MeanSquaredError, &x, &y, &config).unwrap();
+    let report =
+        train::find_learning_rate(&network(), &mut sgd, &MeanSquaredError, Data::new(&x, &y), &config)
+            .unwrap();
     assert!(report.diverged && report.rates.len() < 100, "{} steps", report.rates.len());
     assert!(report.losses.iter().all(|l| l.is_finite()));
 }
@@ -89,9 +94,14 @@ fn a_rejected_step_ends_the_test() {
 #[test]
 fn the_steepest_rate_trains_better_than_rates_far_from_it() {
     let (x, y) = sine();
-    let report =
-        train::find_learning_rate(&network(), &mut adam(), &MeanSquaredError, &x, &y, &RangeTest::default())
-            .unwrap();
+    let report = train::find_learning_rate(
+        &network(),
+        &mut adam(),
+        &MeanSquaredError,
+        Data::new(&x, &y),
+        &RangeTest::default(),
+    )
+    .unwrap();
     let (steep, minimum) = (report.steepest().unwrap(), report.minimum().unwrap());
     let trained = |rate: f64| {
         let mut net = network();
@@ -116,7 +126,8 @@ fn the_steepest_rate_trains_better_than_rates_far_from_it() {
 fn bad_settings_are_errors() {
     let (x, y) = sine();
     let bad = |config: RangeTest| {
-        let result = train::find_learning_rate(&network(), &mut adam(), &MeanSquaredError, &x, &y, &config);
+        let result =
+            train::find_learning_rate(&network(), &mut adam(), &MeanSquaredError, Data::new(&x, &y), &config);
         assert!(matches!(result, Err(Error::InvalidHyperparameter { .. })), "{config:?}: {result:?}");
     };
     let base = RangeTest::default();
@@ -133,8 +144,7 @@ fn bad_settings_are_errors() {
         &network(),
         &mut adam(),
         &MeanSquaredError,
-        &x,
-        &DMatrix::zeros(2, 1000),
+        Data::new(&x, &DMatrix::zeros(2, 1000)),
         &base,
     );
     assert!(matches!(wrong, Err(Error::ShapeMismatch { .. })), "{wrong:?}");

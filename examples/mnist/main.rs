@@ -362,8 +362,7 @@ fn run(args: Args) -> Result<(), Failures> {
             &net,
             optimizer.as_mut(),
             &loss,
-            train_set.images(),
-            train_labels,
+            train::Data::new(train_set.images(), train_labels),
             &test,
         )?;
         say!(
