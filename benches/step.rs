@@ -18,7 +18,7 @@ use feedforward::linalg::{Op, gemm};
 use feedforward::optim::{Momentum, SgdConfig};
 use feedforward::{
     Activation, Adam, AdamW, BatchNorm, Float, Init, LayerNorm, MlpConfig, Module, Network, Optimizer,
-    Rmsprop, Sgd, SoftmaxCrossEntropy,
+    Rmsprop, SampleWeighted, Sgd, SoftmaxCrossEntropy, WeightedTargets,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -205,6 +205,16 @@ fn bench_scalar<T: Float>(c: &mut Criterion, batches: &[usize]) {
                     })
                 });
             }
+            // The same step with a weight per sample: what `SampleWeighted` adds (the loss's
+            // per-sample losses besides its mean and gradient, the gradient's columns scaled).
+            let mut net = network::<T>();
+            let mut opt = Rmsprop::per_tensor(T::lit(1e-6), None).unwrap();
+            let weights = (0..batch).map(|j| (j % 4) as f64 / 2.0 + 0.25).collect();
+            let weighted = WeightedTargets::new(&y[..], weights).unwrap();
+            let loss = SampleWeighted::new(SoftmaxCrossEntropy::new());
+            group.bench_function(BenchmarkId::new("train_step_sample_weighted", batch), |b| {
+                b.iter(|| black_box(net.train_step(black_box(&x), &loss, &weighted, &mut opt).unwrap()))
+            });
             // Fine-tuning the output layer alone: the hidden layer frozen, so the backward
             // pass stops at the output layer.
             let mut net = network::<T>();

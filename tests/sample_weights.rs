@@ -362,3 +362,26 @@ fn a_column_of_sample_weights_is_read_with_its_errors_at_their_lines() {
     );
     assert!(error("x\n1\n").contains("\"w\""), "{}", error("x\n1\n"));
 }
+
+#[test]
+fn a_weighted_run_is_the_same_on_any_thread_count() {
+    let run = |threads: usize| {
+        feedforward::linalg::set_threads(threads);
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut net = Network::<f32>::mlp(&[6, 32, 4], feedforward::MlpConfig::default(), &mut rng).unwrap();
+        let x = DMatrix::from_fn(6, 5000, |i, j| ((i * 31 + j * 17) % 23) as f32 / 11.0 - 1.0);
+        let labels: Vec<usize> = (0..5000).map(|j| (j * 7 + j / 13) % 4).collect();
+        let weights = (0..5000).map(|j| ((j * 5) % 9) as f64 / 4.0).collect();
+        let targets = WeightedTargets::new(&labels[..], weights).unwrap();
+        let loss = SampleWeighted::new(SoftmaxCrossEntropy::new().with_label_smoothing(0.1).unwrap());
+        let mut adam = feedforward::Adam::with_learning_rate(1e-2).unwrap();
+        for _ in 0..3 {
+            net.train_step(&x, &loss, &targets, &mut adam).unwrap();
+        }
+        feedforward::linalg::set_threads(0);
+        net.parameters().map(|p| p.value().clone()).collect::<Vec<_>>()
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+}
