@@ -380,13 +380,57 @@ pub fn group_folds<'a, T: Float, Y: Targets + ?Sized>(
 ) -> Result<Folds<'a, T, Y>> {
     check_samples(inputs, targets.samples(), "targets to cut into folds")?;
     check_samples(inputs, groups.len(), "groups to cut into folds by")?;
-    let parts = group_fold_parts(groups, config)?;
+    let parts = group_fold_parts(groups, None, config)?;
     Ok(Folds { inputs, targets, parts, next: 0 })
 }
 
-/// The parts [`group_folds`] holds out, each in increasing order; shared with
-/// `Table::group_folds`.
-pub(crate) fn group_fold_parts(groups: &[usize], config: FoldConfig) -> Result<Vec<Vec<usize>>> {
+/// [`group_folds`] for a classifier, each class spread over the parts as evenly as whole
+/// groups allow (what scikit-learn's `StratifiedGroupKFold` is for: patients with several
+/// samples each, and a rare diagnosis). `labels[j]` is sample `j`'s class, `groups[j]` its
+/// group. The groups are taken largest first (those of one size in an order drawn from
+/// `config.seed`), each into the part where it least unbalances the classes: the part that
+/// keeps `Σ_parts Σ_classes (share of the class in the part − 1/folds)²` lowest, the part
+/// with the fewest samples on a tie.
+///
+/// ```
+/// use feedforward::train::{self, FoldConfig};
+/// use nalgebra::DMatrix;
+/// // 8 patients of 3 visits each; patients 0 and 1 have the rare class 1.
+/// let patients: Vec<usize> = (0..24).map(|j| j / 3).collect();
+/// let labels: Vec<usize> = patients.iter().map(|&p| usize::from(p < 2)).collect();
+/// let x = DMatrix::<f32>::from_fn(1, 24, |_, j| j as f32);
+/// let folds = train::stratified_group_folds(&x, &labels[..], &labels, &patients, FoldConfig { folds: 2, seed: 0 })?;
+/// for part in folds.parts() {
+///     // Each part has one of the two rare patients, and 12 visits.
+///     assert_eq!((part.iter().filter(|&&j| labels[j] == 1).count(), part.len()), (3, 12));
+/// }
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`group_folds`]'s, and [`Error::ShapeMismatch`] when `labels` holds another number of
+/// samples.
+pub fn stratified_group_folds<'a, T: Float, Y: Targets + ?Sized>(
+    inputs: &'a DMatrix<T>,
+    targets: &'a Y,
+    labels: &[usize],
+    groups: &[usize],
+    config: FoldConfig,
+) -> Result<Folds<'a, T, Y>> {
+    check_samples(inputs, targets.samples(), "targets to cut into folds")?;
+    check_samples(inputs, labels.len(), "labels to cut into folds")?;
+    check_samples(inputs, groups.len(), "groups to cut into folds by")?;
+    let parts = group_fold_parts(groups, Some(labels), config)?;
+    Ok(Folds { inputs, targets, parts, next: 0 })
+}
+
+/// The parts [`group_folds`] holds out (with `labels`, those of [`stratified_group_folds`]),
+/// each in increasing order; shared with `Table::group_folds` and its stratified twin.
+pub(crate) fn group_fold_parts(
+    groups: &[usize],
+    labels: Option<&[usize]>,
+    config: FoldConfig,
+) -> Result<Vec<Vec<usize>>> {
     let mut members = by_class(groups);
     if config.folds < 2 || config.folds > members.len() {
         return Err(Error::InvalidHyperparameter {
@@ -399,12 +443,65 @@ pub(crate) fn group_fold_parts(groups: &[usize], config: FoldConfig) -> Result<V
     // Stable: groups of one size stay in the drawn order.
     members.sort_by_key(|m| std::cmp::Reverse(m.len()));
     let mut parts: Vec<Vec<usize>> = vec![Vec::new(); config.folds];
+    let mut shares = labels.map(|labels| ClassShares::new(labels, config.folds));
     for group in members {
-        let smallest = (0..config.folds).min_by_key(|&k| (parts[k].len(), k)).expect("at least 2 parts");
-        parts[smallest].extend(group);
+        let fewest = |a: &usize, b: &usize| (parts[*a].len(), a).cmp(&(parts[*b].len(), b));
+        let part = match &mut shares {
+            None => (0..config.folds).min_by(fewest),
+            Some(shares) => {
+                let counts = shares.counts_of(&group);
+                let cost = |k: usize| shares.cost_of_adding(k, &counts);
+                (0..config.folds).min_by(|a, b| cost(*a).total_cmp(&cost(*b)).then_with(|| fewest(a, b)))
+            }
+        }
+        .expect("at least 2 parts");
+        if let Some(shares) = &mut shares {
+            shares.add(part, &group);
+        }
+        parts[part].extend(group);
     }
     parts.iter_mut().for_each(|p| p.sort_unstable());
     Ok(parts)
+}
+
+/// Each class's count in each part of a stratified group cut, against the class's total.
+struct ClassShares<'a> {
+    labels: &'a [usize],
+    /// Samples of each class in all.
+    totals: Vec<usize>,
+    /// `counts[k][c]`: samples of class `c` in part `k` so far.
+    counts: Vec<Vec<usize>>,
+}
+
+impl<'a> ClassShares<'a> {
+    fn new(labels: &'a [usize], folds: usize) -> Self {
+        let classes = labels.iter().max().map_or(0, |&c| c + 1);
+        let mut totals = vec![0; classes];
+        labels.iter().for_each(|&c| totals[c] += 1);
+        ClassShares { labels, totals, counts: vec![vec![0; classes]; folds] }
+    }
+
+    /// The samples of each class among `members`.
+    fn counts_of(&self, members: &[usize]) -> Vec<usize> {
+        let mut counts = vec![0; self.totals.len()];
+        members.iter().for_each(|&j| counts[self.labels[j]] += 1);
+        counts
+    }
+
+    /// How much adding `counts` to part `k` raises `Σ_classes (share − 1/folds)²` (the other
+    /// parts' terms do not change).
+    fn cost_of_adding(&self, k: usize, counts: &[usize]) -> f64 {
+        let even = 1.0 / self.counts.len() as f64;
+        let term = |c: usize, n: usize| (n as f64 / self.totals[c] as f64 - even).powi(2);
+        (0..counts.len())
+            .filter(|&c| counts[c] > 0)
+            .map(|c| term(c, self.counts[k][c] + counts[c]) - term(c, self.counts[k][c]))
+            .sum()
+    }
+
+    fn add(&mut self, k: usize, members: &[usize]) {
+        members.iter().for_each(|&j| self.counts[k][self.labels[j]] += 1);
+    }
 }
 
 /// The splits of a cross-validation, one per part held out, in order: see [`folds`].

@@ -29,7 +29,7 @@ use crate::network::{InputScan, check_finite};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 pub use crate::split::{
     FoldConfig, Folds, Split, SplitConfig, folds, group_folds, group_split, split, stratified_folds,
-    stratified_folds_by, stratified_split, stratified_split_by,
+    stratified_folds_by, stratified_group_folds, stratified_split, stratified_split_by,
 };
 use crate::{Error, Evaluation, Float, Network, Optimizer, Result, StepReport, weights};
 use nalgebra::DMatrix;

@@ -600,6 +600,59 @@ fn a_stratified_split_holds_out_each_class_in_its_share() {
     }
 }
 
+/// `stratified_group_folds` keeps each group whole and spreads a rare class over the parts
+/// where `group_folds`, blind to the classes, piles it up: 40 patients of 1 to 6 visits, 8 of
+/// them (a fifth) with the rare class 1.
+#[test]
+fn stratified_group_folds_spread_each_class_over_the_parts() {
+    use feedforward::train::FoldConfig;
+    let mut rng = StdRng::seed_from_u64(21);
+    let mut groups: Vec<usize> = (0..40).flat_map(|g| vec![g; 1 + (g * 5) % 6]).collect();
+    rand::seq::SliceRandom::shuffle(&mut groups[..], &mut rng);
+    let labels: Vec<usize> = groups.iter().map(|&g| usize::from(g % 5 == 2)).collect();
+    let n = groups.len();
+    let x = DMatrix::from_fn(1, n, |_, j| j as f32);
+    let rare = labels.iter().filter(|&&c| c == 1).count();
+    // The largest deviation of a part's share of the rare class from 1/folds.
+    let worst = |parts: &[Vec<usize>], folds: usize| {
+        let share = |p: &Vec<usize>| p.iter().filter(|&&j| labels[j] == 1).count() as f64 / rare as f64;
+        parts.iter().map(|p| (share(p) - 1.0 / folds as f64).abs()).fold(0.0, f64::max)
+    };
+    for (folds, seed) in [(2, 0), (3, 1), (4, 2), (5, 3)] {
+        let config = FoldConfig { folds, seed };
+        let cut = train::stratified_group_folds(&x, &labels[..], &labels, &groups, config).unwrap();
+        let parts = cut.parts().to_vec();
+        let blind = train::group_folds(&x, &labels[..], &groups, config).unwrap().parts().to_vec();
+        let (stratified, plain) = (worst(&parts, folds), worst(&blind, folds));
+        assert!(stratified <= plain, "{folds} folds: rare-class deviation {stratified} against {plain}");
+        // A rare patient has at most 6 visits: no part's share is off by more than that.
+        assert!(stratified <= 6.0 / rare as f64, "{folds} folds: {stratified}");
+        let mut held_once = Vec::new();
+        for (k, split) in cut.enumerate() {
+            let held: Vec<usize> = split.held_out_inputs.iter().map(|&v| v as usize).collect();
+            let kept: Vec<usize> = split.inputs.iter().map(|&v| v as usize).collect();
+            assert!(
+                held.iter().all(|&j| kept.iter().all(|&i| groups[i] != groups[j])),
+                "part {k}: a split group"
+            );
+            assert!(held.iter().zip(&split.held_out_targets).all(|(&j, &c)| labels[j] == c));
+            held_once.extend(held);
+        }
+        held_once.sort_unstable();
+        assert_eq!(held_once, (0..n).collect::<Vec<_>>());
+        let again = train::stratified_group_folds(&x, &labels[..], &labels, &groups, config).unwrap();
+        assert_eq!(again.parts(), &parts[..], "seeded");
+    }
+    let e = train::stratified_group_folds(
+        &x,
+        &labels[..],
+        &labels[1..],
+        &groups,
+        FoldConfig { folds: 2, seed: 0 },
+    );
+    assert!(e.err().unwrap().to_string().contains("labels to cut into folds"));
+}
+
 /// `group_split` and `group_folds` keep every sample of a group on one side: each group held out
 /// whole or kept whole, each sample held out once across the folds, the folds' sizes evened out
 /// (largest groups first into the smallest part), seeded; a random cut splits groups.

@@ -568,6 +568,25 @@ fn a_table_cuts_into_folds_as_train_folds_does() {
     let split = train::group_split(&ids, &labels[..], &groups, config).unwrap();
     assert_eq!(part.held_out.matrix::<f64>(&["id"]).unwrap(), split.held_out_inputs);
     assert!(table.group_folds(FoldConfig { folds: 4, seed: 0 }, "kind").is_err(), "three groups");
+    // Stratified by the parity of the id, grouped by kind: the rows train::stratified_group_folds
+    // holds out.
+    let parity: Vec<usize> = (0..23).map(|i| i % 2).collect();
+    let mut text = String::from("id,kind,odd\n");
+    for i in 0..23 {
+        text.push_str(&format!(
+            "{i},{},{}\n",
+            ["ant", "bee", "bee", "cat", "cat", "cat", "cat"][i % 7],
+            i % 2
+        ));
+    }
+    let table = parse(&text).unwrap();
+    let config = FoldConfig { folds: 2, seed: 3 };
+    let by_table = table.stratified_group_folds(config, "odd", "kind").unwrap();
+    let by_matrix = train::stratified_group_folds(&ids, &parity[..], &parity, &groups, config).unwrap();
+    assert_eq!(by_table.len(), 2);
+    for (part, split) in by_table.zip(by_matrix) {
+        assert_eq!(part.held_out.matrix::<f64>(&["id"]).unwrap(), split.held_out_inputs);
+    }
 }
 
 /// The rows of a part that lacks a class keep the training table's class indices through

@@ -165,8 +165,9 @@ impl Csv {
 }
 
 /// The cuts to evaluate: one, a fifth of the rows held out for the test, or with `--folds`
-/// one per part. With `--group`, whole groups; else a classification holds out each class in
-/// its share.
+/// one per part. With `--group`, whole groups (the folds of a classification with each class
+/// spread over them as evenly as the groups allow); else a classification holds out each
+/// class in its share.
 pub fn cuts(args: &Args, source: &Source, task: &Task) -> Result<Vec<Cut>, Box<dyn std::error::Error>> {
     let stratified = args.task == TaskKind::Classification;
     match (source, args.folds) {
@@ -182,6 +183,9 @@ pub fn cuts(args: &Args, source: &Source, task: &Task) -> Result<Vec<Cut>, Box<d
         (Source::Csv(csv), Some(folds)) => {
             let (table, config) = (&csv.table, FoldConfig { folds, seed: args.seed });
             let parts: Vec<TableSplit> = match &args.group {
+                Some(column) if stratified => {
+                    table.stratified_group_folds(config, &args.target[0], column)?.collect()
+                }
                 Some(column) => table.group_folds(config, column)?.collect(),
                 None if stratified => table.stratified_folds(config, &args.target[0])?.collect(),
                 None => table.folds(config)?.collect(),

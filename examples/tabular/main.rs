@@ -38,7 +38,8 @@
 //! others; it prints a line per fold and each score's mean and standard deviation. `--group
 //! user` keeps every row of a user on one side of each cut (the test part or the folds, and the
 //! validation hold-out: `Table::group_split`, `group_folds`, `train::group_split`), so the
-//! scores are those of users the network never saw.
+//! scores are those of users the network never saw; the folds of a classification then spread
+//! each class over the parts as evenly as whole groups allow (`Table::stratified_group_folds`).
 //!
 //! ```text
 //! cargo run --release --example tabular

@@ -460,7 +460,24 @@ impl Table {
         config: FoldConfig,
         column: &str,
     ) -> Result<impl ExactSizeIterator<Item = TableSplit> + '_> {
-        Ok(self.fold_splits(group_fold_parts(&self.labels(column)?.indices, config)?))
+        Ok(self.fold_splits(group_fold_parts(&self.labels(column)?.indices, None, config)?))
+    }
+
+    /// [`Table::group_folds`] for a classification whose classes are the column `labels`: each
+    /// class spread over the parts as evenly as whole groups allow, as
+    /// [`train::stratified_group_folds`](crate::train::stratified_group_folds) cuts.
+    ///
+    /// # Errors
+    /// A column that [`Table::labels`] cannot read, and those of
+    /// [`train::stratified_group_folds`](crate::train::stratified_group_folds).
+    pub fn stratified_group_folds(
+        &self,
+        config: FoldConfig,
+        labels: &str,
+        groups: &str,
+    ) -> Result<impl ExactSizeIterator<Item = TableSplit> + '_> {
+        let (labels, groups) = (self.labels(labels)?.indices, self.labels(groups)?.indices);
+        Ok(self.fold_splits(group_fold_parts(&groups, Some(&labels), config)?))
     }
 
     /// Each part of `parts` held out in turn.
