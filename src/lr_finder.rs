@@ -112,12 +112,11 @@ impl RangeTestReport {
 }
 
 /// Runs the learning-rate range test on the training set of `data` (its validation set, if
-/// any, is not used) and a copy of `network` (left as it is) with `optimizer`
-/// (a fresh one of the kind you will train with; its rate is set back at the end, but the
-/// test's steps leave their state in it, so build another to train): [`RangeTest::steps`] minibatch
+/// any, is not used) and a copy of `network` (left as it is): [`RangeTest::steps`] minibatch
 /// steps through [`train::fit`] whose rate grows from `start` to `end` geometrically
 /// ([`Schedule::Ramp`]), each step's loss recorded, until the last step or until the loss
-/// diverges.
+/// diverges. `optimizer` is a fresh one of the kind you will train with: its rate is set back
+/// at the end, but the test's steps leave their state in it, so build another to train.
 ///
 /// ```
 /// use feedforward::train::{self, Data, RangeTest};
