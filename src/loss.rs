@@ -621,6 +621,10 @@ fn check_matrix_targets<T: Float>(
     valid: impl Fn(T) -> bool,
     requirement: &'static str,
 ) -> Result<()> {
+    // A mean over no output rows is 0/0, and a column of none has no largest entry.
+    if rows == 0 {
+        return Err(Error::shape("outputs", "at least 1 row", "0 rows"));
+    }
     if let Some(batch) = batch {
         if batch == 0 {
             return Err(Error::EmptyBatch { what: "batch" });

@@ -183,6 +183,7 @@ where
         }
         Flow::Continue
     };
+    // Without the validation set: fit would evaluate it after every epoch, for nothing.
     let training = Data::new(data.inputs, data.targets);
     let outcome = train::fit(&mut net, optimizer, loss, training, &run, on_event);
     optimizer.set_learning_rate(rate)?;

@@ -587,3 +587,24 @@ fn soft_target_cross_entropy_is_finite_for_huge_logits_and_names_bad_targets() {
         Err(Error::EmptyBatch { .. })
     ));
 }
+
+/// Outputs of no rows: a clear error from every matrix loss, its mean and its per-sample
+/// losses alike (the mean was NaN, soft targets and the per-sample losses panicked).
+#[test]
+fn outputs_of_no_rows_are_an_error() {
+    use feedforward::{PerSampleLoss, SampleLoss};
+    let z = DMatrix::<f64>::zeros(0, 3);
+    fn both<L: PerSampleLoss<f64, Target = DMatrix<f64>>>(loss: &L, z: &DMatrix<f64>) {
+        let mut samples: Vec<SampleLoss<f64>> = Vec::new();
+        for result in [loss.compute(z, z, None).map(|_| ()), loss.sample_losses(z, z, &mut samples)] {
+            let e = result.unwrap_err();
+            assert!(matches!(e, Error::ShapeMismatch { .. }), "{loss:?}: {e}");
+        }
+    }
+    both(&MeanSquaredError, &z);
+    both(&SoftTargetCrossEntropy, &z);
+    both(&BinaryCrossEntropy::new(), &z);
+    both(&Huber::default(), &z);
+    both(&MeanAbsoluteError, &z);
+    both(&Poisson, &z);
+}

@@ -81,13 +81,7 @@ impl<U: Targets + ?Sized> WeightedTargets<U> {
     /// (naming its sample) or for weights that are all 0.
     pub fn new(targets: &U, weights: Vec<f64>) -> Result<Self> {
         let samples = targets.samples();
-        if weights.len() != samples {
-            return Err(Error::shape(
-                "sample weights",
-                format!("{} (one per sample)", plural(samples, "weight")),
-                plural(weights.len(), "weight"),
-            ));
-        }
+        check_count(&weights, samples)?;
         if samples == 0 {
             return Err(Error::EmptyBatch { what: "weighted targets" });
         }
@@ -161,6 +155,18 @@ impl<U: Targets + ?Sized> Targets for WeightedTargets<U> {
     }
 }
 
+/// Refuses weights that are not one per sample.
+fn check_count(weights: &[f64], samples: usize) -> Result<()> {
+    if weights.len() == samples {
+        return Ok(());
+    }
+    Err(Error::shape(
+        "sample weights",
+        format!("{} (one per sample)", plural(samples, "weight")),
+        plural(weights.len(), "weight"),
+    ))
+}
+
 /// `loss`'s per-sample losses of `outputs`, after checking that the weights are one per column.
 fn inner_samples<T: Float, L: PerSampleLoss<T>>(
     loss: &L,
@@ -168,13 +174,7 @@ fn inner_samples<T: Float, L: PerSampleLoss<T>>(
     targets: &WeightedTargets<L::Target>,
 ) -> Result<Vec<SampleLoss<T>>> {
     let batch = outputs.ncols();
-    if targets.weights.len() != batch {
-        return Err(Error::shape(
-            "sample weights",
-            format!("{} (one per sample)", plural(batch, "weight")),
-            plural(targets.weights.len(), "weight"),
-        ));
-    }
+    check_count(&targets.weights, batch)?;
     let mut samples = Vec::with_capacity(batch);
     loss.sample_losses(outputs, targets.targets(), &mut samples)?;
     Ok(samples)
