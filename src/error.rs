@@ -82,9 +82,10 @@ pub enum Error {
         requirement: &'static str,
     },
 
-    /// A sample weight of [`WeightedTargets`](crate::loss::WeightedTargets) that is negative or
-    /// not finite (`sample` names it), or weights that are all 0 (`sample` is `None`: a weighted
-    /// mean of nothing).
+    /// A sample weight of [`WeightedTargets`](crate::loss::WeightedTargets) or of a weighted
+    /// metric ([`ConfusionMatrix::weighted`](crate::metrics::ConfusionMatrix::weighted), say)
+    /// that is negative or not finite (`sample` names it), or weights that are all 0 (`sample`
+    /// is `None`: a weighted mean of nothing).
     #[error("{}", sample_weight_message(*sample, *value))]
     InvalidSampleWeight {
         /// Position of the sample in its data set; `None` when every weight is 0.

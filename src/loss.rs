@@ -28,6 +28,7 @@
 
 mod weighted;
 
+pub(crate) use weighted::check_sample_weights;
 pub use weighted::{SampleWeighted, WeightedTargets};
 
 use crate::error::plural;

@@ -3,22 +3,37 @@
 //! share; for regression, the mean squared and absolute errors and the coefficient of determination R²;
 //! from scores rather than decisions, the area under the ROC curve ([`roc_auc`],
 //! [`one_vs_rest_auc`], [`MultiLabelMetrics::auc`]).
+//!
+//! Each also comes weighted, a weight per sample as [`SampleWeighted`](crate::loss::SampleWeighted)
+//! trains with (scikit-learn's `sample_weight`): [`ConfusionMatrix::weighted`],
+//! [`RegressionMetrics::weighted`], [`MultiLabelMetrics::weighted`], [`weighted_roc_auc`],
+//! [`weighted_one_vs_rest_auc`]. Weights of 1 give the unweighted numbers exactly.
 
 use crate::error::plural;
 use crate::linalg::first_non_finite;
+use crate::loss::check_sample_weights;
 use crate::{Error, Float, Result, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
 use std::fmt;
 
-/// Counts of (true class, predicted class) pairs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Counts of (true class, predicted class) pairs, and with [`weighted`](ConfusionMatrix::weighted)
+/// their samples' total weights.
+///
+/// The scores (accuracy, recall, precision, F1) are computed from the cells' weights, which
+/// are the counts when every sample weighs 1 ([`new`](ConfusionMatrix::new)).
+#[derive(Clone, Debug, PartialEq)]
 pub struct ConfusionMatrix {
     classes: usize,
     /// Row-major `counts[truth * classes + predicted]`.
     counts: Vec<usize>,
+    /// The same cells' sums of sample weights; `None` when each sample weighs 1.
+    weights: Option<Vec<f64>>,
     /// What the printed table calls the classes (their indices when `None`).
     names: Option<Vec<String>>,
 }
+
+/// The weights are finite (checked when tallied), so `==` is an equivalence.
+impl Eq for ConfusionMatrix {}
 
 impl ConfusionMatrix {
     /// Tallies `predicted` against `truth` (one entry per sample each). A class `>= classes`
@@ -33,6 +48,30 @@ impl ConfusionMatrix {
     /// # Ok::<(), feedforward::Error>(())
     /// ```
     pub fn new(classes: usize, predicted: &[usize], truth: &[usize]) -> Result<Self> {
+        Self::tally(classes, predicted, truth, None)
+    }
+
+    /// Tallies `predicted` against `truth` with a weight per sample (scikit-learn's
+    /// `sample_weight`): each cell holds its samples' total weight besides their count, and
+    /// every score is computed from the weights (a weight of 2 counts a sample twice, 0 leaves
+    /// it out). The errors of [`new`](ConfusionMatrix::new), and
+    /// [`Error::InvalidSampleWeight`] for a weight that is negative or not finite (naming the
+    /// sample) or weights that are all 0; no samples is [`Error::EmptyBatch`].
+    ///
+    /// ```
+    /// use feedforward::metrics::ConfusionMatrix;
+    /// // The one mistake weighs 3 of the 5.
+    /// let m = ConfusionMatrix::weighted(2, &[0, 1, 0], &[0, 1, 1], &[1.0, 1.0, 3.0])?;
+    /// assert_eq!((m.count(1, 0), m.weight(1, 0)), (1, 3.0));
+    /// assert_eq!((m.accuracy(), m.recall()[1]), (2.0 / 5.0, Some(1.0 / 4.0)));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn weighted(classes: usize, predicted: &[usize], truth: &[usize], weights: &[f64]) -> Result<Self> {
+        Self::tally(classes, predicted, truth, Some(weights))
+    }
+
+    /// [`new`](ConfusionMatrix::new) (`weights` `None`) or [`weighted`](ConfusionMatrix::weighted).
+    fn tally(classes: usize, predicted: &[usize], truth: &[usize], weights: Option<&[f64]>) -> Result<Self> {
         if predicted.len() != truth.len() {
             return Err(Error::shape(
                 "confusion matrix",
@@ -49,7 +88,18 @@ impl ConfusionMatrix {
         for (&p, &t) in predicted.iter().zip(truth) {
             counts[t * classes + p] += 1;
         }
-        Ok(ConfusionMatrix { classes, counts, names: None })
+        let weights = match weights {
+            None => None,
+            Some(weights) => {
+                check_sample_weights(weights, truth.len(), "weighted confusion matrix")?;
+                let mut cells = vec![0.0; classes * classes];
+                for ((&p, &t), &w) in predicted.iter().zip(truth).zip(weights) {
+                    cells[t * classes + p] += w;
+                }
+                Some(cells)
+            }
+        };
+        Ok(ConfusionMatrix { classes, counts, weights, names: None })
     }
 
     /// The same matrix, printed with `names` (one per class, in class order) instead of the
@@ -78,39 +128,61 @@ impl ConfusionMatrix {
         self.names.as_deref()
     }
 
+    /// Whether the cells hold sample weights ([`weighted`](ConfusionMatrix::weighted)).
+    #[must_use]
+    pub fn is_weighted(&self) -> bool {
+        self.weights.is_some()
+    }
+
     /// Number of samples of class `truth` predicted as `predicted`.
     ///
     /// # Panics
     /// If either class is `>= classes` (there is no such cell).
     #[must_use]
     pub fn count(&self, truth: usize, predicted: usize) -> usize {
+        self.counts[self.cell(truth, predicted)]
+    }
+
+    /// Total weight of the samples of class `truth` predicted as `predicted`: their
+    /// [`count`](ConfusionMatrix::count) when the matrix is not weighted.
+    ///
+    /// # Panics
+    /// If either class is `>= classes` (there is no such cell).
+    #[must_use]
+    pub fn weight(&self, truth: usize, predicted: usize) -> f64 {
+        let cell = self.cell(truth, predicted);
+        self.weights.as_ref().map_or(self.counts[cell] as f64, |w| w[cell])
+    }
+
+    /// The index of a cell in `counts` and `weights`.
+    fn cell(&self, truth: usize, predicted: usize) -> usize {
         assert!(
             truth < self.classes && predicted < self.classes,
             "confusion matrix of {} classes has no cell ({truth}, {predicted})",
             self.classes
         );
-        self.counts[truth * self.classes + predicted]
+        truth * self.classes + predicted
     }
 
-    /// Fraction predicted correctly (0 for no samples).
+    /// Fraction (of the weight) predicted correctly (0 for no samples).
     #[must_use]
     pub fn accuracy(&self) -> f64 {
-        let total: usize = self.counts.iter().sum();
-        let correct: usize = (0..self.classes).map(|c| self.count(c, c)).sum();
-        if total == 0 { 0.0 } else { correct as f64 / total as f64 }
+        let total: f64 = (0..self.classes).map(|c| self.actual(c)).sum();
+        let correct: f64 = (0..self.classes).map(|c| self.weight(c, c)).sum();
+        if total == 0.0 { 0.0 } else { correct / total }
     }
 
     /// Recall of each class: correct / samples of that class (`None` for an absent class).
     #[must_use]
     pub fn recall(&self) -> Vec<Option<f64>> {
-        self.per_class(|c| (self.count(c, c), self.actual(c)))
+        self.per_class(|c| (self.weight(c, c), self.actual(c)))
     }
 
     /// Precision of each class: correct / samples predicted as that class (`None` for a class
     /// never predicted).
     #[must_use]
     pub fn precision(&self) -> Vec<Option<f64>> {
-        self.per_class(|c| (self.count(c, c), self.predicted(c)))
+        self.per_class(|c| (self.weight(c, c), self.predicted(c)))
     }
 
     /// F1 score of each class, the harmonic mean of its precision and recall, computed as
@@ -129,26 +201,26 @@ impl ConfusionMatrix {
     #[must_use]
     pub fn f1(&self) -> Vec<Option<f64>> {
         // 2·TP + FP + FN = (TP + FP) + (TP + FN): predicted plus actual.
-        self.per_class(|c| (2 * self.count(c, c), self.predicted(c) + self.actual(c)))
+        self.per_class(|c| (2.0 * self.weight(c, c), self.predicted(c) + self.actual(c)))
     }
 
-    /// Samples of class `c`: its row's sum.
-    fn actual(&self, c: usize) -> usize {
-        (0..self.classes).map(|p| self.count(c, p)).sum()
+    /// Weight of the samples of class `c`: its row's sum.
+    fn actual(&self, c: usize) -> f64 {
+        (0..self.classes).map(|p| self.weight(c, p)).sum()
     }
 
-    /// Samples predicted as class `c`: its column's sum.
-    fn predicted(&self, c: usize) -> usize {
-        (0..self.classes).map(|t| self.count(t, c)).sum()
+    /// Weight of the samples predicted as class `c`: its column's sum.
+    fn predicted(&self, c: usize) -> f64 {
+        (0..self.classes).map(|t| self.weight(t, c)).sum()
     }
 
     /// `numerator / denominator` of each class, from `parts(class)`; `None` where the
     /// denominator is 0.
-    fn per_class(&self, parts: impl Fn(usize) -> (usize, usize)) -> Vec<Option<f64>> {
+    fn per_class(&self, parts: impl Fn(usize) -> (f64, f64)) -> Vec<Option<f64>> {
         (0..self.classes)
             .map(|c| {
                 let (numerator, denominator) = parts(c);
-                (denominator > 0).then(|| numerator as f64 / denominator as f64)
+                (denominator > 0.0).then(|| numerator / denominator)
             })
             .collect()
     }
@@ -165,14 +237,25 @@ impl fmt::Display for ConfusionMatrix {
     /// A table: one row per true class, one column per prediction, recall on the right and
     /// precision at the bottom (`-` where undefined). Classes are shown by index, or by the
     /// names of [`with_class_names`](ConfusionMatrix::with_class_names), with the columns
-    /// widened to fit them.
+    /// widened to fit them and the cells. A weighted matrix shows each cell's weight (to four
+    /// significant digits, whole numbers as such) and says so below the table.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let labels: Vec<String> = match &self.names {
             Some(names) => names.clone(),
             None => (0..self.classes).map(|c| c.to_string()).collect(),
         };
-        let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-        let (first, width) = (longest.max(9), (longest + 1).max(7));
+        let cells: Vec<String> = (0..self.classes * self.classes)
+            .map(|k| {
+                let (t, p) = (k / self.classes, k % self.classes);
+                match self.weights {
+                    Some(_) => weight_text(self.weight(t, p)),
+                    None => self.count(t, p).to_string(),
+                }
+            })
+            .collect();
+        let longest = labels.iter().chain(&cells).map(|l| l.chars().count()).max().unwrap_or(0);
+        let first = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(9);
+        let width = (longest + 1).max(7);
         write!(f, "{:<first$}", "true\\pred")?;
         for label in &labels {
             write!(f, "{label:>width$}")?;
@@ -180,8 +263,8 @@ impl fmt::Display for ConfusionMatrix {
         writeln!(f, "   recall")?;
         for ((t, recall), label) in self.recall().into_iter().enumerate().zip(&labels) {
             write!(f, "{label:>first$}")?;
-            for p in 0..self.classes {
-                write!(f, "{:>width$}", self.count(t, p))?;
+            for cell in &cells[t * self.classes..(t + 1) * self.classes] {
+                write!(f, "{cell:>width$}")?;
             }
             match recall {
                 Some(r) => writeln!(f, "  {:>6.2}%", 100.0 * r)?,
@@ -193,8 +276,24 @@ impl fmt::Display for ConfusionMatrix {
             let cell = precision.map_or("-".to_string(), |p| format!("{:.1}%", 100.0 * p));
             write!(f, "{cell:>width$}")?;
         }
-        writeln!(f)
+        writeln!(f)?;
+        if self.weights.is_some() {
+            writeln!(f, "(cells are sums of sample weights)")?;
+        }
+        Ok(())
     }
+}
+
+/// A cell's weight in at most four significant digits (fewer when its trailing ones are 0), a
+/// whole number without a fraction.
+fn weight_text(weight: f64) -> String {
+    if weight.fract() == 0.0 {
+        return format!("{weight:.0}");
+    }
+    let magnitude = weight.abs().log10().floor() as i32;
+    let digits = usize::try_from(3 - magnitude).unwrap_or(0);
+    let text = format!("{weight:.digits$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
 
 /// How far a regression's predictions are from its targets, both `outputs × samples` (one
@@ -232,19 +331,55 @@ impl RegressionMetrics {
     /// The metrics of `predicted` against `truth`. Different shapes, no samples, and NaN or
     /// ±inf in either (naming the sample) are errors.
     pub fn new<T: Float>(predicted: &DMatrix<T>, truth: &DMatrix<T>) -> Result<Self> {
+        Self::measure(predicted, truth, None)
+    }
+
+    /// The metrics with a weight `sᵢ` per sample (scikit-learn's `sample_weight`): every mean
+    /// over the samples is the weighted one, `mse = Σᵢ sᵢ·Σᵣ(y − ŷ)² / (R·Σᵢ sᵢ)`, and each
+    /// row's R² is `1 − Σsᵢ(y − ŷ)²/Σsᵢ(y − ȳ)²` with `ȳ` the weighted mean target. Weights of
+    /// 1 give [`new`](RegressionMetrics::new)'s numbers exactly. Its errors, and
+    /// [`Error::InvalidSampleWeight`] for a weight that is negative or not finite (naming the
+    /// sample) or weights that are all 0.
+    ///
+    /// ```
+    /// use feedforward::metrics::RegressionMetrics;
+    /// use nalgebra::DMatrix;
+    /// let truth = DMatrix::from_row_slice(1, 3, &[1.0, 2.0, 3.0]);
+    /// let predicted = DMatrix::from_row_slice(1, 3, &[1.0, 2.0, 5.0]);
+    /// // The miss by 2 weighs 1 of 4.
+    /// let m = RegressionMetrics::weighted(&predicted, &truth, &[2.0, 1.0, 1.0])?;
+    /// assert_eq!((m.mse, m.mae), (4.0 / 4.0, 2.0 / 4.0));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn weighted<T: Float>(predicted: &DMatrix<T>, truth: &DMatrix<T>, weights: &[f64]) -> Result<Self> {
+        Self::measure(predicted, truth, Some(weights))
+    }
+
+    /// [`new`](RegressionMetrics::new) (`weights` `None`: each sample weighs 1) or
+    /// [`weighted`](RegressionMetrics::weighted).
+    fn measure<T: Float>(
+        predicted: &DMatrix<T>,
+        truth: &DMatrix<T>,
+        weights: Option<&[f64]>,
+    ) -> Result<Self> {
         check_pair(predicted, truth, "regression predictions", "regression targets")?;
-        let (rows, entries) = (predicted.nrows(), predicted.len() as f64);
+        if let Some(weights) = weights {
+            check_sample_weights(weights, truth.ncols(), "weighted regression metrics")?;
+        }
+        let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
+        let rows = predicted.nrows();
+        let total_weight: f64 = (0..truth.ncols()).map(weight).sum();
         let (mut squares, mut absolute) = (0.0, 0.0);
         let (mut r2_sum, mut defined) = (0.0, true);
         for r in 0..rows {
             let (p, t) = (predicted.row(r), truth.row(r));
-            let mean = t.iter().map(|v| v.as_f64()).sum::<f64>() / t.len() as f64;
+            let mean = t.iter().enumerate().map(|(i, v)| weight(i) * v.as_f64()).sum::<f64>() / total_weight;
             let (mut residual, mut total) = (0.0, 0.0);
-            for (p, t) in p.iter().zip(t.iter()) {
-                let (p, t) = (p.as_f64(), t.as_f64());
-                residual += (t - p) * (t - p);
-                total += (t - mean) * (t - mean);
-                absolute += (t - p).abs();
+            for (i, (p, t)) in p.iter().zip(t.iter()).enumerate() {
+                let (p, t, s) = (p.as_f64(), t.as_f64(), weight(i));
+                residual += s * (t - p) * (t - p);
+                total += s * (t - mean) * (t - mean);
+                absolute += s * (t - p).abs();
             }
             squares += residual;
             if total > 0.0 {
@@ -253,6 +388,7 @@ impl RegressionMetrics {
                 defined = false;
             }
         }
+        let entries = rows as f64 * total_weight;
         let mse = squares / entries;
         Ok(RegressionMetrics {
             mse,
@@ -323,6 +459,43 @@ impl MultiLabelMetrics {
     /// samples, NaN or ±inf in either (naming the sample), and a threshold that is not finite
     /// are errors.
     pub fn new<T: Float>(probabilities: &DMatrix<T>, targets: &DMatrix<T>, threshold: f64) -> Result<Self> {
+        Self::tally(probabilities, targets, threshold, None)
+    }
+
+    /// The same with a weight per sample (scikit-learn's `sample_weight`): each label's
+    /// matrix and the pooled one are [weighted](ConfusionMatrix::weighted) by the samples'
+    /// weights, the exact-match share is the weight of the samples with every label right
+    /// over the whole weight, and each label's AUC is [`weighted_roc_auc`]. Errors: those of
+    /// [`new`](MultiLabelMetrics::new), and [`Error::InvalidSampleWeight`] for a weight that is
+    /// negative or not finite (naming the sample) or weights that are all 0.
+    ///
+    /// ```
+    /// use feedforward::metrics::MultiLabelMetrics;
+    /// use nalgebra::DMatrix;
+    /// let p = DMatrix::from_row_slice(1, 3, &[0.9, 0.2, 0.7]);
+    /// let t = DMatrix::from_row_slice(1, 3, &[1.0, 0.0, 0.0]);
+    /// // The false alarm (sample 2) weighs 2 of 4.
+    /// let m = MultiLabelMetrics::weighted(&p, &t, 0.5, &[1.0, 1.0, 2.0])?;
+    /// assert_eq!((m.subset_accuracy(), m.f1()[0]), (0.5, Some(2.0 / 4.0)));
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn weighted<T: Float>(
+        probabilities: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        threshold: f64,
+        weights: &[f64],
+    ) -> Result<Self> {
+        Self::tally(probabilities, targets, threshold, Some(weights))
+    }
+
+    /// [`new`](MultiLabelMetrics::new) (`weights` `None`: each sample weighs 1) or
+    /// [`weighted`](MultiLabelMetrics::weighted).
+    fn tally<T: Float>(
+        probabilities: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        threshold: f64,
+        weights: Option<&[f64]>,
+    ) -> Result<Self> {
         if !threshold.is_finite() {
             return Err(Error::InvalidHyperparameter {
                 name: "threshold",
@@ -331,24 +504,37 @@ impl MultiLabelMetrics {
             });
         }
         check_pair(probabilities, targets, "multi-label probabilities", "multi-label targets")?;
+        if let Some(weights) = weights {
+            check_sample_weights(weights, targets.ncols(), "weighted multi-label metrics")?;
+        }
         let decide = |m: &DMatrix<T>, at: f64| m.map(|v| usize::from(v.as_f64() > at));
         let (predicted, truth) = (decide(probabilities, threshold), decide(targets, 0.5));
         let per_label = (0..predicted.nrows())
             .map(|k| {
                 let row = |m: &DMatrix<usize>| m.row(k).iter().copied().collect::<Vec<_>>();
-                ConfusionMatrix::new(2, &row(&predicted), &row(&truth))
+                ConfusionMatrix::tally(2, &row(&predicted), &row(&truth), weights)
             })
             .collect::<Result<Vec<_>>>()?;
-        let pooled = ConfusionMatrix::new(2, predicted.as_slice(), truth.as_slice())?;
-        let right = predicted.column_iter().zip(truth.column_iter()).filter(|(p, t)| p == t).count();
+        // The pooled decisions are the matrices' entries, column by column: each sample's
+        // weight once per label.
+        let labels = predicted.nrows();
+        let entry_weights: Option<Vec<f64>> =
+            weights.map(|w| w.iter().flat_map(|&w| std::iter::repeat_n(w, labels)).collect());
+        let pooled =
+            ConfusionMatrix::tally(2, predicted.as_slice(), truth.as_slice(), entry_weights.as_deref())?;
+        let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
+        let (mut right, mut total) = (0.0, 0.0);
+        for (i, (p, t)) in predicted.column_iter().zip(truth.column_iter()).enumerate() {
+            right += if p == t { weight(i) } else { 0.0 };
+            total += weight(i);
+        }
         let auc = (0..truth.nrows())
             .map(|k| {
                 let positive: Vec<bool> = truth.row(k).iter().map(|&t| t == 1).collect();
-                roc_auc(&probabilities.row(k).iter().copied().collect::<Vec<T>>(), &positive)
+                auc_of(&probabilities.row(k).iter().copied().collect::<Vec<T>>(), &positive, weights)
             })
             .collect::<Result<Vec<_>>>()?;
-        let subset_accuracy = right as f64 / predicted.ncols() as f64;
-        Ok(MultiLabelMetrics { per_label, pooled, subset_accuracy, auc })
+        Ok(MultiLabelMetrics { per_label, pooled, subset_accuracy: right / total, auc })
     }
 
     /// Each label's area under the ROC curve ([`roc_auc`]), from the probabilities rather than
@@ -423,6 +609,28 @@ impl MultiLabelMetrics {
 /// # Ok::<(), feedforward::Error>(())
 /// ```
 pub fn roc_auc<T: Float>(scores: &[T], positive: &[bool]) -> Result<Option<f64>> {
+    auc_of(scores, positive, None)
+}
+
+/// [`roc_auc`] with a weight `sᵢ` per sample (scikit-learn's `sample_weight`): each
+/// (positive, negative) pair counts `sᵢ·sⱼ`, so the AUC is the weighted chance that a
+/// positive outranks a negative. `None` when the positives or the negatives weigh 0
+/// together. Errors: those of [`roc_auc`], and [`Error::InvalidSampleWeight`] for a weight
+/// that is negative or not finite (naming the sample) or weights that are all 0.
+///
+/// ```
+/// use feedforward::metrics::weighted_roc_auc;
+/// // Of the 4 pairs only (0.35, 0.4) is ranked wrong; the sample at 0.4 weighs 3.
+/// let auc = weighted_roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true], &[1.0, 3.0, 1.0, 1.0])?;
+/// assert_eq!(auc, Some(5.0 / 8.0));
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+pub fn weighted_roc_auc<T: Float>(scores: &[T], positive: &[bool], weights: &[f64]) -> Result<Option<f64>> {
+    auc_of(scores, positive, Some(weights))
+}
+
+/// [`roc_auc`] (`weights` `None`: each sample weighs 1) or [`weighted_roc_auc`].
+fn auc_of<T: Float>(scores: &[T], positive: &[bool], weights: Option<&[f64]>) -> Result<Option<f64>> {
     if scores.len() != positive.len() {
         return Err(Error::shape(
             "ROC AUC truth",
@@ -437,15 +645,21 @@ pub fn roc_auc<T: Float>(scores: &[T], positive: &[bool]) -> Result<Option<f64>>
         let (what, value) = ("ROC AUC score".to_string(), value.as_f64());
         return Err(Error::NonFinite { step: None, what, value, sample: Some(sample) });
     }
-    let mut ranked: Vec<(T, bool)> = scores.iter().copied().zip(positive.iter().copied()).collect();
+    if let Some(weights) = weights {
+        check_sample_weights(weights, scores.len(), "ROC AUC scores")?;
+    }
+    let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
+    let mut ranked: Vec<(T, bool, f64)> =
+        scores.iter().zip(positive).enumerate().map(|(i, (&s, &p))| (s, p, weight(i))).collect();
     ranked.sort_unstable_by(|a, b| a.0.as_f64().total_cmp(&b.0.as_f64()));
     // Walking up the scores, group by group of equal ones: each positive outranks every
-    // negative below its group, and ties with half of its group's negatives. The counts are
-    // whole or half numbers, exact in f64.
+    // negative below its group, and ties with half of its group's negatives, a pair counting
+    // the product of its weights. Unweighted, the counts are whole or half numbers, exact in
+    // f64.
     let (mut pairs, mut negatives_below, mut positives) = (0.0f64, 0.0f64, 0.0f64);
     for group in ranked.chunk_by(|a, b| a.0 == b.0) {
-        let p = group.iter().filter(|(_, positive)| *positive).count() as f64;
-        let n = group.len() as f64 - p;
+        let side = |wanted: bool| group.iter().filter(|g| g.1 == wanted).map(|g| g.2).sum::<f64>();
+        let (p, n) = (side(true), side(false));
         pairs += p * negatives_below + 0.5 * p * n;
         negatives_below += n;
         positives += p;
@@ -475,11 +689,40 @@ pub fn roc_auc<T: Float>(scores: &[T], positive: &[bool]) -> Result<Option<f64>>
 /// # Ok::<(), feedforward::Error>(())
 /// ```
 pub fn one_vs_rest_auc<T: Float>(scores: &DMatrix<T>, labels: &[usize]) -> Result<Vec<Option<f64>>> {
+    one_vs_rest(scores, labels, None)
+}
+
+/// [`one_vs_rest_auc`] with a weight per sample: each class's [`weighted_roc_auc`] against
+/// the rest. Errors: those of [`one_vs_rest_auc`], and [`Error::InvalidSampleWeight`] for a
+/// weight that is negative or not finite (naming the sample) or weights that are all 0.
+///
+/// ```
+/// use feedforward::metrics::{one_vs_rest_auc, weighted_one_vs_rest_auc};
+/// use nalgebra::DMatrix;
+/// let p = DMatrix::from_column_slice(2, 3, &[0.8, 0.2, 0.4, 0.6, 0.7, 0.3]);
+/// // Equal weights change nothing.
+/// assert_eq!(weighted_one_vs_rest_auc(&p, &[0, 1, 1], &[2.0; 3])?, one_vs_rest_auc(&p, &[0, 1, 1])?);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+pub fn weighted_one_vs_rest_auc<T: Float>(
+    scores: &DMatrix<T>,
+    labels: &[usize],
+    weights: &[f64],
+) -> Result<Vec<Option<f64>>> {
+    one_vs_rest(scores, labels, Some(weights))
+}
+
+/// [`one_vs_rest_auc`] (`weights` `None`) or [`weighted_one_vs_rest_auc`].
+fn one_vs_rest<T: Float>(
+    scores: &DMatrix<T>,
+    labels: &[usize],
+    weights: Option<&[f64]>,
+) -> Result<Vec<Option<f64>>> {
     SoftmaxCrossEntropy::check_labels(scores.nrows(), scores.ncols(), labels)?;
     (0..scores.nrows())
         .map(|class| {
             let positive: Vec<bool> = labels.iter().map(|&l| l == class).collect();
-            roc_auc(&scores.row(class).iter().copied().collect::<Vec<T>>(), &positive)
+            auc_of(&scores.row(class).iter().copied().collect::<Vec<T>>(), &positive, weights)
         })
         .collect()
 }

@@ -607,3 +607,40 @@ fn tabular_weighs_rows_by_a_column() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("--weight \"y\": that column is a target"), "{stderr}");
 }
+
+/// `tabular --weight` scores the test rows weighted too. Every x has two rows: its class by
+/// the rule (x > 0.5), weighing 1, and the other class, weighing 0. The rule is learned, and
+/// the weighted accuracy counts only the rule's rows (near 100%); unweighted, half of the
+/// test rows contradict the other half (near 50%).
+#[test]
+fn tabular_scores_the_test_rows_by_their_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("contradicted.csv");
+    let mut text = String::from("x,class,w\n");
+    for i in 0..300 {
+        let x = f64::from(i) / 300.0;
+        let rule = if x > 0.5 { "high" } else { "low" };
+        let other = if x > 0.5 { "low" } else { "high" };
+        text.push_str(&format!("{x},{rule},1\n{x},{other},0\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let accuracy = |weight: &[&str]| {
+        let json = dir.path().join("metrics.json");
+        let base = ["--csv", csv.to_str().unwrap(), "--target", "class", "--metrics", json.to_str().unwrap()];
+        let run = run_binary(&bin, &[&base[..], weight].concat());
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+        let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        (metrics["test_accuracy"].as_f64().unwrap(), stdout)
+    };
+    let (weighted, stdout) = accuracy(&["--weight", "w"]);
+    assert!(weighted > 0.95, "weighted accuracy {weighted}\n{stdout}");
+    assert!(
+        stdout.contains("samples weighted (total weight ")
+            && stdout.contains("(cells are sums of sample weights)")
+    );
+    let (unweighted, stdout) = accuracy(&["--ignore", "w"]);
+    assert!((unweighted - 0.5).abs() < 0.1, "unweighted accuracy {unweighted}\n{stdout}");
+    assert!(!stdout.contains("weighted"), "{stdout}");
+}

@@ -313,3 +313,197 @@ fn one_vs_rest_and_multi_label_auc_score_each_row_against_its_truth() {
     let defined: Vec<f64> = m.auc().iter().flatten().copied().collect();
     assert_eq!(m.macro_auc(), Some(defined.iter().sum::<f64>() / 3.0));
 }
+
+/// `n` samples of random data with integer weights 0–3, and the same samples each copied as
+/// many times as its weight: a weighted metric must equal the plain one of the copies.
+fn copies_by_weight(weights: &[f64]) -> Vec<usize> {
+    weights.iter().enumerate().flat_map(|(i, &w)| std::iter::repeat_n(i, w as usize)).collect()
+}
+
+fn integer_weights(rng: &mut StdRng, n: usize) -> Vec<f64> {
+    let mut weights: Vec<f64> = (0..n).map(|_| f64::from(rand::RngExt::random_range(rng, 0..4u8))).collect();
+    weights[0] = 1.0; // never all 0
+    weights
+}
+
+#[test]
+fn a_weighted_confusion_matrix_scores_as_copied_samples_and_ignores_the_weights_scale() {
+    let mut rng = StdRng::seed_from_u64(21);
+    let n = 300;
+    let truth: Vec<usize> = (0..n).map(|_| rand::RngExt::random_range(&mut rng, 0..4)).collect();
+    // Mostly right, so that every score is defined and varied.
+    let predicted: Vec<usize> = truth
+        .iter()
+        .map(|&t| if rand::RngExt::random_bool(&mut rng, 0.7) { t } else { (t + 1) % 4 })
+        .collect();
+    let weights = integer_weights(&mut rng, n);
+    let weighted = ConfusionMatrix::weighted(4, &predicted, &truth, &weights).unwrap();
+    let copies = copies_by_weight(&weights);
+    let pick = |v: &[usize]| copies.iter().map(|&i| v[i]).collect::<Vec<_>>();
+    let copied = ConfusionMatrix::new(4, &pick(&predicted), &pick(&truth)).unwrap();
+    // Sums of whole weights are exact: the scores are equal, not close.
+    assert_eq!(weighted.accuracy(), copied.accuracy());
+    assert_eq!(weighted.recall(), copied.recall());
+    assert_eq!(weighted.precision(), copied.precision());
+    assert_eq!(weighted.f1(), copied.f1());
+    for (t, p) in [(0, 0), (1, 2), (3, 0)] {
+        assert_eq!(weighted.weight(t, p), copied.count(t, p) as f64);
+        assert_eq!(weighted.count(t, p), (0..n).filter(|&i| truth[i] == t && predicted[i] == p).count());
+    }
+    assert!(weighted.is_weighted() && !copied.is_weighted());
+    // Weights of 1 are the unweighted matrix's scores.
+    let plain = ConfusionMatrix::new(4, &predicted, &truth).unwrap();
+    let ones = ConfusionMatrix::weighted(4, &predicted, &truth, &vec![1.0; n]).unwrap();
+    assert_eq!((ones.accuracy(), ones.f1()), (plain.accuracy(), plain.f1()));
+    // Scaled weights: the same scores (to rounding).
+    let scaled: Vec<f64> = weights.iter().map(|w| w * 0.37).collect();
+    let scaled = ConfusionMatrix::weighted(4, &predicted, &truth, &scaled).unwrap();
+    assert!((scaled.accuracy() - weighted.accuracy()).abs() < 1e-14);
+    assert!((scaled.macro_f1().unwrap() - weighted.macro_f1().unwrap()).abs() < 1e-14);
+}
+
+#[test]
+fn weights_a_metric_cannot_use_are_errors_naming_the_sample() {
+    let (p, t) = ([0, 1, 1], [0, 1, 0]);
+    let weighted = |w: &[f64]| ConfusionMatrix::weighted(2, &p, &t, w);
+    assert!(matches!(weighted(&[1.0, -1.0, 1.0]), Err(Error::InvalidSampleWeight { sample: Some(1), .. })));
+    assert!(matches!(
+        weighted(&[1.0, 1.0, f64::NAN]),
+        Err(Error::InvalidSampleWeight { sample: Some(2), .. })
+    ));
+    assert!(matches!(weighted(&[0.0; 3]), Err(Error::InvalidSampleWeight { sample: None, .. })));
+    assert!(matches!(weighted(&[1.0; 2]), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(ConfusionMatrix::weighted(2, &[], &[], &[]), Err(Error::EmptyBatch { .. })));
+    let m = DMatrix::from_row_slice(1, 3, &[0.2, 0.7, 0.9]);
+    assert!(matches!(
+        RegressionMetrics::weighted(&m, &m, &[1.0, f64::INFINITY, 1.0]),
+        Err(Error::InvalidSampleWeight { sample: Some(1), .. })
+    ));
+    assert!(matches!(
+        MultiLabelMetrics::weighted(&m, &m, 0.5, &[1.0, 1.0]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        feedforward::metrics::weighted_roc_auc(&[0.2, 0.7], &[true, false], &[-0.5, 1.0]),
+        Err(Error::InvalidSampleWeight { sample: Some(0), .. })
+    ));
+    let message = weighted(&[1.0, -1.0, 1.0]).unwrap_err().to_string();
+    assert!(message.contains("sample 1") && message.contains("-1"), "{message}");
+}
+
+#[test]
+fn a_weighted_table_shows_the_weights_and_says_so() {
+    let m = ConfusionMatrix::weighted(2, &[0, 1, 1], &[0, 1, 0], &[2.5, 1.0, 0.125]).unwrap();
+    let text = m.to_string();
+    assert_eq!(
+        text,
+        "true\\pred      0      1   recall\n\
+         \x20       0    2.5  0.125   95.24%\n\
+         \x20       1      0      1  100.00%\n\
+         precision 100.0%  88.9%\n\
+         (cells are sums of sample weights)\n"
+    );
+    // Long weights widen the columns; four significant digits at most.
+    let wide = ConfusionMatrix::weighted(2, &[0, 1], &[0, 1], &[1234567.0, 1.0 / 3.0]).unwrap().to_string();
+    assert!(wide.contains(" 1234567 ") && wide.contains(" 0.3333 "), "{wide}");
+    assert!(!ConfusionMatrix::new(2, &[0], &[0]).unwrap().to_string().contains("weights"));
+}
+
+#[test]
+fn weighted_regression_metrics_match_copied_samples() {
+    let mut rng = StdRng::seed_from_u64(22);
+    let n = 80;
+    let truth = DMatrix::from_fn(2, n, |_, _| rand::RngExt::random_range(&mut rng, -3.0..3.0));
+    let predicted = truth.map(|v| v + rand::RngExt::random_range(&mut rng, -1.0..1.0));
+    let weights = integer_weights(&mut rng, n);
+    let copies = copies_by_weight(&weights);
+    let pick = |m: &DMatrix<f64>| m.select_columns(&copies);
+    let weighted = RegressionMetrics::weighted(&predicted, &truth, &weights).unwrap();
+    let copied = RegressionMetrics::new(&pick(&predicted), &pick(&truth)).unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
+    assert!(close(weighted.mse, copied.mse) && close(weighted.mae, copied.mae), "{weighted:?} {copied:?}");
+    assert!(close(weighted.r2.unwrap(), copied.r2.unwrap()), "{weighted:?} {copied:?}");
+    // Weights of 1 are exactly the unweighted metrics.
+    assert_eq!(
+        RegressionMetrics::weighted(&predicted, &truth, &vec![1.0; n]).unwrap(),
+        RegressionMetrics::new(&predicted, &truth).unwrap()
+    );
+    // A row whose weighted targets do not vary has no R²: only one sample weighs anything.
+    let mut lone = vec![0.0; n];
+    lone[3] = 1.0;
+    assert_eq!(RegressionMetrics::weighted(&predicted, &truth, &lone).unwrap().r2, None);
+}
+
+#[test]
+fn weighted_auc_counts_each_pair_by_the_product_of_its_weights() {
+    use feedforward::metrics::{one_vs_rest_auc, roc_auc, weighted_one_vs_rest_auc, weighted_roc_auc};
+    let mut rng = StdRng::seed_from_u64(23);
+    for n in [2, 9, 60, 300] {
+        let scores: Vec<f64> =
+            (0..n).map(|_| f64::from(rand::RngExt::random_range(&mut rng, 0..7u8)) / 7.0).collect();
+        let mut positive: Vec<bool> = (0..n).map(|_| rand::RngExt::random_bool(&mut rng, 0.4)).collect();
+        (positive[0], positive[1]) = (true, false);
+        // Real weights, against the definition pair by pair.
+        let weights: Vec<f64> = (0..n).map(|_| rand::RngExt::random_range(&mut rng, 0.0..2.0)).collect();
+        let (mut right, mut pairs) = (0.0, 0.0);
+        for i in (0..n).filter(|&i| positive[i]) {
+            for j in (0..n).filter(|&j| !positive[j]) {
+                let w = weights[i] * weights[j];
+                pairs += w;
+                right += w * if scores[i] > scores[j] {
+                    1.0
+                } else if scores[i] == scores[j] {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+        let auc = weighted_roc_auc(&scores, &positive, &weights).unwrap().unwrap();
+        assert!((auc - right / pairs).abs() < 1e-12, "n = {n}: {auc} against {}", right / pairs);
+        // Whole weights are copied samples, exactly; weights of 1 are the plain AUC.
+        let whole = integer_weights(&mut rng, n);
+        let copies = copies_by_weight(&whole);
+        let copied = roc_auc(
+            &copies.iter().map(|&i| scores[i]).collect::<Vec<_>>(),
+            &copies.iter().map(|&i| positive[i]).collect::<Vec<_>>(),
+        );
+        assert_eq!(weighted_roc_auc(&scores, &positive, &whole).unwrap(), copied.unwrap(), "n = {n}");
+        assert_eq!(
+            weighted_roc_auc(&scores, &positive, &vec![1.0; n]).unwrap(),
+            roc_auc(&scores, &positive).unwrap()
+        );
+    }
+    // The negatives weigh nothing: no pair to rank.
+    assert_eq!(weighted_roc_auc(&[0.1, 0.9], &[false, true], &[0.0, 1.0]).unwrap(), None);
+    // One against the rest, class by class.
+    let scores = DMatrix::from_fn(3, 40, |_, _| rand::RngExt::random_range(&mut rng, 0.0..1.0));
+    let labels: Vec<usize> = (0..40).map(|j| (j * 5 + j / 3) % 3).collect();
+    let whole = integer_weights(&mut rng, 40);
+    let copies = copies_by_weight(&whole);
+    let copied = one_vs_rest_auc(
+        &scores.select_columns(&copies),
+        &copies.iter().map(|&i| labels[i]).collect::<Vec<_>>(),
+    );
+    assert_eq!(weighted_one_vs_rest_auc(&scores, &labels, &whole).unwrap(), copied.unwrap());
+}
+
+#[test]
+fn weighted_multi_label_metrics_match_copied_samples() {
+    let mut rng = StdRng::seed_from_u64(24);
+    let n = 120;
+    let p = DMatrix::from_fn(3, n, |_, _| rand::RngExt::random_range(&mut rng, 0.0..1.0));
+    let t =
+        p.map(|v: f64| if rand::RngExt::random_bool(&mut rng, 0.8) { v.round() } else { 1.0 - v.round() });
+    let weights = integer_weights(&mut rng, n);
+    let copies = copies_by_weight(&weights);
+    let weighted = MultiLabelMetrics::weighted(&p, &t, 0.5, &weights).unwrap();
+    let copied = MultiLabelMetrics::new(&p.select_columns(&copies), &t.select_columns(&copies), 0.5).unwrap();
+    assert_eq!(weighted.subset_accuracy(), copied.subset_accuracy());
+    assert_eq!((weighted.f1(), weighted.micro_f1()), (copied.f1(), copied.micro_f1()));
+    assert_eq!(weighted.auc(), copied.auc());
+    for k in 0..3 {
+        assert_eq!(weighted.per_label()[k].weight(1, 0), copied.per_label()[k].count(1, 0) as f64);
+    }
+    assert_eq!(weighted.pooled().weight(0, 1), copied.pooled().count(0, 1) as f64);
+}

@@ -60,6 +60,8 @@ pub struct Cut {
     pub groups: Option<Vec<usize>>,
     /// With `--weight`: the weight of each training row.
     pub weights: Option<Vec<f64>>,
+    /// With `--weight`: the weight of each test row.
+    pub test_weights: Option<Vec<f64>>,
 }
 
 impl Csv {
@@ -123,9 +125,12 @@ impl Csv {
             Ok((plan.matrix(table)?, task.of_part(table, &targets)?))
         };
         let groups = args.group.as_ref().map(|column| parts.kept.labels(column)).transpose()?;
-        let weights = args.weight.as_ref().map(|column| parts.kept.sample_weights(column)).transpose()?;
+        let weights_of =
+            |table: &Table| args.weight.as_ref().map(|column| table.sample_weights(column)).transpose();
+        let (weights, test_weights) = (weights_of(&parts.kept)?, weights_of(&parts.held_out)?);
         let (train, test) = (part(&parts.kept)?, part(&parts.held_out)?);
-        Ok(Cut { train, test, plan: Some(plan), groups: groups.map(|labels| labels.indices), weights })
+        let groups = groups.map(|labels| labels.indices);
+        Ok(Cut { train, test, plan: Some(plan), groups, weights, test_weights })
     }
 
     /// What `plan` makes of the table's columns: its one-hot rows, its embedded columns, the
@@ -201,6 +206,7 @@ pub fn cuts(args: &Args, source: &Source, task: &Task) -> Result<Vec<Cut>, Box<d
                 plan: None,
                 groups: None,
                 weights: None,
+                test_weights: None,
             };
             Ok(match folds {
                 None => vec![cut(train::stratified_split(x, labels, args.test_split(x.ncols()))?)],

@@ -23,9 +23,10 @@
 //! gives each category a trainable vector of that length (an unseen one, under `all-zeros`, a
 //! vector of zeros). `--weight-decay` sets Adam's (on the weights and the embeddings, not the
 //! biases). `--fill-categories missing-class` gives a column's gaps a class of their own.
-//! `--weight COLUMN` weighs each training row by its cell in that column (a survey's sampling
+//! `--weight COLUMN` weighs each row by its cell in that column (a survey's sampling
 //! weights, a count of identical rows, a trust in each label): the loss is `SampleWeighted`
-//! over `WeightedTargets`, and the validation hold-out carries the weights along.
+//! over `WeightedTargets`, the validation hold-out carries the weights along, and the test
+//! scores are the weighted metrics (`ConfusionMatrix::weighted` and the like).
 //!
 //! `--task` says what the target columns are (`task.rs`): `classification` (one column of
 //! classes, the default), `regression` (one or more numeric columns, predicted in their own
@@ -147,9 +148,9 @@ struct Args {
     /// those of groups the network never saw (instead of each class in its share).
     #[arg(long, requires = "csv")]
     group: Option<String>,
-    /// A column of sample weights (numbers ≥ 0, not an input): each training row counts that
-    /// many times in the loss, the validation loss that stops training early included. The
-    /// test scores are unweighted.
+    /// A column of sample weights (numbers ≥ 0, not an input): each row counts that many
+    /// times, in the loss, in the validation loss that stops training early and in the test
+    /// scores.
     #[arg(long, requires = "csv")]
     weight: Option<String>,
     /// Seed of the data, the splits, the weights and the shuffling.
@@ -392,6 +393,7 @@ fn evaluate(
     rng: &mut StdRng,
 ) -> Result<(Network<f32>, usize, Scores), Box<dyn std::error::Error>> {
     let ((x, train_task), (test_x, test_task)) = (&cut.train, &cut.test);
+    let test_weights = cut.test_weights.as_deref();
     // Drawn first, as the layers' weights are drawn after it.
     let embedding = match &cut.plan {
         Some(plan) if !args.embed.is_empty() => Some(plan.embedding(|code| args.vector_length(code), rng)?),
@@ -417,20 +419,20 @@ fn evaluate(
             };
             let training = training(Some(&labels[..]), classes.len());
             let (net, epochs) = fit_task(args, x, &labels[..], training, setup, rng)?;
-            let scores = task::classification(&net.probabilities(test_x)?, truth, classes)?;
+            let scores = task::classification(&net.probabilities(test_x)?, truth, classes, test_weights)?;
             (net, epochs, scores)
         }
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
             // The network learns standardized targets and gives them back in their units.
             let setup = |kept: &DMatrix<f32>| Ok((MeanSquaredError, Some(Standardize::fit(kept)?.inverse())));
             let (net, epochs) = fit_task(args, x, values, training(None, columns.len()), setup, rng)?;
-            let scores = task::regression(&net.output(test_x)?, truth, columns)?;
+            let scores = task::regression(&net.output(test_x)?, truth, columns, test_weights)?;
             (net, epochs, scores)
         }
         (Task::MultiLabel { targets, labels }, Task::MultiLabel { targets: truth, .. }) => {
             let setup = |_: &DMatrix<f32>| Ok((BinaryCrossEntropy::new(), None));
             let (net, epochs) = fit_task(args, x, targets, training(None, labels.len()), setup, rng)?;
-            let scores = task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels)?;
+            let scores = task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels, test_weights)?;
             (net, epochs, scores)
         }
         _ => unreachable!("both parts of a cut are read as one task"),

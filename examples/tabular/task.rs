@@ -9,7 +9,9 @@
 
 use clap::ValueEnum;
 use feedforward::data::table::Table;
-use feedforward::metrics::{ConfusionMatrix, MultiLabelMetrics, RegressionMetrics, one_vs_rest_auc};
+use feedforward::metrics::{
+    ConfusionMatrix, MultiLabelMetrics, RegressionMetrics, one_vs_rest_auc, weighted_one_vs_rest_auc,
+};
 use nalgebra::DMatrix;
 use serde_json::{Map, Value, json};
 use std::fmt::Write;
@@ -132,21 +134,31 @@ pub struct Headline {
 }
 
 /// A classifier's test scores: `probabilities` (`classes × samples`) against the `truth`'s
-/// class indices, `classes` their names. A sample is predicted its most probable class.
+/// class indices, `classes` their names, each sample weighted by its `weights` if given. A
+/// sample is predicted its most probable class.
 pub fn classification(
     probabilities: &DMatrix<f32>,
     truth: &[usize],
     classes: &[String],
+    weights: Option<&[f64]>,
 ) -> Result<Scores, Box<dyn std::error::Error>> {
     let predicted: Vec<usize> = probabilities.column_iter().map(|p| p.argmax().0).collect();
-    let m = ConfusionMatrix::new(classes.len(), &predicted, truth)?.with_class_names(classes.to_vec())?;
-    let auc = one_vs_rest_auc(probabilities, truth)?;
+    let (m, auc) = match weights {
+        Some(w) => (
+            ConfusionMatrix::weighted(classes.len(), &predicted, truth, w)?,
+            weighted_one_vs_rest_auc(probabilities, truth, w)?,
+        ),
+        None => {
+            (ConfusionMatrix::new(classes.len(), &predicted, truth)?, one_vs_rest_auc(probabilities, truth)?)
+        }
+    };
+    let m = m.with_class_names(classes.to_vec())?;
     let macro_f1 = m.macro_f1();
     let each: Vec<String> =
         classes.iter().zip(&auc).map(|(name, auc)| format!("{name} {}", score(*auc))).collect();
     let report = format!(
-        "test set, {} samples:\n{m}accuracy {:.2}%, macro F1 {}\nROC AUC, each class against the rest: {}\n",
-        truth.len(),
+        "{}:\n{m}accuracy {:.2}%, macro F1 {}\nROC AUC, each class against the rest: {}\n",
+        heading(truth.len(), weights),
         100.0 * m.accuracy(),
         score(macro_f1),
         each.join(", ")
@@ -168,12 +180,28 @@ pub fn classification(
     Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
 }
 
-/// The start of a table with a row per target or label: the test set's size, then a header of
+/// What the scores are of: the test set's size, and whether its samples are weighted.
+fn heading(samples: usize, weights: Option<&[f64]>) -> String {
+    match weights {
+        Some(w) => {
+            format!("test set, {samples} samples weighted (total weight {})", significant(w.iter().sum()))
+        }
+        None => format!("test set, {samples} samples"),
+    }
+}
+
+/// The start of a table with a row per target or label: the [`heading`], then a header of
 /// `first` (right-aligned to the longest of `names`) and each of `columns` (right-aligned to its
 /// width). Returns the text and the width of the names' column.
-fn table_header(samples: usize, first: &str, names: &[String], columns: &[(&str, usize)]) -> (String, usize) {
+fn table_header(
+    samples: usize,
+    weights: Option<&[f64]>,
+    first: &str,
+    names: &[String],
+    columns: &[(&str, usize)],
+) -> (String, usize) {
     let width = names.iter().map(String::len).max().unwrap_or(0).max(first.len());
-    let mut header = format!("test set, {samples} samples:\n{first:>width$}");
+    let mut header = format!("{}:\n{first:>width$}", heading(samples, weights));
     for (column, column_width) in columns {
         header.push_str(&format!("  {column:>column_width$}"));
     }
@@ -187,23 +215,28 @@ fn score(v: Option<f64>) -> String {
 }
 
 /// A regression's test scores: `predicted` and `truth` are `columns × samples`, in the
-/// targets' own units.
+/// targets' own units, each sample weighted by its `weights` if given.
 pub fn regression(
     predicted: &DMatrix<f32>,
     truth: &DMatrix<f32>,
     columns: &[String],
+    weights: Option<&[f64]>,
 ) -> Result<Scores, Box<dyn std::error::Error>> {
-    let (mut report, width) =
-        table_header(truth.ncols(), "target", columns, &[("RMSE", 12), ("MAE", 12), ("R²", 8)]);
+    let metrics = |p: &DMatrix<f32>, t: &DMatrix<f32>| match weights {
+        Some(w) => RegressionMetrics::weighted(p, t, w),
+        None => RegressionMetrics::new(p, t),
+    };
+    let columns_shown = [("RMSE", 12), ("MAE", 12), ("R²", 8)];
+    let (mut report, width) = table_header(truth.ncols(), weights, "target", columns, &columns_shown);
     let mut per_column = Vec::new();
     for (k, name) in columns.iter().enumerate() {
         let row = |m: &DMatrix<f32>| m.rows(k, 1).into_owned();
-        let m = RegressionMetrics::new(&row(predicted), &row(truth))?;
+        let m = metrics(&row(predicted), &row(truth))?;
         let r2 = m.r2.map_or("-".to_string(), |r2| format!("{r2:.4}"));
         writeln!(report, "{name:>width$}  {:>12}  {:>12}  {r2:>8}", significant(m.rmse), significant(m.mae))?;
         per_column.push(json!({ "target": name, "rmse": m.rmse, "mae": m.mae, "r2": m.r2 }));
     }
-    let all = RegressionMetrics::new(predicted, truth)?;
+    let all = metrics(predicted, truth)?;
     if columns.len() > 1 {
         writeln!(report, "mean R² {}", all.r2.map_or("-".into(), |r2| format!("{r2:.4}")))?;
     }
@@ -219,15 +252,19 @@ pub fn regression(
 }
 
 /// A multi-label classifier's test scores: `probabilities` (decided at 0.5) and `targets` are
-/// `labels × samples`.
+/// `labels × samples`, each sample weighted by its `weights` if given.
 pub fn multi_label(
     probabilities: &DMatrix<f32>,
     targets: &DMatrix<f32>,
     labels: &[String],
+    weights: Option<&[f64]>,
 ) -> Result<Scores, Box<dyn std::error::Error>> {
-    let m = MultiLabelMetrics::new(probabilities, targets, 0.5)?;
+    let m = match weights {
+        Some(w) => MultiLabelMetrics::weighted(probabilities, targets, 0.5, w)?,
+        None => MultiLabelMetrics::new(probabilities, targets, 0.5)?,
+    };
     let columns = [("precision", 9), ("recall", 6), ("F1", 5), ("ROC AUC", 7)];
-    let (mut report, width) = table_header(targets.ncols(), "label", labels, &columns);
+    let (mut report, width) = table_header(targets.ncols(), weights, "label", labels, &columns);
     for ((name, label), auc) in labels.iter().zip(m.per_label()).zip(m.auc()) {
         let (p, r, f) = (label.precision()[1], label.recall()[1], label.f1()[1]);
         let auc = score(*auc);

@@ -81,16 +81,7 @@ impl<U: Targets + ?Sized> WeightedTargets<U> {
     /// (naming its sample) or for weights that are all 0.
     pub fn new(targets: &U, weights: Vec<f64>) -> Result<Self> {
         let samples = targets.samples();
-        check_count(&weights, samples)?;
-        if samples == 0 {
-            return Err(Error::EmptyBatch { what: "weighted targets" });
-        }
-        if let Some(sample) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
-            return Err(Error::InvalidSampleWeight { sample: Some(sample), value: weights[sample] });
-        }
-        if weights.iter().all(|&w| w == 0.0) {
-            return Err(Error::InvalidSampleWeight { sample: None, value: 0.0 });
-        }
+        check_sample_weights(&weights, samples, "weighted targets")?;
         let mut copy = U::Batch::default();
         targets.gather(&(0..samples).collect::<Vec<_>>(), &mut copy);
         Ok(WeightedTargets { targets: copy, weights })
@@ -153,6 +144,23 @@ impl<U: Targets + ?Sized> Targets for WeightedTargets<U> {
     fn view(batch: &Self::Batch) -> &Self {
         batch
     }
+}
+
+/// Refuses weights that are not one per sample of `samples` (at least one, of `what`), a
+/// weight that is negative or not finite, and weights that are all 0: what a weighted mean
+/// needs, for a loss as for a metric.
+pub(crate) fn check_sample_weights(weights: &[f64], samples: usize, what: &'static str) -> Result<()> {
+    check_count(weights, samples)?;
+    if samples == 0 {
+        return Err(Error::EmptyBatch { what });
+    }
+    if let Some(sample) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(Error::InvalidSampleWeight { sample: Some(sample), value: weights[sample] });
+    }
+    if weights.iter().all(|&w| w == 0.0) {
+        return Err(Error::InvalidSampleWeight { sample: None, value: 0.0 });
+    }
+    Ok(())
 }
 
 /// Refuses weights that are not one per sample.
