@@ -182,7 +182,7 @@ impl<T: Float, L: PerSampleLoss<T> + ?Sized> PerSampleLoss<T> for &L {
     }
 }
 
-/// One sample's part of a loss over a batch: `L = Σᵢ lossᵢ / Σᵢ countᵢ`.
+/// One sample's part of a loss over a batch: `L = Σᵢ lossᵢ / Σᵢ countᵢ`, and of its accuracy.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SampleLoss<T> {
     /// The sample's loss `ℓᵢ`, from its own column of outputs and its own target (PyTorch's
@@ -191,6 +191,11 @@ pub struct SampleLoss<T> {
     /// What the sample adds to the mean's denominator: 1, or its label's class weight for a
     /// loss that weighs classes ([`SoftmaxCrossEntropy::with_class_weights`]).
     pub count: T,
+    /// For a loss that classifies, the share of the sample's decisions that are right: 1 or 0
+    /// for a class label, the share of its entries for yes/no labels
+    /// ([`BinaryCrossEntropy`]); the batch's [`LossValue::accuracy`] is their mean. `None` for
+    /// a loss that does not classify.
+    pub accuracy: Option<f64>,
 }
 
 /// A loss that is a mean of per-sample terms: sample `i`'s loss `ℓᵢ` reads column `i` of the
@@ -493,9 +498,10 @@ impl<T: Float> PerSampleLoss<T> for SoftmaxCrossEntropy {
         let terms = CrossEntropyTerms::new(self, classes);
         losses.clear();
         losses.extend(logits.as_slice().chunks_exact(classes).zip(labels).map(|(z, &y)| {
-            let (_, max) = column_max(z);
+            let (argmax, max) = column_max(z);
             let loss = terms.loss(z, y, (sum_exp(z, max).ln() + max).as_f64());
-            SampleLoss { loss: T::lit(loss), count: T::lit(terms.weight(y)) }
+            let accuracy = Some(if argmax == y { 1.0 } else { 0.0 });
+            SampleLoss { loss: T::lit(loss), count: T::lit(terms.weight(y)), accuracy }
         }));
         Ok(())
     }
@@ -585,10 +591,11 @@ impl<T: Float> PerSampleLoss<T> for SoftTargetCrossEntropy {
         losses.clear();
         losses.extend(z.as_slice().chunks_exact(classes).zip(t.as_slice().chunks_exact(classes)).map(
             |(z, t)| {
-                let (_, max) = column_max(z);
+                let ((argmax, max), (target, _)) = (column_max(z), column_max(t));
                 let mass = t.iter().fold(T::zero(), |s, &v| s + v);
                 let loss = soft_target_loss(z, t, mass, (sum_exp(z, max).ln() + max).as_f64());
-                SampleLoss { loss: T::lit(loss), count: T::one() }
+                let accuracy = Some(if argmax == target { 1.0 } else { 0.0 });
+                SampleLoss { loss: T::lit(loss), count: T::one(), accuracy }
             },
         ));
         Ok(())
@@ -690,10 +697,21 @@ trait Entrywise<T: Float> {
     /// `dℓ/dz` of one entry.
     fn entry_gradient(&self, row: usize, z: T, t: T) -> T;
 
-    /// The accuracy, for a loss that classifies.
-    fn accuracy(&self, _z: &DMatrix<T>, _t: &DMatrix<T>) -> Option<f64> {
+    /// Whether an entry's output decides its target right, for a loss that classifies; `None`
+    /// for the others.
+    fn entry_right(&self, _z: T, _t: T) -> Option<bool> {
         None
     }
+}
+
+/// The share of the entries of `z` (outputs) and `t` (targets) decided right, for an
+/// [`Entrywise`] loss that classifies: a batch's accuracy, or one sample's from its column.
+fn entrywise_accuracy<T: Float>(loss: &impl Entrywise<T>, z: &[T], t: &[T]) -> Option<f64> {
+    let mut right = 0;
+    for (&z, &t) in z.iter().zip(t) {
+        right += usize::from(loss.entry_right(z, t)?);
+    }
+    Some(right as f64 / z.len() as f64)
 }
 
 /// The shared driver of the entrywise losses: `L = (1/(R·N))·Σ entry(row, z, t)` over every
@@ -739,7 +757,11 @@ fn entrywise_samples<T: Float>(
     losses.extend(columns.map(|(z, t)| {
         let sum =
             z.iter().zip(t).enumerate().map(|(row, (&z, &t))| loss.entry(row, z, t).as_f64()).sum::<f64>();
-        SampleLoss { loss: T::lit(sum / rows as f64), count: T::one() }
+        SampleLoss {
+            loss: T::lit(sum / rows as f64),
+            count: T::one(),
+            accuracy: entrywise_accuracy(loss, z, t),
+        }
     }));
 }
 
@@ -755,7 +777,8 @@ macro_rules! entrywise_loss {
 
             fn compute(&self, z: &DMatrix<T>, t: &DMatrix<T>, grad: Option<&mut DMatrix<T>>) -> Result<LossValue<T>> {
                 self.check(z.nrows(), Some(z.ncols()), t)?;
-                Ok(LossValue { loss: entrywise(self, z, t, grad), accuracy: self.accuracy(z, t) })
+                let accuracy = entrywise_accuracy(self, z.as_slice(), t.as_slice());
+                Ok(LossValue { loss: entrywise(self, z, t, grad), accuracy })
             }
         }
 
@@ -888,10 +911,8 @@ impl<T: Float> Entrywise<T> for BinaryCrossEntropy {
         self.both(row, t) * sigmoid(z) - self.p::<T>(row) * t
     }
 
-    fn accuracy(&self, z: &DMatrix<T>, t: &DMatrix<T>) -> Option<f64> {
-        let half = T::lit(0.5);
-        let agree = z.iter().zip(t.iter()).filter(|&(&z, &t)| (z > T::zero()) == (t > half)).count();
-        Some(agree as f64 / z.len() as f64)
+    fn entry_right(&self, z: T, t: T) -> Option<bool> {
+        Some((z > T::zero()) == (t > T::lit(0.5)))
     }
 }
 

@@ -49,7 +49,7 @@ impl<T: Float> PerSampleLoss<T> for LogCosh {
                 &DMatrix::from_column_slice(z.len(), 1, z.as_slice()),
                 &DMatrix::from_column_slice(t.len(), 1, t.as_slice()),
             )?;
-            losses.push(SampleLoss { loss: one, count: T::one() });
+            losses.push(SampleLoss { loss: one, count: T::one(), accuracy: None });
         }
         Ok(())
     }

@@ -77,6 +77,15 @@ fn add_up<Y: Targets + ?Sized>(loss: &dyn PerSampleLoss<f64, Target = Y>, target
     let total: f64 = samples.iter().map(|s| s.loss).sum();
     let count: f64 = samples.iter().map(|s| s.count).sum();
     assert_relative_eq!(total / count, mean, max_relative = ROUNDING);
+    // The samples' accuracies average to the batch's (none for a loss that does not classify).
+    let accuracy = loss.compute(z, targets, None).unwrap().accuracy;
+    let each: Option<Vec<f64>> = samples.iter().map(|s| s.accuracy).collect();
+    match (accuracy, each) {
+        (Some(a), Some(each)) => {
+            assert_relative_eq!(each.iter().sum::<f64>() / 6.0, a, max_relative = ROUNDING)
+        }
+        (a, each) => assert!(a.is_none() && each.is_none(), "{a:?} against {each:?}"),
+    }
 }
 
 impl Checker for AddUp {
@@ -122,6 +131,15 @@ fn weighted<Y: Targets + ?Sized>(loss: &dyn PerSampleLoss<f64, Target = Y>, targ
     let expected = loss.loss_and_grad(&copied_z, Y::view(&copied), &mut copied_grad).unwrap();
     let value = weighted.loss_and_grad(&z, &with(&integers), &mut grad).unwrap();
     assert_relative_eq!(value, expected, max_relative = ROUNDING);
+    // So is the accuracy (a sample's share of right entries is a third of a whole: rounded).
+    let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => assert_relative_eq!(a, b, max_relative = ROUNDING),
+        (a, b) => assert!(a.is_none() && b.is_none(), "{a:?} against {b:?}"),
+    };
+    let accuracy = weighted.compute(&z, &with(&integers), None).unwrap().accuracy;
+    same(accuracy, loss.compute(&copied_z, Y::view(&copied), None).unwrap().accuracy);
+    let ones = weighted.compute(&z, &with(&[1.0; 6]), None).unwrap().accuracy;
+    same(ones, loss.compute(&z, targets, None).unwrap().accuracy);
     // A sample's gradient is the sum of its copies' gradients; a left-out one has none.
     let mut summed = DMatrix::zeros(3, 6);
     for (copy, &sample) in copies.iter().enumerate() {
@@ -168,9 +186,17 @@ fn weighted_cross_entropy_matches_the_plain_formula() {
     let targets = WeightedTargets::new(&labels[..], WEIGHTS.to_vec()).unwrap();
     let value = SampleWeighted::new(loss).compute(&z, &targets, None).unwrap();
     assert_relative_eq!(value.loss, total / norm, max_relative = ROUNDING);
-    // The accuracy is the inner loss's, unweighted.
-    let plain = SoftmaxCrossEntropy::new().compute(&z, &labels[..], None).unwrap();
-    assert_eq!(value.accuracy, plain.accuracy);
+    // The accuracy is weighted by the sample weights alone (class weights leave it alone, as
+    // they do the plain loss's): Σ sᵢ·[argmax zᵢ = yᵢ] / Σ sᵢ.
+    let right: f64 = labels
+        .iter()
+        .enumerate()
+        .filter(|&(j, &y)| z.column(j).argmax().0 == y)
+        .map(|(j, _)| WEIGHTS[j])
+        .sum();
+    assert_eq!(value.accuracy, Some(right / WEIGHTS.iter().sum::<f64>()));
+    let plain = SoftmaxCrossEntropy::new().compute(&z, &labels[..], None).unwrap().accuracy.unwrap();
+    assert_ne!(value.accuracy, Some(plain), "the weights should make a difference here");
 }
 
 #[test]

@@ -22,8 +22,10 @@ use nalgebra::DMatrix;
 /// nothing. With class weights (`nᵢ = w_yᵢ`) the two multiply. The gradient is `L`'s, column
 /// `i` scaled by `sᵢ·Σnᵢ / Σsᵢnᵢ`. A batch whose weights are all 0 has loss 0 and gradient 0
 /// (a minibatch can draw only such samples; a whole data set cannot: [`WeightedTargets::new`]
-/// refuses it). The accuracy it reports is `L`'s, unweighted. Each call computes `L`'s
-/// per-sample losses besides its mean and gradient, into a vector of the batch's size.
+/// refuses it). The accuracy it reports is weighted too, `Σsᵢaᵢ / Σsᵢ` of the samples'
+/// [accuracies](SampleLoss::accuracy) (`L`'s own, unweighted, when its samples have none or
+/// the weights sum to 0). Each call computes `L`'s per-sample losses besides its mean and
+/// gradient, into a vector of the batch's size.
 ///
 /// ```
 /// use feedforward::loss::{SampleWeighted, WeightedTargets};
@@ -213,6 +215,7 @@ impl<T: Float, L: PerSampleLoss<T>> Loss<T> for SampleWeighted<L> {
             }
             return Ok(LossValue { loss: T::zero(), accuracy: inner.accuracy });
         }
+        let accuracy = weighted_accuracy(&samples, weights).or(inner.accuracy);
         if let Some(g) = grad {
             let rows = outputs.nrows();
             for (column, w) in g.as_mut_slice().chunks_exact_mut(rows.max(1)).zip(weights) {
@@ -220,8 +223,19 @@ impl<T: Float, L: PerSampleLoss<T>> Loss<T> for SampleWeighted<L> {
                 column.iter_mut().for_each(|v| *v = flush_subnormal(*v * scale));
             }
         }
-        Ok(LossValue { loss: T::lit(weighted_loss / weighted_count), accuracy: inner.accuracy })
+        Ok(LossValue { loss: T::lit(weighted_loss / weighted_count), accuracy })
     }
+}
+
+/// `Σsᵢaᵢ / Σsᵢ` of the samples' accuracies `aᵢ`, when each has one and the weights do not sum
+/// to 0.
+fn weighted_accuracy<T: Float>(samples: &[SampleLoss<T>], weights: &[f64]) -> Option<f64> {
+    let (mut right, mut total) = (0.0, 0.0);
+    for (s, &w) in samples.iter().zip(weights) {
+        right += w * s.accuracy?;
+        total += w;
+    }
+    (total > 0.0).then(|| right / total)
 }
 
 impl<T: Float, L: PerSampleLoss<T>> PerSampleLoss<T> for SampleWeighted<L> {
@@ -234,12 +248,11 @@ impl<T: Float, L: PerSampleLoss<T>> PerSampleLoss<T> for SampleWeighted<L> {
     ) -> Result<()> {
         let samples = inner_samples(&self.loss, outputs, targets)?;
         losses.clear();
-        losses.extend(
-            samples
-                .iter()
-                .zip(&targets.weights)
-                .map(|(s, &w)| SampleLoss { loss: T::lit(w) * s.loss, count: T::lit(w) * s.count }),
-        );
+        losses.extend(samples.iter().zip(&targets.weights).map(|(s, &w)| SampleLoss {
+            loss: T::lit(w) * s.loss,
+            count: T::lit(w) * s.count,
+            ..*s
+        }));
         Ok(())
     }
 }
