@@ -98,16 +98,65 @@ impl RangeTestReport {
     }
 
     /// The rate at which the smoothed loss fell fastest against the rate's logarithm (central
-    /// differences; fastai's `lr_steep`), a common choice to train at. The first 10 steps are
-    /// skipped (a quarter of a shorter test), as fastai's plot skips them: their smoothed loss
-    /// is a mean of too few losses to have a meaningful slope. `None` with fewer than 3 steps.
+    /// differences; fastai's `lr_steep`), a common choice to train at. Only the fall is
+    /// searched, up to the lowest smoothed loss: past it, a noisy loss can plunge for a step
+    /// on its way to diverging. The first 10 steps are skipped (a quarter of a shorter test),
+    /// as fastai's plot skips them: their smoothed loss is a mean of too few losses to have a
+    /// meaningful slope. `None` with fewer than 3 steps, or when the lowest smoothed loss
+    /// comes before the steps searched (no fall).
     #[must_use]
     pub fn steepest(&self) -> Option<f64> {
         let (s, r) = (&self.smoothed, &self.rates);
         let slope = |i: usize| (s[i + 1] - s[i - 1]) / (r[i + 1].ln() - r[i - 1].ln());
         let skip = 10.min(s.len() / 4).max(1);
-        let i = (skip..s.len().saturating_sub(1)).min_by(|&a, &b| slope(a).total_cmp(&slope(b)))?;
+        let lowest = s.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1))?.0;
+        let last = lowest.min(s.len().saturating_sub(2));
+        let i = (skip..=last).min_by(|&a, &b| slope(a).total_cmp(&slope(b)))?;
         Some(r[i])
+    }
+}
+
+impl std::fmt::Display for RangeTestReport {
+    /// The curve as a table of rate, loss and smoothed loss, about 20 rows of it (every
+    /// `⌈steps/20⌉`-th step, and the last), then the suggestions:
+    ///
+    /// ```text
+    /// learning-rate range test: 100 steps, stopped as the loss diverged
+    ///       rate       loss   smoothed
+    ///    1.00e-7     0.5123     0.5123
+    ///   …
+    /// steepest fall at 2.31e-3; lowest loss at 7.92e-2 (a tenth of it: 7.92e-3)
+    /// ```
+    ///
+    /// The full curve is in the fields, for a chart.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let steps = self.rates.len();
+        let ended = if self.diverged { ", stopped as the loss diverged" } else { "" };
+        writeln!(f, "learning-rate range test: {}{ended}", crate::error::plural(steps, "step"))?;
+        writeln!(f, "{:>10} {:>10} {:>10}", "rate", "loss", "smoothed")?;
+        let every = steps.div_ceil(20).max(1);
+        for k in (0..steps).filter(|k| k % every == 0 || k + 1 == steps) {
+            let (loss, smoothed) = (loss_text(self.losses[k]), loss_text(self.smoothed[k]));
+            writeln!(f, "{:>10.2e} {loss:>10} {smoothed:>10}", self.rates[k])?;
+        }
+        let rate = |r: Option<f64>| r.map_or("n/a".to_string(), |r| format!("{r:.2e}"));
+        writeln!(
+            f,
+            "steepest fall at {}; lowest loss at {} (a tenth of it: {})",
+            rate(self.steepest()),
+            rate(self.minimum()),
+            rate(self.minimum().map(|r| r / 10.0))
+        )
+    }
+}
+
+/// A loss to four decimals, or in scientific notation where those would show it badly (in
+/// original units a regression's squared errors can be 1e10).
+fn loss_text(loss: f64) -> String {
+    if loss != 0.0 && !(1e-3..1e5).contains(&loss.abs()) {
+        format!("{loss:.3e}")
+    } else {
+        format!("{loss:.4}")
     }
 }
 

@@ -644,3 +644,35 @@ fn tabular_scores_the_test_rows_by_their_weights() {
     assert!((unweighted - 0.5).abs() < 0.1, "unweighted accuracy {unweighted}\n{stdout}");
     assert!(!stdout.contains("weighted"), "{stdout}");
 }
+
+/// `tabular --find-lr`: the range test with the network, loss and Adam a run would train,
+/// printed with its suggestions; nothing trained or scored. `--learning-rate` sets Adam's
+/// rate: at 1e-7 the network learns next to nothing of what it learns at the default.
+#[test]
+fn tabular_finds_a_learning_rate_and_takes_one() {
+    let bin = build_example("tabular");
+    let run = run_binary(&bin, &["--samples", "2000", "--find-lr"]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        stdout.contains("learning-rate range test: ") && stdout.contains("steepest fall at "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("test set"), "--find-lr scores nothing\n{stdout}");
+    let conflict = run_binary(&bin, &["--find-lr", "--folds", "3"]);
+    assert!(!conflict.status.success());
+
+    let dir = tempfile::tempdir().unwrap();
+    let accuracy = |rate: &[&str]| {
+        let json = dir.path().join("metrics.json");
+        let run =
+            run_binary(&bin, &[&["--samples", "2000", "--metrics", json.to_str().unwrap()], rate].concat());
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        metrics["test_macro_auc"].as_f64().unwrap()
+    };
+    let (tiny, default) = (accuracy(&["--learning-rate", "1e-7"]), accuracy(&[]));
+    assert!(tiny < 0.7 && default > 0.8, "macro ROC AUC {tiny} at 1e-7, {default} at the default");
+    let zero = run_binary(&bin, &["--learning-rate", "0"]);
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("learning rate = 0: must be finite and > 0"));
+}

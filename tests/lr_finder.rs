@@ -166,3 +166,62 @@ fn the_ramp_schedule_runs_from_1_to_its_final_factor() {
         assert!(matches!(result, Err(Error::InvalidHyperparameter { .. })), "{final_factor}");
     }
 }
+
+#[test]
+fn the_report_prints_about_twenty_rows_the_last_step_and_the_suggestions() {
+    use feedforward::train::RangeTestReport;
+    // A made-up curve of 45 steps: rows every 3rd step (⌈45/20⌉) and the last.
+    let rates: Vec<f64> = (0..45).map(|k| 1e-6 * 1.5f64.powi(k)).collect();
+    let losses: Vec<f64> = (0..45).map(|k| 1.0 + ((k as f64) - 30.0).powi(2) / 100.0).collect();
+    let report = RangeTestReport { rates, smoothed: losses.clone(), losses, diverged: false };
+    let text = report.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "learning-rate range test: 45 steps");
+    assert_eq!(lines[1], "      rate       loss   smoothed");
+    assert_eq!(lines.len(), 2 + 15 + 1 + 1, "{text}");
+    assert_eq!(lines[2], "   1.00e-6    10.0000    10.0000");
+    assert!(lines[17].starts_with(&format!("{:>10.2e}", report.rates[44])), "{text}");
+    let suggestions = format!(
+        "steepest fall at {:.2e}; lowest loss at {:.2e} (a tenth of it: {:.2e})",
+        report.steepest().unwrap(),
+        report.minimum().unwrap(),
+        report.minimum().unwrap() / 10.0
+    );
+    assert_eq!(lines[18], suggestions);
+    // The minimum of 1 + (k − 30)²/100 is at step 30.
+    assert_eq!(report.minimum(), Some(report.rates[30]));
+    // A diverged test says so; one of no steps suggests nothing.
+    // Losses too large or small for four decimals are in scientific notation.
+    let scaled =
+        RangeTestReport { losses: report.losses.iter().map(|l| l * 1e9).collect(), ..report.clone() };
+    assert_eq!(scaled.to_string().lines().nth(2).unwrap(), "   1.00e-6   1.000e10    10.0000");
+    let diverged = RangeTestReport { diverged: true, ..report };
+    assert!(
+        diverged
+            .to_string()
+            .starts_with("learning-rate range test: 45 steps, stopped as the loss diverged\n")
+    );
+    let empty = RangeTestReport::default().to_string();
+    assert!(empty.ends_with("steepest fall at n/a; lowest loss at n/a (a tenth of it: n/a)\n"), "{empty}");
+}
+
+#[test]
+fn the_steepest_fall_is_searched_before_the_lowest_loss_only() {
+    use feedforward::train::RangeTestReport;
+    // A gentle fall to its lowest at step 30, then a rise with a one-step plunge (noise on
+    // the way to diverging) at step 38 steeper than any of the fall.
+    let rates: Vec<f64> = (0..45).map(|k| 1e-6 * 1.5f64.powi(k)).collect();
+    let mut smoothed: Vec<f64> = (0..45).map(|k| 1.0 + ((k as f64) - 30.0).abs() / 10.0).collect();
+    smoothed[38] = 1.2; // from 1.7 and back to 1.9: a slope of 2.5 times the fall's
+    let fall = 0.2 / (2.0 * 1.5f64.ln());
+    let plunge = (smoothed[38] - smoothed[36]) / (2.0 * 1.5f64.ln());
+    assert!(plunge < -2.0 * fall);
+    let report = RangeTestReport { rates: rates.clone(), losses: smoothed.clone(), smoothed, diverged: true };
+    let steepest = report.steepest().unwrap();
+    assert!(steepest <= rates[30] && steepest >= rates[10], "{steepest} against {:?}", &rates[10..=30]);
+    assert_eq!(report.minimum(), Some(rates[30]));
+    // A loss that only rises has no fall.
+    let rising: Vec<f64> = (0..45).map(|k| 1.0 + k as f64).collect();
+    let report = RangeTestReport { rates, losses: rising.clone(), smoothed: rising, diverged: true };
+    assert_eq!(report.steepest(), None);
+}

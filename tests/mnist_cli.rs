@@ -582,8 +582,8 @@ fn normalization_flag_builds_trains_and_saves_the_normalized_network() {
     assert!(err.contains("at least 2 samples") && err.contains("got 1 sample"), "{err}");
 }
 
-/// `--find-lr`: the range test on the training images, its curve and suggestions printed, no
-/// training (no submission written).
+/// `--find-lr`: the range test on the training images, its curve and suggestions printed and
+/// drawn, no training (no submission written).
 #[test]
 fn find_lr_prints_the_range_test_and_trains_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -598,11 +598,18 @@ fn find_lr_prints_the_range_test_and_trains_nothing() {
         "10",
         "--submission",
         s(&submission),
-        "--no-pictures",
+        "--out",
+        s(dir.path()),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}{stdout}", stderr_of(&out));
     assert!(stdout.contains("learning-rate range test: "), "{stdout}");
+    // The curve as a picture, beside about 20 rows of it.
+    let picture = std::fs::read(dir.path().join("lr_range.png")).unwrap();
+    assert!(picture.starts_with(b"\x89PNG"), "lr_range.png is a PNG");
+    let rows = stdout.lines().skip_while(|l| !l.trim_start().starts_with("rate")).skip(1);
+    let rows = rows.take_while(|l| !l.starts_with("steepest")).count();
+    assert!((2..=21).contains(&rows), "{rows} rows of the curve\n{stdout}");
     let line = stdout.lines().find(|l| l.starts_with("steepest fall at ")).expect("a line of suggestions");
     let rates: Vec<f64> = line
         .split(|c: char| c.is_whitespace() || c == ';' || c == ')')

@@ -153,7 +153,8 @@ struct Args {
     report_every: Option<usize>,
     /// Instead of training, run the learning-rate range test (`train::find_learning_rate`)
     /// with the optimizer and batch size chosen, on the training images (not the validation
-    /// ones): 100 steps from a rate of 1e-7 to 10, printed with the rates it suggests.
+    /// ones): 100 steps from a rate of 1e-7 to 10, printed with the rates it suggests and
+    /// drawn to `lr_range.png` in --out (unless --no-pictures).
     #[arg(long, conflicts_with_all = ["load", "resume"])]
     find_lr: bool,
 }
@@ -365,22 +366,11 @@ fn run(args: Args) -> Result<(), Failures> {
             train::Data::new(train_set.images(), train_labels),
             &test,
         )?;
-        say!(
-            "learning-rate range test: {} steps{}",
-            found.rates.len(),
-            if found.diverged { ", stopped as the loss diverged" } else { "" }
-        );
-        say!("{:>10} {:>10} {:>10}", "rate", "loss", "smoothed");
-        for k in (0..found.rates.len()).step_by(5) {
-            say!("{:>10.2e} {:>10.4} {:>10.4}", found.rates[k], found.losses[k], found.smoothed[k]);
+        say!("{}", found.to_string().trim_end());
+        if !args.no_pictures {
+            pictures::range_test(&args.out, &found)?;
+            say!("picture: {}", args.out.join("lr_range.png").display());
         }
-        let rate = |r: Option<f64>| r.map_or("n/a".to_string(), |r| format!("{r:.2e}"));
-        say!(
-            "steepest fall at {}; lowest loss at {} (a tenth of it: {})",
-            rate(found.steepest()),
-            rate(found.minimum()),
-            rate(found.minimum().map(|r| r / 10.0))
-        );
         return Ok(());
     }
     let mut history = History::default();

@@ -1,8 +1,9 @@
-//! The run's pictures: sample and misclassified digits, loss and accuracy curves, and digits
-//! drawn in the terminal.
+//! The run's pictures: sample and misclassified digits, loss and accuracy curves, the
+//! learning-rate range test's curve, and digits drawn in the terminal.
 
 use crate::chart::{self, BLUE, GREEN, LineChart, RED, Scale, Series};
 use feedforward::data::Dataset;
+use feedforward::train::RangeTestReport;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use std::path::Path;
@@ -34,20 +35,8 @@ pub fn draw(
     history: &History,
     rng: &mut StdRng,
 ) -> feedforward::Result<()> {
-    let failed = |file: &str| {
-        let path = out.join(file);
-        move |e: Box<dyn std::error::Error>| feedforward::Error::Io {
-            path,
-            source: std::io::Error::other(e.to_string()),
-        }
-    };
-    // create_dir_all through a file says only "Not a directory": name the culprit.
-    if let Some(file) = out.ancestors().find(|a| a.is_file()) {
-        let message = format!("{} is a file, not a folder", file.display());
-        return Err(failed("samples.png")(message.into()));
-    }
-    std::fs::create_dir_all(out)
-        .map_err(|e| feedforward::Error::Io { path: out.to_path_buf(), source: e })?;
+    let failed = |file: &str| failed(out, file);
+    create_folder(out, "samples.png")?;
     // Ten random training digits with their labels, as the original shows.
     let mut picks: Vec<usize> = (0..train_set.len()).collect();
     picks.shuffle(rng);
@@ -98,6 +87,52 @@ pub fn draw(
         series: &series,
     };
     accuracy_chart.save_png(&out.join("accuracy.png"), (900, 500)).map_err(failed("accuracy.png"))
+}
+
+/// The error of drawing `file` into `out`, from the chart's.
+fn failed(out: &Path, file: &str) -> impl FnOnce(Box<dyn std::error::Error>) -> feedforward::Error + use<> {
+    let path = out.join(file);
+    move |e| feedforward::Error::Io { path, source: std::io::Error::other(e.to_string()) }
+}
+
+/// Makes the folder `out`, where `file` will be drawn.
+fn create_folder(out: &Path, file: &str) -> feedforward::Result<()> {
+    // create_dir_all through a file says only "Not a directory": name the culprit.
+    if let Some(culprit) = out.ancestors().find(|a| a.is_file()) {
+        let message = format!("{} is a file, not a folder", culprit.display());
+        return Err(failed(out, file)(message.into()));
+    }
+    std::fs::create_dir_all(out).map_err(|e| feedforward::Error::Io { path: out.to_path_buf(), source: e })
+}
+
+/// Writes `lr_range.png` into `out`: the range test's losses against the rate (its logarithm),
+/// with the steepest fall marked.
+pub fn range_test(out: &Path, report: &RangeTestReport) -> feedforward::Result<()> {
+    create_folder(out, "lr_range.png")?;
+    let against_rate =
+        |values: &[f64]| report.rates.iter().zip(values).map(|(r, &v)| (r.log10(), v)).collect::<Vec<_>>();
+    let (losses, smoothed) = (against_rate(&report.losses), against_rate(&report.smoothed));
+    let mut series = vec![
+        Series { name: "each step's loss", points: &losses, color: BLUE },
+        Series { name: "smoothed", points: &smoothed, color: RED },
+    ];
+    let positive = report.losses.iter().chain(&report.smoothed).filter(|&&v| v > 0.0);
+    let (low, high) = positive.fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    let steepest: Vec<(f64, f64)> = match report.steepest() {
+        Some(rate) if low < high => vec![(rate.log10(), low), (rate.log10(), high)],
+        _ => Vec::new(),
+    };
+    if !steepest.is_empty() {
+        series.push(Series { name: "steepest fall", points: &steepest, color: GREEN });
+    }
+    let chart = LineChart {
+        title: "Learning-rate range test, log scale",
+        x_label: "log10 of the learning rate",
+        y_label: "loss",
+        y_scale: Scale::Log,
+        series: &series,
+    };
+    chart.save_png(&out.join("lr_range.png"), (900, 500)).map_err(failed(out, "lr_range.png"))
 }
 
 /// Averages consecutive points into at most 400 so minibatch noise does not hide the trend.

@@ -27,6 +27,9 @@
 //! weights, a count of identical rows, a trust in each label): the loss is `SampleWeighted`
 //! over `WeightedTargets`, the validation hold-out carries the weights along, and the test
 //! scores are the weighted metrics (`ConfusionMatrix::weighted` and the like).
+//! `--learning-rate` sets Adam's (3e-3); `--find-lr` runs the learning-rate range test
+//! (`train::find_learning_rate`) on the network, loss and optimizer a run would train, prints
+//! its curve and suggestions, and trains nothing.
 //!
 //! `--task` says what the target columns are (`task.rs`): `classification` (one column of
 //! classes, the default), `regression` (one or more numeric columns, predicted in their own
@@ -73,7 +76,7 @@ mod task;
 use clap::{Parser, ValueEnum};
 use data::{CLASSES, Csv, Cut, Source, cuts, synthetic};
 use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot, UnseenCategories};
-use feedforward::train::{self, Batching, EarlyStopping, Split, SplitConfig, TrainConfig};
+use feedforward::train::{self, Batching, Data, EarlyStopping, RangeTest, Split, SplitConfig, TrainConfig};
 use feedforward::{
     Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, Init, Layer, Loss, MeanSquaredError,
     Network, PerSampleLoss, SampleWeighted, SoftmaxCrossEntropy, Standardize, Targets, WeightedTargets,
@@ -135,6 +138,14 @@ struct Args {
     /// vectors, not on the biases.
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f32,
+    /// Adam's learning rate (`--find-lr` suggests one).
+    #[arg(long, default_value_t = 3e-3)]
+    learning_rate: f32,
+    /// Instead of training, run the learning-rate range test (`train::find_learning_rate`) with
+    /// the network, loss and Adam a run would train, on the training rows less the validation
+    /// hold-out: its curve and the rates it suggests for --learning-rate. Nothing is scored.
+    #[arg(long, conflicts_with_all = ["folds", "model", "metrics"])]
+    find_lr: bool,
     /// How the loss weighs the classes of a classification [default: balanced].
     #[arg(long, value_enum)]
     class_weights: Option<Weights>,
@@ -279,10 +290,18 @@ struct Ends {
     last: Option<Standardize<f32>>,
 }
 
+/// What [`train`] did.
+enum Outcome {
+    /// Trained a network, for this many epochs.
+    Trained(Network<f32>, usize),
+    /// Ran the learning-rate range test only (`--find-lr`), and printed it.
+    RangeTest,
+}
+
 /// Trains a network with `outputs` output rows on `fit` (stopping early on its held-out rows):
 /// standardized inputs (the embedded rows' vectors after them), one hidden layer of 32 ReLUs,
-/// then the last module of `ends`, by Adam. Returns the network and the number of epochs it
-/// ran.
+/// then the last module of `ends`, by Adam. With `--find-lr`, runs the range test on that
+/// network instead.
 fn train<L: Loss<f32> + ?Sized>(
     args: &Args,
     fit: &Split<f32, <L::Target as Targets>::Batch>,
@@ -291,7 +310,7 @@ fn train<L: Loss<f32> + ?Sized>(
     ends: Ends,
     narration: Narration,
     rng: &mut StdRng,
-) -> Result<(Network<f32>, usize), Box<dyn std::error::Error>> {
+) -> Result<Outcome, Box<dyn std::error::Error>> {
     let Ends { embedding, last } = ends;
     let index_rows = embedding.as_ref().map(Embedding::index_rows).unwrap_or_default();
     let standardize = Standardize::fit(&fit.inputs)?.with_rows_unchanged(&index_rows)?;
@@ -306,11 +325,22 @@ fn train<L: Loss<f32> + ?Sized>(
     if let Some(last) = last {
         net = net.push(last)?;
     }
-    let config = AdamConfig { learning_rate: 3e-3, weight_decay: args.weight_decay, ..AdamConfig::default() };
+    let config = AdamConfig {
+        learning_rate: args.learning_rate,
+        weight_decay: args.weight_decay,
+        ..AdamConfig::default()
+    };
     let mut optimizer = Adam::new(config)?;
+    let batch_size = 64;
+    if args.find_lr {
+        let test = RangeTest { batch_size, seed: args.seed, ..RangeTest::default() };
+        let data = Data::new(&fit.inputs, <L::Target as Targets>::view(&fit.targets));
+        print!("{}", train::find_learning_rate(&net, &mut optimizer, loss, data, &test)?);
+        return Ok(Outcome::RangeTest);
+    }
     let config = TrainConfig {
         epochs: 100,
-        batching: Batching::Minibatch { size: 64, shuffle: true },
+        batching: Batching::Minibatch { size: batch_size, shuffle: true },
         seed: args.seed,
         early_stopping: Some(EarlyStopping { patience: 5, ..EarlyStopping::default() }),
         ..TrainConfig::default()
@@ -321,7 +351,7 @@ fn train<L: Loss<f32> + ?Sized>(
         let ran = if report.stopped_early { "stopped after" } else { "ran all" };
         println!("{ran} {} epochs; the best epoch's weights are kept", report.epochs.len());
     }
-    Ok((net, report.epochs.len()))
+    Ok(Outcome::Trained(net, report.epochs.len()))
 }
 
 /// The validation hold-out of `x` and `targets`: whole groups when the rows have `groups`
@@ -362,7 +392,7 @@ fn fit_task<L, S>(
     training: Training<'_>,
     setup: S,
     rng: &mut StdRng,
-) -> Result<(Network<f32>, usize), Box<dyn std::error::Error>>
+) -> Result<Outcome, Box<dyn std::error::Error>>
 where
     L: PerSampleLoss<f32>,
     S: FnOnce(&L::Target) -> feedforward::Result<(L, Option<Standardize<f32>>)>,
@@ -384,14 +414,23 @@ where
     }
 }
 
+/// A network trained on a cut and its scores on the cut's test rows.
+struct Evaluation {
+    net: Network<f32>,
+    /// Epochs it trained.
+    epochs: usize,
+    scores: Scores,
+}
+
 /// Trains on `cut.train` (a fifth of it held out for validation: whole groups with `--group`,
-/// else each class in its share for a classification) and scores on `cut.test`.
+/// else each class in its share for a classification) and scores on `cut.test`; `None` after
+/// the range test of `--find-lr`, which trains nothing.
 fn evaluate(
     args: &Args,
     cut: &Cut,
     narration: Narration,
     rng: &mut StdRng,
-) -> Result<(Network<f32>, usize, Scores), Box<dyn std::error::Error>> {
+) -> Result<Option<Evaluation>, Box<dyn std::error::Error>> {
     let ((x, train_task), (test_x, test_task)) = (&cut.train, &cut.test);
     let test_weights = cut.test_weights.as_deref();
     // Drawn first, as the layers' weights are drawn after it.
@@ -407,7 +446,7 @@ fn evaluate(
         embedding,
         narration,
     };
-    Ok(match (train_task, test_task) {
+    Ok(Some(match (train_task, test_task) {
         (Task::Classification { labels, classes }, Task::Classification { labels: truth, .. }) => {
             let setup = |kept: &[usize]| {
                 let choice = args.class_weights.unwrap_or(Weights::Balanced);
@@ -418,25 +457,35 @@ fn evaluate(
                 Ok((SoftmaxCrossEntropy::new().with_class_weights(weights)?, None))
             };
             let training = training(Some(&labels[..]), classes.len());
-            let (net, epochs) = fit_task(args, x, &labels[..], training, setup, rng)?;
+            let Outcome::Trained(net, epochs) = fit_task(args, x, &labels[..], training, setup, rng)? else {
+                return Ok(None);
+            };
             let scores = task::classification(&net.probabilities(test_x)?, truth, classes, test_weights)?;
-            (net, epochs, scores)
+            Evaluation { net, epochs, scores }
         }
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
             // The network learns standardized targets and gives them back in their units.
             let setup = |kept: &DMatrix<f32>| Ok((MeanSquaredError, Some(Standardize::fit(kept)?.inverse())));
-            let (net, epochs) = fit_task(args, x, values, training(None, columns.len()), setup, rng)?;
+            let Outcome::Trained(net, epochs) =
+                fit_task(args, x, values, training(None, columns.len()), setup, rng)?
+            else {
+                return Ok(None);
+            };
             let scores = task::regression(&net.output(test_x)?, truth, columns, test_weights)?;
-            (net, epochs, scores)
+            Evaluation { net, epochs, scores }
         }
         (Task::MultiLabel { targets, labels }, Task::MultiLabel { targets: truth, .. }) => {
             let setup = |_: &DMatrix<f32>| Ok((BinaryCrossEntropy::new(), None));
-            let (net, epochs) = fit_task(args, x, targets, training(None, labels.len()), setup, rng)?;
+            let Outcome::Trained(net, epochs) =
+                fit_task(args, x, targets, training(None, labels.len()), setup, rng)?
+            else {
+                return Ok(None);
+            };
             let scores = task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels, test_weights)?;
-            (net, epochs, scores)
+            Evaluation { net, epochs, scores }
         }
         _ => unreachable!("both parts of a cut are read as one task"),
-    })
+    }))
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -492,7 +541,9 @@ fn single_run(
     task_name: &str,
     rng: &mut StdRng,
 ) -> Result<Map<String, Value>, Box<dyn std::error::Error>> {
-    let (net, epochs, scores) = evaluate(args, cut, Narration::Full, rng)?;
+    let Some(Evaluation { net, epochs, scores }) = evaluate(args, cut, Narration::Full, rng)? else {
+        return Ok(Map::new()); // --find-lr: nothing trained, nothing to save
+    };
     print!("{}", scores.report);
     if let Some(path) = &args.model {
         // What the outputs are, and the plan of inputs, ride in the model file: a server maps
@@ -528,7 +579,8 @@ fn cross_validation(
     let mut per_fold = Vec::new();
     let mut headlines: Vec<Vec<Headline>> = Vec::new();
     for (k, cut) in cuts.iter().enumerate() {
-        let (_, epochs, scores) = evaluate(args, cut, Narration::Quiet, rng)?;
+        let Evaluation { epochs, scores, .. } =
+            evaluate(args, cut, Narration::Quiet, rng)?.ok_or("--find-lr runs no folds")?;
         let line: Vec<String> =
             scores.headline.iter().map(|h| format!("{} {:.4}", h.name, h.value)).collect();
         println!(
