@@ -132,8 +132,10 @@ fn tabular_reads_a_csv_table_of_your_own() {
         assert_eq!(classes, r#"["setosa","versicolor","virginica"]"#);
     }
     assert!(stdout.contains("classes: 0 = setosa, 1 = versicolor, 2 = virginica"), "{stdout}");
-    assert!(stdout.contains("ROC AUC, each class against the rest: setosa "), "{stdout}");
+    assert!(stdout.contains("each class against the rest: ROC AUC setosa "), "{stdout}");
+    assert!(stdout.contains("; average precision setosa "), "{stdout}");
     assert_eq!(metrics(&json)["test_auc"].as_array().map(Vec::len), Some(3));
+    assert_eq!(metrics(&json)["test_average_precision"].as_array().map(Vec::len), Some(3));
     assert!(metrics(&json)["test_accuracy"].as_f64().unwrap() > 0.9, "{stdout}");
     // The target as an input would give the answer away.
     let run = run_binary(

@@ -507,3 +507,145 @@ fn weighted_multi_label_metrics_match_copied_samples() {
     }
     assert_eq!(weighted.pooled().weight(0, 1), copied.pooled().count(0, 1) as f64);
 }
+
+#[test]
+fn the_roc_curve_matches_scikit_learns_example_and_its_area_is_the_auc() {
+    use feedforward::metrics::BinaryScores;
+    // scikit-learn's `roc_curve` example: y = [1, 1, 2, 2] (2 positive), scores [0.1, 0.4, 0.35, 0.8].
+    let ranked = BinaryScores::new(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]).unwrap();
+    let roc = ranked.roc_curve().unwrap();
+    assert_eq!(roc.thresholds, [f64::INFINITY, 0.8, 0.4, 0.35, 0.1]);
+    assert_eq!(roc.false_positive_rate, [0.0, 0.0, 0.5, 0.5, 1.0]);
+    assert_eq!(roc.true_positive_rate, [0.0, 0.5, 0.5, 1.0, 1.0]);
+    assert_eq!((ranked.positives(), ranked.negatives()), (2.0, 2.0));
+    // On random scores with ties, weighted or not, the trapezoids under the curve add up to
+    // the AUC counted by pairs.
+    let mut rng = StdRng::seed_from_u64(31);
+    for n in [3, 40, 500] {
+        let scores: Vec<f64> =
+            (0..n).map(|_| f64::from(rand::RngExt::random_range(&mut rng, 0..9u8)) / 9.0).collect();
+        let mut positive: Vec<bool> = (0..n).map(|_| rand::RngExt::random_bool(&mut rng, 0.3)).collect();
+        (positive[0], positive[1]) = (true, false);
+        let weights: Vec<f64> = (0..n).map(|_| rand::RngExt::random_range(&mut rng, 0.0..2.0)).collect();
+        for ranked in
+            [BinaryScores::new(&scores, &positive), BinaryScores::weighted(&scores, &positive, &weights)]
+        {
+            let ranked = ranked.unwrap();
+            let roc = ranked.roc_curve().unwrap();
+            let (x, y) = (&roc.false_positive_rate, &roc.true_positive_rate);
+            let area: f64 = (1..x.len()).map(|k| (x[k] - x[k - 1]) * (y[k] + y[k - 1]) / 2.0).sum();
+            assert!((area - ranked.roc_auc().unwrap()).abs() < 1e-12, "n = {n}");
+            assert_eq!((x[x.len() - 1], y[y.len() - 1]), (1.0, 1.0));
+            assert!(roc.thresholds.windows(2).all(|t| t[0] > t[1]));
+        }
+    }
+    // One kind of sample only: no curve.
+    assert_eq!(BinaryScores::new(&[0.2, 0.9], &[true, true]).unwrap().roc_curve(), None);
+}
+
+/// The average precision straight from its definition: for each distinct score t, highest
+/// first, calling positive every sample scoring ≥ t.
+fn average_precision_by_thresholds(scores: &[f64], positive: &[bool], weights: &[f64]) -> f64 {
+    let mut thresholds = scores.to_vec();
+    thresholds.sort_by(|a, b| b.total_cmp(a));
+    thresholds.dedup();
+    let total: f64 = (0..scores.len()).filter(|&i| positive[i]).map(|i| weights[i]).sum();
+    let (mut sum, mut previous) = (0.0, 0.0);
+    for t in thresholds {
+        let called = |want: bool| {
+            (0..scores.len())
+                .filter(|&i| scores[i] >= t && positive[i] == want)
+                .map(|i| weights[i])
+                .sum::<f64>()
+        };
+        let (tp, fp) = (called(true), called(false));
+        if tp + fp == 0.0 {
+            continue;
+        }
+        sum += (tp / total - previous) * tp / (tp + fp);
+        previous = tp / total;
+    }
+    sum
+}
+
+#[test]
+fn average_precision_follows_its_definition_and_weighs_like_copies() {
+    use feedforward::metrics::BinaryScores;
+    let mut rng = StdRng::seed_from_u64(32);
+    for n in [2, 30, 400] {
+        let scores: Vec<f64> =
+            (0..n).map(|_| f64::from(rand::RngExt::random_range(&mut rng, 0..11u8)) / 11.0).collect();
+        let mut positive: Vec<bool> = (0..n).map(|_| rand::RngExt::random_bool(&mut rng, 0.2)).collect();
+        positive[0] = true;
+        let weights: Vec<f64> = (0..n).map(|_| rand::RngExt::random_range(&mut rng, 0.0..3.0)).collect();
+        let ap = BinaryScores::weighted(&scores, &positive, &weights).unwrap().average_precision().unwrap();
+        let expected = average_precision_by_thresholds(&scores, &positive, &weights);
+        assert!((ap - expected).abs() < 1e-12, "n = {n}: {ap} against {expected}");
+        let plain = BinaryScores::new(&scores, &positive).unwrap().average_precision().unwrap();
+        assert!((plain - average_precision_by_thresholds(&scores, &positive, &vec![1.0; n])).abs() < 1e-12);
+        // Whole weights are copied samples.
+        let whole = integer_weights(&mut rng, n);
+        let copies = copies_by_weight(&whole);
+        let pick = |v: &[f64]| copies.iter().map(|&i| v[i]).collect::<Vec<_>>();
+        let copied_positive: Vec<bool> = copies.iter().map(|&i| positive[i]).collect();
+        let copied = BinaryScores::new(&pick(&scores), &copied_positive).unwrap();
+        let weighted = BinaryScores::weighted(&scores, &positive, &whole).unwrap();
+        match (weighted.average_precision(), copied.average_precision()) {
+            (Some(a), Some(b)) => assert!((a - b).abs() < 1e-12, "n = {n}"),
+            (a, b) => assert_eq!(a, b, "n = {n}"),
+        }
+        assert_eq!(
+            weighted.precision_recall_curve().map(|c| c.thresholds),
+            copied.precision_recall_curve().map(|c| c.thresholds)
+        );
+    }
+    // Every positive ranked first: 1. The positives last, 2 of 5: the precision at recall 1/2
+    // and 1 is 1/4 and 2/5.
+    let ranked = BinaryScores::new(&[0.9, 0.8, 0.3, 0.2, 0.1], &[true, true, false, false, false]).unwrap();
+    assert_eq!(ranked.average_precision(), Some(1.0));
+    let ranked = BinaryScores::new(&[0.9, 0.8, 0.7, 0.2, 0.1], &[false, false, false, true, true]).unwrap();
+    assert!((ranked.average_precision().unwrap() - (0.5 * 0.25 + 0.5 * 0.4)).abs() < 1e-15);
+    // No positive: no recall, no curve.
+    let none = BinaryScores::new(&[0.2, 0.9], &[false, false]).unwrap();
+    assert_eq!((none.average_precision(), none.precision_recall_curve()), (None, None));
+    // What cannot be ranked is an error naming why.
+    assert!(matches!(
+        BinaryScores::new(&[0.2, f64::NAN], &[true, false]),
+        Err(Error::NonFinite { sample: Some(1), .. })
+    ));
+    assert!(matches!(BinaryScores::new::<f64>(&[], &[]), Err(Error::EmptyBatch { .. })));
+    assert!(matches!(
+        BinaryScores::weighted(&[0.2, 0.4], &[true, false], &[0.0, 0.0]),
+        Err(Error::InvalidSampleWeight { sample: None, .. })
+    ));
+}
+
+#[test]
+fn multi_label_and_one_vs_rest_average_precision_are_each_rows() {
+    use feedforward::metrics::{BinaryScores, one_vs_rest_scores, weighted_one_vs_rest_scores};
+    let mut rng = StdRng::seed_from_u64(33);
+    let p = DMatrix::from_fn(3, 90, |_, _| rand::RngExt::random_range(&mut rng, 0.0..1.0));
+    let t =
+        p.map(|v: f64| if rand::RngExt::random_bool(&mut rng, 0.75) { v.round() } else { 1.0 - v.round() });
+    let weights = integer_weights(&mut rng, 90);
+    let m = MultiLabelMetrics::weighted(&p, &t, 0.5, &weights).unwrap();
+    for k in 0..3 {
+        let row: Vec<f64> = p.row(k).iter().copied().collect();
+        let yes: Vec<bool> = t.row(k).iter().map(|&v| v > 0.5).collect();
+        let ranked = BinaryScores::weighted(&row, &yes, &weights).unwrap();
+        assert_eq!(m.average_precision()[k], ranked.average_precision());
+        assert_eq!(m.auc()[k], ranked.roc_auc());
+    }
+    let mean = m.average_precision().iter().flatten().sum::<f64>() / 3.0;
+    assert_eq!(m.macro_average_precision(), Some(mean));
+    // A class against the rest.
+    let labels: Vec<usize> = (0..90).map(|j| (j * 7) % 3).collect();
+    let each = one_vs_rest_scores(&p, &labels).unwrap();
+    let weighted = weighted_one_vs_rest_scores(&p, &labels, &weights).unwrap();
+    for class in 0..3 {
+        let row: Vec<f64> = p.row(class).iter().copied().collect();
+        let yes: Vec<bool> = labels.iter().map(|&l| l == class).collect();
+        assert_eq!(each[class], BinaryScores::new(&row, &yes).unwrap());
+        assert_eq!(weighted[class], BinaryScores::weighted(&row, &yes, &weights).unwrap());
+    }
+}

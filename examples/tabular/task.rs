@@ -3,14 +3,15 @@
 //!
 //! | task | targets | outputs | loss | scores |
 //! |---|---|---|---|---|
-//! | classification | one column of classes (words or numbers) | a logit per class | softmax cross-entropy, class weights | accuracy; recall, precision, F1 per class; macro F1 |
+//! | classification | one column of classes (words or numbers) | a logit per class | softmax cross-entropy, class weights | accuracy; recall, precision, F1 per class; macro F1; ROC AUC and average precision per class |
 //! | regression | numeric columns | a value per column, in its own units | mean squared error | RMSE, MAE and R² per column |
-//! | multi-label | 0/1 columns | a logit per column | binary cross-entropy | precision, recall, F1 per label; micro and macro F1; exact match |
+//! | multi-label | 0/1 columns | a logit per column | binary cross-entropy | precision, recall, F1, ROC AUC, average precision per label; micro and macro F1; exact match |
 
 use clap::ValueEnum;
 use feedforward::data::table::Table;
 use feedforward::metrics::{
-    ConfusionMatrix, MultiLabelMetrics, RegressionMetrics, one_vs_rest_auc, weighted_one_vs_rest_auc,
+    BinaryScores, ConfusionMatrix, MultiLabelMetrics, RegressionMetrics, one_vs_rest_scores,
+    weighted_one_vs_rest_scores,
 };
 use nalgebra::DMatrix;
 use serde_json::{Map, Value, json};
@@ -143,25 +144,32 @@ pub fn classification(
     weights: Option<&[f64]>,
 ) -> Result<Scores, Box<dyn std::error::Error>> {
     let predicted: Vec<usize> = probabilities.column_iter().map(|p| p.argmax().0).collect();
-    let (m, auc) = match weights {
+    let (m, ranked) = match weights {
         Some(w) => (
             ConfusionMatrix::weighted(classes.len(), &predicted, truth, w)?,
-            weighted_one_vs_rest_auc(probabilities, truth, w)?,
+            weighted_one_vs_rest_scores(probabilities, truth, w)?,
         ),
-        None => {
-            (ConfusionMatrix::new(classes.len(), &predicted, truth)?, one_vs_rest_auc(probabilities, truth)?)
-        }
+        None => (
+            ConfusionMatrix::new(classes.len(), &predicted, truth)?,
+            one_vs_rest_scores(probabilities, truth)?,
+        ),
     };
     let m = m.with_class_names(classes.to_vec())?;
     let macro_f1 = m.macro_f1();
-    let each: Vec<String> =
-        classes.iter().zip(&auc).map(|(name, auc)| format!("{name} {}", score(*auc))).collect();
+    let auc: Vec<Option<f64>> = ranked.iter().map(BinaryScores::roc_auc).collect();
+    let precision: Vec<Option<f64>> = ranked.iter().map(BinaryScores::average_precision).collect();
+    let each = |values: &[Option<f64>]| {
+        let named: Vec<String> =
+            classes.iter().zip(values).map(|(name, v)| format!("{name} {}", score(*v))).collect();
+        named.join(", ")
+    };
     let report = format!(
-        "{}:\n{m}accuracy {:.2}%, macro F1 {}\nROC AUC, each class against the rest: {}\n",
+        "{}:\n{m}accuracy {:.2}%, macro F1 {}\neach class against the rest: ROC AUC {}; average precision {}\n",
         heading(truth.len(), weights),
         100.0 * m.accuracy(),
         score(macro_f1),
-        each.join(", ")
+        each(&auc),
+        each(&precision),
     );
     let json = json!({
         "test_accuracy": m.accuracy(),
@@ -170,11 +178,14 @@ pub fn classification(
         "test_macro_f1": macro_f1,
         "test_auc": auc,
         "test_macro_auc": mean(&auc),
+        "test_average_precision": precision,
+        "test_macro_average_precision": mean(&precision),
     });
     let headline = [
         ("accuracy", "test_accuracy", Some(m.accuracy())),
         ("macro F1", "test_macro_f1", macro_f1),
         ("macro ROC AUC", "test_macro_auc", mean(&auc)),
+        ("macro average precision", "test_macro_average_precision", mean(&precision)),
     ];
     let metadata = vec![("classes", serde_json::to_string(classes)?)];
     Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
@@ -263,19 +274,27 @@ pub fn multi_label(
         Some(w) => MultiLabelMetrics::weighted(probabilities, targets, 0.5, w)?,
         None => MultiLabelMetrics::new(probabilities, targets, 0.5)?,
     };
-    let columns = [("precision", 9), ("recall", 6), ("F1", 5), ("ROC AUC", 7)];
+    let columns = [("precision", 9), ("recall", 6), ("F1", 5), ("ROC AUC", 7), ("AP", 5)];
     let (mut report, width) = table_header(targets.ncols(), weights, "label", labels, &columns);
-    for ((name, label), auc) in labels.iter().zip(m.per_label()).zip(m.auc()) {
+    let ranking = m.auc().iter().zip(m.average_precision());
+    for ((name, label), (auc, ap)) in labels.iter().zip(m.per_label()).zip(ranking) {
         let (p, r, f) = (label.precision()[1], label.recall()[1], label.f1()[1]);
-        let auc = score(*auc);
-        writeln!(report, "{name:>width$}  {:>9}  {:>6}  {:>5}  {auc:>7}", score(p), score(r), score(f))?;
+        let (auc, ap) = (score(*auc), score(*ap));
+        writeln!(
+            report,
+            "{name:>width$}  {:>9}  {:>6}  {:>5}  {auc:>7}  {ap:>5}",
+            score(p),
+            score(r),
+            score(f)
+        )?;
     }
     writeln!(
         report,
-        "micro F1 {}, macro F1 {}, macro ROC AUC {}, every label right on {:.2}% of the samples",
+        "micro F1 {}, macro F1 {}, macro ROC AUC {}, macro average precision {}, every label right on {:.2}% of the samples",
         score(m.micro_f1()),
         score(m.macro_f1()),
         score(m.macro_auc()),
+        score(m.macro_average_precision()),
         100.0 * m.subset_accuracy()
     )?;
     let json = json!({
@@ -285,11 +304,14 @@ pub fn multi_label(
         "test_subset_accuracy": m.subset_accuracy(),
         "test_auc": m.auc(),
         "test_macro_auc": m.macro_auc(),
+        "test_average_precision": m.average_precision(),
+        "test_macro_average_precision": m.macro_average_precision(),
     });
     let headline = [
         ("micro F1", "test_micro_f1", m.micro_f1()),
         ("macro F1", "test_macro_f1", m.macro_f1()),
         ("macro ROC AUC", "test_macro_auc", m.macro_auc()),
+        ("macro average precision", "test_macro_average_precision", m.macro_average_precision()),
         ("exact match", "test_subset_accuracy", Some(m.subset_accuracy())),
     ];
     let metadata = vec![("labels", serde_json::to_string(labels)?)];
