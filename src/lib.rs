@@ -16,11 +16,12 @@
 //! | [`LayerNorm`] | `layer_norm.rs` | each sample's features normalized, then scaled and shifted by trainable `γ`, `β` |
 //! | [`BatchNorm`] | `batch_norm.rs` | each feature normalized over the batch in training and by running statistics ([`Buffer`]s saved with the model) in inference, then scaled and shifted |
 //! | [`Standardize`] | `standardize.rs` | a fixed per-feature `(x − μ)/σ`, or back, fitted on data and saved with the model |
+//! | [`Sorted`] | `sorted.rs` | each group of output rows sorted: quantiles that never cross |
 //! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
 //! | [`train`] | `train.rs`, `split.rs`, `lr_finder.rs` | epochs, minibatches, full batch; hold-outs and cross-validation folds, plain, stratified or by groups; the learning-rate range test |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer; CSV tables of any task (`data::table`) |
 //! | [`weights`] | `weights.rs` | safetensors save/load, self-describing model files |
-//! | [`metrics`] | `metrics.rs` | confusion matrix (accuracy, per-class recall, precision and F1); the same per label for multi-label; a regression's MSE, MAE and R² |
+//! | [`metrics`] | `metrics/` | confusion matrix (accuracy, per-class recall, precision and F1); the same per label for multi-label; a regression's MSE, MAE and R²; ROC and precision-recall curves, ROC AUC, average precision; each weighted or not |
 //!
 //! **Batch layout.** A batch is a column-major `DMatrix` with one sample per column
 //! (`features × batch`), so each sample is contiguous in memory. Targets are whatever the loss
@@ -63,6 +64,7 @@ pub mod module;
 mod network;
 pub mod optim;
 mod parallel;
+mod sorted;
 mod split;
 pub mod standardize;
 pub mod train;
@@ -88,6 +90,7 @@ pub use network::{Evaluation, MlpConfig, Network, Normalization, StepReport};
 pub use optim::{
     Adam, AdamConfig, AdamW, DecayScope, Momentum, Optimizer, Rmsprop, RmspropRule, Sgd, SgdConfig,
 };
+pub use sorted::Sorted;
 pub use standardize::Standardize;
 
 /// The JSON types of [`Module::describe`] and [`weights::ModuleBuilder`], re-exported so that a
