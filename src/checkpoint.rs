@@ -4,16 +4,19 @@
 //! - the optimizer's state as tensors named `optimizer.{buffer}.{tensor}` (e.g.
 //!   `optimizer.exp_avg.0`), flat;
 //! - with early stopping, the best weights so far, named `best.layer{k}.{parameter}`;
+//! - with weight averaging, the average so far, named `average.layer{k}.{parameter}`;
 //! - under the metadata key `feedforward.checkpoint`, JSON with the optimizer's kind and step
 //!   count, the network's step count and dropout seed, the epoch and step reached, the
-//!   schedule's and early stopping's state, and what the run trained on (seed, batching,
-//!   number of samples, epochs, `max_steps`), which a resumed run must match.
+//!   schedule's and early stopping's state, how many snapshots the average holds, and what
+//!   the run trained on (seed, batching, number of samples, epochs, `max_steps`, the
+//!   averaging), which a resumed run must match.
 //!
 //! [`train::fit`](crate::train::fit) writes it at the end of an epoch
 //! ([`TrainConfig::checkpoint`](crate::train::TrainConfig::checkpoint)) and resumes from it
 //! ([`TrainConfig::resume`](crate::train::TrainConfig::resume)). The file is written to a
 //! temporary name and renamed, so a run killed while writing leaves the previous checkpoint.
 
+use crate::averaging::Average;
 use crate::optim::OptimizerState;
 use crate::weights::{self, ExtraTensor};
 use crate::{BufferDomain, Error, Float, Network, Optimizer, Parameter, Result};
@@ -26,11 +29,12 @@ use std::path::Path;
 pub(crate) const CHECKPOINT_KEY: &str = "feedforward.checkpoint";
 const OPTIMIZER_PREFIX: &str = "optimizer.";
 const BEST_PREFIX: &str = "best.";
+const AVERAGE_PREFIX: &str = "average.";
 const VERSION: u64 = 1;
 
 /// Whether `name` is one of a checkpoint's own tensors rather than the network's.
 pub(crate) fn is_checkpoint_tensor(name: &str) -> bool {
-    name.starts_with(OPTIMIZER_PREFIX) || name.starts_with(BEST_PREFIX)
+    name.starts_with(OPTIMIZER_PREFIX) || name.starts_with(BEST_PREFIX) || name.starts_with(AVERAGE_PREFIX)
 }
 
 /// Where a run stands, beyond the network and the optimizer.
@@ -47,6 +51,8 @@ pub(crate) struct RunState<T: Float> {
     /// Early stopping: the model's tensors at the best epoch (each module's parameters, then
     /// its buffers).
     pub best_weights: Option<Vec<DMatrix<T>>>,
+    /// Weight averaging: the average so far.
+    pub average: Option<Average<T>>,
 }
 
 /// A monitored quantity: the best value seen, when, and how long since.
@@ -106,10 +112,15 @@ where
         let len = values.len();
         extra.push((format!("{OPTIMIZER_PREFIX}{name}"), values, vec![len]));
     }
-    if let Some(best) = &run.best_weights {
-        // The network's own tensor names and shapes, under `best.`.
-        for (weights::Slot { name, shape, .. }, value) in weights::layout(network)?.into_iter().zip(best) {
-            extra.push((format!("{BEST_PREFIX}{name}"), value.as_slice().to_vec(), shape));
+    // The network's own tensor names and shapes, under `best.` and `average.`.
+    let kept = [
+        (BEST_PREFIX, run.best_weights.as_ref()),
+        (AVERAGE_PREFIX, run.average.as_ref().map(|a| &a.tensors)),
+    ];
+    for (prefix, tensors) in kept {
+        let Some(tensors) = tensors else { continue };
+        for (weights::Slot { name, shape, .. }, value) in weights::layout(network)?.into_iter().zip(tensors) {
+            extra.push((format!("{prefix}{name}"), value.as_slice().to_vec(), shape));
         }
     }
     let meta = json!({
@@ -120,6 +131,7 @@ where
         "step": run.step,
         "plateau": run.plateau.to_json(),
         "early_stopping": run.early.to_json(),
+        "averaged": run.average.as_ref().map_or(0, |a| a.count),
         "run": identity,
     });
     let bytes = weights::to_bytes_with(network, extra, vec![(CHECKPOINT_KEY.to_string(), meta.to_string())])?;
@@ -206,19 +218,30 @@ where
         Tracker::from_json(field(name)?).ok_or_else(|| bad(format!("{CHECKPOINT_KEY}: bad {name:?}")))
     };
     let (plateau, early) = (tracker("plateau")?, tracker("early_stopping")?);
-    let mut best = Vec::new();
-    for slot in weights::layout(network)? {
-        let stored_as = format!("{BEST_PREFIX}{}", slot.name);
-        let Ok(tensor) = file.tensor(&stored_as) else { continue };
-        best.push(slot.read::<T>(&tensor, &stored_as).map_err(bad)?);
-    }
-    let tensors = weights::tensors(network);
-    let best_weights = match best.len() {
-        0 => None,
-        n if n == tensors.len() => {
-            Some(tensors.iter().zip(best).map(|(t, v)| DMatrix::from_vec(t.nrows(), t.ncols(), v)).collect())
+    // The tensors a run keeps besides the network's, stored under `prefix`: all, or none.
+    let kept = |prefix: &str, what: &str| -> Result<Option<Vec<DMatrix<T>>>> {
+        let mut values = Vec::new();
+        for slot in weights::layout(network)? {
+            let stored_as = format!("{prefix}{}", slot.name);
+            let Ok(tensor) = file.tensor(&stored_as) else { continue };
+            values.push(slot.read::<T>(&tensor, &stored_as).map_err(bad)?);
         }
-        _ => return Err(bad("some best-weight tensors are missing".into())),
+        let tensors = weights::tensors(network);
+        match values.len() {
+            0 => Ok(None),
+            n if n == tensors.len() => Ok(Some(
+                tensors.iter().zip(values).map(|(t, v)| DMatrix::from_vec(t.nrows(), t.ncols(), v)).collect(),
+            )),
+            _ => Err(bad(format!("some {what} tensors are missing"))),
+        }
+    };
+    let best_weights = kept(BEST_PREFIX, "best-weight")?;
+    // Checkpoints written before weight averaging have no count: no average.
+    let averaged = to_usize(meta.get("averaged").map_or(Ok(0), |v| number(Some(v), "averaged"))?)?;
+    let average = match (kept(AVERAGE_PREFIX, "average")?, averaged) {
+        (None, 0) => None,
+        (Some(tensors), count @ 1..) => Some(Average { tensors, count }),
+        _ => return Err(bad("its average's tensors and count disagree".into())),
     };
     let run = RunState {
         epoch: to_usize(number(meta.get("epoch"), "epoch")?)?,
@@ -226,6 +249,7 @@ where
         plateau,
         early,
         best_weights,
+        average,
     };
     // Everything read and checked: now change the optimizer, then the network.
     let mut restored = network.clone();

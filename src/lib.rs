@@ -45,6 +45,7 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+mod averaging;
 mod batch_norm;
 mod checkpoint;
 #[cfg(feature = "data")]

@@ -21,6 +21,7 @@
 //! an epoch, to a temporary name then renamed, so a run killed mid-write keeps the previous
 //! one. The shuffling order is not stored: a resumed run replays the shuffles of the epochs done.
 
+pub use crate::averaging::Averaging;
 use crate::checkpoint::{self, RunState, Tracker};
 use crate::error::plural;
 use crate::loss::{Loss, Targets};
@@ -262,6 +263,9 @@ pub struct TrainConfig {
     /// configuration and the training set must be the run's (checked: seed, batching, epochs,
     /// number of samples).
     pub resume: Option<PathBuf>,
+    /// Keep an average of the weights, validate it and end with it ([`Averaging`]); `None`
+    /// (the default) keeps none.
+    pub averaging: Option<Averaging>,
 }
 
 impl Default for TrainConfig {
@@ -277,6 +281,7 @@ impl Default for TrainConfig {
             early_stopping: None,
             checkpoint: None,
             resume: None,
+            averaging: None,
         }
     }
 }
@@ -409,6 +414,10 @@ pub struct FitReport {
     pub best_epoch: Option<usize>,
     /// Whether early stopping ended the run before its last epoch.
     pub stopped_early: bool,
+    /// With weight averaging ([`TrainConfig::averaging`]): how many snapshots of the weights
+    /// the average the run ended with holds (steps, or epochs); `None` without averaging, or
+    /// before the first snapshot.
+    pub averaged: Option<usize>,
 }
 
 /// Trains `network` on `data` under `loss`, as `config` says.
@@ -517,6 +526,9 @@ where
             requirement: "must be finite and > 0",
         });
     }
+    if let Some(averaging) = config.averaging {
+        averaging.check(config.epochs)?;
+    }
     if let Some(Checkpointing { every_epochs: 0, .. }) = config.checkpoint {
         return Err(Error::InvalidHyperparameter {
             name: "checkpoint every",
@@ -534,13 +546,16 @@ where
         total_steps = total_steps.min(max);
     }
     // What a checkpoint of this run records, and a resumed run must match.
-    let identity = serde_json::json!({
+    let mut identity = serde_json::json!({
         "seed": config.seed,
         "batching": format!("{:?}", config.batching),
         "samples": samples,
         "epochs": config.epochs,
         "max_steps": config.max_steps,
     });
+    if let Some(averaging) = config.averaging {
+        identity["averaging"] = format!("{averaging:?}").into();
+    }
     let mut run = match &config.resume {
         Some(path) => checkpoint::load(path, network, optimizer, &identity)?,
         None => RunState {
@@ -549,6 +564,7 @@ where
             plateau: Tracker::default(),
             early: Tracker::default(),
             best_weights: None,
+            average: None,
         },
     };
     let base_rate = optimizer.learning_rate();
@@ -615,6 +631,9 @@ where
                 }
             };
             run.step += 1;
+            if let Some(averaging) = config.averaging {
+                averaging.after_step(&mut run.average, network);
+            }
             let n = step.batch_size as f64;
             loss_sum += step.loss * n;
             seen += step.batch_size;
@@ -629,8 +648,14 @@ where
                 break;
             }
         }
+        if let Some(averaging) = config.averaging {
+            averaging.after_epoch(&mut run.average, network, epoch);
+        }
+        // With an average, it is what is validated (and what early stopping keeps).
+        let averaged = run.average.as_ref().map(|a| a.applied_to(network));
+        let evaluated = averaged.as_ref().unwrap_or(network);
         let validation = match data.validation {
-            Some((x, y)) => match network.evaluate(x, loss, y) {
+            Some((x, y)) => match evaluated.evaluate(x, loss, y) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     outcome = Err(e);
@@ -659,7 +684,7 @@ where
                 // Reuses the buffers of the previous best.
                 // Parameters and buffers (BatchNorm's running statistics): the whole model.
                 let best = run.best_weights.get_or_insert_with(Vec::new);
-                let tensors = weights::tensors(network);
+                let tensors = weights::tensors(evaluated);
                 best.resize_with(tensors.len(), || DMatrix::zeros(0, 0));
                 best.iter_mut().zip(tensors).for_each(|(b, t)| b.clone_from(t));
             } else {
@@ -698,7 +723,12 @@ where
     {
         weights::copy_tensors(network, best);
         report.best_epoch = Some(run.early.best_epoch);
+    } else if outcome.is_ok()
+        && let Some(average) = &run.average
+    {
+        weights::copy_tensors(network, &average.tensors);
     }
+    report.averaged = run.average.as_ref().map(|a| a.count);
     optimizer.set_learning_rate(base_rate)?;
     outcome.map(|()| report)
 }

@@ -256,6 +256,8 @@ fn help_documents_every_flag() {
         "--checkpoint",
         "--resume",
         "--find-lr",
+        "--ema",
+        "--swa",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -621,4 +623,31 @@ fn find_lr_prints_the_range_test_and_trains_nothing() {
     assert!(!submission.exists(), "--find-lr trains and writes nothing");
     let conflict = run(&["--find-lr", "--resume", s(&dir.path().join("c.safetensors"))]);
     assert!(!conflict.status.success());
+}
+
+/// `--ema` and `--swa`: the run ends with averaged weights, which the saved model holds (its
+/// test accuracy is the one reported); bad settings are errors, not panics.
+#[test]
+fn ema_and_swa_end_with_the_averaged_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    for flags in [&["--ema", "0.9"][..], &["--swa", "2", "--schedule", "constant"][..]] {
+        let (w, m) = (dir.path().join("w.safetensors"), dir.path().join("m.json"));
+        let base = ["--train-limit", "2000", "--test-limit", "500", "--epochs", "3", "--no-pictures"];
+        let out = run(&[&base[..], flags, &["--save", s(&w), "--metrics", s(&m)]].concat());
+        assert!(out.status.success(), "{flags:?}: {}", stderr_of(&out));
+        // The saved network is the one scored: its accuracy on the same test images is the
+        // reported one.
+        let net = feedforward::Network::<f32>::load(&w).unwrap();
+        let test = data::load_mnist(manifest().join("data/mnist"), Split::Test).unwrap().take(500);
+        let accuracy = net.accuracy(test.images(), test.labels().unwrap()).unwrap();
+        assert_eq!(metrics(&m)["test_accuracy"].as_f64(), Some(accuracy), "{flags:?}");
+        assert!(accuracy > 0.8, "{flags:?}: {accuracy}");
+    }
+    for bad in
+        [&["--ema", "1.5"][..], &["--swa", "9", "--epochs", "2"][..], &["--ema", "0.9", "--swa", "1"][..]]
+    {
+        let out = run(&[&["--train-limit", "300", "--test-limit", "1", "--no-pictures"][..], bad].concat());
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(!stderr_of(&out).contains("panicked"), "{bad:?}: {}", stderr_of(&out));
+    }
 }

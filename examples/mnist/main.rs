@@ -19,7 +19,7 @@ use clap::Parser;
 use feedforward::data::{self, Split, csv};
 use feedforward::metrics::ConfusionMatrix;
 use feedforward::optim::{Momentum, OptimizerState, RmspropElementwise, SgdConfig};
-use feedforward::train::{self, Checkpointing, EarlyStopping, Event, RangeTest, Schedule};
+use feedforward::train::{self, Averaging, Checkpointing, EarlyStopping, Event, RangeTest, Schedule};
 use feedforward::{
     Activation, Adam, AdamConfig, AdamW, Init, Network, Normalization, Optimizer, Rmsprop, RmspropRule, Sgd,
     SoftmaxCrossEntropy, weights,
@@ -106,6 +106,14 @@ struct Args {
     /// Continue the run saved in this checkpoint (same flags as the run that wrote it).
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Keep an exponential moving average of the weights with this decay (0.999: about the
+    /// last thousand steps), validate it and end with it (`train::Averaging::Exponential`).
+    #[arg(long, conflicts_with = "swa")]
+    ema: Option<f64>,
+    /// Average the weights at the end of each epoch from this one (1-based) on: stochastic
+    /// weight averaging (`train::Averaging::Epochs`); best with `--schedule constant`.
+    #[arg(long)]
+    swa: Option<usize>,
     /// Learning-rate schedule: `constant`, or `cosine` decay to 0 (default recipe: cosine;
     /// seed: constant).
     #[arg(long)]
@@ -510,6 +518,11 @@ fn train_net(
     config.early_stopping = args.early_stopping.map(|patience| EarlyStopping { patience, min_delta: 0.0 });
     config.checkpoint = args.checkpoint.clone().map(Checkpointing::new);
     config.resume.clone_from(&args.resume);
+    config.averaging = match (args.ema, args.swa) {
+        (Some(decay), _) => Some(Averaging::Exponential { decay }),
+        (None, Some(from_epoch)) => Some(Averaging::Epochs { from_epoch }),
+        (None, None) => None,
+    };
     match args.schedule {
         Some(ScheduleArg::Constant) => config.schedule = Schedule::Constant,
         Some(ScheduleArg::Cosine) => config.schedule = Schedule::Cosine { final_fraction: 0.0 },
