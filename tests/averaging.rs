@@ -2,24 +2,19 @@
 //! reference computed from the weights the run visits, what validation and early stopping
 //! see, bit-identical resume from a checkpoint, and bad settings.
 
+mod common;
+
 use feedforward::train::{
     self, Averaging, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, TrainConfig,
 };
 use feedforward::{Adam, AdamConfig, Error, MlpConfig, Network, Optimizer, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 
 /// Three noisy blobs in 2-D: `(2 × n inputs, labels)`.
 fn blobs(n: usize, seed: u64) -> (DMatrix<f64>, Vec<usize>) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let centers = [(-1.0, 0.0), (1.0, 0.5), (0.0, -1.2)];
-    let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
-    let x = DMatrix::from_fn(2, n, |r, j| {
-        let c = centers[labels[j]];
-        (if r == 0 { c.0 } else { c.1 }) + rng.random_range(-0.9..0.9)
-    });
-    (x, labels)
+    common::blobs(n, seed, 0.9)
 }
 
 fn net(seed: u64) -> Network<f64> {

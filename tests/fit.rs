@@ -1,6 +1,8 @@
 //! The training loop's features: validation each epoch, early stopping, schedules, gradient
 //! clipping, checkpoints and bit-exact resume, and a NaN step that leaves no trace.
 
+mod common;
+
 use feedforward::optim::{DecayScope, Momentum, SgdConfig};
 use feedforward::train::{
     self, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, Plateau, Position, Schedule,
@@ -18,15 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Three noisy blobs in 2-D: `(2 × n inputs, labels)`.
 fn blobs(n: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
-    use rand::RngExt;
-    let mut rng = StdRng::seed_from_u64(seed);
-    let centers = [(-1.0f32, 0.0f32), (1.0, 0.5), (0.0, -1.2)];
-    let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
-    let x = DMatrix::from_fn(2, n, |r, j| {
-        let c = centers[labels[j]];
-        (if r == 0 { c.0 } else { c.1 }) + rng.random_range(-0.6f32..0.6)
-    });
-    (x, labels)
+    common::blobs(n, seed, 0.6)
 }
 
 fn net(seed: u64) -> Network<f32> {

@@ -446,7 +446,9 @@ fn evaluate(
         embedding,
         narration,
     };
-    Ok(Some(match (train_task, test_task) {
+    // Each task trains its way, and says how to score the network it trained.
+    type Score<'a> = Box<dyn Fn(&Network<f32>) -> Result<Scores, Box<dyn std::error::Error>> + 'a>;
+    let (outcome, score): (Outcome, Score<'_>) = match (train_task, test_task) {
         (Task::Classification { labels, classes }, Task::Classification { labels: truth, .. }) => {
             let setup = |kept: &[usize]| {
                 let choice = args.class_weights.unwrap_or(Weights::Balanced);
@@ -457,35 +459,33 @@ fn evaluate(
                 Ok((SoftmaxCrossEntropy::new().with_class_weights(weights)?, None))
             };
             let training = training(Some(&labels[..]), classes.len());
-            let Outcome::Trained(net, epochs) = fit_task(args, x, &labels[..], training, setup, rng)? else {
-                return Ok(None);
-            };
-            let scores = task::classification(&net.probabilities(test_x)?, truth, classes, test_weights)?;
-            Evaluation { net, epochs, scores }
+            let outcome = fit_task(args, x, &labels[..], training, setup, rng)?;
+            (
+                outcome,
+                Box::new(|net| {
+                    task::classification(&net.probabilities(test_x)?, truth, classes, test_weights)
+                }),
+            )
         }
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
             // The network learns standardized targets and gives them back in their units.
             let setup = |kept: &DMatrix<f32>| Ok((MeanSquaredError, Some(Standardize::fit(kept)?.inverse())));
-            let Outcome::Trained(net, epochs) =
-                fit_task(args, x, values, training(None, columns.len()), setup, rng)?
-            else {
-                return Ok(None);
-            };
-            let scores = task::regression(&net.output(test_x)?, truth, columns, test_weights)?;
-            Evaluation { net, epochs, scores }
+            let outcome = fit_task(args, x, values, training(None, columns.len()), setup, rng)?;
+            (outcome, Box::new(|net| task::regression(&net.output(test_x)?, truth, columns, test_weights)))
         }
         (Task::MultiLabel { targets, labels }, Task::MultiLabel { targets: truth, .. }) => {
             let setup = |_: &DMatrix<f32>| Ok((BinaryCrossEntropy::new(), None));
-            let Outcome::Trained(net, epochs) =
-                fit_task(args, x, targets, training(None, labels.len()), setup, rng)?
-            else {
-                return Ok(None);
+            let outcome = fit_task(args, x, targets, training(None, labels.len()), setup, rng)?;
+            let score = |net: &Network<f32>| {
+                task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels, test_weights)
             };
-            let scores = task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels, test_weights)?;
-            Evaluation { net, epochs, scores }
+            (outcome, Box::new(score))
         }
         _ => unreachable!("both parts of a cut are read as one task"),
-    }))
+    };
+    let Outcome::Trained(net, epochs) = outcome else { return Ok(None) };
+    let scores = score(&net)?;
+    Ok(Some(Evaluation { net, epochs, scores }))
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -1,5 +1,6 @@
-//! Helpers shared by the test files: running the examples as a user runs them, and the MNIST
-//! networks of the example's recipes. Each test file uses a part of them.
+//! Helpers shared by the test files: running the examples as a user runs them, the MNIST
+//! networks of the example's recipes, and a small classification. Each test file uses a part
+//! of them.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -66,4 +67,19 @@ impl MnistNet {
             .unwrap(),
         }
     }
+}
+
+/// Three noisy blobs in 2-D, one per class, centred at (−1, 0), (1, 0.5) and (0, −1.2), each
+/// coordinate off by a uniform draw from `[−spread, spread]`: `(2 × n inputs, labels)`, the
+/// labels cycling 0, 1, 2.
+pub fn blobs<T: feedforward::Float>(n: usize, seed: u64, spread: f64) -> (nalgebra::DMatrix<T>, Vec<usize>) {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let centers = [(-1.0, 0.0), (1.0, 0.5), (0.0, -1.2)];
+    let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
+    let x = nalgebra::DMatrix::from_fn(2, n, |r, j| {
+        let c = centers[labels[j]];
+        T::lit((if r == 0 { c.0 } else { c.1 }) + rng.random_range(-spread..spread))
+    });
+    (x, labels)
 }
