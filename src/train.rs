@@ -652,7 +652,8 @@ where
             averaging.after_epoch(&mut run.average, network, epoch);
         }
         // With an average, it is what is validated (and what early stopping keeps).
-        let averaged = run.average.as_ref().map(|a| a.applied_to(network));
+        let averaged =
+            run.average.as_ref().filter(|_| data.validation.is_some()).map(|a| a.applied_to(network));
         let evaluated = averaged.as_ref().unwrap_or(network);
         let validation = match data.validation {
             Some((x, y)) => match evaluated.evaluate(x, loss, y) {
