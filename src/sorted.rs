@@ -67,6 +67,15 @@ impl Sorted {
     }
 }
 
+/// Groups up to this many rows keep their order on the stack: a training step or an inference
+/// pass through [`Sorted`] allocates nothing (beyond it, one buffer a pass).
+const STACK_GROUP: usize = 64;
+
+/// Runs `f` with a buffer of `group` positions.
+fn with_order<R>(group: usize, f: impl FnOnce(&mut [usize]) -> R) -> R {
+    if group <= STACK_GROUP { f(&mut [0; STACK_GROUP][..group]) } else { f(&mut vec![0; group]) }
+}
+
 /// Writes into `order` the positions of `z`'s entries from smallest to largest, equal ones in
 /// their order (an insertion sort: groups are a few rows). A NaN compares as neither smaller
 /// nor larger, so it stays where the others leave it.
@@ -98,12 +107,13 @@ impl<T: Float> Module<T> for Sorted {
     }
 
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
-        let mut order = vec![0; self.group];
-        let groups = output.as_mut_slice().chunks_exact_mut(self.group);
-        for (y, z) in groups.zip(input.as_slice().chunks_exact(self.group)) {
-            order_of(z, &mut order);
-            y.iter_mut().zip(&order).for_each(|(y, &k)| *y = z[k]);
-        }
+        with_order(self.group, |order| {
+            let groups = output.as_mut_slice().chunks_exact_mut(self.group);
+            for (y, z) in groups.zip(input.as_slice().chunks_exact(self.group)) {
+                order_of(z, order);
+                y.iter_mut().zip(order.iter()).for_each(|(y, &k)| *y = z[k]);
+            }
+        });
     }
 
     fn backward(
@@ -114,13 +124,14 @@ impl<T: Float> Module<T> for Sorted {
         grad_input: Option<&mut DMatrix<T>>,
     ) {
         let Some(dz) = grad_input else { return };
-        let mut order = vec![0; self.group];
-        let groups = dz.as_mut_slice().chunks_exact_mut(self.group);
-        let inputs = input.as_slice().chunks_exact(self.group);
-        for ((dz, z), dy) in groups.zip(inputs).zip(grad_output.as_slice().chunks_exact(self.group)) {
-            order_of(z, &mut order);
-            order.iter().zip(dy).for_each(|(&k, &dy)| dz[k] = dy);
-        }
+        with_order(self.group, |order| {
+            let groups = dz.as_mut_slice().chunks_exact_mut(self.group);
+            let inputs = input.as_slice().chunks_exact(self.group);
+            for ((dz, z), dy) in groups.zip(inputs).zip(grad_output.as_slice().chunks_exact(self.group)) {
+                order_of(z, order);
+                order.iter().zip(dy).for_each(|(&k, &dy)| dz[k] = dy);
+            }
+        });
     }
 
     /// Sorting moves values without changing them: a NaN or ±inf in stays in.

@@ -105,8 +105,28 @@ fn steady_state_steps_allocate_only_inside_the_matrix_products() {
         for normalization in [Normalization::None, Normalization::BatchNorm, Normalization::LayerNorm] {
             steady_state_steps(threads, normalization, &x, &y);
         }
+        steady_sorted_steps(threads, &x, &y);
     }
     feedforward::linalg::set_threads(0);
+}
+
+/// The default MNIST network ending in `Sorted` (its ten outputs sorted, as quantiles would
+/// be): the same five products, and nothing allocated by the sort.
+fn steady_sorted_steps(threads: usize, x: &DMatrix<f32>, y: &[usize]) {
+    let mut net: Network<f32> =
+        MnistNet::Default.build(0).push(feedforward::Sorted::new(10).unwrap()).unwrap();
+    let mut opt = Rmsprop::elementwise(1e-3).unwrap();
+    for _ in 0..2 {
+        net.train_step(x, &SoftmaxCrossEntropy::new(), y, &mut opt).unwrap();
+    }
+    let steps = count(|| {
+        for _ in 0..STEPS {
+            net.train_step(x, &SoftmaxCrossEntropy::new(), y, &mut opt).unwrap();
+        }
+    });
+    let products = bare_products(x);
+    eprintln!("{threads} thread(s), Sorted, {STEPS} steps: {steps} allocations; products alone: {products}");
+    assert_eq!(steps, products, "{threads} thread(s): a step through Sorted allocated");
 }
 
 /// The default MNIST network, or with a normalization between its hidden layer and the ReLU:
