@@ -99,28 +99,31 @@ impl<T: Float> Average<T> {
     /// Moves the average towards the network's tensors by the share `share(count)` (the first
     /// snapshot is copied): `a ← a + s·(w − a)`.
     fn take_in(average: &mut Option<Average<T>>, network: &Network<T>, share: impl Fn(usize) -> T) {
-        let current = weights::tensors(network);
-        match average {
-            None => {
-                *average = Some(Average { tensors: current.into_iter().cloned().collect(), count: 1 });
+        let Some(average) = average else {
+            let tensors = weights::tensors(network).into_iter().cloned().collect();
+            *average = Some(Average { tensors, count: 1 });
+            return;
+        };
+        let s = share(average.count);
+        let mut averages = average.tensors.iter_mut();
+        // After every step, over every weight: collecting nothing, on the thread team,
+        // vectorized.
+        weights::for_each_tensor(network, |w| {
+            let a = averages.next().expect("one average per tensor");
+            if a.is_empty() {
+                return;
             }
-            Some(average) => {
-                let s = share(average.count);
-                for (a, w) in average.tensors.iter_mut().zip(current).filter(|(a, _)| !a.is_empty()) {
-                    // After every step, over every weight: on the thread team, vectorized.
-                    let rows = a.nrows();
-                    let data = (ColsMut(a.as_mut_slice(), rows), Cols(w.as_slice(), rows));
-                    let block = |(a, w): (ColsMut<'_, T>, Cols<'_, T>)| {
-                        simd(
-                            #[inline(always)]
-                            || a.0.iter_mut().zip(w.0).for_each(|(a, &w)| *a += s * (w - *a)),
-                        );
-                    };
-                    for_column_blocks(w.ncols(), rows, data, &block, &|(), ()| ());
-                }
-                average.count += 1;
-            }
-        }
+            let rows = a.nrows();
+            let data = (ColsMut(a.as_mut_slice(), rows), Cols(w.as_slice(), rows));
+            let block = |(a, w): (ColsMut<'_, T>, Cols<'_, T>)| {
+                simd(
+                    #[inline(always)]
+                    || a.0.iter_mut().zip(w.0).for_each(|(a, &w)| *a += s * (w - *a)),
+                );
+            };
+            for_column_blocks(w.ncols(), rows, data, &block, &|(), ()| ());
+        });
+        average.count += 1;
     }
 
     /// A copy of `network` holding the average.

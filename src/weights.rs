@@ -105,11 +105,16 @@ pub(crate) fn layout<T: Float>(network: &Network<T>) -> Result<Vec<Slot>> {
 /// Every tensor a model file holds (parameters and buffers), in file order.
 pub(crate) fn tensors<T: Float>(network: &Network<T>) -> Vec<&DMatrix<T>> {
     let mut out = Vec::new();
-    for module in network.modules() {
-        module.visit_parameters(&mut |p| out.push(p.value()));
-        module.visit_buffers(&mut |b| out.push(b.value()));
-    }
+    for_each_tensor(network, |t| out.push(t));
     out
+}
+
+/// Calls `f` on each of the network's tensors in the order of [`tensors`], collecting nothing.
+pub(crate) fn for_each_tensor<'a, T: Float>(network: &'a Network<T>, mut f: impl FnMut(&'a DMatrix<T>)) {
+    for module in network.modules() {
+        module.visit_parameters(&mut |p| f(p.value()));
+        module.visit_buffers(&mut |b| f(b.value()));
+    }
 }
 
 /// Copies `values` (one per tensor, in file order, shaped as [`tensors`] gives them) into the
