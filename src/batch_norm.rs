@@ -49,6 +49,10 @@ use serde_json::{Map, Value};
 ///   variance): a step on a batch of one is an [`Error::ShapeMismatch`] and changes nothing.
 ///   [`train::fit`](crate::train::fit) checks every batch size of its epochs before the first
 ///   step (the last minibatch holds the remainder: choose a batch size that does not leave one).
+/// - **Statistics of the final weights**: the running statistics trail the weights of the last
+///   steps (or, after weight averaging, are an average of statistics);
+///   [`Network::recompute_batch_norm`](crate::Network::recompute_batch_norm) measures them
+///   afresh over a data set (PyTorch's `update_bn`).
 /// - **Fine-tuning**: [`with_training_statistics`](BatchNorm::with_training_statistics)
 ///   ([`BatchNormStatistics::Running`]) makes training steps normalize with the running
 ///   statistics and leave them alone, as PyTorch's `.eval()` on the module and Keras's frozen
@@ -285,6 +289,21 @@ impl<T: Float> BatchNorm<T> {
             .map_err(|e| e.to_string())
     }
 
+    /// Moves the running statistics towards the staged batch statistics by `share` (in (0, 1];
+    /// 1 replaces them), if a batch is staged: `r ← (1 − share)·r + share·batch`.
+    pub(crate) fn take_in_batch(&mut self, share: f64) {
+        if !std::mem::take(&mut self.batch.staged) {
+            return;
+        }
+        let m = T::lit(share);
+        let keep = T::one() - m;
+        let blend = |running: &mut Buffer<T>, batch: &[T]| {
+            running.value_mut().iter_mut().zip(batch).for_each(|(r, &b)| *r = keep * *r + m * b);
+        };
+        blend(&mut self.running_mean, &self.batch.mean);
+        blend(&mut self.running_var, &self.batch.unbiased);
+    }
+
     /// `γ/√(σ²_run + ε)` per feature.
     fn running_scale(&self) -> impl Iterator<Item = T> + '_ {
         let eps = T::lit(self.eps);
@@ -492,16 +511,7 @@ impl<T: Float> Module<T> for BatchNorm<T> {
     }
 
     fn commit_step(&mut self) {
-        if !std::mem::take(&mut self.batch.staged) {
-            return;
-        }
-        let m = T::lit(self.momentum);
-        let keep = T::one() - m;
-        let blend = |running: &mut Buffer<T>, batch: &[T]| {
-            running.value_mut().iter_mut().zip(batch).for_each(|(r, &b)| *r = keep * *r + m * b);
-        };
-        blend(&mut self.running_mean, &self.batch.mean);
-        blend(&mut self.running_var, &self.batch.unbiased);
+        self.take_in_batch(self.momentum);
     }
 
     fn check_training_batch(&self, samples: usize) -> Result<()> {

@@ -673,6 +673,161 @@ impl<T: Float> Network<T> {
         Ok(output)
     }
 
+    /// Recomputes every [`BatchNorm`](crate::BatchNorm)'s running statistics from the network's
+    /// weights as they are now, over `x` (`input_rows × samples`) cut into batches of
+    /// `batch_size` consecutive samples (the last one holds the remainder): PyTorch's
+    /// `torch.optim.swa_utils.update_bn`. Returns how many modules it recomputed.
+    ///
+    /// Running means that followed the weights of many steps (with
+    /// [`Averaging::Epochs`](crate::train::Averaging::Epochs), an average of weights from many
+    /// epochs) do not describe what the layers below a `BatchNorm` produce now; this pass
+    /// measures it.
+    ///
+    /// - Each `BatchNorm` in the default [`BatchNormStatistics::Batch`](crate::BatchNormStatistics)
+    ///   mode ends with the mean of the batches' means and of their unbiased variances, each
+    ///   batch weighing its samples (with equal batches, PyTorch's cumulative average; a
+    ///   `BatchNorm` in [`Running`](crate::BatchNormStatistics::Running) mode keeps its own).
+    /// - The batches run through the modules as a training step's forward pass would, except
+    ///   that the other modules run as in inference ([`Module::forward`]: no dropout, unlike
+    ///   PyTorch's, which leaves the model in training mode): the statistics are those of the
+    ///   activations a prediction will see. Modules after the last `BatchNorm` do not run.
+    /// - The batches are the samples in their order: shuffle a set sorted by class or by time
+    ///   first, or each batch's variance misses the spread between batches.
+    /// - Nothing else changes: parameters, step count and optimizer are untouched.
+    ///
+    /// Errors change nothing: an input with the wrong rows, no sample or a NaN
+    /// ([`Error::NonFinite`] naming it), a `batch_size` of 0, a batch of one sample (no
+    /// variance: choose a batch size that does not leave a last batch of one), or statistics
+    /// that come out non-finite (an overflow inside the network).
+    ///
+    /// ```
+    /// use feedforward::{BatchNorm, Init, Layer, Module, Network};
+    /// use nalgebra::DMatrix;
+    /// use rand::SeedableRng;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let mut net = Network::<f64>::new(2)
+    ///     .push(Layer::new(2, 3, Init::He, &mut rng))?
+    ///     .push(BatchNorm::new(3)?)?;
+    /// let x = DMatrix::from_fn(2, 100, |i, j| (i * 100 + j) as f64 / 50.0);
+    /// assert_eq!(net.recompute_batch_norm(&x, 25)?, 1);
+    /// // Its running mean is now the mean of the layer's outputs over the 100 samples.
+    /// let mut layer_output = DMatrix::zeros(3, 100);
+    /// net.modules()[0].forward(&x, &mut layer_output);
+    /// let norm = net.modules()[1].downcast_ref::<BatchNorm<f64>>().unwrap();
+    /// for (running, mean) in norm.running_mean().value().iter().zip(layer_output.column_mean().iter()) {
+    ///     assert!((running - mean).abs() < 1e-12);
+    /// }
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    pub fn recompute_batch_norm(&mut self, x: &DMatrix<T>, batch_size: usize) -> Result<usize> {
+        // No output to check at the end: the input is scanned whole.
+        self.check_input(x, InputScan::Done, None)?;
+        check_finite(x, "network input", None)?;
+        if batch_size == 0 {
+            return Err(Error::InvalidHyperparameter {
+                name: "batch size",
+                value: 0.0,
+                requirement: "must be at least 1",
+            });
+        }
+        let recomputed: Vec<usize> = (0..self.modules.len()).filter(|&i| self.recomputes(i)).collect();
+        let Some(&last) = recomputed.last() else {
+            return Ok(0);
+        };
+        let size = batch_size.min(x.ncols());
+        let remainder = x.ncols() % size;
+        for &i in &recomputed {
+            self.modules[i].check_training_batch(size)?;
+            if remainder > 0 {
+                self.modules[i].check_training_batch(remainder)?;
+            }
+        }
+        // What an error restores.
+        let before: Vec<DMatrix<T>> = recomputed
+            .iter()
+            .flat_map(|&i| {
+                let mut buffers = Vec::new();
+                self.modules[i].visit_buffers(&mut |b| buffers.push(b.value().clone()));
+                buffers
+            })
+            .collect();
+        let outcome = self.recompute_batches(x, size, last);
+        let outcome = outcome.and_then(|()| {
+            for &i in &recomputed {
+                let mut bad = None;
+                self.modules[i].visit_buffers(&mut |b| {
+                    bad = bad.or_else(|| first_non_finite(b.value().as_slice()).map(|(_, v)| v));
+                });
+                if let Some(value) = bad {
+                    return Err(Error::NonFinite {
+                        step: None,
+                        what: format!("the recomputed running statistics of module {i} (BatchNorm)"),
+                        value: value.as_f64(),
+                        sample: None,
+                    });
+                }
+            }
+            Ok(recomputed.len())
+        });
+        if outcome.is_err() {
+            let mut saved = before.into_iter();
+            for &i in &recomputed {
+                self.modules[i].visit_buffers_mut(&mut |b| {
+                    b.value_mut().copy_from(&saved.next().expect("one saved value per buffer"));
+                });
+            }
+        }
+        outcome
+    }
+
+    /// Whether [`recompute_batch_norm`](Self::recompute_batch_norm) recomputes module `i`.
+    fn recomputes(&self, i: usize) -> bool {
+        self.modules[i]
+            .downcast_ref::<crate::BatchNorm<T>>()
+            .is_some_and(|n| n.training_statistics() == crate::BatchNormStatistics::Batch)
+    }
+
+    /// Runs the batches through modules `0..=last`, each recomputed `BatchNorm` taking its
+    /// batch's statistics in by the batch's share of the samples seen so far.
+    fn recompute_batches(&mut self, x: &DMatrix<T>, size: usize, last: usize) -> Result<()> {
+        let activations = &mut self.buffers.activations;
+        activations.resize_with(self.modules.len(), || DMatrix::zeros(0, 0));
+        let (rows, samples) = x.shape();
+        let mut batch = DMatrix::zeros(0, 0);
+        for start in (0..samples).step_by(size) {
+            let n = size.min(samples - start);
+            let batch = if n == samples {
+                x
+            } else {
+                ensure_shape(&mut batch, rows, n);
+                batch.as_mut_slice().copy_from_slice(&x.as_slice()[start * rows..(start + n) * rows]);
+                &batch
+            };
+            // Sample-weighted: the (start + n) samples seen so far, n of them new.
+            let share = n as f64 / (start + n) as f64;
+            for i in 0..=last {
+                let (done, rest) = activations.split_at_mut(i);
+                let output = &mut rest[0];
+                ensure_shape(output, self.rows[i], n);
+                let input = if i == 0 { batch } else { &done[i - 1] };
+                let module = &mut self.modules[i];
+                module.check_input(input)?;
+                match module.downcast_mut::<crate::BatchNorm<T>>() {
+                    Some(norm) if norm.training_statistics() == crate::BatchNormStatistics::Batch => {
+                        norm.forward_train(
+                            input,
+                            output,
+                            &mut TrainContext::new(self.seed, self.steps + 1, i),
+                        );
+                        norm.take_in_batch(share);
+                    }
+                    _ => module.forward(input, output),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs the modules into the buffers: as in inference, or as in training step
     /// `steps + 1` (drawing, or replaying, each module's random numbers). Each module first
     /// checks its input ([`Module::check_input`]).

@@ -258,6 +258,7 @@ fn help_documents_every_flag() {
         "--find-lr",
         "--ema",
         "--swa",
+        "--recompute-batch-norm",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -623,6 +624,40 @@ fn find_lr_prints_the_range_test_and_trains_nothing() {
     assert!(!submission.exists(), "--find-lr trains and writes nothing");
     let conflict = run(&["--find-lr", "--resume", s(&dir.path().join("c.safetensors"))]);
     assert!(!conflict.status.success());
+}
+
+/// `--recompute-batch-norm`: the saved model's BatchNorm statistics are those of its final
+/// weights over the training images (recomputing them again changes nothing), not the
+/// averaged ones a run without the flag saves.
+#[test]
+fn recompute_batch_norm_leaves_the_statistics_of_the_final_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = data::load_mnist(manifest().join("data/mnist"), Split::Train).unwrap().take(2000);
+    let mut saved = Vec::new();
+    for flag in [&[][..], &["--recompute-batch-norm"][..]] {
+        let w = dir.path().join("w.safetensors");
+        let base = ["--train-limit", "2000", "--test-limit", "100", "--epochs", "3", "--no-pictures"];
+        let averaged = ["--normalization", "batch-norm", "--swa", "2", "--schedule", "constant"];
+        let out = run(&[&base[..], &averaged, flag, &["--save", s(&w)]].concat());
+        assert!(out.status.success(), "{flag:?}: {}", stderr_of(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let said =
+            stdout.contains("BatchNorm running statistics recomputed over the training images: 1 module(s)");
+        assert_eq!(said, !flag.is_empty(), "{stdout}");
+        let net = feedforward::Network::<f32>::load(&w).unwrap();
+        let mut again = net.clone();
+        assert_eq!(again.recompute_batch_norm(train.images(), 128).unwrap(), 1);
+        let statistics = |n: &feedforward::Network<f32>| {
+            let mut values = Vec::new();
+            n.modules()
+                .iter()
+                .for_each(|m| m.visit_buffers(&mut |b| values.extend_from_slice(b.value().as_slice())));
+            values
+        };
+        assert_eq!(statistics(&net) == statistics(&again), !flag.is_empty(), "{flag:?}");
+        saved.push(statistics(&net));
+    }
+    assert_ne!(saved[0], saved[1]);
 }
 
 /// `--ema` and `--swa`: the run ends with averaged weights, which the saved model holds (its

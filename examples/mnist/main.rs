@@ -114,6 +114,11 @@ struct Args {
     /// weight averaging (`train::Averaging::Epochs`); best with `--schedule constant`.
     #[arg(long)]
     swa: Option<usize>,
+    /// After training (and averaging), recompute every BatchNorm's running statistics from the
+    /// final weights over the training images, in batches of the run's size
+    /// (`Network::recompute_batch_norm`, PyTorch's `update_bn`).
+    #[arg(long)]
+    recompute_batch_norm: bool,
     /// Learning-rate schedule: `constant`, or `cosine` decay to 0 (default recipe: cosine;
     /// seed: constant).
     #[arg(long)]
@@ -619,6 +624,10 @@ fn train_net(
         bar.suspend(|| say!("early stopping: {how}; keeping the weights of epoch {best}"));
     }
     bar.finish_and_clear();
+    if args.recompute_batch_norm {
+        let recomputed = net.recompute_batch_norm(data.inputs, batch_size.unwrap_or(samples))?;
+        say!("BatchNorm running statistics recomputed over the training images: {recomputed} module(s)");
+    }
     Ok(())
 }
 
