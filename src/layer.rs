@@ -35,6 +35,7 @@ use std::sync::Mutex;
 /// | [`LecunNormal`](Init::LecunNormal) | `N(0, 1/n_in)` | 0 |
 /// | [`PytorchLinear`](Init::PytorchLinear) (`nn.Linear`'s default) | `U(−a, a)`, `a = 1/√n_in` | `U(−a, a)` |
 /// | [`Normal`](Init::Normal) ([`Init::normal`]) | `N(0, weight_std²)` | `N(0, bias_std²)` |
+/// | [`Zeros`](Init::Zeros) | 0 | 0 |
 ///
 /// He suits ReLU-like activations, Xavier tanh and sigmoid, LeCun SELU-like ones.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -55,6 +56,12 @@ pub enum Init {
     /// `W ~ weight_std·N(0,1)`, `b ~ bias_std·N(0,1)`; build it with [`Init::normal`], which
     /// checks the deviations. The original recipe uses [`Init::SEED_RECIPE`].
     Normal(NormalInit),
+    /// `W = 0`, `b = 0`: the last layer of a [`Residual`](crate::Residual) body, so that the
+    /// block starts as the identity and a deep stack of blocks starts as a shallow network
+    /// (the zero-initialized residual branch of Goyal et al., 2017). Not for a plain stack:
+    /// the layer's units would all start alike and the layers below it would get no gradient
+    /// until it moves.
+    Zeros,
 }
 
 /// One draw of an initial value.
@@ -135,6 +142,7 @@ impl Init {
             Init::LecunNormal => (Draw::Normal((1.0 / n_in).sqrt()), zero),
             Init::PytorchLinear => (Draw::Uniform(1.0 / n_in.sqrt()), Draw::Uniform(1.0 / n_in.sqrt())),
             Init::Normal(n) => (Draw::Normal(n.weight_std), Draw::Normal(n.bias_std)),
+            Init::Zeros => (zero, zero),
         }
     }
 }

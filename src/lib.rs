@@ -65,6 +65,7 @@ pub mod module;
 mod network;
 pub mod optim;
 mod parallel;
+mod residual;
 mod sorted;
 mod split;
 pub mod standardize;
@@ -91,6 +92,7 @@ pub use network::{Evaluation, MlpConfig, Network, Normalization, StepReport};
 pub use optim::{
     Adam, AdamConfig, AdamW, DecayScope, Momentum, Optimizer, Rmsprop, RmspropRule, Sgd, SgdConfig,
 };
+pub use residual::Residual;
 pub use sorted::Sorted;
 pub use standardize::Standardize;
 

@@ -5,7 +5,8 @@
 //! in backward reads `x`, `y`, `dL/dy` and writes `dL/dx` plus its own parameter gradients. That
 //! keeps modules free of per-call state except for their parameters (and scratch space of their
 //! own that backward may reuse), and lets a downstream crate add its own kind (see the `Tanh`
-//! and the composite `Residual` block in `tests/custom_module.rs`).
+//! and the composite `SkipPair` block in `tests/custom_module.rs`; the crate's own composite
+//! is [`Residual`](crate::Residual)).
 //!
 //! **Gradients are overwritten, never accumulated.** Each backward pass writes `dL/dP` into
 //! every parameter's gradient and `dL/dx` into `grad_input`, replacing what was there; nothing
@@ -14,8 +15,8 @@
 
 use crate::{Error, Float, Result};
 use nalgebra::{DMatrix, DMatrixViewMut};
-use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, SeedableRng};
 
 /// Whether the network's L2 penalty, and an optimizer's weight decay by default, apply to a
 /// [`Parameter`].
@@ -334,9 +335,10 @@ impl<T: Float> Buffer<T> {
 /// Shapes: `input` is `input_rows × batch`, `output` is `output_rows(input_rows) × batch`; the
 /// network sizes every buffer before calling, so implementations need not allocate.
 ///
-/// A composite module (one holding others, like `Residual` in `tests/custom_module.rs`)
+/// A composite module (one holding others, like [`Residual`](crate::Residual))
 /// forwards every method with a default to its children where they may need it:
-/// [`forward_train`](Module::forward_train), [`visit_parameters`](Module::visit_parameters)
+/// [`forward_train`](Module::forward_train) (each child with a stream of its own,
+/// [`TrainContext::child`]), [`visit_parameters`](Module::visit_parameters)
 /// and [`visit_buffers`](Module::visit_buffers) (and their `_mut` twins),
 /// [`check_training_batch`](Module::check_training_batch) and
 /// [`commit_step`](Module::commit_step): a [`BatchNorm`](crate::BatchNorm) child needs them all;
@@ -529,6 +531,16 @@ impl TrainContext {
     pub fn replaying(mut self) -> Self {
         self.replay = true;
         self
+    }
+
+    /// A stream of its own for child number `child` of a composite module (a module holding
+    /// others, as [`Residual`](crate::Residual) does), drawn from this one: the same on every
+    /// run, and replaying when this one replays. Call it once per child per pass, in the
+    /// children's order.
+    #[must_use]
+    pub fn child(&mut self, child: usize) -> TrainContext {
+        let seed = self.rng.next_u64() ^ (child as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        TrainContext { rng: Xoshiro256PlusPlus::seed_from_u64(seed), replay: self.replay }
     }
 
     /// The random numbers to draw from.

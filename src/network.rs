@@ -247,6 +247,14 @@ impl<T: Float> std::fmt::Display for Network<T> {
         }
         writeln!(f)?;
         writeln!(f, "{:>3}  {:<11} {:>10}  {:>10}  settings", "", "module", "rows", "parameters")?;
+        self.write_rows(f, "", 0)
+    }
+}
+
+impl<T: Float> Network<T> {
+    /// The summary's line per module, numbered after `prefix`; the modules of a
+    /// [`Residual`](crate::Residual)'s body follow its line, indented.
+    fn write_rows(&self, f: &mut std::fmt::Formatter<'_>, prefix: &str, depth: usize) -> std::fmt::Result {
         for (i, module) in self.modules.iter().enumerate() {
             let rows =
                 format!("{} → {}", if i == 0 { self.input_rows } else { self.rows[i - 1] }, self.rows[i]);
@@ -265,26 +273,41 @@ impl<T: Float> std::fmt::Display for Network<T> {
                     _ => None,
                 })
                 .collect();
-            let line = format!(
-                "{i:>3}  {:<11} {rows:>10}  {parameters:>10}  {}",
-                module.kind(),
-                settings.join(", ")
-            );
+            let number = format!("{prefix}{i}");
+            let kind = format!("{}{}", "  ".repeat(depth), module.kind());
+            let line =
+                format!("{number:>3}  {kind:<11} {rows:>10}  {parameters:>10}  {}", settings.join(", "));
             writeln!(f, "{}", line.trim_end())?;
+            if let Some(block) = module.downcast_ref::<crate::Residual<T>>() {
+                block.body().write_rows(f, &format!("{number}."), depth + 1)?;
+            }
         }
         Ok(())
     }
 }
 
 /// How the modules run in [`Network::forward_into_buffers`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pass {
+enum Pass<'c> {
     /// [`Module::forward`]: no dropout.
     Inference,
     /// [`Module::forward_train`], drawing the step's random numbers.
     Training,
     /// [`Module::forward_train`], reusing the last draw.
     Replay,
+    /// [`Module::forward_train`] inside a composite module (a [`Residual`](crate::Residual)'s
+    /// body): each module's stream drawn from the composite's, and no input check (the
+    /// composite's caller checked its input, which is the first module's).
+    Within(&'c mut TrainContext),
+}
+
+/// Whether [`Network::run_inference`] checks each module's input.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ModuleInputs {
+    /// Each module checks its input ([`Module::check_input`]).
+    Checked,
+    /// Inside a composite module: its caller checked the first module's input, and the others'
+    /// are the network's own activations.
+    Trusted,
 }
 
 /// Whether an input batch still needs its NaN/inf scan ([`train::fit`](crate::train::fit)
@@ -831,7 +854,7 @@ impl<T: Float> Network<T> {
     /// Runs the modules into the buffers: as in inference, or as in training step
     /// `steps + 1` (drawing, or replaying, each module's random numbers). Each module first
     /// checks its input ([`Module::check_input`]).
-    fn forward_into_buffers(&mut self, x: &DMatrix<T>, pass: Pass) -> Result<()> {
+    fn forward_into_buffers(&mut self, x: &DMatrix<T>, mut pass: Pass<'_>) -> Result<()> {
         let batch = x.ncols();
         let step = self.steps + 1;
         let activations = &mut self.buffers.activations;
@@ -842,11 +865,14 @@ impl<T: Float> Network<T> {
             ensure_shape(output, self.rows[i], batch);
             let input = if i == 0 { x } else { &done[i - 1] };
             let context = || TrainContext::new(self.seed, step, i);
-            module.check_input(input)?;
-            match pass {
+            if !matches!(pass, Pass::Within(_)) {
+                module.check_input(input)?;
+            }
+            match &mut pass {
                 Pass::Inference => module.forward(input, output),
                 Pass::Training => module.forward_train(input, output, &mut context()),
                 Pass::Replay => module.forward_train(input, output, &mut context().replaying()),
+                Pass::Within(composite) => module.forward_train(input, output, &mut composite.child(i)),
             }
         }
         Ok(())
@@ -870,18 +896,63 @@ impl<T: Float> Network<T> {
     /// a classifier. Takes `&self`, so many threads can call it on one network at once.
     pub fn output(&self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
         self.check_input(x, InputScan::Needed, None)?;
+        let mut output = DMatrix::zeros(0, 0);
+        self.run_inference(x, ModuleInputs::Checked, &mut output)?;
+        self.check_output(x, &output, InputScan::Needed, None)?;
+        Ok(output)
+    }
+
+    /// The modules on `x` as in inference, the result left in `output` (replaced by a matrix of
+    /// the output's shape).
+    fn run_inference(&self, x: &DMatrix<T>, inputs: ModuleInputs, output: &mut DMatrix<T>) -> Result<()> {
         let batch = x.ncols();
         // Two buffers, taking turns as input and output.
         let (mut current, mut next) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
         for (i, module) in self.modules.iter().enumerate() {
             ensure_shape(&mut next, self.rows[i], batch);
             let input = if i == 0 { x } else { &current };
-            module.check_input(input)?;
+            if inputs == ModuleInputs::Checked {
+                module.check_input(input)?;
+            }
             module.forward(input, &mut next);
             std::mem::swap(&mut current, &mut next);
         }
-        self.check_output(x, &current, InputScan::Needed, None)?;
-        Ok(current)
+        *output = current;
+        Ok(())
+    }
+
+    /// Inside a composite module ([`Residual`](crate::Residual)): the inference pass on `x`
+    /// into `output`, no module checking its input (the composite's caller checked the first's).
+    pub(crate) fn output_within(&self, x: &DMatrix<T>, output: &mut DMatrix<T>) {
+        self.run_inference(x, ModuleInputs::Trusted, output)
+            .expect("a pass without input checks cannot fail");
+    }
+
+    /// Inside a composite module: the training pass on `x` into the network's buffers, each
+    /// module's random numbers drawn from `context`; returns the output.
+    pub(crate) fn forward_within(&mut self, x: &DMatrix<T>, context: &mut TrainContext) -> &DMatrix<T> {
+        self.forward_into_buffers(x, Pass::Within(context)).expect("a pass without input checks cannot fail");
+        self.buffers.activations.last().expect("a composite's network has a module")
+    }
+
+    /// Inside a composite module, after [`forward_within`](Self::forward_within) on `x`: the
+    /// backward pass from `grad_output`, the gradient of the network's output. Writes every
+    /// trainable parameter's gradient, and `dL/dx` into `grad_input` when given.
+    pub(crate) fn backward_within(
+        &mut self,
+        x: &DMatrix<T>,
+        grad_output: &DMatrix<T>,
+        grad_input: Option<&mut DMatrix<T>>,
+    ) {
+        self.buffers.grads.resize_with(self.modules.len(), || DMatrix::zeros(0, 0));
+        let lowest = match grad_input {
+            Some(_) => 0,
+            None => match self.modules.iter().position(|m| trains(m.as_ref())) {
+                Some(lowest) => lowest,
+                None => return,
+            },
+        };
+        self.backward_modules(x, Some(grad_output), lowest, grad_input);
     }
 
     /// The output for one sample given as a slice of `input_rows` features.
@@ -1056,19 +1127,7 @@ impl<T: Float> Network<T> {
         // Below the lowest module with a trainable parameter nothing trains, so the backward
         // pass stops there: a frozen body costs only its forward pass.
         let lowest = self.modules.iter().position(|m| trains(m.as_ref())).unwrap_or(self.modules.len());
-        for i in (lowest..=last).rev() {
-            let (lower, upper) = grads.split_at_mut(i);
-            let grad_input = match i {
-                _ if i == lowest => None,
-                _ => {
-                    let g = &mut lower[i - 1];
-                    ensure_shape(g, self.rows[i - 1], batch);
-                    Some(g)
-                }
-            };
-            let input = if i == 0 { x } else { &activations[i - 1] };
-            self.modules[i].backward(input, &activations[i], &upper[0], grad_input);
-        }
+        self.backward_modules(x, None, lowest, None);
         let mut squares = T::zero();
         if self.l2 != T::zero() {
             let alpha = self.l2;
@@ -1081,6 +1140,37 @@ impl<T: Float> Network<T> {
             }
         }
         Ok(crate::LossValue { loss: value.loss + self.penalty(squares), accuracy: value.accuracy })
+    }
+
+    /// The backward pass through modules `lowest..=last` from the gradient of the output:
+    /// `grad_output`, or (`None`) the last gradient buffer. Each module writes its parameters'
+    /// gradients, each above `lowest` the gradient of its input into the buffer below, and
+    /// module `lowest` that of `x` into `grad_input`, if given.
+    fn backward_modules(
+        &mut self,
+        x: &DMatrix<T>,
+        grad_output: Option<&DMatrix<T>>,
+        lowest: usize,
+        mut grad_input: Option<&mut DMatrix<T>>,
+    ) {
+        let Buffers { activations, grads, .. } = &mut self.buffers;
+        let (batch, last) = (x.ncols(), self.modules.len() - 1);
+        for i in (lowest..=last).rev() {
+            let (lower, upper) = grads.split_at_mut(i);
+            let upstream = match grad_output {
+                Some(g) if i == last => g,
+                _ => &upper[0],
+            };
+            let into = if i == lowest {
+                grad_input.take()
+            } else {
+                let g = &mut lower[i - 1];
+                ensure_shape(g, self.rows[i - 1], batch);
+                Some(g)
+            };
+            let input = if i == 0 { x } else { &activations[i - 1] };
+            self.modules[i].backward(input, &activations[i], upstream, into);
+        }
     }
 
     /// One training step on a batch: forward, `loss` against `targets`, backward, then

@@ -31,7 +31,7 @@
 
 use crate::{
     Activation, BatchNorm, BufferDomain, Dropout, Embedding, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu,
-    Module, Network, Relu, Result, Sigmoid, Silu, Sorted, Standardize, Tanh,
+    Module, Network, Relu, Residual, Result, Sigmoid, Silu, Sorted, Standardize, Tanh,
 };
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -451,7 +451,7 @@ impl<T: Float> Network<T> {
 }
 
 /// A network with the architecture `arch` and zero parameters.
-fn build<T: Float>(
+pub(crate) fn build<T: Float>(
     arch: &Value,
     builder: &ModuleBuilder<'_, T>,
     max_entries: usize,
@@ -473,7 +473,9 @@ fn build<T: Float>(
         let rows = network.output_rows();
         let module = match builder(kind, spec, rows).map_err(|e| format!("module {i} ({kind}): {e}"))? {
             Some(module) => module,
-            None => built_in(kind, spec, max_entries).map_err(|e| format!("module {i} ({kind}): {e}"))?,
+            None => {
+                built_in(kind, spec, builder, max_entries).map_err(|e| format!("module {i} ({kind}): {e}"))?
+            }
         };
         network.push_boxed(module).map_err(|e| format!("module {i} ({kind}): {e}"))?;
     }
@@ -486,6 +488,7 @@ fn build<T: Float>(
 fn built_in<T: Float>(
     kind: &str,
     spec: &Map<String, Value>,
+    builder: &ModuleBuilder<'_, T>,
     max_entries: usize,
 ) -> std::result::Result<Box<dyn Module<T>>, String> {
     match kind {
@@ -518,6 +521,7 @@ fn built_in<T: Float>(
         "BatchNorm" => Ok(Box::new(BatchNorm::<T>::from_settings(spec, max_entries)?)),
         "Embedding" => Ok(Box::new(Embedding::<T>::from_settings(spec, max_entries)?)),
         "Sorted" => Ok(Box::new(Sorted::from_settings(spec)?)),
+        "Residual" => Ok(Box::new(Residual::<T>::from_settings(spec, builder, max_entries)?)),
         "Tanh" => Ok(Box::new(Tanh)),
         "Sigmoid" => Ok(Box::new(Sigmoid)),
         "Gelu" => Ok(Box::new(Gelu)),

@@ -106,6 +106,7 @@ fn steady_state_steps_allocate_only_inside_the_matrix_products() {
             steady_state_steps(threads, normalization, &x, &y);
         }
         steady_sorted_steps(threads, &x, &y);
+        steady_residual_steps(threads, &x, &y);
     }
     feedforward::linalg::set_threads(0);
 }
@@ -127,6 +128,44 @@ fn steady_sorted_steps(threads: usize, x: &DMatrix<f32>, y: &[usize]) {
     let products = bare_products(x);
     eprintln!("{threads} thread(s), Sorted, {STEPS} steps: {steps} allocations; products alone: {products}");
     assert_eq!(steps, products, "{threads} thread(s): a step through Sorted allocated");
+}
+
+/// 784 → 256 ReLU, a `Residual` block around 256 → 256 ReLU → 256, then → 10, against the
+/// same four layers without the block: the same products, so the same allocations unless the
+/// block (its body's buffers, its addition) allocated.
+fn steady_residual_steps(threads: usize, x: &DMatrix<f32>, y: &[usize]) {
+    use feedforward::{Activation, Init, Layer, Residual};
+    let build = |residual: bool| -> Network<f32> {
+        let mut rng = StdRng::seed_from_u64(0);
+        let first = Layer::new(784, 256, Init::He, &mut rng).with_activation(Activation::Relu);
+        let inner = Layer::new(256, 256, Init::He, &mut rng).with_activation(Activation::Relu);
+        let outer = Layer::new(256, 256, Init::He, &mut rng);
+        let last = Layer::new(256, 10, Init::He, &mut rng);
+        let net = Network::new(784).push(first).unwrap();
+        let net = if residual {
+            let body = Network::new(256).push(inner).and_then(|b| b.push(outer)).unwrap();
+            net.push(Residual::new(body).unwrap()).unwrap()
+        } else {
+            net.push(inner).and_then(|n| n.push(outer)).unwrap()
+        };
+        net.push(last).unwrap()
+    };
+    let steady = |mut net: Network<f32>| {
+        let mut opt = Rmsprop::elementwise(1e-3).unwrap();
+        for _ in 0..2 {
+            net.train_step(x, &SoftmaxCrossEntropy::new(), y, &mut opt).unwrap();
+        }
+        count(|| {
+            for _ in 0..STEPS {
+                net.train_step(x, &SoftmaxCrossEntropy::new(), y, &mut opt).unwrap();
+            }
+        })
+    };
+    let (plain, residual) = (steady(build(false)), steady(build(true)));
+    eprintln!(
+        "{threads} thread(s), Residual, {STEPS} steps: {residual} allocations; without the block: {plain}"
+    );
+    assert_eq!(residual, plain, "{threads} thread(s): a step through Residual allocated");
 }
 
 /// The default MNIST network, or with a normalization between its hidden layer and the ReLU:

@@ -1,5 +1,5 @@
 //! A downstream crate's own module kinds, written only against the public API: a `Tanh`, and a
-//! composite `Residual` block holding two layers. Each is checked by `gradcheck`, trained inside
+//! composite `SkipPair` block holding two layers. Each is checked by `gradcheck`, trained inside
 //! a `Network`, saved and loaded back.
 
 use feedforward::gradcheck::{self, Config};
@@ -147,17 +147,18 @@ fn a_nan_gradient_with_a_finite_loss_stops_the_step_and_is_named() {
     assert_eq!(before, after, "no parameter changed, not even those updated before the bad one");
 }
 
-/// A residual block `y = x + W2ᵀ·relu(W1ᵀx + b1) + b2`: a composite module made of two layers of
+/// A residual block `y = x + W2ᵀ·relu(W1ᵀx + b1) + b2` written downstream (the crate's own is
+/// `Residual`, around any modules): a composite module made of two layers of
 /// this crate, exposing their parameters as its own.
 #[derive(Clone, Debug)]
-struct Residual<T: Float> {
+struct SkipPair<T: Float> {
     inner: Layer<T>,
     outer: Layer<T>,
 }
 
-impl<T: Float> Residual<T> {
+impl<T: Float> SkipPair<T> {
     fn new(width: usize, hidden: usize, rng: &mut StdRng) -> Self {
-        let mut block = Residual {
+        let mut block = SkipPair {
             inner: Layer::new(width, hidden, Init::He, rng).with_activation(Activation::Relu),
             outer: Layer::new(hidden, width, Init::He, rng),
         };
@@ -177,9 +178,9 @@ impl<T: Float> Residual<T> {
     }
 }
 
-impl<T: Float> Module<T> for Residual<T> {
+impl<T: Float> Module<T> for SkipPair<T> {
     fn kind(&self) -> &'static str {
-        "Residual"
+        "SkipPair"
     }
     fn output_rows(&self, input_rows: usize) -> Result<usize> {
         if input_rows == self.inner.inputs() {
@@ -230,9 +231,9 @@ impl<T: Float> Module<T> for Residual<T> {
     }
 }
 
-fn residual_net(seed: u64) -> Network<f64> {
+fn skip_pair_net(seed: u64) -> Network<f64> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let block = Residual::new(3, 6, &mut rng);
+    let block = SkipPair::new(3, 6, &mut rng);
     Network::new(2)
         .push(Layer::new(2, 3, Init::He, &mut rng))
         .unwrap()
@@ -251,7 +252,7 @@ fn wave(n: usize) -> (DMatrix<f64>, DMatrix<f64>) {
 #[test]
 fn a_composite_module_exposes_its_childrens_parameters_and_gradient_checks() {
     let mut rng = StdRng::seed_from_u64(3);
-    let mut block = Residual::<f64>::new(3, 5, &mut rng);
+    let mut block = SkipPair::<f64>::new(3, 5, &mut rng);
     let names: Vec<String> =
         feedforward::module::parameters_of(&block).iter().map(|p| p.name().to_string()).collect();
     assert_eq!(names, ["inner.weight", "inner.bias", "outer.weight", "outer.bias"]);
@@ -269,7 +270,7 @@ fn a_composite_module_exposes_its_childrens_parameters_and_gradient_checks() {
 #[test]
 fn a_network_with_a_composite_block_checks_trains_saves_and_loads() {
     let (x, y) = wave(64);
-    let mut net = residual_net(5);
+    let mut net = skip_pair_net(5);
     assert_eq!(net.parameters().count(), 2 + 4 + 2);
     let report = gradcheck::check_network(&mut net, &x, &MeanSquaredError, &y, &Config::default()).unwrap();
     assert!(report.max_error <= 1e-6, "{report}");
@@ -283,26 +284,26 @@ fn a_network_with_a_composite_block_checks_trains_saves_and_loads() {
     assert!(after < before / 5.0, "{before} -> {after}");
 
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("residual.safetensors");
+    let path = dir.path().join("skip_pair.safetensors");
     net.save(&path).unwrap();
     // Into a network the caller built: every tensor, with the block's prefixed names.
-    let mut copy = residual_net(6);
+    let mut copy = skip_pair_net(6);
     feedforward::weights::load_into(&mut copy, &path).unwrap();
     assert_eq!(copy.output(&x).unwrap(), net.output(&x).unwrap());
-    // On its own: the crate cannot build a Residual, and says so by name…
+    // On its own: the crate cannot build a SkipPair, and says so by name…
     match Network::<f64>::load(&path) {
-        Err(e @ Error::Weights { .. }) => assert!(e.to_string().contains("\"Residual\""), "{e}"),
+        Err(e @ Error::Weights { .. }) => assert!(e.to_string().contains("\"SkipPair\""), "{e}"),
         other => panic!("expected a weights error, got {other:?}"),
     }
     // …and builds it with the caller's builder for that kind.
     let loaded = Network::<f64>::load_with(&path, &|kind, spec, _rows| {
-        if kind != "Residual" {
+        if kind != "SkipPair" {
             return Ok(None);
         }
         let size = |k: &str| spec[k].as_u64().unwrap() as usize;
         let block: Box<dyn Module<f64>> =
-            Box::new(Residual::new(size("width"), size("hidden"), &mut StdRng::seed_from_u64(0)));
-        assert_eq!(block.kind(), "Residual");
+            Box::new(SkipPair::new(size("width"), size("hidden"), &mut StdRng::seed_from_u64(0)));
+        assert_eq!(block.kind(), "SkipPair");
         Ok(Some(block))
     })
     .unwrap();
