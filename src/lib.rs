@@ -17,6 +17,7 @@
 //! | [`BatchNorm`] | `batch_norm.rs` | each feature normalized over the batch in training and by running statistics ([`Buffer`]s saved with the model) in inference, then scaled and shifted; recomputable from the final weights ([`Network::recompute_batch_norm`]) |
 //! | [`Standardize`] | `standardize.rs` | a fixed per-feature `(x − μ)/σ`, or back, fitted on data and saved with the model |
 //! | [`Sorted`] | `sorted.rs` | each group of output rows sorted: quantiles that never cross |
+//! | [`Residual`] | `residual.rs` | `y = x + body(x)`: a skip connection around any modules, for deep stacks |
 //! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
 //! | [`train`] | `train.rs`, `split.rs`, `lr_finder.rs`, `averaging.rs` | epochs, minibatches, full batch; hold-outs and cross-validation folds, plain, stratified or by groups; the learning-rate range test; weight averaging (EMA, SWA) |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer; CSV tables of any task (`data::table`) |

@@ -257,6 +257,54 @@ fn the_same_run_on_any_thread_count() {
     assert_eq!(one, run(3));
 }
 
+/// 2 → 8, a block around 8 → 16 BatchNorm ReLU Dropout → 8, then → 1.
+fn dropping(seed: u64) -> Network<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let inner = Network::new(8)
+        .push(Layer::new(8, 16, Init::He, &mut rng))
+        .and_then(|n| n.push(BatchNorm::new(16)?))
+        .and_then(|n| n.push(feedforward::Relu))
+        .and_then(|n| n.push(Dropout::new(0.3)?))
+        .and_then(|n| n.push(Layer::new(16, 8, Init::He, &mut rng)))
+        .unwrap();
+    Network::new(2)
+        .push(Layer::new(2, 8, Init::He, &mut rng))
+        .and_then(|n| n.push(Residual::new(inner)?))
+        .and_then(|n| n.push(Layer::new(8, 1, Init::He, &mut rng)))
+        .unwrap()
+        .with_seed(seed)
+}
+
+#[test]
+fn a_run_stopped_and_resumed_ends_with_the_same_bits_as_one_never_stopped() {
+    let (x, y) = (random::<f32>(2, 96, 20), random::<f32>(1, 96, 21));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    let config = TrainConfig {
+        epochs: 4,
+        batching: Batching::Minibatch { size: 16, shuffle: true },
+        checkpoint: Some(train::Checkpointing::new(&path)),
+        averaging: Some(train::Averaging::Exponential { decay: 0.9 }),
+        ..TrainConfig::default()
+    };
+    let fit = |net: &mut Network<f32>, config: &TrainConfig, stop_after: usize| {
+        let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+        train::fit(net, &mut adam, &MeanSquaredError, Data::new(&x, &y), config, |event, _, _| match event {
+            train::Event::Epoch(e) if e.epoch == stop_after => train::Flow::Stop,
+            _ => train::Flow::Continue,
+        })
+        .unwrap();
+    };
+    let mut straight = dropping(5);
+    fit(&mut straight, &config, 0);
+    let mut stopped = dropping(5);
+    fit(&mut stopped, &config, 2);
+    let mut resumed = dropping(6);
+    fit(&mut resumed, &TrainConfig { resume: Some(path.clone()), ..config.clone() }, 0);
+    assert_eq!(tensors(&resumed), tensors(&straight));
+    assert_ne!(tensors(&stopped), tensors(&straight));
+}
+
 /// `depth` hidden stages of width 16 between a 2 → 16 and a 16 → 1 layer: two ReLU layers
 /// each, or a block of two layers each (`Residual::mlp`: 16 → 16 ReLU → 16, starting as the
 /// identity).
