@@ -300,9 +300,10 @@ enum Pass<'c> {
     Within(&'c mut TrainContext),
 }
 
-/// Whether [`Network::run_inference`] checks each module's input.
+/// Whether [`Network::run_inference`] and [`Network::recompute_batch`] check each module's
+/// input.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum ModuleInputs {
+pub(crate) enum ModuleInputs {
     /// Each module checks its input ([`Module::check_input`]).
     Checked,
     /// Inside a composite module: its caller checked the first module's input, and the others'
@@ -714,6 +715,8 @@ impl<T: Float> Network<T> {
     ///   that the other modules run as in inference ([`Module::forward`]: no dropout, unlike
     ///   PyTorch's, which leaves the model in training mode): the statistics are those of the
     ///   activations a prediction will see. Modules after the last `BatchNorm` do not run.
+    ///   A `BatchNorm` inside a [`Residual`](crate::Residual) block is recomputed too (the
+    ///   count includes it).
     /// - The batches are the samples in their order: shuffle a set sorted by class or by time
     ///   first, or each batch's variance misses the spread between batches.
     /// - Nothing else changes: parameters, step count and optimizer are untouched.
@@ -753,7 +756,8 @@ impl<T: Float> Network<T> {
                 requirement: "must be at least 1",
             });
         }
-        let recomputed: Vec<usize> = (0..self.modules.len()).filter(|&i| self.recomputes(i)).collect();
+        let recomputed: Vec<usize> =
+            (0..self.modules.len()).filter(|&i| recomputed_in(self.modules[i].as_ref()) > 0).collect();
         let Some(&last) = recomputed.last() else {
             return Ok(0);
         };
@@ -784,13 +788,16 @@ impl<T: Float> Network<T> {
                 if let Some(value) = bad {
                     return Err(Error::NonFinite {
                         step: None,
-                        what: format!("the recomputed running statistics of module {i} (BatchNorm)"),
+                        what: format!(
+                            "the recomputed running statistics of module {i} ({})",
+                            self.modules[i].kind()
+                        ),
                         value: value.as_f64(),
                         sample: None,
                     });
                 }
             }
-            Ok(recomputed.len())
+            Ok(recomputed.iter().map(|&i| recomputed_in(self.modules[i].as_ref())).sum())
         });
         if outcome.is_err() {
             let mut saved = before.into_iter();
@@ -803,18 +810,9 @@ impl<T: Float> Network<T> {
         outcome
     }
 
-    /// Whether [`recompute_batch_norm`](Self::recompute_batch_norm) recomputes module `i`.
-    fn recomputes(&self, i: usize) -> bool {
-        self.modules[i]
-            .downcast_ref::<crate::BatchNorm<T>>()
-            .is_some_and(|n| n.training_statistics() == crate::BatchNormStatistics::Batch)
-    }
-
     /// Runs the batches through modules `0..=last`, each recomputed `BatchNorm` taking its
     /// batch's statistics in by the batch's share of the samples seen so far.
     fn recompute_batches(&mut self, x: &DMatrix<T>, size: usize, last: usize) -> Result<()> {
-        let activations = &mut self.buffers.activations;
-        activations.resize_with(self.modules.len(), || DMatrix::zeros(0, 0));
         let (rows, samples) = x.shape();
         let mut batch = DMatrix::zeros(0, 0);
         for start in (0..samples).step_by(size) {
@@ -828,27 +826,49 @@ impl<T: Float> Network<T> {
             };
             // Sample-weighted: the (start + n) samples seen so far, n of them new.
             let share = n as f64 / (start + n) as f64;
-            for i in 0..=last {
-                let (done, rest) = activations.split_at_mut(i);
-                let output = &mut rest[0];
-                ensure_shape(output, self.rows[i], n);
-                let input = if i == 0 { batch } else { &done[i - 1] };
-                let module = &mut self.modules[i];
-                module.check_input(input)?;
-                match module.downcast_mut::<crate::BatchNorm<T>>() {
-                    Some(norm) if norm.training_statistics() == crate::BatchNormStatistics::Batch => {
-                        norm.forward_train(
-                            input,
-                            output,
-                            &mut TrainContext::new(self.seed, self.steps + 1, i),
-                        );
-                        norm.take_in_batch(share);
-                    }
-                    _ => module.forward(input, output),
-                }
-            }
+            self.recompute_batch(batch, share, last, ModuleInputs::Checked)?;
         }
         Ok(())
+    }
+
+    /// One batch of [`recompute_batch_norm`](Self::recompute_batch_norm) through modules
+    /// `0..=last` into the buffers: each `BatchNorm` in the batch mode normalizes with the
+    /// batch's statistics and takes them in by `share`, a [`Residual`](crate::Residual) holding
+    /// one runs its body so, and the other modules run as in inference. Returns the output of
+    /// module `last`.
+    pub(crate) fn recompute_batch(
+        &mut self,
+        batch: &DMatrix<T>,
+        share: f64,
+        last: usize,
+        inputs: ModuleInputs,
+    ) -> Result<&DMatrix<T>> {
+        let activations = &mut self.buffers.activations;
+        activations.resize_with(self.modules.len(), || DMatrix::zeros(0, 0));
+        for i in 0..=last {
+            let (done, rest) = activations.split_at_mut(i);
+            let output = &mut rest[0];
+            ensure_shape(output, self.rows[i], batch.ncols());
+            let input = if i == 0 { batch } else { &done[i - 1] };
+            let module = &mut self.modules[i];
+            if inputs == ModuleInputs::Checked {
+                module.check_input(input)?;
+            }
+            let recomputed = recomputed_in(module.as_ref()) > 0;
+            if let Some(norm) = module.downcast_mut::<crate::BatchNorm<T>>()
+                && recomputed
+            {
+                norm.forward_train(input, output, &mut TrainContext::new(self.seed, self.steps + 1, i));
+                norm.take_in_batch(share);
+            } else if let Some(block) = module.downcast_mut::<crate::Residual<T>>()
+                && recomputed
+            {
+                block.recompute_batch(input, output, share);
+            } else {
+                module.forward(input, output);
+            }
+        }
+        Ok(&activations[last])
     }
 
     /// Runs the modules into the buffers: as in inference, or as in training step
@@ -1307,6 +1327,18 @@ impl<T: Float> Network<T> {
         }
         self.steps = step;
         Ok(StepReport { step, loss: value.loss.as_f64(), accuracy: value.accuracy, batch_size: x.ncols() })
+    }
+}
+
+/// How many `BatchNorm`s [`Network::recompute_batch_norm`] recomputes in `module`: 1 for one
+/// in the batch mode, those of a [`Residual`](crate::Residual)'s body, 0 otherwise.
+fn recomputed_in<T: Float>(module: &dyn Module<T>) -> usize {
+    if let Some(norm) = module.downcast_ref::<crate::BatchNorm<T>>() {
+        usize::from(norm.training_statistics() == crate::BatchNormStatistics::Batch)
+    } else if let Some(block) = module.downcast_ref::<crate::Residual<T>>() {
+        block.body().modules().iter().map(|m| recomputed_in(m.as_ref())).sum()
+    } else {
+        0
     }
 }
 

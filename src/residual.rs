@@ -9,6 +9,7 @@
 //! trains where a plain stack of as many layers stalls.
 
 use crate::module::prefix_parameter_names;
+use crate::network::ModuleInputs;
 use crate::{
     Activation, Error, Float, Init, Layer, Module, Network, Parameter, Result, TrainContext, weights,
 };
@@ -36,8 +37,8 @@ use serde_json::{Map, Value};
 ///   module's.
 /// - Training steps allocate nothing once the batch shape is steady (the body keeps its own
 ///   buffers); inference allocates the body's activations, as [`Network::output`] does.
-/// - [`Network::recompute_batch_norm`] does not reach a [`BatchNorm`](crate::BatchNorm)
-///   inside a block.
+/// - [`Network::recompute_batch_norm`] reaches a [`BatchNorm`](crate::BatchNorm) inside a
+///   block.
 ///
 /// ```
 /// use feedforward::{Activation, Init, Layer, Network, Residual};
@@ -125,6 +126,15 @@ impl<T: Float> Residual<T> {
         self.body.input_rows()
     }
 
+    /// One batch of [`Network::recompute_batch_norm`] through the block: its body's
+    /// `BatchNorm`s take the batch's statistics in by `share`, and `y = x + body(x)`.
+    pub(crate) fn recompute_batch(&mut self, input: &DMatrix<T>, output: &mut DMatrix<T>, share: f64) {
+        let last = self.body.modules().len() - 1;
+        let body = self.body.recompute_batch(input, share, last, ModuleInputs::Trusted);
+        let body = body.expect("a pass without input checks cannot fail");
+        sum_into(input.as_slice(), body.as_slice(), output.as_mut_slice());
+    }
+
     /// Rebuilds one from a model file's settings (`body`: an architecture as
     /// [`weights::architecture`] writes it), asking `builder` for the body's modules first.
     pub(crate) fn from_settings(
@@ -141,6 +151,11 @@ impl<T: Float> Residual<T> {
 /// `output ← input + output`, entry by entry.
 fn add_into<T: Float>(input: &[T], output: &mut [T]) {
     output.iter_mut().zip(input).for_each(|(o, &x)| *o += x);
+}
+
+/// `output ← input + body`, entry by entry.
+fn sum_into<T: Float>(input: &[T], body: &[T], output: &mut [T]) {
+    output.iter_mut().zip(input.iter().zip(body)).for_each(|(y, (&x, &f))| *y = x + f);
 }
 
 impl<T: Float> Module<T> for Residual<T> {
@@ -170,8 +185,7 @@ impl<T: Float> Module<T> for Residual<T> {
     /// own drawn from `context`.
     fn forward_train(&mut self, input: &DMatrix<T>, output: &mut DMatrix<T>, context: &mut TrainContext) {
         let body = self.body.forward_within(input, context);
-        let sums = output.as_mut_slice().iter_mut().zip(input.as_slice().iter().zip(body.as_slice()));
-        sums.for_each(|(y, (&x, &f))| *y = x + f);
+        sum_into(input.as_slice(), body.as_slice(), output.as_mut_slice());
     }
 
     /// `∂L/∂x = ∂L/∂y + (∂f/∂x)ᵀ·∂L/∂y`: the body's backward pass from `∂L/∂y`, then the

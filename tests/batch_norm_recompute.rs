@@ -193,6 +193,54 @@ fn bad_input_is_an_error_that_changes_nothing() {
 }
 
 #[test]
+fn a_batch_norm_inside_a_residual_block_is_recomputed_too() {
+    use feedforward::Residual;
+    let x = random::<f64>(3, 50, 30, 2.0);
+    let mut rng = StdRng::seed_from_u64(31);
+    let first = Layer::new(3, 4, Init::He, &mut rng);
+    let inner = Layer::new(4, 4, Init::He, &mut rng);
+    // first → [BatchNorm → inner] + skip → BatchNorm.
+    let body = Network::new(4).push(BatchNorm::new(4).unwrap()).and_then(|b| b.push(inner.clone())).unwrap();
+    let mut net = Network::new(3)
+        .push(first.clone())
+        .and_then(|n| n.push(Residual::new(body)?))
+        .and_then(|n| n.push(BatchNorm::new(4)?))
+        .unwrap();
+    assert_eq!(net.recompute_batch_norm(&x, 16).unwrap(), 2);
+    let block = net.modules()[1].downcast_ref::<Residual<f64>>().unwrap();
+    let (inside, after) = (running(block.body(), 0), running(&net, 2));
+
+    // By hand, batch by batch: the block's BatchNorm sees the first layer's output h and
+    // normalizes with the batch's statistics; the last one sees h + inner(normalized h).
+    let (mut sums_inside, mut sums_after) = ((vec![0.0; 4], vec![0.0; 4]), (vec![0.0; 4], vec![0.0; 4]));
+    let fresh = BatchNorm::<f64>::new(4).unwrap();
+    for start in (0..50).step_by(16) {
+        let batch = x.columns(start, 16.min(50 - start)).into_owned();
+        let n = batch.ncols() as f64;
+        let mut h = DMatrix::zeros(4, batch.ncols());
+        first.forward(&batch, &mut h);
+        let (mean, var, normalized) = normalize(&h, &fresh);
+        let mut f = DMatrix::zeros(4, batch.ncols());
+        inner.forward(&normalized, &mut f);
+        let (mean2, var2, _) = normalize(&(h + f), &fresh);
+        for ((sums, mean), var) in
+            [(&mut sums_inside, mean), (&mut sums_after, mean2)].into_iter().zip([var, var2])
+        {
+            sums.0.iter_mut().zip(&mean).for_each(|(s, m)| *s += n * m);
+            sums.1.iter_mut().zip(&var).for_each(|(s, v)| *s += n * v);
+        }
+    }
+    for ((mean, var), sums, what) in [(inside, sums_inside, "inside"), (after, sums_after, "after")] {
+        assert_close(&mean, &sums.0.iter().map(|s| s / 50.0).collect::<Vec<_>>(), &format!("{what}: mean"));
+        assert_close(
+            &var,
+            &sums.1.iter().map(|s| s / 50.0).collect::<Vec<_>>(),
+            &format!("{what}: variance"),
+        );
+    }
+}
+
+#[test]
 fn the_same_statistics_on_any_thread_count() {
     // 64 features × 1024 samples: enough for the sums to be cut into blocks.
     let run = |threads: usize| {
