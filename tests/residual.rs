@@ -182,6 +182,42 @@ fn model_files_keep_nested_blocks_and_ask_the_callers_builder_for_the_body() {
     assert_eq!(loaded.output(&x).unwrap(), custom.output(&x).unwrap());
 }
 
+/// The error `Network::load` gives for a saved network whose architecture `edit` rewrote: a
+/// layer, then a block around two layers.
+fn load_with_architecture(edit: impl Fn(&mut Value)) -> String {
+    let mut rng = StdRng::seed_from_u64(40);
+    let net = Network::<f64>::new(2)
+        .push(Layer::new(2, 3, Init::He, &mut rng))
+        .and_then(|n| n.push(Residual::new(body(3, 4, &mut rng))?))
+        .unwrap();
+    let bytes = feedforward::weights::to_bytes(&net).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let text = &header.metadata().as_ref().unwrap()[feedforward::weights::ARCHITECTURE_KEY];
+    let mut arch: Value = feedforward::serde_json::from_str(text).unwrap();
+    edit(&mut arch);
+    let meta = [(feedforward::weights::ARCHITECTURE_KEY.to_string(), arch.to_string())].into_iter().collect();
+    let rewritten = safetensors::serialize(file.tensors(), Some(meta)).unwrap();
+    match Network::<f64>::from_bytes_with(&rewritten, "edited.safetensors", &|_, _, _| Ok(None)) {
+        Err(e @ Error::Weights { .. }) => e.to_string(),
+        other => panic!("expected a weights error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_model_file_with_a_bad_block_is_an_error_naming_it() {
+    let err = load_with_architecture(|a| {
+        a["modules"][1].as_object_mut().unwrap().remove("body");
+    });
+    assert!(err.contains("module 1 (Residual): no body"), "{err}");
+    let err = load_with_architecture(|a| a["modules"][1]["body"]["modules"][1]["outputs"] = 2.into());
+    assert!(err.contains("module 1 (Residual)") && err.contains("residual body output"), "{err}");
+    let err = load_with_architecture(|a| a["modules"][1]["body"]["modules"][0]["kind"] = "Conv2d".into());
+    assert!(err.contains("module 1 (Residual): body: module 0 (Conv2d)"), "{err}");
+    let err = load_with_architecture(|a| a["modules"][1]["body"]["input_rows"] = 5.into());
+    assert!(err.contains("module 1 (Residual)"), "{err}");
+}
+
 /// Reports a non-finite value in every update, as an optimizer does when a step overflows.
 struct Reject;
 
