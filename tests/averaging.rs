@@ -54,8 +54,7 @@ fn close(a: &[DMatrix<f64>], b: &[DMatrix<f64>]) -> bool {
 fn the_exponential_average_follows_every_step_and_the_network_ends_with_it() {
     let (x, y) = blobs(48, 1);
     let decay = 0.9;
-    let mut reference: Option<Vec<DMatrix<f64>>> = None;
-    let mut last = Vec::new();
+    let mut snapshots: Vec<Vec<DMatrix<f64>>> = Vec::new();
     let mut network = net(2);
     let report = train::fit(
         &mut network,
@@ -65,21 +64,27 @@ fn the_exponential_average_follows_every_step_and_the_network_ends_with_it() {
         &config(5, Averaging::Exponential { decay }),
         |event, net, _| {
             if let Event::Step(_) = event {
-                let current = weights(net);
-                match &mut reference {
-                    None => reference = Some(current.clone()),
-                    Some(average) => move_towards(average, &current, 1.0 - decay),
-                }
-                last = current;
+                snapshots.push(weights(net));
             }
         },
     )
     .unwrap();
-    let reference = reference.unwrap();
     assert_eq!(report.averaged, Some(30), "5 epochs of 6 steps");
+    // By its definition: each step's weights weigh d^(age), normalized.
+    let n = snapshots.len();
+    let total: f64 = (0..n).map(|k| decay.powi((n - 1 - k) as i32)).sum();
+    let mut reference: Vec<DMatrix<f64>> = snapshots[0].iter().map(|t| t * 0.0).collect();
+    for (k, snapshot) in snapshots.iter().enumerate() {
+        let w = decay.powi((n - 1 - k) as i32) / total;
+        reference.iter_mut().zip(snapshot).for_each(|(r, t)| *r += t * w);
+    }
     assert!(close(&weights(&network), &reference));
-    // The average is not the last step's weights.
-    assert!(!close(&weights(&network), &last));
+    // The average is not the last step's weights, nor the copy-then-move average that
+    // PyTorch's AveragedModel keeps, in which the first step's weights weigh d^(n − 1).
+    assert!(!close(&weights(&network), &snapshots[n - 1]));
+    let mut copied = snapshots[0].clone();
+    snapshots[1..].iter().for_each(|s| move_towards(&mut copied, s, 1.0 - decay));
+    assert!(!close(&weights(&network), &copied));
 }
 
 #[test]

@@ -218,10 +218,13 @@ impl BinaryScores {
     /// look good. `None` when the positives weigh nothing.
     #[must_use]
     pub fn average_precision(&self) -> Option<f64> {
-        let curve = self.precision_recall_curve()?;
-        let mut previous = 0.0;
-        let mut sum = 0.0;
-        for (&precision, &recall) in curve.precision.iter().zip(&curve.recall) {
+        if self.positives == 0.0 {
+            return None;
+        }
+        // The precision-recall curve's points, walked without collecting them.
+        let (mut previous, mut sum) = (0.0, 0.0);
+        for (_, tp, fp) in self.called_positive() {
+            let (precision, recall) = (tp / (tp + fp), tp / self.positives);
             sum += (recall - previous) * precision;
             previous = recall;
         }
