@@ -13,6 +13,9 @@ use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+mod common;
+use common::tensors;
+
 /// Gradient checks: f64, central differences, error `|a − n| / max(|a|, |n|, 1e-4)` at most this.
 const BOUND: f64 = 1e-6;
 
@@ -126,16 +129,6 @@ fn net(seed: u64) -> Network<f32> {
         .unwrap()
         .push(Layer::new(16, 3, Init::He, &mut rng))
         .unwrap()
-}
-
-/// Every tensor of the network, parameters and buffers.
-fn tensors(net: &Network<f32>) -> Vec<Vec<f32>> {
-    let mut out = Vec::new();
-    for m in net.modules() {
-        m.visit_parameters(&mut |p| out.push(p.value().as_slice().to_vec()));
-        m.visit_buffers(&mut |b| out.push(b.value().as_slice().to_vec()));
-    }
-    out
 }
 
 /// Three blobs in 2-D, one per class, far from the origin and of different spreads.

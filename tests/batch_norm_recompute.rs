@@ -7,6 +7,9 @@ use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+mod common;
+use common::tensors;
+
 fn random<T: feedforward::Float>(rows: usize, cols: usize, seed: u64, scale: f64) -> DMatrix<T> {
     let mut rng = StdRng::seed_from_u64(seed);
     DMatrix::from_fn(rows, cols, |_, _| T::lit(scale * rng.random_range(-1.0..1.0) + 2.0))
@@ -24,16 +27,6 @@ fn net() -> Network<f64> {
         .and_then(|n| n.push(BatchNorm::new(3)?))
         .and_then(|n| n.push(Layer::new(3, 2, Init::He, &mut rng)))
         .unwrap()
-}
-
-/// Every tensor of the network, parameters and buffers.
-fn tensors<T: feedforward::Float>(net: &Network<T>) -> Vec<Vec<T>> {
-    let mut out = Vec::new();
-    for m in net.modules() {
-        m.visit_parameters(&mut |p| out.push(p.value().as_slice().to_vec()));
-        m.visit_buffers(&mut |b| out.push(b.value().as_slice().to_vec()));
-    }
-    out
 }
 
 /// Each row's mean and unbiased variance, and the rows normalized by the mean and the biased

@@ -15,6 +15,9 @@ use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+mod common;
+use common::tensors;
+
 /// Gradient checks: f64, central differences, error `|a − n| / max(|a|, |n|, 1e-4)` at most this.
 const BOUND: f64 = 1e-6;
 
@@ -29,16 +32,6 @@ fn body<T: feedforward::Float>(width: usize, hidden: usize, rng: &mut StdRng) ->
         .push(Layer::new(width, hidden, Init::He, rng).with_activation(Activation::Tanh))
         .and_then(|n| n.push(Layer::new(hidden, width, Init::He, rng)))
         .unwrap()
-}
-
-/// Every tensor of the network, parameters and buffers.
-fn tensors<T: feedforward::Float>(net: &Network<T>) -> Vec<Vec<T>> {
-    let mut out = Vec::new();
-    for m in net.modules() {
-        m.visit_parameters(&mut |p| out.push(p.value().as_slice().to_vec()));
-        m.visit_buffers(&mut |b| out.push(b.value().as_slice().to_vec()));
-    }
-    out
 }
 
 #[test]

@@ -83,3 +83,13 @@ pub fn blobs<T: feedforward::Float>(n: usize, seed: u64, spread: f64) -> (nalgeb
     });
     (x, labels)
 }
+
+/// Every tensor of the network, parameters and buffers, in model-file order.
+pub fn tensors<T: feedforward::Float>(net: &feedforward::Network<T>) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    for m in net.modules() {
+        m.visit_parameters(&mut |p| out.push(p.value().as_slice().to_vec()));
+        m.visit_buffers(&mut |b| out.push(b.value().as_slice().to_vec()));
+    }
+    out
+}
