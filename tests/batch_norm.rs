@@ -7,14 +7,14 @@ use feedforward::gradcheck::{self, Config};
 use feedforward::train::{self, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, TrainConfig};
 use feedforward::{
     Activation, Adam, AdamConfig, BatchNorm, BatchNormStatistics, Error, Init, Layer, MeanSquaredError,
-    Module, Network, Optimizer, Relu, Sgd, SgdConfig, SoftmaxCrossEntropy, TrainContext, weights,
+    Module, Network, Relu, Sgd, SgdConfig, SoftmaxCrossEntropy, TrainContext, weights,
 };
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 mod common;
-use common::tensors;
+use common::{Reject, assert_close, tensors};
 
 /// Gradient checks: f64, central differences, error `|a − n| / max(|a|, |n|, 1e-4)` at most this.
 const BOUND: f64 = 1e-6;
@@ -36,13 +36,6 @@ fn norm() -> BatchNorm<f64> {
 /// Four samples (columns) of three features.
 fn batch() -> DMatrix<f64> {
     DMatrix::from_column_slice(3, 4, &[1.0, 10.0, -3.0, 2.0, 12.0, -1.0, 4.0, 11.0, 0.5, -1.0, 9.5, 2.0])
-}
-
-fn assert_close(got: &[f64], expected: &[f64], what: &str) {
-    assert_eq!(got.len(), expected.len(), "{what}");
-    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
-        assert!((g - e).abs() <= 1e-12 * e.abs().max(1.0), "{what}[{i}]: {g} vs {e}");
-    }
 }
 
 /// The numbers of PyTorch 2.15's `nn.BatchNorm1d(3)` in float64 with the same γ, β and batch
@@ -141,22 +134,6 @@ fn blobs(samples: usize, seed: u64) -> (DMatrix<f32>, Vec<usize>) {
         (if i == 0 { c.0 } else { c.1 }) + rng.random_range(-1.0f32..1.0) * if i == 0 { 1.0 } else { 30.0 }
     });
     (x, labels)
-}
-
-/// Reports a non-finite value in every update, as an optimizer does when a step overflows.
-struct Reject;
-
-impl Optimizer<f32> for Reject {
-    fn update(&mut self, _: usize, _: &feedforward::Parameter<f32>, next: &mut [f32]) -> bool {
-        next.fill(f32::NAN);
-        false
-    }
-    fn learning_rate(&self) -> f32 {
-        1.0
-    }
-    fn set_learning_rate(&mut self, _: f32) -> feedforward::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

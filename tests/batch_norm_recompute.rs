@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 mod common;
-use common::tensors;
+use common::{assert_close, tensors};
 
 fn random<T: feedforward::Float>(rows: usize, cols: usize, seed: u64, scale: f64) -> DMatrix<T> {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -48,13 +48,6 @@ fn normalize(x: &DMatrix<f64>, norm: &dyn Module<f64>) -> (Vec<f64>, Vec<f64>, D
 fn running(net: &Network<f64>, module: usize) -> (Vec<f64>, Vec<f64>) {
     let norm = net.modules()[module].downcast_ref::<BatchNorm<f64>>().unwrap();
     (norm.running_mean().value().as_slice().to_vec(), norm.running_var().value().as_slice().to_vec())
-}
-
-fn assert_close(got: &[f64], expected: &[f64], what: &str) {
-    assert_eq!(got.len(), expected.len(), "{what}");
-    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
-        assert!((g - e).abs() <= 1e-12 * e.abs().max(1.0), "{what}[{i}]: {g} vs {e}");
-    }
 }
 
 #[test]

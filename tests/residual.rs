@@ -8,15 +8,15 @@ use feedforward::gradcheck::{self, Config};
 use feedforward::serde_json::{Map, Value};
 use feedforward::train::{self, Batching, Data, TrainConfig};
 use feedforward::{
-    Activation, Adam, BatchNorm, Dropout, Error, Init, Layer, MeanSquaredError, Module, Network, Optimizer,
-    Parameter, Residual, Tanh,
+    Activation, Adam, BatchNorm, Dropout, Error, Init, Layer, MeanSquaredError, Module, Network, Residual,
+    Tanh,
 };
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 mod common;
-use common::tensors;
+use common::{Reject, tensors};
 
 /// Gradient checks: f64, central differences, error `|a − n| / max(|a|, |n|, 1e-4)` at most this.
 const BOUND: f64 = 1e-6;
@@ -209,22 +209,6 @@ fn a_model_file_with_a_bad_block_is_an_error_naming_it() {
     assert!(err.contains("module 1 (Residual): body: module 0 (Conv2d)"), "{err}");
     let err = load_with_architecture(|a| a["modules"][1]["body"]["input_rows"] = 5.into());
     assert!(err.contains("module 1 (Residual)"), "{err}");
-}
-
-/// Reports a non-finite value in every update, as an optimizer does when a step overflows.
-struct Reject;
-
-impl Optimizer<f64> for Reject {
-    fn update(&mut self, _: usize, _: &Parameter<f64>, next: &mut [f64]) -> bool {
-        next.fill(f64::NAN);
-        false
-    }
-    fn learning_rate(&self) -> f64 {
-        1.0
-    }
-    fn set_learning_rate(&mut self, _: f64) -> feedforward::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

@@ -93,3 +93,27 @@ pub fn tensors<T: feedforward::Float>(net: &feedforward::Network<T>) -> Vec<Vec<
     }
     out
 }
+
+/// Each of `got` within `1e-12` (relative, absolute below 1) of `expected`'s.
+pub fn assert_close(got: &[f64], expected: &[f64], what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}");
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        assert!((g - e).abs() <= 1e-12 * e.abs().max(1.0), "{what}[{i}]: {g} vs {e}");
+    }
+}
+
+/// Reports a non-finite value in every update, as an optimizer does when a step overflows.
+pub struct Reject;
+
+impl<T: feedforward::Float> feedforward::Optimizer<T> for Reject {
+    fn update(&mut self, _: usize, _: &feedforward::Parameter<T>, next: &mut [T]) -> bool {
+        next.fill(T::lit(f64::NAN));
+        false
+    }
+    fn learning_rate(&self) -> T {
+        T::one()
+    }
+    fn set_learning_rate(&mut self, _: T) -> feedforward::Result<()> {
+        Ok(())
+    }
+}
