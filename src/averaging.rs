@@ -137,11 +137,4 @@ impl<T: Float> Average<T> {
         });
         average.count += 1;
     }
-
-    /// A copy of `network` holding the average.
-    pub(crate) fn applied_to(&self, network: &Network<T>) -> Network<T> {
-        let mut averaged = network.clone();
-        weights::copy_tensors(&mut averaged, &self.tensors);
-        averaged
-    }
 }

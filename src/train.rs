@@ -578,6 +578,7 @@ where
             order.shuffle(&mut rng);
         }
     }
+    let mut averaged_network: Option<Network<T>> = None;
     let mut batch = DMatrix::zeros(0, 0);
     let mut batch_targets = <L::Target as Targets>::Batch::default();
     let mut report = FitReport::default();
@@ -651,10 +652,16 @@ where
         if let Some(averaging) = config.averaging {
             averaging.after_epoch(&mut run.average, network, epoch);
         }
-        // With an average, it is what is validated (and what early stopping keeps).
-        let averaged =
-            run.average.as_ref().filter(|_| data.validation.is_some()).map(|a| a.applied_to(network));
-        let evaluated = averaged.as_ref().unwrap_or(network);
+        // With an average, it is what is validated (and what early stopping keeps), in a copy of
+        // the network made once and given the average's tensors each epoch.
+        let evaluated = match (&run.average, data.validation) {
+            (Some(average), Some(_)) => {
+                let copy = averaged_network.get_or_insert_with(|| network.clone());
+                weights::copy_tensors(copy, &average.tensors);
+                &*copy
+            }
+            _ => &*network,
+        };
         let validation = match data.validation {
             Some((x, y)) => match evaluated.evaluate(x, loss, y) {
                 Ok(v) => Some(v),
