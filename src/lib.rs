@@ -18,6 +18,7 @@
 //! | [`Standardize`] | `standardize.rs` | a fixed per-feature `(x − μ)/σ`, or back, fitted on data and saved with the model |
 //! | [`Sorted`] | `sorted.rs` | each group of output rows sorted: quantiles that never cross |
 //! | [`Residual`] | `residual.rs` | `y = x + body(x)`: a skip connection around any modules, for deep stacks |
+//! | [`ResNetConfig`] | `resnet.rs` | [`Network::resnet`]: the ResNet of tabular deep learning, blocks of normalization → layer → activation → dropout → layer |
 //! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
 //! | [`train`] | `train.rs`, `split.rs`, `lr_finder.rs`, `averaging.rs` | epochs, minibatches, full batch; hold-outs and cross-validation folds, plain, stratified or by groups; the learning-rate range test; weight averaging (EMA, SWA) |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer; CSV tables of any task (`data::table`) |
@@ -67,6 +68,7 @@ mod network;
 pub mod optim;
 mod parallel;
 mod residual;
+mod resnet;
 mod sorted;
 mod split;
 pub mod standardize;
@@ -94,6 +96,7 @@ pub use optim::{
     Adam, AdamConfig, AdamW, DecayScope, Momentum, Optimizer, Rmsprop, RmspropRule, Sgd, SgdConfig,
 };
 pub use residual::Residual;
+pub use resnet::ResNetConfig;
 pub use sorted::Sorted;
 pub use standardize::Standardize;
 

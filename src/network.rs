@@ -246,15 +246,47 @@ impl<T: Float> std::fmt::Display for Network<T> {
             write!(f, " ({frozen} frozen)")?;
         }
         writeln!(f)?;
-        writeln!(f, "{:>3}  {:<11} {:>10}  {:>10}  settings", "", "module", "rows", "parameters")?;
-        self.write_rows(f, "", 0)
+        let mut lines = Vec::new();
+        self.summary_lines("", 0, &mut lines);
+        // Each column as wide as its widest entry (a flat network's: 3, 11, 10 and 10).
+        let width = |min: usize, column: fn(&SummaryLine) -> &str| {
+            lines.iter().map(|l| column(l).chars().count()).fold(min, usize::max)
+        };
+        let number = width(3, |l| &l.number);
+        let kind = width(11, |l| &l.kind);
+        let rows = width(10, |l| &l.rows);
+        let parameters = width(10, |l| &l.parameters);
+        writeln!(
+            f,
+            "{:number$}  {:<kind$} {:>rows$}  {:>parameters$}  settings",
+            "", "module", "rows", "parameters"
+        )?;
+        for l in &lines {
+            let line = format!(
+                "{:<number$}  {:<kind$} {:>rows$}  {:>parameters$}  {}",
+                l.number, l.kind, l.rows, l.parameters, l.settings
+            );
+            writeln!(f, "{}", line.trim_end())?;
+        }
+        Ok(())
     }
+}
+
+/// One module's line of the summary, column by column.
+struct SummaryLine {
+    /// `  1`, or `  1.0` for a module of block 1's body.
+    number: String,
+    /// The kind, indented by the depth of blocks it is in.
+    kind: String,
+    rows: String,
+    parameters: String,
+    settings: String,
 }
 
 impl<T: Float> Network<T> {
     /// The summary's line per module, numbered after `prefix`; the modules of a
     /// [`Residual`](crate::Residual)'s body follow its line, indented.
-    fn write_rows(&self, f: &mut std::fmt::Formatter<'_>, prefix: &str, depth: usize) -> std::fmt::Result {
+    fn summary_lines(&self, prefix: &str, depth: usize, lines: &mut Vec<SummaryLine>) {
         for (i, module) in self.modules.iter().enumerate() {
             let rows =
                 format!("{} → {}", if i == 0 { self.input_rows } else { self.rows[i - 1] }, self.rows[i]);
@@ -273,16 +305,19 @@ impl<T: Float> Network<T> {
                     _ => None,
                 })
                 .collect();
-            let number = format!("{prefix}{i}");
-            let kind = format!("{}{}", "  ".repeat(depth), module.kind());
-            let line =
-                format!("{number:>3}  {kind:<11} {rows:>10}  {parameters:>10}  {}", settings.join(", "));
-            writeln!(f, "{}", line.trim_end())?;
+            let number = if depth == 0 { format!("{i:>3}") } else { format!("{prefix}.{i}") };
+            let line = SummaryLine {
+                number: number.clone(),
+                kind: format!("{}{}", "  ".repeat(depth), module.kind()),
+                rows,
+                parameters: parameters.to_string(),
+                settings: settings.join(", "),
+            };
+            lines.push(line);
             if let Some(block) = module.downcast_ref::<crate::Residual<T>>() {
-                block.body().write_rows(f, &format!("{number}."), depth + 1)?;
+                block.body().summary_lines(&number, depth + 1, lines);
             }
         }
-        Ok(())
     }
 }
 

@@ -240,9 +240,6 @@ impl<T: Float> Module<T> for Residual<T> {
     }
 
     fn describe(&self) -> Option<Map<String, Value>> {
-        Some(Map::from_iter([
-            ("width".to_string(), self.width().into()),
-            ("body".to_string(), weights::architecture(&self.body)),
-        ]))
+        Some(Map::from_iter([("body".to_string(), weights::architecture(&self.body))]))
     }
 }
