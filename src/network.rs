@@ -421,6 +421,51 @@ impl<T: Float> Network<T> {
         Ok(())
     }
 
+    /// This network's modules, then `tail`'s: inputs' preparation (a fitted
+    /// [`Standardize`](crate::Standardize), an [`Embedding`](crate::Embedding) that changes the
+    /// rows) in front of a whole [`Network::resnet`] or [`Network::mlp`].
+    ///
+    /// ```
+    /// use feedforward::{Network, ResNetConfig, Standardize};
+    /// use nalgebra::DMatrix;
+    /// use rand::SeedableRng;
+    /// let x = DMatrix::<f32>::from_fn(3, 10, |i, j| (i * 100 + j) as f32);
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let net = Network::new(3)
+    ///     .push(Standardize::fit(&x)?)?
+    ///     .append(Network::resnet(3, 2, ResNetConfig::default(), &mut rng)?)?;
+    /// assert_eq!(net.modules()[0].kind(), "Standardize");
+    /// assert_eq!(net.modules().len(), 1 + 6);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    ///
+    /// The result keeps this network's L2 coefficient, [seed](Network::with_seed) and step
+    /// count: set the seed after appending a network with dropout.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `tail` does not take this network's output rows;
+    /// [`Error::InvalidHyperparameter`] when `tail`'s L2 coefficient is neither 0 nor this
+    /// network's (it would be lost).
+    pub fn append(mut self, tail: Network<T>) -> Result<Self> {
+        if tail.input_rows != self.output_rows() {
+            return Err(Error::shape(
+                "appended network input",
+                format!("{} rows (the output of the network it follows)", self.output_rows()),
+                format!("{} rows", tail.input_rows),
+            ));
+        }
+        if tail.l2 != T::zero() && tail.l2 != self.l2 {
+            return Err(Error::InvalidHyperparameter {
+                name: "appended network L2",
+                value: tail.l2.as_f64(),
+                requirement: "must be 0 or the L2 of the network it follows (which penalizes all its parameters)",
+            });
+        }
+        self.modules.extend(tail.modules);
+        self.rows.extend(tail.rows);
+        Ok(self)
+    }
+
     /// Removes the module at `index` and returns it, after checking that every later module
     /// takes the rows it then gets. On an error the network is unchanged. With
     /// [`push`](Network::push), this replaces a loaded model's head for fine-tuning (see

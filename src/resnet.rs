@@ -53,7 +53,7 @@ pub struct ResNetConfig {
     /// every block as the identity (the zero-initialized residual branch of Goyal et al.,
     /// 2017; `torchvision`'s `zero_init_residual`), so that a deep stack starts as a shallow
     /// network. The paper draws it as the other layers; here zeros trained as well or better
-    /// (README, "Residual networks").
+    /// (README, "The math", on residual blocks).
     pub block_output_init: Init,
 }
 

@@ -367,6 +367,53 @@ fn tabular_predicts_numeric_columns_of_a_csv_table() {
     assert!(stderr.contains("houses.csv:2: column \"city\": \"Lyon\" is not a number"), "{stderr}");
 }
 
+/// `tabular --blocks`: a ResNet (`Network::resnet`) instead of the one hidden layer, on 601
+/// rows, whose training part (385 rows) would leave a last batch of one sample at 64, which
+/// BatchNorm cannot train on; the saved model holds the blocks. `--width` without `--blocks`
+/// is an error.
+#[test]
+fn tabular_trains_a_resnet_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("houses.csv");
+    let mut text = String::from("area,age,city,price\n");
+    for i in 0..601 {
+        let (area, age) = (30.0 + ((i * 37) % 171) as f64, ((i * 13) % 81) as f64);
+        let (city, rate) = [("Lyon", 3000.0), ("Paris", 9000.0), ("Nice", 5000.0)][(i / 2) % 3];
+        let price = rate * area * (1.0 - age / 300.0);
+        text.push_str(&format!("{area},{age},{city},{price:.0}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let (model, json) = (dir.path().join("houses.safetensors"), dir.path().join("m.json"));
+    let base = [
+        "--csv",
+        csv.to_str().unwrap(),
+        "--task",
+        "regression",
+        "--target",
+        "price",
+        "--categorical",
+        "city",
+    ];
+    let resnet = ["--blocks", "2", "--width", "32", "--dropout", "0.1"];
+    let files = ["--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
+    let run = run_binary(&bin, &[&base[..], &resnet[..], &files[..]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("  2    Residual") && stdout.contains("  3.2    Dropout"), "{stdout}");
+    let m = metrics(&json);
+    assert!(m["test_per_target"][0]["r2"].as_f64().unwrap() > 0.95, "{m}");
+    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    let kinds: Vec<&str> = net.modules().iter().map(|m| m.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["Standardize", "Layer", "Residual", "Residual", "BatchNorm", "Relu", "Layer", "Standardize"]
+    );
+    let run = run_binary(&bin, &[&base[..], &["--width", "32"]].concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("--blocks"), "{stderr}");
+}
+
 /// `tabular --embed`: ratings by user and item ids, each id column embedded (one input row of
 /// class indices, a trainable vector per id) instead of hundreds of one-hot rows. The model
 /// and its plan predict a rating for a new request; bad `--embed` flags are errors.

@@ -248,3 +248,34 @@ Network (f32): 3 inputs → 2 outputs, 194 parameters
 ";
     assert_eq!(net.to_string(), expected);
 }
+
+#[test]
+fn append_puts_an_embedding_in_front_of_a_resnet() {
+    let mut rng = StdRng::seed_from_u64(13);
+    // A price, then a user id of 20 users embedded in 3 rows: 1 + 3 rows into the ResNet.
+    let embed = feedforward::Embedding::<f64>::new(
+        2,
+        &[feedforward::EmbeddingRow { row: 1, categories: 20, dims: 3 }],
+        &mut rng,
+    )
+    .unwrap();
+    let config = ResNetConfig { width: 6, hidden: 8, hidden_dropout: 0.3, ..ResNetConfig::default() };
+    let resnet = Network::<f64>::resnet(4, 2, config, &mut rng).unwrap();
+    let front = Network::new(2).push(embed.clone()).unwrap().with_l2(1e-3).unwrap().with_seed(99);
+    let net = front.append(resnet.clone()).unwrap();
+    assert_eq!((net.input_rows(), net.output_rows(), net.modules().len()), (2, 2, 1 + 6));
+    // Kept from the front: L2 and seed.
+    assert_eq!((net.l2(), net.seed()), (1e-3, 99));
+    let x = DMatrix::from_fn(2, 5, |r, j| if r == 0 { 0.1 * j as f64 } else { (3 * j) as f64 });
+    let embedded = Network::new(2).push(embed).unwrap().output(&x).unwrap();
+    assert_eq!(net.output(&x).unwrap(), resnet.output(&embedded).unwrap());
+
+    // A tail that does not take the front's rows, or whose L2 would be lost.
+    let error = Network::<f64>::new(2).append(resnet.clone()).unwrap_err();
+    assert!(error.to_string().contains("appended network input"), "{error}");
+    let penalized = resnet.with_l2(1e-2).unwrap();
+    let error = Network::<f64>::new(4).append(penalized.clone()).unwrap_err();
+    assert!(matches!(error, Error::InvalidHyperparameter { name: "appended network L2", .. }), "{error}");
+    let same = Network::<f64>::new(4).with_l2(1e-2).unwrap().append(penalized).unwrap();
+    assert_eq!(same.l2(), 1e-2);
+}

@@ -27,6 +27,9 @@
 //! weights, a count of identical rows, a trust in each label): the loss is `SampleWeighted`
 //! over `WeightedTargets`, the validation hold-out carries the weights along, and the test
 //! scores are the weighted metrics (`ConfusionMatrix::weighted` and the like).
+//! `--blocks N` trains a ResNet of `N` blocks instead of the one hidden layer of 32 ReLUs
+//! (`Network::resnet`; `--width` its rows, `--dropout` in each block), with batches of 65
+//! where 64 would leave a last batch of one sample, which its BatchNorms cannot train on.
 //! `--learning-rate` sets Adam's (3e-3); `--find-lr` runs the learning-rate range test
 //! (`train::find_learning_rate`) on the network, loss and optimizer a run would train, prints
 //! its curve and suggestions, and trains nothing.
@@ -63,6 +66,8 @@
 //! cargo run --release --example tabular -- --csv ratings.csv --task regression \
 //!     --target rating --categorical user,item --embed user:16,item:16 --weight-decay 1e-4 \
 //!     --unseen-categories all-zeros --group user
+//! cargo run --release --example tabular -- --csv houses.csv --task regression \
+//!     --target price --categorical city --blocks 4 --width 128 --dropout 0.1
 //! cargo run --release --example tabular -- --csv movies.csv --task multi-label \
 //!     --target comedy,drama,thriller --ignore title
 //! cargo run --release --example tabular -- --csv penguins.csv --target species \
@@ -79,7 +84,8 @@ use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, O
 use feedforward::train::{self, Batching, Data, EarlyStopping, RangeTest, Split, SplitConfig, TrainConfig};
 use feedforward::{
     Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, Init, Layer, Loss, MeanSquaredError,
-    Network, PerSampleLoss, SampleWeighted, SoftmaxCrossEntropy, Standardize, Targets, WeightedTargets,
+    Network, PerSampleLoss, ResNetConfig, SampleWeighted, SoftmaxCrossEntropy, Standardize, Targets,
+    WeightedTargets,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -138,6 +144,18 @@ struct Args {
     /// vectors, not on the biases.
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f32,
+    /// Instead of one hidden layer of 32 ReLUs, a ResNet of this many blocks
+    /// (`Network::resnet`: each block BatchNorm → layer → ReLU → dropout → layer, added back;
+    /// then BatchNorm, ReLU and the output layer).
+    #[arg(long)]
+    blocks: Option<usize>,
+    /// The ResNet's width: the rows its blocks add to (each block's hidden layer has twice as
+    /// many).
+    #[arg(long, default_value_t = 64, requires = "blocks")]
+    width: usize,
+    /// Drop probability after each ResNet block's hidden layer.
+    #[arg(long, default_value_t = 0.0, requires = "blocks")]
+    dropout: f64,
     /// Adam's learning rate (`--find-lr` suggests one).
     #[arg(long, default_value_t = 3e-3)]
     learning_rate: f32,
@@ -299,8 +317,8 @@ enum Outcome {
 }
 
 /// Trains a network with `outputs` output rows on `fit` (stopping early on its held-out rows):
-/// standardized inputs (the embedded rows' vectors after them), one hidden layer of 32 ReLUs,
-/// then the last module of `ends`, by Adam. With `--find-lr`, runs the range test on that
+/// standardized inputs (the embedded rows' vectors after them), one hidden layer of 32 ReLUs
+/// or the ResNet of `--blocks`, then the last module of `ends`, by Adam. With `--find-lr`, runs the range test on that
 /// network instead.
 fn train<L: Loss<f32> + ?Sized>(
     args: &Args,
@@ -319,9 +337,23 @@ fn train<L: Loss<f32> + ?Sized>(
         net = net.push(embedding)?;
     }
     let width = net.output_rows();
-    net = net
-        .push(Layer::new(width, 32, Init::He, rng).with_activation(Activation::Relu))?
-        .push(Layer::new(32, outputs, Init::He, rng))?;
+    let layers = match args.blocks {
+        None => Network::new(width)
+            .push(Layer::new(width, 32, Init::He, rng).with_activation(Activation::Relu))?
+            .push(Layer::new(32, outputs, Init::He, rng))?,
+        Some(blocks) => {
+            let config = ResNetConfig {
+                blocks,
+                width: args.width,
+                hidden: 2 * args.width,
+                hidden_dropout: args.dropout,
+                ..ResNetConfig::default()
+            };
+            Network::resnet(width, outputs, config, rng)?
+        }
+    };
+    // The dropout masks' stream, if the ResNet drops.
+    net = net.append(layers)?.with_seed(args.seed);
     if let Some(last) = last {
         net = net.push(last)?;
     }
@@ -331,7 +363,8 @@ fn train<L: Loss<f32> + ?Sized>(
         ..AdamConfig::default()
     };
     let mut optimizer = Adam::new(config)?;
-    let batch_size = 64;
+    // BatchNorm (in a ResNet's blocks) cannot train on a last batch of one sample.
+    let batch_size = if fit.inputs.ncols() % 64 == 1 { 65 } else { 64 };
     if args.find_lr {
         let test = RangeTest { batch_size, seed: args.seed, ..RangeTest::default() };
         let data = Data::new(&fit.inputs, <L::Target as Targets>::view(&fit.targets));
