@@ -374,6 +374,15 @@ pub trait Module<T: Float>: ModuleClone<T> + std::fmt::Debug + Send + Sync + std
         self.forward(input, output);
     }
 
+    /// `output = f(input)` as in inference, given the module mutably: what
+    /// [`Network::forward`](crate::Network::forward) calls, the inference pass into buffers the
+    /// network owns. A module that holds buffers of its own (a
+    /// [`Residual`](crate::Residual)'s body) reuses them here instead of allocating; the output
+    /// must be [`forward`](Module::forward)'s. Default: `forward`.
+    fn forward_mut(&mut self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
+        self.forward(input, output);
+    }
+
     /// Given `input`, `output = f(input)` and `grad_output = dL/d(output)`: **overwrite** each
     /// parameter's gradient with `dL/dP`, and, when `grad_input` is given, overwrite it with
     /// `dL/d(input)`. A network does not ask the lowest module with a trainable parameter for

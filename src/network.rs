@@ -323,8 +323,10 @@ impl<T: Float> Network<T> {
 
 /// How the modules run in [`Network::forward_into_buffers`].
 enum Pass<'c> {
-    /// [`Module::forward`]: no dropout.
+    /// [`Module::forward_mut`]: no dropout.
     Inference,
+    /// [`Module::forward_mut`] inside a composite module, with no input check (as `Within`).
+    InferenceWithin,
     /// [`Module::forward_train`], drawing the step's random numbers.
     Training,
     /// [`Module::forward_train`], reusing the last draw.
@@ -965,11 +967,11 @@ impl<T: Float> Network<T> {
             ensure_shape(output, self.rows[i], batch);
             let input = if i == 0 { x } else { &done[i - 1] };
             let context = || TrainContext::new(self.seed, step, i);
-            if !matches!(pass, Pass::Within(_)) {
+            if !matches!(pass, Pass::Within(_) | Pass::InferenceWithin) {
                 module.check_input(input)?;
             }
             match &mut pass {
-                Pass::Inference => module.forward(input, output),
+                Pass::Inference | Pass::InferenceWithin => module.forward_mut(input, output),
                 Pass::Training => module.forward_train(input, output, &mut context()),
                 Pass::Replay => module.forward_train(input, output, &mut context().replaying()),
                 Pass::Within(composite) => module.forward_train(input, output, &mut composite.child(i)),
@@ -1026,6 +1028,13 @@ impl<T: Float> Network<T> {
     pub(crate) fn output_within(&self, x: &DMatrix<T>, output: &mut DMatrix<T>) {
         self.run_inference(x, ModuleInputs::Trusted, output)
             .expect("a pass without input checks cannot fail");
+    }
+
+    /// Inside a composite module: the inference pass on `x` into the network's buffers, no
+    /// module checking its input; returns the output.
+    pub(crate) fn forward_mut_within(&mut self, x: &DMatrix<T>) -> &DMatrix<T> {
+        self.forward_into_buffers(x, Pass::InferenceWithin).expect("a pass without input checks cannot fail");
+        self.buffers.activations.last().expect("a composite's network has a module")
     }
 
     /// Inside a composite module: the training pass on `x` into the network's buffers, each

@@ -35,8 +35,9 @@ use serde_json::{Map, Value};
 /// - Inside a block, the modules after the body's first do not check their input
 ///   ([`Module::check_input`]): the network checks the block's input, which is the first
 ///   module's.
-/// - Training steps allocate nothing once the batch shape is steady (the body keeps its own
-///   buffers); inference allocates the body's activations, as [`Network::output`] does.
+/// - Training steps and [`Network::forward`] allocate nothing once the batch shape is steady
+///   (the body keeps its own buffers); `&self` inference ([`Network::output`]) allocates the
+///   body's activations, as it does the network's.
 /// - [`Network::recompute_batch_norm`] reaches a [`BatchNorm`](crate::BatchNorm) inside a
 ///   block.
 ///
@@ -179,6 +180,13 @@ impl<T: Float> Module<T> for Residual<T> {
     fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
         self.body.output_within(input, output);
         add_into(input.as_slice(), output.as_mut_slice());
+    }
+
+    /// `y = x + body(x)`, the body as in inference, into the body's buffers: no allocation at
+    /// a steady batch size.
+    fn forward_mut(&mut self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
+        let body = self.body.forward_mut_within(input);
+        sum_into(input.as_slice(), body.as_slice(), output.as_mut_slice());
     }
 
     /// `y = x + body(x)`, the body as in a training step: each body module gets a stream of its

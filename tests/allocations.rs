@@ -1,6 +1,7 @@
 //! A training step at a steady batch size allocates nothing of its own: activations, deltas,
 //! gradients, normalization statistics and optimizer state live in buffers reused across
-//! steps. Nor does an inference pass into the network's buffers (`Network::forward`).
+//! steps. Nor does an inference pass into the network's buffers (`Network::forward`), through
+//! a `Residual` block too.
 //!
 //! The matrix-product backend (the `gemm` crate) allocates its packing buffers inside each call,
 //! which this crate cannot hand it. So the test counts every allocation during steady-state
@@ -150,22 +151,32 @@ fn steady_residual_steps(threads: usize, x: &DMatrix<f32>, y: &[usize]) {
         };
         net.push(last).unwrap()
     };
+    // The allocations of STEPS training steps, then of STEPS inference passes into buffers.
     let steady = |mut net: Network<f32>| {
         let mut opt = Rmsprop::elementwise(1e-3).unwrap();
         for _ in 0..2 {
             net.train_step(x, &SoftmaxCrossEntropy::new(), y, &mut opt).unwrap();
         }
-        count(|| {
+        let steps = count(|| {
             for _ in 0..STEPS {
                 net.train_step(x, &SoftmaxCrossEntropy::new(), y, &mut opt).unwrap();
             }
-        })
+        });
+        net.forward(x).unwrap();
+        let passes = count(|| {
+            for _ in 0..STEPS {
+                net.forward(x).unwrap();
+            }
+        });
+        (steps, passes)
     };
     let (plain, residual) = (steady(build(false)), steady(build(true)));
     eprintln!(
-        "{threads} thread(s), Residual, {STEPS} steps: {residual} allocations; without the block: {plain}"
+        "{threads} thread(s), Residual, {STEPS} steps and forward passes: {residual:?} allocations; \
+         without the block: {plain:?}"
     );
-    assert_eq!(residual, plain, "{threads} thread(s): a step through Residual allocated");
+    assert_eq!(residual.0, plain.0, "{threads} thread(s): a step through Residual allocated");
+    assert_eq!(residual.1, plain.1, "{threads} thread(s): Network::forward through Residual allocated");
 }
 
 /// The default MNIST network, or with a normalization between its hidden layer and the ReLU:

@@ -2,7 +2,7 @@
 //! differences (alone, and in a network with BatchNorm and Dropout in the body); model files
 //! with nested blocks and a module of the caller's in a body; bad bodies; a rejected step; the
 //! same run on any thread count; a deep stack of blocks that trains, further than as deep a
-//! plain stack.
+//! plain stack; inference into the network's buffers as shared inference.
 
 use feedforward::gradcheck::{self, Config};
 use feedforward::serde_json::{Map, Value};
@@ -209,6 +209,32 @@ fn a_model_file_with_a_bad_block_is_an_error_naming_it() {
     assert!(err.contains("module 1 (Residual): body: module 0 (Conv2d)"), "{err}");
     let err = load_with_architecture(|a| a["modules"][1]["body"]["input_rows"] = 5.into());
     assert!(err.contains("module 1 (Residual)"), "{err}");
+}
+
+#[test]
+fn inference_into_buffers_gives_the_outputs_of_shared_inference() {
+    // A block with BatchNorm and Dropout in its body, a block in a block; trained a few steps
+    // so that the running statistics and the training buffers hold something.
+    let mut net = dropping(30);
+    let nested =
+        Network::new(8).push(Residual::new(body(8, 4, &mut StdRng::seed_from_u64(31))).unwrap()).unwrap();
+    net = net.insert(2, Residual::new(nested).unwrap()).unwrap();
+    let (x, y) = (random::<f32>(2, 40, 32), random::<f32>(1, 40, 33));
+    let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+    for _ in 0..3 {
+        net.train_step(&x, &MeanSquaredError, &y, &mut adam).unwrap();
+    }
+    for batch in [40, 7, 40] {
+        let x = random::<f32>(2, batch, 34 + batch as u64);
+        let shared = net.output(&x).unwrap();
+        assert_eq!(net.forward(&x).unwrap(), &shared, "batch {batch}");
+    }
+    // A pass into the buffers between steps changes nothing of the training.
+    let mut twin = net.clone();
+    net.forward(&x).unwrap();
+    net.train_step(&x, &MeanSquaredError, &y, &mut adam.clone()).unwrap();
+    twin.train_step(&x, &MeanSquaredError, &y, &mut adam).unwrap();
+    assert_eq!(tensors(&net), tensors(&twin));
 }
 
 #[test]
