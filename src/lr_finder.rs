@@ -5,7 +5,7 @@
 //! `feedforward::train::find_learning_rate`.
 
 use crate::loss::Loss;
-use crate::train::{self, Batching, Data, Event, Flow, Schedule, TrainConfig};
+use crate::train::{self, Batching, Data, Event, Flow, LastBatch, Schedule, TrainConfig};
 use crate::{Error, Float, Network, Optimizer, Result};
 
 /// The settings of [`find_learning_rate`], with fastai's defaults but for the smoothing.
@@ -19,6 +19,9 @@ pub struct RangeTest {
     pub steps: usize,
     /// Samples per step, reshuffled on each pass over the data (default 64).
     pub batch_size: usize,
+    /// What a pass's short last batch does, as in [`TrainConfig::last_batch`] (default:
+    /// [`LastBatch::Keep`]; [`LastBatch::Drop`] for a network with BatchNorm).
+    pub last_batch: LastBatch,
     /// Seed of the shuffling (default 0).
     pub seed: u64,
     /// Weight of the past in the running mean of the loss, `β` in `m = β·m + (1 − β)·loss`,
@@ -40,6 +43,7 @@ impl Default for RangeTest {
             end: 10.0,
             steps: 100,
             batch_size: 64,
+            last_batch: LastBatch::Keep,
             seed: 0,
             smoothing: 0.9,
             divergence: 4.0,
@@ -205,15 +209,16 @@ where
     let mut net = network.clone();
     let rate = optimizer.learning_rate();
     optimizer.set_learning_rate(T::lit(config.start))?;
-    let per_epoch = data.inputs.ncols().div_ceil(config.batch_size).max(1);
-    let run = TrainConfig {
-        epochs: config.steps.div_ceil(per_epoch),
+    let mut run = TrainConfig {
         batching: Batching::Minibatch { size: config.batch_size, shuffle: true },
+        last_batch: config.last_batch,
         seed: config.seed,
         max_steps: Some(config.steps),
         schedule: Schedule::Ramp { final_factor: config.end / config.start },
         ..TrainConfig::default()
     };
+    // Passes enough for the steps (fit refuses a set too small for one batch it would train).
+    run.epochs = config.steps.div_ceil(run.steps_per_epoch(data.inputs.ncols()).max(1));
     let mut report = RangeTestReport::default();
     let (beta, mut mean, mut lowest) = (config.smoothing, 0.0, f64::INFINITY);
     let on_event = |event: Event<'_>, _: &Network<T>, optimizer: &O| {

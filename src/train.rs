@@ -3,6 +3,7 @@
 //!
 //! | setting ([`TrainConfig`]) | what it does |
 //! |---|---|
+//! | `last_batch` | a short last minibatch trained on or skipped ([`LastBatch`]; BatchNorm cannot train on one sample) |
 //! | `schedule` | learning rate per step or epoch: [`Schedule`] (constant, step, exponential, cosine, warm-up then cosine, reduce-on-plateau) |
 //! | `clip_grad_norm` | gradients scaled to a global norm before each update |
 //! | `early_stopping` | stop when the validation loss stalls; keep the best epoch's weights |
@@ -53,6 +54,20 @@ pub enum Batching {
         /// Reshuffle before every epoch (seeded by [`TrainConfig::seed`]).
         shuffle: bool,
     },
+}
+
+/// What [`fit`] does with an epoch's last minibatch when the samples do not divide into
+/// batches of [`Batching::Minibatch`]'s size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LastBatch {
+    /// Train on it: a smaller last step. A module that cannot train on so few samples (a
+    /// [`BatchNorm`](crate::BatchNorm) on one) makes [`fit`] an error before the first step.
+    #[default]
+    Keep,
+    /// Skip it (PyTorch's `drop_last=True`): every step sees `size` samples, as BatchNorm
+    /// wants. Shuffled, the samples skipped differ from epoch to epoch; unshuffled, the same
+    /// last `samples % size` never train. A training set smaller than one batch is an error.
+    Drop,
 }
 
 /// How the learning rate changes over a run, relative to the optimizer's rate when [`fit`]
@@ -243,6 +258,8 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// How an epoch is cut into steps.
     pub batching: Batching,
+    /// What a short last minibatch of an epoch does ([`LastBatch`]; default: it trains).
+    pub last_batch: LastBatch,
     /// Seed of the shuffling order.
     pub seed: u64,
     /// Stop after this many steps even if epochs remain (`None`: run every epoch).
@@ -274,6 +291,7 @@ impl Default for TrainConfig {
         TrainConfig {
             epochs: 1,
             batching: Batching::Full,
+            last_batch: LastBatch::Keep,
             seed: 0,
             max_steps: None,
             schedule: Schedule::Constant,
@@ -292,7 +310,10 @@ impl TrainConfig {
     pub fn steps_per_epoch(&self, samples: usize) -> usize {
         match self.batching {
             Batching::Full => 1,
-            Batching::Minibatch { size, .. } => samples.div_ceil(size.max(1)),
+            Batching::Minibatch { size, .. } => match self.last_batch {
+                LastBatch::Keep => samples.div_ceil(size.max(1)),
+                LastBatch::Drop => samples / size.max(1),
+            },
         }
     }
 }
@@ -496,10 +517,18 @@ where
             requirement: "must be at least 1",
         });
     }
+    if config.steps_per_epoch(samples) == 0 {
+        return Err(Error::shape(
+            "training set",
+            "at least one batch (LastBatch::Drop skips a short last batch)",
+            plural(samples, "sample"),
+        ));
+    }
     // Every batch size the epochs will use, checked before the first step (BatchNorm needs 2).
-    let (size, last) = match config.batching {
-        Batching::Full => (samples, samples),
-        Batching::Minibatch { size, .. } => (size.min(samples), samples % size),
+    let (size, last) = match (config.batching, config.last_batch) {
+        (Batching::Full, _) => (samples, samples),
+        (Batching::Minibatch { size, .. }, LastBatch::Keep) => (size.min(samples), samples % size),
+        (Batching::Minibatch { size, .. }, LastBatch::Drop) => (size, 0),
     };
     for module in network.modules() {
         module.check_training_batch(size)?;
@@ -556,6 +585,10 @@ where
     if let Some(averaging) = config.averaging {
         identity["averaging"] = format!("{averaging:?}").into();
     }
+    // Only when it is not the default, so that checkpoints written before it existed resume.
+    if config.last_batch != LastBatch::Keep {
+        identity["last_batch"] = format!("{:?}", config.last_batch).into();
+    }
     let mut run = match &config.resume {
         Some(path) => checkpoint::load(path, network, optimizer, &identity)?,
         None => RunState {
@@ -596,7 +629,8 @@ where
         }
         let (mut loss_sum, mut correct, mut seen, mut classifies, mut rate) = (0.0, 0.0, 0usize, true, 0.0);
         let mut stop = false;
-        for chunk in order.chunks(size) {
+        let steps = config.steps_per_epoch(samples);
+        for chunk in order.chunks(size).take(steps) {
             if run.step == total_steps {
                 break;
             }

@@ -368,9 +368,9 @@ fn tabular_predicts_numeric_columns_of_a_csv_table() {
 }
 
 /// `tabular --blocks`: a ResNet (`Network::resnet`) instead of the one hidden layer, on 601
-/// rows, whose training part (385 rows) would leave a last batch of one sample at 64, which
-/// BatchNorm cannot train on; the saved model holds the blocks. `--width` without `--blocks`
-/// is an error.
+/// rows, whose training part (385 rows) leaves a last batch of one sample at 64, which
+/// BatchNorm cannot train on (skipped: `LastBatch::Drop`, in training and in the range test of
+/// `--find-lr`); the saved model holds the blocks. `--width` without `--blocks` is an error.
 #[test]
 fn tabular_trains_a_resnet_when_asked() {
     let dir = tempfile::tempdir().unwrap();
@@ -408,6 +408,14 @@ fn tabular_trains_a_resnet_when_asked() {
     assert_eq!(
         kinds,
         ["Standardize", "Layer", "Residual", "Residual", "BatchNorm", "Relu", "Layer", "Standardize"]
+    );
+    // The range test on the same network skips the batch of one too.
+    let run = run_binary(&bin, &[&base[..], &resnet[..], &["--find-lr"]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && stdout.contains("steepest fall"),
+        "{}{stdout}",
+        String::from_utf8_lossy(&run.stderr)
     );
     let run = run_binary(&bin, &[&base[..], &["--width", "32"]].concat());
     let stderr = String::from_utf8_lossy(&run.stderr);

@@ -1,11 +1,12 @@
 //! The training loop's features: validation each epoch, early stopping, schedules, gradient
-//! clipping, checkpoints and bit-exact resume, and a NaN step that leaves no trace.
+//! clipping, checkpoints and bit-exact resume, a NaN step that leaves no trace, and a short
+//! last minibatch kept or skipped.
 
 mod common;
 
 use feedforward::optim::{DecayScope, Momentum, SgdConfig};
 use feedforward::train::{
-    self, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, Plateau, Position, Schedule,
+    self, Batching, Checkpointing, Data, EarlyStopping, Event, Flow, LastBatch, Plateau, Position, Schedule,
     SplitConfig, TrainConfig,
 };
 use feedforward::{
@@ -355,6 +356,12 @@ fn a_checkpoint_from_another_run_is_refused_and_changes_nothing() {
             Box::new(Adam::with_learning_rate(1e-2).unwrap()),
         ),
         ("another optimizer", config.clone(), fresh.clone(), Box::new(Sgd::with_learning_rate(0.1).unwrap())),
+        (
+            "another last batch (60 samples in batches of 8 leave 4)",
+            TrainConfig { last_batch: LastBatch::Drop, ..config.clone() },
+            fresh.clone(),
+            Box::new(Adam::with_learning_rate(1e-2).unwrap()),
+        ),
     ];
     for (what, config, mut n, mut opt) in cases {
         let before = weights(&n);
@@ -389,6 +396,63 @@ fn a_checkpoint_from_another_run_is_refused_and_changes_nothing() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("not a checkpoint"), "{e}");
+}
+
+#[test]
+fn a_short_last_batch_trains_or_is_skipped() {
+    // 61 samples in batches of 10: six of 10, then one of 1.
+    let (x, y) = blobs(61, 3);
+    let config = TrainConfig {
+        epochs: 3,
+        batching: Batching::Minibatch { size: 10, shuffle: true },
+        ..TrainConfig::default()
+    };
+    let batch_sizes = |net: &mut Network<f32>, config: &TrainConfig| {
+        let mut sizes = Vec::new();
+        let mut adam = Adam::with_learning_rate(1e-2).unwrap();
+        let fitted = train::fit(
+            net,
+            &mut adam,
+            &SoftmaxCrossEntropy::new(),
+            Data::new(&x, &y),
+            config,
+            |event, _, _| {
+                if let Event::Step(p) = event {
+                    sizes.push(p.report.batch_size);
+                }
+            },
+        );
+        fitted.map(|_| sizes)
+    };
+    let keep = [10, 10, 10, 10, 10, 10, 1];
+    assert_eq!(batch_sizes(&mut net(1), &config).unwrap(), keep.repeat(3));
+    assert_eq!(config.steps_per_epoch(61), 7);
+
+    // BatchNorm cannot train on the batch of one: refused before the first step, unless skipped.
+    let normalized =
+        MlpConfig { normalization: feedforward::Normalization::BatchNorm, ..MlpConfig::default() };
+    let mut bn = Network::mlp(&[2, 16, 3], normalized, &mut StdRng::seed_from_u64(2)).unwrap();
+    let before = weights(&bn);
+    let e = batch_sizes(&mut bn, &config).unwrap_err();
+    assert!(e.to_string().contains("BatchNorm training batch"), "{e}");
+    assert_eq!(weights(&bn), before);
+    let drop = TrainConfig { last_batch: LastBatch::Drop, ..config.clone() };
+    assert_eq!(batch_sizes(&mut bn, &drop).unwrap(), vec![10; 18]);
+    assert_eq!(drop.steps_per_epoch(61), 6);
+    assert_ne!(weights(&bn), before);
+
+    // Fewer samples than a batch leave nothing to train on.
+    let (x9, y9) = blobs(9, 4);
+    let e = train::fit(
+        &mut net(1),
+        &mut Adam::with_learning_rate(1e-2).unwrap(),
+        &SoftmaxCrossEntropy::new(),
+        Data::new(&x9, &y9),
+        &drop,
+        |_, _, _| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::ShapeMismatch { .. }) && e.to_string().contains("at least one batch"), "{e}");
 }
 
 /// `y = x ⊙ s` with a trainable `s`; a shared switch makes its gradient NaN, to poison the

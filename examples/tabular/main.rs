@@ -28,8 +28,8 @@
 //! over `WeightedTargets`, the validation hold-out carries the weights along, and the test
 //! scores are the weighted metrics (`ConfusionMatrix::weighted` and the like).
 //! `--blocks N` trains a ResNet of `N` blocks instead of the one hidden layer of 32 ReLUs
-//! (`Network::resnet`; `--width` its rows, `--dropout` in each block), with batches of 65
-//! where 64 would leave a last batch of one sample, which its BatchNorms cannot train on.
+//! (`Network::resnet`; `--width` its rows, `--dropout` in each block), skipping each epoch's
+//! short last batch (`LastBatch::Drop`): its BatchNorms cannot train on one sample.
 //! `--learning-rate` sets Adam's (3e-3); `--find-lr` runs the learning-rate range test
 //! (`train::find_learning_rate`) on the network, loss and optimizer a run would train, prints
 //! its curve and suggestions, and trains nothing.
@@ -81,7 +81,9 @@ mod task;
 use clap::{Parser, ValueEnum};
 use data::{CLASSES, Csv, Cut, Source, cuts, synthetic};
 use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot, UnseenCategories};
-use feedforward::train::{self, Batching, Data, EarlyStopping, RangeTest, Split, SplitConfig, TrainConfig};
+use feedforward::train::{
+    self, Batching, Data, EarlyStopping, LastBatch, RangeTest, Split, SplitConfig, TrainConfig,
+};
 use feedforward::{
     Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, Init, Layer, Loss, MeanSquaredError,
     Network, PerSampleLoss, ResNetConfig, SampleWeighted, SoftmaxCrossEntropy, Standardize, Targets,
@@ -363,10 +365,11 @@ fn train<L: Loss<f32> + ?Sized>(
         ..AdamConfig::default()
     };
     let mut optimizer = Adam::new(config)?;
-    // BatchNorm (in a ResNet's blocks) cannot train on a last batch of one sample.
-    let batch_size = if fit.inputs.ncols() % 64 == 1 { 65 } else { 64 };
+    let batch_size = 64;
+    // A ResNet's BatchNorms cannot train on a last batch of one sample: its steps all take 64.
+    let last_batch = if args.blocks.is_some() { LastBatch::Drop } else { LastBatch::Keep };
     if args.find_lr {
-        let test = RangeTest { batch_size, seed: args.seed, ..RangeTest::default() };
+        let test = RangeTest { batch_size, last_batch, seed: args.seed, ..RangeTest::default() };
         let data = Data::new(&fit.inputs, <L::Target as Targets>::view(&fit.targets));
         print!("{}", train::find_learning_rate(&net, &mut optimizer, loss, data, &test)?);
         return Ok(Outcome::RangeTest);
@@ -374,6 +377,7 @@ fn train<L: Loss<f32> + ?Sized>(
     let config = TrainConfig {
         epochs: 100,
         batching: Batching::Minibatch { size: batch_size, shuffle: true },
+        last_batch,
         seed: args.seed,
         early_stopping: Some(EarlyStopping { patience: 5, ..EarlyStopping::default() }),
         ..TrainConfig::default()
