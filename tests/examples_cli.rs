@@ -422,6 +422,60 @@ fn tabular_trains_a_resnet_when_asked() {
     assert!(!run.status.success() && stderr.contains("--blocks"), "{stderr}");
 }
 
+/// `tabular --quantiles`: `y = 3x + z + (0.2 + |x|)·ε` with `ε ~ N(0, 1)`, a spread that grows
+/// with `|x|`. Each quantile's share of test rows below it is near its level, the interval
+/// between the outer two holds about its share, and the saved model's interval is wider where
+/// the noise is. Quantiles of a classification, or out of order, are errors.
+#[test]
+fn tabular_predicts_quantiles_of_a_csv_table() {
+    use rand::{RngExt, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("spread.csv");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut text = String::from("x,z,y\n");
+    for _ in 0..4000 {
+        let (x, z) = (rng.random_range(-2.0..2.0f64), rng.random_range(0.0..1.0f64));
+        // Box–Muller.
+        let (u, v) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0f64));
+        let noise = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+        text.push_str(&format!("{x:.4},{z:.4},{:.4}\n", 3.0 * x + z + (0.2 + x.abs()) * noise));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let (model, json) = (dir.path().join("spread.safetensors"), dir.path().join("m.json"));
+    let base = ["--csv", csv.to_str().unwrap(), "--task", "regression", "--target", "y"];
+    let files = ["--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
+    let run = run_binary(&bin, &[&base[..], &["--quantiles", "0.1,0.5,0.9"], &files[..]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("y τ 0.9") && stdout.contains("the 0.1–0.9 interval holds"), "{stdout}");
+    let m = metrics(&json);
+    let target = &m["test_per_target"][0];
+    for (k, tau) in [0.1, 0.5, 0.9].into_iter().enumerate() {
+        let below = target["quantiles"][k]["below"].as_f64().unwrap();
+        assert!((below - tau).abs() < 0.08, "quantile {tau}: {below} of the test rows below it; {m}");
+    }
+    let holds = m["test_interval_holds"].as_f64().unwrap();
+    assert!((0.65..0.9).contains(&holds), "{m}");
+    let metadata = feedforward::weights::metadata(&model).unwrap();
+    assert_eq!(metadata["quantiles"], "[0.1,0.5,0.9]");
+    // The interval at x = 2 against x = 0: the noise's spread is 11 times as wide there.
+    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    let y = net.output(&nalgebra::DMatrix::from_row_slice(2, 2, &[0.0, 2.0, 0.5, 0.5])).unwrap();
+    let (narrow, wide) = (y[(2, 0)] - y[(0, 0)], y[(2, 1)] - y[(0, 1)]);
+    assert!(narrow > 0.0 && wide > 3.0 * narrow, "interval at x = 0: {narrow}, at x = 2: {wide}");
+
+    let run = run_binary(&bin, &["--csv", csv.to_str().unwrap(), "--target", "y", "--quantiles", "0.5"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("--quantiles: the target columns of a regression"),
+        "{stderr}"
+    );
+    let run = run_binary(&bin, &[&base[..], &["--quantiles", "0.9,0.1"]].concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("not in increasing order"), "{stderr}");
+}
+
 /// `tabular --embed`: ratings by user and item ids, each id column embedded (one input row of
 /// class indices, a trainable vector per id) instead of hundreds of one-hot rows. The model
 /// and its plan predict a rating for a new request; bad `--embed` flags are errors.

@@ -37,7 +37,9 @@
 //! `--task` says what the target columns are (`task.rs`): `classification` (one column of
 //! classes, the default), `regression` (one or more numeric columns, predicted in their own
 //! units: the model ends in the inverse of a `Standardize` fitted on the training targets) or
-//! `multi-label` (one or more 0/1 columns, a sigmoid per label).
+//! `multi-label` (one or more 0/1 columns, a sigmoid per label). A regression with
+//! `--quantiles 0.1,0.5,0.9` learns those quantiles of each column instead of its mean (the
+//! pinball loss, `Quantile`; a `Sorted` keeps them in order): a median and an interval.
 //!
 //! `--folds K` cross-validates instead of holding out one test part: the rows are cut into `K`
 //! parts (`train::folds`, or `stratified_folds` for a classification, with the table's twins),
@@ -68,6 +70,8 @@
 //!     --unseen-categories all-zeros --group user
 //! cargo run --release --example tabular -- --csv houses.csv --task regression \
 //!     --target price --categorical city --blocks 4 --width 128 --dropout 0.1
+//! cargo run --release --example tabular -- --csv houses.csv --task regression \
+//!     --target price --categorical city --quantiles 0.1,0.5,0.9
 //! cargo run --release --example tabular -- --csv movies.csv --task multi-label \
 //!     --target comedy,drama,thriller --ignore title
 //! cargo run --release --example tabular -- --csv penguins.csv --target species \
@@ -85,9 +89,9 @@ use feedforward::train::{
     self, Batching, Data, EarlyStopping, LastBatch, RangeTest, Split, SplitConfig, TrainConfig,
 };
 use feedforward::{
-    Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, Init, Layer, Loss, MeanSquaredError,
-    Network, PerSampleLoss, ResNetConfig, SampleWeighted, SoftmaxCrossEntropy, Standardize, Targets,
-    WeightedTargets,
+    Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, Init, Layer, Loss, MeanSquaredError, Module,
+    Network, PerSampleLoss, Quantile, ResNetConfig, SampleWeighted, SoftmaxCrossEntropy, Sorted, Standardize,
+    Targets, WeightedTargets,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -158,6 +162,11 @@ struct Args {
     /// Drop probability after each ResNet block's hidden layer.
     #[arg(long, default_value_t = 0.0, requires = "blocks")]
     dropout: f64,
+    /// With --task regression: learn these quantiles of each target column instead of its
+    /// mean, comma-separated in increasing order, each in (0, 1): `0.1,0.5,0.9` predicts a
+    /// median and an 80% interval (pinball loss; `Sorted` keeps them from crossing).
+    #[arg(long, value_delimiter = ',', requires = "csv")]
+    quantiles: Vec<f64>,
     /// Adam's learning rate (`--find-lr` suggests one).
     #[arg(long, default_value_t = 3e-3)]
     learning_rate: f32,
@@ -306,8 +315,9 @@ struct Ends {
     /// After the inputs' standardization, the embedding of the columns `--embed` names (their
     /// rows of indices left out of the standardization).
     embedding: Option<Embedding<f32>>,
-    /// A regression's way back to its targets' units.
-    last: Option<Standardize<f32>>,
+    /// After the layers: a regression's way back to its targets' units, after the sorting of
+    /// its quantiles (`--quantiles`).
+    last: Vec<Box<dyn Module<f32>>>,
 }
 
 /// What [`train`] did.
@@ -320,8 +330,8 @@ enum Outcome {
 
 /// Trains a network with `outputs` output rows on `fit` (stopping early on its held-out rows):
 /// standardized inputs (the embedded rows' vectors after them), one hidden layer of 32 ReLUs
-/// or the ResNet of `--blocks`, then the last module of `ends`, by Adam. With `--find-lr`, runs the range test on that
-/// network instead.
+/// or the ResNet of `--blocks`, then the last modules of `ends`, by Adam. With `--find-lr`,
+/// runs the range test on that network instead.
 fn train<L: Loss<f32> + ?Sized>(
     args: &Args,
     fit: &Split<f32, <L::Target as Targets>::Batch>,
@@ -356,8 +366,8 @@ fn train<L: Loss<f32> + ?Sized>(
     };
     // The dropout masks' stream, if the ResNet drops.
     net = net.append(layers)?.with_seed(args.seed);
-    if let Some(last) = last {
-        net = net.push(last)?;
+    for module in last {
+        net.push_boxed(module)?;
     }
     let config = AdamConfig {
         learning_rate: args.learning_rate,
@@ -421,7 +431,7 @@ struct Training<'a> {
 }
 
 /// Holds out a fifth of `x` for validation, then trains under the loss `setup` makes from the
-/// kept rows' targets (with the last module it gives), each row weighted by its `--weight`.
+/// kept rows' targets (with the last modules it gives), each row weighted by its `--weight`.
 fn fit_task<L, S>(
     args: &Args,
     x: &DMatrix<f32>,
@@ -432,7 +442,7 @@ fn fit_task<L, S>(
 ) -> Result<Outcome, Box<dyn std::error::Error>>
 where
     L: PerSampleLoss<f32>,
-    S: FnOnce(&L::Target) -> feedforward::Result<(L, Option<Standardize<f32>>)>,
+    S: FnOnce(&L::Target) -> feedforward::Result<(L, Vec<Box<dyn Module<f32>>>)>,
 {
     let Training { groups, labels, weights, outputs, embedding, narration } = training;
     let validation = SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 1 };
@@ -493,7 +503,7 @@ fn evaluate(
                 if narration == Narration::Full {
                     println!("training samples per class {counts:?}, class weights {weights:.2?}");
                 }
-                Ok((SoftmaxCrossEntropy::new().with_class_weights(weights)?, None))
+                Ok((SoftmaxCrossEntropy::new().with_class_weights(weights)?, Vec::new()))
             };
             let training = training(Some(&labels[..]), classes.len());
             let outcome = fit_task(args, x, &labels[..], training, setup, rng)?;
@@ -504,14 +514,37 @@ fn evaluate(
                 }),
             )
         }
-        (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
+        (Task::Regression { values, columns }, Task::Regression { values: truth, .. })
+            if args.quantiles.is_empty() =>
+        {
             // The network learns standardized targets and gives them back in their units.
-            let setup = |kept: &DMatrix<f32>| Ok((MeanSquaredError, Some(Standardize::fit(kept)?.inverse())));
+            let setup = |kept: &DMatrix<f32>| {
+                let back: Box<dyn Module<f32>> = Box::new(Standardize::fit(kept)?.inverse());
+                Ok((MeanSquaredError, vec![back]))
+            };
             let outcome = fit_task(args, x, values, training(None, columns.len()), setup, rng)?;
             (outcome, Box::new(|net| task::regression(&net.output(test_x)?, truth, columns, test_weights)))
         }
+        (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
+            // Each column's row once per quantile, learned by the pinball loss, sorted so that
+            // they never cross, then back in the column's units.
+            let q = args.quantiles.len();
+            let repeated = DMatrix::from_fn(values.nrows() * q, values.ncols(), |i, j| values[(i / q, j)]);
+            let taus = args.quantiles.repeat(columns.len());
+            let setup = |kept: &DMatrix<f32>| {
+                let sorted: Box<dyn Module<f32>> = Box::new(Sorted::new(q)?);
+                let back: Box<dyn Module<f32>> = Box::new(Standardize::fit(kept)?.inverse());
+                Ok((Quantile::new(taus)?, vec![sorted, back]))
+            };
+            let outcome = fit_task(args, x, &repeated, training(None, repeated.nrows()), setup, rng)?;
+            let quantiles = &args.quantiles;
+            let score = |net: &Network<f32>| {
+                task::quantile_regression(&net.output(test_x)?, truth, columns, quantiles, test_weights)
+            };
+            (outcome, Box::new(score))
+        }
         (Task::MultiLabel { targets, labels }, Task::MultiLabel { targets: truth, .. }) => {
-            let setup = |_: &DMatrix<f32>| Ok((BinaryCrossEntropy::new(), None));
+            let setup = |_: &DMatrix<f32>| Ok((BinaryCrossEntropy::new(), Vec::new()));
             let outcome = fit_task(args, x, targets, training(None, labels.len()), setup, rng)?;
             let score = |net: &Network<f32>| {
                 task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels, test_weights)
@@ -528,6 +561,14 @@ fn evaluate(
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.class_weights.is_some() && args.task != TaskKind::Classification {
         return Err("--class-weights: the classes of a classification only".into());
+    }
+    if !args.quantiles.is_empty() && args.task != TaskKind::Regression {
+        return Err("--quantiles: the target columns of a regression only (--task regression)".into());
+    }
+    if args.quantiles.windows(2).any(|pair| pair[0] >= pair[1]) {
+        return Err(
+            format!("--quantiles: {:?} are not in increasing order, each once", args.quantiles).into()
+        );
     }
     let mut rng = StdRng::seed_from_u64(args.seed);
     let (source, task) = match &args.csv {

@@ -5,6 +5,7 @@
 //! |---|---|---|---|---|
 //! | classification | one column of classes (words or numbers) | a logit per class | softmax cross-entropy, class weights | accuracy; recall, precision, F1 per class; macro F1; ROC AUC and average precision per class |
 //! | regression | numeric columns | a value per column, in its own units | mean squared error | RMSE, MAE and R² per column |
+//! | regression with `--quantiles` | numeric columns | each quantile of each column, sorted, in its units | pinball (`Quantile`) | per quantile the share of rows below it and the pinball loss; the outer quantiles' interval: rows it holds, mean width |
 //! | multi-label | 0/1 columns | a logit per column | binary cross-entropy | precision, recall, F1, ROC AUC, average precision per label; micro and macro F1; exact match |
 
 use clap::ValueEnum;
@@ -259,6 +260,82 @@ pub fn regression(
     });
     let headline = [("mean R²", "test_r2", all.r2), ("MAE", "test_mae", Some(all.mae))];
     let metadata = vec![("targets", serde_json::to_string(columns)?)];
+    Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
+}
+
+/// A quantile regression's test scores: `predicted` is `(columns · quantiles) × samples`, the
+/// quantiles of each target column in turn (increasing), `truth` `columns × samples`, both in
+/// the targets' own units, each sample weighted by its `weights` if given. Per column and
+/// quantile `τ`: the share of the test rows whose value falls below the prediction (`τ` if the
+/// quantile is right) and the pinball loss; then how many rows the interval between the lowest
+/// and the highest quantile holds, and its mean width.
+pub fn quantile_regression(
+    predicted: &DMatrix<f32>,
+    truth: &DMatrix<f32>,
+    columns: &[String],
+    quantiles: &[f64],
+    weights: Option<&[f64]>,
+) -> Result<Scores, Box<dyn std::error::Error>> {
+    let samples = truth.ncols();
+    let weight = |j: usize| weights.map_or(1.0, |w| w[j]);
+    let total: f64 = (0..samples).map(weight).sum();
+    // The weighted mean of `f` over the test rows.
+    let mean = |f: &dyn Fn(usize) -> f64| (0..samples).map(|j| weight(j) * f(j)).sum::<f64>() / total;
+    let names: Vec<String> =
+        columns.iter().flat_map(|c| quantiles.iter().map(move |q| format!("{c} τ {q}"))).collect();
+    let (mut report, width) =
+        table_header(samples, weights, "target, quantile", &names, &[("below", 7), ("pinball", 12)]);
+    let (q, mut per_column, mut pinballs, mut coverages) =
+        (quantiles.len(), Vec::new(), Vec::new(), Vec::new());
+    let mut lines = Vec::new();
+    for (c, name) in columns.iter().enumerate() {
+        let value = |k: usize, j: usize| f64::from(predicted[(c * q + k, j)]);
+        let t = |j: usize| f64::from(truth[(c, j)]);
+        let mut rows = Vec::new();
+        for (k, &tau) in quantiles.iter().enumerate() {
+            let below = mean(&|j| f64::from(u8::from(t(j) <= value(k, j))));
+            // The pinball loss of `Quantile`: τ·r above the prediction, (τ − 1)·r below.
+            let pinball = mean(&|j| {
+                let r = t(j) - value(k, j);
+                if r >= 0.0 { tau * r } else { (tau - 1.0) * r }
+            });
+            writeln!(
+                report,
+                "{:>width$}  {:>6.1}%  {:>12}",
+                names[c * q + k],
+                100.0 * below,
+                significant(pinball)
+            )?;
+            pinballs.push(pinball);
+            rows.push(json!({ "quantile": tau, "below": below, "pinball": pinball }));
+        }
+        let (low, high) = (quantiles[0], quantiles[q - 1]);
+        let inside = mean(&|j| f64::from(u8::from(value(0, j) <= t(j) && t(j) <= value(q - 1, j))));
+        let mean_width = mean(&|j| value(q - 1, j) - value(0, j));
+        lines.push(format!(
+            "{name}: the {low}–{high} interval holds {:.1}% of the test rows ({:.0}% if right), mean width {}",
+            100.0 * inside,
+            100.0 * (high - low),
+            significant(mean_width)
+        ));
+        coverages.push(inside);
+        per_column.push(json!({
+            "target": name,
+            "quantiles": rows,
+            "interval": { "low": low, "high": high, "holds": inside, "mean_width": mean_width },
+        }));
+    }
+    for line in lines {
+        writeln!(report, "{line}")?;
+    }
+    let pinball = pinballs.iter().sum::<f64>() / pinballs.len() as f64;
+    let holds = coverages.iter().sum::<f64>() / coverages.len() as f64;
+    let json =
+        json!({ "test_pinball": pinball, "test_interval_holds": holds, "test_per_target": per_column });
+    let headline =
+        [("pinball", "test_pinball", Some(pinball)), ("interval holds", "test_interval_holds", Some(holds))];
+    let metadata =
+        vec![("targets", serde_json::to_string(columns)?), ("quantiles", serde_json::to_string(quantiles)?)];
     Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
 }
 
