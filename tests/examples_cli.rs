@@ -425,7 +425,8 @@ fn tabular_trains_a_resnet_when_asked() {
 /// `tabular --quantiles`: `y = 3x + z + (0.2 + |x|)·ε` with `ε ~ N(0, 1)`, a spread that grows
 /// with `|x|`. Each quantile's share of test rows below it is near its level, the interval
 /// between the outer two holds about its share, and the saved model's interval is wider where
-/// the noise is. Quantiles of a classification, or out of order, are errors.
+/// the noise is; `--calibrate` widens the interval by a conformal margin measured on held-out
+/// training rows. Quantiles of a classification, or out of order, are errors.
 #[test]
 fn tabular_predicts_quantiles_of_a_csv_table() {
     use rand::{RngExt, SeedableRng};
@@ -464,6 +465,24 @@ fn tabular_predicts_quantiles_of_a_csv_table() {
     let y = net.output(&nalgebra::DMatrix::from_row_slice(2, 2, &[0.0, 2.0, 0.5, 0.5])).unwrap();
     let (narrow, wide) = (y[(2, 0)] - y[(0, 0)], y[(2, 1)] - y[(0, 1)]);
     assert!(narrow > 0.0 && wide > 3.0 * narrow, "interval at x = 0: {narrow}, at x = 2: {wide}");
+
+    // Calibrated on a fifth of the training rows: the saved model ends in the margins' shift
+    // and a sort, and the report says what the margin was.
+    let calibrated = [&base[..], &["--quantiles", "0.1,0.5,0.9", "--calibrate"], &files[..]].concat();
+    let run = run_binary(&bin, &calibrated);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        stdout.contains("conformal margins of the outer quantiles (640 calibration rows): y "),
+        "{stdout}"
+    );
+    let holds = metrics(&json)["test_interval_holds"].as_f64().unwrap();
+    assert!((0.7..0.9).contains(&holds), "{holds}");
+    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    let kinds: Vec<&str> = net.modules().iter().map(|m| m.kind()).collect();
+    assert_eq!(kinds[kinds.len() - 4..], ["Sorted", "Standardize", "Standardize", "Sorted"]);
+    let run = run_binary(&bin, &[&base[..], &["--calibrate"]].concat());
+    assert!(!run.status.success() && String::from_utf8_lossy(&run.stderr).contains("--quantiles"));
 
     let run = run_binary(&bin, &["--csv", csv.to_str().unwrap(), "--target", "y", "--quantiles", "0.5"]);
     let stderr = String::from_utf8_lossy(&run.stderr);

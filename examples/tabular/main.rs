@@ -84,6 +84,7 @@ mod task;
 
 use clap::{Parser, ValueEnum};
 use data::{CLASSES, Csv, Cut, Source, cuts, synthetic};
+use feedforward::conformal;
 use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot, UnseenCategories};
 use feedforward::train::{
     self, Batching, Data, EarlyStopping, LastBatch, RangeTest, Split, SplitConfig, TrainConfig,
@@ -93,7 +94,7 @@ use feedforward::{
     Network, PerSampleLoss, Quantile, ResNetConfig, SampleWeighted, SoftmaxCrossEntropy, Sorted, Standardize,
     Targets, WeightedTargets,
 };
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value};
@@ -167,6 +168,12 @@ struct Args {
     /// median and an 80% interval (pinball loss; `Sorted` keeps them from crossing).
     #[arg(long, value_delimiter = ',', requires = "csv")]
     quantiles: Vec<f64>,
+    /// With --quantiles: hold a fifth of the training rows out to calibrate on, and widen the
+    /// interval between the lowest and highest quantile by the margin that makes it hold
+    /// their share of those rows (conformalized quantile regression,
+    /// `conformal::interval_margin`); the saved model gives the widened intervals.
+    #[arg(long, requires = "quantiles", conflicts_with_all = ["group", "weight"])]
+    calibrate: bool,
     /// Adam's learning rate (`--find-lr` suggests one).
     #[arg(long, default_value_t = 3e-3)]
     learning_rate: f32,
@@ -461,6 +468,43 @@ where
     }
 }
 
+/// Conformalized quantile regression: widens each target's interval between its lowest and
+/// highest quantile (rows `c·q` and `c·q + q − 1` of `net`'s output) by the margin
+/// (`conformal::interval_margin`) that makes it hold the share between them of the
+/// calibration rows `x`, `truth` (`targets × rows`), which the network did not train on. The
+/// margins ride at the end of the network, a fixed shift per output row then a sort, so that
+/// the saved model gives the calibrated intervals; returns them.
+fn calibrate(
+    net: &mut Network<f32>,
+    q: usize,
+    x: &DMatrix<f32>,
+    truth: &DMatrix<f32>,
+    quantiles: &[f64],
+) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+    let predicted = net.output(x)?;
+    let row = |m: &DMatrix<f32>, r: usize| m.row(r).iter().copied().collect::<Vec<f32>>();
+    let coverage = quantiles[q - 1] - quantiles[0];
+    let mut margins = Vec::new();
+    let mut shift = DVector::zeros(predicted.nrows());
+    for c in 0..truth.nrows() {
+        let (low, high) = (c * q, c * q + q - 1);
+        let margin = conformal::interval_margin(
+            &row(&predicted, low),
+            &row(&predicted, high),
+            &row(truth, c),
+            coverage,
+        )?;
+        shift[low] -= margin as f32;
+        shift[high] += margin as f32;
+        margins.push(margin);
+    }
+    // `Standardize::new(μ, 1).inverse()` is `y = x + μ`.
+    let ones = DVector::from_element(shift.len(), 1.0);
+    net.push_boxed(Box::new(Standardize::new(shift, ones)?.inverse()))?;
+    net.push_boxed(Box::new(Sorted::new(q)?))?;
+    Ok(margins)
+}
+
 /// A network trained on a cut and its scores on the cut's test rows.
 struct Evaluation {
     net: Network<f32>,
@@ -528,6 +572,16 @@ fn evaluate(
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
             // Each column's row once per quantile, learned by the pinball loss, sorted so that
             // they never cross, then back in the column's units.
+            // With --calibrate, a fifth of the rows is held out of the training to calibrate on.
+            let calibration = match args.calibrate {
+                true => Some(train::split(
+                    x,
+                    values,
+                    SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 2 },
+                )?),
+                false => None,
+            };
+            let (x, values) = calibration.as_ref().map_or((x, values), |c| (&c.inputs, &c.targets));
             let q = args.quantiles.len();
             let repeated = DMatrix::from_fn(values.nrows() * q, values.ncols(), |i, j| values[(i / q, j)]);
             let taus = args.quantiles.repeat(columns.len());
@@ -536,7 +590,19 @@ fn evaluate(
                 let back: Box<dyn Module<f32>> = Box::new(Standardize::fit(kept)?.inverse());
                 Ok((Quantile::new(taus)?, vec![sorted, back]))
             };
-            let outcome = fit_task(args, x, &repeated, training(None, repeated.nrows()), setup, rng)?;
+            let mut outcome = fit_task(args, x, &repeated, training(None, repeated.nrows()), setup, rng)?;
+            if let (Some(c), Outcome::Trained(net, _)) = (&calibration, &mut outcome) {
+                let margins = calibrate(net, q, &c.held_out_inputs, &c.held_out_targets, &args.quantiles)?;
+                if narration == Narration::Full {
+                    let shown: Vec<String> =
+                        columns.iter().zip(&margins).map(|(c, m)| format!("{c} {m:+.4}")).collect();
+                    println!(
+                        "conformal margins of the outer quantiles ({} calibration rows): {}",
+                        c.held_out_inputs.ncols(),
+                        shown.join(", ")
+                    );
+                }
+            }
             let quantiles = &args.quantiles;
             let score = |net: &Network<f32>| {
                 task::quantile_regression(&net.output(test_x)?, truth, columns, quantiles, test_weights)
