@@ -8,7 +8,8 @@
 //! Groups: `mnist_f32` / `mnist_f64` (synthetic inputs, the original recipe's network and a
 //! learning rate too small to move it), `mnist_real` (what users run: real MNIST images and
 //! the recipes' own networks and optimizers, training as it goes) and `peak` (the machine's
-//! FMA peak, the reference `scripts/roofline.py` divides by).
+//! FMA peak, the reference `scripts/roofline.py` divides by), and `resnet_tabular` (the
+//! default `Network::resnet` on 32 features).
 
 #[path = "common/peak.rs"]
 mod peak;
@@ -18,7 +19,7 @@ use feedforward::linalg::{Op, gemm};
 use feedforward::optim::{Momentum, SgdConfig};
 use feedforward::{
     Activation, Adam, AdamW, BatchNorm, Float, Init, LayerNorm, MlpConfig, Module, Network, Optimizer,
-    Rmsprop, SampleWeighted, Sgd, SoftmaxCrossEntropy, WeightedTargets,
+    ResNetConfig, Rmsprop, SampleWeighted, Sgd, SoftmaxCrossEntropy, WeightedTargets,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -301,5 +302,29 @@ fn real_images(c: &mut Criterion) {
 #[cfg(not(feature = "data"))]
 fn real_images(_: &mut Criterion) {}
 
-criterion_group!(benches, steps, predict_one, real_images, peak::bench);
+/// The tabular ResNet of `ResNetConfig::default()` (2 blocks of 128 → 256 → 128, BatchNorm)
+/// on 32 synthetic features and 3 classes, at batch 256: inference into the network's
+/// buffers and an Adam training step.
+fn resnet(c: &mut Criterion) {
+    let mut group = c.benchmark_group("resnet_tabular");
+    group.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    let batch = 256;
+    group.throughput(Throughput::Elements(batch as u64));
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut net = Network::<f32>::resnet(32, 3, ResNetConfig::default(), &mut rng).unwrap();
+    let x = DMatrix::<f32>::from_fn(32, batch, |i, j| ((i * 31 + j * 17) % 97) as f32 / 48.0 - 1.0);
+    let y: Vec<usize> = (0..batch).map(|j| j % 3).collect();
+    group.bench_function(BenchmarkId::new("forward", batch), |b| {
+        inside_pool(|| b.iter(|| black_box(net.forward(black_box(&x)).unwrap().nrows())))
+    });
+    let mut adam = Adam::with_learning_rate(1e-6).unwrap();
+    group.bench_function(BenchmarkId::new("train_step", batch), |b| {
+        inside_pool(|| {
+            b.iter(|| black_box(net.train_step(&x, &SoftmaxCrossEntropy::new(), &y, &mut adam).unwrap()))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, steps, predict_one, real_images, resnet, peak::bench);
 criterion_main!(benches);
