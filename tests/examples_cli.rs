@@ -370,7 +370,8 @@ fn tabular_predicts_numeric_columns_of_a_csv_table() {
 /// `tabular --blocks`: a ResNet (`Network::resnet`) instead of the one hidden layer, on 601
 /// rows, whose training part (385 rows) leaves a last batch of one sample at 64, which
 /// BatchNorm cannot train on (skipped: `LastBatch::Drop`, in training and in the range test of
-/// `--find-lr`); the saved model holds the blocks. `--width` without `--blocks` is an error.
+/// `--find-lr`); the saved model holds the blocks. `--normalization layer-norm` trains on the
+/// batch of one. `--width` or `--normalization` without `--blocks` is an error.
 #[test]
 fn tabular_trains_a_resnet_when_asked() {
     let dir = tempfile::tempdir().unwrap();
@@ -417,9 +418,19 @@ fn tabular_trains_a_resnet_when_asked() {
         "{}{stdout}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let run = run_binary(&bin, &[&base[..], &["--width", "32"]].concat());
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success() && stderr.contains("--blocks"), "{stderr}");
+    // LayerNorm instead: it trains on the last batch of one sample as on any other.
+    let layer_norm = ["--blocks", "1", "--width", "16", "--normalization", "layer-norm"];
+    let run = run_binary(&bin, &[&base[..], &layer_norm[..], &files[..]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    let kinds: Vec<&str> = net.modules().iter().map(|m| m.kind()).collect();
+    assert_eq!(kinds, ["Standardize", "Layer", "Residual", "LayerNorm", "Relu", "Layer", "Standardize"]);
+    for flag in ["--width", "--normalization"] {
+        let value = if flag == "--width" { "32" } else { "none" };
+        let run = run_binary(&bin, &[&base[..], &[flag, value]].concat());
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && stderr.contains("--blocks"), "{flag}: {stderr}");
+    }
 }
 
 /// `tabular --quantiles`: `y = 3x + z + (0.2 + |x|)·ε` with `ε ~ N(0, 1)`, a spread that grows

@@ -12,6 +12,8 @@
 
 #[path = "../shared/chart.rs"]
 mod chart;
+#[path = "../shared/normalization.rs"]
+mod normalization;
 mod pictures;
 mod recipe;
 
@@ -26,6 +28,7 @@ use feedforward::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use nalgebra::DMatrix;
+use normalization::NormalizationArg;
 use pictures::History;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -203,23 +206,6 @@ enum OptimizerArg {
     Sgd,
     Adam,
     Adamw,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum NormalizationArg {
-    None,
-    BatchNorm,
-    LayerNorm,
-}
-
-impl From<NormalizationArg> for Normalization {
-    fn from(arg: NormalizationArg) -> Self {
-        match arg {
-            NormalizationArg::None => Normalization::None,
-            NormalizationArg::BatchNorm => Normalization::BatchNorm,
-            NormalizationArg::LayerNorm => Normalization::LayerNorm,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]

@@ -28,8 +28,9 @@
 //! over `WeightedTargets`, the validation hold-out carries the weights along, and the test
 //! scores are the weighted metrics (`ConfusionMatrix::weighted` and the like).
 //! `--blocks N` trains a ResNet of `N` blocks instead of the one hidden layer of 32 ReLUs
-//! (`Network::resnet`; `--width` its rows, `--dropout` in each block), skipping each epoch's
-//! short last batch (`LastBatch::Drop`): its BatchNorms cannot train on one sample.
+//! (`Network::resnet`; `--width` its rows, `--dropout` in each block, `--normalization
+//! layer-norm` or `none` instead of BatchNorm), skipping each epoch's short last batch with
+//! BatchNorm (`LastBatch::Drop`), which cannot train on one sample.
 //! `--learning-rate` sets Adam's (3e-3); `--find-lr` runs the learning-rate range test
 //! (`train::find_learning_rate`) on the network, loss and optimizer a run would train, prints
 //! its curve and suggestions, and trains nothing.
@@ -80,6 +81,8 @@
 //! ```
 
 mod data;
+#[path = "../shared/normalization.rs"]
+mod normalization;
 mod task;
 
 use clap::{Parser, ValueEnum};
@@ -95,6 +98,7 @@ use feedforward::{
     Targets, WeightedTargets,
 };
 use nalgebra::{DMatrix, DVector};
+use normalization::NormalizationArg;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value};
@@ -163,6 +167,10 @@ struct Args {
     /// Drop probability after each ResNet block's hidden layer.
     #[arg(long, default_value_t = 0.0, requires = "blocks")]
     dropout: f64,
+    /// What normalizes the input of each ResNet block and of its head (the paper's BatchNorm;
+    /// LayerNorm for a model whose answer for a row does not depend on the batch).
+    #[arg(long, value_enum, default_value_t = NormalizationArg::BatchNorm, requires = "blocks")]
+    normalization: NormalizationArg,
     /// With --task regression: learn these quantiles of each target column instead of its
     /// mean, comma-separated in increasing order, each in (0, 1): `0.1,0.5,0.9` predicts a
     /// median and an 80% interval (pinball loss; `Sorted` keeps them from crossing).
@@ -366,6 +374,7 @@ fn train<L: Loss<f32> + ?Sized>(
                 width: args.width,
                 hidden: 2 * args.width,
                 hidden_dropout: args.dropout,
+                normalization: args.normalization.into(),
                 ..ResNetConfig::default()
             };
             Network::resnet(width, outputs, config, rng)?
@@ -384,7 +393,8 @@ fn train<L: Loss<f32> + ?Sized>(
     let mut optimizer = Adam::new(config)?;
     let batch_size = 64;
     // A ResNet's BatchNorms cannot train on a last batch of one sample: its steps all take 64.
-    let last_batch = if args.blocks.is_some() { LastBatch::Drop } else { LastBatch::Keep };
+    let batch_norm = args.blocks.is_some() && args.normalization == NormalizationArg::BatchNorm;
+    let last_batch = if batch_norm { LastBatch::Drop } else { LastBatch::Keep };
     if args.find_lr {
         let test = RangeTest { batch_size, last_batch, seed: args.seed, ..RangeTest::default() };
         let data = Data::new(&fit.inputs, <L::Target as Targets>::view(&fit.targets));
