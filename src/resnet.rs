@@ -82,8 +82,9 @@ impl<T: Float> Network<T> {
     /// The layers draw their weights from `rng` in order (the input layer, each block's two,
     /// the head's); a network with dropout then draws its [seed](Network::with_seed) from
     /// `rng` too, and one without draws nothing more. Features on raw scales still need a
-    /// [`Standardize`](crate::Standardize) in front ([`Network::insert`] at 0): the blocks
-    /// normalize the path, not the inputs.
+    /// [`Standardize`](crate::Standardize) in front (a network holding one, then
+    /// [`append`](Network::append) this; or [`Network::insert`] at 0): the blocks normalize
+    /// the path, not the inputs.
     ///
     /// ```
     /// use feedforward::{Network, ResNetConfig};
