@@ -506,6 +506,42 @@ fn tabular_predicts_quantiles_of_a_csv_table() {
     assert!(!run.status.success() && stderr.contains("not in increasing order"), "{stderr}");
 }
 
+/// `tabular --importance`: `y = 3x + z` plus noise, with a column of categories that plays no
+/// part: x ranks first, then z, and the categories (their one-hot rows shuffled together, one
+/// entry) matter least. Not with `--folds`.
+#[test]
+fn tabular_ranks_columns_by_permutation_importance() {
+    use rand::{RngExt, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ranked.csv");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let mut text = String::from("x,kind,z,y\n");
+    for _ in 0..2000 {
+        let (x, z) = (rng.random_range(-1.0..1.0f64), rng.random_range(0.0..1.0f64));
+        let kind = ["a", "b", "c"][rng.random_range(0..3usize)];
+        let y = 3.0 * x + z + 0.1 * rng.random_range(-1.0..1.0f64);
+        text.push_str(&format!("{x:.4},{kind},{z:.4},{y:.4}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = build_example("tabular");
+    let json = dir.path().join("m.json");
+    let base =
+        ["--csv", csv.to_str().unwrap(), "--task", "regression", "--target", "y", "--categorical", "kind"];
+    let run = run_binary(&bin, &[&base[..], &["--importance", "--metrics", json.to_str().unwrap()]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success() && stdout.contains("permutation importance"), "{stdout}");
+    let m = metrics(&json);
+    let ranked = m["importance"].as_array().unwrap();
+    let inputs: Vec<&str> = ranked.iter().map(|i| i["input"].as_str().unwrap()).collect();
+    assert_eq!(inputs, ["x", "z", "kind"], "{m}");
+    let mean = |k: usize| ranked[k]["mean"].as_f64().unwrap();
+    // Shuffling z, uniform on [0, 1] with a slope of 1, adds about 2·Var(z) = 1/6 to the MSE.
+    assert!(mean(0) > 10.0 * mean(1) && (0.08..0.3).contains(&mean(1)), "{m}");
+    assert!(mean(2).abs() < 0.25 * mean(1), "{m}");
+    let run = run_binary(&bin, &[&base[..], &["--importance", "--folds", "3"]].concat());
+    assert!(!run.status.success());
+}
+
 /// `tabular --embed`: ratings by user and item ids, each id column embedded (one input row of
 /// class indices, a trainable vector per id) instead of hundreds of one-hot rows. The model
 /// and its plan predict a rating for a new request; bad `--embed` flags are errors.

@@ -14,6 +14,9 @@ use std::path::Path;
 /// The synthetic data's classes.
 pub const CLASSES: usize = 3;
 
+/// The synthetic data's features, in row order.
+pub const FEATURES: [&str; 3] = ["amount", "rate", "days"];
+
 /// `n` samples, one per column: class `c` drawn at 90/8/2%; the features overlap between
 /// classes, on scales a thousand times apart.
 pub fn synthetic(n: usize, rng: &mut StdRng) -> (DMatrix<f32>, Vec<usize>) {

@@ -27,6 +27,8 @@
 //! weights, a count of identical rows, a trust in each label): the loss is `SampleWeighted`
 //! over `WeightedTargets`, the validation hold-out carries the weights along, and the test
 //! scores are the weighted metrics (`ConfusionMatrix::weighted` and the like).
+//! `--importance` ranks the input columns by permutation importance on the test rows
+//! (`importance::permutation_importance`, a one-hot code's rows shuffled together).
 //! `--blocks N` trains a ResNet of `N` blocks instead of the one hidden layer of 32 ReLUs
 //! (`Network::resnet`; `--width` its rows, `--dropout` in each block, `--normalization
 //! layer-norm` or `none` instead of BatchNorm), skipping each epoch's short last batch with
@@ -86,9 +88,10 @@ mod normalization;
 mod task;
 
 use clap::{Parser, ValueEnum};
-use data::{CLASSES, Csv, Cut, Source, cuts, synthetic};
+use data::{CLASSES, Csv, Cut, FEATURES, Source, cuts, synthetic};
 use feedforward::conformal;
 use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot, UnseenCategories};
+use feedforward::importance::{Permutation, permutation_importance};
 use feedforward::train::{
     self, Batching, Data, EarlyStopping, LastBatch, RangeTest, Split, SplitConfig, TrainConfig,
 };
@@ -101,7 +104,7 @@ use nalgebra::{DMatrix, DVector};
 use normalization::NormalizationArg;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 use task::{Headline, Scores, Task, TaskKind};
 
@@ -211,6 +214,11 @@ struct Args {
     /// Seed of the data, the splits, the weights and the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// After training, rank the inputs by permutation importance on the test rows: how much
+    /// the task's loss grows when a column's values are shuffled (a one-hot code's rows
+    /// together), the mean and spread of 5 shuffles each.
+    #[arg(long, conflicts_with = "folds")]
+    importance: bool,
     /// Save the trained model (safetensors, with its scaling; what its outputs are in its
     /// metadata) to this file.
     #[arg(long)]
@@ -699,6 +707,10 @@ fn single_run(
         return Ok(Map::new()); // --find-lr: nothing trained, nothing to save
     };
     print!("{}", scores.report);
+    let mut json = scores.json;
+    if args.importance {
+        json.insert("importance".into(), importance(args, &net, cut)?);
+    }
     if let Some(path) = &args.model {
         // What the outputs are, and the plan of inputs, ride in the model file: a server maps
         // a table's rows to inputs and an output row to its name without the training table.
@@ -717,9 +729,52 @@ fn single_run(
             );
         }
     }
-    let mut json = scores.json;
     json.insert("epochs".into(), epochs.into());
     Ok(json)
+}
+
+/// Prints the permutation importance of each input column on `cut`'s test rows, under the
+/// task's own loss, unweighted (softmax cross-entropy, squared error in the targets' units,
+/// the pinball loss of the quantiles, binary cross-entropy), most important first; returns it
+/// for the `--metrics` JSON.
+fn importance(args: &Args, net: &Network<f32>, cut: &Cut) -> Result<Value, Box<dyn std::error::Error>> {
+    let (x, task) = &cut.test;
+    let columns: Vec<(String, std::ops::Range<usize>)> = match &cut.plan {
+        Some(plan) => plan.column_rows(),
+        None => FEATURES.iter().enumerate().map(|(r, name)| (name.to_string(), r..r + 1)).collect(),
+    };
+    let groups: Vec<_> = columns.iter().map(|(_, rows)| rows.clone()).collect();
+    let config = Permutation { seed: args.seed, ..Permutation::default() };
+    let found = match task {
+        Task::Classification { labels, .. } => {
+            permutation_importance(net, x, &SoftmaxCrossEntropy::new(), &labels[..], &groups, &config)?
+        }
+        Task::Regression { values, .. } if args.quantiles.is_empty() => {
+            permutation_importance(net, x, &MeanSquaredError, values, &groups, &config)?
+        }
+        Task::Regression { values, .. } => {
+            let q = args.quantiles.len();
+            let repeated = DMatrix::from_fn(values.nrows() * q, values.ncols(), |i, j| values[(i / q, j)]);
+            let pinball = Quantile::new(args.quantiles.repeat(values.nrows()))?;
+            permutation_importance(net, x, &pinball, &repeated, &groups, &config)?
+        }
+        Task::MultiLabel { targets, .. } => {
+            permutation_importance(net, x, &BinaryCrossEntropy::new(), targets, &groups, &config)?
+        }
+    };
+    let mut ranked: Vec<(&String, &feedforward::importance::Importance)> =
+        columns.iter().map(|(name, _)| name).zip(&found).collect();
+    ranked.sort_by(|a, b| b.1.mean.total_cmp(&a.1.mean));
+    let width = ranked.iter().map(|(name, _)| name.len()).max().unwrap_or(0).max("input".len());
+    println!(
+        "permutation importance on the test rows (the loss's growth, mean ± sd of {} shuffles):",
+        config.repeats
+    );
+    for (name, i) in &ranked {
+        println!("{name:>width$}  {:>12.6} ± {:.6}", i.mean, i.std);
+    }
+    let entries = ranked.iter().map(|(name, i)| json!({ "input": name, "mean": i.mean, "std": i.std }));
+    Ok(Value::Array(entries.collect()))
 }
 
 /// A network per cut, each scored on its part: a line per fold, then each headline score's

@@ -1237,6 +1237,33 @@ impl Features {
         self.numeric.iter().cloned().chain(codes).chain(indicators).collect()
     }
 
+    /// The input rows of each column of the plan, in row order: a numeric column's row, a
+    /// code's rows (or its row of indices), then each indicator's row (named `"{column}
+    /// missing"`). The groups [`permutation_importance`](crate::importance::permutation_importance)
+    /// shuffles to rank the table's columns.
+    ///
+    /// ```
+    /// use feedforward::data::table::{Features, Table};
+    /// let table = Table::parse("area,city\n50,Lyon\n70,Paris\n65,Nice\n".as_bytes(), "houses.csv")?;
+    /// let plan = Features::fit(&table, &["area"], &["city"])?;
+    /// assert_eq!(plan.column_rows(), [("area".to_string(), 0..1), ("city".to_string(), 1..4)]);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    #[must_use]
+    pub fn column_rows(&self) -> Vec<(String, std::ops::Range<usize>)> {
+        let mut start = 0;
+        let mut next = |name: String, rows: usize| {
+            start += rows;
+            (name, start - rows..start)
+        };
+        let mut columns: Vec<_> = self.numeric.iter().map(|c| next(c.clone(), 1)).collect();
+        for (code, &encoding) in self.categorical.iter().zip(&self.encodings) {
+            columns.push(next(code.column.clone(), code.rows(encoding)));
+        }
+        columns.extend(self.indicators.iter().map(|c| next(format!("{c} missing"), 1)));
+        columns
+    }
+
     /// The number of input rows: the network's inputs.
     #[must_use]
     pub fn rows(&self) -> usize {
