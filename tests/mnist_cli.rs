@@ -246,6 +246,7 @@ fn help_documents_every_flag() {
         "--dropout",
         "--input-dropout",
         "--normalization",
+        "--blocks",
         "--init",
         "--label-smoothing",
         "--validation",
@@ -583,6 +584,47 @@ fn normalization_flag_builds_trains_and_saves_the_normalized_network() {
     assert!(!out.status.success());
     let err = stderr_of(&out);
     assert!(err.contains("at least 2 samples") && err.contains("got 1 sample"), "{err}");
+}
+
+/// `--blocks`: a ResNet of the `--hidden` width instead of the MLP, BatchNorm unless
+/// `--normalization` says otherwise, input dropout in front and hidden dropout in the blocks;
+/// saved and loaded whole. Not with the seed recipe, nor with two hidden sizes.
+#[test]
+fn blocks_flag_builds_trains_and_saves_a_resnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w.safetensors");
+    let base =
+        ["--train-limit", "1000", "--test-limit", "200", "--epochs", "2", "--hidden", "32", "--no-pictures"];
+    let files = ["--save", s(&w), "--out", s(dir.path())];
+    let cases: [(&[&str], &[&str]); 2] = [
+        (&["--blocks", "2"], &["Layer", "Residual", "Residual", "BatchNorm", "Relu", "Layer"]),
+        (
+            &["--blocks", "1", "--normalization", "layer-norm", "--input-dropout", "0.1", "--dropout", "0.2"],
+            &["Dropout", "Layer", "Residual", "LayerNorm", "Relu", "Layer"],
+        ),
+    ];
+    for (flags, kinds) in cases {
+        let out = run(&[&base[..], flags, &files[..]].concat());
+        assert!(out.status.success(), "{flags:?}: {}", stderr_of(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(&format!("784-32-[{} blocks of 64]-10", flags[1])), "{stdout}");
+        let net = feedforward::Network::<f32>::load(&w).unwrap();
+        assert_eq!(net.modules().iter().map(|m| m.kind()).collect::<Vec<_>>(), kinds, "{flags:?}");
+        let test_accuracy = stdout.lines().find(|l| l.contains("test accuracy")).unwrap_or_default();
+        assert!(!test_accuracy.is_empty(), "{stdout}");
+    }
+    let block = feedforward::Network::<f32>::load(&w).unwrap();
+    let body = block.modules()[2].downcast_ref::<feedforward::Residual<f32>>().unwrap().body();
+    let kinds: Vec<_> = body.modules().iter().map(|m| m.kind()).collect();
+    assert_eq!(kinds, ["LayerNorm", "Layer", "Dropout", "Layer"]);
+    for (flags, message) in [
+        (&["--recipe", "seed", "--blocks", "2"][..], "is not for --recipe seed"),
+        (&["--hidden", "64,32", "--blocks", "1"][..], "a ResNet's hidden sizes"),
+    ] {
+        let out =
+            run(&[&["--train-limit", "100", "--test-limit", "10", "--no-pictures"][..], flags].concat());
+        assert!(!out.status.success() && stderr_of(&out).contains(message), "{flags:?}: {}", stderr_of(&out));
+    }
 }
 
 /// `--find-lr`: the range test on the training images, its curve and suggestions printed and

@@ -51,6 +51,12 @@ struct Args {
     /// Hidden layer sizes, e.g. `512,256` (every recipe: 256).
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
+    /// Instead of the MLP, a ResNet of this many residual blocks (`Network::resnet`): a layer
+    /// to the --hidden width, blocks of normalization → a layer twice as wide → activation →
+    /// dropout → a layer back, then normalization, activation and the output layer. Its
+    /// normalization is BatchNorm unless --normalization says otherwise. Not with --recipe seed.
+    #[arg(long)]
+    blocks: Option<usize>,
     /// Activation of the hidden layers: relu, leaky_relu (or leaky_relu:SLOPE), tanh, sigmoid,
     /// gelu, silu (every recipe: relu).
     #[arg(long)]
@@ -325,6 +331,18 @@ fn run(args: Args) -> Result<(), Failures> {
     spec.layers.dropout = args.dropout.unwrap_or(spec.layers.dropout);
     spec.layers.input_dropout = args.input_dropout.unwrap_or(spec.layers.input_dropout);
     spec.layers.normalization = args.normalization.map_or(spec.layers.normalization, Normalization::from);
+    if let Some(blocks) = args.blocks {
+        if recipe == Recipe::Seed {
+            return Err(feedforward::Error::InvalidHyperparameter {
+                name: "--blocks",
+                value: blocks as f64,
+                requirement: "is not for --recipe seed, which is its own network (784-256-10)",
+            }
+            .into());
+        }
+        spec.blocks = Some(blocks);
+        spec.layers.normalization = args.normalization.map_or(Normalization::BatchNorm, Normalization::from);
+    }
     let loss = match args.label_smoothing {
         Some(epsilon) => SoftmaxCrossEntropy::new().with_label_smoothing(epsilon)?,
         None => recipe.loss(),

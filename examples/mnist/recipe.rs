@@ -10,7 +10,9 @@
 //! | data | all 60000 training images | all 60000 | the first 42000 |
 
 use feedforward::train::{Batching, Schedule, TrainConfig};
-use feedforward::{Error, Float, Init, MlpConfig, Network, Result, Rmsprop, SoftmaxCrossEntropy};
+use feedforward::{
+    Dropout, Error, Float, Init, MlpConfig, Network, ResNetConfig, Result, Rmsprop, SoftmaxCrossEntropy,
+};
 use rand::Rng;
 
 /// Pixels per MNIST image.
@@ -38,6 +40,10 @@ pub enum Recipe {
 pub struct NetworkSpec {
     /// Hidden layer sizes, input to output (`[256]` for every recipe).
     pub hidden: Vec<usize>,
+    /// Instead of an MLP, a ResNet of this many blocks (`Network::resnet`) of width
+    /// `hidden[0]`, each block's hidden layer twice as wide, with the layers' activation,
+    /// normalization, initialisation and hidden dropout (input dropout in front).
+    pub blocks: Option<usize>,
     /// The layers' initialisation, hidden activation, output bias and dropout.
     pub layers: MlpConfig,
     /// L2 coefficient of the network's penalty.
@@ -50,7 +56,34 @@ impl NetworkSpec {
         if self.hidden.contains(&0) {
             return Err(Error::shape("hidden sizes", "sizes of at least 1", format!("{:?}", self.hidden)));
         }
-        Network::mlp(&self.layer_sizes(), self.layers, rng)?.with_l2(T::lit(self.l2))
+        let Some(blocks) = self.blocks else {
+            return Network::mlp(&self.layer_sizes(), self.layers, rng)?.with_l2(T::lit(self.l2));
+        };
+        let [width] = self.hidden[..] else {
+            return Err(Error::shape(
+                "a ResNet's hidden sizes",
+                "one: its width",
+                format!("{:?}", self.hidden),
+            ));
+        };
+        let config = ResNetConfig {
+            blocks,
+            width,
+            hidden: 2 * width,
+            activation: self.layers.hidden_activation,
+            normalization: self.layers.normalization,
+            hidden_dropout: self.layers.dropout,
+            init: self.layers.init,
+            ..ResNetConfig::default()
+        };
+        let mut net = Network::new(MNIST_FEATURES);
+        if self.layers.input_dropout > 0.0 {
+            net = net.push(Dropout::new(self.layers.input_dropout)?)?;
+        }
+        // The ResNet's seed, drawn from `rng` when it drops, is the whole network's.
+        let resnet = Network::resnet(MNIST_FEATURES, MNIST_CLASSES, config, rng)?;
+        let seed = resnet.seed();
+        net.append(resnet)?.with_seed(seed).with_l2(T::lit(self.l2))
     }
 
     /// Inputs, hidden sizes, classes.
@@ -61,10 +94,16 @@ impl NetworkSpec {
         sizes
     }
 
-    /// `784-256-10`, for printing.
+    /// `784-256-10`, or `784-256-[2 blocks of 512]-10` for a ResNet, for printing.
     #[must_use]
     pub fn sizes(&self) -> String {
-        self.layer_sizes().iter().map(usize::to_string).collect::<Vec<_>>().join("-")
+        match self.blocks {
+            None => self.layer_sizes().iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
+            Some(blocks) => {
+                let width = self.hidden.first().copied().unwrap_or_default();
+                format!("{MNIST_FEATURES}-{width}-[{blocks} blocks of {}]-{MNIST_CLASSES}", 2 * width)
+            }
+        }
     }
 }
 
@@ -72,7 +111,8 @@ impl Recipe {
     /// The network's shape.
     #[must_use]
     pub fn network_spec(self) -> NetworkSpec {
-        let default = NetworkSpec { hidden: vec![HIDDEN], layers: MlpConfig::default(), l2: 0.0 };
+        let default =
+            NetworkSpec { hidden: vec![HIDDEN], blocks: None, layers: MlpConfig::default(), l2: 0.0 };
         match self {
             Recipe::Default => default,
             Recipe::Regularized => NetworkSpec {
