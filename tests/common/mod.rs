@@ -10,10 +10,28 @@ pub fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds example `name` (same profile as the running test) and returns its path.
+/// Builds example `name` (same profile as the running test, and the same matrix-product
+/// kernels: `avx512` if the test has it) and returns its path.
+///
+/// The kernels must match: a test that compares an example's numbers with its own bit for bit
+/// (BatchNorm statistics recomputed) failed on an Intel Xeon with AVX-512 when the example ran
+/// the AVX-512 kernels and the test, built without `avx512`, the AVX2 ones. The examples always
+/// get `data` (they read tables) and `threading`.
 pub fn build_example(name: &str) -> PathBuf {
+    let mut features = vec!["threading", "data"];
+    features.extend(cfg!(feature = "avx512").then_some("avx512"));
+    features.extend(cfg!(feature = "rayon").then_some("rayon"));
+    let features = features.join(",");
     let mut build = Command::new(env!("CARGO"));
-    build.current_dir(manifest()).args(["build", "--quiet", "--example", name]);
+    build.current_dir(manifest()).args([
+        "build",
+        "--quiet",
+        "--example",
+        name,
+        "--no-default-features",
+        "--features",
+    ]);
+    build.arg(&features);
     if !cfg!(debug_assertions) {
         build.arg("--release");
     }
