@@ -4,9 +4,17 @@
 //! Tabular features come in their own units (an age in years, an income in dollars), and a
 //! network trains badly on inputs whose scales differ by orders of magnitude. Put a
 //! `Standardize` fitted on the training inputs first, and the model file carries the scaling:
-//! a network loaded elsewhere takes raw features. For a regression, put one fitted on the
-//! training targets last, [inverted](Standardize::inverse): the network learns standardized
-//! targets inside and outputs values in the targets' own units.
+//! a network loaded elsewhere takes raw features. For a regression, fit one on the training
+//! targets, train on the targets it [applies](Standardize::apply) to, then push it
+//! [inverted](Standardize::inverse): the network learns standardized targets and outputs values
+//! in the targets' own units.
+//!
+//! Why after training rather than as the last module during it: a loss on the restored output
+//! is in the targets' units, where a target's squared errors scale with its variance. With
+//! several targets, one in the hundred thousands (a price) drowns one in units (a score); with
+//! one, the loss and the gradients scale by `σ²`, which the learning rate and any L2 penalty
+//! must then make up for. In standard units every target counts alike and the training's
+//! numbers mean the same whatever the units.
 //!
 //! | direction | forward | local gradient |
 //! |---|---|---|
@@ -52,18 +60,22 @@ impl Direction {
 /// See the [module docs](self) for where to put one.
 ///
 /// ```
-/// use feedforward::{Init, Layer, MeanSquaredError, Network, Standardize};
+/// use feedforward::{Init, Layer, Network, Standardize};
 /// use nalgebra::DMatrix;
 /// use rand::SeedableRng;
 ///
 /// // Two features on very different scales; one target in the thousands.
 /// let x = DMatrix::from_row_slice(2, 4, &[1.0, 2.0, 3.0, 4.0, 1e4, 3e4, 2e4, 4e4]);
-/// let y = DMatrix::from_row_slice(1, 4, &[1500.0, 2500.0, 3500.0, 4500.0]);
+/// let y = DMatrix::<f64>::from_row_slice(1, 4, &[1500.0, 2500.0, 3500.0, 4500.0]);
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 /// let net = Network::<f64>::new(2)
 ///     .push(Standardize::fit(&x)?)?
-///     .push(Layer::new(2, 1, Init::He, &mut rng))?
-///     .push(Standardize::fit(&y)?.inverse())?;
+///     .push(Layer::new(2, 1, Init::He, &mut rng))?;
+/// let scale = Standardize::fit(&y)?;
+/// let standard = scale.apply(&y)?; // the targets to train on: mean 0, variance 1
+/// assert!(standard.mean().abs() < 1e-12 && (standard.variance() - 1.0).abs() < 1e-12);
+/// // ... train `net` on (x, standard), then:
+/// let net = net.push(scale.inverse())?;
 /// assert_eq!(net.output(&x)?.shape(), (1, 4)); // in the targets' units
 ///
 /// let s = Standardize::fit(&x)?;

@@ -1,16 +1,12 @@
 //! `conformal::interval_margin`: the rank-`⌈(n + 1)·coverage⌉` score by its definition, the
 //! coverage it promises on new samples (simulated), and its errors.
 
+mod common;
+use common::normal;
 use feedforward::Error;
 use feedforward::conformal::interval_margin;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-
-/// A standard normal draw (Box–Muller).
-fn normal(rng: &mut StdRng) -> f64 {
-    let (u, v) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0f64));
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-}
 
 #[test]
 fn the_margin_is_the_scores_rank_by_definition() {

@@ -38,8 +38,9 @@
 //! its curve and suggestions, and trains nothing.
 //!
 //! `--task` says what the target columns are (`task.rs`): `classification` (one column of
-//! classes, the default), `regression` (one or more numeric columns, predicted in their own
-//! units: the model ends in the inverse of a `Standardize` fitted on the training targets) or
+//! classes, the default), `regression` (one or more numeric columns, learned in standard units
+//! so that each weighs alike in the loss, whatever its units, and predicted in their own: the
+//! trained model gets the inverse of a `Standardize` fitted on the training targets) or
 //! `multi-label` (one or more 0/1 columns, a sigmoid per label). A regression with
 //! `--quantiles 0.1,0.5,0.9` learns those quantiles of each column instead of its mean (the
 //! pinball loss, `Quantile`; a `Sorted` keeps them in order): a median and an interval.
@@ -159,8 +160,8 @@ struct Args {
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f32,
     /// Instead of one hidden layer of 32 ReLUs, a ResNet of this many blocks
-    /// (`Network::resnet`: each block BatchNorm → layer → ReLU → dropout → layer, added back;
-    /// then BatchNorm, ReLU and the output layer).
+    /// (`Network::resnet`: each block norm → layer → ReLU → dropout → layer, added back; then
+    /// norm, ReLU and the output layer; the norm is `--normalization`).
     #[arg(long)]
     blocks: Option<usize>,
     /// The ResNet's width: the rows its blocks add to (each block's hidden layer has twice as
@@ -338,17 +339,34 @@ struct Ends {
     /// After the inputs' standardization, the embedding of the columns `--embed` names (their
     /// rows of indices left out of the standardization).
     embedding: Option<Embedding<f32>>,
-    /// After the layers: a regression's way back to its targets' units, after the sorting of
-    /// its quantiles (`--quantiles`).
+    /// After the layers, trained through: the sorting of a regression's quantiles
+    /// (`--quantiles`).
     last: Vec<Box<dyn Module<f32>>>,
 }
 
 /// What [`train`] did.
 enum Outcome {
-    /// Trained a network, for this many epochs.
-    Trained(Network<f32>, usize),
+    /// Trained a network.
+    Trained {
+        net: Network<f32>,
+        /// Epochs it ran.
+        epochs: usize,
+        /// Whether early stopping ended it (else it ran all its epochs).
+        stopped_early: bool,
+    },
     /// Ran the learning-rate range test only (`--find-lr`), and printed it.
     RangeTest,
+}
+
+impl Outcome {
+    /// The trained network followed by `module`, which it did not train through (a
+    /// regression's way back to its targets' units).
+    fn then(mut self, module: impl Module<f32> + 'static) -> feedforward::Result<Self> {
+        if let Outcome::Trained { net, .. } = &mut self {
+            net.push_boxed(Box::new(module))?;
+        }
+        Ok(self)
+    }
 }
 
 /// Trains a network with `outputs` output rows on `fit` (stopping early on its held-out rows):
@@ -361,7 +379,6 @@ fn train<L: Loss<f32> + ?Sized>(
     loss: &L,
     outputs: usize,
     ends: Ends,
-    narration: Narration,
     rng: &mut StdRng,
 ) -> Result<Outcome, Box<dyn std::error::Error>> {
     let Ends { embedding, last } = ends;
@@ -418,12 +435,7 @@ fn train<L: Loss<f32> + ?Sized>(
         ..TrainConfig::default()
     };
     let report = train::fit(&mut net, &mut optimizer, loss, fit.data(), &config, |_, _, _| {})?;
-    if narration == Narration::Full {
-        print!("{net}");
-        let ran = if report.stopped_early { "stopped after" } else { "ran all" };
-        println!("{ran} {} epochs; the best epoch's weights are kept", report.epochs.len());
-    }
-    Ok(Outcome::Trained(net, report.epochs.len()))
+    Ok(Outcome::Trained { net, epochs: report.epochs.len(), stopped_early: report.stopped_early })
 }
 
 /// The validation hold-out of `x` and `targets`: whole groups when the rows have `groups`
@@ -452,7 +464,6 @@ struct Training<'a> {
     weights: Option<&'a [f64]>,
     outputs: usize,
     embedding: Option<Embedding<f32>>,
-    narration: Narration,
 }
 
 /// Holds out a fifth of `x` for validation, then trains under the loss `setup` makes from the
@@ -469,19 +480,19 @@ where
     L: PerSampleLoss<f32>,
     S: FnOnce(&L::Target) -> feedforward::Result<(L, Vec<Box<dyn Module<f32>>>)>,
 {
-    let Training { groups, labels, weights, outputs, embedding, narration } = training;
+    let Training { groups, labels, weights, outputs, embedding } = training;
     let validation = SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 1 };
     match weights {
         None => {
             let fit = hold_out(x, targets, groups, labels, validation)?;
             let (loss, last) = setup(<L::Target as Targets>::view(&fit.targets))?;
-            train(args, &fit, &loss, outputs, Ends { embedding, last }, narration, rng)
+            train(args, &fit, &loss, outputs, Ends { embedding, last }, rng)
         }
         Some(weights) => {
             let weighted = WeightedTargets::new(targets, weights.to_vec())?;
             let fit = hold_out(x, &weighted, groups, labels, validation)?;
             let (loss, last) = setup(fit.targets.targets())?;
-            train(args, &fit, &SampleWeighted::new(loss), outputs, Ends { embedding, last }, narration, rng)
+            train(args, &fit, &SampleWeighted::new(loss), outputs, Ends { embedding, last }, rng)
         }
     }
 }
@@ -523,6 +534,17 @@ fn calibrate(
     Ok(margins)
 }
 
+/// Each target row of `values` repeated once per quantile (`q` rows in a row, as `Sorted::new(q)`
+/// groups them), and the pinball loss that learns those quantiles of each.
+fn quantile_targets(
+    values: &DMatrix<f32>,
+    quantiles: &[f64],
+) -> feedforward::Result<(DMatrix<f32>, Quantile)> {
+    let q = quantiles.len();
+    let repeated = DMatrix::from_fn(values.nrows() * q, values.ncols(), |i, j| values[(i / q, j)]);
+    Ok((repeated, Quantile::new(quantiles.repeat(values.nrows()))?))
+}
+
 /// A network trained on a cut and its scores on the cut's test rows.
 struct Evaluation {
     net: Network<f32>,
@@ -553,8 +575,9 @@ fn evaluate(
         weights: cut.weights.as_deref(),
         outputs,
         embedding,
-        narration,
     };
+    // What a task has to say after the network's summary.
+    let mut notes = Vec::new();
     // Each task trains its way, and says how to score the network it trained.
     type Score<'a> = Box<dyn Fn(&Network<f32>) -> Result<Scores, Box<dyn std::error::Error>> + 'a>;
     let (outcome, score): (Outcome, Score<'_>) = match (train_task, test_task) {
@@ -579,17 +602,18 @@ fn evaluate(
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. })
             if args.quantiles.is_empty() =>
         {
-            // The network learns standardized targets and gives them back in their units.
-            let setup = |kept: &DMatrix<f32>| {
-                let back: Box<dyn Module<f32>> = Box::new(Standardize::fit(kept)?.inverse());
-                Ok((MeanSquaredError, vec![back]))
-            };
-            let outcome = fit_task(args, x, values, training(None, columns.len()), setup, rng)?;
+            // The network learns the targets in standard units, so that the loss weighs every
+            // column alike whatever its units; the inverse, after training, gives them back.
+            let scale = Standardize::fit(values)?;
+            let setup = |_: &DMatrix<f32>| Ok((MeanSquaredError, Vec::new()));
+            let outcome =
+                fit_task(args, x, &scale.apply(values)?, training(None, columns.len()), setup, rng)?
+                    .then(scale.inverse())?;
             (outcome, Box::new(|net| task::regression(&net.output(test_x)?, truth, columns, test_weights)))
         }
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
-            // Each column's row once per quantile, learned by the pinball loss, sorted so that
-            // they never cross, then back in the column's units.
+            // Each column's row once per quantile, learned in standard units by the pinball
+            // loss, sorted so that they never cross, then back in the column's units.
             // With --calibrate, a fifth of the rows is held out of the training to calibrate on.
             let calibration = match args.calibrate {
                 true => Some(train::split(
@@ -601,25 +625,22 @@ fn evaluate(
             };
             let (x, values) = calibration.as_ref().map_or((x, values), |c| (&c.inputs, &c.targets));
             let q = args.quantiles.len();
-            let repeated = DMatrix::from_fn(values.nrows() * q, values.ncols(), |i, j| values[(i / q, j)]);
-            let taus = args.quantiles.repeat(columns.len());
-            let setup = |kept: &DMatrix<f32>| {
-                let sorted: Box<dyn Module<f32>> = Box::new(Sorted::new(q)?);
-                let back: Box<dyn Module<f32>> = Box::new(Standardize::fit(kept)?.inverse());
-                Ok((Quantile::new(taus)?, vec![sorted, back]))
-            };
-            let mut outcome = fit_task(args, x, &repeated, training(None, repeated.nrows()), setup, rng)?;
-            if let (Some(c), Outcome::Trained(net, _)) = (&calibration, &mut outcome) {
+            let (repeated, pinball) = quantile_targets(values, &args.quantiles)?;
+            let scale = Standardize::fit(&repeated)?;
+            let setup =
+                |_: &DMatrix<f32>| Ok((pinball, vec![Box::new(Sorted::new(q)?) as Box<dyn Module<f32>>]));
+            let training = training(None, repeated.nrows());
+            let mut outcome =
+                fit_task(args, x, &scale.apply(&repeated)?, training, setup, rng)?.then(scale.inverse())?;
+            if let (Some(c), Outcome::Trained { net, .. }) = (&calibration, &mut outcome) {
                 let margins = calibrate(net, q, &c.held_out_inputs, &c.held_out_targets, &args.quantiles)?;
-                if narration == Narration::Full {
-                    let shown: Vec<String> =
-                        columns.iter().zip(&margins).map(|(c, m)| format!("{c} {m:+.4}")).collect();
-                    println!(
-                        "conformal margins of the outer quantiles ({} calibration rows): {}",
-                        c.held_out_inputs.ncols(),
-                        shown.join(", ")
-                    );
-                }
+                let shown: Vec<String> =
+                    columns.iter().zip(&margins).map(|(c, m)| format!("{c} {m:+.4}")).collect();
+                notes.push(format!(
+                    "conformal margins of the outer quantiles ({} calibration rows): {}",
+                    c.held_out_inputs.ncols(),
+                    shown.join(", ")
+                ));
             }
             let quantiles = &args.quantiles;
             let score = |net: &Network<f32>| {
@@ -637,7 +658,13 @@ fn evaluate(
         }
         _ => unreachable!("both parts of a cut are read as one task"),
     };
-    let Outcome::Trained(net, epochs) = outcome else { return Ok(None) };
+    let Outcome::Trained { net, epochs, stopped_early } = outcome else { return Ok(None) };
+    if narration == Narration::Full {
+        print!("{net}");
+        let ran = if stopped_early { "stopped after" } else { "ran all" };
+        println!("{ran} {epochs} epochs; the best epoch's weights are kept");
+        notes.iter().for_each(|note| println!("{note}"));
+    }
     let scores = score(&net)?;
     Ok(Some(Evaluation { net, epochs, scores }))
 }
@@ -734,9 +761,10 @@ fn single_run(
 }
 
 /// Prints the permutation importance of each input column on `cut`'s test rows, under the
-/// task's own loss, unweighted (softmax cross-entropy, squared error in the targets' units,
-/// the pinball loss of the quantiles, binary cross-entropy), most important first; returns it
-/// for the `--metrics` JSON.
+/// task's own loss, unweighted (softmax cross-entropy; for a regression the squared error or
+/// the pinball loss in standard units, as the network trained, so that every target column
+/// counts alike; binary cross-entropy), most important first; returns it for the `--metrics`
+/// JSON.
 fn importance(args: &Args, net: &Network<f32>, cut: &Cut) -> Result<Value, Box<dyn std::error::Error>> {
     let (x, task) = &cut.test;
     let columns: Vec<(String, std::ops::Range<usize>)> = match &cut.plan {
@@ -750,13 +778,13 @@ fn importance(args: &Args, net: &Network<f32>, cut: &Cut) -> Result<Value, Box<d
             permutation_importance(net, x, &SoftmaxCrossEntropy::new(), &labels[..], &groups, &config)?
         }
         Task::Regression { values, .. } if args.quantiles.is_empty() => {
-            permutation_importance(net, x, &MeanSquaredError, values, &groups, &config)?
+            let (scored, values) = in_standard_units(net, values)?;
+            permutation_importance(&scored, x, &MeanSquaredError, &values, &groups, &config)?
         }
         Task::Regression { values, .. } => {
-            let q = args.quantiles.len();
-            let repeated = DMatrix::from_fn(values.nrows() * q, values.ncols(), |i, j| values[(i / q, j)]);
-            let pinball = Quantile::new(args.quantiles.repeat(values.nrows()))?;
-            permutation_importance(net, x, &pinball, &repeated, &groups, &config)?
+            let (repeated, pinball) = quantile_targets(values, &args.quantiles)?;
+            let (scored, repeated) = in_standard_units(net, &repeated)?;
+            permutation_importance(&scored, x, &pinball, &repeated, &groups, &config)?
         }
         Task::MultiLabel { targets, .. } => {
             permutation_importance(net, x, &BinaryCrossEntropy::new(), targets, &groups, &config)?
@@ -775,6 +803,17 @@ fn importance(args: &Args, net: &Network<f32>, cut: &Cut) -> Result<Value, Box<d
     }
     let entries = ranked.iter().map(|(name, i)| json!({ "input": name, "mean": i.mean, "std": i.std }));
     Ok(Value::Array(entries.collect()))
+}
+
+/// `net` followed by the standardization of `targets` (fitted on them), and the targets in
+/// those standard units: a loss on the two weighs every target row alike, whatever its units.
+fn in_standard_units(
+    net: &Network<f32>,
+    targets: &DMatrix<f32>,
+) -> feedforward::Result<(Network<f32>, DMatrix<f32>)> {
+    let scale = Standardize::fit(targets)?;
+    let standardized = scale.apply(targets)?;
+    Ok((net.clone().push(scale)?, standardized))
 }
 
 /// A network per cut, each scored on its part: a line per fold, then each headline score's

@@ -6,6 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A draw of the standard normal distribution (Box–Muller).
+pub fn normal(rng: &mut impl rand::RngExt) -> f64 {
+    let (u, v) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0f64));
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
 pub fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
