@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`Layer`] | `layer.rs` | fully connected `y = f(Wᵀx + b)`, optional bias, optional fused [`Activation`] |
 //! | [`Relu`], [`LeakyRelu`], [`Tanh`], [`Sigmoid`], [`Gelu`], [`Silu`], [`Activation`] | `activation.rs` | `f` and `f'` side by side, as modules or fused into a layer |
-//! | [`Loss`], [`SoftmaxCrossEntropy`], [`SoftTargetCrossEntropy`], [`MeanSquaredError`], [`MeanAbsoluteError`], [`Huber`], [`Quantile`], [`Poisson`], [`BinaryCrossEntropy`]; [`PerSampleLoss`], [`SampleWeighted`] | `loss.rs`, `loss/weighted.rs` | training objectives and their gradients; each sample's loss, and a weight per sample |
+//! | [`Loss`], [`SoftmaxCrossEntropy`], [`SoftTargetCrossEntropy`], [`MeanSquaredError`], [`MeanAbsoluteError`], [`Huber`], [`Quantile`], [`Poisson`], [`GaussianNll`], [`BinaryCrossEntropy`]; [`PerSampleLoss`], [`SampleWeighted`] | `loss.rs`, `loss/gaussian.rs`, `loss/weighted.rs` | training objectives and their gradients; each sample's loss, and a weight per sample |
 //! | [`Optimizer`], [`Sgd`], [`Adam`], [`AdamW`], [`Rmsprop`] | `optim/` | PyTorch's rules, double-buffered state, checkpointable |
 //! | [`Dropout`] | `dropout.rs` | inverted dropout in training, the identity in inference |
 //! | [`Embedding`], [`EmbeddingRow`], [`UnknownCategory`] | `embedding.rs` | input rows of category indices replaced by trainable vectors (entity embeddings); the other rows pass through |
@@ -90,9 +90,9 @@ pub use layer::{Init, Layer, NormalInit};
 pub use layer_norm::LayerNorm;
 pub use linalg::Float;
 pub use loss::{
-    BinaryCrossEntropy, Huber, Loss, LossValue, MeanAbsoluteError, MeanSquaredError, PerSampleLoss, Poisson,
-    Quantile, SampleLoss, SampleWeighted, SoftTargetCrossEntropy, SoftmaxCrossEntropy, Targets,
-    WeightedTargets,
+    BinaryCrossEntropy, GaussianNll, Huber, Loss, LossValue, MeanAbsoluteError, MeanSquaredError,
+    PerSampleLoss, Poisson, Quantile, SampleLoss, SampleWeighted, SoftTargetCrossEntropy,
+    SoftmaxCrossEntropy, Targets, WeightedTargets,
 };
 pub use module::{Buffer, BufferDomain, Module, ModuleClone, Parameter, Regularization, TrainContext};
 pub use network::{Evaluation, MlpConfig, Network, Normalization, StepReport};

@@ -14,6 +14,7 @@
 //! | [`MeanAbsoluteError`] | a matrix shaped like the outputs | `\|z − t\|`, mean over all entries | `sign(z − t)/(R·N)` (0 at `z = t`) |
 //! | [`Quantile`] (`τ` per output row) | a matrix shaped like the outputs | `τ·r` if `r ≥ 0`, else `(τ − 1)·r`, `r = t − z`; mean over all entries | `−τ` if `t > z`, `1 − τ` if `t < z`, 0 at `t = z`; `/(R·N)` |
 //! | [`Poisson`] | a matrix of counts ≥ 0 | `eᶻ − t·z` (`z` the log-rate), mean over all entries | `(eᶻ − t)/(R·N)` |
+//! | [`GaussianNll`] (`loss/gaussian.rs`) | a finite matrix, half as many rows as the outputs | `½(ln v + r²/v)`, `r = μ − t`, `v = softplus(s) + v₀` (rows `μ` then `s`); mean over all `R·N` targets | `μ`: `(r/v)/(R·N)`; `s`: `½(1 − r²/v)/v·σ(s)/(R·N)` |
 //!
 //! Every exponential in the classification losses is of a non-positive number (`logsumexp(z) =
 //! max(z) + ln Σ exp(z − max z)`, `softplus(z) = max(z, 0) + ln(1 + exp(−|z|))`), so logits of
@@ -26,8 +27,10 @@
 //! A loss of your own implements [`Loss`] (see `tests/custom_loss.rs`, log-cosh trained through
 //! [`train::fit`](crate::train::fit)).
 
+mod gaussian;
 mod weighted;
 
+pub use gaussian::GaussianNll;
 pub(crate) use weighted::check_sample_weights;
 pub use weighted::{SampleWeighted, WeightedTargets};
 

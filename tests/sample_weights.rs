@@ -7,8 +7,9 @@ use feedforward::gradcheck::{self, Config};
 use feedforward::loss::{SampleWeighted, WeightedTargets};
 use feedforward::train::{self, Batching, Data, TrainConfig};
 use feedforward::{
-    BinaryCrossEntropy, Error, Huber, Init, Layer, Loss, MeanAbsoluteError, MeanSquaredError, Network,
-    PerSampleLoss, Poisson, Quantile, SampleLoss, Sgd, SoftTargetCrossEntropy, SoftmaxCrossEntropy, Targets,
+    BinaryCrossEntropy, Error, GaussianNll, Huber, Init, Layer, Loss, MeanAbsoluteError, MeanSquaredError,
+    Network, PerSampleLoss, Poisson, Quantile, SampleLoss, Sgd, SoftTargetCrossEntropy, SoftmaxCrossEntropy,
+    Targets,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -43,7 +44,7 @@ fn distributions(rows: usize, batch: usize) -> DMatrix<f64> {
 const WEIGHTS: [f64; 6] = [1.0, 0.5, 0.0, 3.0, 2.0, 0.25];
 
 /// Runs `checker` on every built-in loss (class- and positive-weighted versions too), each
-/// with its targets for a 3 × 6 batch.
+/// with its targets for a batch of 6 (3 output rows, 6 for `GaussianNll`'s 3 targets).
 fn for_each_loss(checker: &mut impl Checker) {
     let labels = [0usize, 2, 1, 1, 0, 2];
     let weighted = SoftmaxCrossEntropy::new().with_class_weights(vec![1.0, 3.0, 0.5]).unwrap();
@@ -58,12 +59,23 @@ fn for_each_loss(checker: &mut impl Checker) {
     checker.matrix(&MeanAbsoluteError, &fractions(3, 6));
     checker.matrix(&Quantile::new(vec![0.1, 0.5, 0.9]).unwrap(), &fractions(3, 6));
     checker.matrix(&Poisson, &fractions(3, 6).map(|t| (t * 5.0).round()));
+    checker.matrix_of(6, &GaussianNll::new(), &fractions(3, 6));
 }
 
 /// A check of a loss on class labels or on a target matrix.
 trait Checker {
     fn labels(&mut self, loss: &dyn PerSampleLoss<f64, Target = [usize]>, labels: &[usize]);
-    fn matrix(&mut self, loss: &dyn PerSampleLoss<f64, Target = DMatrix<f64>>, t: &DMatrix<f64>);
+    /// A loss on targets `t` and outputs of `rows` rows.
+    fn matrix_of(
+        &mut self,
+        rows: usize,
+        loss: &dyn PerSampleLoss<f64, Target = DMatrix<f64>>,
+        t: &DMatrix<f64>,
+    );
+    /// A loss on targets `t` and outputs of the same shape.
+    fn matrix(&mut self, loss: &dyn PerSampleLoss<f64, Target = DMatrix<f64>>, t: &DMatrix<f64>) {
+        self.matrix_of(t.nrows(), loss, t);
+    }
 }
 
 /// Per-sample losses add up to the mean: `Σℓᵢ / Σnᵢ` is `compute`'s loss.
@@ -92,8 +104,13 @@ impl Checker for AddUp {
     fn labels(&mut self, loss: &dyn PerSampleLoss<f64, Target = [usize]>, labels: &[usize]) {
         add_up(loss, labels, &outputs(3, 6));
     }
-    fn matrix(&mut self, loss: &dyn PerSampleLoss<f64, Target = DMatrix<f64>>, t: &DMatrix<f64>) {
-        add_up(loss, t, &outputs(3, 6));
+    fn matrix_of(
+        &mut self,
+        rows: usize,
+        loss: &dyn PerSampleLoss<f64, Target = DMatrix<f64>>,
+        t: &DMatrix<f64>,
+    ) {
+        add_up(loss, t, &outputs(rows, 6));
     }
 }
 
@@ -101,23 +118,22 @@ impl Checker for AddUp {
 /// weights change nothing, and integer weights are duplicated samples.
 struct Weighted;
 
-fn weighted<Y: Targets + ?Sized>(loss: &dyn PerSampleLoss<f64, Target = Y>, targets: &Y) {
-    let z = outputs(3, 6);
+fn weighted<Y: Targets + ?Sized>(loss: &dyn PerSampleLoss<f64, Target = Y>, targets: &Y, z: &DMatrix<f64>) {
     let weighted = SampleWeighted::new(loss);
     let with = |weights: &[f64]| WeightedTargets::new(targets, weights.to_vec()).unwrap();
-    let report = gradcheck::check_loss(&weighted, &z, &with(&WEIGHTS), &Config::default()).unwrap();
+    let report = gradcheck::check_loss(&weighted, z, &with(&WEIGHTS), &Config::default()).unwrap();
     assert!(report.max_error <= BOUND, "{report}");
 
     let (mut plain_grad, mut grad) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
-    let plain = loss.loss_and_grad(&z, targets, &mut plain_grad).unwrap();
-    let ones = weighted.loss_and_grad(&z, &with(&[1.0; 6]), &mut grad).unwrap();
+    let plain = loss.loss_and_grad(z, targets, &mut plain_grad).unwrap();
+    let ones = weighted.loss_and_grad(z, &with(&[1.0; 6]), &mut grad).unwrap();
     assert_relative_eq!(ones, plain, max_relative = ROUNDING);
     assert_relative_eq!(grad, plain_grad, max_relative = ROUNDING, epsilon = 1e-15);
 
     let mut scaled_grad = DMatrix::zeros(0, 0);
-    let value = weighted.loss_and_grad(&z, &with(&WEIGHTS), &mut grad).unwrap();
+    let value = weighted.loss_and_grad(z, &with(&WEIGHTS), &mut grad).unwrap();
     let scaled = WEIGHTS.map(|w| w * 7.5);
-    let scaled = weighted.loss_and_grad(&z, &with(&scaled), &mut scaled_grad).unwrap();
+    let scaled = weighted.loss_and_grad(z, &with(&scaled), &mut scaled_grad).unwrap();
     assert_relative_eq!(scaled, value, max_relative = ROUNDING);
     assert_relative_eq!(scaled_grad, grad, max_relative = ROUNDING, epsilon = 1e-15);
 
@@ -126,22 +142,22 @@ fn weighted<Y: Targets + ?Sized>(loss: &dyn PerSampleLoss<f64, Target = Y>, targ
     let copies = [0, 0, 1, 3, 4, 4, 4, 5];
     let (mut copied, mut copied_z) = (Y::Batch::default(), DMatrix::zeros(0, 0));
     targets.gather(&copies, &mut copied);
-    train::gather_columns(&z, &copies, &mut copied_z);
+    train::gather_columns(z, &copies, &mut copied_z);
     let mut copied_grad = DMatrix::zeros(0, 0);
     let expected = loss.loss_and_grad(&copied_z, Y::view(&copied), &mut copied_grad).unwrap();
-    let value = weighted.loss_and_grad(&z, &with(&integers), &mut grad).unwrap();
+    let value = weighted.loss_and_grad(z, &with(&integers), &mut grad).unwrap();
     assert_relative_eq!(value, expected, max_relative = ROUNDING);
     // So is the accuracy (a sample's share of right entries is a third of a whole: rounded).
     let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) => assert_relative_eq!(a, b, max_relative = ROUNDING),
         (a, b) => assert!(a.is_none() && b.is_none(), "{a:?} against {b:?}"),
     };
-    let accuracy = weighted.compute(&z, &with(&integers), None).unwrap().accuracy;
+    let accuracy = weighted.compute(z, &with(&integers), None).unwrap().accuracy;
     same(accuracy, loss.compute(&copied_z, Y::view(&copied), None).unwrap().accuracy);
-    let ones = weighted.compute(&z, &with(&[1.0; 6]), None).unwrap().accuracy;
-    same(ones, loss.compute(&z, targets, None).unwrap().accuracy);
+    let ones = weighted.compute(z, &with(&[1.0; 6]), None).unwrap().accuracy;
+    same(ones, loss.compute(z, targets, None).unwrap().accuracy);
     // A sample's gradient is the sum of its copies' gradients; a left-out one has none.
-    let mut summed = DMatrix::zeros(3, 6);
+    let mut summed = DMatrix::zeros(z.nrows(), 6);
     for (copy, &sample) in copies.iter().enumerate() {
         let column = summed.column(sample) + copied_grad.column(copy);
         summed.set_column(sample, &column);
@@ -152,10 +168,15 @@ fn weighted<Y: Targets + ?Sized>(loss: &dyn PerSampleLoss<f64, Target = Y>, targ
 
 impl Checker for Weighted {
     fn labels(&mut self, loss: &dyn PerSampleLoss<f64, Target = [usize]>, labels: &[usize]) {
-        weighted(loss, labels);
+        weighted(loss, labels, &outputs(3, 6));
     }
-    fn matrix(&mut self, loss: &dyn PerSampleLoss<f64, Target = DMatrix<f64>>, t: &DMatrix<f64>) {
-        weighted(loss, t);
+    fn matrix_of(
+        &mut self,
+        rows: usize,
+        loss: &dyn PerSampleLoss<f64, Target = DMatrix<f64>>,
+        t: &DMatrix<f64>,
+    ) {
+        weighted(loss, t, &outputs(rows, 6));
     }
 }
 
