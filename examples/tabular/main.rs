@@ -28,7 +28,8 @@
 //! over `WeightedTargets`, the validation hold-out carries the weights along, and the test
 //! scores are the weighted metrics (`ConfusionMatrix::weighted` and the like).
 //! `--importance` ranks the input columns by permutation importance on the test rows
-//! (`importance::permutation_importance`, a one-hot code's rows shuffled together).
+//! (`importance::permutation_importance`, a one-hot code's rows shuffled together; under the
+//! weighted loss with `--weight`).
 //! `--blocks N` trains a ResNet of `N` blocks instead of the one hidden layer of 32 ReLUs
 //! (`Network::resnet`; `--width` its rows, `--dropout` in each block, `--normalization
 //! layer-norm` or `none` instead of BatchNorm), skipping each epoch's short last batch with
@@ -761,7 +762,8 @@ fn single_run(
 }
 
 /// Prints the permutation importance of each input column on `cut`'s test rows, under the
-/// task's own loss, unweighted (softmax cross-entropy; for a regression the squared error or
+/// task's own loss, each row weighed by its `--weight` (softmax cross-entropy; for a
+/// regression the squared error or
 /// the pinball loss in standard units, as the network trained, so that every target column
 /// counts alike; binary cross-entropy), most important first; returns it for the `--metrics`
 /// JSON.
@@ -773,22 +775,25 @@ fn importance(args: &Args, net: &Network<f32>, cut: &Cut) -> Result<Value, Box<d
     };
     let groups: Vec<_> = columns.iter().map(|(_, rows)| rows.clone()).collect();
     let config = Permutation { seed: args.seed, ..Permutation::default() };
+    let weights = cut.test_weights.as_deref();
+    // Under the task's loss, each row weighed by its --weight if it has one.
+    let importance = |net: &Network<f32>, loss: &dyn PerSampleLoss<f32, Target = DMatrix<f32>>, targets| {
+        weighted_importance(net, x, loss, targets, weights, &groups, &config)
+    };
     let found = match task {
         Task::Classification { labels, .. } => {
-            permutation_importance(net, x, &SoftmaxCrossEntropy::new(), &labels[..], &groups, &config)?
+            weighted_importance(net, x, &SoftmaxCrossEntropy::new(), &labels[..], weights, &groups, &config)?
         }
         Task::Regression { values, .. } if args.quantiles.is_empty() => {
             let (scored, values) = in_standard_units(net, values)?;
-            permutation_importance(&scored, x, &MeanSquaredError, &values, &groups, &config)?
+            importance(&scored, &MeanSquaredError, &values)?
         }
         Task::Regression { values, .. } => {
             let (repeated, pinball) = quantile_targets(values, &args.quantiles)?;
             let (scored, repeated) = in_standard_units(net, &repeated)?;
-            permutation_importance(&scored, x, &pinball, &repeated, &groups, &config)?
+            importance(&scored, &pinball, &repeated)?
         }
-        Task::MultiLabel { targets, .. } => {
-            permutation_importance(net, x, &BinaryCrossEntropy::new(), targets, &groups, &config)?
-        }
+        Task::MultiLabel { targets, .. } => importance(net, &BinaryCrossEntropy::new(), targets)?,
     };
     let mut ranked: Vec<(&String, &feedforward::importance::Importance)> =
         columns.iter().map(|(name, _)| name).zip(&found).collect();
@@ -803,6 +808,26 @@ fn importance(args: &Args, net: &Network<f32>, cut: &Cut) -> Result<Value, Box<d
     }
     let entries = ranked.iter().map(|(name, i)| json!({ "input": name, "mean": i.mean, "std": i.std }));
     Ok(Value::Array(entries.collect()))
+}
+
+/// `permutation_importance` under `loss`, or, when the rows have `weights`, under the loss
+/// with each row weighed by its own (`SampleWeighted`).
+fn weighted_importance<Y: Targets + ?Sized>(
+    net: &Network<f32>,
+    x: &DMatrix<f32>,
+    loss: &dyn PerSampleLoss<f32, Target = Y>,
+    targets: &Y,
+    weights: Option<&[f64]>,
+    groups: &[std::ops::Range<usize>],
+    config: &Permutation,
+) -> feedforward::Result<Vec<feedforward::importance::Importance>> {
+    match weights {
+        None => permutation_importance(net, x, loss, targets, groups, config),
+        Some(weights) => {
+            let weighted = WeightedTargets::new(targets, weights.to_vec())?;
+            permutation_importance(net, x, &SampleWeighted::new(loss), &weighted, groups, config)
+        }
+    }
 }
 
 /// `net` followed by the standardization of `targets` (fitted on them), and the targets in
