@@ -17,6 +17,7 @@
 //! | [`BatchNorm`] | `batch_norm.rs` | each feature normalized over the batch in training and by running statistics ([`Buffer`]s saved with the model) in inference, then scaled and shifted; recomputable from the final weights ([`Network::recompute_batch_norm`]) |
 //! | [`Standardize`] | `standardize.rs` | a fixed per-feature `(x − μ)/σ`, or back, fitted on data and saved with the model |
 //! | [`Sorted`] | `sorted.rs` | each group of output rows sorted: quantiles that never cross |
+//! | [`MeanAndVariance`] | `mean_and_variance.rs` | a [`GaussianNll`] network's outputs as a mean and a variance per target |
 //! | [`Residual`] | `residual.rs` | `y = x + body(x)`: a skip connection around any modules, for deep stacks |
 //! | [`ResNetConfig`] | `resnet.rs` | [`Network::resnet`]: the ResNet of tabular deep learning, blocks of normalization → layer → activation → dropout → layer |
 //! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
@@ -66,6 +67,7 @@ mod layer_norm;
 pub mod linalg;
 pub mod loss;
 mod lr_finder;
+mod mean_and_variance;
 pub mod metrics;
 pub mod module;
 mod network;
@@ -94,6 +96,7 @@ pub use loss::{
     PerSampleLoss, Poisson, Quantile, SampleLoss, SampleWeighted, SoftTargetCrossEntropy,
     SoftmaxCrossEntropy, Targets, WeightedTargets,
 };
+pub use mean_and_variance::MeanAndVariance;
 pub use module::{Buffer, BufferDomain, Module, ModuleClone, Parameter, Regularization, TrainContext};
 pub use network::{Evaluation, MlpConfig, Network, Normalization, StepReport};
 pub use optim::{

@@ -828,7 +828,7 @@ impl<T: Float> Entrywise<T> for MeanSquaredError {
 
 /// `ln(1 + eᶻ)`, computed as `max(z, 0) + ln(1 + e^(−|z|))`: no overflow for any finite `z`.
 #[inline]
-fn softplus<T: Float>(z: T) -> T {
+pub(crate) fn softplus<T: Float>(z: T) -> T {
     z.max(T::zero()) + (-z.abs()).exp().ln_1p()
 }
 

@@ -31,7 +31,7 @@
 
 use crate::{
     Activation, BatchNorm, BufferDomain, Dropout, Embedding, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu,
-    Module, Network, Relu, Residual, Result, Sigmoid, Silu, Sorted, Standardize, Tanh,
+    MeanAndVariance, Module, Network, Relu, Residual, Result, Sigmoid, Silu, Sorted, Standardize, Tanh,
 };
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -521,6 +521,7 @@ fn built_in<T: Float>(
         "BatchNorm" => Ok(Box::new(BatchNorm::<T>::from_settings(spec, max_entries)?)),
         "Embedding" => Ok(Box::new(Embedding::<T>::from_settings(spec, max_entries)?)),
         "Sorted" => Ok(Box::new(Sorted::from_settings(spec)?)),
+        "MeanAndVariance" => Ok(Box::new(MeanAndVariance::from_settings(spec)?)),
         "Residual" => Ok(Box::new(Residual::<T>::from_settings(spec, builder, max_entries)?)),
         "Tanh" => Ok(Box::new(Tanh)),
         "Sigmoid" => Ok(Box::new(Sigmoid)),

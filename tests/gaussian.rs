@@ -1,14 +1,19 @@
 //! `GaussianNll`: its value by the plain formula (computed here, not by the crate), gradient
 //! checks, extreme outputs, bad settings and targets, and a network that learns how the noise
-//! around a mean grows.
+//! around a mean grows; `MeanAndVariance`, its link as a module: the same answers, its
+//! gradient, model files that serve a mean and a variance in the targets' units.
 
 mod common;
 use approx::assert_relative_eq;
 use common::normal;
 use feedforward::gradcheck::{self, Config};
 use feedforward::train::{self, Batching, TrainConfig};
-use feedforward::{Adam, Error, GaussianNll, Loss, MlpConfig, Network, PerSampleLoss, SampleLoss};
+use feedforward::{
+    Adam, Error, GaussianNll, Loss, MeanAndVariance, MlpConfig, Module, Network, PerSampleLoss, SampleLoss,
+    Standardize,
+};
 use nalgebra::DMatrix;
+use nalgebra::DVector;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -172,4 +177,120 @@ fn learns_how_the_noise_grows() {
         .count() as f64
         / test_y.ncols() as f64;
     assert!((0.75..0.85).contains(&inside), "the 80% interval held {inside}");
+}
+
+#[test]
+fn the_link_as_a_module_gives_the_same_answers_and_gradient_checks() {
+    let z = outputs();
+    let nll = GaussianNll::new().with_min_variance(0.01).unwrap();
+    let link = nll.link();
+    assert_eq!(link.min_variance(), 0.01);
+    let mut y = DMatrix::zeros(4, 5);
+    link.forward(&z, &mut y);
+    let (mean, variance) = nll.mean_and_variance(&z).unwrap();
+    assert_eq!(y.rows(0, 2), mean);
+    assert_eq!(y.rows(2, 2), variance);
+    // Logits far out, where σ(s) is tiny or 1.
+    let wide = z.map(|v| 8.0 * v);
+    for input in [&z, &wide] {
+        let report = gradcheck::check_module(&mut nll.link(), input, &Config::default()).unwrap();
+        assert!(report.max_error <= BOUND, "{report}");
+    }
+    assert!(matches!(MeanAndVariance::new(0.0), Err(Error::InvalidHyperparameter { .. })));
+    let err = Network::<f64>::new(3).push(MeanAndVariance::new(1e-6).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("an even number of rows"), "{err}");
+}
+
+/// A network trained in standard units, then given the link and the way back to the targets'
+/// units (`σ` on the means, `σ²` on the variances), saves and loads: the loaded file answers a
+/// mean and a variance in the targets' units, those of the trained network brought back by
+/// hand.
+#[test]
+fn a_model_file_serves_the_mean_and_variance_in_the_targets_units() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let x = DMatrix::<f32>::from_fn(1, 500, |_, _| rng.random_range(0.0..1.0));
+    let y =
+        DMatrix::<f32>::from_fn(1, 500, |_, j| 1000.0 + 500.0 * x[j] + 50.0 * x[j] * normal(&mut rng) as f32);
+    let scale = Standardize::fit(&y).unwrap();
+    let (m, sd) = (scale.mean()[0], scale.std()[0]);
+    let mut net =
+        Network::<f32>::mlp(&[1, 16, 2], MlpConfig::default(), &mut StdRng::seed_from_u64(0)).unwrap();
+    let nll = GaussianNll::new();
+    let config = TrainConfig {
+        epochs: 20,
+        batching: Batching::Minibatch { size: 50, shuffle: true },
+        ..TrainConfig::default()
+    };
+    let standard = scale.apply(&y).unwrap();
+    train::fit(
+        &mut net,
+        &mut Adam::with_learning_rate(1e-2).unwrap(),
+        &nll,
+        train::Data::new(&x, &standard),
+        &config,
+        |_, _, _| {},
+    )
+    .unwrap();
+    let raw = net.output(&x).unwrap();
+    let back = Standardize::new(DVector::from_vec(vec![m, 0.0]), DVector::from_vec(vec![sd, sd * sd]))
+        .unwrap()
+        .inverse();
+    let served = net.clone().push(nll.link()).unwrap().push(back).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gaussian.safetensors");
+    served.save(&path).unwrap();
+    let loaded = Network::<f32>::load(&path).unwrap();
+    assert!(loaded.to_string().contains("MeanAndVariance"), "{loaded}");
+    let answers = loaded.output(&x).unwrap();
+    assert_eq!(answers, served.output(&x).unwrap());
+    let (mean, variance) = nll.mean_and_variance(&raw).unwrap();
+    for j in 0..x.ncols() {
+        assert_relative_eq!(answers[(0, j)], mean[j] * sd + m, max_relative = 1e-5);
+        assert_relative_eq!(answers[(1, j)], variance[j] * sd * sd, max_relative = 1e-5);
+    }
+}
+
+/// β-NLL: each term weighted by `v^β`, the weight held fixed in the gradient. The value by the
+/// plain formula; the gradient against central differences of the same sum with each weight
+/// frozen at the outputs' own variance (what "held fixed" means); β = 0 is the plain loss, bit
+/// for bit.
+#[test]
+fn beta_weighs_each_term_by_its_variance_held_fixed() {
+    let (z, t) = (outputs(), targets());
+    let plain = GaussianNll::new();
+    let (mut g0, mut g) = (DMatrix::zeros(0, 0), DMatrix::zeros(0, 0));
+    let zero = plain.with_beta(0.0).unwrap().loss_and_grad(&z, &t, &mut g).unwrap();
+    assert_eq!((zero, &g), (plain.loss_and_grad(&z, &t, &mut g0).unwrap(), &g0));
+    let r = t.nrows();
+    let variance = |z: &DMatrix<f64>, k: usize, j: usize| (1.0 + z[(r + k, j)].exp()).ln() + 1e-6;
+    for beta in [0.5, 1.0] {
+        let loss = plain.with_beta(beta).unwrap();
+        assert_eq!(loss.beta(), beta);
+        // The sum with the weights of the variances at `at`, evaluated at `z`.
+        let frozen = |z: &DMatrix<f64>, at: &DMatrix<f64>| {
+            let mut total = 0.0;
+            for j in 0..t.ncols() {
+                for k in 0..r {
+                    let v = variance(z, k, j);
+                    total +=
+                        variance(at, k, j).powf(beta) * 0.5 * (v.ln() + (z[(k, j)] - t[(k, j)]).powi(2) / v);
+                }
+            }
+            total / (r * t.ncols()) as f64
+        };
+        let value = loss.loss_and_grad(&z, &t, &mut g).unwrap();
+        assert_relative_eq!(value, frozen(&z, &z), max_relative = 1e-12);
+        let h = 1e-5;
+        for i in 0..z.len() {
+            let (mut up, mut down) = (z.clone(), z.clone());
+            up[i] += h;
+            down[i] -= h;
+            let numeric = (frozen(&up, &z) - frozen(&down, &z)) / (2.0 * h);
+            let error = (g[i] - numeric).abs() / g[i].abs().max(numeric.abs()).max(1e-4);
+            assert!(error <= BOUND, "β {beta}, entry {i}: {} against {numeric}", g[i]);
+        }
+    }
+    for beta in [-0.1, 1.5, f64::NAN] {
+        assert!(matches!(plain.with_beta(beta), Err(Error::InvalidHyperparameter { name: "beta", .. })));
+    }
 }

@@ -45,6 +45,10 @@
 //! `multi-label` (one or more 0/1 columns, a sigmoid per label). A regression with
 //! `--quantiles 0.1,0.5,0.9` learns those quantiles of each column instead of its mean (the
 //! pinball loss, `Quantile`; a `Sorted` keeps them in order): a median and an interval.
+//! `--gaussian` learns a mean and a variance of each column instead (`GaussianNll`, β-NLL with
+//! `--beta`), scored by the test rows' log-likelihood and the 80% interval `μ ± 1.28σ`; the
+//! saved model ends in `MeanAndVariance` and gives both in the column's units. Training stops
+//! after `--patience` epochs without a better validation loss (5; 20 with `--gaussian`).
 //!
 //! `--folds K` cross-validates instead of holding out one test part: the rows are cut into `K`
 //! parts (`train::folds`, or `stratified_folds` for a classification, with the table's twins),
@@ -98,9 +102,9 @@ use feedforward::train::{
     self, Batching, Data, EarlyStopping, LastBatch, RangeTest, Split, SplitConfig, TrainConfig,
 };
 use feedforward::{
-    Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, Init, Layer, Loss, MeanSquaredError, Module,
-    Network, PerSampleLoss, Quantile, ResNetConfig, SampleWeighted, SoftmaxCrossEntropy, Sorted, Standardize,
-    Targets, WeightedTargets,
+    Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, GaussianNll, Init, Layer, Loss,
+    MeanSquaredError, Module, Network, PerSampleLoss, Quantile, ResNetConfig, SampleWeighted,
+    SoftmaxCrossEntropy, Sorted, Standardize, Targets, WeightedTargets,
 };
 use nalgebra::{DMatrix, DVector};
 use normalization::NormalizationArg;
@@ -187,6 +191,23 @@ struct Args {
     /// `conformal::interval_margin`); the saved model gives the widened intervals.
     #[arg(long, requires = "quantiles", conflicts_with_all = ["group", "weight"])]
     calibrate: bool,
+    /// With --task regression: learn a mean and a variance for each target column and row
+    /// (`GaussianNll`: a normal law's likelihood) instead of the mean alone; the scores add
+    /// the test rows' log-likelihood and how many fall in the 80% interval, and the saved
+    /// model gives each column's mean then each column's variance, in the columns' units.
+    #[arg(long, requires = "csv", conflicts_with_all = ["quantiles", "importance"])]
+    gaussian: bool,
+    /// With --gaussian: weigh each target's term by its variance to this power, in [0, 1]
+    /// (β-NLL, `GaussianNll::with_beta`; its authors chose 0.5), so that the means of targets
+    /// the network finds hard keep learning, at some cost to the variances' calibration; 0 is
+    /// the plain likelihood.
+    #[arg(long, default_value_t = 0.0, requires = "gaussian")]
+    beta: f64,
+    /// Epochs without a better validation loss before training stops (early stopping; the
+    /// best epoch's weights are kept), of at most 100 [default: 5; 20 with --gaussian, whose
+    /// validation likelihood levels off while the means still learn].
+    #[arg(long)]
+    patience: Option<usize>,
     /// Adam's learning rate (`--find-lr` suggests one).
     #[arg(long, default_value_t = 3e-3)]
     learning_rate: f32,
@@ -314,6 +335,11 @@ impl Args {
 
     /// A fifth of `samples` held out for the test: the same rows of a table and of its matrix
     /// (`Table::split` and `train::split` cut alike, and so do their stratified twins).
+    /// `--patience`, or its default.
+    fn patience(&self) -> usize {
+        self.patience.unwrap_or(if self.gaussian { 20 } else { 5 })
+    }
+
     fn test_split(&self, samples: usize) -> SplitConfig {
         SplitConfig { held_out: samples / 5, seed: self.seed }
     }
@@ -432,7 +458,7 @@ fn train<L: Loss<f32> + ?Sized>(
         batching: Batching::Minibatch { size: batch_size, shuffle: true },
         last_batch,
         seed: args.seed,
-        early_stopping: Some(EarlyStopping { patience: 5, ..EarlyStopping::default() }),
+        early_stopping: Some(EarlyStopping { patience: args.patience(), ..EarlyStopping::default() }),
         ..TrainConfig::default()
     };
     let report = train::fit(&mut net, &mut optimizer, loss, fit.data(), &config, |_, _, _| {})?;
@@ -600,6 +626,27 @@ fn evaluate(
                 }),
             )
         }
+        (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) if args.gaussian => {
+            // A mean and a variance's logit per column, learned in standard units by the
+            // likelihood; then the link to variances and the way back to the columns' units:
+            // `σ` on the means, `σ²` on the variances.
+            let scale = Standardize::fit(values)?;
+            let nll = GaussianNll::new().with_beta(args.beta)?;
+            let setup = |_: &DMatrix<f32>| Ok((nll, Vec::new()));
+            let training = training(None, 2 * columns.len());
+            let (mean, std, r) = (scale.mean(), scale.std(), columns.len());
+            let back = Standardize::new(
+                DVector::from_fn(2 * r, |i, _| if i < r { mean[i] } else { 0.0 }),
+                DVector::from_fn(2 * r, |i, _| if i < r { std[i] } else { std[i - r] * std[i - r] }),
+            )?;
+            let outcome = fit_task(args, x, &scale.apply(values)?, training, setup, rng)?
+                .then(nll.link())?
+                .then(back.inverse())?;
+            (
+                outcome,
+                Box::new(|net| task::gaussian_regression(&net.output(test_x)?, truth, columns, test_weights)),
+            )
+        }
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. })
             if args.quantiles.is_empty() =>
         {
@@ -673,6 +720,9 @@ fn evaluate(
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.class_weights.is_some() && args.task != TaskKind::Classification {
         return Err("--class-weights: the classes of a classification only".into());
+    }
+    if args.gaussian && args.task != TaskKind::Regression {
+        return Err("--gaussian: the target columns of a regression only (--task regression)".into());
     }
     if !args.quantiles.is_empty() && args.task != TaskKind::Regression {
         return Err("--quantiles: the target columns of a regression only (--task regression)".into());

@@ -5,6 +5,7 @@
 //! |---|---|---|---|---|
 //! | classification | one column of classes (words or numbers) | a logit per class | softmax cross-entropy, class weights | accuracy; recall, precision, F1 per class; macro F1; ROC AUC and average precision per class |
 //! | regression | numeric columns | a value per column, in its own units | mean squared error | RMSE, MAE and R² per column |
+//! | regression with `--gaussian` | numeric columns | a mean and a variance per column, in its units | Gaussian negative log-likelihood (`GaussianNll`) | the means' RMSE, MAE and R²; per column the log-likelihood and the 80% interval: rows it holds, mean width |
 //! | regression with `--quantiles` | numeric columns | each quantile of each column, sorted, in its units | pinball (`Quantile`) | per quantile the share of rows below it and the pinball loss; the outer quantiles' interval: rows it holds, mean width |
 //! | multi-label | 0/1 columns | a logit per column | binary cross-entropy | precision, recall, F1, ROC AUC, average precision per label; micro and macro F1; exact match |
 
@@ -277,10 +278,7 @@ pub fn quantile_regression(
     weights: Option<&[f64]>,
 ) -> Result<Scores, Box<dyn std::error::Error>> {
     let samples = truth.ncols();
-    let weight = |j: usize| weights.map_or(1.0, |w| w[j]);
-    let total: f64 = (0..samples).map(weight).sum();
-    // The weighted mean of `f` over the test rows.
-    let mean = |f: &dyn Fn(usize) -> f64| (0..samples).map(|j| weight(j) * f(j)).sum::<f64>() / total;
+    let mean = |f: &dyn Fn(usize) -> f64| weighted_mean(samples, weights, f);
     let names: Vec<String> =
         columns.iter().flat_map(|c| quantiles.iter().map(move |q| format!("{c} τ {q}"))).collect();
     let (mut report, width) =
@@ -337,6 +335,71 @@ pub fn quantile_regression(
     let metadata =
         vec![("targets", serde_json::to_string(columns)?), ("quantiles", serde_json::to_string(quantiles)?)];
     Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
+}
+
+/// `Φ⁻¹(0.9)`: a normal law holds 80% of its values within this many standard deviations of
+/// its mean.
+const Z_80: f64 = 1.281_551_565_545;
+
+/// A regression's test scores when it predicts a mean and a variance per target
+/// (`--gaussian`): `predicted` is `2·columns × samples`, each column's mean then each column's
+/// variance, in the targets' units, `truth` `columns × samples`, each sample weighted by its
+/// `weights` if given. The means' scores (as [`regression`]'s), then per column the mean
+/// negative log-likelihood of the test values under `N(μ, v)` (`ln 2π` included, as other
+/// models report it) and the share of them in the central 80% interval `μ ± 1.2816·√v` (80%
+/// if the variances are right), with its mean width.
+pub fn gaussian_regression(
+    predicted: &DMatrix<f32>,
+    truth: &DMatrix<f32>,
+    columns: &[String],
+    weights: Option<&[f64]>,
+) -> Result<Scores, Box<dyn std::error::Error>> {
+    let (r, samples) = (columns.len(), truth.ncols());
+    let mut scores = regression(&predicted.rows(0, r).into_owned(), truth, columns, weights)?;
+    let mean = |f: &dyn Fn(usize) -> f64| weighted_mean(samples, weights, f);
+    let (mut likelihoods, mut coverages) = (Vec::new(), Vec::new());
+    let per_target =
+        scores.json.get_mut("test_per_target").and_then(Value::as_array_mut).ok_or("no per-target scores")?;
+    for (c, name) in columns.iter().enumerate() {
+        let (mu, variance, t) = (
+            |j: usize| f64::from(predicted[(c, j)]),
+            |j: usize| f64::from(predicted[(r + c, j)]),
+            |j: usize| f64::from(truth[(c, j)]),
+        );
+        let nll = mean(&|j| {
+            0.5 * ((std::f64::consts::TAU * variance(j)).ln() + (t(j) - mu(j)).powi(2) / variance(j))
+        });
+        let inside = mean(&|j| f64::from(u8::from((t(j) - mu(j)).abs() <= Z_80 * variance(j).sqrt())));
+        let width = mean(&|j| 2.0 * Z_80 * variance(j).sqrt());
+        writeln!(
+            scores.report,
+            "{name}: negative log-likelihood {} per row; the 80% interval μ ± 1.28σ holds {:.1}% of the test rows, mean width {}",
+            significant(nll),
+            100.0 * inside,
+            significant(width)
+        )?;
+        if let Some(entry) = per_target[c].as_object_mut() {
+            entry.insert("nll".into(), nll.into());
+            entry.insert("interval".into(), json!({ "coverage": 0.8, "holds": inside, "mean_width": width }));
+        }
+        likelihoods.push(nll);
+        coverages.push(inside);
+    }
+    let nll = likelihoods.iter().sum::<f64>() / r as f64;
+    let holds = coverages.iter().sum::<f64>() / r as f64;
+    scores.json.insert("test_nll".into(), nll.into());
+    scores.json.insert("test_interval_holds".into(), holds.into());
+    scores.headline.push(Headline { name: "NLL", key: "test_nll", value: nll });
+    scores.headline.push(Headline { name: "interval holds", key: "test_interval_holds", value: holds });
+    scores.metadata.push(("outputs", "each target's mean, then each target's variance".to_string()));
+    Ok(scores)
+}
+
+/// The mean of `f` over the test rows `0..samples`, each weighted by its `weights` if given.
+fn weighted_mean(samples: usize, weights: Option<&[f64]>, f: &dyn Fn(usize) -> f64) -> f64 {
+    let weight = |j: usize| weights.map_or(1.0, |w| w[j]);
+    let total: f64 = (0..samples).map(weight).sum();
+    (0..samples).map(|j| weight(j) * f(j)).sum::<f64>() / total
 }
 
 /// A multi-label classifier's test scores: `probabilities` (decided at 0.5) and `targets` are

@@ -1,11 +1,12 @@
 //! [`GaussianNll`]: the negative log-likelihood of targets under a normal law whose mean and
 //! variance the network predicts, for a regression that says how sure it is of each answer.
 
-use super::{Loss, LossValue, PerSampleLoss, SampleLoss, finite_targets, sigmoid, softplus};
+use super::{Loss, LossValue, PerSampleLoss, SampleLoss, finite_targets, sigmoid};
 use crate::error::plural;
 use crate::linalg::{ensure_shape, flush_subnormal};
+use crate::mean_and_variance::targets_of;
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
-use crate::{Error, Float, Result};
+use crate::{Error, Float, MeanAndVariance, Result};
 use nalgebra::DMatrix;
 
 /// The negative log-likelihood of each target under a normal law `N(μ, v)` whose mean and
@@ -27,9 +28,12 @@ use nalgebra::DMatrix;
 ///
 /// The softplus is computed without overflow for any finite `s`, and `v ≥ v₀` keeps `r²/v`
 /// and `ln v` finite. Targets: a finite matrix of `R` rows. No accuracy.
-/// [`mean_and_variance`](GaussianNll::mean_and_variance) turns outputs into `μ` and `v`. To
-/// learn standardized targets (see [`Standardize`](crate::Standardize)), bring the answers
-/// back yourself: `μ·σ + m` and `v·σ²`.
+/// [`mean_and_variance`](GaussianNll::mean_and_variance) turns outputs into `μ` and `v`;
+/// [`link`](GaussianNll::link) is the same as a module, to push after training so that the
+/// network answers `μ` and `v` itself. For targets learned in standard units (see
+/// [`Standardize`](crate::Standardize)), their units come back by `σ` on the means and `σ²` on
+/// the variances: a `Standardize::new` of means `(m, 0)` and deviations `(σ, σ²)`, inverted,
+/// after the link.
 ///
 /// ```
 /// use feedforward::{GaussianNll, Loss};
@@ -46,48 +50,90 @@ use nalgebra::DMatrix;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GaussianNll {
-    min_variance: f64,
+    /// The variance from its logit, `softplus(s) + v₀`.
+    link: MeanAndVariance,
+    /// `β` of β-NLL, 0 for the plain likelihood.
+    beta: f64,
 }
 
 impl GaussianNll {
     /// The loss with the minimum variance `v₀ = 1e-6` (PyTorch's `eps`).
     #[must_use]
     pub const fn new() -> Self {
-        GaussianNll { min_variance: 1e-6 }
+        GaussianNll { link: MeanAndVariance::DEFAULT, beta: 0.0 }
     }
 
     /// The same loss with another minimum variance `v₀`, finite and > 0: the narrowest the
     /// predicted law may get (in the targets' squared units).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a `v₀` not finite or not > 0.
     pub fn with_min_variance(self, min_variance: f64) -> Result<Self> {
-        if !(min_variance.is_finite() && min_variance > 0.0) {
+        Ok(GaussianNll { link: MeanAndVariance::new(min_variance)?, ..self })
+    }
+
+    /// The same loss with each target's term weighted by its variance to the power `β`, in
+    /// [0, 1], the weight held fixed in the gradient (Seitzer et al.'s β-NLL, ICLR 2022):
+    ///
+    /// ```text
+    /// ℓ_β = v^β·ℓ,    dℓ_β/dμ = v^β·r/v,    dℓ_β/ds = v^β·½(1 − r²/v)/v·σ(s)
+    /// ```
+    ///
+    /// Under the plain likelihood (`β = 0`) a mean learns at the rate `r/v`: slowly where the
+    /// network still says the variance is large, so that a target it finds hard can stay
+    /// poorly fitted behind a wide variance. `β = 1` gives the mean the gradient of the squared
+    /// error (`r`); `β = 0.5`, the authors' choice, is between. With `β > 0` the gradient is
+    /// that of `ℓ_β` with `v^β` a constant, not of `ℓ_β` as a function of `s` (which
+    /// [`gradcheck::check_loss`](crate::gradcheck::check_loss) differentiates): the tests check
+    /// it against the former.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a `β` outside [0, 1].
+    pub fn with_beta(self, beta: f64) -> Result<Self> {
+        if !(0.0..=1.0).contains(&beta) {
             return Err(Error::InvalidHyperparameter {
-                name: "minimum variance",
-                value: min_variance,
-                requirement: "must be finite and > 0",
+                name: "beta",
+                value: beta,
+                requirement: "must be in [0, 1]",
             });
         }
-        Ok(GaussianNll { min_variance })
+        Ok(GaussianNll { beta, ..self })
+    }
+
+    /// `β` (0 unless [`with_beta`](GaussianNll::with_beta) set it).
+    #[must_use]
+    pub fn beta(&self) -> f64 {
+        self.beta
     }
 
     /// The minimum variance `v₀` added to every predicted variance.
     #[must_use]
     pub fn min_variance(&self) -> f64 {
-        self.min_variance
+        self.link.min_variance()
+    }
+
+    /// The module that turns a network's outputs into means and variances (with this loss's
+    /// `v₀`): push it after training.
+    #[must_use]
+    pub fn link(&self) -> MeanAndVariance {
+        self.link
     }
 
     /// The means (rows `0..R` of `outputs`, as they are) and the variances
     /// (`softplus(s) + v₀` of rows `R..2R`) of a network's `2R × N` outputs, each `R × N`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for outputs of an odd number of rows, or none.
     pub fn mean_and_variance<T: Float>(&self, outputs: &DMatrix<T>) -> Result<(DMatrix<T>, DMatrix<T>)> {
-        let targets = check_rows(outputs.nrows())?;
+        let targets = targets_of(outputs.nrows(), "outputs")?;
         let mean = outputs.rows(0, targets).into_owned();
-        let v0 = T::lit(self.min_variance);
-        let variance = outputs.rows(targets, targets).map(|s| softplus(s) + v0);
+        let variance = outputs.rows(targets, targets).map(|s| self.link.variance(s));
         Ok((mean, variance))
     }
 
     /// Checks `rows` outputs, a batch of `batch` samples when given, and the targets.
     fn check<T: Float>(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()> {
-        let r = check_rows(rows)?;
+        let r = targets_of(rows, "outputs")?;
         if targets.nrows() != r {
             return Err(Error::shape(
                 "targets",
@@ -102,10 +148,12 @@ impl GaussianNll {
     #[inline]
     fn entry<T: Float>(&self, mu: T, s: T, t: T) -> (T, T, T) {
         let half = T::lit(0.5);
-        let v = softplus(s) + T::lit(self.min_variance);
+        let v = self.link.variance(s);
         let r = mu - t;
         let w = r * r / v;
-        (half * (v.ln() + w), r / v, half * (T::one() - w) / v * sigmoid(s))
+        let weight = if self.beta == 0.0 { T::one() } else { v.powf(T::lit(self.beta)) };
+        let (loss, d_mean, d_logit) = (half * (v.ln() + w), r / v, half * (T::one() - w) / v * sigmoid(s));
+        (weight * loss, weight * d_mean, weight * d_logit)
     }
 }
 
@@ -114,18 +162,6 @@ impl Default for GaussianNll {
     fn default() -> Self {
         GaussianNll::new()
     }
-}
-
-/// The number of targets of `rows` outputs: half of them, which must be an even number > 0.
-fn check_rows(rows: usize) -> Result<usize> {
-    if rows == 0 || !rows.is_multiple_of(2) {
-        return Err(Error::shape(
-            "outputs",
-            "an even number of rows, at least 2 (a mean and a variance per target)",
-            plural(rows, "row"),
-        ));
-    }
-    Ok(rows / 2)
 }
 
 impl<T: Float> Loss<T> for GaussianNll {
