@@ -3,8 +3,8 @@
 
 use crate::linalg::flush_subnormal;
 use crate::loss::{sigmoid, softplus};
-use crate::{Error, Float, Module, Result};
-use nalgebra::DMatrix;
+use crate::{Error, Float, Module, Result, Standardize};
+use nalgebra::{DMatrix, DVector};
 use serde_json::{Map, Value};
 
 /// The link of [`GaussianNll`](crate::GaussianNll) as a module: of `2R` input rows, rows
@@ -18,8 +18,8 @@ use serde_json::{Map, Value};
 ///
 /// Push it after training a network by `GaussianNll` with the loss's
 /// [minimum variance](crate::GaussianNll::min_variance) (the loss takes the logits, so train
-/// without it); a [`Standardize`](crate::Standardize) after it can then bring standardized
-/// targets back to their units, `σ` on the means and `σ²` on the variances. No parameters.
+/// without it); for targets learned in standard units, [`restore`](MeanAndVariance::restore)
+/// after it brings both back to the targets' units. No parameters.
 ///
 /// ```
 /// use feedforward::{GaussianNll, MeanAndVariance, Module};
@@ -60,6 +60,41 @@ impl MeanAndVariance {
     #[must_use]
     pub fn min_variance(&self) -> f64 {
         self.min_variance
+    }
+
+    /// For targets learned in the standard units of `scale` (a [`Standardize`] fitted on
+    /// them, means `m` and deviations `σ`), the module to push after this one that gives the
+    /// answers back in the targets' units: `σ·μ + m` on the means, `σ²·v` on the variances (a
+    /// `Standardize` in the [`Restore`](crate::standardize::Direction::Restore) direction over
+    /// both halves).
+    ///
+    /// ```
+    /// use feedforward::{GaussianNll, Init, Layer, MeanAndVariance, Network, Standardize};
+    /// use nalgebra::DMatrix;
+    /// use rand::SeedableRng;
+    /// let y = DMatrix::<f64>::from_row_slice(1, 4, &[100.0, 200.0, 300.0, 400.0]); // σ² = 12500
+    /// let scale = Standardize::fit(&y)?;
+    /// let nll = GaussianNll::new();
+    /// let net = Network::new(1)
+    ///     .push(Layer::new(1, 2, Init::Zeros, &mut rand::rngs::StdRng::seed_from_u64(0)))?
+    ///     // ... trained by `nll` on `scale.apply(&y)?`, then:
+    ///     .push(nll.link())?
+    ///     .push(MeanAndVariance::restore(&scale)?)?;
+    /// let answer = net.output_sample(&[1.0])?; // outputs 0 and 0: μ = 0, v = ln 2 + 1e-6
+    /// assert!((answer[0] - 250.0).abs() < 1e-9);
+    /// assert!((answer[1] - 12500.0 * (2f64.ln() + 1e-6)).abs() < 1e-6);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] when a deviation's square is not a finite number > 0
+    /// (a deviation past `√T::MAX`).
+    pub fn restore<T: Float>(scale: &Standardize<T>) -> Result<Standardize<T>> {
+        let (mean, std) = (scale.mean(), scale.std());
+        let r = mean.len();
+        let mean = DVector::from_fn(2 * r, |i, _| if i < r { mean[i] } else { T::zero() });
+        let std = DVector::from_fn(2 * r, |i, _| if i < r { std[i] } else { std[i - r] * std[i - r] });
+        Ok(Standardize::new(mean, std)?.inverse())
     }
 
     /// `softplus(s) + v₀`.

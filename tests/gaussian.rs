@@ -13,7 +13,6 @@ use feedforward::{
     Standardize,
 };
 use nalgebra::DMatrix;
-use nalgebra::DVector;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -202,7 +201,7 @@ fn the_link_as_a_module_gives_the_same_answers_and_gradient_checks() {
 }
 
 /// A network trained in standard units, then given the link and the way back to the targets'
-/// units (`σ` on the means, `σ²` on the variances), saves and loads: the loaded file answers a
+/// units (`MeanAndVariance::restore`: `σ` on the means, `σ²` on the variances), saves and loads: the loaded file answers a
 /// mean and a variance in the targets' units, those of the trained network brought back by
 /// hand.
 #[test]
@@ -232,10 +231,8 @@ fn a_model_file_serves_the_mean_and_variance_in_the_targets_units() {
     )
     .unwrap();
     let raw = net.output(&x).unwrap();
-    let back = Standardize::new(DVector::from_vec(vec![m, 0.0]), DVector::from_vec(vec![sd, sd * sd]))
-        .unwrap()
-        .inverse();
-    let served = net.clone().push(nll.link()).unwrap().push(back).unwrap();
+    let served =
+        net.clone().push(nll.link()).unwrap().push(MeanAndVariance::restore(&scale).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gaussian.safetensors");
     served.save(&path).unwrap();

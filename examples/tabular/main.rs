@@ -103,8 +103,8 @@ use feedforward::train::{
 };
 use feedforward::{
     Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, GaussianNll, Init, Layer, Loss,
-    MeanSquaredError, Module, Network, PerSampleLoss, Quantile, ResNetConfig, SampleWeighted,
-    SoftmaxCrossEntropy, Sorted, Standardize, Targets, WeightedTargets,
+    MeanAndVariance, MeanSquaredError, Module, Network, PerSampleLoss, Quantile, ResNetConfig,
+    SampleWeighted, SoftmaxCrossEntropy, Sorted, Standardize, Targets, WeightedTargets,
 };
 use nalgebra::{DMatrix, DVector};
 use normalization::NormalizationArg;
@@ -634,14 +634,9 @@ fn evaluate(
             let nll = GaussianNll::new().with_beta(args.beta)?;
             let setup = |_: &DMatrix<f32>| Ok((nll, Vec::new()));
             let training = training(None, 2 * columns.len());
-            let (mean, std, r) = (scale.mean(), scale.std(), columns.len());
-            let back = Standardize::new(
-                DVector::from_fn(2 * r, |i, _| if i < r { mean[i] } else { 0.0 }),
-                DVector::from_fn(2 * r, |i, _| if i < r { std[i] } else { std[i - r] * std[i - r] }),
-            )?;
             let outcome = fit_task(args, x, &scale.apply(values)?, training, setup, rng)?
                 .then(nll.link())?
-                .then(back.inverse())?;
+                .then(MeanAndVariance::restore(&scale)?)?;
             (
                 outcome,
                 Box::new(|net| task::gaussian_regression(&net.output(test_x)?, truth, columns, test_weights)),

@@ -31,9 +31,8 @@ use nalgebra::DMatrix;
 /// [`mean_and_variance`](GaussianNll::mean_and_variance) turns outputs into `μ` and `v`;
 /// [`link`](GaussianNll::link) is the same as a module, to push after training so that the
 /// network answers `μ` and `v` itself. For targets learned in standard units (see
-/// [`Standardize`](crate::Standardize)), their units come back by `σ` on the means and `σ²` on
-/// the variances: a `Standardize::new` of means `(m, 0)` and deviations `(σ, σ²)`, inverted,
-/// after the link.
+/// [`Standardize`](crate::Standardize)), [`MeanAndVariance::restore`] after the link brings
+/// their units back: `σ` on the means, `σ²` on the variances.
 ///
 /// ```
 /// use feedforward::{GaussianNll, Loss};
