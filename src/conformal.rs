@@ -8,6 +8,11 @@
 //! margin widens (or narrows) every interval so that it holds at least the coverage asked,
 //! with a guarantee that assumes only that new samples are exchangeable with the calibration
 //! ones.
+//!
+//! [`deviation_factor`] does the same for a network that gives each sample a mean and a
+//! variance ([`GaussianNll`](crate::GaussianNll)): the factor `k` that makes the intervals
+//! `μ ± k·√v` hold the coverage asked, whatever the law of the noise (normalized conformal
+//! scores, `|y − μ|/√v`).
 
 use crate::{Error, Float, Result};
 
@@ -42,13 +47,6 @@ use crate::{Error, Float, Result};
 /// least); [`Error::EmptyBatch`] for none; [`Error::InvalidHyperparameter`] for a coverage
 /// outside (0, 1); [`Error::NonFinite`] naming the first sample with a NaN or infinite value.
 pub fn interval_margin<T: Float>(lower: &[T], upper: &[T], truth: &[T], coverage: f64) -> Result<f64> {
-    if !(coverage > 0.0 && coverage < 1.0) {
-        return Err(Error::InvalidHyperparameter {
-            name: "conformal coverage",
-            value: coverage,
-            requirement: "must be in (0, 1)",
-        });
-    }
     let n = truth.len();
     if lower.len() != n || upper.len() != n {
         return Err(Error::shape(
@@ -57,14 +55,73 @@ pub fn interval_margin<T: Float>(lower: &[T], upper: &[T], truth: &[T], coverage
             format!("{} lower and {} upper bounds", lower.len(), upper.len()),
         ));
     }
-    if n == 0 {
-        return Err(Error::EmptyBatch { what: "conformal calibration" });
-    }
-    for (what, values) in [
+    check_finite(&[
         ("calibration lower bounds", lower),
         ("calibration upper bounds", upper),
         ("calibration targets", truth),
-    ] {
+    ])?;
+    let scores = (0..n).map(|i| {
+        let (lo, hi, y) = (lower[i].as_f64(), upper[i].as_f64(), truth[i].as_f64());
+        (lo - y).max(y - hi)
+    });
+    ranked_score(scores.collect(), coverage)
+}
+
+/// The factor `k` such that the intervals `μ ± k·√v` hold at least `coverage` of new samples:
+/// `mean`, `variance` and `truth` are, for each calibration sample, the mean and the variance
+/// a network gives it ([`GaussianNll`](crate::GaussianNll)) and its true value. The calibration
+/// samples must be new to the network, and exchangeable with the samples the intervals are for.
+///
+/// Each sample scores `s = |y − μ|/√v`, how many predicted deviations its value lies from the
+/// mean; `k` is the `⌈(n + 1)·coverage⌉`-th smallest of the `n` scores, with the guarantee of
+/// [`interval_margin`]. Were the noise normal and the variances right, `k` would come near the
+/// normal law's (1.28 for 80%); a larger `k` says the variances were too small or the noise's
+/// tails heavier, a smaller one the reverse. Multiplying each variance by `(k/z)²` makes the
+/// normal interval `μ ± z·√v` the calibrated one.
+///
+/// ```
+/// use feedforward::conformal::deviation_factor;
+/// // Four samples with mean 0 and variance 4 (deviation 2); values 1, −2, 3, −6.
+/// let (mean, variance) = ([0.0f64; 4], [4.0; 4]);
+/// // Scores 0.5, 1, 1.5, 3. Coverage 0.6: the ⌈5·0.6⌉ = 3rd smallest, 1.5.
+/// assert_eq!(deviation_factor(&mean, &variance, &[1.0, -2.0, 3.0, -6.0], 0.6)?, 1.5);
+/// // A variance must be > 0.
+/// assert!(deviation_factor(&mean, &[4.0, 0.0, 4.0, 4.0], &[1.0; 4], 0.6).is_err());
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`interval_margin`]'s, and [`Error::InvalidInput`] naming the first sample whose
+/// variance is not > 0.
+pub fn deviation_factor<T: Float>(mean: &[T], variance: &[T], truth: &[T], coverage: f64) -> Result<f64> {
+    let n = truth.len();
+    if mean.len() != n || variance.len() != n {
+        return Err(Error::shape(
+            "conformal calibration",
+            format!("a mean and a variance for each of the {n} true values"),
+            format!("{} means and {} variances", mean.len(), variance.len()),
+        ));
+    }
+    check_finite(&[
+        ("calibration means", mean),
+        ("calibration variances", variance),
+        ("calibration targets", truth),
+    ])?;
+    if let Some(i) = variance.iter().position(|&v| v <= T::zero()) {
+        return Err(Error::InvalidInput {
+            sample: i,
+            row: 0,
+            value: variance[i].as_f64(),
+            requirement: "is a variance: it must be > 0".into(),
+        });
+    }
+    let scores = (0..n).map(|i| (truth[i].as_f64() - mean[i].as_f64()).abs() / variance[i].as_f64().sqrt());
+    ranked_score(scores.collect(), coverage)
+}
+
+/// Rejects the first NaN or infinite value of the named calibration slices, naming its sample.
+fn check_finite<T: Float>(named: &[(&str, &[T])]) -> Result<()> {
+    for &(what, values) in named {
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
                 step: None,
@@ -73,6 +130,23 @@ pub fn interval_margin<T: Float>(lower: &[T], upper: &[T], truth: &[T], coverage
                 sample: Some(i),
             });
         }
+    }
+    Ok(())
+}
+
+/// The `⌈(n + 1)·coverage⌉`-th smallest of the `n` calibration `scores`: the conformal
+/// quantile. Errors for a coverage outside (0, 1), no scores, or too few for the rank.
+fn ranked_score(mut scores: Vec<f64>, coverage: f64) -> Result<f64> {
+    if !(coverage > 0.0 && coverage < 1.0) {
+        return Err(Error::InvalidHyperparameter {
+            name: "conformal coverage",
+            value: coverage,
+            requirement: "must be in (0, 1)",
+        });
+    }
+    let n = scores.len();
+    if n == 0 {
+        return Err(Error::EmptyBatch { what: "conformal calibration" });
     }
     // The rank, 1-based; a product just above an integer from rounding is that integer.
     let rank = ((n + 1) as f64 * coverage - 1e-9).ceil() as usize;
@@ -85,12 +159,6 @@ pub fn interval_margin<T: Float>(lower: &[T], upper: &[T], truth: &[T], coverage
             format!("{n}"),
         ));
     }
-    let mut scores: Vec<f64> = (0..n)
-        .map(|i| {
-            let (lo, hi, y) = (lower[i].as_f64(), upper[i].as_f64(), truth[i].as_f64());
-            (lo - y).max(y - hi)
-        })
-        .collect();
-    let (_, margin, _) = scores.select_nth_unstable_by(rank - 1, f64::total_cmp);
-    Ok(*margin)
+    let (_, score, _) = scores.select_nth_unstable_by(rank - 1, f64::total_cmp);
+    Ok(*score)
 }
