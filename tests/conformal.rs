@@ -106,7 +106,8 @@ fn the_deviation_factor_is_the_normalized_scores_rank_by_definition() {
 fn intervals_scaled_by_the_factor_hold_as_often_as_promised() {
     // Noise of deviation 0.5 + |x|, uniform (not normal), and predicted variances a quarter of
     // the truth: μ ± 1.28·√v holds far fewer than 80%. Each trial calibrates on 19 samples and
-    // checks one more; with 20 distinct scores the promise is 16/20 = 0.8 exactly.
+    // checks one more; with 20 distinct scores the promise is 16/20 = 0.8 exactly, and the mean
+    // over 20000 trials has a standard deviation of 0.0028.
     let mut rng = StdRng::seed_from_u64(4);
     let draw = |rng: &mut StdRng| {
         let x = rng.random_range(-2.0..2.0f64);
@@ -114,7 +115,7 @@ fn intervals_scaled_by_the_factor_hold_as_often_as_promised() {
         let noise = rng.random_range(-1.0..1.0) * 3f64.sqrt(); // variance 1
         (x, deviation * deviation / 4.0, x + deviation * noise)
     };
-    let (trials, mut held, mut naive) = (4000, 0, 0);
+    let (trials, mut held, mut naive) = (20000, 0, 0);
     for _ in 0..trials {
         let calibration: Vec<(f64, f64, f64)> = (0..19).map(|_| draw(&mut rng)).collect();
         let [mean, variance, truth] =

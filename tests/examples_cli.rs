@@ -541,7 +541,8 @@ fn tabular_predicts_quantiles_of_a_csv_table() {
 /// mean holds about 80% of the test rows (78.6–81.9% over seeds 0–11 in session 22), and the
 /// saved model answers the mean and the variance in y's units: near the truth at x = 0.5 and
 /// x = 1.8, and narrow at x = 0 (0.42 where the truth is 0.2: the network smooths the kink of
-/// |x|, and the spread is 0.4 at x = ±0.2 already). Not for a classification, not with
+/// |x|, and the spread is 0.4 at x = ±0.2 already). `--calibrate` scales the variances by a
+/// conformal factor measured on held-out training rows. Not for a classification, not with
 /// --quantiles; a β outside [0, 1] is an error.
 #[test]
 fn tabular_predicts_a_mean_and_a_variance() {
@@ -582,6 +583,24 @@ fn tabular_predicts_a_mean_and_a_variance() {
         );
     }
     assert!(y[(1, 2)].sqrt() < 0.25 * y[(1, 1)].sqrt(), "deviation at x = 0: {}", y[(1, 2)].sqrt());
+
+    // Calibrated on a fifth of the training rows: the variances scaled by a conformal factor,
+    // a module more at the end of the saved model.
+    let run = run_binary(&bin, &[&base[..], &["--gaussian", "--calibrate"], &files[..]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        stdout.contains("conformal factors of the 80% interval μ ± kσ (640 calibration rows): y "),
+        "{stdout}"
+    );
+    let holds = metrics(&json)["test_interval_holds"].as_f64().unwrap();
+    assert!((0.72..0.88).contains(&holds), "{holds}");
+    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    let kinds: Vec<&str> = net.modules().iter().map(|m| m.kind()).collect();
+    assert_eq!(kinds[kinds.len() - 3..], ["MeanAndVariance", "Standardize", "Standardize"]);
+    let run = run_binary(&bin, &[&base[..], &["--calibrate"]].concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("--gaussian"), "{stderr}");
 
     let run = run_binary(&bin, &["--csv", csv.to_str().unwrap(), "--target", "y", "--gaussian"]);
     let stderr = String::from_utf8_lossy(&run.stderr);

@@ -47,7 +47,8 @@
 //! pinball loss, `Quantile`; a `Sorted` keeps them in order): a median and an interval.
 //! `--gaussian` learns a mean and a variance of each column instead (`GaussianNll`, β-NLL with
 //! `--beta`), scored by the test rows' log-likelihood and the 80% interval `μ ± 1.28σ`; the
-//! saved model ends in `MeanAndVariance` and gives both in the column's units. Training stops
+//! saved model ends in `MeanAndVariance` and gives both in the column's units; `--calibrate`
+//! scales the variances so that the 80% interval holds 80% of held-out rows. Training stops
 //! after `--patience` epochs without a better validation loss (5; 20 with `--gaussian`).
 //!
 //! `--folds K` cross-validates instead of holding out one test part: the rows are cut into `K`
@@ -118,6 +119,7 @@ use task::{Headline, Scores, Task, TaskKind};
 /// your own.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
+#[command(group(clap::ArgGroup::new("intervals").args(["quantiles", "gaussian"])))]
 struct Args {
     /// Samples in the synthetic data set (a fifth is held out for the test, a fifth of the
     /// rest for validation).
@@ -185,11 +187,13 @@ struct Args {
     /// median and an 80% interval (pinball loss; `Sorted` keeps them from crossing).
     #[arg(long, value_delimiter = ',', requires = "csv")]
     quantiles: Vec<f64>,
-    /// With --quantiles: hold a fifth of the training rows out to calibrate on, and widen the
-    /// interval between the lowest and highest quantile by the margin that makes it hold
-    /// their share of those rows (conformalized quantile regression,
-    /// `conformal::interval_margin`); the saved model gives the widened intervals.
-    #[arg(long, requires = "quantiles", conflicts_with_all = ["group", "weight"])]
+    /// With --quantiles or --gaussian: hold a fifth of the training rows out to calibrate on,
+    /// and widen the interval between the lowest and highest quantile by the margin that makes
+    /// it hold their share of those rows (conformalized quantile regression,
+    /// `conformal::interval_margin`), or scale the variances so that the 80% interval holds
+    /// 80% of them (`conformal::deviation_factor`); the saved model gives the calibrated
+    /// intervals.
+    #[arg(long, requires = "intervals", conflicts_with_all = ["group", "weight"])]
     calibrate: bool,
     /// With --task regression: learn a mean and a variance for each target column and row
     /// (`GaussianNll`: a normal law's likelihood) instead of the mean alone; the scores add
@@ -561,6 +565,46 @@ fn calibrate(
     Ok(margins)
 }
 
+/// With `--calibrate`, the rows `x`, `values` cut into those to train on and a fifth held out to
+/// calibrate on; else `None`.
+fn calibration_split(
+    args: &Args,
+    x: &DMatrix<f32>,
+    values: &DMatrix<f32>,
+) -> feedforward::Result<Option<Split<f32, DMatrix<f32>>>> {
+    if !args.calibrate {
+        return Ok(None);
+    }
+    train::split(x, values, SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 2 }).map(Some)
+}
+
+/// Conformal calibration of a mean and a variance per target: scales each target's variances
+/// (rows `R + c` of `net`'s output, its means rows `c`) by `(k/z)²`, `k` the factor
+/// (`conformal::deviation_factor`) that makes `μ ± k·σ` hold 80% of the calibration rows `x`,
+/// `truth` (`targets × rows`), which the network did not train on, and `z` the normal law's
+/// 1.2816: the saved model's 80% interval `μ ± z·σ` is then the calibrated one. The scaling
+/// rides at the end of the network; returns the factors.
+fn calibrate_variances(
+    net: &mut Network<f32>,
+    x: &DMatrix<f32>,
+    truth: &DMatrix<f32>,
+) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+    let predicted = net.output(x)?;
+    let row = |m: &DMatrix<f32>, r: usize| m.row(r).iter().copied().collect::<Vec<f32>>();
+    let r = truth.nrows();
+    let mut factors = Vec::new();
+    let mut scale = DVector::from_element(2 * r, 1.0f32);
+    for c in 0..r {
+        let k =
+            conformal::deviation_factor(&row(&predicted, c), &row(&predicted, r + c), &row(truth, c), 0.8)?;
+        scale[r + c] = ((k / task::Z_80).powi(2)) as f32;
+        factors.push(k);
+    }
+    // `Standardize::new(0, s).inverse()` is `y = s·x`.
+    net.push_boxed(Box::new(Standardize::new(DVector::zeros(2 * r), scale)?.inverse()))?;
+    Ok(factors)
+}
+
 /// Each target row of `values` repeated once per quantile (`q` rows in a row, as `Sorted::new(q)`
 /// groups them), and the pinball loss that learns those quantiles of each.
 fn quantile_targets(
@@ -630,13 +674,29 @@ fn evaluate(
             // A mean and a variance's logit per column, learned in standard units by the
             // likelihood; then the link to variances and the way back to the columns' units:
             // `σ` on the means, `σ²` on the variances.
+            // With --calibrate, a fifth of the rows is held out of the training to calibrate on.
+            let calibration = calibration_split(args, x, values)?;
+            let (x, values) = calibration.as_ref().map_or((x, values), |c| (&c.inputs, &c.targets));
             let scale = Standardize::fit(values)?;
             let nll = GaussianNll::new().with_beta(args.beta)?;
             let setup = |_: &DMatrix<f32>| Ok((nll, Vec::new()));
             let training = training(None, 2 * columns.len());
-            let outcome = fit_task(args, x, &scale.apply(values)?, training, setup, rng)?
+            let mut outcome = fit_task(args, x, &scale.apply(values)?, training, setup, rng)?
                 .then(nll.link())?
                 .then(MeanAndVariance::restore(&scale)?)?;
+            if let (Some(c), Outcome::Trained { net, .. }) = (&calibration, &mut outcome) {
+                let factors = calibrate_variances(net, &c.held_out_inputs, &c.held_out_targets)?;
+                let shown: Vec<String> = columns
+                    .iter()
+                    .zip(&factors)
+                    .map(|(c, k)| format!("{c} {k:.3} (variances × {:.3})", (k / task::Z_80).powi(2)))
+                    .collect();
+                notes.push(format!(
+                    "conformal factors of the 80% interval μ ± kσ ({} calibration rows): {}",
+                    c.held_out_inputs.ncols(),
+                    shown.join(", ")
+                ));
+            }
             (
                 outcome,
                 Box::new(|net| task::gaussian_regression(&net.output(test_x)?, truth, columns, test_weights)),
@@ -658,14 +718,7 @@ fn evaluate(
             // Each column's row once per quantile, learned in standard units by the pinball
             // loss, sorted so that they never cross, then back in the column's units.
             // With --calibrate, a fifth of the rows is held out of the training to calibrate on.
-            let calibration = match args.calibrate {
-                true => Some(train::split(
-                    x,
-                    values,
-                    SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 2 },
-                )?),
-                false => None,
-            };
+            let calibration = calibration_split(args, x, values)?;
             let (x, values) = calibration.as_ref().map_or((x, values), |c| (&c.inputs, &c.targets));
             let q = args.quantiles.len();
             let (repeated, pinball) = quantile_targets(values, &args.quantiles)?;

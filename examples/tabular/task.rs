@@ -339,7 +339,7 @@ pub fn quantile_regression(
 
 /// `Φ⁻¹(0.9)`: a normal law holds 80% of its values within this many standard deviations of
 /// its mean.
-const Z_80: f64 = 1.281_551_565_545;
+pub const Z_80: f64 = 1.281_551_565_545;
 
 /// A regression's test scores when it predicts a mean and a variance per target
 /// (`--gaussian`): `predicted` is `2·columns × samples`, each column's mean then each column's
