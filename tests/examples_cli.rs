@@ -465,16 +465,11 @@ fn tabular_trains_a_resnet_when_asked() {
     }
 }
 
-/// `tabular --quantiles`: `y = 3x + z + (0.2 + |x|)·ε` with `ε ~ N(0, 1)`, a spread that grows
-/// with `|x|`. Each quantile's share of test rows below it is near its level, the interval
-/// between the outer two holds about its share, and the saved model's interval is wider where
-/// the noise is; `--calibrate` widens the interval by a conformal margin measured on held-out
-/// training rows. Quantiles of a classification, or out of order, are errors.
-#[test]
-fn tabular_predicts_quantiles_of_a_csv_table() {
+/// `spread.csv` in `dir`: 4,000 rows of `y = 3x + z + (0.2 + |x|)·ε`, `x` uniform on [−2, 2],
+/// `z` on [0, 1], `ε ~ N(0, 1)`: a noise whose spread grows with `|x|`.
+fn spread_csv(dir: &std::path::Path) -> std::path::PathBuf {
     use rand::{RngExt, SeedableRng};
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("spread.csv");
+    let csv = dir.join("spread.csv");
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let mut text = String::from("x,z,y\n");
     for _ in 0..4000 {
@@ -483,6 +478,18 @@ fn tabular_predicts_quantiles_of_a_csv_table() {
         text.push_str(&format!("{x:.4},{z:.4},{:.4}\n", 3.0 * x + z + (0.2 + x.abs()) * noise));
     }
     std::fs::write(&csv, text).unwrap();
+    csv
+}
+
+/// `tabular --quantiles`: `y = 3x + z + (0.2 + |x|)·ε` with `ε ~ N(0, 1)`, a spread that grows
+/// with `|x|`. Each quantile's share of test rows below it is near its level, the interval
+/// between the outer two holds about its share, and the saved model's interval is wider where
+/// the noise is; `--calibrate` widens the interval by a conformal margin measured on held-out
+/// training rows. Quantiles of a classification, or out of order, are errors.
+#[test]
+fn tabular_predicts_quantiles_of_a_csv_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = spread_csv(dir.path());
     let bin = build_example("tabular");
     let (model, json) = (dir.path().join("spread.safetensors"), dir.path().join("m.json"));
     let base = ["--csv", csv.to_str().unwrap(), "--task", "regression", "--target", "y"];
@@ -546,17 +553,8 @@ fn tabular_predicts_quantiles_of_a_csv_table() {
 /// --quantiles; a β outside [0, 1] is an error.
 #[test]
 fn tabular_predicts_a_mean_and_a_variance() {
-    use rand::{RngExt, SeedableRng};
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("spread.csv");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let mut text = String::from("x,z,y\n");
-    for _ in 0..4000 {
-        let (x, z) = (rng.random_range(-2.0..2.0f64), rng.random_range(0.0..1.0f64));
-        let noise = normal(&mut rng);
-        text.push_str(&format!("{x:.4},{z:.4},{:.4}\n", 3.0 * x + z + (0.2 + x.abs()) * noise));
-    }
-    std::fs::write(&csv, text).unwrap();
+    let csv = spread_csv(dir.path());
     let bin = build_example("tabular");
     let (model, json) = (dir.path().join("spread.safetensors"), dir.path().join("m.json"));
     let base = ["--csv", csv.to_str().unwrap(), "--task", "regression", "--target", "y"];
