@@ -549,8 +549,9 @@ fn tabular_predicts_quantiles_of_a_csv_table() {
 /// saved model answers the mean and the variance in y's units: near the truth at x = 0.5 and
 /// x = 1.8, and narrow at x = 0 (0.42 where the truth is 0.2: the network smooths the kink of
 /// |x|, and the spread is 0.4 at x = ±0.2 already). `--calibrate` scales the variances by a
-/// conformal factor measured on held-out training rows. Not for a classification, not with
-/// --quantiles; a β outside [0, 1] is an error.
+/// conformal factor measured on held-out training rows; `--importance` ranks the inputs by the
+/// means' squared error. Not for a classification, not with --quantiles; a β outside [0, 1] is
+/// an error.
 #[test]
 fn tabular_predicts_a_mean_and_a_variance() {
     let dir = tempfile::tempdir().unwrap();
@@ -559,11 +560,15 @@ fn tabular_predicts_a_mean_and_a_variance() {
     let (model, json) = (dir.path().join("spread.safetensors"), dir.path().join("m.json"));
     let base = ["--csv", csv.to_str().unwrap(), "--task", "regression", "--target", "y"];
     let files = ["--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
-    let run = run_binary(&bin, &[&base[..], &["--gaussian"], &files[..]].concat());
+    let run = run_binary(&bin, &[&base[..], &["--gaussian", "--importance"], &files[..]].concat());
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout.contains("MeanAndVariance") && stdout.contains("the 80% interval"), "{stdout}");
     let m = metrics(&json);
+    // The means' importance: x (slope 3) before z (slope 1).
+    let ranked: Vec<&str> =
+        m["importance"].as_array().unwrap().iter().map(|i| i["input"].as_str().unwrap()).collect();
+    assert_eq!(ranked, ["x", "z"], "{m}");
     let holds = m["test_interval_holds"].as_f64().unwrap();
     assert!((0.75..0.85).contains(&holds) && m["test_r2"].as_f64().unwrap() > 0.8, "{m}");
     assert!(m["test_per_target"][0]["nll"].as_f64().unwrap().is_finite(), "{m}");

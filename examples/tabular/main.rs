@@ -199,7 +199,7 @@ struct Args {
     /// (`GaussianNll`: a normal law's likelihood) instead of the mean alone; the scores add
     /// the test rows' log-likelihood and how many fall in the 80% interval, and the saved
     /// model gives each column's mean then each column's variance, in the columns' units.
-    #[arg(long, requires = "csv", conflicts_with_all = ["quantiles", "importance"])]
+    #[arg(long, requires = "csv", conflicts_with = "quantiles")]
     gaussian: bool,
     /// With --gaussian: weigh each target's term by its variance to this power, in [0, 1]
     /// (β-NLL, `GaussianNll::with_beta`; its authors chose 0.5), so that the means of targets
@@ -861,7 +861,7 @@ fn single_run(
 
 /// Prints the permutation importance of each input column on `cut`'s test rows, under the
 /// task's own loss, each row weighed by its `--weight` (softmax cross-entropy; for a
-/// regression the squared error or
+/// regression the squared error (of the means, with `--gaussian`) or
 /// the pinball loss in standard units, as the network trained, so that every target column
 /// counts alike; binary cross-entropy), most important first; returns it for the `--metrics`
 /// JSON.
@@ -881,6 +881,15 @@ fn importance(args: &Args, net: &Network<f32>, cut: &Cut) -> Result<Value, Box<d
     let found = match task {
         Task::Classification { labels, .. } => {
             weighted_importance(net, x, &SoftmaxCrossEntropy::new(), &labels[..], weights, &groups, &config)?
+        }
+        Task::Regression { values, .. } if args.gaussian => {
+            // The means' squared error: the network's first rows only, through a layer that
+            // keeps them (its weight the identity on them, zero on the variances).
+            let r = values.nrows();
+            let keep = DMatrix::from_fn(2 * r, r, |i, j| if i == j { 1.0 } else { 0.0 });
+            let means = net.clone().push(Layer::from_parts(keep, None)?)?;
+            let (scored, values) = in_standard_units(&means, values)?;
+            importance(&scored, &MeanSquaredError, &values)?
         }
         Task::Regression { values, .. } if args.quantiles.is_empty() => {
             let (scored, values) = in_standard_units(net, values)?;
