@@ -128,10 +128,14 @@ fn a_header_claiming_a_huge_tensor_in_a_tiny_file_is_rejected() {
 
 /// Networks whose files hold every kind of module this crate rebuilds from a file on its own:
 /// layers with each activation, `BatchNorm`, `LayerNorm`, `Dropout`, `Standardize`,
-/// `Embedding` (with an unknown category).
+/// `Embedding` (with an unknown category), `Residual` (its body nested in the header),
+/// `Sorted`, `MeanAndVariance`.
+const RICH_NETS: usize = 5;
+
 fn rich_nets() -> Vec<Network<f32>> {
     use feedforward::{
-        Activation, Embedding, EmbeddingRow, MlpConfig, Normalization, Standardize, UnknownCategory,
+        Activation, Embedding, EmbeddingRow, MeanAndVariance, MlpConfig, Normalization, Residual, Sorted,
+        Standardize, UnknownCategory,
     };
     use rand::{SeedableRng, rngs::StdRng};
     let mut rng = StdRng::seed_from_u64(7);
@@ -154,12 +158,24 @@ fn rich_nets() -> Vec<Network<f32>> {
         .unwrap()
         .push(feedforward::Layer::new(6, 2, feedforward::Init::He, &mut rng))
         .unwrap();
-    vec![
+    let ends = Network::new(3)
+        .push(Residual::mlp(3, 5, Activation::Relu, &mut rng).unwrap())
+        .unwrap()
+        .push(feedforward::Layer::new(3, 4, feedforward::Init::He, &mut rng))
+        .unwrap()
+        .push(Sorted::new(2).unwrap())
+        .unwrap()
+        .push(MeanAndVariance::new(1e-3).unwrap())
+        .unwrap();
+    let nets = vec![
         Network::mlp(&[3, 6, 4, 2], config(Activation::Tanh, Normalization::BatchNorm), &mut rng).unwrap(),
         Network::mlp(&[3, 6, 2], config(Activation::Silu, Normalization::LayerNorm), &mut rng).unwrap(),
         standardized,
         embedded,
-    ]
+        ends,
+    ];
+    assert_eq!(nets.len(), RICH_NETS);
+    nets
 }
 
 /// Loads `bytes` as a self-describing model file: it must give a network or
@@ -236,7 +252,7 @@ proptest! {
 
     #[test]
     fn model_file_mutated_header(
-        which in 0usize..4,
+        which in 0usize..RICH_NETS,
         edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..4),
         keep in 0usize..1_000_000,
     ) {
@@ -250,7 +266,7 @@ proptest! {
     /// says: shapes, offsets, feature counts, probabilities, `eps`, `momentum`.
     #[test]
     fn model_file_mutated_numbers(
-        which in 0usize..4,
+        which in 0usize..RICH_NETS,
         edits in prop::collection::vec((any::<usize>(), b'0'..=b'9'), 1..4),
     ) {
         let bytes = weights::to_bytes(&rich_nets()[which]).unwrap();
