@@ -27,7 +27,9 @@ use nalgebra::DMatrix;
 /// ```
 ///
 /// The softplus is computed without overflow for any finite `s`, and `v ≥ v₀` keeps `r²/v`
-/// and `ln v` finite. Targets: a finite matrix of `R` rows. No accuracy.
+/// and `ln v` finite. Targets: a finite matrix of `R` rows. No accuracy. A target whose mean
+/// the network finds hard can be left behind a wide variance; [`with_beta`](GaussianNll::with_beta)
+/// (β-NLL) keeps such means learning.
 /// [`mean_and_variance`](GaussianNll::mean_and_variance) turns outputs into `μ` and `v`;
 /// [`link`](GaussianNll::link) is the same as a module, to push after training so that the
 /// network answers `μ` and `v` itself. For targets learned in standard units (see
@@ -56,7 +58,8 @@ pub struct GaussianNll {
 }
 
 impl GaussianNll {
-    /// The loss with the minimum variance `v₀ = 1e-6` (PyTorch's `eps`).
+    /// The loss with the minimum variance `v₀ = 1e-6` (the value of PyTorch's `eps`, which
+    /// clamps the variance where this adds it: a smooth floor, differentiable everywhere).
     #[must_use]
     pub const fn new() -> Self {
         GaussianNll { link: MeanAndVariance::DEFAULT, beta: 0.0 }
