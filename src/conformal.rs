@@ -7,7 +7,8 @@
 //! samples than it should. Measured on calibration samples the network did not train on, one
 //! margin widens (or narrows) every interval so that it holds at least the coverage asked,
 //! with a guarantee that assumes only that new samples are exchangeable with the calibration
-//! ones.
+//! ones. [`interval_margins`] measures each side apart (asymmetric CQR), so that each misses
+//! its share where the noise is skewed.
 //!
 //! [`deviation_factor`] does the same for a network that gives each sample a mean and a
 //! variance ([`GaussianNll`](crate::GaussianNll)): the factor `k` that makes the intervals
@@ -47,6 +48,56 @@ use crate::{Error, Float, Result};
 /// least); [`Error::EmptyBatch`] for none; [`Error::InvalidHyperparameter`] for a coverage
 /// outside (0, 1); [`Error::NonFinite`] naming the first sample with a NaN or infinite value.
 pub fn interval_margin<T: Float>(lower: &[T], upper: &[T], truth: &[T], coverage: f64) -> Result<f64> {
+    check_intervals(lower, upper, truth)?;
+    let scores = (0..truth.len()).map(|i| {
+        let (lo, hi, y) = (lower[i].as_f64(), upper[i].as_f64(), truth[i].as_f64());
+        (lo - y).max(y - hi)
+    });
+    ranked_score(scores.collect(), coverage)
+}
+
+/// The margins `(below, above)` such that the intervals `[lower − below, upper + above]` hold
+/// at least `coverage` of new samples, each side missing at most half the rest: asymmetric
+/// conformalized quantile regression (Romano, Patterson and Candès, 2019). The calibration
+/// samples must be new to the network, and exchangeable with the samples the intervals are for.
+///
+/// `below` is the `⌈(n + 1)·(1 + coverage)/2⌉`-th smallest of the scores `lower − y`, `above`
+/// the same rank of `y − upper`: a new value falls under the widened interval with probability
+/// at most `(1 − coverage)/2`, over it likewise, so inside with at least `coverage`. Where the
+/// noise is skewed, [`interval_margin`]'s one margin leaves most misses on one side; these
+/// balance them, at the price of more calibration samples for the same coverage (the rank of
+/// `(1 + coverage)/2`).
+///
+/// ```
+/// use feedforward::conformal::interval_margins;
+/// // Nine calibration samples, intervals [−1, 1]; values far out above, never below.
+/// let (lower, upper) = ([-1.0f64; 9], [1.0f64; 9]);
+/// let truth = [0.0, 0.5, -0.5, 2.0, 3.0, 1.5, 0.2, 4.0, 2.5];
+/// // Coverage 0.6, each side at 0.8: the ⌈10·0.8⌉ = 8th smallest score of each side.
+/// let (below, above) = interval_margins(&lower, &upper, &truth, 0.6)?;
+/// assert_eq!((below, above), (-1.0, 2.0)); // narrower below, wider above
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`interval_margin`]'s; too few samples means fewer than `(1 + c)/(1 − c)`.
+pub fn interval_margins<T: Float>(
+    lower: &[T],
+    upper: &[T],
+    truth: &[T],
+    coverage: f64,
+) -> Result<(f64, f64)> {
+    check_intervals(lower, upper, truth)?;
+    check_coverage(coverage)?;
+    let side = (1.0 + coverage) / 2.0;
+    let n = truth.len();
+    let below = (0..n).map(|i| lower[i].as_f64() - truth[i].as_f64());
+    let above = (0..n).map(|i| truth[i].as_f64() - upper[i].as_f64());
+    Ok((ranked_score(below.collect(), side)?, ranked_score(above.collect(), side)?))
+}
+
+/// Checks calibration intervals: a lower and an upper bound per true value, all finite.
+fn check_intervals<T: Float>(lower: &[T], upper: &[T], truth: &[T]) -> Result<()> {
     let n = truth.len();
     if lower.len() != n || upper.len() != n {
         return Err(Error::shape(
@@ -59,12 +110,7 @@ pub fn interval_margin<T: Float>(lower: &[T], upper: &[T], truth: &[T], coverage
         ("calibration lower bounds", lower),
         ("calibration upper bounds", upper),
         ("calibration targets", truth),
-    ])?;
-    let scores = (0..n).map(|i| {
-        let (lo, hi, y) = (lower[i].as_f64(), upper[i].as_f64(), truth[i].as_f64());
-        (lo - y).max(y - hi)
-    });
-    ranked_score(scores.collect(), coverage)
+    ])
 }
 
 /// The factor `k` such that the intervals `μ ± k·√v` hold at least `coverage` of new samples:
@@ -119,6 +165,18 @@ pub fn deviation_factor<T: Float>(mean: &[T], variance: &[T], truth: &[T], cover
     ranked_score(scores.collect(), coverage)
 }
 
+/// Rejects a coverage outside (0, 1).
+fn check_coverage(coverage: f64) -> Result<()> {
+    if coverage > 0.0 && coverage < 1.0 {
+        return Ok(());
+    }
+    Err(Error::InvalidHyperparameter {
+        name: "conformal coverage",
+        value: coverage,
+        requirement: "must be in (0, 1)",
+    })
+}
+
 /// Rejects the first NaN or infinite value of the named calibration slices, naming its sample.
 fn check_finite<T: Float>(named: &[(&str, &[T])]) -> Result<()> {
     for &(what, values) in named {
@@ -137,13 +195,7 @@ fn check_finite<T: Float>(named: &[(&str, &[T])]) -> Result<()> {
 /// The `⌈(n + 1)·coverage⌉`-th smallest of the `n` calibration `scores`: the conformal
 /// quantile. Errors for a coverage outside (0, 1), no scores, or too few for the rank.
 fn ranked_score(mut scores: Vec<f64>, coverage: f64) -> Result<f64> {
-    if !(coverage > 0.0 && coverage < 1.0) {
-        return Err(Error::InvalidHyperparameter {
-            name: "conformal coverage",
-            value: coverage,
-            requirement: "must be in (0, 1)",
-        });
-    }
+    check_coverage(coverage)?;
     let n = scores.len();
     if n == 0 {
         return Err(Error::EmptyBatch { what: "conformal calibration" });

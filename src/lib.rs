@@ -23,7 +23,7 @@
 //! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
 //! | [`train`] | `train.rs`, `split.rs`, `lr_finder.rs`, `averaging.rs` | epochs, minibatches, full batch; hold-outs and cross-validation folds, plain, stratified or by groups; the learning-rate range test; weight averaging (EMA, SWA) |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer; CSV tables of any task (`data::table`) |
-//! | [`conformal`] | `conformal.rs` | conformal calibration: the margin that makes a network's quantile intervals hold their coverage on new data, and the factor that does it for a mean and a variance |
+//! | [`conformal`] | `conformal.rs` | conformal calibration: the margin that makes a network's quantile intervals hold their coverage on new data, each side apart or together, and the factor that does it for a mean and a variance |
 //! | [`importance`] | `importance.rs` | permutation importance: how much the loss grows when one input is shuffled |
 //! | [`weights`] | `weights.rs` | safetensors save/load, self-describing model files |
 //! | [`metrics`] | `metrics/` | confusion matrix (accuracy, per-class recall, precision and F1); the same per label for multi-label; a regression's MSE, MAE and R²; ROC and precision-recall curves, ROC AUC, average precision; each weighted or not |

@@ -4,7 +4,7 @@
 mod common;
 use common::normal;
 use feedforward::Error;
-use feedforward::conformal::{deviation_factor, interval_margin};
+use feedforward::conformal::{deviation_factor, interval_margin, interval_margins};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -149,4 +149,80 @@ fn bad_deviation_calibrations_are_errors() {
     );
     let e = deviation_factor(&mean[..3], &variance[..3], &y[..3], 0.8).unwrap_err();
     assert!(e.to_string().contains("at least 4 samples"), "{e}");
+}
+
+#[test]
+fn the_two_margins_are_each_sides_rank_by_definition() {
+    let mut rng = StdRng::seed_from_u64(5);
+    for n in [9, 19, 57, 200] {
+        let lower: Vec<f64> = (0..n).map(|_| normal(&mut rng) - 1.0).collect();
+        let upper: Vec<f64> = lower.iter().map(|lo| lo + rng.random_range(0.0..3.0)).collect();
+        let truth: Vec<f64> = (0..n).map(|_| normal(&mut rng)).collect();
+        let sorted = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let below = sorted((0..n).map(|i| lower[i] - truth[i]).collect());
+        let above = sorted((0..n).map(|i| truth[i] - upper[i]).collect());
+        for coverage in [0.5, 0.8, 0.9] {
+            let side = (1.0 + coverage) / 2.0;
+            let Some(rank) = (1..=n).find(|&k| k as f64 >= (n + 1) as f64 * side - 1e-9) else {
+                assert!(
+                    interval_margins(&lower, &upper, &truth, coverage).is_err(),
+                    "n {n}, coverage {coverage}"
+                );
+                continue;
+            };
+            let margins = interval_margins(&lower, &upper, &truth, coverage).unwrap();
+            assert_eq!(margins, (below[rank - 1], above[rank - 1]), "n {n}, coverage {coverage}");
+        }
+    }
+    // 0.8 on each side of 0.6 needs 4 samples; 0.9 of 0.8 needs 9.
+    let (lo, hi, y) = ([0.0f32; 8], [1.0f32; 8], [0.5f32; 8]);
+    assert!(interval_margins(&lo[..4], &hi[..4], &y[..4], 0.6).is_ok());
+    let e = interval_margins(&lo, &hi, &y, 0.8).unwrap_err();
+    assert!(e.to_string().contains("at least 9 samples"), "{e}");
+    for coverage in [0.0, -0.5, 1.0, f64::NAN] {
+        assert!(matches!(
+            interval_margins(&lo, &hi, &y, coverage),
+            Err(Error::InvalidHyperparameter { name: "conformal coverage", .. })
+        ));
+    }
+}
+
+#[test]
+fn two_margins_balance_the_misses_of_a_skewed_noise() {
+    // y = x plus an exponential noise (mean 1, skewed up), intervals [x − 0.5, x + 0.5]: each
+    // trial calibrates on 39 samples and checks one more. The two margins (rank 36 of 40 on
+    // each side) promise each side at most 4/40 = 10% of misses; one margin, 20% in all, most
+    // of them above.
+    let mut rng = StdRng::seed_from_u64(6);
+    let draw = |rng: &mut StdRng| {
+        let x = rng.random_range(-2.0..2.0f64);
+        (x - 0.5, x + 0.5, x - rng.random_range(f64::EPSILON..1.0).ln())
+    };
+    let trials = 20000;
+    let (mut under, mut over, mut one_under, mut one_over) = (0, 0, 0, 0);
+    for _ in 0..trials {
+        let calibration: Vec<(f64, f64, f64)> = (0..39).map(|_| draw(&mut rng)).collect();
+        let [lower, upper, truth] =
+            [0, 1, 2].map(|k| calibration.iter().map(|s| [s.0, s.1, s.2][k]).collect::<Vec<f64>>());
+        let (below, above) = interval_margins(&lower, &upper, &truth, 0.8).unwrap();
+        let margin = interval_margin(&lower, &upper, &truth, 0.8).unwrap();
+        let (lo, hi, y) = draw(&mut rng);
+        under += usize::from(y < lo - below);
+        over += usize::from(y > hi + above);
+        one_under += usize::from(y < lo - margin);
+        one_over += usize::from(y > hi + margin);
+    }
+    let share = |count: usize| count as f64 / trials as f64;
+    // Each share's standard deviation over 20000 trials is 0.0021.
+    assert!(
+        (share(under) - 0.1).abs() < 0.01 && (share(over) - 0.1).abs() < 0.01,
+        "{under} under, {over} over"
+    );
+    assert!(
+        share(one_under) < 0.05 && share(one_over) > 0.15,
+        "one margin: {one_under} under, {one_over} over"
+    );
 }
