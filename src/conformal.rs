@@ -53,7 +53,7 @@ pub fn interval_margin<T: Float>(lower: &[T], upper: &[T], truth: &[T], coverage
         let (lo, hi, y) = (lower[i].as_f64(), upper[i].as_f64(), truth[i].as_f64());
         (lo - y).max(y - hi)
     });
-    ranked_score(scores.collect(), coverage)
+    ranked_score(scores.collect(), coverage, || format!("a coverage of {coverage}"))
 }
 
 /// The margins `(below, above)` such that the intervals `[lower − below, upper + above]` hold
@@ -93,7 +93,8 @@ pub fn interval_margins<T: Float>(
     let n = truth.len();
     let below = (0..n).map(|i| lower[i].as_f64() - truth[i].as_f64());
     let above = (0..n).map(|i| truth[i].as_f64() - upper[i].as_f64());
-    Ok((ranked_score(below.collect(), side)?, ranked_score(above.collect(), side)?))
+    let asked = || format!("a coverage of {coverage} with a margin on each side");
+    Ok((ranked_score(below.collect(), side, asked)?, ranked_score(above.collect(), side, asked)?))
 }
 
 /// Checks calibration intervals: a lower and an upper bound per true value, all finite.
@@ -162,7 +163,7 @@ pub fn deviation_factor<T: Float>(mean: &[T], variance: &[T], truth: &[T], cover
         });
     }
     let scores = (0..n).map(|i| (truth[i].as_f64() - mean[i].as_f64()).abs() / variance[i].as_f64().sqrt());
-    ranked_score(scores.collect(), coverage)
+    ranked_score(scores.collect(), coverage, || format!("a coverage of {coverage}"))
 }
 
 /// Rejects a coverage outside (0, 1).
@@ -193,8 +194,9 @@ fn check_finite<T: Float>(named: &[(&str, &[T])]) -> Result<()> {
 }
 
 /// The `⌈(n + 1)·coverage⌉`-th smallest of the `n` calibration `scores`: the conformal
-/// quantile. Errors for a coverage outside (0, 1), no scores, or too few for the rank.
-fn ranked_score(mut scores: Vec<f64>, coverage: f64) -> Result<f64> {
+/// quantile. Errors for a coverage outside (0, 1), no scores, or too few for the rank (saying
+/// what was `asked`).
+fn ranked_score(mut scores: Vec<f64>, coverage: f64, asked: impl FnOnce() -> String) -> Result<f64> {
     check_coverage(coverage)?;
     let n = scores.len();
     if n == 0 {
@@ -207,7 +209,7 @@ fn ranked_score(mut scores: Vec<f64>, coverage: f64) -> Result<f64> {
         let needed = (coverage / (1.0 - coverage) - 1e-9).ceil();
         return Err(Error::shape(
             "conformal calibration",
-            format!("at least {needed} samples for a coverage of {coverage}"),
+            format!("at least {needed} samples for {}", asked()),
             format!("{n}"),
         ));
     }

@@ -181,7 +181,10 @@ fn the_two_margins_are_each_sides_rank_by_definition() {
     let (lo, hi, y) = ([0.0f32; 8], [1.0f32; 8], [0.5f32; 8]);
     assert!(interval_margins(&lo[..4], &hi[..4], &y[..4], 0.6).is_ok());
     let e = interval_margins(&lo, &hi, &y, 0.8).unwrap_err();
-    assert!(e.to_string().contains("at least 9 samples"), "{e}");
+    assert!(
+        e.to_string().contains("at least 9 samples for a coverage of 0.8 with a margin on each side"),
+        "{e}"
+    );
     for coverage in [0.0, -0.5, 1.0, f64::NAN] {
         assert!(matches!(
             interval_margins(&lo, &hi, &y, coverage),
