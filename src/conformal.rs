@@ -14,8 +14,16 @@
 //! variance ([`GaussianNll`](crate::GaussianNll)): the factor `k` that makes the intervals
 //! `μ ± k·√v` hold the coverage asked, whatever the law of the noise (normalized conformal
 //! scores, `|y − μ|/√v`).
+//!
+//! [`class_threshold`] does it for a classifier: the probability `τ` such that the *prediction
+//! sets* of the classes given at least `τ` ([`prediction_sets`]) hold the true class of the
+//! coverage asked (least ambiguous set-valued classifiers, LAC; Sadinle, Lei and Wasserman,
+//! 2019). A sample the network is sure of gets one class, an ambiguous one several, one unlike
+//! any it learned possibly none.
 
+use crate::metrics::check_probabilities;
 use crate::{Error, Float, Result};
+use nalgebra::DMatrix;
 
 /// The margin `m` such that the intervals `[lower − m, upper + m]` hold at least `coverage` of
 /// new samples: `lower`, `upper` and `truth` are, for each calibration sample, the interval a
@@ -164,6 +172,69 @@ pub fn deviation_factor<T: Float>(mean: &[T], variance: &[T], truth: &[T], cover
     }
     let scores = (0..n).map(|i| (truth[i].as_f64() - mean[i].as_f64()).abs() / variance[i].as_f64().sqrt());
     ranked_score(scores.collect(), coverage, || format!("a coverage of {coverage}"))
+}
+
+/// The probability `τ` such that the prediction sets `{k : p_k ≥ τ}` ([`prediction_sets`])
+/// hold the true class of at least `coverage` of new samples: `probabilities` (`classes ×
+/// samples`, as [`Network::probabilities`](crate::Network::probabilities) gives) and `labels`
+/// are those of calibration samples, new to the network and exchangeable with the samples the
+/// sets are for. Least ambiguous set-valued classifiers (LAC; Sadinle, Lei and Wasserman, 2019):
+/// of the sets that hold the coverage, these are the smallest on average when the
+/// probabilities are right.
+///
+/// Each sample scores `−p_y`, minus the probability of its true class; `τ` is minus the
+/// `⌈(n + 1)·coverage⌉`-th smallest score, so that a new sample's true class has a probability
+/// of at least `τ`, and falls in its set, with probability at least `coverage`. The guarantee
+/// holds over samples, not for each: a set may be empty (no class reaches `τ`), and the sets of
+/// a hard class hold it less often than those of an easy one.
+///
+/// ```
+/// use feedforward::conformal::{class_threshold, prediction_sets};
+/// use nalgebra::DMatrix;
+/// // Four calibration samples of three classes; their true classes' probabilities 0.7, 0.5,
+/// // 0.2 and 0.9.
+/// let p = DMatrix::from_column_slice(3, 4, &[
+///     0.7f64, 0.2, 0.1,   0.3, 0.5, 0.2,   0.2, 0.6, 0.2,   0.05, 0.05, 0.9,
+/// ]);
+/// let labels = [0, 1, 0, 2];
+/// // Coverage 0.6: the ⌈5·0.6⌉ = 3rd smallest of the scores −0.9, −0.7, −0.5, −0.2.
+/// let tau = class_threshold(&p, &labels, 0.6)?;
+/// assert_eq!(tau, 0.5);
+/// // The sets: the classes of probability ≥ 0.5, most probable first.
+/// assert_eq!(prediction_sets(&p, tau)?, vec![vec![0], vec![1], vec![1], vec![2]]);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::EmptyBatch`] for no samples; [`Error::ShapeMismatch`] for labels not one per
+/// column, or too few samples for the coverage (as [`interval_margin`]'s);
+/// [`Error::LabelOutOfRange`]; [`Error::NonFinite`] naming the sample of a NaN or ±inf;
+/// [`Error::InvalidInput`] naming the sample and row of a probability outside [0, 1];
+/// [`Error::InvalidHyperparameter`] for a coverage outside (0, 1).
+pub fn class_threshold<T: Float>(probabilities: &DMatrix<T>, labels: &[usize], coverage: f64) -> Result<f64> {
+    check_probabilities(probabilities, Some(labels))?;
+    // Minus the probability, not one minus it: negation is exact, so a calibration sample's
+    // true class has a probability ≥ τ exactly when its score is ≤ the ranked one.
+    let scores = labels.iter().enumerate().map(|(j, &y)| -probabilities[(y, j)].as_f64());
+    Ok(-ranked_score(scores.collect(), coverage, || format!("a coverage of {coverage}"))?)
+}
+
+/// The prediction set of each column of `probabilities` (`classes × samples`): the classes
+/// whose probability is at least `threshold` ([`class_threshold`]), most probable first (ties
+/// in class order). A set may be empty.
+///
+/// # Errors
+/// [`Error::EmptyBatch`] for no samples; [`Error::ShapeMismatch`] for no rows;
+/// [`Error::NonFinite`] naming the sample of a NaN or ±inf; [`Error::InvalidInput`] naming
+/// the sample and row of a probability outside [0, 1].
+pub fn prediction_sets<T: Float>(probabilities: &DMatrix<T>, threshold: f64) -> Result<Vec<Vec<usize>>> {
+    check_probabilities(probabilities, None)?;
+    let sets = probabilities.column_iter().map(|column| {
+        let mut set: Vec<usize> = (0..column.len()).filter(|&k| column[k].as_f64() >= threshold).collect();
+        set.sort_by(|&a, &b| column[b].as_f64().total_cmp(&column[a].as_f64()));
+        set
+    });
+    Ok(sets.collect())
 }
 
 /// Rejects a coverage outside (0, 1).

@@ -119,6 +119,17 @@ pub enum Error {
         requirement: &'static str,
     },
 
+    /// Data a fit has no answer on: the logits that [`Temperature::fit`](crate::Temperature::fit)
+    /// is given rank the true classes no better than chance, or separate them so that no
+    /// finite temperature is best.
+    #[error("cannot fit {what}: {reason}")]
+    Unfittable {
+        /// What was being fitted, e.g. `"a temperature"`.
+        what: &'static str,
+        /// Why there is no answer, and what to do.
+        reason: String,
+    },
+
     /// A data set without labels where labels are needed (e.g. Kaggle's `test.csv` for training).
     #[error("{what} has no labels")]
     NoLabels {

@@ -23,10 +23,11 @@
 //! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
 //! | [`train`] | `train.rs`, `split.rs`, `lr_finder.rs`, `averaging.rs` | epochs, minibatches, full batch; hold-outs and cross-validation folds, plain, stratified or by groups; the learning-rate range test; weight averaging (EMA, SWA) |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer; CSV tables of any task (`data::table`) |
-//! | [`conformal`] | `conformal.rs` | conformal calibration: the margin that makes a network's quantile intervals hold their coverage on new data, each side apart or together, and the factor that does it for a mean and a variance |
+//! | [`conformal`] | `conformal.rs` | conformal calibration: the margin that makes a network's quantile intervals hold their coverage on new data, each side apart or together, the factor that does it for a mean and a variance, and a classifier's prediction sets |
+//! | [`Temperature`] | `temperature.rs` | temperature scaling: a classifier's logits divided by the `T` fitted on held-out samples, so that its probabilities are calibrated |
 //! | [`importance`] | `importance.rs` | permutation importance: how much the loss grows when one input is shuffled |
 //! | [`weights`] | `weights.rs` | safetensors save/load, self-describing model files |
-//! | [`metrics`] | `metrics/` | confusion matrix (accuracy, per-class recall, precision and F1); the same per label for multi-label; a regression's MSE, MAE and R²; ROC and precision-recall curves, ROC AUC, average precision; each weighted or not |
+//! | [`metrics`] | `metrics/` | confusion matrix (accuracy, per-class recall, precision and F1); the same per label for multi-label; a regression's MSE, MAE and R²; ROC and precision-recall curves, ROC AUC, average precision; a classifier's calibration (reliability bins, ECE); each weighted or not |
 //!
 //! **Batch layout.** A batch is a column-major `DMatrix` with one sample per column
 //! (`features × batch`), so each sample is contiguous in memory. Targets are whatever the loss
@@ -78,6 +79,7 @@ mod resnet;
 mod sorted;
 mod split;
 pub mod standardize;
+mod temperature;
 pub mod train;
 pub mod weights;
 
@@ -106,6 +108,7 @@ pub use residual::Residual;
 pub use resnet::ResNetConfig;
 pub use sorted::Sorted;
 pub use standardize::Standardize;
+pub use temperature::Temperature;
 
 /// The JSON types of [`Module::describe`] and [`weights::ModuleBuilder`], re-exported so that a
 /// crate writing its own module or builder needs no `serde_json` dependency of its own (and gets

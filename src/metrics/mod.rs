@@ -4,19 +4,24 @@
 //! from scores rather than decisions ([`BinaryScores`]), the ROC and precision-recall curves
 //! and their areas, the ROC AUC ([`roc_auc`], [`one_vs_rest_auc`], [`MultiLabelMetrics::auc`])
 //! and the average precision ([`MultiLabelMetrics::average_precision`],
-//! [`one_vs_rest_scores`]).
+//! [`one_vs_rest_scores`]); whether a classifier's probabilities mean what they say, the
+//! expected calibration error of its confidences ([`Calibration`]).
 //!
 //! Each also comes weighted, a weight per sample as [`SampleWeighted`](crate::loss::SampleWeighted)
 //! trains with (scikit-learn's `sample_weight`): [`ConfusionMatrix::weighted`],
 //! [`RegressionMetrics::weighted`], [`MultiLabelMetrics::weighted`], [`BinaryScores::weighted`],
-//! [`weighted_roc_auc`], [`weighted_one_vs_rest_auc`], [`weighted_one_vs_rest_scores`]. Weights
+//! [`weighted_roc_auc`], [`weighted_one_vs_rest_auc`], [`weighted_one_vs_rest_scores`],
+//! [`Calibration::weighted`]. Weights
 //! of 1 give the unweighted numbers exactly.
 
+mod calibration;
 mod confusion;
 mod multi_label;
 mod ranking;
 mod regression;
 
+pub(crate) use calibration::check_probabilities;
+pub use calibration::{Calibration, CalibrationBin};
 pub use confusion::ConfusionMatrix;
 pub use multi_label::MultiLabelMetrics;
 pub use ranking::{
@@ -25,7 +30,7 @@ pub use ranking::{
 };
 pub use regression::RegressionMetrics;
 
-use crate::linalg::first_non_finite;
+use crate::network::check_finite;
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
 
@@ -44,13 +49,8 @@ fn check_pair<T: Float>(
     if predicted.is_empty() {
         return Err(Error::EmptyBatch { what: predicted_name });
     }
-    for (what, m) in [(predicted_name, predicted), (truth_name, truth)] {
-        if let Some((k, value)) = first_non_finite(m.as_slice()) {
-            let (what, value, sample) = (what.to_string(), value.as_f64(), Some(k / m.nrows()));
-            return Err(Error::NonFinite { step: None, what, value, sample });
-        }
-    }
-    Ok(())
+    check_finite(predicted, predicted_name, None)?;
+    check_finite(truth, truth_name, None)
 }
 
 /// The mean of the scores that are defined; `None` if none is.

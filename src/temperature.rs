@@ -1,0 +1,275 @@
+//! [`Temperature`] scaling: a classifier's logits divided by one number, fitted after training.
+
+use crate::loss::check_sample_weights;
+use crate::network::check_finite;
+use crate::{Error, Float, Result, SoftmaxCrossEntropy, Standardize};
+use nalgebra::{DMatrix, DVector};
+
+/// The bounds of the search for `β = 1/T`: temperatures from `2⁻⁴⁰` to `2⁴⁰`.
+const LOG2_BETA_BOUND: i32 = 40;
+
+/// A temperature `T > 0` that divides a classifier's logits, `softmax(z/T)` being the
+/// calibrated probabilities: temperature scaling (Guo et al., 2017, "On Calibration of Modern
+/// Neural Networks"), `T` fitted after training on samples the network did not train on, so
+/// that its probabilities mean what they say.
+///
+/// A network trained to a low cross-entropy is often overconfident: of the samples it gives
+/// 95%, fewer than 95% are right ([`metrics::Calibration`](crate::metrics::Calibration) measures
+/// it). Dividing every logit by a `T > 1` softens the probabilities, `T < 1` sharpens them; the
+/// predicted class never changes, so neither does the accuracy. `T` is the one that minimizes
+/// the held-out samples' cross-entropy.
+///
+/// With `β = 1/T`, the mean cross-entropy of the samples `i` (logits `zᵢ`, true class `yᵢ`) and
+/// its derivatives, side by side:
+///
+/// | | |
+/// |---|---|
+/// | loss | `f(β) = mean_i [ln Σ_k e^(β·zᵢₖ) − β·zᵢ,yᵢ]` |
+/// | slope | `f′(β) = mean_i [E_pᵢ(zᵢ) − zᵢ,yᵢ]`, with `pᵢ = softmax(β·zᵢ)` |
+/// | curvature | `f″(β) = mean_i Var_pᵢ(zᵢ) ≥ 0` |
+///
+/// `f` is convex in `β`, so the slope's one zero is the minimum: found by Newton's method
+/// kept inside a bracket that halves where a step would leave it. There is no zero when the
+/// slope at `β = 0` is not negative (the true logits are no higher than the average logit: the
+/// logits rank the true classes no better than chance), nor when it stays negative for every `β`
+/// (every sample's true logit is its highest: the logits separate the classes, and the loss
+/// falls as `T` goes to 0); [`Temperature::fit`] says so.
+///
+/// ```
+/// use feedforward::{Network, Temperature};
+/// use nalgebra::DMatrix;
+/// // Held-out logits of two classes, [2, 0] for each sample, the first class right 3 times in 4:
+/// // the calibrated probability of the first class is 0.75 = σ(2/T), so T = 2/ln 3.
+/// let logits = DMatrix::from_column_slice(2, 4, &[2.0f64, 0.0, 2.0, 0.0, 2.0, 0.0, 2.0, 0.0]);
+/// let t = Temperature::fit(&logits, &[0, 0, 0, 1])?;
+/// assert!((t.value() - 2.0 / 3f64.ln()).abs() < 1e-9);
+/// // As a network's last module (here its only one), a model file keeps it; the network's
+/// // probabilities are then the calibrated ones.
+/// let net = Network::<f64>::new(2).push(t.scaling(2)?)?;
+/// assert!((net.probabilities(&logits)?[(0, 0)] - 0.75).abs() < 1e-9);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Temperature {
+    value: f64,
+}
+
+impl Temperature {
+    /// The temperature `value`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] unless `value` is finite and > 0.
+    pub fn new(value: f64) -> Result<Self> {
+        if value.is_finite() && value > 0.0 {
+            return Ok(Temperature { value });
+        }
+        Err(Error::InvalidHyperparameter {
+            name: "temperature",
+            value,
+            requirement: "must be finite and > 0",
+        })
+    }
+
+    /// The temperature that minimizes the mean cross-entropy of `softmax(logits/T)` against
+    /// `labels`: `logits` are `classes × samples` ([`Network::output`](crate::Network::output)
+    /// of a classifier) of samples the network did not train on, `labels` their classes.
+    ///
+    /// # Errors
+    /// [`Error::EmptyBatch`], [`Error::ShapeMismatch`] and [`Error::LabelOutOfRange`] as
+    /// [`SoftmaxCrossEntropy`]'s; [`Error::NonFinite`] naming the sample of a NaN or ±inf;
+    /// [`Error::Unfittable`] when no temperature in `[2⁻⁴⁰, 2⁴⁰]` is best: the logits rank the
+    /// true classes no better than chance, or separate them (see [`Temperature`]).
+    pub fn fit<T: Float>(logits: &DMatrix<T>, labels: &[usize]) -> Result<Self> {
+        Self::fitted(logits, labels, None)
+    }
+
+    /// As [`fit`](Temperature::fit), each sample's cross-entropy weighted by its weight (≥ 0,
+    /// as [`SampleWeighted`](crate::SampleWeighted) trains with). Weights of 1 give
+    /// [`fit`](Temperature::fit)'s temperature.
+    ///
+    /// # Errors
+    /// [`fit`](Temperature::fit)'s, and [`Error::InvalidSampleWeight`] for a weight that is
+    /// negative or not finite (naming the sample) or weights that are all 0.
+    pub fn fit_weighted<T: Float>(logits: &DMatrix<T>, labels: &[usize], weights: &[f64]) -> Result<Self> {
+        Self::fitted(logits, labels, Some(weights))
+    }
+
+    fn fitted<T: Float>(logits: &DMatrix<T>, labels: &[usize], weights: Option<&[f64]>) -> Result<Self> {
+        let fit = Fit::new(logits, labels, weights)?;
+        let unfittable = |reason: &str| Error::Unfittable { what: "a temperature", reason: reason.into() };
+        if fit.slope_and_curvature(0.0).0 >= 0.0 {
+            return Err(unfittable(
+                "the logits rank the true classes no better than chance (on average the true class's \
+                 logit is not above the mean logit); no temperature > 0 lowers the cross-entropy",
+            ));
+        }
+        // Bracket the slope's zero: negative at `lo`, positive at `hi`.
+        let (min, max) = (2f64.powi(-LOG2_BETA_BOUND), 2f64.powi(LOG2_BETA_BOUND));
+        let (mut lo, mut hi) = (1.0, 1.0);
+        if fit.slope_and_curvature(1.0).0 < 0.0 {
+            loop {
+                // A slope and curvature of exactly 0: every softmax one-hot in f64, each on its
+                // true class, the slope's zero never reached.
+                let (slope, curvature) = fit.slope_and_curvature(hi);
+                let separated = slope == 0.0 && curvature == 0.0;
+                if separated || hi > max {
+                    return Err(unfittable(
+                        "the logits separate the classes: every sample's true class has its highest \
+                         logit, and the cross-entropy keeps falling as the temperature goes to 0; \
+                         calibrate on more samples, or on samples the network finds harder",
+                    ));
+                }
+                if slope > 0.0 {
+                    break;
+                }
+                lo = hi;
+                hi *= 2.0;
+            }
+        } else {
+            // The slope at 0 is negative, so halving reaches a negative slope, barring a zero
+            // so near 0 that the temperature would pass the bound.
+            while fit.slope_and_curvature(lo).0 >= 0.0 {
+                hi = lo;
+                lo /= 2.0;
+                if lo < min {
+                    return Err(unfittable(
+                        "the best temperature is above 2^40: the logits carry almost nothing of the classes",
+                    ));
+                }
+            }
+        }
+        // Newton's method on the slope, a step that would leave the bracket replaced by its middle.
+        let mut beta = (lo + hi) / 2.0;
+        for _ in 0..200 {
+            let (slope, curvature) = fit.slope_and_curvature(beta);
+            if slope == 0.0 {
+                break;
+            }
+            if slope < 0.0 {
+                lo = beta;
+            } else {
+                hi = beta;
+            }
+            let newton = beta - slope / curvature;
+            let next = if newton > lo && newton < hi { newton } else { (lo + hi) / 2.0 };
+            let converged = (next - beta).abs() <= 1e-15 * beta;
+            beta = next;
+            if converged || hi - lo <= 1e-15 * hi {
+                break;
+            }
+        }
+        Temperature::new(1.0 / beta)
+    }
+
+    /// The temperature `T`.
+    #[must_use]
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+
+    /// The module that divides each of `classes` logits by `T`: a [`Standardize`] of mean 0
+    /// and deviation `T` for every row, which a model file saves. Push it after a classifier's
+    /// last module; [`Network::probabilities`](crate::Network::probabilities) then gives the
+    /// calibrated probabilities.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for 0 classes; [`Error::InvalidFeatureStatistic`] for a `T` too
+    /// small or large for `F` (below its smallest normal number, or infinite).
+    pub fn scaling<F: Float>(&self, classes: usize) -> Result<Standardize<F>> {
+        Standardize::new(DVector::zeros(classes), DVector::from_element(classes, F::lit(self.value)))
+    }
+
+    /// The mean cross-entropy of `softmax(logits/T)` against `labels` (in nats), computed in
+    /// `f64`: what [`fit`](Temperature::fit) minimizes, for comparing temperatures.
+    ///
+    /// # Errors
+    /// [`fit`](Temperature::fit)'s first four.
+    pub fn cross_entropy<T: Float>(&self, logits: &DMatrix<T>, labels: &[usize]) -> Result<f64> {
+        Ok(Fit::new(logits, labels, None)?.loss(1.0 / self.value))
+    }
+}
+
+/// Logits, labels and weights checked for a fit, with the loss and its derivatives in `β`.
+struct Fit<'a, T> {
+    logits: &'a DMatrix<T>,
+    labels: &'a [usize],
+    weights: Option<&'a [f64]>,
+    total: f64,
+}
+
+impl<'a, T: Float> Fit<'a, T> {
+    fn new(logits: &'a DMatrix<T>, labels: &'a [usize], weights: Option<&'a [f64]>) -> Result<Self> {
+        SoftmaxCrossEntropy::check_labels(logits.nrows(), logits.ncols(), labels)?;
+        check_finite(logits, "logits", None)?;
+        if let Some(weights) = weights {
+            check_sample_weights(weights, labels.len(), "temperature fit")?;
+        }
+        let total = weights.map_or(labels.len() as f64, |w| w.iter().sum());
+        Ok(Fit { logits, labels, weights, total })
+    }
+
+    /// Visits each sample's weight, logits (as `f64`), true class and `softmax(β·z)`'s
+    /// log-normalizer `m + ln Σ e^(β·z − m)` (`m` the largest `β·z`), and the probabilities.
+    fn each(&self, beta: f64, mut visit: impl FnMut(f64, &[f64], usize, f64, &[f64])) {
+        let classes = self.logits.nrows();
+        let (mut z, mut p) = (vec![0.0; classes], vec![0.0; classes]);
+        for (j, column) in self.logits.column_iter().enumerate() {
+            z.iter_mut().zip(column.iter()).for_each(|(z, v)| *z = v.as_f64());
+            let m = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(beta * v));
+            p.iter_mut().zip(&z).for_each(|(p, &v)| *p = (beta * v - m).exp());
+            let sum: f64 = p.iter().sum();
+            p.iter_mut().for_each(|p| *p /= sum);
+            let w = self.weights.map_or(1.0, |w| w[j]);
+            visit(w, &z, self.labels[j], m + sum.ln(), &p);
+        }
+    }
+
+    /// `f(β)`: the weighted mean cross-entropy of `softmax(β·z)`.
+    fn loss(&self, beta: f64) -> f64 {
+        let mut sum = 0.0;
+        self.each(beta, |w, z, y, log_normalizer, _| sum += w * (log_normalizer - beta * z[y]));
+        sum / self.total
+    }
+
+    /// `f′(β)` and `f″(β)`: the weighted means of `E_p(z) − z_y` and of `Var_p(z)`.
+    fn slope_and_curvature(&self, beta: f64) -> (f64, f64) {
+        let (mut slope, mut curvature) = (0.0, 0.0);
+        self.each(beta, |w, z, y, _, p| {
+            let mean: f64 = p.iter().zip(z).map(|(p, z)| p * z).sum();
+            let variance: f64 = p.iter().zip(z).map(|(p, z)| p * (z - mean) * (z - mean)).sum();
+            slope += w * (mean - z[y]);
+            curvature += w * variance;
+        });
+        (slope / self.total, curvature / self.total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slope and curvature are the loss's derivatives: central differences in f64, each
+    /// within a relative error of 1e-6 (the differences' own error at step 1e-5 is ~1e-9).
+    #[test]
+    fn slope_and_curvature_are_the_derivatives_of_the_loss() {
+        let logits = DMatrix::from_fn(4, 7, |i, j| ((i * 7 + j * 3) % 11) as f64 * 0.7 - 3.0);
+        let labels = [0, 1, 2, 3, 0, 2, 1];
+        let weights = [1.0, 0.5, 2.0, 0.0, 1.5, 1.0, 3.0];
+        for weights in [None, Some(&weights[..])] {
+            let fit = Fit::new(&logits, &labels, weights).unwrap();
+            for beta in [0.1, 0.7, 1.0, 2.5] {
+                let h = 1e-5;
+                let (slope, curvature) = fit.slope_and_curvature(beta);
+                let numeric_slope = (fit.loss(beta + h) - fit.loss(beta - h)) / (2.0 * h);
+                let (up, down) = (fit.slope_and_curvature(beta + h).0, fit.slope_and_curvature(beta - h).0);
+                let numeric_curvature = (up - down) / (2.0 * h);
+                let relative = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs()).max(1e-12);
+                assert!(relative(slope, numeric_slope) < 1e-6, "β {beta}: {slope} vs {numeric_slope}");
+                assert!(
+                    relative(curvature, numeric_curvature) < 1e-6,
+                    "β {beta}: {curvature} vs {numeric_curvature}"
+                );
+            }
+        }
+    }
+}
