@@ -1,9 +1,11 @@
 //! [`Temperature`] scaling: a classifier's logits divided by one number, fitted after training.
 
+use crate::linalg::{flush_subnormal, map1};
 use crate::loss::check_sample_weights;
 use crate::network::check_finite;
-use crate::{Error, Float, Result, SoftmaxCrossEntropy, Standardize};
-use nalgebra::{DMatrix, DVector};
+use crate::{Error, Float, Module, Result, SoftmaxCrossEntropy};
+use nalgebra::DMatrix;
+use serde_json::{Map, Value};
 
 /// The bounds of the search for `β = 1/T`: temperatures from `2⁻⁴⁰` to `2⁴⁰`.
 const LOG2_BETA_BOUND: i32 = 40;
@@ -35,6 +37,15 @@ const LOG2_BETA_BOUND: i32 = 40;
 /// (every sample's true logit is its highest: the logits separate the classes, and the loss
 /// falls as `T` goes to 0); [`Temperature::fit`] says so.
 ///
+/// A `Temperature` is also the [`Module`] that divides its input, saved in model files: push
+/// it after a classifier's last module, and
+/// [`Network::probabilities`](crate::Network::probabilities) gives the calibrated
+/// probabilities. It has no trainable parameter.
+///
+/// | forward | local gradient |
+/// |---|---|
+/// | `y = x/T` | `∂L/∂x = ∂L/∂y / T` |
+///
 /// ```
 /// use feedforward::{Network, Temperature};
 /// use nalgebra::DMatrix;
@@ -45,7 +56,7 @@ const LOG2_BETA_BOUND: i32 = 40;
 /// assert!((t.value() - 2.0 / 3f64.ln()).abs() < 1e-9);
 /// // As a network's last module (here its only one), a model file keeps it; the network's
 /// // probabilities are then the calibrated ones.
-/// let net = Network::<f64>::new(2).push(t.scaling(2)?)?;
+/// let net = Network::<f64>::new(2).push(t)?;
 /// assert!((net.probabilities(&logits)?[(0, 0)] - 0.75).abs() < 1e-9);
 /// # Ok::<(), feedforward::Error>(())
 /// ```
@@ -167,16 +178,10 @@ impl Temperature {
         self.value
     }
 
-    /// The module that divides each of `classes` logits by `T`: a [`Standardize`] of mean 0
-    /// and deviation `T` for every row, which a model file saves. Push it after a classifier's
-    /// last module; [`Network::probabilities`](crate::Network::probabilities) then gives the
-    /// calibrated probabilities.
-    ///
-    /// # Errors
-    /// [`Error::ShapeMismatch`] for 0 classes; [`Error::InvalidFeatureStatistic`] for a `T` too
-    /// small or large for `F` (below its smallest normal number, or infinite).
-    pub fn scaling<F: Float>(&self, classes: usize) -> Result<Standardize<F>> {
-        Standardize::new(DVector::zeros(classes), DVector::from_element(classes, F::lit(self.value)))
+    /// From a model file's settings.
+    pub(crate) fn from_settings(spec: &Map<String, Value>) -> std::result::Result<Self, String> {
+        let value = spec.get("temperature").and_then(Value::as_f64).ok_or("temperature is not a number")?;
+        Temperature::new(value).map_err(|e| e.to_string())
     }
 
     /// The mean cross-entropy of `softmax(logits/T)` against `labels` (in nats), computed in
@@ -186,6 +191,52 @@ impl Temperature {
     /// [`fit`](Temperature::fit)'s first four.
     pub fn cross_entropy<T: Float>(&self, logits: &DMatrix<T>, labels: &[usize]) -> Result<f64> {
         Ok(Fit::new(logits, labels, None)?.loss(1.0 / self.value))
+    }
+}
+
+impl<T: Float> Module<T> for Temperature {
+    fn kind(&self) -> &'static str {
+        "Temperature"
+    }
+
+    /// Any rows; errors for a temperature the network's float type rounds to 0 or a subnormal
+    /// number, or to infinity.
+    fn output_rows(&self, input_rows: usize) -> Result<usize> {
+        let t = T::lit(self.value);
+        if !(t.is_finite() && t >= T::MIN_NORMAL) {
+            return Err(Error::InvalidHyperparameter {
+                name: "temperature",
+                value: self.value,
+                requirement: "must be a finite normal number in the network's float type",
+            });
+        }
+        Ok(input_rows)
+    }
+
+    fn forward(&self, input: &DMatrix<T>, output: &mut DMatrix<T>) {
+        let t = T::lit(self.value);
+        map1(output.as_mut_slice(), input.as_slice(), |x| x / t);
+    }
+
+    fn backward(
+        &mut self,
+        _input: &DMatrix<T>,
+        _output: &DMatrix<T>,
+        grad_output: &DMatrix<T>,
+        grad_input: Option<&mut DMatrix<T>>,
+    ) {
+        let Some(dx) = grad_input else { return };
+        let t = T::lit(self.value);
+        map1(dx.as_mut_slice(), grad_output.as_slice(), |dy| flush_subnormal(dy / t));
+    }
+
+    /// Dividing by a finite `T > 0` carries NaN and ±inf through.
+    fn propagates_non_finite(&self) -> bool {
+        true
+    }
+
+    fn describe(&self) -> Option<Map<String, Value>> {
+        Some(Map::from_iter([("temperature".to_string(), self.value.into())]))
     }
 }
 

@@ -32,6 +32,7 @@
 use crate::{
     Activation, BatchNorm, BufferDomain, Dropout, Embedding, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu,
     MeanAndVariance, Module, Network, Relu, Residual, Result, Sigmoid, Silu, Sorted, Standardize, Tanh,
+    Temperature,
 };
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -522,6 +523,7 @@ fn built_in<T: Float>(
         "Embedding" => Ok(Box::new(Embedding::<T>::from_settings(spec, max_entries)?)),
         "Sorted" => Ok(Box::new(Sorted::from_settings(spec)?)),
         "MeanAndVariance" => Ok(Box::new(MeanAndVariance::from_settings(spec)?)),
+        "Temperature" => Ok(Box::new(Temperature::from_settings(spec)?)),
         "Residual" => Ok(Box::new(Residual::<T>::from_settings(spec, builder, max_entries)?)),
         "Tanh" => Ok(Box::new(Tanh)),
         "Sigmoid" => Ok(Box::new(Sigmoid)),

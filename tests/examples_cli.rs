@@ -73,6 +73,55 @@ fn tabular_class_weights_find_more_of_the_rare_classes_and_the_model_takes_raw_f
     assert_eq!(net.predict_sample(&[2000.0, 0.04, 70.0]).unwrap(), 2);
 }
 
+/// `tabular --calibrate` on the synthetic classification: balanced class weights lift the rare
+/// classes, so the network is underconfident (a temperature below 1: 0.45–0.62 over seeds 0–9
+/// in session 23) and its test ECE falls (0.055–0.100 uncalibrated, 0.013–0.039 calibrated);
+/// the prediction sets hold the class of about 90% of the test rows (87.2–91.9%). The saved
+/// model ends in the `Temperature`, its metadata holds the sets' threshold.
+#[test]
+fn tabular_calibrates_a_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = build_example("tabular");
+    let (model, json) = (dir.path().join("c.safetensors"), dir.path().join("c.json"));
+    let files = ["--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
+    let run = run_binary(&bin, &files);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let plain = metrics(&json);
+    let run = run_binary(&bin, &[&["--calibrate"][..], &files].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("fitted on 800 calibration rows; on the other 800, ECE "), "{stdout}");
+    assert!(stdout.contains("prediction sets of 90% coverage: the classes of probability ≥ "), "{stdout}");
+    let m = metrics(&json);
+    let c = &m["calibration"];
+    let temperature = c["temperature"].as_f64().unwrap();
+    assert!(temperature > 0.0 && temperature < 0.8, "{m}");
+    assert!(c["held_out_ece_after"].as_f64() < c["held_out_ece_before"].as_f64(), "{m}");
+    let (ece, uncalibrated) = (m["test_ece"].as_f64().unwrap(), plain["test_ece"].as_f64().unwrap());
+    assert!(ece < 0.05 && ece < uncalibrated, "ECE {ece}, uncalibrated {uncalibrated}");
+    let coverage = m["test_set_coverage"].as_f64().unwrap();
+    assert!((0.85..0.95).contains(&coverage), "{m}");
+    assert!((0.8..1.5).contains(&m["test_mean_set_size"].as_f64().unwrap()), "{m}");
+    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    assert_eq!(net.modules().last().unwrap().kind(), "Temperature");
+    let metadata = feedforward::weights::metadata(&model).unwrap();
+    assert_eq!(metadata["set_threshold"].parse::<f64>().ok(), c["set_threshold"].as_f64());
+    assert_eq!(metadata["set_coverage"], "0.9");
+
+    // A coverage of the sets, only with --calibrate and in (0, 1).
+    let run = run_binary(&bin, &["--calibrate", "--set-coverage", "1.5"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("--set-coverage: 1.5 is not in (0, 1)"), "{stderr}");
+    let run = run_binary(&bin, &["--set-coverage", "0.8"]);
+    assert!(!run.status.success() && String::from_utf8_lossy(&run.stderr).contains("--calibrate"));
+    let missing = dir.path().join("none.csv");
+    let multi_label =
+        ["--csv", missing.to_str().unwrap(), "--task", "multi-label", "--target", "a", "--calibrate"];
+    let run = run_binary(&bin, &multi_label);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("--calibrate: a classification, or"), "{stderr}");
+}
+
 /// `tabular --csv`: a table of the user's own, with words for classes, an identifier and a
 /// quoted comment column left out by `--ignore`, and a column of categories one-hot encoded by
 /// `--categorical`.
@@ -465,6 +514,54 @@ fn tabular_trains_a_resnet_when_asked() {
     }
 }
 
+/// `tabular --task regression --target y` on [`spread_csv`]'s data, its model and metrics
+/// files in a temporary folder.
+struct Spread {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    csv: String,
+}
+
+impl Spread {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = spread_csv(dir.path()).to_str().unwrap().to_string();
+        Spread { dir, bin: build_example("tabular"), csv }
+    }
+
+    fn model(&self) -> std::path::PathBuf {
+        self.dir.path().join("spread.safetensors")
+    }
+
+    fn metrics(&self) -> serde_json::Value {
+        metrics(&self.dir.path().join("m.json"))
+    }
+
+    /// Runs the regression with `flags`, saving the model and the metrics.
+    fn run(&self, flags: &[&str]) -> std::process::Output {
+        let (model, json) = (self.model(), self.dir.path().join("m.json"));
+        let base = ["--csv", &self.csv, "--task", "regression", "--target", "y"];
+        let files = ["--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
+        run_binary(&self.bin, &[&base[..], flags, &files[..]].concat())
+    }
+
+    /// Runs it with `flags` that must succeed; returns its standard output.
+    fn succeeds(&self, flags: &[&str]) -> String {
+        let run = self.run(flags);
+        let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+        assert!(run.status.success(), "{flags:?}: {}{stdout}", String::from_utf8_lossy(&run.stderr));
+        stdout
+    }
+
+    /// Runs it with `flags` that must fail; returns its standard error.
+    fn fails(&self, flags: &[&str]) -> String {
+        let run = self.run(flags);
+        let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(!run.status.success() && !stderr.contains("panicked"), "{flags:?}: {stderr}");
+        stderr
+    }
+}
+
 /// `spread.csv` in `dir`: 4,000 rows of `y = 3x + z + (0.2 + |x|)·ε`, `x` uniform on [−2, 2],
 /// `z` on [0, 1], `ε ~ N(0, 1)`: a noise whose spread grows with `|x|`.
 fn spread_csv(dir: &std::path::Path) -> std::path::PathBuf {
@@ -485,20 +582,14 @@ fn spread_csv(dir: &std::path::Path) -> std::path::PathBuf {
 /// with `|x|`. Each quantile's share of test rows below it is near its level, the interval
 /// between the outer two holds about its share, and the saved model's interval is wider where
 /// the noise is; `--calibrate` widens the interval by a conformal margin measured on held-out
-/// training rows. Quantiles of a classification, or out of order, are errors.
+/// training rows (`--asymmetric`: a margin per side). Quantiles of a classification, or out of
+/// order, are errors.
 #[test]
 fn tabular_predicts_quantiles_of_a_csv_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = spread_csv(dir.path());
-    let bin = build_example("tabular");
-    let (model, json) = (dir.path().join("spread.safetensors"), dir.path().join("m.json"));
-    let base = ["--csv", csv.to_str().unwrap(), "--task", "regression", "--target", "y"];
-    let files = ["--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
-    let run = run_binary(&bin, &[&base[..], &["--quantiles", "0.1,0.5,0.9"], &files[..]].concat());
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    let spread = Spread::new();
+    let stdout = spread.succeeds(&["--quantiles", "0.1,0.5,0.9"]);
     assert!(stdout.contains("y τ 0.9") && stdout.contains("the 0.1–0.9 interval holds"), "{stdout}");
-    let m = metrics(&json);
+    let m = spread.metrics();
     let target = &m["test_per_target"][0];
     for (k, tau) in [0.1, 0.5, 0.9].into_iter().enumerate() {
         let below = target["quantiles"][k]["below"].as_f64().unwrap();
@@ -506,41 +597,48 @@ fn tabular_predicts_quantiles_of_a_csv_table() {
     }
     let holds = m["test_interval_holds"].as_f64().unwrap();
     assert!((0.65..0.9).contains(&holds), "{m}");
-    let metadata = feedforward::weights::metadata(&model).unwrap();
+    let metadata = feedforward::weights::metadata(spread.model()).unwrap();
     assert_eq!(metadata["quantiles"], "[0.1,0.5,0.9]");
     // The interval at x = 2 against x = 0: the noise's spread is 11 times as wide there.
-    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    let net = feedforward::Network::<f32>::load(spread.model()).unwrap();
     let y = net.output(&nalgebra::DMatrix::from_row_slice(2, 2, &[0.0, 2.0, 0.5, 0.5])).unwrap();
     let (narrow, wide) = (y[(2, 0)] - y[(0, 0)], y[(2, 1)] - y[(0, 1)]);
     assert!(narrow > 0.0 && wide > 3.0 * narrow, "interval at x = 0: {narrow}, at x = 2: {wide}");
 
     // Calibrated on a fifth of the training rows: the saved model ends in the margins' shift
-    // and a sort, and the report says what the margin was.
-    let calibrated = [&base[..], &["--quantiles", "0.1,0.5,0.9", "--calibrate"], &files[..]].concat();
-    let run = run_binary(&bin, &calibrated);
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    // and a sort, and the report and the metrics say what the margin was.
+    let stdout = spread.succeeds(&["--quantiles", "0.1,0.5,0.9", "--calibrate"]);
     assert!(
         stdout.contains("conformal margins of the outer quantiles (640 calibration rows): y "),
         "{stdout}"
     );
-    let holds = metrics(&json)["test_interval_holds"].as_f64().unwrap();
+    let m = spread.metrics();
+    let holds = m["test_interval_holds"].as_f64().unwrap();
     assert!((0.7..0.9).contains(&holds), "{holds}");
-    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    let margin = &m["calibration"]["margins"]["y"];
+    assert_eq!(m["calibration"]["rows"], 640, "{m}");
+    assert!(margin["below"].as_f64().unwrap().is_finite() && margin["below"] == margin["above"], "{m}");
+    let net = feedforward::Network::<f32>::load(spread.model()).unwrap();
     let kinds: Vec<&str> = net.modules().iter().map(|m| m.kind()).collect();
     assert_eq!(kinds[kinds.len() - 4..], ["Sorted", "Standardize", "Standardize", "Sorted"]);
-    let run = run_binary(&bin, &[&base[..], &["--calibrate"]].concat());
-    assert!(!run.status.success() && String::from_utf8_lossy(&run.stderr).contains("--quantiles"));
+    // A margin per side: the noise is symmetric, so they differ by chance only.
+    let stdout = spread.succeeds(&["--quantiles", "0.1,0.5,0.9", "--calibrate", "--asymmetric"]);
+    assert!(stdout.contains(" below, ") && stdout.contains(" above"), "{stdout}");
+    let m = spread.metrics();
+    let margin = &m["calibration"]["margins"]["y"];
+    let (below, above) = (margin["below"].as_f64().unwrap(), margin["above"].as_f64().unwrap());
+    assert!(below != above && (below - above).abs() < 0.5, "{m}");
+    assert!((0.7..0.9).contains(&m["test_interval_holds"].as_f64().unwrap()), "{m}");
+    assert!(spread.fails(&["--calibrate"]).contains("--quantiles"));
+    assert!(spread.fails(&["--quantiles", "0.1,0.9", "--asymmetric"]).contains("--calibrate"));
 
-    let run = run_binary(&bin, &["--csv", csv.to_str().unwrap(), "--target", "y", "--quantiles", "0.5"]);
+    let run = run_binary(&spread.bin, &["--csv", &spread.csv, "--target", "y", "--quantiles", "0.5"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         !run.status.success() && stderr.contains("--quantiles: the target columns of a regression"),
         "{stderr}"
     );
-    let run = run_binary(&bin, &[&base[..], &["--quantiles", "0.9,0.1"]].concat());
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success() && stderr.contains("not in increasing order"), "{stderr}");
+    assert!(spread.fails(&["--quantiles", "0.9,0.1"]).contains("not in increasing order"));
 }
 
 /// `tabular --gaussian`: the data of the quantile test, `y = 3x + z + (0.2 + |x|)·ε`. The
@@ -554,17 +652,10 @@ fn tabular_predicts_quantiles_of_a_csv_table() {
 /// an error.
 #[test]
 fn tabular_predicts_a_mean_and_a_variance() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = spread_csv(dir.path());
-    let bin = build_example("tabular");
-    let (model, json) = (dir.path().join("spread.safetensors"), dir.path().join("m.json"));
-    let base = ["--csv", csv.to_str().unwrap(), "--task", "regression", "--target", "y"];
-    let files = ["--model", model.to_str().unwrap(), "--metrics", json.to_str().unwrap()];
-    let run = run_binary(&bin, &[&base[..], &["--gaussian", "--importance"], &files[..]].concat());
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    let spread = Spread::new();
+    let stdout = spread.succeeds(&["--gaussian", "--importance"]);
     assert!(stdout.contains("MeanAndVariance") && stdout.contains("the 80% interval"), "{stdout}");
-    let m = metrics(&json);
+    let m = spread.metrics();
     // The means' importance: x (slope 3) before z (slope 1).
     let ranked: Vec<&str> =
         m["importance"].as_array().unwrap().iter().map(|i| i["input"].as_str().unwrap()).collect();
@@ -572,10 +663,10 @@ fn tabular_predicts_a_mean_and_a_variance() {
     let holds = m["test_interval_holds"].as_f64().unwrap();
     assert!((0.75..0.85).contains(&holds) && m["test_r2"].as_f64().unwrap() > 0.8, "{m}");
     assert!(m["test_per_target"][0]["nll"].as_f64().unwrap().is_finite(), "{m}");
-    let metadata = feedforward::weights::metadata(&model).unwrap();
+    let metadata = feedforward::weights::metadata(spread.model()).unwrap();
     assert_eq!(metadata["outputs"], "each target's mean, then each target's variance");
     // In y's units (z = 0.5): at x = 0.5 the mean 2 and the deviation 0.7; at x = 1.8, 5.9 and 2.
-    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    let net = feedforward::Network::<f32>::load(spread.model()).unwrap();
     let y = net.output(&nalgebra::DMatrix::from_row_slice(2, 3, &[0.5, 1.8, 0.0, 0.5, 0.5, 0.5])).unwrap();
     for (j, (mean, deviation)) in [(2.0f32, 0.7f32), (5.9, 2.0)].into_iter().enumerate() {
         let (got_mean, got_deviation) = (y[(0, j)], y[(1, j)].sqrt());
@@ -589,36 +680,31 @@ fn tabular_predicts_a_mean_and_a_variance() {
 
     // Calibrated on a fifth of the training rows: the variances scaled by a conformal factor,
     // a module more at the end of the saved model.
-    let run = run_binary(&bin, &[&base[..], &["--gaussian", "--calibrate"], &files[..]].concat());
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    let stdout = spread.succeeds(&["--gaussian", "--calibrate"]);
     assert!(
         stdout.contains("conformal factors of the 80% interval μ ± kσ (640 calibration rows): y "),
         "{stdout}"
     );
-    let holds = metrics(&json)["test_interval_holds"].as_f64().unwrap();
+    let m = spread.metrics();
+    let holds = m["test_interval_holds"].as_f64().unwrap();
     assert!((0.72..0.88).contains(&holds), "{holds}");
-    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    // The normal law's 1.28, give or take what the network's variances miss.
+    let factor = m["calibration"]["deviation_factors"]["y"].as_f64().unwrap();
+    assert!((1.0..1.6).contains(&factor) && m["calibration"]["rows"] == 640, "{m}");
+    let net = feedforward::Network::<f32>::load(spread.model()).unwrap();
     let kinds: Vec<&str> = net.modules().iter().map(|m| m.kind()).collect();
     assert_eq!(kinds[kinds.len() - 3..], ["MeanAndVariance", "Standardize", "Standardize"]);
-    let run = run_binary(&bin, &[&base[..], &["--calibrate"]].concat());
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success() && stderr.contains("--gaussian"), "{stderr}");
+    assert!(spread.fails(&["--calibrate"]).contains("--gaussian"));
 
-    let run = run_binary(&bin, &["--csv", csv.to_str().unwrap(), "--target", "y", "--gaussian"]);
+    let run = run_binary(&spread.bin, &["--csv", &spread.csv, "--target", "y", "--gaussian"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         !run.status.success() && stderr.contains("--gaussian: the target columns of a regression"),
         "{stderr}"
     );
-    let run = run_binary(&bin, &[&base[..], &["--gaussian", "--quantiles", "0.1,0.9"]].concat());
-    assert!(!run.status.success());
-    let run = run_binary(&bin, &[&base[..], &["--gaussian", "--beta", "2"]].concat());
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success() && stderr.contains("beta"), "{stderr}");
-    let run = run_binary(&bin, &[&base[..], &["--beta", "0.5"]].concat());
-    assert!(!run.status.success());
-    assert!(!String::from_utf8_lossy(&run.stderr).contains("panicked"));
+    spread.fails(&["--gaussian", "--quantiles", "0.1,0.9"]);
+    assert!(spread.fails(&["--gaussian", "--beta", "2"]).contains("beta"));
+    spread.fails(&["--beta", "0.5"]);
 }
 
 /// `tabular --importance`: `y = 3x + z` plus noise, with a column of categories that plays no

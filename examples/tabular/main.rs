@@ -48,8 +48,17 @@
 //! `--gaussian` learns a mean and a variance of each column instead (`GaussianNll`, β-NLL with
 //! `--beta`), scored by the test rows' log-likelihood and the 80% interval `μ ± 1.28σ`; the
 //! saved model ends in `MeanAndVariance` and gives both in the column's units; `--calibrate`
-//! scales the variances so that the 80% interval holds 80% of held-out rows. Training stops
+//! scales the variances so that the 80% interval holds 80% of held-out rows (with
+//! `--quantiles`, widens the interval; `--asymmetric`, by a margin per side). Training stops
 //! after `--patience` epochs without a better validation loss (5; 20 with `--gaussian`).
+//!
+//! A classification reports its expected calibration error (`metrics::Calibration`: do its
+//! probabilities mean what they say?). `--calibrate` holds a fifth of its training rows out:
+//! half fits the temperature that divides the logits (`Temperature`, the saved model's last
+//! module), the other half the probability above which a class enters a row's conformal
+//! prediction set, so that the sets hold the class of `--set-coverage` of rows (0.9;
+//! `conformal::class_threshold`, the threshold in the model's metadata); the test scores add
+//! how often the sets hold the class, and their size.
 //!
 //! `--folds K` cross-validates instead of holding out one test part: the rows are cut into `K`
 //! parts (`train::folds`, or `stratified_folds` for a classification, with the table's twins),
@@ -63,6 +72,7 @@
 //! ```text
 //! cargo run --release --example tabular
 //! cargo run --release --example tabular -- --class-weights none --metrics tabular.json
+//! cargo run --release --example tabular -- --calibrate --set-coverage 0.95
 //! cargo run --release --example tabular -- --csv flowers.csv --target species --ignore id
 //! cargo run --release --example tabular -- --csv cars.csv --target class --categorical make,fuel
 //! cargo run --release --example tabular -- --csv titanic.csv --target Survived \
@@ -99,13 +109,14 @@ use data::{CLASSES, Csv, Cut, FEATURES, Source, cuts, synthetic};
 use feedforward::conformal;
 use feedforward::data::table::{Features, FillCategories, FillNumbers, Missing, OneHot, UnseenCategories};
 use feedforward::importance::{Permutation, permutation_importance};
+use feedforward::metrics::Calibration;
 use feedforward::train::{
     self, Batching, Data, EarlyStopping, LastBatch, RangeTest, Split, SplitConfig, TrainConfig,
 };
 use feedforward::{
     Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, GaussianNll, Init, Layer, Loss,
     MeanAndVariance, MeanSquaredError, Module, Network, PerSampleLoss, Quantile, ResNetConfig,
-    SampleWeighted, SoftmaxCrossEntropy, Sorted, Standardize, Targets, WeightedTargets,
+    SampleWeighted, SoftmaxCrossEntropy, Sorted, Standardize, Targets, Temperature, WeightedTargets,
 };
 use nalgebra::{DMatrix, DVector};
 use normalization::NormalizationArg;
@@ -119,7 +130,6 @@ use task::{Headline, Scores, Task, TaskKind};
 /// your own.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
-#[command(group(clap::ArgGroup::new("intervals").args(["quantiles", "gaussian"])))]
 struct Args {
     /// Samples in the synthetic data set (a fifth is held out for the test, a fifth of the
     /// rest for validation).
@@ -187,14 +197,27 @@ struct Args {
     /// median and an 80% interval (pinball loss; `Sorted` keeps them from crossing).
     #[arg(long, value_delimiter = ',', requires = "csv")]
     quantiles: Vec<f64>,
-    /// With --quantiles or --gaussian: hold a fifth of the training rows out to calibrate on,
-    /// and widen the interval between the lowest and highest quantile by the margin that makes
-    /// it hold their share of those rows (conformalized quantile regression,
-    /// `conformal::interval_margin`), or scale the variances so that the 80% interval holds
-    /// 80% of them (`conformal::deviation_factor`); the saved model gives the calibrated
-    /// intervals.
-    #[arg(long, requires = "intervals", conflicts_with_all = ["group", "weight"])]
+    /// Hold a fifth of the training rows out to calibrate on. With --quantiles: widen the
+    /// interval between the lowest and highest quantile by the margin that makes it hold their
+    /// share of those rows (conformalized quantile regression, `conformal::interval_margin`).
+    /// With --gaussian: scale the variances so that the 80% interval holds 80% of them
+    /// (`conformal::deviation_factor`). A classification: divide the logits by the temperature
+    /// fitted on half of them (`Temperature::fit`), and find the probability above which a
+    /// class enters a row's prediction set, so that the sets hold the class of --set-coverage
+    /// of the other half (`conformal::class_threshold`). The saved model gives the calibrated
+    /// intervals or probabilities (and the sets' threshold in its metadata).
+    #[arg(long, conflicts_with_all = ["group", "weight"])]
     calibrate: bool,
+    /// With --calibrate and --quantiles: a margin for each side of the interval
+    /// (`conformal::interval_margins`), so that each side misses at most half of the rows the
+    /// interval should not hold, where one margin may leave most misses on one side of skewed
+    /// noise.
+    #[arg(long, requires_all = ["calibrate", "quantiles"])]
+    asymmetric: bool,
+    /// With --calibrate on a classification: the share of rows whose prediction set (the
+    /// classes of a probability above the calibrated threshold) should hold their class.
+    #[arg(long, default_value_t = 0.9, requires = "calibrate")]
+    set_coverage: f64,
     /// With --task regression: learn a mean and a variance for each target column and row
     /// (`GaussianNll`: a normal law's likelihood) instead of the mean alone; the scores add
     /// the test rows' log-likelihood and how many fall in the 80% interval, and the saved
@@ -337,13 +360,13 @@ impl Args {
         }
     }
 
-    /// A fifth of `samples` held out for the test: the same rows of a table and of its matrix
-    /// (`Table::split` and `train::split` cut alike, and so do their stratified twins).
     /// `--patience`, or its default.
     fn patience(&self) -> usize {
         self.patience.unwrap_or(if self.gaussian { 20 } else { 5 })
     }
 
+    /// A fifth of `samples` held out for the test: the same rows of a table and of its matrix
+    /// (`Table::split` and `train::split` cut alike, and so do their stratified twins).
     fn test_split(&self, samples: usize) -> SplitConfig {
         SplitConfig { held_out: samples / 5, seed: self.seed }
     }
@@ -530,33 +553,37 @@ where
 
 /// Conformalized quantile regression: widens each target's interval between its lowest and
 /// highest quantile (rows `c·q` and `c·q + q − 1` of `net`'s output) by the margin
-/// (`conformal::interval_margin`) that makes it hold the share between them of the
+/// (`conformal::interval_margin`; with `--asymmetric` one per side,
+/// `conformal::interval_margins`) that makes it hold the share between them of the
 /// calibration rows `x`, `truth` (`targets × rows`), which the network did not train on. The
 /// margins ride at the end of the network, a fixed shift per output row then a sort, so that
-/// the saved model gives the calibrated intervals; returns them.
+/// the saved model gives the calibrated intervals; returns them, below and above (equal
+/// without `--asymmetric`).
 fn calibrate(
     net: &mut Network<f32>,
     q: usize,
     x: &DMatrix<f32>,
     truth: &DMatrix<f32>,
-    quantiles: &[f64],
-) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+    args: &Args,
+) -> Result<Vec<(f64, f64)>, Box<dyn std::error::Error>> {
     let predicted = net.output(x)?;
     let row = |m: &DMatrix<f32>, r: usize| m.row(r).iter().copied().collect::<Vec<f32>>();
-    let coverage = quantiles[q - 1] - quantiles[0];
+    let coverage = args.quantiles[q - 1] - args.quantiles[0];
     let mut margins = Vec::new();
     let mut shift = DVector::zeros(predicted.nrows());
     for c in 0..truth.nrows() {
         let (low, high) = (c * q, c * q + q - 1);
-        let margin = conformal::interval_margin(
-            &row(&predicted, low),
-            &row(&predicted, high),
-            &row(truth, c),
-            coverage,
-        )?;
-        shift[low] -= margin as f32;
-        shift[high] += margin as f32;
-        margins.push(margin);
+        let (lower, upper, truth) = (row(&predicted, low), row(&predicted, high), row(truth, c));
+        let (below, above) = match args.asymmetric {
+            true => conformal::interval_margins(&lower, &upper, &truth, coverage)?,
+            false => {
+                let margin = conformal::interval_margin(&lower, &upper, &truth, coverage)?;
+                (margin, margin)
+            }
+        };
+        shift[low] -= below as f32;
+        shift[high] += above as f32;
+        margins.push((below, above));
     }
     // `Standardize::new(μ, 1).inverse()` is `y = x + μ`.
     let ones = DVector::from_element(shift.len(), 1.0);
@@ -565,17 +592,19 @@ fn calibrate(
     Ok(margins)
 }
 
-/// With `--calibrate`, the rows `x`, `values` cut into those to train on and a fifth held out to
-/// calibrate on; else `None`.
-fn calibration_split(
+/// With `--calibrate`, the rows `x`, `targets` cut into those to train on and a fifth held out
+/// to calibrate on (each class in its share when there are class `labels`); else `None`.
+fn calibration_split<Y: Targets + ?Sized>(
     args: &Args,
     x: &DMatrix<f32>,
-    values: &DMatrix<f32>,
-) -> feedforward::Result<Option<Split<f32, DMatrix<f32>>>> {
+    targets: &Y,
+    labels: Option<&[usize]>,
+) -> feedforward::Result<Option<Split<f32, Y::Batch>>> {
     if !args.calibrate {
         return Ok(None);
     }
-    train::split(x, values, SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 2 }).map(Some)
+    let config = SplitConfig { held_out: x.ncols() / 5, seed: args.seed + 2 };
+    hold_out(x, targets, None, labels, config).map(Some)
 }
 
 /// Conformal calibration of a mean and a variance per target: scales each target's variances
@@ -605,6 +634,62 @@ fn calibrate_variances(
     Ok(factors)
 }
 
+/// What [`calibrate_classes`] fitted and measured.
+struct ClassCalibration {
+    temperature: Temperature,
+    sets: task::Sets,
+    /// The calibration rows that fitted the temperature, and those that set the sets' threshold.
+    rows: (usize, usize),
+    /// The expected calibration error (15 bins) of the second rows, before and after scaling.
+    ece: (f64, f64),
+}
+
+impl ClassCalibration {
+    /// Its fields in the `--metrics` JSON.
+    fn json(&self) -> Value {
+        json!({
+            "temperature": self.temperature.value(),
+            "temperature_rows": self.rows.0,
+            "set_threshold": self.sets.threshold,
+            "set_coverage": self.sets.coverage,
+            "threshold_rows": self.rows.1,
+            "held_out_ece_before": self.ece.0,
+            "held_out_ece_after": self.ece.1,
+        })
+    }
+}
+
+/// Calibrates a classifier on rows `x`, `labels` it did not train on: the first half fits the
+/// temperature that divides its logits (`Temperature::fit`, pushed after its last module, so
+/// that the saved model gives calibrated probabilities); the second, new to the temperature as
+/// a conformal guarantee needs, sets the probability above which a class enters a row's
+/// prediction set so that the sets hold the class of `coverage` of rows
+/// (`conformal::class_threshold`), and measures the expected calibration error before and
+/// after.
+fn calibrate_classes(
+    net: &mut Network<f32>,
+    x: &DMatrix<f32>,
+    labels: &[usize],
+    coverage: f64,
+) -> Result<ClassCalibration, Box<dyn std::error::Error>> {
+    let half = x.ncols() / 2;
+    let (fit_x, check_x) = (x.columns(0, half).into_owned(), x.columns(half, x.ncols() - half).into_owned());
+    let (fit_labels, check_labels) = labels.split_at(half);
+    let temperature =
+        Temperature::fit(&net.output(&fit_x)?, fit_labels).map_err(|e| format!("--calibrate: {e}"))?;
+    let before = Calibration::new(&net.probabilities(&check_x)?, check_labels, task::ECE_BINS)?;
+    net.push_boxed(Box::new(temperature))?;
+    let probabilities = net.probabilities(&check_x)?;
+    let after = Calibration::new(&probabilities, check_labels, task::ECE_BINS)?;
+    let threshold = conformal::class_threshold(&probabilities, check_labels, coverage)?;
+    Ok(ClassCalibration {
+        temperature,
+        sets: task::Sets { threshold, coverage },
+        rows: (half, check_labels.len()),
+        ece: (before.expected_calibration_error(), after.expected_calibration_error()),
+    })
+}
+
 /// Each target row of `values` repeated once per quantile (`q` rows in a row, as `Sorted::new(q)`
 /// groups them), and the pinball loss that learns those quantiles of each.
 fn quantile_targets(
@@ -622,6 +707,8 @@ struct Evaluation {
     /// Epochs it trained.
     epochs: usize,
     scores: Scores,
+    /// What `--calibrate` fitted and measured, for the `--metrics` JSON.
+    calibration: Option<Value>,
 }
 
 /// Trains on `cut.train` (a fifth of it held out for validation: whole groups with `--group`,
@@ -649,10 +736,16 @@ fn evaluate(
     };
     // What a task has to say after the network's summary.
     let mut notes = Vec::new();
+    // What --calibrate measured, for the `--metrics` JSON.
+    let mut calibration_json: Option<Value> = None;
     // Each task trains its way, and says how to score the network it trained.
     type Score<'a> = Box<dyn Fn(&Network<f32>) -> Result<Scores, Box<dyn std::error::Error>> + 'a>;
     let (outcome, score): (Outcome, Score<'_>) = match (train_task, test_task) {
         (Task::Classification { labels, classes }, Task::Classification { labels: truth, .. }) => {
+            // With --calibrate, a fifth of the rows (each class in its share) is held out of
+            // the training to calibrate on.
+            let calibration = calibration_split(args, x, &labels[..], Some(&labels[..]))?;
+            let (x, labels) = calibration.as_ref().map_or((x, &labels[..]), |c| (&c.inputs, &c.targets[..]));
             let setup = |kept: &[usize]| {
                 let choice = args.class_weights.unwrap_or(Weights::Balanced);
                 let (weights, counts) = class_weights(choice, kept, classes.len());
@@ -661,21 +754,40 @@ fn evaluate(
                 }
                 Ok((SoftmaxCrossEntropy::new().with_class_weights(weights)?, Vec::new()))
             };
-            let training = training(Some(&labels[..]), classes.len());
-            let outcome = fit_task(args, x, &labels[..], training, setup, rng)?;
-            (
-                outcome,
-                Box::new(|net| {
-                    task::classification(&net.probabilities(test_x)?, truth, classes, test_weights)
-                }),
-            )
+            let training = training(Some(labels), classes.len());
+            let mut outcome = fit_task(args, x, labels, training, setup, rng)?;
+            let mut sets = None;
+            if let (Some(c), Outcome::Trained { net, .. }) = (&calibration, &mut outcome) {
+                let calibrated =
+                    calibrate_classes(net, &c.held_out_inputs, &c.held_out_targets, args.set_coverage)?;
+                notes.push(format!(
+                    "temperature {:.3}, fitted on {} calibration rows; on the other {}, ECE {:.4} before and {:.4} after",
+                    calibrated.temperature.value(),
+                    calibrated.rows.0,
+                    calibrated.rows.1,
+                    calibrated.ece.0,
+                    calibrated.ece.1,
+                ));
+                notes.push(format!(
+                    "prediction sets of {}% coverage: the classes of probability ≥ {:.4} (conformal, on those {} rows)",
+                    100.0 * args.set_coverage,
+                    calibrated.sets.threshold,
+                    calibrated.rows.1,
+                ));
+                calibration_json = Some(calibrated.json());
+                sets = Some(calibrated.sets);
+            }
+            let score = move |net: &Network<f32>| {
+                task::classification(&net.probabilities(test_x)?, truth, classes, test_weights, sets)
+            };
+            (outcome, Box::new(score))
         }
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) if args.gaussian => {
             // A mean and a variance's logit per column, learned in standard units by the
             // likelihood; then the link to variances and the way back to the columns' units:
             // `σ` on the means, `σ²` on the variances.
             // With --calibrate, a fifth of the rows is held out of the training to calibrate on.
-            let calibration = calibration_split(args, x, values)?;
+            let calibration = calibration_split(args, x, values, None)?;
             let (x, values) = calibration.as_ref().map_or((x, values), |c| (&c.inputs, &c.targets));
             let scale = Standardize::fit(values)?;
             let nll = GaussianNll::new().with_beta(args.beta)?;
@@ -696,6 +808,10 @@ fn evaluate(
                     c.held_out_inputs.ncols(),
                     shown.join(", ")
                 ));
+                let factors: Map<String, Value> =
+                    columns.iter().cloned().zip(factors.iter().map(|&k| k.into())).collect();
+                calibration_json =
+                    Some(json!({ "rows": c.held_out_inputs.ncols(), "deviation_factors": factors }));
             }
             (
                 outcome,
@@ -718,7 +834,7 @@ fn evaluate(
             // Each column's row once per quantile, learned in standard units by the pinball
             // loss, sorted so that they never cross, then back in the column's units.
             // With --calibrate, a fifth of the rows is held out of the training to calibrate on.
-            let calibration = calibration_split(args, x, values)?;
+            let calibration = calibration_split(args, x, values, None)?;
             let (x, values) = calibration.as_ref().map_or((x, values), |c| (&c.inputs, &c.targets));
             let q = args.quantiles.len();
             let (repeated, pinball) = quantile_targets(values, &args.quantiles)?;
@@ -729,14 +845,26 @@ fn evaluate(
             let mut outcome =
                 fit_task(args, x, &scale.apply(&repeated)?, training, setup, rng)?.then(scale.inverse())?;
             if let (Some(c), Outcome::Trained { net, .. }) = (&calibration, &mut outcome) {
-                let margins = calibrate(net, q, &c.held_out_inputs, &c.held_out_targets, &args.quantiles)?;
-                let shown: Vec<String> =
-                    columns.iter().zip(&margins).map(|(c, m)| format!("{c} {m:+.4}")).collect();
+                let margins = calibrate(net, q, &c.held_out_inputs, &c.held_out_targets, args)?;
+                let shown: Vec<String> = columns
+                    .iter()
+                    .zip(&margins)
+                    .map(|(c, &(below, above))| match args.asymmetric {
+                        true => format!("{c} {below:+.4} below, {above:+.4} above"),
+                        false => format!("{c} {below:+.4}"),
+                    })
+                    .collect();
                 notes.push(format!(
                     "conformal margins of the outer quantiles ({} calibration rows): {}",
                     c.held_out_inputs.ncols(),
                     shown.join(", ")
                 ));
+                let margins: Map<String, Value> = columns
+                    .iter()
+                    .cloned()
+                    .zip(margins.iter().map(|&(below, above)| json!({ "below": below, "above": above })))
+                    .collect();
+                calibration_json = Some(json!({ "rows": c.held_out_inputs.ncols(), "margins": margins }));
             }
             let quantiles = &args.quantiles;
             let score = |net: &Network<f32>| {
@@ -762,12 +890,21 @@ fn evaluate(
         notes.iter().for_each(|note| println!("{note}"));
     }
     let scores = score(&net)?;
-    Ok(Some(Evaluation { net, epochs, scores }))
+    Ok(Some(Evaluation { net, epochs, scores, calibration: calibration_json }))
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.class_weights.is_some() && args.task != TaskKind::Classification {
         return Err("--class-weights: the classes of a classification only".into());
+    }
+    if args.calibrate && args.task != TaskKind::Classification && !args.gaussian && args.quantiles.is_empty()
+    {
+        return Err(
+            "--calibrate: a classification, or a regression's intervals (--quantiles or --gaussian)".into()
+        );
+    }
+    if !(args.set_coverage > 0.0 && args.set_coverage < 1.0) {
+        return Err(format!("--set-coverage: {} is not in (0, 1)", args.set_coverage).into());
     }
     if args.gaussian && args.task != TaskKind::Regression {
         return Err("--gaussian: the target columns of a regression only (--task regression)".into());
@@ -829,11 +966,15 @@ fn single_run(
     task_name: &str,
     rng: &mut StdRng,
 ) -> Result<Map<String, Value>, Box<dyn std::error::Error>> {
-    let Some(Evaluation { net, epochs, scores }) = evaluate(args, cut, Narration::Full, rng)? else {
+    let Some(Evaluation { net, epochs, scores, calibration }) = evaluate(args, cut, Narration::Full, rng)?
+    else {
         return Ok(Map::new()); // --find-lr: nothing trained, nothing to save
     };
     print!("{}", scores.report);
     let mut json = scores.json;
+    if let Some(calibration) = calibration {
+        json.insert("calibration".into(), calibration);
+    }
     if args.importance {
         json.insert("importance".into(), importance(args, &net, cut)?);
     }

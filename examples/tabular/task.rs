@@ -3,16 +3,17 @@
 //!
 //! | task | targets | outputs | loss | scores |
 //! |---|---|---|---|---|
-//! | classification | one column of classes (words or numbers) | a logit per class | softmax cross-entropy, class weights | accuracy; recall, precision, F1 per class; macro F1; ROC AUC and average precision per class |
+//! | classification | one column of classes (words or numbers) | a logit per class | softmax cross-entropy, class weights | accuracy; recall, precision, F1 per class; macro F1; ROC AUC and average precision per class; expected calibration error; with `--calibrate`, the prediction sets: rows whose set holds their class, mean size |
 //! | regression | numeric columns | a value per column, in its own units | mean squared error | RMSE, MAE and R² per column |
 //! | regression with `--gaussian` | numeric columns | a mean and a variance per column, in its units | Gaussian negative log-likelihood (`GaussianNll`) | the means' RMSE, MAE and R²; per column the log-likelihood and the 80% interval: rows it holds, mean width |
 //! | regression with `--quantiles` | numeric columns | each quantile of each column, sorted, in its units | pinball (`Quantile`) | per quantile the share of rows below it and the pinball loss; the outer quantiles' interval: rows it holds, mean width |
 //! | multi-label | 0/1 columns | a logit per column | binary cross-entropy | precision, recall, F1, ROC AUC, average precision per label; micro and macro F1; exact match |
 
 use clap::ValueEnum;
+use feedforward::conformal::prediction_sets;
 use feedforward::data::table::Table;
 use feedforward::metrics::{
-    BinaryScores, ConfusionMatrix, MultiLabelMetrics, RegressionMetrics, one_vs_rest_scores,
+    BinaryScores, Calibration, ConfusionMatrix, MultiLabelMetrics, RegressionMetrics, one_vs_rest_scores,
     weighted_one_vs_rest_scores,
 };
 use nalgebra::DMatrix;
@@ -136,14 +137,27 @@ pub struct Headline {
     pub value: f64,
 }
 
+/// The bins of the expected calibration error (Guo et al.'s 15).
+pub const ECE_BINS: usize = 15;
+
+/// Conformal prediction sets (`--calibrate`): a row's set holds the classes of a probability of
+/// at least `threshold`, so that the sets hold the class of `coverage` of rows.
+#[derive(Clone, Copy, Debug)]
+pub struct Sets {
+    pub threshold: f64,
+    pub coverage: f64,
+}
+
 /// A classifier's test scores: `probabilities` (`classes × samples`) against the `truth`'s
 /// class indices, `classes` their names, each sample weighted by its `weights` if given. A
-/// sample is predicted its most probable class.
+/// sample is predicted its most probable class. With `sets`, also how often the prediction
+/// sets hold the class and their mean size.
 pub fn classification(
     probabilities: &DMatrix<f32>,
     truth: &[usize],
     classes: &[String],
     weights: Option<&[f64]>,
+    sets: Option<Sets>,
 ) -> Result<Scores, Box<dyn std::error::Error>> {
     let predicted: Vec<usize> = probabilities.column_iter().map(|p| p.argmax().0).collect();
     let (m, ranked) = match weights {
@@ -165,15 +179,23 @@ pub fn classification(
             classes.iter().zip(values).map(|(name, v)| format!("{name} {}", score(*v))).collect();
         named.join(", ")
     };
-    let report = format!(
-        "{}:\n{m}accuracy {:.2}%, macro F1 {}\neach class against the rest: ROC AUC {}; average precision {}\n",
+    let calibration = match weights {
+        Some(w) => Calibration::weighted(probabilities, truth, w, ECE_BINS)?,
+        None => Calibration::new(probabilities, truth, ECE_BINS)?,
+    };
+    let ece = calibration.expected_calibration_error();
+    let mut report = format!(
+        "{}:\n{m}accuracy {:.2}%, macro F1 {}\neach class against the rest: ROC AUC {}; average precision {}\n\
+         calibration: mean confidence {:.4} against accuracy {:.4}, ECE {ece:.4} ({ECE_BINS} bins)\n",
         heading(truth.len(), weights),
         100.0 * m.accuracy(),
         score(macro_f1),
         each(&auc),
         each(&precision),
+        calibration.confidence(),
+        calibration.accuracy(),
     );
-    let json = json!({
+    let mut json = json!({
         "test_accuracy": m.accuracy(),
         "test_recall": m.recall(),
         "test_f1": m.f1(),
@@ -182,14 +204,43 @@ pub fn classification(
         "test_macro_auc": mean(&auc),
         "test_average_precision": precision,
         "test_macro_average_precision": mean(&precision),
+        "test_ece": ece,
     });
-    let headline = [
+    let mut headline = vec![
         ("accuracy", "test_accuracy", Some(m.accuracy())),
         ("macro F1", "test_macro_f1", macro_f1),
         ("macro ROC AUC", "test_macro_auc", mean(&auc)),
         ("macro average precision", "test_macro_average_precision", mean(&precision)),
+        ("ECE", "test_ece", Some(ece)),
     ];
-    let metadata = vec![("classes", serde_json::to_string(classes)?)];
+    let mut metadata = vec![("classes", serde_json::to_string(classes)?)];
+    if let Some(Sets { threshold, coverage }) = sets {
+        let sets = prediction_sets(probabilities, threshold)?;
+        let held = weighted_mean(truth.len(), weights, &|j| f64::from(u8::from(sets[j].contains(&truth[j]))));
+        let size = weighted_mean(truth.len(), weights, &|j| sets[j].len() as f64);
+        let alone = weighted_mean(truth.len(), weights, &|j| f64::from(u8::from(sets[j].len() == 1)));
+        let empty = weighted_mean(truth.len(), weights, &|j| f64::from(u8::from(sets[j].is_empty())));
+        let _ = writeln!(
+            report,
+            "prediction sets (probability ≥ {threshold:.4}, for {:.0}%): {:.2}% hold the class; mean size {size:.3}, \
+             {:.2}% of one class, {:.2}% empty",
+            100.0 * coverage,
+            100.0 * held,
+            100.0 * alone,
+            100.0 * empty,
+        );
+        let fields = object(json!({
+            "test_set_coverage": held,
+            "test_mean_set_size": size,
+            "test_single_class_sets": alone,
+            "test_empty_sets": empty,
+        }));
+        json.as_object_mut().expect("json! of braces is an object").extend(fields);
+        headline.push(("set coverage", "test_set_coverage", Some(held)));
+        headline.push(("mean set size", "test_mean_set_size", Some(size)));
+        metadata.push(("set_threshold", threshold.to_string()));
+        metadata.push(("set_coverage", coverage.to_string()));
+    }
     Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
 }
 
