@@ -19,7 +19,12 @@ const LOG2_BETA_BOUND: i32 = 40;
 /// 95%, fewer than 95% are right ([`metrics::Calibration`](crate::metrics::Calibration) measures
 /// it). Dividing every logit by a `T > 1` softens the probabilities, `T < 1` sharpens them; the
 /// predicted class never changes, so neither does the accuracy. `T` is the one that minimizes
-/// the held-out samples' cross-entropy.
+/// the held-out samples' cross-entropy, which weighs every class's probability, not the
+/// expected calibration error, which looks at the top class's: on a network whose confidences
+/// are calibrated already, the fitted `T` can move the ECE either way (a probe of four
+/// overlapping clusters: ECE 0.017, then 0.046 under the `T` of 1.20 fitted on 1,000 samples,
+/// where its test samples' cross-entropy was lowest at 1.11). Fit it on as many held-out
+/// samples as can be spared, and compare the ECE before and after on others.
 ///
 /// With `β = 1/T`, the mean cross-entropy of the samples `i` (logits `zᵢ`, true class `yᵢ`) and
 /// its derivatives, side by side:

@@ -56,9 +56,15 @@ fn small_slice_learns_then_reloads_and_predicts_identically() {
     ]);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for needle in
-        ["train accuracy:", "test accuracy:", "confusion matrix", "recall", "samples/s", "predicted"]
-    {
+    for needle in [
+        "train accuracy:",
+        "test accuracy:",
+        "test calibration:",
+        "confusion matrix",
+        "recall",
+        "samples/s",
+        "predicted",
+    ] {
         assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
     }
     let m = metrics(&m1);
@@ -67,6 +73,9 @@ fn small_slice_learns_then_reloads_and_predicts_identically() {
     assert!(m["train_accuracy"].as_f64().unwrap() >= 0.9);
     assert!(m["final_loss"].as_f64().unwrap() < 0.5);
     assert_eq!(m["steps"], 5 * 16);
+    // The test ECE, in [0, 1]; no temperature without a validation set.
+    assert!((0.0..=1.0).contains(&m["test_ece"].as_f64().unwrap()), "{m}");
+    assert!(m["temperature"].is_null() && m["test_ece_at_temperature"].is_null(), "{m}");
     for key in ["train_seconds", "total_seconds", "samples_per_second"] {
         assert!(m[key].as_f64().unwrap() > 0.0, "{key}");
     }
@@ -427,6 +436,11 @@ fn network_flags_and_a_validation_split() {
     let m = metrics(&m);
     assert!(m["validation_accuracy"].is_number() && m["validation_loss"].is_number(), "{m}");
     assert_eq!(m["train_samples"], 400);
+    // The temperature fitted on the validation images, and the test ECE under it; the saved
+    // weights stay as trained (no Temperature module below).
+    assert!(stdout.contains("logits divided by the temperature fitted on the validation images"), "{stdout}");
+    assert!(m["temperature"].as_f64().unwrap() > 0.0, "{m}");
+    assert!((0.0..=1.0).contains(&m["test_ece_at_temperature"].as_f64().unwrap()), "{m}");
     // The saved file rebuilds the same architecture, dropout modules included.
     let net = feedforward::Network::<f32>::load(&w).unwrap();
     let kinds: Vec<_> = net.modules().iter().map(|m| m.kind()).collect();

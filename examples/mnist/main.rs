@@ -19,12 +19,12 @@ mod recipe;
 
 use clap::Parser;
 use feedforward::data::{self, Split, csv};
-use feedforward::metrics::ConfusionMatrix;
+use feedforward::metrics::{Calibration, ConfusionMatrix};
 use feedforward::optim::{Momentum, OptimizerState, RmspropElementwise, SgdConfig};
 use feedforward::train::{self, Averaging, Checkpointing, EarlyStopping, Event, RangeTest, Schedule};
 use feedforward::{
     Activation, Adam, AdamConfig, AdamW, Init, Network, Normalization, Optimizer, Rmsprop, RmspropRule, Sgd,
-    SoftmaxCrossEntropy, weights,
+    SoftmaxCrossEntropy, Temperature, weights,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use nalgebra::DMatrix;
@@ -271,6 +271,67 @@ fn main() {
     }
 }
 
+/// Whether the test probabilities mean what they say: their expected calibration error and,
+/// with a validation set, the temperature fitted on it (`Temperature::fit`) and the test ECE
+/// under it. The saved weights stay as trained.
+struct TestCalibration {
+    /// Mean confidence (the top probability) of the test images.
+    confidence: f64,
+    accuracy: f64,
+    ece: f64,
+    /// The temperature fitted on the validation images, and the test ECE of the logits
+    /// divided by it.
+    scaled: Option<(f64, f64)>,
+}
+
+impl TestCalibration {
+    /// The bins of the expected calibration error (Guo et al.'s 15).
+    const BINS: usize = 15;
+
+    fn measure(
+        net: &Network<f32>,
+        (images, labels): (&DMatrix<f32>, &[usize]),
+        validation: Option<(&DMatrix<f32>, &[usize])>,
+    ) -> feedforward::Result<Self> {
+        let plain = Calibration::new(&net.probabilities(images)?, labels, Self::BINS)?;
+        let scaled = match validation {
+            Some((validation_images, validation_labels)) => {
+                let temperature = Temperature::fit(&net.output(validation_images)?, validation_labels)?;
+                let scaled = net.clone().push(temperature)?.probabilities(images)?;
+                let ece = Calibration::new(&scaled, labels, Self::BINS)?.expected_calibration_error();
+                Some((temperature.value(), ece))
+            }
+            None => None,
+        };
+        Ok(TestCalibration {
+            confidence: plain.confidence(),
+            accuracy: plain.accuracy(),
+            ece: plain.expected_calibration_error(),
+            scaled,
+        })
+    }
+}
+
+impl std::fmt::Display for TestCalibration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "test calibration: mean confidence {:.2}% against accuracy {:.2}%, ECE {:.4} ({} bins)",
+            100.0 * self.confidence,
+            100.0 * self.accuracy,
+            self.ece,
+            Self::BINS
+        )?;
+        if let Some((temperature, ece)) = self.scaled {
+            write!(
+                f,
+                "; logits divided by the temperature fitted on the validation images, {temperature:.3}: ECE {ece:.4}"
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// What stopped a run: one error from a step it cannot go on without, or every output that
 /// could not be written (each output is attempted whatever became of the others).
 struct Failures(Vec<feedforward::Error>);
@@ -406,8 +467,12 @@ fn run(args: Args) -> Result<(), Failures> {
     };
 
     let evaluation = net.evaluate(train_set.images(), &loss, train_labels)?;
-    let validation = match &validation_set {
-        Some(v) => Some(net.evaluate(v.images(), &loss, v.require_labels("the validation set")?)?),
+    let validation_labelled = match &validation_set {
+        Some(v) => Some((v.images(), v.require_labels("the validation set")?)),
+        None => None,
+    };
+    let validation = match validation_labelled {
+        Some((images, labels)) => Some(net.evaluate(images, &loss, labels)?),
         None => None,
     };
     let final_loss = evaluation.loss;
@@ -415,6 +480,10 @@ fn run(args: Args) -> Result<(), Failures> {
     let test_pred = net.predict(test_set.images())?;
     let confusion =
         test_set.labels().map(|l| ConfusionMatrix::new(MNIST_CLASSES, &test_pred, l)).transpose()?;
+    let calibration = test_set
+        .labels()
+        .map(|l| TestCalibration::measure(&net, (test_set.images(), l), validation_labelled))
+        .transpose()?;
 
     let samples = history.samples as f64;
     let samples_per_second = if train_seconds > 0.0 { samples / train_seconds } else { 0.0 };
@@ -432,6 +501,9 @@ fn run(args: Args) -> Result<(), Failures> {
     match &confusion {
         Some(c) => {
             say!("test accuracy:  {:.2}%", 100.0 * c.accuracy());
+            if let Some(calibration) = &calibration {
+                say!("{calibration}");
+            }
             say!("\nconfusion matrix (rows: true digit, columns: predicted):\n{c}");
         }
         None => say!("test accuracy:  n/a (the test set has no labels)"),
@@ -480,6 +552,9 @@ fn run(args: Args) -> Result<(), Failures> {
             "train_accuracy": train_accuracy,
             "validation_accuracy": validation.and_then(|v| v.accuracy),
             "validation_loss": validation.map(|v| v.loss),
+            "test_ece": calibration.as_ref().map(|c| c.ece),
+            "temperature": calibration.as_ref().and_then(|c| c.scaled).map(|(t, _)| t),
+            "test_ece_at_temperature": calibration.as_ref().and_then(|c| c.scaled).map(|(_, ece)| ece),
             "final_loss": final_loss,
             "steps": history.steps,
             "train_samples": train_set.len(),

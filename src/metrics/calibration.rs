@@ -149,7 +149,9 @@ impl Calibration {
     }
 
     /// The maximum calibration error (MCE): the largest gap `|accuracy − confidence|` of a
-    /// bin with samples of weight > 0, in [0, 1].
+    /// bin with samples of weight > 0, in [0, 1]. A bin of a few samples can make it large by
+    /// chance (one wrong sample of confidence 0.95 is a gap of 0.95): read it beside the bins'
+    /// [`samples`](CalibrationBin::samples).
     #[must_use]
     pub fn maximum_calibration_error(&self) -> f64 {
         let gaps = self.bins.iter().filter_map(|b| Some((b.accuracy? - b.confidence?).abs()));
