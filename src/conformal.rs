@@ -19,7 +19,11 @@
 //! sets* of the classes given at least `τ` ([`prediction_sets`]) hold the true class of the
 //! coverage asked (least ambiguous set-valued classifiers, LAC; Sadinle, Lei and Wasserman,
 //! 2019). A sample the network is sure of gets one class, an ambiguous one several, one unlike
-//! any it learned possibly none.
+//! any it learned possibly none. That coverage is over all samples: a rare or hard class can
+//! get less while the easy ones get more. [`class_thresholds`] gives each class its own
+//! threshold, measured on its own calibration samples ([`prediction_sets_per_class`]), so that
+//! the sets hold the coverage within every class (class-conditional, or Mondrian, conformal
+//! prediction; Vovk et al.).
 
 use crate::metrics::check_probabilities;
 use crate::{Error, Float, Result};
@@ -219,6 +223,60 @@ pub fn class_threshold<T: Float>(probabilities: &DMatrix<T>, labels: &[usize], c
     Ok(-ranked_score(scores.collect(), coverage, || format!("a coverage of {coverage}"))?)
 }
 
+/// A threshold per class such that the prediction sets `{k : p_k ≥ τ_k}`
+/// ([`prediction_sets_per_class`]) hold the true class of at least `coverage` of new samples
+/// *of each class*: class-conditional (Mondrian) conformal prediction. `probabilities` and
+/// `labels` are those of calibration samples, as for [`class_threshold`]; `τ_k` is
+/// [`class_threshold`]'s rank taken over the samples of class `k` alone, so that for a new
+/// sample of class `k`, `p_k ≥ τ_k` with probability at least `coverage`.
+///
+/// The price is calibration samples: every class needs at least `coverage / (1 − coverage)`
+/// of them (9 for 0.9, 19 for 0.95), and a class with few has a coarse threshold.
+///
+/// ```
+/// use feedforward::conformal::{class_thresholds, prediction_sets_per_class};
+/// use nalgebra::DMatrix;
+/// // Two classes, class 0 easy (its samples give it 0.9, 0.8, 0.95), class 1 hard (0.6, 0.3,
+/// // 0.4): each its own threshold, the ⌈4·0.75⌉ = 3rd smallest of its 3 scores for a coverage
+/// // of 0.75.
+/// let p = DMatrix::from_column_slice(2, 6, &[
+///     0.9f64, 0.1,  0.8, 0.2,  0.95, 0.05,  0.4, 0.6,  0.7, 0.3,  0.6, 0.4,
+/// ]);
+/// let tau = class_thresholds(&p, &[0, 0, 0, 1, 1, 1], 0.75)?;
+/// assert_eq!(tau, vec![0.8, 0.3]);
+/// let new = DMatrix::from_column_slice(2, 1, &[0.65f64, 0.35]);
+/// assert_eq!(prediction_sets_per_class(&new, &tau)?, vec![vec![1]]); // 0.65 < 0.8, 0.35 ≥ 0.3
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// [`class_threshold`]'s, and [`Error::ShapeMismatch`] naming a class with too few
+/// calibration samples for the coverage (none, for one the labels never name).
+pub fn class_thresholds<T: Float>(
+    probabilities: &DMatrix<T>,
+    labels: &[usize],
+    coverage: f64,
+) -> Result<Vec<f64>> {
+    check_probabilities(probabilities, Some(labels))?;
+    check_coverage(coverage)?;
+    let mut scores = vec![Vec::new(); probabilities.nrows()];
+    for (j, &y) in labels.iter().enumerate() {
+        scores[y].push(-probabilities[(y, j)].as_f64());
+    }
+    let ranked = scores.into_iter().enumerate().map(|(k, scores)| {
+        if scores.is_empty() {
+            return Err(Error::shape(
+                "conformal calibration",
+                format!("calibration samples of class {k}"),
+                "none",
+            ));
+        }
+        let asked = || format!("a coverage of {coverage} within class {k}");
+        Ok(-ranked_score(scores, coverage, asked)?)
+    });
+    ranked.collect()
+}
+
 /// The prediction set of each column of `probabilities` (`classes × samples`): the classes
 /// whose probability is at least `threshold` ([`class_threshold`]), most probable first (ties
 /// in class order). A set may be empty.
@@ -228,9 +286,36 @@ pub fn class_threshold<T: Float>(probabilities: &DMatrix<T>, labels: &[usize], c
 /// [`Error::NonFinite`] naming the sample of a NaN or ±inf; [`Error::InvalidInput`] naming
 /// the sample and row of a probability outside [0, 1].
 pub fn prediction_sets<T: Float>(probabilities: &DMatrix<T>, threshold: f64) -> Result<Vec<Vec<usize>>> {
+    sets_by(probabilities, |_| threshold)
+}
+
+/// [`prediction_sets`] with a threshold per class ([`class_thresholds`]): the classes `k`
+/// whose probability is at least `thresholds[k]`, most probable first.
+///
+/// # Errors
+/// [`prediction_sets`]'s, and [`Error::ShapeMismatch`] for thresholds not one per row.
+pub fn prediction_sets_per_class<T: Float>(
+    probabilities: &DMatrix<T>,
+    thresholds: &[f64],
+) -> Result<Vec<Vec<usize>>> {
+    if thresholds.len() != probabilities.nrows() {
+        return Err(Error::shape(
+            "prediction set thresholds",
+            format!("one per class ({})", probabilities.nrows()),
+            format!("{}", thresholds.len()),
+        ));
+    }
+    sets_by(probabilities, |k| thresholds[k])
+}
+
+/// Each column's classes `k` of a probability of at least `threshold(k)`, most probable first.
+fn sets_by<T: Float>(
+    probabilities: &DMatrix<T>,
+    threshold: impl Fn(usize) -> f64,
+) -> Result<Vec<Vec<usize>>> {
     check_probabilities(probabilities, None)?;
     let sets = probabilities.column_iter().map(|column| {
-        let mut set: Vec<usize> = (0..column.len()).filter(|&k| column[k].as_f64() >= threshold).collect();
+        let mut set: Vec<usize> = (0..column.len()).filter(|&k| column[k].as_f64() >= threshold(k)).collect();
         set.sort_by(|&a, &b| column[b].as_f64().total_cmp(&column[a].as_f64()));
         set
     });

@@ -1,11 +1,12 @@
 //! Calibrating a classifier: `metrics::Calibration` (reliability bins, ECE) by its definition,
 //! `Temperature` (its fit against a known answer, a simulated temperature, the model file) and
-//! the conformal prediction sets (`conformal::class_threshold`: the rank by definition, the
-//! coverage promised on new samples), and their errors.
+//! the conformal prediction sets (`conformal::class_threshold` and the class-conditional
+//! `class_thresholds`: the rank by definition, the coverage promised on new samples), and
+//! their errors.
 
 mod common;
 use common::normal;
-use feedforward::conformal::{class_threshold, prediction_sets};
+use feedforward::conformal::{class_threshold, class_thresholds, prediction_sets, prediction_sets_per_class};
 use feedforward::metrics::Calibration;
 use feedforward::{Error, Network, SoftmaxCrossEntropy, Temperature, gradcheck};
 use nalgebra::DMatrix;
@@ -309,4 +310,77 @@ fn prediction_sets_in_order_and_errors() {
     assert!(matches!(class_threshold(&p, &[0, 3], 0.5), Err(Error::LabelOutOfRange { .. })));
     let err = class_threshold(&p, &[0, 1], 0.9).unwrap_err();
     assert!(err.to_string().contains("at least 9 samples"), "{err}");
+}
+
+/// Probabilities of `classes` classes for a sample of class `k` whose own class gets `u^(k+1)`
+/// (`u` uniform on (0, 1)): the higher the class, the harder (the lower its probability); the
+/// rest is spread evenly over the others.
+fn graded(k: usize, classes: usize, rng: &mut StdRng) -> Vec<f64> {
+    let own = rng.random::<f64>().powi(k as i32 + 1);
+    (0..classes).map(|c| if c == k { own } else { (1.0 - own) / (classes - 1) as f64 }).collect()
+}
+
+#[test]
+fn class_thresholds_are_each_class_s_rank_by_definition() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let (classes, n) = (3, 120);
+    let labels: Vec<usize> = (0..n).map(|j| [0, 0, 0, 1, 1, 2][j % 6]).collect();
+    let columns: Vec<f64> = labels.iter().flat_map(|&k| graded(k, classes, &mut rng)).collect();
+    let p = DMatrix::from_column_slice(classes, n, &columns);
+    for coverage in [0.5, 0.8, 0.9] {
+        let tau = class_thresholds(&p, &labels, coverage).unwrap();
+        for (k, &t) in tau.iter().enumerate() {
+            // Class k's own subset, through the one-threshold function.
+            let own: Vec<usize> = (0..n).filter(|&j| labels[j] == k).collect();
+            let subset = DMatrix::from_fn(classes, own.len(), |i, j| p[(i, own[j])]);
+            assert_eq!(t, class_threshold(&subset, &vec![k; own.len()], coverage).unwrap(), "class {k}");
+        }
+        let sets = prediction_sets_per_class(&p, &tau).unwrap();
+        for (j, set) in sets.iter().enumerate() {
+            let expected: Vec<usize> = (0..classes).filter(|&k| p[(k, j)] >= tau[k]).collect();
+            let mut got = set.clone();
+            got.sort_unstable();
+            assert_eq!(got, expected, "sample {j}");
+        }
+    }
+    // Class 2 has 20 samples: enough for 0.95 (19), not for 0.96 (24); a class never named has none.
+    assert!(class_thresholds(&p, &labels, 0.95).is_ok());
+    let err = class_thresholds(&p, &labels, 0.96).unwrap_err();
+    assert!(err.to_string().contains("within class 2"), "{err}");
+    let wider = DMatrix::from_fn(4, n, |i, j| if i < 3 { p[(i, j)] } else { 0.0 });
+    let err = class_thresholds(&wider, &labels, 0.5).unwrap_err();
+    assert!(err.to_string().contains("calibration samples of class 3"), "{err}");
+    assert!(matches!(prediction_sets_per_class(&p, &[0.5, 0.5]), Err(Error::ShapeMismatch { .. })));
+}
+
+#[test]
+fn class_thresholds_hold_the_coverage_within_every_class() {
+    // Three classes of growing difficulty (the own class's probability u, u², u³). Each trial
+    // calibrates on 19 samples of each class and checks one more of each: with a threshold per
+    // class, each class's new sample is held with probability 18/20 = 0.9 exactly (standard
+    // deviation 0.0021 over 20000 trials). One threshold over the 57 pooled samples (rank
+    // ⌈58·0.9⌉ = 53) holds 53/58 = 0.914 of them only on average: over in the easy class,
+    // under in the hard one.
+    let mut rng = StdRng::seed_from_u64(13);
+    let (classes, trials) = (3, 20_000);
+    let (mut per_class, mut pooled) = ([0usize; 3], [0usize; 3]);
+    for _ in 0..trials {
+        let labels: Vec<usize> = (0..classes).flat_map(|k| std::iter::repeat_n(k, 19)).collect();
+        let columns: Vec<f64> = labels.iter().flat_map(|&k| graded(k, classes, &mut rng)).collect();
+        let calibration = DMatrix::from_column_slice(classes, labels.len(), &columns);
+        let tau = class_thresholds(&calibration, &labels, 0.9).unwrap();
+        let one = class_threshold(&calibration, &labels, 0.9).unwrap();
+        for k in 0..classes {
+            let own = graded(k, classes, &mut rng)[k];
+            per_class[k] += usize::from(own >= tau[k]);
+            pooled[k] += usize::from(own >= one);
+        }
+    }
+    let share = |held: usize| held as f64 / trials as f64;
+    for (k, &held) in per_class.iter().enumerate() {
+        assert!((share(held) - 0.9).abs() < 0.0065, "class {k}: {}", share(held));
+    }
+    assert!(share(pooled[0]) > 0.95 && share(pooled[2]) < 0.85, "pooled: {pooled:?}");
+    let mean = pooled.iter().map(|&h| share(h)).sum::<f64>() / 3.0;
+    assert!((mean - 53.0 / 58.0).abs() < 0.006, "pooled on average: {mean}");
 }

@@ -57,8 +57,9 @@
 //! half fits the temperature that divides the logits (`Temperature`, the saved model's last
 //! module), the other half the probability above which a class enters a row's conformal
 //! prediction set, so that the sets hold the class of `--set-coverage` of rows (0.9;
-//! `conformal::class_threshold`, the threshold in the model's metadata); the test scores add
-//! how often the sets hold the class, and their size.
+//! `conformal::class_threshold`, the threshold in the model's metadata), or of each class's
+//! rows with `--set-thresholds per-class` (`conformal::class_thresholds`); the test scores add
+//! how often the sets hold the class, overall and per class, and their size.
 //!
 //! `--folds K` cross-validates instead of holding out one test part: the rows are cut into `K`
 //! parts (`train::folds`, or `stratified_folds` for a classification, with the table's twins),
@@ -218,6 +219,12 @@ struct Args {
     /// classes of a probability above the calibrated threshold) should hold their class.
     #[arg(long, default_value_t = 0.9, requires = "calibrate")]
     set_coverage: f64,
+    /// With --calibrate on a classification: whether the sets' coverage holds over all rows
+    /// (one threshold), or within each class (a threshold per class, measured on its own
+    /// calibration rows: a rare or hard class is held as often as the others, for larger sets;
+    /// each class needs coverage/(1 − coverage) calibration rows).
+    #[arg(long, value_enum, default_value_t = SetThresholds::One, requires = "calibrate")]
+    set_thresholds: SetThresholds,
     /// With --task regression: learn a mean and a variance for each target column and row
     /// (`GaussianNll`: a normal law's likelihood) instead of the mean alone; the scores add
     /// the test rows' log-likelihood and how many fall in the 80% interval, and the saved
@@ -285,6 +292,15 @@ enum Weights {
     None,
     /// Each class weighs `samples / (classes · its samples)`, so each counts as much in total.
     Balanced,
+}
+
+/// `--set-thresholds`: what the prediction sets' coverage holds for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SetThresholds {
+    /// One threshold for every class (`conformal::class_threshold`): the coverage over all rows.
+    One,
+    /// A threshold per class (`conformal::class_thresholds`): the coverage within each class.
+    PerClass,
 }
 
 /// `--fill-numbers`: [`FillNumbers`] as a command-line choice.
@@ -650,7 +666,7 @@ impl ClassCalibration {
         json!({
             "temperature": self.temperature.value(),
             "temperature_rows": self.rows.0,
-            "set_threshold": self.sets.threshold,
+            "set_thresholds": self.sets.thresholds.json(),
             "set_coverage": self.sets.coverage,
             "threshold_rows": self.rows.1,
             "held_out_ece_before": self.ece.0,
@@ -664,13 +680,14 @@ impl ClassCalibration {
 /// that the saved model gives calibrated probabilities); the second, new to the temperature as
 /// a conformal guarantee needs, sets the probability above which a class enters a row's
 /// prediction set so that the sets hold the class of `coverage` of rows
-/// (`conformal::class_threshold`), and measures the expected calibration error before and
-/// after.
+/// (`conformal::class_threshold`), or of each class's rows (`per`), and measures the expected
+/// calibration error before and after.
 fn calibrate_classes(
     net: &mut Network<f32>,
     x: &DMatrix<f32>,
     labels: &[usize],
     coverage: f64,
+    per: SetThresholds,
 ) -> Result<ClassCalibration, Box<dyn std::error::Error>> {
     let half = x.ncols() / 2;
     let (fit_x, check_x) = (x.columns(0, half).into_owned(), x.columns(half, x.ncols() - half).into_owned());
@@ -681,10 +698,18 @@ fn calibrate_classes(
     net.push_boxed(Box::new(temperature))?;
     let probabilities = net.probabilities(&check_x)?;
     let after = Calibration::new(&probabilities, check_labels, task::ECE_BINS)?;
-    let threshold = conformal::class_threshold(&probabilities, check_labels, coverage)?;
+    let thresholds = match per {
+        SetThresholds::One => {
+            task::Thresholds::One(conformal::class_threshold(&probabilities, check_labels, coverage)?)
+        }
+        SetThresholds::PerClass => task::Thresholds::PerClass(
+            conformal::class_thresholds(&probabilities, check_labels, coverage)
+                .map_err(|e| format!("--set-thresholds per-class: {e}"))?,
+        ),
+    };
     Ok(ClassCalibration {
         temperature,
-        sets: task::Sets { threshold, coverage },
+        sets: task::Sets { thresholds, coverage },
         rows: (half, check_labels.len()),
         ece: (before.expected_calibration_error(), after.expected_calibration_error()),
     })
@@ -758,8 +783,13 @@ fn evaluate(
             let mut outcome = fit_task(args, x, labels, training, setup, rng)?;
             let mut sets = None;
             if let (Some(c), Outcome::Trained { net, .. }) = (&calibration, &mut outcome) {
-                let calibrated =
-                    calibrate_classes(net, &c.held_out_inputs, &c.held_out_targets, args.set_coverage)?;
+                let calibrated = calibrate_classes(
+                    net,
+                    &c.held_out_inputs,
+                    &c.held_out_targets,
+                    args.set_coverage,
+                    args.set_thresholds,
+                )?;
                 notes.push(format!(
                     "temperature {:.3}, fitted on {} calibration rows; on the other {}, ECE {:.4} before and {:.4} after",
                     calibrated.temperature.value(),
@@ -768,17 +798,19 @@ fn evaluate(
                     calibrated.ece.0,
                     calibrated.ece.1,
                 ));
+                let within =
+                    if args.set_thresholds == SetThresholds::PerClass { " within each class" } else { "" };
                 notes.push(format!(
-                    "prediction sets of {}% coverage: the classes of probability ≥ {:.4} (conformal, on those {} rows)",
+                    "prediction sets of {}% coverage{within}: the classes of {} (conformal, on those {} rows)",
                     100.0 * args.set_coverage,
-                    calibrated.sets.threshold,
+                    calibrated.sets.thresholds.describe(classes),
                     calibrated.rows.1,
                 ));
                 calibration_json = Some(calibrated.json());
                 sets = Some(calibrated.sets);
             }
             let score = move |net: &Network<f32>| {
-                task::classification(&net.probabilities(test_x)?, truth, classes, test_weights, sets)
+                task::classification(&net.probabilities(test_x)?, truth, classes, test_weights, sets.as_ref())
             };
             (outcome, Box::new(score))
         }

@@ -10,7 +10,7 @@
 //! | multi-label | 0/1 columns | a logit per column | binary cross-entropy | precision, recall, F1, ROC AUC, average precision per label; micro and macro F1; exact match |
 
 use clap::ValueEnum;
-use feedforward::conformal::prediction_sets;
+use feedforward::conformal::{prediction_sets, prediction_sets_per_class};
 use feedforward::data::table::Table;
 use feedforward::metrics::{
     BinaryScores, Calibration, ConfusionMatrix, MultiLabelMetrics, RegressionMetrics, one_vs_rest_scores,
@@ -141,11 +141,51 @@ pub struct Headline {
 pub const ECE_BINS: usize = 15;
 
 /// Conformal prediction sets (`--calibrate`): a row's set holds the classes of a probability of
-/// at least `threshold`, so that the sets hold the class of `coverage` of rows.
-#[derive(Clone, Copy, Debug)]
+/// at least their threshold, so that the sets hold the class of `coverage` of rows, or of each
+/// class's rows.
+#[derive(Clone, Debug)]
 pub struct Sets {
-    pub threshold: f64,
+    pub thresholds: Thresholds,
     pub coverage: f64,
+}
+
+/// `--set-thresholds`: what the sets' coverage holds for.
+#[derive(Clone, Debug)]
+pub enum Thresholds {
+    /// One for every class (`conformal::class_threshold`): the coverage over all rows.
+    One(f64),
+    /// One per class (`conformal::class_thresholds`): the coverage within each class.
+    PerClass(Vec<f64>),
+}
+
+impl Thresholds {
+    /// The prediction sets of `probabilities` (`classes × samples`).
+    pub fn sets(&self, probabilities: &DMatrix<f32>) -> feedforward::Result<Vec<Vec<usize>>> {
+        match self {
+            Thresholds::One(threshold) => prediction_sets(probabilities, *threshold),
+            Thresholds::PerClass(thresholds) => prediction_sets_per_class(probabilities, thresholds),
+        }
+    }
+
+    /// As printed: `probability ≥ 0.4642`, or each class's after its name.
+    pub fn describe(&self, classes: &[String]) -> String {
+        match self {
+            Thresholds::One(threshold) => format!("probability ≥ {threshold:.4}"),
+            Thresholds::PerClass(thresholds) => {
+                let each: Vec<String> =
+                    classes.iter().zip(thresholds).map(|(c, t)| format!("{c} ≥ {t:.4}")).collect();
+                format!("probability {}", each.join(", "))
+            }
+        }
+    }
+
+    /// In the `--metrics` JSON and the model's metadata: a number, or a list per class.
+    pub fn json(&self) -> Value {
+        match self {
+            Thresholds::One(threshold) => json!(threshold),
+            Thresholds::PerClass(thresholds) => json!(thresholds),
+        }
+    }
 }
 
 /// A classifier's test scores: `probabilities` (`classes × samples`) against the `truth`'s
@@ -157,7 +197,7 @@ pub fn classification(
     truth: &[usize],
     classes: &[String],
     weights: Option<&[f64]>,
-    sets: Option<Sets>,
+    sets: Option<&Sets>,
 ) -> Result<Scores, Box<dyn std::error::Error>> {
     let predicted: Vec<usize> = probabilities.column_iter().map(|p| p.argmax().0).collect();
     let (m, ranked) = match weights {
@@ -214,23 +254,35 @@ pub fn classification(
         ("ECE", "test_ece", Some(ece)),
     ];
     let mut metadata = vec![("classes", serde_json::to_string(classes)?)];
-    if let Some(Sets { threshold, coverage }) = sets {
-        let sets = prediction_sets(probabilities, threshold)?;
+    if let Some(Sets { thresholds, coverage }) = sets {
+        let sets = thresholds.sets(probabilities)?;
         let held = weighted_mean(truth.len(), weights, &|j| f64::from(u8::from(sets[j].contains(&truth[j]))));
         let size = weighted_mean(truth.len(), weights, &|j| sets[j].len() as f64);
         let alone = weighted_mean(truth.len(), weights, &|j| f64::from(u8::from(sets[j].len() == 1)));
         let empty = weighted_mean(truth.len(), weights, &|j| f64::from(u8::from(sets[j].is_empty())));
+        // The guarantee is over rows: a rare or hard class's rows may be held less often.
+        let per_class: Vec<Option<f64>> = (0..classes.len())
+            .map(|k| {
+                let weight = |j: usize| if truth[j] == k { weights.map_or(1.0, |w| w[j]) } else { 0.0 };
+                let total: f64 = (0..truth.len()).map(weight).sum();
+                let held: f64 = (0..truth.len()).filter(|&j| sets[j].contains(&k)).map(weight).sum();
+                (total > 0.0).then(|| held / total)
+            })
+            .collect();
         let _ = writeln!(
             report,
-            "prediction sets (probability ≥ {threshold:.4}, for {:.0}%): {:.2}% hold the class; mean size {size:.3}, \
-             {:.2}% of one class, {:.2}% empty",
+            "prediction sets ({}, for {:.0}%): {:.2}% hold the class ({}); mean size {size:.3}, {:.2}% of one \
+             class, {:.2}% empty",
+            thresholds.describe(classes),
             100.0 * coverage,
             100.0 * held,
+            each(&per_class),
             100.0 * alone,
             100.0 * empty,
         );
         let fields = object(json!({
             "test_set_coverage": held,
+            "test_set_coverage_per_class": per_class,
             "test_mean_set_size": size,
             "test_single_class_sets": alone,
             "test_empty_sets": empty,
@@ -238,7 +290,8 @@ pub fn classification(
         json.as_object_mut().expect("json! of braces is an object").extend(fields);
         headline.push(("set coverage", "test_set_coverage", Some(held)));
         headline.push(("mean set size", "test_mean_set_size", Some(size)));
-        metadata.push(("set_threshold", threshold.to_string()));
+        let key = if matches!(thresholds, Thresholds::One(_)) { "set_threshold" } else { "set_thresholds" };
+        metadata.push((key, thresholds.json().to_string()));
         metadata.push(("set_coverage", coverage.to_string()));
     }
     Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
