@@ -11,7 +11,7 @@
 #[path = "shared/chart.rs"]
 mod chart;
 
-use chart::{BLUE, LineChart, RED, Scale, Series};
+use chart::{BLUE, Legend, LineChart, RED, Scale, Series};
 use clap::Parser;
 use feedforward::metrics::RegressionMetrics;
 use feedforward::train::{self, Batching, Schedule, TrainConfig};
@@ -119,6 +119,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             y_label: "y",
             y_scale: Scale::Linear,
             series: &series,
+            legend: Legend::UpperRight,
         };
         std::fs::create_dir_all(&args.out)?;
         let path = args.out.join("fit.png");

@@ -79,7 +79,7 @@ fn small_slice_learns_then_reloads_and_predicts_identically() {
     for key in ["train_seconds", "total_seconds", "samples_per_second"] {
         assert!(m[key].as_f64().unwrap() > 0.0, "{key}");
     }
-    for name in ["samples.png", "misclassified.png", "loss.png", "accuracy.png"] {
+    for name in ["samples.png", "misclassified.png", "loss.png", "accuracy.png", "reliability.png"] {
         let bytes = std::fs::read(pics.join(name)).unwrap();
         assert_eq!(&bytes[1..4], b"PNG", "{name}");
     }

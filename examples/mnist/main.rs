@@ -275,13 +275,11 @@ fn main() {
 /// with a validation set, the temperature fitted on it (`Temperature::fit`) and the test ECE
 /// under it. The saved weights stay as trained.
 struct TestCalibration {
-    /// Mean confidence (the top probability) of the test images.
-    confidence: f64,
-    accuracy: f64,
-    ece: f64,
-    /// The temperature fitted on the validation images, and the test ECE of the logits
-    /// divided by it.
-    scaled: Option<(f64, f64)>,
+    /// The test images' reliability bins as trained.
+    plain: Calibration,
+    /// The temperature fitted on the validation images, and the test images' bins with the
+    /// logits divided by it.
+    scaled: Option<(Temperature, Calibration)>,
 }
 
 impl TestCalibration {
@@ -298,17 +296,18 @@ impl TestCalibration {
             Some((validation_images, validation_labels)) => {
                 let temperature = Temperature::fit(&net.output(validation_images)?, validation_labels)?;
                 let scaled = net.clone().push(temperature)?.probabilities(images)?;
-                let ece = Calibration::new(&scaled, labels, Self::BINS)?.expected_calibration_error();
-                Some((temperature.value(), ece))
+                Some((temperature, Calibration::new(&scaled, labels, Self::BINS)?))
             }
             None => None,
         };
-        Ok(TestCalibration {
-            confidence: plain.confidence(),
-            accuracy: plain.accuracy(),
-            ece: plain.expected_calibration_error(),
-            scaled,
-        })
+        Ok(TestCalibration { plain, scaled })
+    }
+
+    /// The reliability curves to draw: as trained, and with the temperature.
+    fn curves(&self) -> Vec<(&'static str, &Calibration)> {
+        let mut curves = vec![("as trained", &self.plain)];
+        curves.extend(self.scaled.as_ref().map(|(_, scaled)| ("temperature from validation", scaled)));
+        curves
     }
 }
 
@@ -317,15 +316,17 @@ impl std::fmt::Display for TestCalibration {
         write!(
             f,
             "test calibration: mean confidence {:.2}% against accuracy {:.2}%, ECE {:.4} ({} bins)",
-            100.0 * self.confidence,
-            100.0 * self.accuracy,
-            self.ece,
+            100.0 * self.plain.confidence(),
+            100.0 * self.plain.accuracy(),
+            self.plain.expected_calibration_error(),
             Self::BINS
         )?;
-        if let Some((temperature, ece)) = self.scaled {
+        if let Some((temperature, scaled)) = &self.scaled {
             write!(
                 f,
-                "; logits divided by the temperature fitted on the validation images, {temperature:.3}: ECE {ece:.4}"
+                "; logits divided by the temperature fitted on the validation images, {:.3}: ECE {:.4}",
+                temperature.value(),
+                scaled.expected_calibration_error()
             )?;
         }
         Ok(())
@@ -546,15 +547,16 @@ fn run(args: Args) -> Result<(), Failures> {
         )
     }));
     if let Some(path) = &args.metrics {
+        let scaled = calibration.as_ref().and_then(|c| c.scaled.as_ref());
         let json = serde_json::json!({
             "recipe": format!("{recipe:?}").to_lowercase(),
             "test_accuracy": confusion.as_ref().map(ConfusionMatrix::accuracy),
             "train_accuracy": train_accuracy,
             "validation_accuracy": validation.and_then(|v| v.accuracy),
             "validation_loss": validation.map(|v| v.loss),
-            "test_ece": calibration.as_ref().map(|c| c.ece),
-            "temperature": calibration.as_ref().and_then(|c| c.scaled).map(|(t, _)| t),
-            "test_ece_at_temperature": calibration.as_ref().and_then(|c| c.scaled).map(|(_, ece)| ece),
+            "test_ece": calibration.as_ref().map(|c| c.plain.expected_calibration_error()),
+            "temperature": scaled.map(|(t, _)| t.value()),
+            "test_ece_at_temperature": scaled.map(|(_, c)| c.expected_calibration_error()),
             "final_loss": final_loss,
             "steps": history.steps,
             "train_samples": train_set.len(),
@@ -570,9 +572,16 @@ fn run(args: Args) -> Result<(), Failures> {
         attempt(written.map(|()| format!("metrics: {}", path.display())));
     }
     if !args.no_pictures {
-        let drawn = pictures::draw(&args.out, &train_set, &test_set, &test_pred, &history, &mut rng);
+        let reliability = calibration.as_ref().map(TestCalibration::curves).unwrap_or_default();
+        let pictures =
+            pictures::Pictures { test_pred: &test_pred, history: &history, reliability: &reliability };
+        let drawn = pictures::draw(&args.out, &train_set, &test_set, pictures, &mut rng);
+        let reliability_png = if reliability.is_empty() { "" } else { ",reliability" };
         attempt(drawn.map(|()| {
-            format!("pictures: {}/{{samples,misclassified,loss,accuracy}}.png", args.out.display())
+            format!(
+                "pictures: {}/{{samples,misclassified,loss,accuracy{reliability_png}}}.png",
+                args.out.display()
+            )
         }));
     }
     if failures.is_empty() { Ok(()) } else { Err(Failures(failures)) }

@@ -1,8 +1,9 @@
 //! The run's pictures: sample and misclassified digits, loss and accuracy curves, the
 //! learning-rate range test's curve, and digits drawn in the terminal.
 
-use crate::chart::{self, BLUE, GREEN, LineChart, RED, Scale, Series};
+use crate::chart::{self, BLUE, GREEN, Legend, LineChart, RED, Scale, Series};
 use feedforward::data::Dataset;
+use feedforward::metrics::Calibration;
 use feedforward::train::RangeTestReport;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -26,15 +27,26 @@ pub struct History {
     pub curve_seconds: f64,
 }
 
-/// Writes `samples.png`, `misclassified.png`, `loss.png` and `accuracy.png` into `out`.
+/// What the pictures show of a run besides its data.
+pub struct Pictures<'a> {
+    /// The predicted digit of each test image.
+    pub test_pred: &'a [usize],
+    pub history: &'a History,
+    /// Reliability curves of the test images, each with its legend entry (none without test
+    /// labels).
+    pub reliability: &'a [(&'a str, &'a Calibration)],
+}
+
+/// Writes `samples.png`, `misclassified.png`, `loss.png`, `accuracy.png` and, when there are
+/// reliability curves, `reliability.png` into `out`.
 pub fn draw(
     out: &Path,
     train_set: &Dataset,
     test_set: &Dataset,
-    test_pred: &[usize],
-    history: &History,
+    pictures: Pictures<'_>,
     rng: &mut StdRng,
 ) -> feedforward::Result<()> {
+    let Pictures { test_pred, history, reliability } = pictures;
     let failed = |file: &str| failed(out, file);
     create_folder(out, "samples.png")?;
     // Ten random training digits with their labels, as the original shows.
@@ -69,6 +81,7 @@ pub fn draw(
         y_label: "loss",
         y_scale: Scale::Log,
         series: &series,
+        legend: Legend::UpperRight,
     };
     loss_chart.save_png(&out.join("loss.png"), (900, 500)).map_err(failed("loss.png"))?;
 
@@ -85,8 +98,37 @@ pub fn draw(
         y_label: "accuracy (%)",
         y_scale: Scale::Linear,
         series: &series,
+        legend: Legend::UpperRight,
     };
-    accuracy_chart.save_png(&out.join("accuracy.png"), (900, 500)).map_err(failed("accuracy.png"))
+    accuracy_chart.save_png(&out.join("accuracy.png"), (900, 500)).map_err(failed("accuracy.png"))?;
+
+    // A reliability diagram: each bin's accuracy against its mean confidence, the diagonal
+    // where they are equal.
+    if reliability.is_empty() {
+        return Ok(());
+    }
+    let diagonal = [(0.0, 0.0), (100.0, 100.0)];
+    let curves: Vec<Vec<(f64, f64)>> = reliability
+        .iter()
+        .map(|(_, c)| {
+            let bins = c.bins().iter().filter_map(|b| Some((100.0 * b.confidence?, 100.0 * b.accuracy?)));
+            bins.collect()
+        })
+        .collect();
+    let mut series =
+        vec![Series { name: "calibrated (accuracy = confidence)", points: &diagonal, color: GREEN }];
+    for ((name, _), (points, color)) in reliability.iter().zip(curves.iter().zip([RED, BLUE])) {
+        series.push(Series { name, points, color });
+    }
+    let reliability_chart = LineChart {
+        title: "Reliability of the test probabilities (15 bins of confidence)",
+        x_label: "mean confidence in the bin (%)",
+        y_label: "accuracy in the bin (%)",
+        y_scale: Scale::Linear,
+        series: &series,
+        legend: Legend::LowerRight,
+    };
+    reliability_chart.save_png(&out.join("reliability.png"), (700, 600)).map_err(failed("reliability.png"))
 }
 
 /// The error of drawing `file` into `out`, from the chart's.
@@ -131,6 +173,7 @@ pub fn range_test(out: &Path, report: &RangeTestReport) -> feedforward::Result<(
         y_label: "loss",
         y_scale: Scale::Log,
         series: &series,
+        legend: Legend::UpperRight,
     };
     chart.save_png(&out.join("lr_range.png"), (900, 500)).map_err(failed(out, "lr_range.png"))
 }

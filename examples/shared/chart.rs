@@ -54,13 +54,21 @@ pub enum Scale {
     Log,
 }
 
-/// A line chart: title, axis labels, y scale and its series.
+/// A line chart: title, axis labels, y scale, its series and where their legend goes.
 pub struct LineChart<'a> {
     pub title: &'a str,
     pub x_label: &'a str,
     pub y_label: &'a str,
     pub y_scale: Scale,
     pub series: &'a [Series<'a>],
+    pub legend: Legend,
+}
+
+/// The corner of a chart its legend takes: the one its lines leave free.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Legend {
+    UpperRight,
+    LowerRight,
 }
 
 impl LineChart<'_> {
@@ -133,7 +141,10 @@ impl LineChart<'_> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(match self.legend {
+                Legend::UpperRight => SeriesLabelPosition::UpperRight,
+                Legend::LowerRight => SeriesLabelPosition::LowerRight,
+            })
             .label_font((FAMILY, 16))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
