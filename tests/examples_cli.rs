@@ -139,7 +139,10 @@ fn tabular_calibrates_a_classifier() {
         ["--csv", missing.to_str().unwrap(), "--task", "multi-label", "--target", "a", "--calibrate"];
     let run = run_binary(&bin, &multi_label);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success() && stderr.contains("--calibrate: a classification, or"), "{stderr}");
+    assert!(
+        !run.status.success() && stderr.contains("--calibrate: a classification or a regression, not"),
+        "{stderr}"
+    );
 }
 
 /// `tabular --csv`: a table of the user's own, with words for classes, an identifier and a
@@ -602,8 +605,9 @@ fn spread_csv(dir: &std::path::Path) -> std::path::PathBuf {
 /// with `|x|`. Each quantile's share of test rows below it is near its level, the interval
 /// between the outer two holds about its share, and the saved model's interval is wider where
 /// the noise is; `--calibrate` widens the interval by a conformal margin measured on held-out
-/// training rows (`--asymmetric`: a margin per side). Quantiles of a classification, or out of
-/// order, are errors.
+/// training rows (`--asymmetric`: a margin per side); without `--quantiles`, `--calibrate` puts
+/// the split conformal interval `ŷ ± m` around the mean. Quantiles of a classification, or out
+/// of order, are errors.
 #[test]
 fn tabular_predicts_quantiles_of_a_csv_table() {
     let spread = Spread::new();
@@ -649,8 +653,20 @@ fn tabular_predicts_quantiles_of_a_csv_table() {
     let (below, above) = (margin["below"].as_f64().unwrap(), margin["above"].as_f64().unwrap());
     assert!(below != above && (below - above).abs() < 0.5, "{m}");
     assert!((0.7..0.9).contains(&m["test_interval_holds"].as_f64().unwrap()), "{m}");
-    assert!(spread.fails(&["--calibrate"]).contains("--quantiles"));
     assert!(spread.fails(&["--quantiles", "0.1,0.9", "--asymmetric"]).contains("--calibrate"));
+
+    // The mean alone, calibrated: split conformal intervals ŷ ± m of 80%, the same width for
+    // every row, the margin in the model's metadata.
+    let stdout = spread.succeeds(&["--calibrate"]);
+    assert!(stdout.contains("conformal 80% intervals ŷ ± m (640 calibration rows): y ± "), "{stdout}");
+    let m = spread.metrics();
+    let margin = &m["calibration"]["margins"]["y"];
+    assert!(margin["below"].as_f64().unwrap() > 0.0 && margin["below"] == margin["above"], "{m}");
+    assert!((0.72..0.88).contains(&m["test_interval_holds"].as_f64().unwrap()), "{m}");
+    let metadata = feedforward::weights::metadata(spread.model()).unwrap();
+    let saved: Vec<f64> = serde_json::from_str(&metadata["interval_margins"]).unwrap();
+    assert_eq!(Some(saved[0]), margin["below"].as_f64());
+    assert_eq!(metadata["interval_coverage"], "0.8");
 
     let run = run_binary(&spread.bin, &["--csv", &spread.csv, "--target", "y", "--quantiles", "0.5"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -714,7 +730,6 @@ fn tabular_predicts_a_mean_and_a_variance() {
     let net = feedforward::Network::<f32>::load(spread.model()).unwrap();
     let kinds: Vec<&str> = net.modules().iter().map(|m| m.kind()).collect();
     assert_eq!(kinds[kinds.len() - 3..], ["MeanAndVariance", "Standardize", "Standardize"]);
-    assert!(spread.fails(&["--calibrate"]).contains("--gaussian"));
 
     let run = run_binary(&spread.bin, &["--csv", &spread.csv, "--target", "y", "--gaussian"]);
     let stderr = String::from_utf8_lossy(&run.stderr);

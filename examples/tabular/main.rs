@@ -49,7 +49,8 @@
 //! `--beta`), scored by the test rows' log-likelihood and the 80% interval `μ ± 1.28σ`; the
 //! saved model ends in `MeanAndVariance` and gives both in the column's units; `--calibrate`
 //! scales the variances so that the 80% interval holds 80% of held-out rows (with
-//! `--quantiles`, widens the interval; `--asymmetric`, by a margin per side). Training stops
+//! `--quantiles`, widens the interval; `--asymmetric`, by a margin per side; a regression of
+//! the mean alone gets the interval `ŷ ± m` that holds 80% of them). Training stops
 //! after `--patience` epochs without a better validation loss (5; 20 with `--gaussian`).
 //!
 //! A classification reports its expected calibration error (`metrics::Calibration`: do its
@@ -198,7 +199,9 @@ struct Args {
     /// median and an 80% interval (pinball loss; `Sorted` keeps them from crossing).
     #[arg(long, value_delimiter = ',', requires = "csv")]
     quantiles: Vec<f64>,
-    /// Hold a fifth of the training rows out to calibrate on. With --quantiles: widen the
+    /// Hold a fifth of the training rows out to calibrate on. A regression of the mean alone:
+    /// give each prediction the interval `ŷ ± m` that holds 80% of those rows (split conformal,
+    /// `conformal::interval_margin`; the margin in the model's metadata). With --quantiles: widen the
     /// interval between the lowest and highest quantile by the margin that makes it hold their
     /// share of those rows (conformalized quantile regression, `conformal::interval_margin`).
     /// With --gaussian: scale the variances so that the 80% interval holds 80% of them
@@ -650,6 +653,24 @@ fn calibrate_variances(
     Ok(factors)
 }
 
+/// Split conformal regression: for each target row of `net`'s output, the margin `m` that makes
+/// `ŷ ± m` hold [`task::INTERVAL_COVERAGE`] of the calibration rows `x`, `truth` (`targets ×
+/// rows`), which the network did not train on (`conformal::interval_margin` of the interval
+/// `[ŷ, ŷ]`: each row scores `|y − ŷ|`).
+fn residual_margins(
+    net: &Network<f32>,
+    x: &DMatrix<f32>,
+    truth: &DMatrix<f32>,
+) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+    let predicted = net.output(x)?;
+    let row = |m: &DMatrix<f32>, r: usize| m.row(r).iter().copied().collect::<Vec<f32>>();
+    let margins = (0..truth.nrows()).map(|c| {
+        let y = row(&predicted, c);
+        conformal::interval_margin(&y, &y, &row(truth, c), task::INTERVAL_COVERAGE)
+    });
+    Ok(margins.collect::<feedforward::Result<_>>()?)
+}
+
 /// What [`calibrate_classes`] fitted and measured.
 struct ClassCalibration {
     temperature: Temperature,
@@ -855,12 +876,37 @@ fn evaluate(
         {
             // The network learns the targets in standard units, so that the loss weighs every
             // column alike whatever its units; the inverse, after training, gives them back.
+            // With --calibrate, a fifth of the rows is held out of the training to calibrate on.
+            let calibration = calibration_split(args, x, values, None)?;
+            let (x, values) = calibration.as_ref().map_or((x, values), |c| (&c.inputs, &c.targets));
             let scale = Standardize::fit(values)?;
             let setup = |_: &DMatrix<f32>| Ok((MeanSquaredError, Vec::new()));
             let outcome =
                 fit_task(args, x, &scale.apply(values)?, training(None, columns.len()), setup, rng)?
                     .then(scale.inverse())?;
-            (outcome, Box::new(|net| task::regression(&net.output(test_x)?, truth, columns, test_weights)))
+            let mut margins = None;
+            if let (Some(c), Outcome::Trained { net, .. }) = (&calibration, &outcome) {
+                let found = residual_margins(net, &c.held_out_inputs, &c.held_out_targets)?;
+                let shown: Vec<String> =
+                    columns.iter().zip(&found).map(|(c, m)| format!("{c} ± {m:.4}")).collect();
+                notes.push(format!(
+                    "conformal {:.0}% intervals ŷ ± m ({} calibration rows): {}",
+                    100.0 * task::INTERVAL_COVERAGE,
+                    c.held_out_inputs.ncols(),
+                    shown.join(", ")
+                ));
+                let each: Map<String, Value> = columns
+                    .iter()
+                    .cloned()
+                    .zip(found.iter().map(|&m| json!({ "below": m, "above": m })))
+                    .collect();
+                calibration_json = Some(json!({ "rows": c.held_out_inputs.ncols(), "margins": each }));
+                margins = Some(found);
+            }
+            let score = move |net: &Network<f32>| {
+                task::regression(&net.output(test_x)?, truth, columns, test_weights, margins.as_deref())
+            };
+            (outcome, Box::new(score))
         }
         (Task::Regression { values, columns }, Task::Regression { values: truth, .. }) => {
             // Each column's row once per quantile, learned in standard units by the pinball
@@ -929,11 +975,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.class_weights.is_some() && args.task != TaskKind::Classification {
         return Err("--class-weights: the classes of a classification only".into());
     }
-    if args.calibrate && args.task != TaskKind::Classification && !args.gaussian && args.quantiles.is_empty()
-    {
-        return Err(
-            "--calibrate: a classification, or a regression's intervals (--quantiles or --gaussian)".into()
-        );
+    if args.calibrate && args.task == TaskKind::MultiLabel {
+        return Err("--calibrate: a classification or a regression, not a multi-label task".into());
     }
     if !(args.set_coverage > 0.0 && args.set_coverage < 1.0) {
         return Err(format!("--set-coverage: {} is not in (0, 1)", args.set_coverage).into());

@@ -338,6 +338,7 @@ pub fn regression(
     truth: &DMatrix<f32>,
     columns: &[String],
     weights: Option<&[f64]>,
+    margins: Option<&[f64]>,
 ) -> Result<Scores, Box<dyn std::error::Error>> {
     let metrics = |p: &DMatrix<f32>, t: &DMatrix<f32>| match weights {
         Some(w) => RegressionMetrics::weighted(p, t, w),
@@ -357,14 +358,38 @@ pub fn regression(
     if columns.len() > 1 {
         writeln!(report, "mean R² {}", all.r2.map_or("-".into(), |r2| format!("{r2:.4}")))?;
     }
-    let json = json!({
+    let mut json = json!({
         "test_mse": all.mse,
         "test_mae": all.mae,
         "test_r2": all.r2,
-        "test_per_target": per_column,
     });
-    let headline = [("mean R²", "test_r2", all.r2), ("MAE", "test_mae", Some(all.mae))];
-    let metadata = vec![("targets", serde_json::to_string(columns)?)];
+    let mut headline = vec![("mean R²", "test_r2", all.r2), ("MAE", "test_mae", Some(all.mae))];
+    let mut metadata = vec![("targets", serde_json::to_string(columns)?)];
+    if let Some(margins) = margins {
+        // The conformal intervals `ŷ ± m` (`--calibrate`): how many test rows each holds.
+        let mut holds = Vec::new();
+        for (k, (name, &m)) in columns.iter().zip(margins).enumerate() {
+            let inside =
+                |j: usize| f64::from(u8::from((truth[(k, j)] - predicted[(k, j)]).abs() as f64 <= m));
+            let held = weighted_mean(truth.ncols(), weights, &inside);
+            writeln!(
+                report,
+                "{name}: the conformal {:.0}% interval ŷ ± {} holds {:.2}% of the rows",
+                100.0 * INTERVAL_COVERAGE,
+                significant(m),
+                100.0 * held
+            )?;
+            per_column[k]["interval_margin"] = m.into();
+            per_column[k]["interval_holds"] = held.into();
+            holds.push(held);
+        }
+        let held = holds.iter().sum::<f64>() / holds.len() as f64;
+        json["test_interval_holds"] = held.into();
+        headline.push(("interval holds", "test_interval_holds", Some(held)));
+        metadata.push(("interval_margins", serde_json::to_string(margins)?));
+        metadata.push(("interval_coverage", INTERVAL_COVERAGE.to_string()));
+    }
+    json["test_per_target"] = per_column.into();
     Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
 }
 
@@ -445,6 +470,10 @@ pub fn quantile_regression(
 /// its mean.
 pub const Z_80: f64 = 1.281_551_565_545;
 
+/// The coverage of a plain regression's conformal intervals `ŷ ± m` (`--calibrate`): 80%, as
+/// `--gaussian`'s.
+pub const INTERVAL_COVERAGE: f64 = 0.8;
+
 /// A regression's test scores when it predicts a mean and a variance per target
 /// (`--gaussian`): `predicted` is `2·columns × samples`, each column's mean then each column's
 /// variance, in the targets' units, `truth` `columns × samples`, each sample weighted by its
@@ -459,7 +488,7 @@ pub fn gaussian_regression(
     weights: Option<&[f64]>,
 ) -> Result<Scores, Box<dyn std::error::Error>> {
     let (r, samples) = (columns.len(), truth.ncols());
-    let mut scores = regression(&predicted.rows(0, r).into_owned(), truth, columns, weights)?;
+    let mut scores = regression(&predicted.rows(0, r).into_owned(), truth, columns, weights, None)?;
     let mean = |f: &dyn Fn(usize) -> f64| weighted_mean(samples, weights, f);
     let (mut likelihoods, mut coverages) = (Vec::new(), Vec::new());
     let per_target =
