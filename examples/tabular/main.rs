@@ -586,13 +586,12 @@ fn calibrate(
     args: &Args,
 ) -> Result<Vec<(f64, f64)>, Box<dyn std::error::Error>> {
     let predicted = net.output(x)?;
-    let row = |m: &DMatrix<f32>, r: usize| m.row(r).iter().copied().collect::<Vec<f32>>();
     let coverage = args.quantiles[q - 1] - args.quantiles[0];
     let mut margins = Vec::new();
     let mut shift = DVector::zeros(predicted.nrows());
     for c in 0..truth.nrows() {
         let (low, high) = (c * q, c * q + q - 1);
-        let (lower, upper, truth) = (row(&predicted, low), row(&predicted, high), row(truth, c));
+        let (lower, upper, truth) = (row_of(&predicted, low), row_of(&predicted, high), row_of(truth, c));
         let (below, above) = match args.asymmetric {
             true => conformal::interval_margins(&lower, &upper, &truth, coverage)?,
             false => {
@@ -638,19 +637,27 @@ fn calibrate_variances(
     truth: &DMatrix<f32>,
 ) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
     let predicted = net.output(x)?;
-    let row = |m: &DMatrix<f32>, r: usize| m.row(r).iter().copied().collect::<Vec<f32>>();
     let r = truth.nrows();
     let mut factors = Vec::new();
     let mut scale = DVector::from_element(2 * r, 1.0f32);
     for c in 0..r {
-        let k =
-            conformal::deviation_factor(&row(&predicted, c), &row(&predicted, r + c), &row(truth, c), 0.8)?;
+        let k = conformal::deviation_factor(
+            &row_of(&predicted, c),
+            &row_of(&predicted, r + c),
+            &row_of(truth, c),
+            task::INTERVAL_COVERAGE,
+        )?;
         scale[r + c] = ((k / task::Z_80).powi(2)) as f32;
         factors.push(k);
     }
     // `Standardize::new(0, s).inverse()` is `y = s·x`.
     net.push_boxed(Box::new(Standardize::new(DVector::zeros(2 * r), scale)?.inverse()))?;
     Ok(factors)
+}
+
+/// Row `r` of `m` (a target's values, one per sample): the conformal functions take slices.
+fn row_of(m: &DMatrix<f32>, r: usize) -> Vec<f32> {
+    m.row(r).iter().copied().collect()
 }
 
 /// Split conformal regression: for each target row of `net`'s output, the margin `m` that makes
@@ -663,10 +670,9 @@ fn residual_margins(
     truth: &DMatrix<f32>,
 ) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
     let predicted = net.output(x)?;
-    let row = |m: &DMatrix<f32>, r: usize| m.row(r).iter().copied().collect::<Vec<f32>>();
     let margins = (0..truth.nrows()).map(|c| {
-        let y = row(&predicted, c);
-        conformal::interval_margin(&y, &y, &row(truth, c), task::INTERVAL_COVERAGE)
+        let y = row_of(&predicted, c);
+        conformal::interval_margin(&y, &y, &row_of(truth, c), task::INTERVAL_COVERAGE)
     });
     Ok(margins.collect::<feedforward::Result<_>>()?)
 }

@@ -470,8 +470,8 @@ pub fn quantile_regression(
 /// its mean.
 pub const Z_80: f64 = 1.281_551_565_545;
 
-/// The coverage of a plain regression's conformal intervals `ŷ ± m` (`--calibrate`): 80%, as
-/// `--gaussian`'s.
+/// The coverage of a regression's 80% intervals: `--gaussian`'s `μ ± Z_80·σ`, and with
+/// `--calibrate` the conformal ones (`μ ± k·σ` of `--gaussian`, `ŷ ± m` of the mean alone).
 pub const INTERVAL_COVERAGE: f64 = 0.8;
 
 /// A regression's test scores when it predicts a mean and a variance per target
