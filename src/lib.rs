@@ -24,7 +24,7 @@
 //! | [`train`] | `train.rs`, `split.rs`, `lr_finder.rs`, `averaging.rs` | epochs, minibatches, full batch; hold-outs and cross-validation folds, plain, stratified or by groups; the learning-rate range test; weight averaging (EMA, SWA) |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer; CSV tables of any task (`data::table`) |
 //! | [`conformal`] | `conformal.rs` | conformal calibration: the margin that makes a network's quantile intervals hold their coverage on new data, each side apart or together, the factor that does it for a mean and a variance, and a classifier's prediction sets, over all samples or within each class |
-//! | [`Temperature`] | `temperature.rs` | temperature scaling: a classifier's logits divided by the `T` fitted on held-out samples, so that its probabilities are calibrated |
+//! | [`Temperature`] | `temperature.rs` | temperature scaling: a classifier's logits divided by the `T` fitted on held-out samples (softmax or sigmoids), so that its probabilities are calibrated |
 //! | [`importance`] | `importance.rs` | permutation importance: how much the loss grows when one input is shuffled |
 //! | [`weights`] | `weights.rs` | safetensors save/load, self-describing model files |
 //! | [`metrics`] | `metrics/` | confusion matrix (accuracy, per-class recall, precision and F1); the same per label for multi-label; a regression's MSE, MAE and R²; ROC and precision-recall curves, ROC AUC, average precision; a classifier's calibration (reliability bins, ECE); each weighted or not |

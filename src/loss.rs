@@ -623,6 +623,12 @@ pub(crate) fn column_max<T: Float>(z: &[T]) -> (usize, T) {
     best
 }
 
+/// Checks that `targets` are probabilities in [0, 1], one per entry of `logits`, naming the
+/// first sample (column) that is not (what [`BinaryCrossEntropy`] takes).
+pub(crate) fn check_probability_targets<T: Float>(logits: &DMatrix<T>, targets: &DMatrix<T>) -> Result<()> {
+    check_matrix_targets(logits.nrows(), Some(logits.ncols()), targets, is_probability, PROBABILITY)
+}
+
 /// Checks that a target matrix has the shape of `outputs` (`rows × batch`) and that every entry
 /// satisfies `valid`, naming the first sample (column) that does not.
 fn check_matrix_targets<T: Float>(

@@ -1,7 +1,7 @@
 //! [`Temperature`] scaling: a classifier's logits divided by one number, fitted after training.
 
 use crate::linalg::{flush_subnormal, map1};
-use crate::loss::check_sample_weights;
+use crate::loss::{check_probability_targets, check_sample_weights, sigmoid, softplus};
 use crate::network::check_finite;
 use crate::{Error, Float, Module, Result, SoftmaxCrossEntropy};
 use nalgebra::DMatrix;
@@ -40,7 +40,8 @@ const LOG2_BETA_BOUND: i32 = 40;
 /// slope at `β = 0` is not negative (the true logits are no higher than the average logit: the
 /// logits rank the true classes no better than chance), nor when it stays negative for every `β`
 /// (every sample's true logit is its highest: the logits separate the classes, and the loss
-/// falls as `T` goes to 0); [`Temperature::fit`] says so.
+/// falls as `T` goes to 0); [`Temperature::fit`] says so. [`Temperature::fit_sigmoid`] fits one
+/// for a multi-label or binary classifier's sigmoids the same way.
 ///
 /// A `Temperature` is also the [`Module`] that divides its input, saved in model files: push
 /// it after a classifier's last module, and
@@ -96,7 +97,7 @@ impl Temperature {
     /// [`Error::Unfittable`] when no temperature in `[2⁻⁴⁰, 2⁴⁰]` is best: the logits rank the
     /// true classes no better than chance, or separate them (see [`Temperature`]).
     pub fn fit<T: Float>(logits: &DMatrix<T>, labels: &[usize]) -> Result<Self> {
-        Self::fitted(logits, labels, None)
+        solve(&Softmax::new(logits, labels, None)?)
     }
 
     /// As [`fit`](Temperature::fit), each sample's cross-entropy weighted by its weight (≥ 0,
@@ -107,74 +108,43 @@ impl Temperature {
     /// [`fit`](Temperature::fit)'s, and [`Error::InvalidSampleWeight`] for a weight that is
     /// negative or not finite (naming the sample) or weights that are all 0.
     pub fn fit_weighted<T: Float>(logits: &DMatrix<T>, labels: &[usize], weights: &[f64]) -> Result<Self> {
-        Self::fitted(logits, labels, Some(weights))
+        solve(&Softmax::new(logits, labels, Some(weights))?)
     }
 
-    fn fitted<T: Float>(logits: &DMatrix<T>, labels: &[usize], weights: Option<&[f64]>) -> Result<Self> {
-        let fit = Fit::new(logits, labels, weights)?;
-        let unfittable = |reason: &str| Error::Unfittable { what: "a temperature", reason: reason.into() };
-        if fit.slope_and_curvature(0.0).0 >= 0.0 {
-            return Err(unfittable(
-                "the logits rank the true classes no better than chance (on average the true class's \
-                 logit is not above the mean logit); no temperature > 0 lowers the cross-entropy",
-            ));
-        }
-        // Bracket the slope's zero: negative at `lo`, positive at `hi`.
-        let (min, max) = (2f64.powi(-LOG2_BETA_BOUND), 2f64.powi(LOG2_BETA_BOUND));
-        let (mut lo, mut hi) = (1.0, 1.0);
-        if fit.slope_and_curvature(1.0).0 < 0.0 {
-            loop {
-                // A slope and curvature of exactly 0: every softmax one-hot in f64, each on its
-                // true class, the slope's zero never reached.
-                let (slope, curvature) = fit.slope_and_curvature(hi);
-                let separated = slope == 0.0 && curvature == 0.0;
-                if separated || hi > max {
-                    return Err(unfittable(
-                        "the logits separate the classes: every sample's true class has its highest \
-                         logit, and the cross-entropy keeps falling as the temperature goes to 0; \
-                         calibrate on more samples, or on samples the network finds harder",
-                    ));
-                }
-                if slope > 0.0 {
-                    break;
-                }
-                lo = hi;
-                hi *= 2.0;
-            }
-        } else {
-            // The slope at 0 is negative, so halving reaches a negative slope, barring a zero
-            // so near 0 that the temperature would pass the bound.
-            while fit.slope_and_curvature(lo).0 >= 0.0 {
-                hi = lo;
-                lo /= 2.0;
-                if lo < min {
-                    return Err(unfittable(
-                        "the best temperature is above 2^40: the logits carry almost nothing of the classes",
-                    ));
-                }
-            }
-        }
-        // Newton's method on the slope, a step that would leave the bracket replaced by its middle.
-        let mut beta = (lo + hi) / 2.0;
-        for _ in 0..200 {
-            let (slope, curvature) = fit.slope_and_curvature(beta);
-            if slope == 0.0 {
-                break;
-            }
-            if slope < 0.0 {
-                lo = beta;
-            } else {
-                hi = beta;
-            }
-            let newton = beta - slope / curvature;
-            let next = if newton > lo && newton < hi { newton } else { (lo + hi) / 2.0 };
-            let converged = (next - beta).abs() <= 1e-15 * beta;
-            beta = next;
-            if converged || hi - lo <= 1e-15 * hi {
-                break;
-            }
-        }
-        Temperature::new(1.0 / beta)
+    /// The temperature that minimizes the mean binary cross-entropy of `σ(logits/T)` against
+    /// `targets`, over every entry: `logits` are `labels × samples`
+    /// ([`Network::output`](crate::Network::output) of a multi-label or binary classifier
+    /// trained with [`BinaryCrossEntropy`](crate::BinaryCrossEntropy)) of samples the network
+    /// did not train on, `targets` the same shape, each in [0, 1]. One temperature for all the
+    /// labels; [`Network::sigmoid_probabilities`](crate::Network::sigmoid_probabilities) after
+    /// it gives the calibrated probabilities.
+    ///
+    /// With `β = 1/T`, over the entries `e`, the loss and its derivatives:
+    ///
+    /// | | |
+    /// |---|---|
+    /// | loss | `f(β) = mean_e [softplus(β·z) − t·β·z]` |
+    /// | slope | `f′(β) = mean_e [(σ(β·z) − t)·z]` |
+    /// | curvature | `f″(β) = mean_e [σ(β·z)·(1 − σ(β·z))·z²] ≥ 0` |
+    ///
+    /// ```
+    /// use feedforward::Temperature;
+    /// use nalgebra::DMatrix;
+    /// // A logit of 2 for four samples, three of them positive: σ(2/T) = 0.75, T = 2/ln 3.
+    /// let logits = DMatrix::from_element(1, 4, 2.0f64);
+    /// let targets = DMatrix::from_row_slice(1, 4, &[1.0, 1.0, 1.0, 0.0]);
+    /// let t = Temperature::fit_sigmoid(&logits, &targets)?;
+    /// assert!((t.value() - 2.0 / 3f64.ln()).abs() < 1e-9);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::EmptyBatch`] for no samples; [`Error::ShapeMismatch`] for targets of another
+    /// shape, or no rows; [`Error::InvalidTarget`] naming the sample and row of a target
+    /// outside [0, 1]; [`Error::NonFinite`] naming the sample of a NaN or ±inf logit;
+    /// [`Error::Unfittable`] as [`fit`](Temperature::fit)'s.
+    pub fn fit_sigmoid<T: Float>(logits: &DMatrix<T>, targets: &DMatrix<T>) -> Result<Self> {
+        solve(&Sigmoid::new(logits, targets)?)
     }
 
     /// The temperature `T`.
@@ -195,7 +165,16 @@ impl Temperature {
     /// # Errors
     /// [`fit`](Temperature::fit)'s first four.
     pub fn cross_entropy<T: Float>(&self, logits: &DMatrix<T>, labels: &[usize]) -> Result<f64> {
-        Ok(Fit::new(logits, labels, None)?.loss(1.0 / self.value))
+        Ok(Softmax::new(logits, labels, None)?.loss(1.0 / self.value))
+    }
+
+    /// The mean binary cross-entropy of `σ(logits/T)` against `targets` over every entry (in
+    /// nats), computed in `f64`: what [`fit_sigmoid`](Temperature::fit_sigmoid) minimizes.
+    ///
+    /// # Errors
+    /// [`fit_sigmoid`](Temperature::fit_sigmoid)'s first five.
+    pub fn binary_cross_entropy<T: Float>(&self, logits: &DMatrix<T>, targets: &DMatrix<T>) -> Result<f64> {
+        Ok(Sigmoid::new(logits, targets)?.loss(1.0 / self.value))
     }
 }
 
@@ -245,15 +224,95 @@ impl<T: Float> Module<T> for Temperature {
     }
 }
 
-/// Logits, labels and weights checked for a fit, with the loss and its derivatives in `β`.
-struct Fit<'a, T> {
+/// What a temperature minimizes, as a function of `β = 1/T`.
+trait Objective {
+    /// `f(β)`.
+    fn loss(&self, beta: f64) -> f64;
+    /// `f′(β)` and `f″(β)`.
+    fn slope_and_curvature(&self, beta: f64) -> (f64, f64);
+}
+
+/// The temperature at the zero of `objective`'s slope in `β = 1/T`: bracketed by doubling or
+/// halving from `β = 1`, then found by Newton's method, a step that would leave the bracket
+/// replaced by its middle.
+fn solve(objective: &impl Objective) -> Result<Temperature> {
+    let unfittable = |reason: &str| Error::Unfittable { what: "a temperature", reason: reason.into() };
+    if objective.slope_and_curvature(0.0).0 >= 0.0 {
+        return Err(unfittable(
+            "the logits rank the true classes no better than chance (on average the true class's \
+             logit is not above the mean logit; for a sigmoid, the positives' logits not above the \
+             negatives'): no temperature > 0 lowers the cross-entropy",
+        ));
+    }
+    // Bracket the slope's zero: negative at `lo`, positive at `hi`.
+    let (min, max) = (2f64.powi(-LOG2_BETA_BOUND), 2f64.powi(LOG2_BETA_BOUND));
+    let (mut lo, mut hi) = (1.0, 1.0);
+    if objective.slope_and_curvature(1.0).0 < 0.0 {
+        loop {
+            // A slope and curvature of exactly 0: every probability 0 or 1 in f64, each on its
+            // target, the slope's zero never reached.
+            let (slope, curvature) = objective.slope_and_curvature(hi);
+            let separated = slope == 0.0 && curvature == 0.0;
+            if separated || hi > max {
+                return Err(unfittable(
+                    "the logits separate the classes: every sample's true class has its highest \
+                     logit (for a sigmoid, every logit the sign of its target), and the cross-entropy \
+                     keeps falling as the temperature goes to 0; calibrate on more samples, or on \
+                     samples the network finds harder",
+                ));
+            }
+            if slope > 0.0 {
+                break;
+            }
+            lo = hi;
+            hi *= 2.0;
+        }
+    } else {
+        // The slope at 0 is negative, so halving reaches a negative slope, barring a zero
+        // so near 0 that the temperature would pass the bound.
+        while objective.slope_and_curvature(lo).0 >= 0.0 {
+            hi = lo;
+            lo /= 2.0;
+            if lo < min {
+                return Err(unfittable(
+                    "the best temperature is above 2^40: the logits carry almost nothing of the classes",
+                ));
+            }
+        }
+    }
+    // Newton's method on the slope, a step that would leave the bracket replaced by its middle.
+    let mut beta = (lo + hi) / 2.0;
+    for _ in 0..200 {
+        let (slope, curvature) = objective.slope_and_curvature(beta);
+        if slope == 0.0 {
+            break;
+        }
+        if slope < 0.0 {
+            lo = beta;
+        } else {
+            hi = beta;
+        }
+        let newton = beta - slope / curvature;
+        let next = if newton > lo && newton < hi { newton } else { (lo + hi) / 2.0 };
+        let converged = (next - beta).abs() <= 1e-15 * beta;
+        beta = next;
+        if converged || hi - lo <= 1e-15 * hi {
+            break;
+        }
+    }
+    Temperature::new(1.0 / beta)
+}
+
+/// A softmax classifier's logits, labels and weights, checked: the cross-entropy of
+/// `softmax(β·z)`.
+struct Softmax<'a, T> {
     logits: &'a DMatrix<T>,
     labels: &'a [usize],
     weights: Option<&'a [f64]>,
     total: f64,
 }
 
-impl<'a, T: Float> Fit<'a, T> {
+impl<'a, T: Float> Softmax<'a, T> {
     fn new(logits: &'a DMatrix<T>, labels: &'a [usize], weights: Option<&'a [f64]>) -> Result<Self> {
         SoftmaxCrossEntropy::check_labels(logits.nrows(), logits.ncols(), labels)?;
         check_finite(logits, "logits", None)?;
@@ -261,7 +320,7 @@ impl<'a, T: Float> Fit<'a, T> {
             check_sample_weights(weights, labels.len(), "temperature fit")?;
         }
         let total = weights.map_or(labels.len() as f64, |w| w.iter().sum());
-        Ok(Fit { logits, labels, weights, total })
+        Ok(Softmax { logits, labels, weights, total })
     }
 
     /// Visits each sample's weight, logits (as `f64`), true class and `softmax(β·z)`'s
@@ -279,7 +338,9 @@ impl<'a, T: Float> Fit<'a, T> {
             visit(w, &z, self.labels[j], m + sum.ln(), &p);
         }
     }
+}
 
+impl<T: Float> Objective for Softmax<'_, T> {
     /// `f(β)`: the weighted mean cross-entropy of `softmax(β·z)`.
     fn loss(&self, beta: f64) -> f64 {
         let mut sum = 0.0;
@@ -300,32 +361,81 @@ impl<'a, T: Float> Fit<'a, T> {
     }
 }
 
+/// A sigmoid classifier's logits and targets, checked: the binary cross-entropy of `σ(β·z)`
+/// over every entry.
+struct Sigmoid<'a, T> {
+    logits: &'a DMatrix<T>,
+    targets: &'a DMatrix<T>,
+}
+
+impl<'a, T: Float> Sigmoid<'a, T> {
+    fn new(logits: &'a DMatrix<T>, targets: &'a DMatrix<T>) -> Result<Self> {
+        if logits.ncols() == 0 {
+            return Err(Error::EmptyBatch { what: "logits" });
+        }
+        check_probability_targets(logits, targets)?;
+        check_finite(logits, "logits", None)?;
+        Ok(Sigmoid { logits, targets })
+    }
+
+    /// The entries' logits and targets, as `f64`.
+    fn entries(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.logits.iter().zip(self.targets.iter()).map(|(z, t)| (z.as_f64(), t.as_f64()))
+    }
+}
+
+impl<T: Float> Objective for Sigmoid<'_, T> {
+    /// The mean of `softplus(β·z) − t·β·z`.
+    fn loss(&self, beta: f64) -> f64 {
+        let sum: f64 = self.entries().map(|(z, t)| softplus(beta * z) - t * beta * z).sum();
+        sum / self.logits.len() as f64
+    }
+
+    /// The means of `(σ(β·z) − t)·z` and of `σ(β·z)·(1 − σ(β·z))·z²`.
+    fn slope_and_curvature(&self, beta: f64) -> (f64, f64) {
+        let (mut slope, mut curvature) = (0.0, 0.0);
+        for (z, t) in self.entries() {
+            let p = sigmoid(beta * z);
+            slope += (p - t) * z;
+            curvature += p * (1.0 - p) * z * z;
+        }
+        let n = self.logits.len() as f64;
+        (slope / n, curvature / n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The slope and curvature are the loss's derivatives: central differences in f64, each
-    /// within a relative error of 1e-6 (the differences' own error at step 1e-5 is ~1e-9).
+    /// The slope and curvature are the loss's derivatives, for the softmax (weighted or not) and
+    /// the sigmoid: central differences in f64, each within a relative error of 1e-6 (the
+    /// differences' own error at step 1e-5 is ~1e-9).
     #[test]
     fn slope_and_curvature_are_the_derivatives_of_the_loss() {
         let logits = DMatrix::from_fn(4, 7, |i, j| ((i * 7 + j * 3) % 11) as f64 * 0.7 - 3.0);
         let labels = [0, 1, 2, 3, 0, 2, 1];
         let weights = [1.0, 0.5, 2.0, 0.0, 1.5, 1.0, 3.0];
         for weights in [None, Some(&weights[..])] {
-            let fit = Fit::new(&logits, &labels, weights).unwrap();
-            for beta in [0.1, 0.7, 1.0, 2.5] {
-                let h = 1e-5;
-                let (slope, curvature) = fit.slope_and_curvature(beta);
-                let numeric_slope = (fit.loss(beta + h) - fit.loss(beta - h)) / (2.0 * h);
-                let (up, down) = (fit.slope_and_curvature(beta + h).0, fit.slope_and_curvature(beta - h).0);
-                let numeric_curvature = (up - down) / (2.0 * h);
-                let relative = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs()).max(1e-12);
-                assert!(relative(slope, numeric_slope) < 1e-6, "β {beta}: {slope} vs {numeric_slope}");
-                assert!(
-                    relative(curvature, numeric_curvature) < 1e-6,
-                    "β {beta}: {curvature} vs {numeric_curvature}"
-                );
-            }
+            check_derivatives(&Softmax::new(&logits, &labels, weights).unwrap());
+        }
+        let targets = DMatrix::from_fn(4, 7, |i, j| [0.0, 1.0, 0.3][(i + 2 * j) % 3]);
+        check_derivatives(&Sigmoid::new(&logits, &targets).unwrap());
+    }
+
+    fn check_derivatives(objective: &impl Objective) {
+        for beta in [0.1, 0.7, 1.0, 2.5] {
+            let h = 1e-5;
+            let (slope, curvature) = objective.slope_and_curvature(beta);
+            let numeric_slope = (objective.loss(beta + h) - objective.loss(beta - h)) / (2.0 * h);
+            let up = objective.slope_and_curvature(beta + h).0;
+            let numeric_curvature = (up - objective.slope_and_curvature(beta - h).0) / (2.0 * h);
+            let relative = |a: f64, b: f64| (a - b).abs() / a.abs().max(b.abs()).max(1e-12);
+            assert!(relative(slope, numeric_slope) < 1e-6, "β {beta}: {slope} vs {numeric_slope}");
+            assert!(
+                relative(curvature, numeric_curvature) < 1e-6,
+                "β {beta}: {curvature} vs {numeric_curvature}"
+            );
         }
     }
 }

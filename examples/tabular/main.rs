@@ -60,7 +60,9 @@
 //! prediction set, so that the sets hold the class of `--set-coverage` of rows (0.9;
 //! `conformal::class_threshold`, the threshold in the model's metadata), or of each class's
 //! rows with `--set-thresholds per-class` (`conformal::class_thresholds`); the test scores add
-//! how often the sets hold the class, overall and per class, and their size.
+//! how often the sets hold the class, overall and per class, and their size. A multi-label
+//! task reports the ECE of its labels' probabilities (`Calibration::binary`), and
+//! `--calibrate` divides its logits by a temperature too (`Temperature::fit_sigmoid`).
 //!
 //! `--folds K` cross-validates instead of holding out one test part: the rows are cut into `K`
 //! parts (`train::folds`, or `stratified_folds` for a classification, with the table's twins),
@@ -209,7 +211,8 @@ struct Args {
     /// fitted on half of them (`Temperature::fit`), and find the probability above which a
     /// class enters a row's prediction set, so that the sets hold the class of --set-coverage
     /// of the other half (`conformal::class_threshold`). The saved model gives the calibrated
-    /// intervals or probabilities (and the sets' threshold in its metadata).
+    /// intervals or probabilities (and the sets' threshold in its metadata). A multi-label task:
+    /// divide the logits by the temperature fitted on half of them (`Temperature::fit_sigmoid`).
     #[arg(long, conflicts_with_all = ["group", "weight"])]
     calibrate: bool,
     /// With --calibrate and --quantiles: a margin for each side of the interval
@@ -219,9 +222,10 @@ struct Args {
     #[arg(long, requires_all = ["calibrate", "quantiles"])]
     asymmetric: bool,
     /// With --calibrate on a classification: the share of rows whose prediction set (the
-    /// classes of a probability above the calibrated threshold) should hold their class.
-    #[arg(long, default_value_t = 0.9, requires = "calibrate")]
-    set_coverage: f64,
+    /// classes of a probability above the calibrated threshold) should hold their class
+    /// [default: 0.9].
+    #[arg(long, requires = "calibrate")]
+    set_coverage: Option<f64>,
     /// With --calibrate on a classification: whether the sets' coverage holds over all rows
     /// (one threshold), or within each class (a threshold per class, measured on its own
     /// calibration rows: a rare or hard class is held as often as the others, for larger sets;
@@ -377,6 +381,11 @@ impl Args {
             Unseen::Refuse => UnseenCategories::Refuse,
             Unseen::AllZeros => UnseenCategories::AllZeros,
         }
+    }
+
+    /// `--set-coverage`, or its default.
+    fn set_coverage(&self) -> f64 {
+        self.set_coverage.unwrap_or(0.9)
     }
 
     /// `--patience`, or its default.
@@ -677,28 +686,95 @@ fn residual_margins(
     Ok(margins.collect::<feedforward::Result<_>>()?)
 }
 
+/// A temperature fitted on the first half of a classifier's calibration rows, and the expected
+/// calibration error of the second half before and after it.
+struct TemperatureFit {
+    temperature: Temperature,
+    /// The calibration rows of each half.
+    rows: (usize, usize),
+    /// The second half's ECE (15 bins), before and after.
+    ece: (f64, f64),
+}
+
+impl TemperatureFit {
+    /// Fits the temperature on the first half of the calibration rows `x` (`fit` gives it from
+    /// the network's logits and the half's column range), measures the ECE of the second half
+    /// (`ece` from the network and the half's range) before and after, and pushes the
+    /// temperature after `net`'s last module, so that the saved model gives calibrated
+    /// probabilities.
+    fn measure(
+        net: &mut Network<f32>,
+        x: &DMatrix<f32>,
+        fit: impl FnOnce(&DMatrix<f32>, std::ops::Range<usize>) -> feedforward::Result<Temperature>,
+        ece: impl Fn(&Network<f32>, &DMatrix<f32>, std::ops::Range<usize>) -> feedforward::Result<f64>,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let (half, n) = (x.ncols() / 2, x.ncols());
+        let first = x.columns(0, half).into_owned();
+        let second = x.columns(half, n - half).into_owned();
+        let temperature = fit(&net.output(&first)?, 0..half).map_err(|e| format!("--calibrate: {e}"))?;
+        let before = ece(net, &second, half..n)?;
+        net.push_boxed(Box::new(temperature))?;
+        let after = ece(net, &second, half..n)?;
+        Ok(TemperatureFit { temperature, rows: (half, n - half), ece: (before, after) })
+    }
+
+    /// What the run prints of it.
+    fn note(&self) -> String {
+        format!(
+            "temperature {:.3}, fitted on {} calibration rows; on the other {}, ECE {:.4} before and {:.4} after",
+            self.temperature.value(),
+            self.rows.0,
+            self.rows.1,
+            self.ece.0,
+            self.ece.1,
+        )
+    }
+
+    /// Its fields in the `--metrics` JSON.
+    fn json(&self) -> Map<String, Value> {
+        task::object(json!({
+            "temperature": self.temperature.value(),
+            "temperature_rows": self.rows.0,
+            "held_out_ece_before": self.ece.0,
+            "held_out_ece_after": self.ece.1,
+        }))
+    }
+}
+
+/// Calibrates a multi-label classifier's sigmoids on rows `x`, `targets` it did not train on:
+/// the temperature that divides its logits (`Temperature::fit_sigmoid`), the ECE of every
+/// label's probabilities (`Calibration::binary`).
+fn calibrate_sigmoids(
+    net: &mut Network<f32>,
+    x: &DMatrix<f32>,
+    targets: &DMatrix<f32>,
+) -> Result<TemperatureFit, Box<dyn std::error::Error>> {
+    let part = |rows: std::ops::Range<usize>| targets.columns(rows.start, rows.len()).into_owned();
+    TemperatureFit::measure(
+        net,
+        x,
+        |logits, rows| Temperature::fit_sigmoid(logits, &part(rows)),
+        |net, x, rows| {
+            let probabilities = net.sigmoid_probabilities(x)?;
+            Ok(Calibration::binary(&probabilities, &part(rows), task::ECE_BINS)?.expected_calibration_error())
+        },
+    )
+}
+
 /// What [`calibrate_classes`] fitted and measured.
 struct ClassCalibration {
-    temperature: Temperature,
+    fit: TemperatureFit,
     sets: task::Sets,
-    /// The calibration rows that fitted the temperature, and those that set the sets' threshold.
-    rows: (usize, usize),
-    /// The expected calibration error (15 bins) of the second rows, before and after scaling.
-    ece: (f64, f64),
 }
 
 impl ClassCalibration {
     /// Its fields in the `--metrics` JSON.
     fn json(&self) -> Value {
-        json!({
-            "temperature": self.temperature.value(),
-            "temperature_rows": self.rows.0,
-            "set_thresholds": self.sets.thresholds.json(),
-            "set_coverage": self.sets.coverage,
-            "threshold_rows": self.rows.1,
-            "held_out_ece_before": self.ece.0,
-            "held_out_ece_after": self.ece.1,
-        })
+        let mut json = self.fit.json();
+        json.insert("set_thresholds".into(), self.sets.thresholds.json());
+        json.insert("set_coverage".into(), self.sets.coverage.into());
+        json.insert("threshold_rows".into(), self.fit.rows.1.into());
+        json.into()
     }
 }
 
@@ -716,15 +792,18 @@ fn calibrate_classes(
     coverage: f64,
     per: SetThresholds,
 ) -> Result<ClassCalibration, Box<dyn std::error::Error>> {
-    let half = x.ncols() / 2;
-    let (fit_x, check_x) = (x.columns(0, half).into_owned(), x.columns(half, x.ncols() - half).into_owned());
-    let (fit_labels, check_labels) = labels.split_at(half);
-    let temperature =
-        Temperature::fit(&net.output(&fit_x)?, fit_labels).map_err(|e| format!("--calibrate: {e}"))?;
-    let before = Calibration::new(&net.probabilities(&check_x)?, check_labels, task::ECE_BINS)?;
-    net.push_boxed(Box::new(temperature))?;
-    let probabilities = net.probabilities(&check_x)?;
-    let after = Calibration::new(&probabilities, check_labels, task::ECE_BINS)?;
+    let fit = TemperatureFit::measure(
+        net,
+        x,
+        |logits, rows| Temperature::fit(logits, &labels[rows]),
+        |net, x, rows| {
+            Ok(Calibration::new(&net.probabilities(x)?, &labels[rows], task::ECE_BINS)?
+                .expected_calibration_error())
+        },
+    )?;
+    let half = fit.rows.0;
+    let probabilities = net.probabilities(&x.columns(half, x.ncols() - half).into_owned())?;
+    let check_labels = &labels[half..];
     let thresholds = match per {
         SetThresholds::One => {
             task::Thresholds::One(conformal::class_threshold(&probabilities, check_labels, coverage)?)
@@ -734,12 +813,7 @@ fn calibrate_classes(
                 .map_err(|e| format!("--set-thresholds per-class: {e}"))?,
         ),
     };
-    Ok(ClassCalibration {
-        temperature,
-        sets: task::Sets { thresholds, coverage },
-        rows: (half, check_labels.len()),
-        ece: (before.expected_calibration_error(), after.expected_calibration_error()),
-    })
+    Ok(ClassCalibration { fit, sets: task::Sets { thresholds, coverage } })
 }
 
 /// Each target row of `values` repeated once per quantile (`q` rows in a row, as `Sorted::new(q)`
@@ -814,24 +888,17 @@ fn evaluate(
                     net,
                     &c.held_out_inputs,
                     &c.held_out_targets,
-                    args.set_coverage,
+                    args.set_coverage(),
                     args.set_thresholds,
                 )?;
-                notes.push(format!(
-                    "temperature {:.3}, fitted on {} calibration rows; on the other {}, ECE {:.4} before and {:.4} after",
-                    calibrated.temperature.value(),
-                    calibrated.rows.0,
-                    calibrated.rows.1,
-                    calibrated.ece.0,
-                    calibrated.ece.1,
-                ));
+                notes.push(calibrated.fit.note());
                 let within =
                     if args.set_thresholds == SetThresholds::PerClass { " within each class" } else { "" };
                 notes.push(format!(
                     "prediction sets of {}% coverage{within}: the classes of {} (conformal, on those {} rows)",
-                    100.0 * args.set_coverage,
+                    100.0 * args.set_coverage(),
                     calibrated.sets.thresholds.describe(classes),
-                    calibrated.rows.1,
+                    calibrated.fit.rows.1,
                 ));
                 calibration_json = Some(calibrated.json());
                 sets = Some(calibrated.sets);
@@ -957,8 +1024,16 @@ fn evaluate(
             (outcome, Box::new(score))
         }
         (Task::MultiLabel { targets, labels }, Task::MultiLabel { targets: truth, .. }) => {
+            // With --calibrate, a fifth of the rows is held out of the training to calibrate on.
+            let calibration = calibration_split(args, x, targets, None)?;
+            let (x, targets) = calibration.as_ref().map_or((x, targets), |c| (&c.inputs, &c.targets));
             let setup = |_: &DMatrix<f32>| Ok((BinaryCrossEntropy::new(), Vec::new()));
-            let outcome = fit_task(args, x, targets, training(None, labels.len()), setup, rng)?;
+            let mut outcome = fit_task(args, x, targets, training(None, labels.len()), setup, rng)?;
+            if let (Some(c), Outcome::Trained { net, .. }) = (&calibration, &mut outcome) {
+                let fit = calibrate_sigmoids(net, &c.held_out_inputs, &c.held_out_targets)?;
+                notes.push(fit.note());
+                calibration_json = Some(fit.json().into());
+            }
             let score = |net: &Network<f32>| {
                 task::multi_label(&net.sigmoid_probabilities(test_x)?, truth, labels, test_weights)
             };
@@ -981,11 +1056,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.class_weights.is_some() && args.task != TaskKind::Classification {
         return Err("--class-weights: the classes of a classification only".into());
     }
-    if args.calibrate && args.task == TaskKind::MultiLabel {
-        return Err("--calibrate: a classification or a regression, not a multi-label task".into());
+    let sets_asked = args.set_coverage.is_some() || args.set_thresholds != SetThresholds::One;
+    if sets_asked && args.task != TaskKind::Classification {
+        return Err("--set-coverage, --set-thresholds: the prediction sets of a classification only".into());
     }
-    if !(args.set_coverage > 0.0 && args.set_coverage < 1.0) {
-        return Err(format!("--set-coverage: {} is not in (0, 1)", args.set_coverage).into());
+    if !(args.set_coverage() > 0.0 && args.set_coverage() < 1.0) {
+        return Err(format!("--set-coverage: {} is not in (0, 1)", args.set_coverage()).into());
     }
     if args.gaussian && args.task != TaskKind::Regression {
         return Err("--gaussian: the target columns of a regression only (--task regression)".into());

@@ -561,9 +561,16 @@ pub fn multi_label(
             score(f)
         )?;
     }
+    // Every label's probability one prediction of its 0/1, binned by the probability.
+    let calibration = match weights {
+        Some(w) => Calibration::binary_weighted(probabilities, targets, w, ECE_BINS)?,
+        None => Calibration::binary(probabilities, targets, ECE_BINS)?,
+    };
+    let ece = calibration.expected_calibration_error();
     writeln!(
         report,
-        "micro F1 {}, macro F1 {}, macro ROC AUC {}, macro average precision {}, every label right on {:.2}% of the samples",
+        "micro F1 {}, macro F1 {}, macro ROC AUC {}, macro average precision {}, every label right on {:.2}% of the samples\n\
+         calibration of the labels' probabilities: ECE {ece:.4} ({ECE_BINS} bins)",
         score(m.micro_f1()),
         score(m.macro_f1()),
         score(m.macro_auc()),
@@ -579,6 +586,7 @@ pub fn multi_label(
         "test_macro_auc": m.macro_auc(),
         "test_average_precision": m.average_precision(),
         "test_macro_average_precision": m.macro_average_precision(),
+        "test_ece": ece,
     });
     let headline = [
         ("micro F1", "test_micro_f1", m.micro_f1()),
@@ -586,6 +594,7 @@ pub fn multi_label(
         ("macro ROC AUC", "test_macro_auc", m.macro_auc()),
         ("macro average precision", "test_macro_average_precision", m.macro_average_precision()),
         ("exact match", "test_subset_accuracy", Some(m.subset_accuracy())),
+        ("ECE", "test_ece", Some(ece)),
     ];
     let metadata = vec![("labels", serde_json::to_string(labels)?)];
     Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
@@ -609,7 +618,7 @@ fn mean(values: &[Option<f64>]) -> Option<f64> {
 }
 
 /// The fields of a JSON object built by `json!`.
-fn object(value: Value) -> Map<String, Value> {
+pub fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => unreachable!("json! of braces is an object"),

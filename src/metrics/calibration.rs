@@ -1,7 +1,7 @@
 //! [`Calibration`]: whether a classifier's probabilities mean what they say. Of the samples
 //! given 80% for their top class, about 80% should have it right.
 
-use crate::loss::check_sample_weights;
+use crate::loss::{check_probability_targets, check_sample_weights};
 use crate::network::check_finite;
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
@@ -18,7 +18,8 @@ use nalgebra::DMatrix;
 /// gap of each bin weighted by its share of the samples; the maximum calibration error the
 /// largest gap of a bin that has samples. Bin `b` of `B` holds the confidences in
 /// `(b/B, (b + 1)/B]` (the first also 0). With weights, each sample counts its weight in the
-/// shares and the means.
+/// shares and the means. [`Calibration::binary`] bins a sigmoid's independent probabilities
+/// instead, each against its target.
 ///
 /// ```
 /// use feedforward::metrics::Calibration;
@@ -89,6 +90,70 @@ impl Calibration {
         Self::binned(probabilities, labels, Some(weights), bins)
     }
 
+    /// The reliability of independent probabilities, a sigmoid's: every entry of `probabilities`
+    /// (`labels × samples`, as
+    /// [`Network::sigmoid_probabilities`](crate::Network::sigmoid_probabilities) gives) is one
+    /// prediction that its `targets` entry is 1, binned by that probability. A bin's
+    /// [`confidence`](CalibrationBin::confidence) is then its mean probability and its
+    /// [`accuracy`](CalibrationBin::accuracy) the share of its targets that are 1 (the mean
+    /// target, for targets between 0 and 1): the reliability diagram of a binary classifier, and
+    /// of every label of a multi-label one pooled.
+    ///
+    /// ```
+    /// use feedforward::metrics::Calibration;
+    /// use nalgebra::DMatrix;
+    /// // Four predictions of 0.8, three of them right: a gap of 0.05 in the bin (0.75, 1].
+    /// let p = DMatrix::from_element(1, 4, 0.8f64);
+    /// let t = DMatrix::from_row_slice(1, 4, &[1.0, 1.0, 0.0, 1.0]);
+    /// let c = Calibration::binary(&p, &t, 4)?;
+    /// assert!((c.expected_calibration_error() - 0.05).abs() < 1e-12);
+    /// assert_eq!(c.bins()[3].samples, 4);
+    /// # Ok::<(), feedforward::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::EmptyBatch`] for no samples; [`Error::ShapeMismatch`] for targets of another
+    /// shape, or no rows; [`Error::InvalidTarget`] naming the sample and row of a target
+    /// outside [0, 1]; [`Error::NonFinite`] and [`Error::InvalidInput`] as
+    /// [`new`](Calibration::new)'s; [`Error::InvalidHyperparameter`] for 0 bins.
+    pub fn binary<T: Float>(probabilities: &DMatrix<T>, targets: &DMatrix<T>, bins: usize) -> Result<Self> {
+        Self::binned_binary(probabilities, targets, None, bins)
+    }
+
+    /// As [`binary`](Calibration::binary), each sample's predictions counting its weight (one
+    /// per sample, a column). Weights of 1 give [`binary`](Calibration::binary)'s numbers
+    /// exactly.
+    ///
+    /// # Errors
+    /// [`binary`](Calibration::binary)'s, and [`Error::InvalidSampleWeight`] for a weight that
+    /// is negative or not finite (naming the sample) or weights that are all 0.
+    pub fn binary_weighted<T: Float>(
+        probabilities: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        weights: &[f64],
+        bins: usize,
+    ) -> Result<Self> {
+        Self::binned_binary(probabilities, targets, Some(weights), bins)
+    }
+
+    fn binned_binary<T: Float>(
+        probabilities: &DMatrix<T>,
+        targets: &DMatrix<T>,
+        weights: Option<&[f64]>,
+        bins: usize,
+    ) -> Result<Self> {
+        check_probabilities(probabilities, None)?;
+        check_probability_targets(probabilities, targets)?;
+        if let Some(weights) = weights {
+            check_sample_weights(weights, probabilities.ncols(), "weighted calibration")?;
+        }
+        let rows = probabilities.nrows();
+        let entries = probabilities.iter().zip(targets.iter()).enumerate();
+        let predictions =
+            entries.map(|(k, (p, t))| (p.as_f64(), t.as_f64(), weights.map_or(1.0, |w| w[k / rows])));
+        Self::from_predictions(predictions, bins)
+    }
+
     fn binned<T: Float>(
         probabilities: &DMatrix<T>,
         labels: &[usize],
@@ -99,6 +164,16 @@ impl Calibration {
         if let Some(weights) = weights {
             check_sample_weights(weights, labels.len(), "weighted calibration")?;
         }
+        let predictions = probabilities.column_iter().enumerate().map(|(j, column)| {
+            let (predicted, confidence) = top_class(column.iter().map(|p| p.as_f64()));
+            (confidence, if predicted == labels[j] { 1.0 } else { 0.0 }, weights.map_or(1.0, |w| w[j]))
+        });
+        Self::from_predictions(predictions, bins)
+    }
+
+    /// Bins `(confidence, right, weight)` triples by their confidence: `right` is 1 for a
+    /// prediction that came true and 0 for one that did not (or the target, between them).
+    fn from_predictions(predictions: impl Iterator<Item = (f64, f64, f64)>, bins: usize) -> Result<Self> {
         if bins == 0 {
             return Err(Error::InvalidHyperparameter {
                 name: "calibration bins",
@@ -108,15 +183,13 @@ impl Calibration {
         }
         // Per bin: samples, weight, weighted sums of confidence and of right predictions.
         let mut sums = vec![(0usize, 0.0f64, 0.0f64, 0.0f64); bins];
-        for (j, column) in probabilities.column_iter().enumerate() {
-            let (predicted, confidence) = top_class(column.iter().map(|p| p.as_f64()));
-            let w = weights.map_or(1.0, |w| w[j]);
+        for (confidence, right, w) in predictions {
             let b = ((confidence * bins as f64).ceil() as usize).saturating_sub(1).min(bins - 1);
             let bin = &mut sums[b];
             bin.0 += 1;
             bin.1 += w;
             bin.2 += w * confidence;
-            bin.3 += if predicted == labels[j] { w } else { 0.0 };
+            bin.3 += w * right;
         }
         let total = sums.iter().map(|s| s.1).sum();
         let bins = sums

@@ -11,7 +11,7 @@
 //! trains with (scikit-learn's `sample_weight`): [`ConfusionMatrix::weighted`],
 //! [`RegressionMetrics::weighted`], [`MultiLabelMetrics::weighted`], [`BinaryScores::weighted`],
 //! [`weighted_roc_auc`], [`weighted_one_vs_rest_auc`], [`weighted_one_vs_rest_scores`],
-//! [`Calibration::weighted`]. Weights
+//! [`Calibration::weighted`], [`Calibration::binary_weighted`]. Weights
 //! of 1 give the unweighted numbers exactly.
 
 mod calibration;
