@@ -4,10 +4,10 @@
 //! | task | targets | outputs | loss | scores |
 //! |---|---|---|---|---|
 //! | classification | one column of classes (words or numbers) | a logit per class | softmax cross-entropy, class weights | accuracy; recall, precision, F1 per class; macro F1; ROC AUC and average precision per class; expected calibration error; with `--calibrate`, the prediction sets: rows whose set holds their class, mean size |
-//! | regression | numeric columns | a value per column, in its own units | mean squared error | RMSE, MAE and R² per column |
+//! | regression | numeric columns | a value per column, in its own units | mean squared error | RMSE, MAE and R² per column; with `--calibrate`, the conformal interval `ŷ ± m`: rows it holds |
 //! | regression with `--gaussian` | numeric columns | a mean and a variance per column, in its units | Gaussian negative log-likelihood (`GaussianNll`) | the means' RMSE, MAE and R²; per column the log-likelihood and the 80% interval: rows it holds, mean width |
 //! | regression with `--quantiles` | numeric columns | each quantile of each column, sorted, in its units | pinball (`Quantile`) | per quantile the share of rows below it and the pinball loss; the outer quantiles' interval: rows it holds, mean width |
-//! | multi-label | 0/1 columns | a logit per column | binary cross-entropy | precision, recall, F1, ROC AUC, average precision per label; micro and macro F1; exact match |
+//! | multi-label | 0/1 columns | a logit per column | binary cross-entropy | precision, recall, F1, ROC AUC, average precision per label; micro and macro F1; exact match; expected calibration error of the labels' probabilities |
 
 use clap::ValueEnum;
 use feedforward::conformal::{prediction_sets, prediction_sets_per_class};
@@ -226,14 +226,14 @@ pub fn classification(
     let ece = calibration.expected_calibration_error();
     let mut report = format!(
         "{}:\n{m}accuracy {:.2}%, macro F1 {}\neach class against the rest: ROC AUC {}; average precision {}\n\
-         calibration: mean confidence {:.4} against accuracy {:.4}, ECE {ece:.4} ({ECE_BINS} bins)\n",
+         calibration: mean confidence {:.2}% against accuracy {:.2}%, ECE {ece:.4} ({ECE_BINS} bins)\n",
         heading(truth.len(), weights),
         100.0 * m.accuracy(),
         score(macro_f1),
         each(&auc),
         each(&precision),
-        calibration.confidence(),
-        calibration.accuracy(),
+        100.0 * calibration.confidence(),
+        100.0 * calibration.accuracy(),
     );
     let mut json = json!({
         "test_accuracy": m.accuracy(),
