@@ -25,6 +25,7 @@
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer; CSV tables of any task (`data::table`) |
 //! | [`conformal`] | `conformal.rs` | conformal calibration: the margin that makes a network's quantile intervals hold their coverage on new data, each side apart or together, the factor that does it for a mean and a variance, and a classifier's prediction sets, over all samples or within each class |
 //! | [`Temperature`] | `temperature.rs` | temperature scaling: a classifier's logits divided by the `T` fitted on held-out samples (softmax or sigmoids), so that its probabilities are calibrated |
+//! | [`LabelTemperatures`] | `label_temperatures.rs` | a temperature per label of a multi-label classifier's sigmoids, each fitted on its own label |
 //! | [`importance`] | `importance.rs` | permutation importance: how much the loss grows when one input is shuffled |
 //! | [`weights`] | `weights.rs` | safetensors save/load, self-describing model files |
 //! | [`metrics`] | `metrics/` | confusion matrix (accuracy, per-class recall, precision and F1); the same per label for multi-label; a regression's MSE, MAE and R²; ROC and precision-recall curves, ROC AUC, average precision; a classifier's calibration (reliability bins, ECE); each weighted or not |
@@ -63,6 +64,7 @@ mod embedding;
 mod error;
 pub mod gradcheck;
 pub mod importance;
+mod label_temperatures;
 mod layer;
 mod layer_norm;
 pub mod linalg;
@@ -90,6 +92,7 @@ pub use batch_norm::{BatchNorm, BatchNormStatistics};
 pub use dropout::Dropout;
 pub use embedding::{Embedding, EmbeddingRow, UnknownCategory};
 pub use error::{Error, Result};
+pub use label_temperatures::LabelTemperatures;
 pub use layer::{Init, Layer, NormalInit};
 pub use layer_norm::LayerNorm;
 pub use linalg::Float;

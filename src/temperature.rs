@@ -116,8 +116,9 @@ impl Temperature {
     /// ([`Network::output`](crate::Network::output) of a multi-label or binary classifier
     /// trained with [`BinaryCrossEntropy`](crate::BinaryCrossEntropy)) of samples the network
     /// did not train on, `targets` the same shape, each in [0, 1]. One temperature for all the
-    /// labels; [`Network::sigmoid_probabilities`](crate::Network::sigmoid_probabilities) after
-    /// it gives the calibrated probabilities.
+    /// labels ([`LabelTemperatures`](crate::LabelTemperatures) fits one per label);
+    /// [`Network::sigmoid_probabilities`](crate::Network::sigmoid_probabilities) after it gives
+    /// the calibrated probabilities.
     ///
     /// With `β = 1/T`, over the entries `e`, the loss and its derivatives:
     ///
@@ -225,7 +226,7 @@ impl<T: Float> Module<T> for Temperature {
 }
 
 /// What a temperature minimizes, as a function of `β = 1/T`.
-trait Objective {
+pub(crate) trait Objective {
     /// `f(β)`.
     fn loss(&self, beta: f64) -> f64;
     /// `f′(β)` and `f″(β)`.
@@ -235,7 +236,7 @@ trait Objective {
 /// The temperature at the zero of `objective`'s slope in `β = 1/T`: bracketed by doubling or
 /// halving from `β = 1`, then found by Newton's method, a step that would leave the bracket
 /// replaced by its middle.
-fn solve(objective: &impl Objective) -> Result<Temperature> {
+pub(crate) fn solve(objective: &impl Objective) -> Result<Temperature> {
     let unfittable = |reason: &str| Error::Unfittable { what: "a temperature", reason: reason.into() };
     if objective.slope_and_curvature(0.0).0 >= 0.0 {
         return Err(unfittable(
@@ -362,25 +363,40 @@ impl<T: Float> Objective for Softmax<'_, T> {
 }
 
 /// A sigmoid classifier's logits and targets, checked: the binary cross-entropy of `σ(β·z)`
-/// over every entry.
-struct Sigmoid<'a, T> {
+/// over every entry of its rows (every row, or one label's).
+#[derive(Clone)]
+pub(crate) struct Sigmoid<'a, T> {
     logits: &'a DMatrix<T>,
     targets: &'a DMatrix<T>,
+    rows: std::ops::Range<usize>,
 }
 
 impl<'a, T: Float> Sigmoid<'a, T> {
-    fn new(logits: &'a DMatrix<T>, targets: &'a DMatrix<T>) -> Result<Self> {
+    /// Every row of `logits` against `targets`, checked.
+    pub(crate) fn new(logits: &'a DMatrix<T>, targets: &'a DMatrix<T>) -> Result<Self> {
         if logits.ncols() == 0 {
             return Err(Error::EmptyBatch { what: "logits" });
         }
         check_probability_targets(logits, targets)?;
         check_finite(logits, "logits", None)?;
-        Ok(Sigmoid { logits, targets })
+        Ok(Sigmoid { logits, targets, rows: 0..logits.nrows() })
     }
 
-    /// The entries' logits and targets, as `f64`.
+    /// Row `row` alone (one label's logits and targets).
+    pub(crate) fn row(&self, row: usize) -> Self {
+        Sigmoid { rows: row..row + 1, ..self.clone() }
+    }
+
+    /// The entries' logits and targets, as `f64`, column by column.
     fn entries(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
-        self.logits.iter().zip(self.targets.iter()).map(|(z, t)| (z.as_f64(), t.as_f64()))
+        (0..self.logits.ncols()).flat_map(move |j| {
+            self.rows.clone().map(move |i| (self.logits[(i, j)].as_f64(), self.targets[(i, j)].as_f64()))
+        })
+    }
+
+    /// How many entries.
+    fn len(&self) -> f64 {
+        (self.rows.len() * self.logits.ncols()) as f64
     }
 }
 
@@ -388,7 +404,7 @@ impl<T: Float> Objective for Sigmoid<'_, T> {
     /// The mean of `softplus(β·z) − t·β·z`.
     fn loss(&self, beta: f64) -> f64 {
         let sum: f64 = self.entries().map(|(z, t)| softplus(beta * z) - t * beta * z).sum();
-        sum / self.logits.len() as f64
+        sum / self.len()
     }
 
     /// The means of `(σ(β·z) − t)·z` and of `σ(β·z)·(1 − σ(β·z))·z²`.
@@ -399,8 +415,7 @@ impl<T: Float> Objective for Sigmoid<'_, T> {
             slope += (p - t) * z;
             curvature += p * (1.0 - p) * z * z;
         }
-        let n = self.logits.len() as f64;
-        (slope / n, curvature / n)
+        (slope / self.len(), curvature / self.len())
     }
 }
 
@@ -409,7 +424,7 @@ mod tests {
     use super::*;
 
     /// The slope and curvature are the loss's derivatives, for the softmax (weighted or not) and
-    /// the sigmoid: central differences in f64, each within a relative error of 1e-6 (the
+    /// the sigmoid (every row, or one): central differences in f64, each within a relative error of 1e-6 (the
     /// differences' own error at step 1e-5 is ~1e-9).
     #[test]
     fn slope_and_curvature_are_the_derivatives_of_the_loss() {
@@ -420,7 +435,9 @@ mod tests {
             check_derivatives(&Softmax::new(&logits, &labels, weights).unwrap());
         }
         let targets = DMatrix::from_fn(4, 7, |i, j| [0.0, 1.0, 0.3][(i + 2 * j) % 3]);
-        check_derivatives(&Sigmoid::new(&logits, &targets).unwrap());
+        let sigmoid = Sigmoid::new(&logits, &targets).unwrap();
+        check_derivatives(&sigmoid);
+        check_derivatives(&sigmoid.row(2));
     }
 
     fn check_derivatives(objective: &impl Objective) {

@@ -30,9 +30,9 @@
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
 use crate::{
-    Activation, BatchNorm, BufferDomain, Dropout, Embedding, Error, Float, Gelu, Layer, LayerNorm, LeakyRelu,
-    MeanAndVariance, Module, Network, Relu, Residual, Result, Sigmoid, Silu, Sorted, Standardize, Tanh,
-    Temperature,
+    Activation, BatchNorm, BufferDomain, Dropout, Embedding, Error, Float, Gelu, LabelTemperatures, Layer,
+    LayerNorm, LeakyRelu, MeanAndVariance, Module, Network, Relu, Residual, Result, Sigmoid, Silu, Sorted,
+    Standardize, Tanh, Temperature,
 };
 use nalgebra::DMatrix;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -524,6 +524,7 @@ fn built_in<T: Float>(
         "Sorted" => Ok(Box::new(Sorted::from_settings(spec)?)),
         "MeanAndVariance" => Ok(Box::new(MeanAndVariance::from_settings(spec)?)),
         "Temperature" => Ok(Box::new(Temperature::from_settings(spec)?)),
+        "LabelTemperatures" => Ok(Box::new(LabelTemperatures::from_settings(spec)?)),
         "Residual" => Ok(Box::new(Residual::<T>::from_settings(spec, builder, max_entries)?)),
         "Tanh" => Ok(Box::new(Tanh)),
         "Sigmoid" => Ok(Box::new(Sigmoid)),

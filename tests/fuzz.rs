@@ -129,13 +129,13 @@ fn a_header_claiming_a_huge_tensor_in_a_tiny_file_is_rejected() {
 /// Networks whose files hold every kind of module this crate rebuilds from a file on its own:
 /// layers with each activation, `BatchNorm`, `LayerNorm`, `Dropout`, `Standardize`,
 /// `Embedding` (with an unknown category), `Residual` (its body nested in the header),
-/// `Sorted`, `MeanAndVariance`, `Temperature`.
+/// `Sorted`, `MeanAndVariance`, `Temperature`, `LabelTemperatures`.
 const RICH_NETS: usize = 5;
 
 fn rich_nets() -> Vec<Network<f32>> {
     use feedforward::{
-        Activation, Embedding, EmbeddingRow, MeanAndVariance, MlpConfig, Normalization, Residual, Sorted,
-        Standardize, Temperature, UnknownCategory,
+        Activation, Embedding, EmbeddingRow, LabelTemperatures, MeanAndVariance, MlpConfig, Normalization,
+        Residual, Sorted, Standardize, Temperature, UnknownCategory,
     };
     use rand::{SeedableRng, rngs::StdRng};
     let mut rng = StdRng::seed_from_u64(7);
@@ -152,6 +152,8 @@ fn rich_nets() -> Vec<Network<f32>> {
         .insert(0, Standardize::fit(&x).unwrap())
         .unwrap()
         .push(Temperature::new(1.7).unwrap())
+        .unwrap()
+        .push(LabelTemperatures::new(vec![0.6, 2.5]).unwrap())
         .unwrap();
     let rows =
         [EmbeddingRow { row: 1, categories: 4, dims: 2 }, EmbeddingRow { row: 2, categories: 3, dims: 3 }];
