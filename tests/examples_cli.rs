@@ -876,14 +876,18 @@ fn tabular_embeds_columns_of_many_categories() {
 fn tabular_learns_labels_of_a_csv_table() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from("title,laughs,tears,chases,comedy,drama,thriller\n");
-    let mut rows = Vec::new();
+    let (mut rows, mut noisy_rows) = (Vec::new(), Vec::new());
     for i in 0..800 {
         let (laughs, tears, chases) = ((i * 37) % 101, (i * 53) % 103, (i * 71) % 107);
-        let labels = [laughs > 50, tears > 40 && laughs < 80, chases > 60].map(u8::from);
-        rows.push(format!(
-            "\"Movie {i}, the sequel\",{laughs},{tears},{chases},{},{},{}\n",
-            labels[0], labels[1], labels[2]
-        ));
+        let labels = [laughs > 50, tears > 40 && laughs < 80, chases > 60];
+        // Flipped in a quarter, a tenth and a twentieth of the rows, for the noisy copy.
+        let flips = [(i * 13) % 100 < 25, (i * 29) % 100 < 10, (i * 7) % 100 < 5];
+        let row = |labels: [bool; 3]| {
+            let [a, b, c] = labels.map(u8::from);
+            format!("\"Movie {i}, the sequel\",{laughs},{tears},{chases},{a},{b},{c}\n")
+        };
+        rows.push(row(labels));
+        noisy_rows.push(row([0, 1, 2].map(|l| labels[l] != flips[l])));
     }
     text.extend(rows.iter().cloned());
     let csv = dir.path().join("movies.csv");
@@ -929,6 +933,42 @@ fn tabular_learns_labels_of_a_csv_table() {
     assert!(m["test_ece"].as_f64().unwrap() < plain_ece, "{m}, uncalibrated {plain_ece}");
     let net = feedforward::Network::<f32>::load(&model).unwrap();
     assert_eq!(net.modules().last().unwrap().kind(), "Temperature");
+    // A temperature per label: no label of these rules is noisy, so on 64 rows the first
+    // label's logits separate its values, and no temperature fits it (seeds 0–5).
+    let per_label = ["--calibrate", "--temperatures", "per-label"];
+    let run = run_binary(&bin, &[&base[..], &per_label[..]].concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("label 0") && stderr.contains("separate"), "{stderr}");
+    // With labels flipped (the noisy copy), three temperatures, in the report, the metrics and
+    // the saved model's last module.
+    let noisy = dir.path().join("noisy.csv");
+    std::fs::write(
+        &noisy,
+        format!("title,laughs,tears,chases,comedy,drama,thriller\n{}", noisy_rows.concat()),
+    )
+    .unwrap();
+    let noisy_args = args(&noisy);
+    let noisy_args: Vec<&str> = noisy_args.iter().map(String::as_str).collect();
+    let run = run_binary(&bin, &[&noisy_args[..], &per_label[..], &files[..]].concat());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains(" (one per label), fitted on 64 calibration rows"), "{stdout}");
+    let m = metrics(&json);
+    let temperatures = m["calibration"]["temperatures"].as_array().unwrap();
+    assert_eq!(temperatures.len(), 3, "{m}");
+    assert!(temperatures.iter().all(|t| t.as_f64().is_some_and(|t| t > 0.0 && t.is_finite())), "{m}");
+    let net = feedforward::Network::<f32>::load(&model).unwrap();
+    let last = net.modules().last().unwrap();
+    assert_eq!(last.kind(), "LabelTemperatures");
+    assert_eq!(last.describe().unwrap()["temperatures"], m["calibration"]["temperatures"]);
+    // Only a multi-label task has labels to give temperatures to.
+    let missing = dir.path().join("none.csv");
+    let run = run_binary(
+        &bin,
+        &["--csv", missing.to_str().unwrap(), "--target", "a", "--calibrate", "--temperatures", "per-label"],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("of a multi-label task only"), "{stderr}");
     // A 2 among the labels, on the file's line 9 (row 7 after the header).
     assert!(rows[7].ends_with(",57,62,69,1,1,1\n"), "{}", rows[7]);
     rows[7] = rows[7].replace(",57,62,69,1,", ",57,62,69,2,");

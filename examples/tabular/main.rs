@@ -62,7 +62,8 @@
 //! rows with `--set-thresholds per-class` (`conformal::class_thresholds`); the test scores add
 //! how often the sets hold the class, overall and per class, and their size. A multi-label
 //! task reports the ECE of its labels' probabilities (`Calibration::binary`), and
-//! `--calibrate` divides its logits by a temperature too (`Temperature::fit_sigmoid`).
+//! `--calibrate` divides its logits by a temperature too (`Temperature::fit_sigmoid`), or by
+//! one per label with `--temperatures per-label` (`LabelTemperatures`).
 //!
 //! `--folds K` cross-validates instead of holding out one test part: the rows are cut into `K`
 //! parts (`train::folds`, or `stratified_folds` for a classification, with the table's twins),
@@ -118,8 +119,8 @@ use feedforward::train::{
     self, Batching, Data, EarlyStopping, LastBatch, RangeTest, Split, SplitConfig, TrainConfig,
 };
 use feedforward::{
-    Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, GaussianNll, Init, Layer, Loss,
-    MeanAndVariance, MeanSquaredError, Module, Network, PerSampleLoss, Quantile, ResNetConfig,
+    Activation, Adam, AdamConfig, BinaryCrossEntropy, Embedding, GaussianNll, Init, LabelTemperatures, Layer,
+    Loss, MeanAndVariance, MeanSquaredError, Module, Network, PerSampleLoss, Quantile, ResNetConfig,
     SampleWeighted, SoftmaxCrossEntropy, Sorted, Standardize, Targets, Temperature, WeightedTargets,
 };
 use nalgebra::{DMatrix, DVector};
@@ -212,7 +213,8 @@ struct Args {
     /// class enters a row's prediction set, so that the sets hold the class of --set-coverage
     /// of the other half (`conformal::class_threshold`). The saved model gives the calibrated
     /// intervals or probabilities (and the sets' threshold in its metadata). A multi-label task:
-    /// divide the logits by the temperature fitted on half of them (`Temperature::fit_sigmoid`).
+    /// divide the logits by the temperature fitted on half of them (`Temperature::fit_sigmoid`;
+    /// see --temperatures).
     #[arg(long, conflicts_with_all = ["group", "weight"])]
     calibrate: bool,
     /// With --calibrate and --quantiles: a margin for each side of the interval
@@ -232,6 +234,12 @@ struct Args {
     /// each class needs coverage/(1 − coverage) calibration rows).
     #[arg(long, value_enum, default_value_t = SetThresholds::One, requires = "calibrate")]
     set_thresholds: SetThresholds,
+    /// With --calibrate on a multi-label task: one temperature for every label's logits, or one
+    /// per label (`LabelTemperatures`), each fitted on its own label, for labels whose
+    /// probabilities are off by different factors (each label needs both of its values among
+    /// the calibration rows).
+    #[arg(long, value_enum, default_value_t = Temperatures::One, requires = "calibrate")]
+    temperatures: Temperatures,
     /// With --task regression: learn a mean and a variance for each target column and row
     /// (`GaussianNll`: a normal law's likelihood) instead of the mean alone; the scores add
     /// the test rows' log-likelihood and how many fall in the 80% interval, and the saved
@@ -308,6 +316,15 @@ enum SetThresholds {
     One,
     /// A threshold per class (`conformal::class_thresholds`): the coverage within each class.
     PerClass,
+}
+
+/// `--temperatures`: how many temperatures divide a multi-label task's logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Temperatures {
+    /// One for every label (`Temperature::fit_sigmoid`).
+    One,
+    /// One per label (`LabelTemperatures::fit_sigmoid`).
+    PerLabel,
 }
 
 /// `--fill-numbers`: [`FillNumbers`] as a command-line choice.
@@ -686,10 +703,46 @@ fn residual_margins(
     Ok(margins.collect::<feedforward::Result<_>>()?)
 }
 
-/// A temperature fitted on the first half of a classifier's calibration rows, and the expected
-/// calibration error of the second half before and after it.
+/// The temperature scaling `--calibrate` fits: one temperature, or one per label.
+#[derive(Clone, Debug)]
+enum Scaling {
+    One(Temperature),
+    PerLabel(LabelTemperatures),
+}
+
+impl Scaling {
+    /// As the module that divides the logits.
+    fn module(&self) -> Box<dyn Module<f32>> {
+        match self {
+            Scaling::One(t) => Box::new(*t),
+            Scaling::PerLabel(t) => Box::new(t.clone()),
+        }
+    }
+
+    /// What the run prints of it.
+    fn note(&self) -> String {
+        match self {
+            Scaling::One(t) => format!("temperature {:.3}", t.value()),
+            Scaling::PerLabel(t) => {
+                let values: Vec<String> = t.values().iter().map(|v| format!("{v:.3}")).collect();
+                format!("temperatures {} (one per label)", values.join(", "))
+            }
+        }
+    }
+
+    /// Its `--metrics` field.
+    fn json(&self) -> (&'static str, Value) {
+        match self {
+            Scaling::One(t) => ("temperature", t.value().into()),
+            Scaling::PerLabel(t) => ("temperatures", t.values().into()),
+        }
+    }
+}
+
+/// A temperature scaling fitted on the first half of a classifier's calibration rows, and the
+/// expected calibration error of the second half before and after it.
 struct TemperatureFit {
-    temperature: Temperature,
+    scaling: Scaling,
     /// The calibration rows of each half.
     rows: (usize, usize),
     /// The second half's ECE (15 bins), before and after.
@@ -705,24 +758,24 @@ impl TemperatureFit {
     fn measure(
         net: &mut Network<f32>,
         x: &DMatrix<f32>,
-        fit: impl FnOnce(&DMatrix<f32>, std::ops::Range<usize>) -> feedforward::Result<Temperature>,
+        fit: impl FnOnce(&DMatrix<f32>, std::ops::Range<usize>) -> feedforward::Result<Scaling>,
         ece: impl Fn(&Network<f32>, &DMatrix<f32>, std::ops::Range<usize>) -> feedforward::Result<f64>,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let (half, n) = (x.ncols() / 2, x.ncols());
         let first = x.columns(0, half).into_owned();
         let second = x.columns(half, n - half).into_owned();
-        let temperature = fit(&net.output(&first)?, 0..half).map_err(|e| format!("--calibrate: {e}"))?;
+        let scaling = fit(&net.output(&first)?, 0..half).map_err(|e| format!("--calibrate: {e}"))?;
         let before = ece(net, &second, half..n)?;
-        net.push_boxed(Box::new(temperature))?;
+        net.push_boxed(scaling.module())?;
         let after = ece(net, &second, half..n)?;
-        Ok(TemperatureFit { temperature, rows: (half, n - half), ece: (before, after) })
+        Ok(TemperatureFit { scaling, rows: (half, n - half), ece: (before, after) })
     }
 
     /// What the run prints of it.
     fn note(&self) -> String {
         format!(
-            "temperature {:.3}, fitted on {} calibration rows; on the other {}, ECE {:.4} before and {:.4} after",
-            self.temperature.value(),
+            "{}, fitted on {} calibration rows; on the other {}, ECE {:.4} before and {:.4} after",
+            self.scaling.note(),
             self.rows.0,
             self.rows.1,
             self.ece.0,
@@ -732,28 +785,37 @@ impl TemperatureFit {
 
     /// Its fields in the `--metrics` JSON.
     fn json(&self) -> Map<String, Value> {
-        task::object(json!({
-            "temperature": self.temperature.value(),
+        let mut json = task::object(json!({
             "temperature_rows": self.rows.0,
             "held_out_ece_before": self.ece.0,
             "held_out_ece_after": self.ece.1,
-        }))
+        }));
+        let (key, value) = self.scaling.json();
+        json.insert(key.into(), value);
+        json
     }
 }
 
 /// Calibrates a multi-label classifier's sigmoids on rows `x`, `targets` it did not train on:
-/// the temperature that divides its logits (`Temperature::fit_sigmoid`), the ECE of every
-/// label's probabilities (`Calibration::binary`).
+/// the temperature that divides its logits (`Temperature::fit_sigmoid`), or one per label
+/// (`LabelTemperatures::fit_sigmoid`), the ECE of every label's probabilities
+/// (`Calibration::binary`).
 fn calibrate_sigmoids(
     net: &mut Network<f32>,
     x: &DMatrix<f32>,
     targets: &DMatrix<f32>,
+    temperatures: Temperatures,
 ) -> Result<TemperatureFit, Box<dyn std::error::Error>> {
     let part = |rows: std::ops::Range<usize>| targets.columns(rows.start, rows.len()).into_owned();
     TemperatureFit::measure(
         net,
         x,
-        |logits, rows| Temperature::fit_sigmoid(logits, &part(rows)),
+        |logits, rows| match temperatures {
+            Temperatures::One => Temperature::fit_sigmoid(logits, &part(rows)).map(Scaling::One),
+            Temperatures::PerLabel => {
+                LabelTemperatures::fit_sigmoid(logits, &part(rows)).map(Scaling::PerLabel)
+            }
+        },
         |net, x, rows| {
             let probabilities = net.sigmoid_probabilities(x)?;
             Ok(Calibration::binary(&probabilities, &part(rows), task::ECE_BINS)?.expected_calibration_error())
@@ -795,7 +857,7 @@ fn calibrate_classes(
     let fit = TemperatureFit::measure(
         net,
         x,
-        |logits, rows| Temperature::fit(logits, &labels[rows]),
+        |logits, rows| Temperature::fit(logits, &labels[rows]).map(Scaling::One),
         |net, x, rows| {
             Ok(Calibration::new(&net.probabilities(x)?, &labels[rows], task::ECE_BINS)?
                 .expected_calibration_error())
@@ -1030,7 +1092,8 @@ fn evaluate(
             let setup = |_: &DMatrix<f32>| Ok((BinaryCrossEntropy::new(), Vec::new()));
             let mut outcome = fit_task(args, x, targets, training(None, labels.len()), setup, rng)?;
             if let (Some(c), Outcome::Trained { net, .. }) = (&calibration, &mut outcome) {
-                let fit = calibrate_sigmoids(net, &c.held_out_inputs, &c.held_out_targets)?;
+                let fit =
+                    calibrate_sigmoids(net, &c.held_out_inputs, &c.held_out_targets, args.temperatures)?;
                 notes.push(fit.note());
                 calibration_json = Some(fit.json().into());
             }
@@ -1059,6 +1122,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let sets_asked = args.set_coverage.is_some() || args.set_thresholds != SetThresholds::One;
     if sets_asked && args.task != TaskKind::Classification {
         return Err("--set-coverage, --set-thresholds: the prediction sets of a classification only".into());
+    }
+    if args.temperatures != Temperatures::One && args.task != TaskKind::MultiLabel {
+        return Err("--temperatures: the labels of a multi-label task only (--task multi-label)".into());
     }
     if !(args.set_coverage() > 0.0 && args.set_coverage() < 1.0) {
         return Err(format!("--set-coverage: {} is not in (0, 1)", args.set_coverage()).into());
