@@ -5,7 +5,7 @@
 //! their errors.
 
 mod common;
-use common::normal;
+use common::{conformal_rank, normal};
 use feedforward::conformal::{class_threshold, class_thresholds, prediction_sets, prediction_sets_per_class};
 use feedforward::metrics::Calibration;
 use feedforward::{Error, LabelTemperatures, Network, SoftmaxCrossEntropy, Temperature, gradcheck};
@@ -258,7 +258,7 @@ fn the_class_threshold_is_the_scores_rank_by_definition() {
         let mut truth: Vec<f64> = (0..n).map(|j| p[(labels[j], j)]).collect();
         truth.sort_by(|a, b| b.total_cmp(a)); // largest first
         for coverage in [0.5, 0.8, 0.9, 0.95] {
-            let Some(rank) = (1..=n).find(|&k| k as f64 >= (n + 1) as f64 * coverage - 1e-9) else {
+            let Some(rank) = conformal_rank(n, coverage) else {
                 assert!(class_threshold(&p, &labels, coverage).is_err(), "n {n}, coverage {coverage}");
                 continue;
             };

@@ -2,7 +2,7 @@
 //! by its definition, the coverage they promise on new samples (simulated), and their errors.
 
 mod common;
-use common::normal;
+use common::{conformal_rank, normal};
 use feedforward::Error;
 use feedforward::conformal::{deviation_factor, interval_margin, interval_margins};
 use rand::rngs::StdRng;
@@ -18,8 +18,7 @@ fn the_margin_is_the_scores_rank_by_definition() {
         let mut scores: Vec<f64> = (0..n).map(|i| (lower[i] - truth[i]).max(truth[i] - upper[i])).collect();
         scores.sort_by(f64::total_cmp);
         for coverage in [0.5, 0.8, 0.9, 0.95] {
-            // The smallest k with k ≥ (n + 1)·coverage, counted without floating-point ceil.
-            let Some(rank) = (1..=n).find(|&k| k as f64 >= (n + 1) as f64 * coverage - 1e-9) else {
+            let Some(rank) = conformal_rank(n, coverage) else {
                 assert!(
                     interval_margin(&lower, &upper, &truth, coverage).is_err(),
                     "n {n}, coverage {coverage}"
@@ -92,7 +91,7 @@ fn the_deviation_factor_is_the_normalized_scores_rank_by_definition() {
         let mut scores: Vec<f64> = (0..n).map(|i| (truth[i] - mean[i]).abs() / variance[i].sqrt()).collect();
         scores.sort_by(f64::total_cmp);
         for coverage in [0.5, 0.8, 0.9] {
-            let Some(rank) = (1..=n).find(|&k| k as f64 >= (n + 1) as f64 * coverage - 1e-9) else {
+            let Some(rank) = conformal_rank(n, coverage) else {
                 assert!(deviation_factor(&mean, &variance, &truth, coverage).is_err());
                 continue;
             };
@@ -166,7 +165,7 @@ fn the_two_margins_are_each_sides_rank_by_definition() {
         let above = sorted((0..n).map(|i| truth[i] - upper[i]).collect());
         for coverage in [0.5, 0.8, 0.9] {
             let side = (1.0 + coverage) / 2.0;
-            let Some(rank) = (1..=n).find(|&k| k as f64 >= (n + 1) as f64 * side - 1e-9) else {
+            let Some(rank) = conformal_rank(n, side) else {
                 assert!(
                     interval_margins(&lower, &upper, &truth, coverage).is_err(),
                     "n {n}, coverage {coverage}"

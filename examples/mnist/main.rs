@@ -291,12 +291,19 @@ impl TestCalibration {
         (images, labels): (&DMatrix<f32>, &[usize]),
         validation: Option<(&DMatrix<f32>, &[usize])>,
     ) -> feedforward::Result<Self> {
-        let plain = Calibration::new(&net.probabilities(images)?, labels, Self::BINS)?;
+        // The test logits once; `softmax(z/T)` is what the network with the `Temperature`
+        // module pushed would give, bit for bit.
+        let logits = net.output(images)?;
+        let bins = |t: f32| {
+            let mut p = logits.map(|z| z / t);
+            SoftmaxCrossEntropy::softmax_in_place(&mut p);
+            Calibration::new(&p, labels, Self::BINS)
+        };
+        let plain = bins(1.0)?;
         let scaled = match validation {
             Some((validation_images, validation_labels)) => {
                 let temperature = Temperature::fit(&net.output(validation_images)?, validation_labels)?;
-                let scaled = net.clone().push(temperature)?.probabilities(images)?;
-                Some((temperature, Calibration::new(&scaled, labels, Self::BINS)?))
+                Some((temperature, bins(temperature.value() as f32)?))
             }
             None => None,
         };

@@ -12,6 +12,13 @@ pub fn normal(rng: &mut impl rand::RngExt) -> f64 {
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
+/// The conformal rank of `n` calibration scores for `coverage`: the smallest `k ≤ n` with
+/// `k ≥ (n + 1)·coverage` (counted without a floating-point ceil, which `(n + 1)·0.9` can push a
+/// whole number past), or `None` when even `n` is short of it.
+pub fn conformal_rank(n: usize, coverage: f64) -> Option<usize> {
+    (1..=n).find(|&k| k as f64 >= (n + 1) as f64 * coverage - 1e-9)
+}
+
 pub fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
