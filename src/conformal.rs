@@ -23,11 +23,16 @@
 //! get less while the easy ones get more. [`class_thresholds`] gives each class its own
 //! threshold, measured on its own calibration samples ([`prediction_sets_per_class`]), so that
 //! the sets hold the coverage within every class (class-conditional, or Mondrian, conformal
-//! prediction; Vovk et al.).
+//! prediction; Vovk et al.). [`adaptive_threshold`] ranks each sample's classes instead, and
+//! its sets ([`adaptive_prediction_sets`]) take classes down the ranking until their summed
+//! probability reaches the threshold (adaptive prediction sets, APS; Romano, Sesia and
+//! Candès, 2020): larger where the network is unsure, so that unsure samples are held about
+//! as often as sure ones.
 
 use crate::metrics::check_probabilities;
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
+use rand::{Rng, RngExt};
 
 /// The margin `m` such that the intervals `[lower − m, upper + m]` hold at least `coverage` of
 /// new samples: `lower`, `upper` and `truth` are, for each calibration sample, the interval a
@@ -320,6 +325,103 @@ fn sets_by<T: Float>(
         set
     });
     Ok(sets.collect())
+}
+
+/// The threshold `τ` such that the *adaptive* prediction sets ([`adaptive_prediction_sets`])
+/// hold the true class of at least `coverage` of new samples: adaptive prediction sets (APS;
+/// Romano, Sesia and Candès, 2020, with their randomization). `probabilities` and `labels`
+/// are those of calibration samples, as for [`class_threshold`]; `rng` draws one uniform `u`
+/// in [0, 1) per sample, in order.
+///
+/// Each sample's classes are ranked by probability (ties in class order), and the sample
+/// scores the probability mass ranked above its true class plus `u` times the true class's
+/// own: `u·0.6` for a true class ranked first at 0.6, `0.6 + u·0.3` for one ranked second at
+/// 0.3 behind 0.6. `τ` is the `⌈(n + 1)·coverage⌉`-th smallest score. A new sample's set is
+/// the classes `k` of its ranking whose mass above them plus `u·p_k` (its own `u`) is at most
+/// `τ`: a class is in the set exactly when its score would be at most `τ`, so the true class
+/// is with probability at least `coverage`.
+///
+/// Where [`class_threshold`]'s sets take the classes above one probability, and so are
+/// smallest on average but hold the class of unsure samples less often than of sure ones,
+/// these grow with the network's doubt: on calibrated probabilities they hold the class
+/// about as often whatever the sample's top probability. The draw is what makes that so: without
+/// it (`u = 1`) the sets of sure samples come out empty too often, and with the class that
+/// crosses `τ` always taken, every set is too large. The price is sets that depend on the
+/// draw, as a seeded `rng` makes repeatable.
+///
+/// ```
+/// use feedforward::conformal::{adaptive_prediction_sets, adaptive_threshold};
+/// use nalgebra::DMatrix;
+/// use rand::SeedableRng;
+/// // Samples that all give [0.5, 0.3, 0.2], their true class each of the three in turn.
+/// let p = DMatrix::from_fn(3, 300, |k, _| [0.5f64, 0.3, 0.2][k]);
+/// let labels: Vec<usize> = (0..300).map(|j| j % 3).collect();
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// let tau = adaptive_threshold(&p, &labels, 0.6, &mut rng)?;
+/// // The first class's samples score u·0.5, below 0.5; the second's 0.5 + u·0.3; the third's
+/// // from 0.8: 60% of the scores reach into the second class's.
+/// assert!(tau > 0.5 && tau < 0.8);
+/// // Sets for samples like them hold the class about 60% of the time.
+/// let sets = adaptive_prediction_sets(&p, tau, &mut rng)?;
+/// let held = sets.iter().zip(&labels).filter(|(set, y)| set.contains(y)).count();
+/// assert!((held as f64 / 300.0 - 0.6).abs() < 0.1);
+/// # Ok::<(), feedforward::Error>(())
+/// ```
+///
+/// # Errors
+/// [`class_threshold`]'s.
+pub fn adaptive_threshold<T: Float, R: Rng + ?Sized>(
+    probabilities: &DMatrix<T>,
+    labels: &[usize],
+    coverage: f64,
+    rng: &mut R,
+) -> Result<f64> {
+    check_probabilities(probabilities, Some(labels))?;
+    let scores = probabilities.column_iter().zip(labels).map(|(column, &y)| {
+        let u = rng.random::<f64>();
+        ranked_mass(column.as_slice(), u).find(|&(k, _)| k == y).map_or(f64::INFINITY, |(_, score)| score)
+    });
+    ranked_score(scores.collect(), coverage, || format!("a coverage of {coverage}"))
+}
+
+/// The adaptive prediction set of each column of `probabilities` (`classes × samples`) for
+/// the threshold of [`adaptive_threshold`]: its classes ranked by probability (ties in class
+/// order), down to the last whose mass above it plus `u` times its own is at most
+/// `threshold`, `u` uniform in [0, 1) drawn by `rng` for each sample in order. A set may be
+/// empty (a sure sample's first class, for a `u` near 1).
+///
+/// # Errors
+/// [`prediction_sets`]'s.
+pub fn adaptive_prediction_sets<T: Float, R: Rng + ?Sized>(
+    probabilities: &DMatrix<T>,
+    threshold: f64,
+    rng: &mut R,
+) -> Result<Vec<Vec<usize>>> {
+    check_probabilities(probabilities, None)?;
+    let sets = probabilities.column_iter().map(|column| {
+        let u = rng.random::<f64>();
+        ranked_mass(column.as_slice(), u)
+            .take_while(|&(_, score)| score <= threshold)
+            .map(|(k, _)| k)
+            .collect()
+    });
+    Ok(sets.collect())
+}
+
+/// A sample's classes, most probable first (ties in class order), each with its adaptive
+/// score: the probability mass ranked above it plus `u` times its own, summed in that order in
+/// `f64`. One function, so that a calibration sample's score and a new sample's set add the
+/// same way. The scores never fall down the ranking.
+fn ranked_mass<T: Float>(column: &[T], u: f64) -> impl Iterator<Item = (usize, f64)> + '_ {
+    let mut order: Vec<usize> = (0..column.len()).collect();
+    order.sort_by(|&a, &b| column[b].as_f64().total_cmp(&column[a].as_f64()));
+    let mut above = 0.0;
+    order.into_iter().map(move |k| {
+        let p = column[k].as_f64();
+        let score = above + u * p;
+        above += p;
+        (k, score)
+    })
 }
 
 /// Rejects a coverage outside (0, 1).
