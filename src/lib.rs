@@ -23,7 +23,7 @@
 //! | [`Network`], [`MlpConfig`], [`Module`], [`Parameter`] | `network.rs`, `module.rs` | the stack: `&self` inference, forward/backward, L2; a whole MLP in one call; the trait and tensors of your own modules |
 //! | [`train`] | `train.rs`, `split.rs`, `lr_finder.rs`, `averaging.rs` | epochs, minibatches, full batch; hold-outs and cross-validation folds, plain, stratified or by groups; the learning-rate range test; weight averaging (EMA, SWA) |
 //! | `data` (feature `data`, default) | `data/` | MNIST IDX and Kaggle CSV readers, the Kaggle submission writer; CSV tables of any task (`data::table`) |
-//! | [`conformal`] | `conformal.rs` | conformal calibration: the margin that makes a network's quantile intervals hold their coverage on new data, each side apart or together, the factor that does it for a mean and a variance, and a classifier's prediction sets, over all samples or within each class |
+//! | [`conformal`] | `conformal.rs` | conformal calibration: the margin that makes a network's quantile intervals hold their coverage on new data, each side apart or together, the factor that does it for a mean and a variance, and a classifier's prediction sets, over all samples or within each class, or adaptive (APS) |
 //! | [`Temperature`] | `temperature.rs` | temperature scaling: a classifier's logits divided by the `T` fitted on held-out samples (softmax or sigmoids), so that its probabilities are calibrated |
 //! | [`LabelTemperatures`] | `label_temperatures.rs` | a temperature per label of a multi-label classifier's sigmoids, each fitted on its own label |
 //! | [`importance`] | `importance.rs` | permutation importance: how much the loss grows when one input is shuffled |

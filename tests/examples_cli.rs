@@ -79,7 +79,7 @@ fn tabular_class_weights_find_more_of_the_rare_classes_and_the_model_takes_raw_f
 /// the prediction sets hold the class of about 90% of the test rows (87.2–91.9%). The saved
 /// model ends in the `Temperature`, its metadata holds the sets' threshold. One threshold holds
 /// the rare class 1 less often (65–84% of its test rows over seeds 0–9); one per class, about
-/// as often as the rest (79–94%).
+/// as often as the rest (79–94%); adaptive sets, by larger sets where the network is unsure.
 #[test]
 fn tabular_calibrates_a_classifier() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,6 +110,32 @@ fn tabular_calibrates_a_classifier() {
     assert_eq!(metadata["set_threshold"].parse::<f64>().ok(), c["set_thresholds"].as_f64());
     assert_eq!(metadata["set_coverage"], "0.9");
     let one_threshold = m["test_set_coverage_per_class"][1].as_f64().unwrap();
+    let one_size = m["test_mean_set_size"].as_f64().unwrap();
+
+    // Adaptive sets: about as many rows held, by larger sets (1.09–1.18 classes against
+    // 0.94–1.09 with one threshold over seeds 0–9, session 24), the same on every run (each
+    // row's draw is seeded).
+    let adaptive = [&["--calibrate", "--set-thresholds", "adaptive"][..], &files].concat();
+    let run = run_binary(&bin, &adaptive);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}{stdout}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("the classes of ranked cumulative probability ≤ "), "{stdout}");
+    let m = metrics(&json);
+    assert_eq!(m["calibration"]["set_method"], "adaptive");
+    let coverage = m["test_set_coverage"].as_f64().unwrap();
+    assert!((0.85..0.95).contains(&coverage), "{m}");
+    assert!(m["test_mean_set_size"].as_f64().unwrap() > one_size, "{m}, one threshold's {one_size}");
+    let metadata = feedforward::weights::metadata(&model).unwrap();
+    // Both read by serde_json (whose default float parsing may differ from `str::parse` in the
+    // last digit).
+    let threshold: f64 = serde_json::from_str(&metadata["adaptive_set_threshold"]).unwrap();
+    assert_eq!(Some(threshold), m["calibration"]["set_thresholds"].as_f64());
+    assert!(run_binary(&bin, &adaptive).status.success());
+    let again = metrics(&json);
+    assert_eq!(
+        (&again["test_set_coverage"], &again["test_mean_set_size"]),
+        (&m["test_set_coverage"], &m["test_mean_set_size"])
+    );
 
     // A threshold per class, each in the metadata; the rare class held more often.
     let run = run_binary(&bin, &[&["--calibrate", "--set-thresholds", "per-class"][..], &files].concat());

@@ -59,7 +59,9 @@
 //! module), the other half the probability above which a class enters a row's conformal
 //! prediction set, so that the sets hold the class of `--set-coverage` of rows (0.9;
 //! `conformal::class_threshold`, the threshold in the model's metadata), or of each class's
-//! rows with `--set-thresholds per-class` (`conformal::class_thresholds`); the test scores add
+//! rows with `--set-thresholds per-class` (`conformal::class_thresholds`), or with sets that
+//! grow where the network is unsure with `--set-thresholds adaptive`
+//! (`conformal::adaptive_threshold`, seeded by `--seed`); the test scores add
 //! how often the sets hold the class, overall and per class, and their size. A multi-label
 //! task reports the ECE of its labels' probabilities (`Calibration::binary`), and
 //! `--calibrate` divides its logits by a temperature too (`Temperature::fit_sigmoid`), or by
@@ -231,7 +233,9 @@ struct Args {
     /// With --calibrate on a classification: whether the sets' coverage holds over all rows
     /// (one threshold), or within each class (a threshold per class, measured on its own
     /// calibration rows: a rare or hard class is held as often as the others, for larger sets;
-    /// each class needs coverage/(1 − coverage) calibration rows).
+    /// each class needs coverage/(1 − coverage) calibration rows), or over all rows with sets
+    /// that grow with the network's doubt (adaptive: rows it is unsure of held about as often
+    /// as rows it is sure of, for larger sets).
     #[arg(long, value_enum, default_value_t = SetThresholds::One, requires = "calibrate")]
     set_thresholds: SetThresholds,
     /// With --calibrate on a multi-label task: one temperature for every label's logits, or one
@@ -316,6 +320,10 @@ enum SetThresholds {
     One,
     /// A threshold per class (`conformal::class_thresholds`): the coverage within each class.
     PerClass,
+    /// One threshold on each row's classes ranked by probability (`conformal::adaptive_threshold`,
+    /// adaptive prediction sets): a set takes classes until their probabilities add up, so it
+    /// grows where the network is unsure; each row's share of its last class is drawn (seeded).
+    Adaptive,
 }
 
 /// `--temperatures`: how many temperatures divide a multi-label task's logits.
@@ -834,6 +842,7 @@ impl ClassCalibration {
     fn json(&self) -> Value {
         let mut json = self.fit.json();
         json.insert("set_thresholds".into(), self.sets.thresholds.json());
+        json.insert("set_method".into(), self.sets.thresholds.method().into());
         json.insert("set_coverage".into(), self.sets.coverage.into());
         json.insert("threshold_rows".into(), self.fit.rows.1.into());
         json.into()
@@ -853,6 +862,7 @@ fn calibrate_classes(
     labels: &[usize],
     coverage: f64,
     per: SetThresholds,
+    seed: u64,
 ) -> Result<ClassCalibration, Box<dyn std::error::Error>> {
     let fit = TemperatureFit::measure(
         net,
@@ -874,6 +884,11 @@ fn calibrate_classes(
             conformal::class_thresholds(&probabilities, check_labels, coverage)
                 .map_err(|e| format!("--set-thresholds per-class: {e}"))?,
         ),
+        SetThresholds::Adaptive => {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let threshold = conformal::adaptive_threshold(&probabilities, check_labels, coverage, &mut rng)?;
+            task::Thresholds::Adaptive { threshold, seed: seed + 1 }
+        }
     };
     Ok(ClassCalibration { fit, sets: task::Sets { thresholds, coverage } })
 }
@@ -952,6 +967,7 @@ fn evaluate(
                     &c.held_out_targets,
                     args.set_coverage(),
                     args.set_thresholds,
+                    args.seed + 3,
                 )?;
                 notes.push(calibrated.fit.note());
                 let within =

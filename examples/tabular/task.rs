@@ -10,13 +10,15 @@
 //! | multi-label | 0/1 columns | a logit per column | binary cross-entropy | precision, recall, F1, ROC AUC, average precision per label; micro and macro F1; exact match; expected calibration error of the labels' probabilities |
 
 use clap::ValueEnum;
-use feedforward::conformal::{prediction_sets, prediction_sets_per_class};
+use feedforward::conformal::{adaptive_prediction_sets, prediction_sets, prediction_sets_per_class};
 use feedforward::data::table::Table;
 use feedforward::metrics::{
     BinaryScores, Calibration, ConfusionMatrix, MultiLabelMetrics, RegressionMetrics, one_vs_rest_scores,
     weighted_one_vs_rest_scores,
 };
 use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 use std::fmt::Write;
 use std::path::Path;
@@ -156,6 +158,10 @@ pub enum Thresholds {
     One(f64),
     /// One per class (`conformal::class_thresholds`): the coverage within each class.
     PerClass(Vec<f64>),
+    /// One on each row's ranked cumulative probability (`conformal::adaptive_threshold`): sets
+    /// that grow with the network's doubt; each row's draw comes from a generator seeded by
+    /// `seed`, so the same rows get the same sets.
+    Adaptive { threshold: f64, seed: u64 },
 }
 
 impl Thresholds {
@@ -164,6 +170,9 @@ impl Thresholds {
         match self {
             Thresholds::One(threshold) => prediction_sets(probabilities, *threshold),
             Thresholds::PerClass(thresholds) => prediction_sets_per_class(probabilities, thresholds),
+            Thresholds::Adaptive { threshold, seed } => {
+                adaptive_prediction_sets(probabilities, *threshold, &mut StdRng::seed_from_u64(*seed))
+            }
         }
     }
 
@@ -176,14 +185,35 @@ impl Thresholds {
                     classes.iter().zip(thresholds).map(|(c, t)| format!("{c} ≥ {t:.4}")).collect();
                 format!("probability {}", each.join(", "))
             }
+            Thresholds::Adaptive { threshold, .. } => {
+                format!("ranked cumulative probability ≤ {threshold:.4}, adaptive")
+            }
         }
     }
 
     /// In the `--metrics` JSON and the model's metadata: a number, or a list per class.
     pub fn json(&self) -> Value {
         match self {
-            Thresholds::One(threshold) => json!(threshold),
+            Thresholds::One(threshold) | Thresholds::Adaptive { threshold, .. } => json!(threshold),
             Thresholds::PerClass(thresholds) => json!(thresholds),
+        }
+    }
+
+    /// As `--set-thresholds` names it.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Thresholds::One(_) => "one",
+            Thresholds::PerClass(_) => "per-class",
+            Thresholds::Adaptive { .. } => "adaptive",
+        }
+    }
+
+    /// Its key in the model's metadata.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Thresholds::One(_) => "set_threshold",
+            Thresholds::PerClass(_) => "set_thresholds",
+            Thresholds::Adaptive { .. } => "adaptive_set_threshold",
         }
     }
 }
@@ -290,8 +320,7 @@ pub fn classification(
         json.as_object_mut().expect("json! of braces is an object").extend(fields);
         headline.push(("set coverage", "test_set_coverage", Some(held)));
         headline.push(("mean set size", "test_mean_set_size", Some(size)));
-        let key = if matches!(thresholds, Thresholds::One(_)) { "set_threshold" } else { "set_thresholds" };
-        metadata.push((key, thresholds.json().to_string()));
+        metadata.push((thresholds.key(), thresholds.json().to_string()));
         metadata.push(("set_coverage", coverage.to_string()));
     }
     Ok(Scores { report, headline: defined(&headline), metadata, json: object(json) })
