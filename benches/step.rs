@@ -8,8 +8,9 @@
 //! Groups: `mnist_f32` / `mnist_f64` (synthetic inputs, the original recipe's network and a
 //! learning rate too small to move it), `mnist_real` (what users run: real MNIST images and
 //! the recipes' own networks and optimizers, training as it goes) and `peak` (the machine's
-//! FMA peak, the reference `scripts/roofline.py` divides by), and `resnet_tabular` (the
-//! default `Network::resnet` on 32 features).
+//! FMA peak, the reference `scripts/roofline.py` divides by), `resnet_tabular` (the
+//! default `Network::resnet` on 32 features) and `losses` (each loss's value and gradient on
+//! 10 outputs, at batch 128 and 42000).
 
 #[path = "common/peak.rs"]
 mod peak;
@@ -18,8 +19,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use feedforward::linalg::{Op, gemm};
 use feedforward::optim::{Momentum, SgdConfig};
 use feedforward::{
-    Activation, Adam, AdamW, BatchNorm, Float, Init, LayerNorm, MlpConfig, Module, Network, Optimizer,
-    ResNetConfig, Rmsprop, SampleWeighted, Sgd, SoftmaxCrossEntropy, WeightedTargets,
+    Activation, Adam, AdamW, BatchNorm, BinaryCrossEntropy, Float, Huber, Init, LayerNorm, Loss,
+    MeanSquaredError, MlpConfig, Module, Network, Optimizer, ResNetConfig, Rmsprop, SampleWeighted, Sgd,
+    SoftmaxCrossEntropy, WeightedTargets,
 };
 use nalgebra::DMatrix;
 use rand::SeedableRng;
@@ -326,5 +328,40 @@ fn resnet(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, steps, predict_one, real_images, resnet, peak::bench);
+/// Each loss's value and gradient (`Loss::compute` into a gradient buffer) on 10 outputs per
+/// sample, at the default recipe's batch and the original recipe's full batch: the part of a
+/// step a loss of the crate costs, beside the step itself.
+fn losses(c: &mut Criterion) {
+    let mut group = c.benchmark_group("losses");
+    group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    for batch in [128, 42000] {
+        group.throughput(Throughput::Elements(batch as u64));
+        let outputs = DMatrix::<f32>::from_fn(10, batch, |i, j| ((i * 37 + j * 11) % 41) as f32 / 8.0 - 2.5);
+        let labels: Vec<usize> = (0..batch).map(|j| (j * 7) % 10).collect();
+        let ones = DMatrix::<f32>::from_fn(10, batch, |i, j| f32::from(u8::from((i + j) % 3 == 0)));
+        let values = DMatrix::<f32>::from_fn(10, batch, |i, j| ((i * 13 + j * 5) % 29) as f32 / 7.0 - 2.0);
+        let mut grad = DMatrix::<f32>::zeros(10, batch);
+        let mut run = |name: &str, loss: &(dyn Fn(&mut DMatrix<f32>) -> f32 + Sync)| {
+            group.bench_function(BenchmarkId::new(name, batch), |b| {
+                inside_pool(|| b.iter(|| black_box(loss(black_box(&mut grad)))))
+            });
+        };
+        let smoothed = SoftmaxCrossEntropy::new().with_label_smoothing(0.1).unwrap();
+        let huber = Huber::new(1.0).unwrap();
+        let weighted = BinaryCrossEntropy::new().with_pos_weight((1..=10).map(f64::from).collect()).unwrap();
+        run("softmax_cross_entropy", &|g| {
+            SoftmaxCrossEntropy::new().loss_and_grad(&outputs, &labels, g).unwrap()
+        });
+        run("softmax_cross_entropy_smoothed", &|g| smoothed.loss_and_grad(&outputs, &labels, g).unwrap());
+        run("binary_cross_entropy", &|g| {
+            BinaryCrossEntropy::new().loss_and_grad(&outputs, &ones, g).unwrap()
+        });
+        run("binary_cross_entropy_pos_weight", &|g| weighted.loss_and_grad(&outputs, &ones, g).unwrap());
+        run("mean_squared_error", &|g| MeanSquaredError.loss_and_grad(&outputs, &values, g).unwrap());
+        run("huber", &|g| huber.loss_and_grad(&outputs, &values, g).unwrap());
+    }
+    group.finish();
+}
+
+criterion_group!(benches, steps, predict_one, real_images, resnet, losses, peak::bench);
 criterion_main!(benches);

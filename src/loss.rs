@@ -35,7 +35,7 @@ pub(crate) use weighted::check_sample_weights;
 pub use weighted::{SampleWeighted, WeightedTargets};
 
 use crate::error::plural;
-use crate::linalg::{ensure_shape, flush_subnormal};
+use crate::linalg::{LANES, ensure_shape, flush_subnormal, simd};
 use crate::parallel::{Cols, ColsMut, for_column_blocks};
 use crate::{Error, Float, Result};
 use nalgebra::DMatrix;
@@ -692,7 +692,8 @@ fn matrix_columns<'a, T: Float>(
 }
 
 /// A loss taken entry by entry over outputs and targets of one shape: its value and gradient
-/// at one entry side by side (`row` is the entry's output row, for per-output settings). The
+/// at one entry side by side, given the entry's output row's setting `s` (a per-output
+/// setting, such as a quantile; 1 for a loss without one). The
 /// loops live once, in [`entrywise`] and [`entrywise_samples`]; [`entrywise_loss!`] makes the
 /// type a [`Loss`] and a [`PerSampleLoss`].
 trait Entrywise<T: Float> {
@@ -700,11 +701,26 @@ trait Entrywise<T: Float> {
     /// batch of `batch` samples.
     fn check(&self, rows: usize, batch: Option<usize>, targets: &DMatrix<T>) -> Result<()>;
 
-    /// `ℓ(z, t)` of one entry.
-    fn entry(&self, row: usize, z: T, t: T) -> T;
+    /// The setting of output row `row` that [`entry`](Entrywise::entry) and
+    /// [`entry_gradient`](Entrywise::entry_gradient) take: looked up once per entry by the
+    /// driver, apart from the arithmetic, so that the arithmetic vectorizes.
+    #[inline(always)]
+    fn row_setting(&self, row: usize) -> T {
+        let _ = row;
+        T::one()
+    }
 
-    /// `dℓ/dz` of one entry.
-    fn entry_gradient(&self, row: usize, z: T, t: T) -> T;
+    /// `ℓ(z, t)` of one entry, its row's setting `s`.
+    fn entry(&self, s: T, z: T, t: T) -> T;
+
+    /// `dℓ/dz` of one entry, its row's setting `s`.
+    fn entry_gradient(&self, s: T, z: T, t: T) -> T;
+
+    /// Both, for a loss whose two share work (the default computes each).
+    #[inline(always)]
+    fn entry_and_gradient(&self, s: T, z: T, t: T) -> (T, T) {
+        (self.entry(s, z, t), self.entry_gradient(s, z, t))
+    }
 
     /// Whether an entry's output decides its target right, for a loss that classifies; `None`
     /// for the others.
@@ -723,8 +739,8 @@ fn entrywise_accuracy<T: Float>(loss: &impl Entrywise<T>, z: &[T], t: &[T]) -> O
     Some(right as f64 / z.len() as f64)
 }
 
-/// The shared driver of the entrywise losses: `L = (1/(R·N))·Σ entry(row, z, t)` over every
-/// entry, and `dL/dz = entry_gradient(row, z, t)/(R·N)` into `grad` when given. Blocks of
+/// The shared driver of the entrywise losses: `L = (1/(R·N))·Σ entry(s, z, t)` over every
+/// entry, and `dL/dz = entry_gradient(s, z, t)/(R·N)` into `grad` when given. Blocks of
 /// columns sum in f64 and are added in block order, so the result does not depend on the
 /// thread count.
 fn entrywise<T: Float>(
@@ -738,18 +754,76 @@ fn entrywise<T: Float>(
     let scale = T::lit(1.0 / count);
     let data = matrix_columns(outputs, targets, grad);
     let block = |(z, t, g): MatrixColumns<'_, T>| {
-        if let Some(g) = g {
-            for (((g, &z), &t), row) in g.0.iter_mut().zip(z.0).zip(t.0).zip((0..rows).cycle()) {
-                *g = flush_subnormal(loss.entry_gradient(row, z, t) * scale);
-            }
-        }
-        z.0.iter()
-            .zip(t.0)
-            .zip((0..rows).cycle())
-            .map(|((&z, &t), row)| loss.entry(row, z, t).as_f64())
-            .sum::<f64>()
+        simd(
+            #[inline(always)]
+            || entrywise_block(loss, rows, z.0, t.0, g.map(|g| g.0), scale),
+        )
     };
     T::lit(for_column_blocks(batch, rows, data, &block, &|a, b| a + b) / count)
+}
+
+/// One block of [`entrywise`]: whole columns of `rows` outputs `z`, targets `t` and, when
+/// given, gradients `g` (written as `dℓ/dz · scale`); returns the sum of the entries' losses.
+/// Taken `LANES` entries at a time, each lane keeping its own output row and its own `f64`
+/// sum (added in lane order at the end), so that the loop vectorizes.
+#[inline(always)]
+fn entrywise_block<T: Float>(
+    loss: &impl Entrywise<T>,
+    rows: usize,
+    z: &[T],
+    t: &[T],
+    mut g: Option<&mut [T]>,
+    scale: T,
+) -> f64 {
+    if z.is_empty() {
+        return 0.0;
+    }
+    let whole = z.len() - z.len() % LANES;
+    let mut sums = [0.0f64; LANES];
+    // The block starts a column: lane `l` of the first chunk is row `l mod rows`, and each
+    // chunk moves every lane `LANES` entries on.
+    let mut row: [usize; LANES] = std::array::from_fn(|lane| lane % rows);
+    let step = LANES % rows;
+    for start in (0..whole).step_by(LANES) {
+        let z: &[T; LANES] = z[start..start + LANES].try_into().expect("a whole chunk");
+        let t: &[T; LANES] = t[start..start + LANES].try_into().expect("a whole chunk");
+        let s: [T; LANES] = std::array::from_fn(|lane| loss.row_setting(row[lane]));
+        let mut entries = [T::zero(); LANES];
+        match g.as_deref_mut() {
+            Some(g) => {
+                let mut gradients = [T::zero(); LANES];
+                for lane in 0..LANES {
+                    let (entry, gradient) = loss.entry_and_gradient(s[lane], z[lane], t[lane]);
+                    entries[lane] = entry;
+                    gradients[lane] = flush_subnormal(gradient * scale);
+                }
+                g[start..start + LANES].copy_from_slice(&gradients);
+            }
+            None => {
+                for lane in 0..LANES {
+                    entries[lane] = loss.entry(s[lane], z[lane], t[lane]);
+                }
+            }
+        }
+        for lane in 0..LANES {
+            sums[lane] += entries[lane].as_f64();
+            let next = row[lane] + step;
+            row[lane] = if next >= rows { next - rows } else { next };
+        }
+    }
+    let mut sum: f64 = sums.iter().sum();
+    for i in whole..z.len() {
+        let (s, z, t) = (loss.row_setting(i % rows), z[i], t[i]);
+        match g.as_deref_mut() {
+            Some(g) => {
+                let (entry, gradient) = loss.entry_and_gradient(s, z, t);
+                g[i] = flush_subnormal(gradient * scale);
+                sum += entry.as_f64();
+            }
+            None => sum += loss.entry(s, z, t).as_f64(),
+        }
+    }
+    sum
 }
 
 /// Each sample's loss under an entrywise loss: the mean of its column's entries, so that the
@@ -764,8 +838,12 @@ fn entrywise_samples<T: Float>(
     let columns = outputs.as_slice().chunks_exact(rows).zip(targets.as_slice().chunks_exact(rows));
     losses.clear();
     losses.extend(columns.map(|(z, t)| {
-        let sum =
-            z.iter().zip(t).enumerate().map(|(row, (&z, &t))| loss.entry(row, z, t).as_f64()).sum::<f64>();
+        let sum = z
+            .iter()
+            .zip(t)
+            .enumerate()
+            .map(|(row, (&z, &t))| loss.entry(loss.row_setting(row), z, t).as_f64())
+            .sum::<f64>();
         SampleLoss {
             loss: T::lit(sum / rows as f64),
             count: T::one(),
@@ -823,26 +901,31 @@ impl<T: Float> Entrywise<T> for MeanSquaredError {
         finite_targets(rows, batch, targets)
     }
 
-    fn entry(&self, _: usize, z: T, t: T) -> T {
+    fn entry(&self, _: T, z: T, t: T) -> T {
         (z - t) * (z - t)
     }
 
-    fn entry_gradient(&self, _: usize, z: T, t: T) -> T {
+    fn entry_gradient(&self, _: T, z: T, t: T) -> T {
         T::lit(2.0) * (z - t)
     }
 }
 
-/// `ln(1 + eᶻ)`, computed as `max(z, 0) + ln(1 + e^(−|z|))`: no overflow for any finite `z`.
-#[inline]
-pub(crate) fn softplus<T: Float>(z: T) -> T {
-    z.max(T::zero()) + (-z.abs()).exp().ln_1p()
-}
+pub(crate) use crate::elementary::softplus;
 
 /// `1 / (1 + e^(−z))`, with the exponential of `−|z|` only (vectorizable in `f32`).
 #[inline]
 pub(crate) fn sigmoid<T: Float>(z: T) -> T {
+    softplus_and_sigmoid(z).1
+}
+
+/// `softplus(z)` and `σ(z)` (its derivative) from one exponential, `e^(−|z|)`: no overflow for
+/// any finite `z`, and vectorizable in `f32`.
+#[inline(always)]
+pub(crate) fn softplus_and_sigmoid<T: Float>(z: T) -> (T, T) {
     let e = crate::elementary::exp(-z.abs());
-    if z >= T::zero() { T::one() / (T::one() + e) } else { e / (T::one() + e) }
+    let softplus = crate::elementary::softplus_from(z, e);
+    let sigmoid = if z >= T::zero() { T::one() / (T::one() + e) } else { e / (T::one() + e) };
+    (softplus, sigmoid)
 }
 
 /// Binary cross-entropy on logits, for multi-label outputs (PyTorch's `BCEWithLogitsLoss`, mean
@@ -892,16 +975,13 @@ impl BinaryCrossEntropy {
     pub fn pos_weight(&self) -> Option<&[f64]> {
         self.pos_weight.as_deref()
     }
+}
 
-    /// The positive weight `p` of output row `row` (1 when not set).
-    fn p<T: Float>(&self, row: usize) -> T {
-        self.pos_weight.as_deref().map_or(T::one(), |w| T::lit(w[row]))
-    }
-
-    /// `1 + (p − 1)·t`, the weight of `softplus(z)` and `σ(z)`: exactly 1 when `p = 1`.
-    fn both<T: Float>(&self, row: usize, t: T) -> T {
-        T::one() + (self.p::<T>(row) - T::one()) * t
-    }
+/// `1 + (p − 1)·t`, the weight of `softplus(z)` and `σ(z)` under the positive weight `p`:
+/// exactly 1 when `p = 1`.
+#[inline(always)]
+fn both<T: Float>(p: T, t: T) -> T {
+    T::one() + (p - T::one()) * t
 }
 
 const PROBABILITY: &str = "must be a probability in [0, 1]";
@@ -912,12 +992,25 @@ impl<T: Float> Entrywise<T> for BinaryCrossEntropy {
         check_matrix_targets(rows, batch, targets, is_probability, PROBABILITY)
     }
 
-    fn entry(&self, row: usize, z: T, t: T) -> T {
-        self.both(row, t) * softplus(z) - self.p::<T>(row) * t * z
+    /// The row's positive weight `p` (1 when not set).
+    #[inline(always)]
+    fn row_setting(&self, row: usize) -> T {
+        self.pos_weight.as_deref().map_or(T::one(), |w| T::lit(w[row]))
     }
 
-    fn entry_gradient(&self, row: usize, z: T, t: T) -> T {
-        self.both(row, t) * sigmoid(z) - self.p::<T>(row) * t
+    fn entry(&self, p: T, z: T, t: T) -> T {
+        both(p, t) * softplus(z) - p * t * z
+    }
+
+    fn entry_gradient(&self, p: T, z: T, t: T) -> T {
+        both(p, t) * sigmoid(z) - p * t
+    }
+
+    #[inline(always)]
+    fn entry_and_gradient(&self, p: T, z: T, t: T) -> (T, T) {
+        let (softplus, sigmoid) = softplus_and_sigmoid(z);
+        let both = both(p, t);
+        (both * softplus - p * t * z, both * sigmoid - p * t)
     }
 
     fn entry_right(&self, z: T, t: T) -> Option<bool> {
@@ -980,13 +1073,13 @@ impl<T: Float> Entrywise<T> for Huber {
         finite_targets(rows, batch, targets)
     }
 
-    fn entry(&self, _: usize, z: T, t: T) -> T {
+    fn entry(&self, _: T, z: T, t: T) -> T {
         let (delta, half) = (T::lit(self.delta), T::lit(0.5));
         let r = (z - t).abs();
         if r <= delta { half * r * r } else { delta * (r - half * delta) }
     }
 
-    fn entry_gradient(&self, _: usize, z: T, t: T) -> T {
+    fn entry_gradient(&self, _: T, z: T, t: T) -> T {
         let delta = T::lit(self.delta);
         (z - t).max(-delta).min(delta)
     }
@@ -1012,11 +1105,11 @@ impl<T: Float> Entrywise<T> for MeanAbsoluteError {
         finite_targets(rows, batch, targets)
     }
 
-    fn entry(&self, _: usize, z: T, t: T) -> T {
+    fn entry(&self, _: T, z: T, t: T) -> T {
         (z - t).abs()
     }
 
-    fn entry_gradient(&self, _: usize, z: T, t: T) -> T {
+    fn entry_gradient(&self, _: T, z: T, t: T) -> T {
         sign(z - t)
     }
 }
@@ -1104,13 +1197,18 @@ impl<T: Float> Entrywise<T> for Quantile {
         finite_targets(rows, batch, targets)
     }
 
-    fn entry(&self, row: usize, z: T, t: T) -> T {
-        let (tau, r) = (T::lit(self.quantiles[row]), t - z);
+    /// The row's quantile `τ`.
+    #[inline(always)]
+    fn row_setting(&self, row: usize) -> T {
+        T::lit(self.quantiles[row])
+    }
+
+    fn entry(&self, tau: T, z: T, t: T) -> T {
+        let r = t - z;
         if r >= T::zero() { tau * r } else { (tau - T::one()) * r }
     }
 
-    fn entry_gradient(&self, row: usize, z: T, t: T) -> T {
-        let tau = T::lit(self.quantiles[row]);
+    fn entry_gradient(&self, tau: T, z: T, t: T) -> T {
         if t > z {
             -tau
         } else if t < z {
@@ -1156,11 +1254,11 @@ impl<T: Float> Entrywise<T> for Poisson {
         check_matrix_targets(rows, batch, targets, is_count, COUNT)
     }
 
-    fn entry(&self, _: usize, z: T, t: T) -> T {
+    fn entry(&self, _: T, z: T, t: T) -> T {
         z.exp() - t * z
     }
 
-    fn entry_gradient(&self, _: usize, z: T, t: T) -> T {
+    fn entry_gradient(&self, _: T, z: T, t: T) -> T {
         z.exp() - t
     }
 }
