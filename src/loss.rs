@@ -915,7 +915,13 @@ pub(crate) use crate::elementary::softplus;
 /// `1 / (1 + e^(−z))`, with the exponential of `−|z|` only (vectorizable in `f32`).
 #[inline]
 pub(crate) fn sigmoid<T: Float>(z: T) -> T {
-    softplus_and_sigmoid(z).1
+    sigmoid_from(z, crate::elementary::exp(-z.abs()))
+}
+
+/// `σ(z)` given `e = e^(−|z|)`.
+#[inline(always)]
+fn sigmoid_from<T: Float>(z: T, e: T) -> T {
+    if z >= T::zero() { T::one() / (T::one() + e) } else { e / (T::one() + e) }
 }
 
 /// `softplus(z)` and `σ(z)` (its derivative) from one exponential, `e^(−|z|)`: no overflow for
@@ -923,9 +929,7 @@ pub(crate) fn sigmoid<T: Float>(z: T) -> T {
 #[inline(always)]
 pub(crate) fn softplus_and_sigmoid<T: Float>(z: T) -> (T, T) {
     let e = crate::elementary::exp(-z.abs());
-    let softplus = crate::elementary::softplus_from(z, e);
-    let sigmoid = if z >= T::zero() { T::one() / (T::one() + e) } else { e / (T::one() + e) };
-    (softplus, sigmoid)
+    (crate::elementary::softplus_from(z, e), sigmoid_from(z, e))
 }
 
 /// Binary cross-entropy on logits, for multi-label outputs (PyTorch's `BCEWithLogitsLoss`, mean
